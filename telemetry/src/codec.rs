@@ -1,0 +1,207 @@
+//! The JSON payload codec, with a schema version check.
+//!
+//! JSON keeps the stream readable by Node-RED, Telegraf's `mqtt_consumer` and
+//! people with `mosquitto_sub`. Numbers must be finite: JSON has no NaN, and a
+//! silently nulled value would look like a real zero downstream, so encoding
+//! refuses them and names the field.
+
+use crate::{Alert, Event, Reading, Status, SCHEMA_VERSION};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use thiserror::Error;
+
+/// Why a payload could not be encoded or decoded.
+#[derive(Debug, Error)]
+pub enum CodecError {
+    /// The bytes are not JSON of the expected shape.
+    #[error("payload is not a valid {what}: {source}")]
+    Json {
+        /// The message type that was expected.
+        what: &'static str,
+        /// serde_json's account, with line and column.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The payload was written by a newer, incompatible producer.
+    #[error(
+        "payload schema version {found} is not supported (this build reads up to {SCHEMA_VERSION})"
+    )]
+    UnsupportedSchema {
+        /// The version in the payload.
+        found: u32,
+    },
+    /// A value cannot be represented in JSON.
+    #[error("value {name:?} is {value}, which JSON cannot carry; only finite numbers are allowed")]
+    NonFinite {
+        /// The value's name.
+        name: String,
+        /// The offending value.
+        value: f64,
+    },
+}
+
+/// serde default for the `schema` field: payloads without one are version 1.
+pub fn default_schema() -> u32 {
+    1
+}
+
+/// A message type that travels as JSON.
+pub trait Message: Serialize + DeserializeOwned {
+    /// The type's name for error messages.
+    const NAME: &'static str;
+    /// The schema version the payload claims.
+    fn schema(&self) -> u32;
+    /// Checks that the message can be encoded faithfully.
+    fn check(&self) -> Result<(), CodecError> {
+        Ok(())
+    }
+}
+
+impl Message for Reading {
+    const NAME: &'static str = "reading";
+    fn schema(&self) -> u32 {
+        self.schema
+    }
+    fn check(&self) -> Result<(), CodecError> {
+        match self.values.iter().find(|(_, v)| !v.is_finite()) {
+            Some((name, value)) => Err(CodecError::NonFinite {
+                name: name.clone(),
+                value: *value,
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Message for Event {
+    const NAME: &'static str = "event";
+    fn schema(&self) -> u32 {
+        self.schema
+    }
+    fn check(&self) -> Result<(), CodecError> {
+        if let crate::EventKind::SessionEnded { energy_wh, .. } = &self.kind {
+            if !energy_wh.is_finite() {
+                return Err(CodecError::NonFinite {
+                    name: "energy_wh".into(),
+                    value: *energy_wh,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Message for Status {
+    const NAME: &'static str = "status";
+    fn schema(&self) -> u32 {
+        self.schema
+    }
+}
+
+impl Message for Alert {
+    const NAME: &'static str = "alert";
+    fn schema(&self) -> u32 {
+        self.schema
+    }
+    fn check(&self) -> Result<(), CodecError> {
+        let ev = &self.evidence;
+        let bad = ev
+            .values
+            .iter()
+            .chain(ev.thresholds.iter())
+            .map(|(k, v)| (k.as_str(), *v))
+            .chain(ev.samples.iter().map(|s| ("samples", s.value)))
+            .find(|(_, v)| !v.is_finite());
+        match bad {
+            Some((name, value)) => Err(CodecError::NonFinite {
+                name: name.to_owned(),
+                value,
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Encodes a message as compact JSON.
+pub fn encode<M: Message>(msg: &M) -> Result<Vec<u8>, CodecError> {
+    msg.check()?;
+    serde_json::to_vec(msg).map_err(|source| CodecError::Json {
+        what: M::NAME,
+        source,
+    })
+}
+
+/// Decodes a message, refusing schema versions newer than this build knows.
+pub fn decode<M: Message>(bytes: &[u8]) -> Result<M, CodecError> {
+    let msg: M = serde_json::from_slice(bytes).map_err(|source| CodecError::Json {
+        what: M::NAME,
+        source,
+    })?;
+    if msg.schema() > SCHEMA_VERSION || msg.schema() == 0 {
+        return Err(CodecError::UnsupportedSchema {
+            found: msg.schema(),
+        });
+    }
+    Ok(msg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{DeviceKind, EventKind, Timestamp};
+
+    fn reading() -> Reading {
+        let mut r = Reading::new(Timestamp(1), "gw", "pile-1", DeviceKind::ChargingSocket, 3);
+        r.values.insert("current_a".into(), 1.5);
+        r
+    }
+
+    #[test]
+    fn non_finite_values_are_refused_with_their_name() {
+        let mut r = reading();
+        r.values.insert("power_w".into(), f64::NAN);
+        let err = encode(&r).unwrap_err().to_string();
+        assert!(err.contains("power_w"), "{err}");
+    }
+
+    #[test]
+    fn newer_schema_is_refused() {
+        let mut r = reading();
+        r.schema = SCHEMA_VERSION + 1;
+        let bytes = serde_json::to_vec(&r).unwrap();
+        assert!(matches!(
+            decode::<Reading>(&bytes),
+            Err(CodecError::UnsupportedSchema { .. })
+        ));
+    }
+
+    #[test]
+    fn missing_field_names_the_field() {
+        let err =
+            decode::<Reading>(br#"{"ts":1,"gateway":"g","kind":"gas_meter","seq":1,"values":{}}"#)
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("device"), "{err}");
+    }
+
+    #[test]
+    fn event_type_sits_beside_common_fields() {
+        let e = Event {
+            schema: 1,
+            ts: Timestamp(5),
+            gateway: "gw".into(),
+            site: "s".into(),
+            device: "reader-1".into(),
+            seq: 9,
+            kind: EventKind::Sighting {
+                location: "lift_lobby".into(),
+                identity: "h:abc".into(),
+                direction: None,
+            },
+        };
+        let v: serde_json::Value = serde_json::from_slice(&encode(&e).unwrap()).unwrap();
+        assert_eq!(v["type"], "sighting");
+        assert_eq!(v["location"], "lift_lobby");
+        assert_eq!(decode::<Event>(&encode(&e).unwrap()).unwrap(), e);
+    }
+}

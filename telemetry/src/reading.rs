@@ -1,0 +1,131 @@
+//! A device's measured values at one instant.
+
+use crate::ids::{DeviceId, GatewayId, SiteId};
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// What kind of device produced a reading. Closed set: it names the InfluxDB
+/// measurement and tells analytics which detectors apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceKind {
+    /// One socket of a charging pile (the reading's `socket` says which).
+    ChargingSocket,
+    /// A charging pile as a whole (total power, pile faults).
+    ChargingPile,
+    /// An electricity meter of a flat or a building.
+    ElectricityMeter,
+    /// A water meter.
+    WaterMeter,
+    /// A gas meter.
+    GasMeter,
+    /// The gateway's own measurements (CPU temperature, outbox size, …).
+    Gateway,
+}
+
+impl DeviceKind {
+    /// The wire and measurement name (`charging_socket`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeviceKind::ChargingSocket => "charging_socket",
+            DeviceKind::ChargingPile => "charging_pile",
+            DeviceKind::ElectricityMeter => "electricity_meter",
+            DeviceKind::WaterMeter => "water_meter",
+            DeviceKind::GasMeter => "gas_meter",
+            DeviceKind::Gateway => "gateway",
+        }
+    }
+
+    /// Every kind, for listing valid choices in config errors.
+    pub const ALL: [DeviceKind; 6] = [
+        DeviceKind::ChargingSocket,
+        DeviceKind::ChargingPile,
+        DeviceKind::ElectricityMeter,
+        DeviceKind::WaterMeter,
+        DeviceKind::GasMeter,
+        DeviceKind::Gateway,
+    ];
+}
+
+impl fmt::Display for DeviceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A device's measured values at one instant.
+///
+/// `seq` counts per device and survives gateway restarts, so a consumer can
+/// detect gaps and drop duplicates after an uplink replay. Values carry their
+/// unit in the name (`current_a`, `power_w`, `temperature_c`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reading {
+    /// Payload schema version ([`crate::SCHEMA_VERSION`]).
+    #[serde(default = "crate::codec::default_schema")]
+    pub schema: u32,
+    /// When the values were measured (UTC ms).
+    pub ts: Timestamp,
+    /// The gateway that polled the device.
+    pub gateway: GatewayId,
+    /// The site the gateway serves.
+    #[serde(default)]
+    pub site: SiteId,
+    /// The building, where the device is bound to one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub building: Option<String>,
+    /// The flat or unit the device meters, where it meters one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    /// The device, unique within its gateway.
+    pub device: DeviceId,
+    /// What the device is.
+    pub kind: DeviceKind,
+    /// For multi-socket piles: the socket number (1-based).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub socket: Option<u16>,
+    /// Per-device sequence number.
+    pub seq: u64,
+    /// Measured values by name, units in the name.
+    pub values: BTreeMap<String, f64>,
+}
+
+impl Reading {
+    /// A reading with no values and no binding; fill in the rest field by field.
+    pub fn new(
+        ts: Timestamp,
+        gateway: impl Into<GatewayId>,
+        device: impl Into<DeviceId>,
+        kind: DeviceKind,
+        seq: u64,
+    ) -> Self {
+        Reading {
+            schema: crate::SCHEMA_VERSION,
+            ts,
+            gateway: gateway.into(),
+            site: SiteId::default(),
+            building: None,
+            unit: None,
+            device: device.into(),
+            kind,
+            socket: None,
+            seq,
+            values: BTreeMap::new(),
+        }
+    }
+
+    /// A value by name, if present.
+    pub fn value(&self, name: &str) -> Option<f64> {
+        self.values.get(name).copied()
+    }
+
+    /// The entity this reading describes, as analytics keys its state:
+    /// `site/gateway/device[#socket]`.
+    pub fn entity(&self) -> String {
+        match self.socket {
+            Some(s) => format!("{}/{}/{}#{}", self.site, self.gateway, self.device, s),
+            None => format!("{}/{}/{}", self.site, self.gateway, self.device),
+        }
+    }
+}

@@ -1,0 +1,43 @@
+//! The gateway's own health, published retained so a dashboard that connects
+//! later still sees it; the broker publishes the offline variant as the last
+//! will when the gateway disappears.
+
+use crate::ids::{GatewayId, SiteId};
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// Whether a gateway is up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GatewayState {
+    /// Connected and polling.
+    Online,
+    /// Gone: shut down cleanly, or the broker's last will after a lost link.
+    Offline,
+}
+
+/// A gateway's status message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    /// Payload schema version ([`crate::SCHEMA_VERSION`]).
+    #[serde(default = "crate::codec::default_schema")]
+    pub schema: u32,
+    /// When the status was composed (for a last will: when the gateway connected).
+    pub ts: Timestamp,
+    /// The gateway.
+    pub gateway: GatewayId,
+    /// Its site.
+    #[serde(default)]
+    pub site: SiteId,
+    /// Up or gone.
+    pub state: GatewayState,
+    /// Software version of the gateway.
+    #[serde(default)]
+    pub version: String,
+    /// Devices configured.
+    #[serde(default)]
+    pub devices_total: u32,
+    /// Devices answering at the last poll.
+    #[serde(default)]
+    pub devices_online: u32,
+}
