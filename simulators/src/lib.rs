@@ -1,0 +1,22 @@
+//! Protocol-true device simulators for Gridwatch, and the demo.
+//!
+//! Each simulator speaks the real wire protocol of the device it stands in
+//! for, over a real socket, and takes its time from the caller rather than
+//! the wall clock, so the gateway can be tested against it unchanged and a
+//! district can run many times faster than real time. [`pile`] is a
+//! multi-socket e-bike charging pile on Modbus TCP.
+//!
+//! ```
+//! use gridwatch_simulators::pile::{ChargerKind, Fault, PileConfig, PileModel};
+//!
+//! let mut pile = PileModel::new(PileConfig::default())?;
+//! pile.plug_in(1, ChargerKind::Lithium)?;
+//! pile.inject(1, Fault::Overcurrent)?;
+//! pile.step(60_000);
+//! assert!(pile.socket(1)?.current_a > 5.5);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod broker;
+pub mod pile;
+pub mod sim_clock;
