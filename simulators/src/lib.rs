@@ -18,5 +18,7 @@
 //! ```
 
 pub mod broker;
+pub mod demo;
 pub mod pile;
 pub mod sim_clock;
+pub mod yard;

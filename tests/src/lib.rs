@@ -1,0 +1,229 @@
+//! Test support for Gridwatch's end-to-end tests: real servers started as
+//! child processes on free loopback ports, stopped on drop, and a small MQTT
+//! subscriber that collects what arrives.
+//!
+//! Servers bind ports picked by the OS (port 0 first, then handed over), never
+//! a fixed port, so tests do not collide with each other or with a system
+//! service on the standard port.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral loopback port");
+    l.local_addr().expect("local addr").port()
+}
+
+/// A fresh, empty directory under the system temp dir, removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// Creates the directory, named after `tag` so leftovers are recognisable.
+    pub fn new(tag: &str) -> Self {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let p = std::env::temp_dir().join(format!(
+            "gridwatch-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).expect("create temp dir");
+        TempDir(p)
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Where the Mosquitto binary is, if installed.
+pub fn mosquitto_binary() -> Option<PathBuf> {
+    ["/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+}
+
+/// A Mosquitto process of the test's own on a free loopback port.
+pub struct Mosquitto {
+    child: Child,
+    port: u16,
+    _dir: TempDir,
+}
+
+impl Mosquitto {
+    /// Starts Mosquitto and waits until it accepts connections. Panics with a
+    /// message saying how to install it when it is missing: the test script
+    /// installs it, so a missing binary is a broken setup, not a skip.
+    pub fn start() -> Mosquitto {
+        let bin = mosquitto_binary()
+            .expect("mosquitto is not installed; run scripts/test, which installs it (apt-get install -y mosquitto)");
+        let mut last_err = String::new();
+        for _attempt in 0..5 {
+            let dir = TempDir::new("mosquitto");
+            let port = free_port();
+            let conf = dir.path().join("mosquitto.conf");
+            std::fs::write(
+                &conf,
+                format!(
+                    "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest file {}\nlog_type error\nlog_type warning\nlog_type notice\n",
+                    dir.path().join("mosquitto.log").display()
+                ),
+            )
+            .expect("write mosquitto.conf");
+            let mut child = Command::new(&bin)
+                .arg("-c")
+                .arg(&conf)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn mosquitto");
+            let addr = SocketAddr::from(([127, 0, 0, 1], port));
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(status)) = child.try_wait() {
+                    last_err = format!(
+                        "mosquitto exited with {status}: {}",
+                        std::fs::read_to_string(dir.path().join("mosquitto.log")).unwrap_or_default()
+                    );
+                    break;
+                }
+                if TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
+                    return Mosquitto {
+                        child,
+                        port,
+                        _dir: dir,
+                    };
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("could not start mosquitto on a free port: {last_err}");
+    }
+
+    /// The port it listens on (127.0.0.1).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A message seen by a [`Subscriber`].
+#[derive(Debug, Clone)]
+pub struct Message {
+    /// Topic it arrived on.
+    pub topic: String,
+    /// Raw payload.
+    pub payload: Vec<u8>,
+    /// Whether the broker flagged it retained.
+    pub retain: bool,
+}
+
+/// An MQTT client that subscribes to filters and collects every message.
+pub struct Subscriber {
+    rx: tokio::sync::mpsc::UnboundedReceiver<Message>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Subscriber {
+    /// Connects to 127.0.0.1:`port`, subscribes to `filters` at QoS 1 and
+    /// returns once the broker has acknowledged the subscriptions.
+    pub async fn connect(port: u16, client_id: &str, filters: &[&str]) -> Subscriber {
+        let mut opts = rumqttc::MqttOptions::new(client_id, "127.0.0.1", port);
+        opts.set_keep_alive(Duration::from_secs(10));
+        opts.set_max_packet_size(1 << 20, 1 << 20);
+        let (client, mut eventloop) = rumqttc::AsyncClient::new(opts, 64);
+        for f in filters {
+            client
+                .subscribe(*f, rumqttc::QoS::AtLeastOnce)
+                .await
+                .expect("queue subscribe");
+        }
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+        let want = filters.len();
+        let task = tokio::spawn(async move {
+            let _client = client;
+            let mut ready = Some(ready_tx);
+            let mut acked = 0;
+            loop {
+                match eventloop.poll().await {
+                    Ok(rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_))) => {
+                        acked += 1;
+                        if acked >= want {
+                            if let Some(r) = ready.take() {
+                                let _ = r.send(());
+                            }
+                        }
+                    }
+                    Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p))) => {
+                        let _ = tx.send(Message {
+                            topic: p.topic.clone(),
+                            payload: p.payload.to_vec(),
+                            retain: p.retain,
+                        });
+                    }
+                    Ok(_) => {}
+                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            }
+        });
+        tokio::time::timeout(Duration::from_secs(10), ready_rx)
+            .await
+            .expect("broker acknowledged the subscriptions within 10 s")
+            .expect("subscriber task alive");
+        Subscriber { rx, task }
+    }
+
+    /// The next message whose topic satisfies `pred`, or `None` after `within`.
+    pub async fn next_matching(
+        &mut self,
+        within: Duration,
+        mut pred: impl FnMut(&Message) -> bool,
+    ) -> Option<Message> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+                Ok(Some(m)) if pred(&m) => return Some(m),
+                Ok(Some(_)) => continue,
+                _ => return None,
+            }
+        }
+    }
+
+    /// Every message that arrives within `within`.
+    pub async fn collect_for(&mut self, within: Duration) -> Vec<Message> {
+        let deadline = tokio::time::Instant::now() + within;
+        let mut out = Vec::new();
+        while let Ok(Some(m)) = tokio::time::timeout_at(deadline, self.rx.recv()).await {
+            out.push(m);
+        }
+        out
+    }
+}
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
