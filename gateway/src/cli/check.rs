@@ -1,0 +1,159 @@
+//! `gridwatch-gateway check`: what a valid config will make the gateway do.
+
+use crate::backoff::words;
+use crate::config::GatewayConfig;
+use crate::devices::modbus::plan;
+use crate::profile::{ChannelCount, Profile};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// Prints the summary of a config that loaded (hence is valid).
+pub(super) fn print(config: &GatewayConfig, as_json: bool) {
+    if as_json {
+        println!("{}", summary_json(config));
+    } else {
+        print!("{}", summary_text(config));
+    }
+}
+
+/// Requests per poll: (total, device-level, channel) at the profile's maximum
+/// channel count.
+fn requests(profile: &Profile, max_gap: u16) -> (usize, usize, usize) {
+    let (d, c) = plan::requests_per_poll(profile, max_gap);
+    (d + c, d, c)
+}
+
+fn channel_text(p: &Profile) -> String {
+    match &p.channel {
+        None => String::new(),
+        Some(ch) => {
+            let count = match &ch.count {
+                ChannelCount::Fixed(n) => format!("{n} {}s", ch.name),
+                ChannelCount::FromRegister { register, max } => {
+                    format!("up to {max} {}s (count from {register})", ch.name)
+                }
+            };
+            format!(
+                ", {} registers per {}, {count}",
+                ch.registers.len(),
+                ch.name
+            )
+        }
+    }
+}
+
+fn summary_text(config: &GatewayConfig) -> String {
+    let g = &config.gateway;
+    let topics = config.topics();
+    let mut out = String::new();
+    let _ = writeln!(out, "{} is valid.", config.origin);
+    let _ = writeln!(
+        out,
+        "gateway {} at site {}{}",
+        g.id,
+        g.site,
+        g.building
+            .as_ref()
+            .map(|b| format!(", building {b}"))
+            .unwrap_or_default()
+    );
+    let _ = writeln!(
+        out,
+        "MQTT broker {}:{} as client {}, keep-alive {} s",
+        config.mqtt.host, config.mqtt.port, config.mqtt.client_id, config.mqtt.keep_alive_s
+    );
+    let _ = writeln!(
+        out,
+        "  readings to {}, events to {}, status (retained) to {}",
+        topics.reading(g.site.as_str(), g.id.as_str(), "<device>"),
+        topics.event(g.site.as_str(), g.id.as_str(), "<device>"),
+        topics.status(g.site.as_str(), g.id.as_str())
+    );
+    let mut profiles: BTreeMap<&str, &Profile> = BTreeMap::new();
+    for d in &config.devices {
+        profiles.insert(d.profile.model.as_str(), &d.profile);
+    }
+    let _ = writeln!(out, "profiles ({}):", profiles.len());
+    for p in profiles.values() {
+        let _ = writeln!(
+            out,
+            "  {} ({}, {}) from {}: {} device-level registers{}",
+            p.model,
+            p.vendor,
+            p.kind,
+            p.origin,
+            p.registers.len(),
+            channel_text(p)
+        );
+    }
+    let _ = writeln!(out, "devices ({}):", config.devices.len());
+    for d in &config.devices {
+        let (total, dev, ch) = requests(&d.profile, d.max_gap_registers);
+        let split = match &d.profile.channel {
+            Some(c) => format!(" ({dev} + {ch} for {} {}s)", c.max_count(), c.name),
+            None => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "  {}: {} via {}, every {} (timeout {}): {total} Modbus requests per poll{split}",
+            d.id,
+            d.profile.model,
+            d.transport.describe(),
+            words(d.poll_interval()),
+            words(d.timeout()),
+        );
+    }
+    out
+}
+
+fn summary_json(config: &GatewayConfig) -> serde_json::Value {
+    let g = &config.gateway;
+    let devices: Vec<_> = config
+        .devices
+        .iter()
+        .map(|d| {
+            let (total, _, _) = requests(&d.profile, d.max_gap_registers);
+            json!({
+                "id": d.id.as_str(),
+                "profile": d.profile.model,
+                "profile_origin": d.profile.origin,
+                "transport": d.transport.describe(),
+                "poll_interval_ms": d.poll_interval_ms,
+                "timeout_ms": d.timeout_ms,
+                "requests_per_poll": total,
+            })
+        })
+        .collect();
+    json!({
+        "valid": true,
+        "config": config.origin,
+        "gateway": g.id.as_str(),
+        "site": g.site.as_str(),
+        "building": g.building,
+        "mqtt": { "host": config.mqtt.host, "port": config.mqtt.port, "client_id": config.mqtt.client_id },
+        "status_topic": config.topics().status(g.site.as_str(), g.id.as_str()),
+        "devices": devices,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_counts_requests_per_poll() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../config/gateway.example.toml"
+        );
+        let cfg = GatewayConfig::load(path).unwrap();
+        let text = summary_text(&cfg);
+        assert!(
+            text.contains("3 Modbus requests per poll (1 + 2 for 12 sockets)"),
+            "{text}"
+        );
+        let v = summary_json(&cfg);
+        assert_eq!(v["devices"][0]["requests_per_poll"], 3);
+    }
+}

@@ -1,0 +1,169 @@
+//! The `gridwatch-gateway` command line.
+//!
+//! `run` (the default) starts the daemon; `check` validates a config and the
+//! profiles it uses and prints what the gateway would do. Errors print as one
+//! sentence naming file, line and field; a config error exits with status 2
+//! (so a systemd unit or an install script can tell it from a crash), any
+//! other failure with 1.
+
+mod check;
+
+use crate::config::{ConfigError, GatewayConfig};
+use clap::{Parser, Subcommand};
+use gridwatch_telemetry::SystemClock;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+/// Where a packaged gateway keeps its config.
+pub const DEFAULT_CONFIG: &str = "/etc/gridwatch/gateway.toml";
+
+/// Exit status for a config that cannot be used.
+pub const EXIT_CONFIG: u8 = 2;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "gridwatch-gateway",
+    version,
+    about = "Polls a building's charging piles and meters and streams readings to MQTT",
+    long_about = "Polls a building's charging piles and meters and streams readings to MQTT.\n\n\
+                  Without a command, runs the gateway (same as `run`)."
+)]
+struct Cli {
+    /// Gateway config file.
+    #[arg(short, long, global = true, default_value = DEFAULT_CONFIG, value_name = "FILE")]
+    config: PathBuf,
+    /// More log output (-v: gateway debug, -vv: everything debug, -vvv: trace).
+    /// RUST_LOG, when set, takes precedence.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the gateway until SIGINT or SIGTERM (the default command).
+    Run,
+    /// Validate the config and every profile it uses, and print a summary.
+    Check {
+        /// Print the summary as JSON, for tools.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    match cli.command.unwrap_or(Command::Run) {
+        Command::Check { json } => match GatewayConfig::load(&cli.config) {
+            Ok(config) => {
+                check::print(&config, json);
+                ExitCode::SUCCESS
+            }
+            Err(e) => config_failure(&e),
+        },
+        Command::Run => {
+            let config = match GatewayConfig::load(&cli.config) {
+                Ok(c) => c,
+                Err(e) => return config_failure(&e),
+            };
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("error: cannot start the async runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(run_until_signal(config)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn config_failure(e: &ConfigError) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::from(EXIT_CONFIG)
+}
+
+async fn run_until_signal(config: GatewayConfig) -> anyhow::Result<()> {
+    let shutdown = CancellationToken::new();
+    let signals = shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("stop requested");
+        signals.cancel();
+    });
+    crate::run(config, Arc::new(SystemClock), shutdown).await
+}
+
+#[cfg(unix)]
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(e) => {
+            tracing::warn!("cannot listen for SIGTERM ({e}); stop with Ctrl-C");
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signal() {
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "info",
+        1 => "info,gridwatch_gateway=debug",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        // Colours only for a person at a terminal, not for journald or files.
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn no_command_means_run() {
+        let cli = Cli::try_parse_from(["gridwatch-gateway", "--config", "x.toml"]).unwrap();
+        assert!(cli.command.is_none());
+        let cli =
+            Cli::try_parse_from(["gridwatch-gateway", "check", "-c", "x.toml", "--json"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::Check { json: true })));
+    }
+}

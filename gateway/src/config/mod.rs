@@ -1,0 +1,229 @@
+//! The gateway config: who this gateway is, where its broker is, and which
+//! devices it polls.
+//!
+//! Parsed from TOML once, validated once, and then plain data: a
+//! [`GatewayConfig`] that exists is one the gateway can run. Every problem is
+//! reported as `file:line:column: field: what is wrong` (see
+//! [`crate::source`]), because the person reading it is an installer on a
+//! Raspberry Pi with an editor open. The format is documented in
+//! `docs/gateway.md` and shown in `config/gateway.example.toml`.
+
+mod raw;
+#[cfg(test)]
+mod tests;
+
+use crate::profile::{Profile, ProfileError, ProfileLibrary};
+use crate::source::{FieldError, SourceFile};
+use gridwatch_telemetry::{DeviceId, GatewayId, SiteId};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use thiserror::Error;
+
+/// Broker port when the config names none.
+pub const DEFAULT_MQTT_PORT: u16 = 1883;
+/// MQTT keep-alive when the config names none: the broker notices a dead
+/// gateway (and publishes its last will) within 1.5 × this.
+pub const DEFAULT_KEEP_ALIVE_S: u16 = 30;
+/// Modbus TCP port when a device names none.
+pub const DEFAULT_MODBUS_PORT: u16 = 502;
+/// Modbus unit id when a device names none.
+pub const DEFAULT_UNIT_ID: u8 = 1;
+/// Poll interval when a device names none: fine enough for the charging
+/// detectors (temperature rise, taper), light on a 4G uplink.
+pub const DEFAULT_POLL_INTERVAL_MS: u64 = 5_000;
+/// Time a device has to answer one request.
+pub const DEFAULT_TIMEOUT_MS: u64 = 1_000;
+/// Longest wait between retries of an unreachable device.
+pub const DEFAULT_RETRY_MAX_MS: u64 = 60_000;
+/// Consecutive failed polls before a device is reported offline.
+pub const DEFAULT_OFFLINE_AFTER_FAILURES: u32 = 3;
+
+/// A validated gateway config.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// Identity of this gateway.
+    pub gateway: GatewaySection,
+    /// The broker readings go to.
+    pub mqtt: MqttConfig,
+    /// Devices to poll, in config order.
+    pub devices: Vec<DeviceConfig>,
+    /// Where the config came from (file path or the caller's label).
+    pub origin: String,
+}
+
+/// The `[gateway]` table.
+#[derive(Debug, Clone)]
+pub struct GatewaySection {
+    /// This gateway's id, one MQTT topic level.
+    pub id: GatewayId,
+    /// The site it serves, one MQTT topic level.
+    pub site: SiteId,
+    /// The building it serves, stamped on every reading unless a device
+    /// names its own.
+    pub building: Option<String>,
+    /// A folder of device profiles that adds to and overrides the built-in
+    /// ones, resolved against the config file's folder.
+    pub profiles_dir: Option<PathBuf>,
+}
+
+/// The `[mqtt]` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MqttConfig {
+    /// Broker host name or address.
+    pub host: String,
+    /// Broker port.
+    pub port: u16,
+    /// MQTT client id (defaults to the gateway id, which is unique in the
+    /// district; two clients with one id knock each other off the broker).
+    pub client_id: String,
+    /// First topic level (default `gw`).
+    pub topic_prefix: String,
+    /// Keep-alive interval in seconds.
+    pub keep_alive_s: u16,
+}
+
+impl Default for MqttConfig {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port: DEFAULT_MQTT_PORT,
+            client_id: String::new(),
+            topic_prefix: gridwatch_telemetry::topic::DEFAULT_PREFIX.into(),
+            keep_alive_s: DEFAULT_KEEP_ALIVE_S,
+        }
+    }
+}
+
+/// One `[[devices]]` entry, with its profile resolved.
+#[derive(Debug, Clone)]
+pub struct DeviceConfig {
+    /// Unique within the gateway; one MQTT topic level.
+    pub id: DeviceId,
+    /// The device's register map.
+    pub profile: Arc<Profile>,
+    /// How to reach it.
+    pub transport: Transport,
+    /// Time between the starts of two polls.
+    pub poll_interval_ms: u64,
+    /// Time the device has to answer one request (and to accept a connection).
+    pub timeout_ms: u64,
+    /// Longest wait between retries while the device is unreachable.
+    pub retry_max_ms: u64,
+    /// Consecutive failed polls before a `device_offline` event.
+    pub offline_after_failures: u32,
+    /// Unused registers a single read may bridge (from the profile unless set).
+    pub max_gap_registers: u16,
+    /// Building stamped on the device's readings.
+    pub building: Option<String>,
+    /// Flat or unit the device meters, stamped on its readings.
+    pub unit: Option<String>,
+}
+
+impl DeviceConfig {
+    /// [`Self::poll_interval_ms`] as a duration.
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_millis(self.poll_interval_ms)
+    }
+
+    /// [`Self::timeout_ms`] as a duration.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+
+    /// [`Self::retry_max_ms`] as a duration.
+    pub fn retry_max(&self) -> Duration {
+        Duration::from_millis(self.retry_max_ms)
+    }
+}
+
+/// How a device is reached. One variant per `protocol`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transport {
+    /// `protocol = "modbus_tcp"`.
+    ModbusTcp {
+        /// Device (or TCP-to-RTU gateway) host.
+        host: String,
+        /// TCP port.
+        port: u16,
+        /// Modbus unit id.
+        unit_id: u8,
+    },
+}
+
+impl Transport {
+    /// `modbus_tcp 127.0.0.1:5020 unit 1`, for summaries and logs.
+    pub fn describe(&self) -> String {
+        match self {
+            Transport::ModbusTcp {
+                host,
+                port,
+                unit_id,
+            } => format!("modbus_tcp {host}:{port} unit {unit_id}"),
+        }
+    }
+}
+
+/// Why a config cannot be used.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read gateway config {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's reason.
+        source: std::io::Error,
+    },
+    /// A value is missing, mistyped or refused; the error names file, line
+    /// and field.
+    #[error("{0}")]
+    Invalid(#[from] FieldError),
+    /// A device's profile exists but is itself broken.
+    #[error("{at}: {error}")]
+    Profile {
+        /// `file:line:column: devices[i].profile`, where the device names it.
+        at: String,
+        /// What is wrong with the profile (naming its own file and line).
+        error: ProfileError,
+    },
+}
+
+impl GatewayConfig {
+    /// Reads and validates the config at `path`. A relative `profiles_dir`
+    /// is taken relative to the file's folder.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let base = path.parent().filter(|p| !p.as_os_str().is_empty());
+        raw::build(
+            &SourceFile::new(path.display().to_string(), text),
+            base,
+            &mut ProfileLibrary::built_in(),
+        )
+    }
+
+    /// Validates config text that did not come from a file (tests, the demo).
+    /// `origin` names it in errors; a relative `profiles_dir` is taken
+    /// relative to the current directory.
+    pub fn from_toml_str(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        raw::build(
+            &SourceFile::new(origin, text),
+            None,
+            &mut ProfileLibrary::built_in(),
+        )
+    }
+
+    /// The device with id `id`.
+    pub fn device(&self, id: &str) -> Option<&DeviceConfig> {
+        self.devices.iter().find(|d| d.id.as_str() == id)
+    }
+
+    /// The topic scheme under this gateway's prefix.
+    pub fn topics(&self) -> gridwatch_telemetry::topic::Topics {
+        gridwatch_telemetry::topic::Topics::new(self.mqtt.topic_prefix.clone())
+    }
+}

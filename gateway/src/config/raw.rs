@@ -1,0 +1,321 @@
+//! The config file as written (serde), and its checks into [`GatewayConfig`].
+//!
+//! Fields checked after parsing are kept as [`Spanned`] so their errors can
+//! point at the value; serde itself reports missing fields, wrong types and
+//! unknown fields.
+
+use super::*;
+use gridwatch_telemetry::ids::validate_id;
+use serde::Deserialize;
+use std::ops::Range;
+use toml::Spanned;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    gateway: RawGateway,
+    mqtt: RawMqtt,
+    #[serde(default)]
+    devices: Vec<Spanned<RawDevice>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGateway {
+    id: Spanned<String>,
+    site: Spanned<String>,
+    building: Option<Spanned<String>>,
+    profiles_dir: Option<Spanned<PathBuf>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMqtt {
+    host: Spanned<String>,
+    port: Option<Spanned<u16>>,
+    client_id: Option<Spanned<String>>,
+    topic_prefix: Option<Spanned<String>>,
+    keep_alive_s: Option<Spanned<u16>>,
+}
+
+/// `protocol = "..."`: the closed set of ways to reach a device.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Protocol {
+    ModbusTcp,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDevice {
+    id: Spanned<String>,
+    profile: Spanned<String>,
+    protocol: Protocol,
+    host: Spanned<String>,
+    port: Option<Spanned<u16>>,
+    unit_id: Option<u8>,
+    poll_interval_ms: Option<Spanned<u64>>,
+    timeout_ms: Option<Spanned<u64>>,
+    retry_max_ms: Option<Spanned<u64>>,
+    offline_after_failures: Option<Spanned<u32>>,
+    max_gap_registers: Option<Spanned<u16>>,
+    building: Option<Spanned<String>>,
+    unit: Option<Spanned<String>>,
+}
+
+/// Checks an id-like field: one topic level, no wildcards.
+fn id_field(src: &SourceFile, value: &Spanned<String>, field: &str) -> Result<String, FieldError> {
+    validate_id(value.get_ref())
+        .map(|()| value.get_ref().clone())
+        .map_err(|why| src.error(value.span(), field, format!("{:?} {why}", value.get_ref())))
+}
+
+/// Checks that a number lies in `range` (inclusive), naming the unit.
+fn bounded<T>(
+    src: &SourceFile,
+    value: &Option<Spanned<T>>,
+    default: T,
+    field: &str,
+    min: T,
+    max: T,
+) -> Result<T, FieldError>
+where
+    T: Copy + PartialOrd + std::fmt::Display,
+{
+    match value {
+        None => Ok(default),
+        Some(v) if *v.get_ref() < min || *v.get_ref() > max => Err(src.error(
+            v.span(),
+            field,
+            format!("{} is out of range; use {min} to {max}", v.get_ref()),
+        )),
+        Some(v) => Ok(*v.get_ref()),
+    }
+}
+
+fn non_empty(src: &SourceFile, value: &Spanned<String>, field: &str) -> Result<String, FieldError> {
+    let v = value.get_ref().trim();
+    if v.is_empty() {
+        return Err(src.error(value.span(), field, "must not be empty"));
+    }
+    Ok(v.to_owned())
+}
+
+pub(super) fn build(
+    src: &SourceFile,
+    base_dir: Option<&Path>,
+    library: &mut ProfileLibrary,
+) -> Result<GatewayConfig, ConfigError> {
+    let raw: RawConfig = src.parse()?;
+
+    let g = &raw.gateway;
+    let id = id_field(src, &g.id, "gateway.id")?;
+    let site = id_field(src, &g.site, "gateway.site")?;
+    let building = g
+        .building
+        .as_ref()
+        .map(|b| id_field(src, b, "gateway.building"))
+        .transpose()?;
+    let profiles_dir = match &g.profiles_dir {
+        None => None,
+        Some(dir) => {
+            let resolved = match base_dir {
+                Some(base) if dir.get_ref().is_relative() => base.join(dir.get_ref()),
+                _ => dir.get_ref().clone(),
+            };
+            if !resolved.is_dir() {
+                return Err(src
+                    .error(
+                        dir.span(),
+                        "gateway.profiles_dir",
+                        format!("{} is not a folder", resolved.display()),
+                    )
+                    .into());
+            }
+            *library = ProfileLibrary::with_dir(&resolved);
+            Some(resolved)
+        }
+    };
+
+    let m = &raw.mqtt;
+    let mqtt = MqttConfig {
+        host: non_empty(src, &m.host, "mqtt.host")?,
+        port: bounded(src, &m.port, DEFAULT_MQTT_PORT, "mqtt.port", 1, u16::MAX)?,
+        client_id: match &m.client_id {
+            Some(c) => id_field(src, c, "mqtt.client_id")?,
+            None => id.clone(),
+        },
+        topic_prefix: match &m.topic_prefix {
+            Some(p) => topic_prefix(src, p)?,
+            None => gridwatch_telemetry::topic::DEFAULT_PREFIX.to_owned(),
+        },
+        keep_alive_s: bounded(
+            src,
+            &m.keep_alive_s,
+            DEFAULT_KEEP_ALIVE_S,
+            "mqtt.keep_alive_s",
+            5,
+            3600,
+        )?,
+    };
+
+    if raw.devices.is_empty() {
+        return Err(src
+            .error(
+                0..0,
+                "devices",
+                "no [[devices]] are listed; a gateway with nothing to poll would only \
+                 publish its status",
+            )
+            .into());
+    }
+    let mut devices: Vec<DeviceConfig> = Vec::with_capacity(raw.devices.len());
+    let mut id_spans: Vec<Range<usize>> = Vec::new();
+    for (i, d) in raw.devices.iter().enumerate() {
+        let device = build_device(src, i, d.get_ref(), library)?;
+        if let Some(j) = devices.iter().position(|x| x.id == device.id) {
+            let first = src.location(id_spans[j].start);
+            return Err(src
+                .error(
+                    d.get_ref().id.span(),
+                    format!("devices[{i}].id"),
+                    format!(
+                        "{:?} is already used by devices[{j}] at line {}; device ids must \
+                         be unique within the gateway",
+                        device.id.as_str(),
+                        first.line
+                    ),
+                )
+                .into());
+        }
+        id_spans.push(d.get_ref().id.span());
+        devices.push(device);
+    }
+
+    Ok(GatewayConfig {
+        gateway: GatewaySection {
+            id: GatewayId(id),
+            site: SiteId(site),
+            building,
+            profiles_dir,
+        },
+        mqtt,
+        devices,
+        origin: src.origin().to_owned(),
+    })
+}
+
+fn topic_prefix(src: &SourceFile, p: &Spanned<String>) -> Result<String, FieldError> {
+    for level in p.get_ref().split('/') {
+        if let Err(why) = validate_id(level) {
+            return Err(src.error(
+                p.span(),
+                "mqtt.topic_prefix",
+                format!(
+                    "{:?}: level {level:?} {why} (levels are separated by '/')",
+                    p.get_ref()
+                ),
+            ));
+        }
+    }
+    Ok(p.get_ref().clone())
+}
+
+fn build_device(
+    src: &SourceFile,
+    i: usize,
+    d: &RawDevice,
+    library: &mut ProfileLibrary,
+) -> Result<DeviceConfig, ConfigError> {
+    let f = |name: &str| format!("devices[{i}].{name}");
+    let id = id_field(src, &d.id, &f("id"))?;
+    let profile = match library.get(d.profile.get_ref()) {
+        Ok(p) => p,
+        Err(ProfileError::Unknown { name, known }) => {
+            return Err(src
+                .error(
+                    d.profile.span(),
+                    f("profile"),
+                    format!("unknown device profile {name:?}; known profiles: {known}"),
+                )
+                .into())
+        }
+        Err(error) => {
+            let loc = src.location(d.profile.span().start);
+            return Err(ConfigError::Profile {
+                at: format!("{loc}: {}", f("profile")),
+                error,
+            });
+        }
+    };
+    let transport = match d.protocol {
+        Protocol::ModbusTcp => Transport::ModbusTcp {
+            host: non_empty(src, &d.host, &f("host"))?,
+            port: bounded(src, &d.port, DEFAULT_MODBUS_PORT, &f("port"), 1, u16::MAX)?,
+            unit_id: d.unit_id.unwrap_or(DEFAULT_UNIT_ID),
+        },
+    };
+    let poll_interval_ms = bounded(
+        src,
+        &d.poll_interval_ms,
+        DEFAULT_POLL_INTERVAL_MS,
+        &f("poll_interval_ms"),
+        50,
+        86_400_000,
+    )?;
+    let timeout_ms = bounded(
+        src,
+        &d.timeout_ms,
+        DEFAULT_TIMEOUT_MS,
+        &f("timeout_ms"),
+        10,
+        60_000,
+    )?;
+    let retry_max_ms = bounded(
+        src,
+        &d.retry_max_ms,
+        DEFAULT_RETRY_MAX_MS.max(poll_interval_ms),
+        &f("retry_max_ms"),
+        poll_interval_ms,
+        86_400_000,
+    )?;
+    let offline_after_failures = bounded(
+        src,
+        &d.offline_after_failures,
+        DEFAULT_OFFLINE_AFTER_FAILURES,
+        &f("offline_after_failures"),
+        1,
+        1000,
+    )?;
+    let max_gap_registers = bounded(
+        src,
+        &d.max_gap_registers,
+        profile.max_gap_registers,
+        &f("max_gap_registers"),
+        0,
+        crate::devices::modbus::plan::MAX_READ_REGISTERS,
+    )?;
+    let building = d
+        .building
+        .as_ref()
+        .map(|b| id_field(src, b, &f("building")))
+        .transpose()?;
+    let unit = d
+        .unit
+        .as_ref()
+        .map(|u| id_field(src, u, &f("unit")))
+        .transpose()?;
+
+    Ok(DeviceConfig {
+        id: DeviceId(id),
+        profile,
+        transport,
+        poll_interval_ms,
+        timeout_ms,
+        retry_max_ms,
+        offline_after_failures,
+        max_gap_registers,
+        building,
+        unit,
+    })
+}

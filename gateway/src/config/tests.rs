@@ -1,0 +1,218 @@
+use super::*;
+
+const GOOD: &str = r#"[gateway]
+id = "gw-yard-a"
+site = "yard-a"
+
+[mqtt]
+host = "127.0.0.1"
+
+[[devices]]
+id = "pile-1"
+profile = "gridwatch-ebp12"
+protocol = "modbus_tcp"
+host = "127.0.0.1"
+port = 5020
+"#;
+
+fn err(text: &str) -> FieldError {
+    match GatewayConfig::from_toml_str(text, "gw.toml") {
+        Err(ConfigError::Invalid(e)) => e,
+        Err(other) => panic!("expected a field error, got {other}"),
+        Ok(_) => panic!("expected an error"),
+    }
+}
+
+#[test]
+fn the_shipped_example_config_loads() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../config/gateway.example.toml"
+    );
+    let cfg = GatewayConfig::load(path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cfg.gateway.id.as_str(), "gw-yard-a");
+    assert_eq!(cfg.devices.len(), 1);
+    assert_eq!(cfg.devices[0].profile.model, "gridwatch-ebp12");
+    assert!(cfg.origin.ends_with("gateway.example.toml"));
+}
+
+#[test]
+fn defaults_fill_what_is_left_out() {
+    let cfg = GatewayConfig::from_toml_str(GOOD, "gw.toml").unwrap();
+    assert_eq!(cfg.mqtt.port, DEFAULT_MQTT_PORT);
+    assert_eq!(
+        cfg.mqtt.client_id, "gw-yard-a",
+        "client id defaults to the gateway id"
+    );
+    assert_eq!(cfg.mqtt.topic_prefix, "gw");
+    assert_eq!(cfg.mqtt.keep_alive_s, DEFAULT_KEEP_ALIVE_S);
+    let d = &cfg.devices[0];
+    assert_eq!(
+        d.transport,
+        Transport::ModbusTcp {
+            host: "127.0.0.1".into(),
+            port: 5020,
+            unit_id: 1
+        }
+    );
+    assert_eq!(d.poll_interval_ms, DEFAULT_POLL_INTERVAL_MS);
+    assert_eq!(d.timeout_ms, DEFAULT_TIMEOUT_MS);
+    assert_eq!(d.max_gap_registers, 8, "from the profile");
+    assert_eq!(
+        cfg.topics().status("yard-a", "gw-yard-a"),
+        "gw/yard-a/gw-yard-a/status"
+    );
+}
+
+#[test]
+fn a_missing_field_names_file_line_and_field() {
+    let e = err(&GOOD.replace("host = \"127.0.0.1\"\n\n[[devices]]", "\n[[devices]]"));
+    assert_eq!(e.location.origin, "gw.toml");
+    assert_eq!(e.field, "mqtt");
+    assert!(e.message.contains("missing field `host`"), "{e}");
+    assert_eq!(e.location.line, 5, "{e}");
+    assert!(e.to_string().starts_with("gw.toml:5:"), "{e}");
+}
+
+#[test]
+fn a_wrong_type_names_file_line_and_field() {
+    let e = err(&GOOD.replace("port = 5020", "port = \"5020\""));
+    assert_eq!(e.field, "devices[0].port");
+    assert_eq!(e.location.line, 13);
+    assert!(e.message.contains("invalid type: string"), "{e}");
+    let e = err(&GOOD.replace("port = 5020", "port = 70000"));
+    assert_eq!(e.field, "devices[0].port");
+}
+
+#[test]
+fn an_unknown_profile_lists_the_known_ones() {
+    let e = err(&GOOD.replace("gridwatch-ebp12", "ebp-99"));
+    assert_eq!(e.field, "devices[0].profile");
+    assert_eq!((e.location.line, e.location.column), (10, 11));
+    assert!(
+        e.message.contains("unknown device profile \"ebp-99\""),
+        "{e}"
+    );
+    assert!(e.message.contains("known profiles: gridwatch-ebp12"), "{e}");
+}
+
+#[test]
+fn a_duplicate_device_id_names_both_places() {
+    let second = "\n[[devices]]\nid = \"pile-1\"\nprofile = \"gridwatch-ebp12\"\nprotocol = \"modbus_tcp\"\nhost = \"10.0.0.2\"\n";
+    let e = err(&format!("{GOOD}{second}"));
+    assert_eq!(e.field, "devices[1].id");
+    assert_eq!(e.location.line, 16);
+    assert!(
+        e.message.contains("already used by devices[0] at line 9"),
+        "{e}"
+    );
+}
+
+#[test]
+fn ids_that_would_break_topics_are_refused() {
+    let e = err(&GOOD.replace("id = \"gw-yard-a\"", "id = \"gw/yard+a\""));
+    assert_eq!((e.field.as_str(), e.location.line), ("gateway.id", 2));
+    assert!(e.message.contains("'/'"), "{e}");
+    let e = err(&GOOD.replace("id = \"pile-1\"", "id = \"pile 1\""));
+    assert_eq!(e.field, "devices[0].id");
+}
+
+#[test]
+fn unknown_fields_are_refused() {
+    let e = err(&GOOD.replace("port = 5020", "port = 5020\npoll_interval = 5"));
+    assert!(e.message.contains("unknown field `poll_interval`"), "{e}");
+    assert_eq!(e.location.line, 14);
+}
+
+#[test]
+fn a_syntax_error_names_its_line() {
+    let e = err(&GOOD.replace("site = \"yard-a\"", "site = yard-a"));
+    assert_eq!(e.location.line, 3);
+    assert!(e.message.starts_with("TOML syntax error"), "{e}");
+}
+
+#[test]
+fn unknown_protocols_list_the_known_ones() {
+    let e = err(&GOOD.replace("modbus_tcp", "bacnet"));
+    assert_eq!(e.field, "devices[0].protocol");
+    assert!(e.message.contains("modbus_tcp"), "{e}");
+}
+
+#[test]
+fn a_config_without_devices_is_refused() {
+    let text = GOOD.split("[[devices]]").next().unwrap();
+    let e = err(text);
+    assert_eq!(e.field, "devices");
+}
+
+#[test]
+fn out_of_range_timing_is_refused_with_the_range() {
+    let e = err(&GOOD.replace("port = 5020", "port = 5020\npoll_interval_ms = 0"));
+    assert_eq!(e.field, "devices[0].poll_interval_ms");
+    assert!(e.message.contains("use 50 to"), "{e}");
+}
+
+#[test]
+fn a_missing_file_is_a_read_error() {
+    let e = GatewayConfig::load("/nonexistent/gw.toml").unwrap_err();
+    assert!(matches!(e, ConfigError::Read { .. }));
+    assert!(e.to_string().contains("/nonexistent/gw.toml"), "{e}");
+}
+
+/// A scratch folder removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(tag: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("gw-config-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("devices")).unwrap();
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn profiles_dir_adds_profiles_relative_to_the_config_file() {
+    let scratch = Scratch::new("dir");
+    let meter = "model = \"meter-x\"\nvendor = \"v\"\nkind = \"electricity_meter\"\ndocument = \"d\"\n\
+                 [[registers]]\nname = \"energy_wh\"\naddress = 0\ntype = \"u32\"\nfunction = \"input\"\n";
+    std::fs::write(scratch.0.join("devices/meter-x.toml"), meter).unwrap();
+    let text = GOOD
+        .replace(
+            "site = \"yard-a\"",
+            "site = \"yard-a\"\nprofiles_dir = \"devices\"",
+        )
+        .replace("gridwatch-ebp12", "meter-x");
+    let path = scratch.0.join("gw.toml");
+    std::fs::write(&path, text).unwrap();
+    let cfg = GatewayConfig::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cfg.devices[0].profile.model, "meter-x");
+    assert!(cfg.devices[0].profile.origin.ends_with("meter-x.toml"));
+
+    // A broken profile in the folder is reported with its own file and line,
+    // and where the config uses it.
+    std::fs::write(
+        scratch.0.join("devices/meter-x.toml"),
+        meter.replace("u32", "u48"),
+    )
+    .unwrap();
+    let e = GatewayConfig::load(&path).unwrap_err().to_string();
+    assert!(e.contains("gw.toml:11:11: devices[0].profile"), "{e}");
+    assert!(e.contains("meter-x.toml:8:"), "{e}");
+    assert!(e.contains("registers[0].type"), "{e}");
+}
+
+#[test]
+fn a_missing_profiles_dir_is_refused() {
+    let e = err(&GOOD.replace(
+        "site = \"yard-a\"",
+        "site = \"yard-a\"\nprofiles_dir = \"/nonexistent\"",
+    ));
+    assert_eq!(e.field, "gateway.profiles_dir");
+}

@@ -1,0 +1,130 @@
+//! Wiring: one poller task per device, one MQTT uplink, one queue between
+//! them. Read top to bottom, this is the gateway.
+
+use crate::backoff::words;
+use crate::bus::modbus_tcp::ModbusTcpBus;
+use crate::config::{DeviceConfig, GatewayConfig, Transport};
+use crate::devices::modbus::{ModbusDevice, ModbusTcpDevice};
+use crate::devices::poller::{Poller, Schedule};
+use crate::devices::DeviceStamp;
+use crate::status::Health;
+use crate::uplink::mqtt::MqttUplink;
+use crate::uplink::{self, RecordSender};
+use gridwatch_telemetry::Clock;
+use std::sync::Arc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, info_span, Instrument};
+
+/// Runs the gateway described by `config` until `shutdown` is cancelled,
+/// then stops the pollers, hands what they queued to the broker, publishes
+/// the retained `offline` status, disconnects and returns.
+///
+/// Readings are stamped with `clock` (inject a fast or manual clock in
+/// simulations and tests); poll timing uses tokio's timer. Unreachable
+/// devices and brokers are retried forever and never make this fail.
+pub async fn run(
+    config: GatewayConfig,
+    clock: Arc<dyn Clock>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let span = info_span!("gateway", gateway = %config.gateway.id, site = %config.gateway.site);
+    async move {
+        let health = Arc::new(Health::new(
+            config.gateway.id.clone(),
+            config.gateway.site.clone(),
+            u32::try_from(config.devices.len()).unwrap_or(u32::MAX),
+        ));
+        let (sender, records) = uplink::queue();
+        let first_seq = DeviceStamp::first_seq_at(clock.now());
+
+        let mut pollers = JoinSet::new();
+        for device in &config.devices {
+            spawn_poller(
+                &mut pollers,
+                &config,
+                device,
+                first_seq,
+                clock.clone(),
+                health.clone(),
+                sender.clone(),
+                shutdown.clone(),
+            );
+        }
+        // Only pollers hold senders now, so the queue closes when they end.
+        drop(sender);
+
+        let uplink = MqttUplink::new(&config, clock.clone(), health.clone());
+        let uplink_stop = CancellationToken::new();
+        let uplink_task = tokio::spawn(uplink.run(records, uplink_stop.clone()).in_current_span());
+        info!(
+            "gateway {} started: polling {} device{}, publishing to MQTT broker {}:{} under {}/{}/{}/",
+            config.gateway.id,
+            config.devices.len(),
+            if config.devices.len() == 1 { "" } else { "s" },
+            config.mqtt.host,
+            config.mqtt.port,
+            config.mqtt.topic_prefix,
+            config.gateway.site,
+            config.gateway.id
+        );
+
+        shutdown.cancelled().await;
+        info!("shutting down: stopping pollers");
+        while let Some(done) = pollers.join_next().await {
+            if let Err(e) = done {
+                error!("a poller ended abnormally: {e}");
+            }
+        }
+        // The uplink stops after the pollers, so their last records go out.
+        uplink_stop.cancel();
+        if let Err(e) = uplink_task.await {
+            error!("the MQTT uplink ended abnormally: {e}");
+        }
+        info!("gateway {} stopped", config.gateway.id);
+        Ok(())
+    }
+    .instrument(span)
+    .await
+}
+
+#[allow(clippy::too_many_arguments)]
+fn spawn_poller(
+    set: &mut JoinSet<()>,
+    config: &GatewayConfig,
+    device: &DeviceConfig,
+    first_seq: u64,
+    clock: Arc<dyn Clock>,
+    health: Arc<Health>,
+    sender: RecordSender,
+    shutdown: CancellationToken,
+) {
+    let stamp = DeviceStamp::new(config, device, first_seq);
+    let schedule = Schedule {
+        poll_interval: device.poll_interval(),
+        retry_max: device.retry_max(),
+        offline_after_failures: device.offline_after_failures,
+    };
+    let span = info_span!("device", device = %device.id);
+    match &device.transport {
+        Transport::ModbusTcp {
+            host,
+            port,
+            unit_id,
+        } => {
+            let logic = ModbusDevice::new(device.profile.clone(), device.max_gap_registers);
+            let bus = ModbusTcpBus::new(host.clone(), *port, *unit_id, device.timeout());
+            let bound = ModbusTcpDevice::new(logic, bus, *unit_id);
+            span.in_scope(|| {
+                info!(
+                    "polling {} ({}) at {host}:{port} unit {unit_id} every {}",
+                    device.id,
+                    device.profile.model,
+                    words(device.poll_interval())
+                )
+            });
+            let poller = Poller::new(bound, stamp, schedule, clock, health, sender);
+            set.spawn(poller.run(shutdown).instrument(span));
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! Modbus devices described by a profile.
+//!
+//! One poll reads the device-level registers first; when the profile's
+//! channel count comes from a register (a pile's socket count), that value
+//! decides which socket blocks the second round reads. Reads go through any
+//! [`RegisterReader`], so the logic runs the same over TCP, a future RTU bus
+//! or a test double.
+
+pub mod decode;
+pub mod plan;
+
+#[cfg(test)]
+mod tests;
+
+use super::{Device, Measurement, PollOutcome};
+use crate::bus::modbus_tcp::ModbusTcpBus;
+use crate::bus::{BusError, ReadRequest, RegisterReader};
+use crate::profile::{ChannelCount, Profile};
+use decode::{decode_block, DecodeError, RegisterImage};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// The poll logic for one profile: plans once, reads, decodes.
+#[derive(Debug, Clone)]
+pub struct ModbusDevice {
+    profile: Arc<Profile>,
+    max_gap: u16,
+    device_plan: Vec<ReadRequest>,
+    channel_plans: HashMap<u16, Vec<ReadRequest>>,
+}
+
+impl ModbusDevice {
+    /// Poll logic for `profile`, bridging at most `max_gap` unused registers.
+    pub fn new(profile: Arc<Profile>, max_gap: u16) -> Self {
+        let device_plan = plan::device_requests(&profile, max_gap);
+        Self {
+            profile,
+            max_gap,
+            device_plan,
+            channel_plans: HashMap::new(),
+        }
+    }
+
+    /// The profile polled.
+    pub fn profile(&self) -> &Profile {
+        &self.profile
+    }
+
+    /// Polls every register once through `bus`.
+    pub async fn poll<R: RegisterReader>(&mut self, bus: &mut R) -> PollOutcome {
+        let mut image = RegisterImage::new();
+        let mut errors = Vec::new();
+        let mut measurements = Vec::new();
+
+        if let Err(reason) = read_all(bus, &self.device_plan, &mut image, &mut errors).await {
+            return PollOutcome::Unreachable(reason);
+        }
+        let profile = self.profile.clone();
+        let device_values = match decode_block(&profile.registers, &image, 0) {
+            Ok(values) => Some(values),
+            // A register map we do not know: decoding anything would be a guess.
+            Err(e @ DecodeError::Unexpected { .. }) => {
+                errors.push(e.to_string());
+                return PollOutcome::Answered {
+                    measurements,
+                    errors,
+                };
+            }
+            // Its request failed, which is already in `errors`.
+            Err(DecodeError::Missing { .. }) => None,
+            Err(e) => {
+                errors.push(e.to_string());
+                None
+            }
+        };
+        let device_ok = device_values.is_some();
+        let device_map = device_values.clone().unwrap_or_default();
+        if let Some(values) = device_values.filter(|v| !v.is_empty()) {
+            measurements.push(Measurement {
+                kind: profile.kind,
+                socket: None,
+                values,
+            });
+        }
+
+        let Some(ch) = &profile.channel else {
+            return PollOutcome::Answered {
+                measurements,
+                errors,
+            };
+        };
+        let has_checks = profile.registers.iter().any(|r| r.expect.is_some());
+        if !device_ok && has_checks {
+            // The map version could not be verified: do not guess at sockets.
+            return PollOutcome::Answered {
+                measurements,
+                errors,
+            };
+        }
+        let count = match &ch.count {
+            ChannelCount::Fixed(n) => *n,
+            ChannelCount::FromRegister { register, max } => {
+                let Some(v) = device_map.get(register).copied() else {
+                    // The count register was not read: already reported.
+                    return PollOutcome::Answered {
+                        measurements,
+                        errors,
+                    };
+                };
+                if v.fract() != 0.0 || v < 0.0 || v > f64::from(u16::MAX) {
+                    errors.push(format!("{register} reads {v}, which is not a count"));
+                    return PollOutcome::Answered {
+                        measurements,
+                        errors,
+                    };
+                }
+                let n = v as u16;
+                if n > *max {
+                    errors.push(format!(
+                        "{register} reads {n}, but profile {} covers at most {max} {}s; \
+                         polling {} 1..={max}",
+                        profile.model, ch.name, ch.name
+                    ));
+                }
+                n.min(*max)
+            }
+        };
+
+        let max_gap = self.max_gap;
+        let plan = self
+            .channel_plans
+            .entry(count)
+            .or_insert_with(|| plan::channel_requests(&profile, count, max_gap))
+            .clone();
+        if let Err(reason) = read_all(bus, &plan, &mut image, &mut errors).await {
+            return PollOutcome::Unreachable(reason);
+        }
+        for n in 1..=count {
+            match decode_block(&ch.registers, &image, ch.block_start(n)) {
+                Ok(values) => measurements.push(Measurement {
+                    kind: ch.kind,
+                    socket: Some(n),
+                    values,
+                }),
+                Err(DecodeError::Missing { .. }) => {}
+                Err(e) => errors.push(format!("{} {n}: {e}", ch.name)),
+            }
+        }
+        PollOutcome::Answered {
+            measurements,
+            errors,
+        }
+    }
+}
+
+/// Executes `plan` into `image`. Exceptions are collected in `errors` and the
+/// rest of the plan still runs; a device that does not answer ends the poll.
+async fn read_all<R: RegisterReader>(
+    bus: &mut R,
+    plan: &[ReadRequest],
+    image: &mut RegisterImage,
+    errors: &mut Vec<String>,
+) -> Result<(), String> {
+    for request in plan {
+        match bus.read(*request).await {
+            Ok(words) => image.insert(request, &words),
+            Err(e @ BusError::Exception { .. }) => {
+                errors.push(format!("reading {request} failed: {e}"));
+            }
+            Err(BusError::Unreachable(reason)) => return Err(reason),
+        }
+    }
+    Ok(())
+}
+
+/// A profile-driven device on Modbus TCP.
+#[derive(Debug)]
+pub struct ModbusTcpDevice {
+    logic: ModbusDevice,
+    bus: ModbusTcpBus,
+    unit_id: u8,
+}
+
+impl ModbusTcpDevice {
+    /// Binds `logic` to a Modbus TCP connection.
+    pub fn new(logic: ModbusDevice, bus: ModbusTcpBus, unit_id: u8) -> Self {
+        Self {
+            logic,
+            bus,
+            unit_id,
+        }
+    }
+}
+
+impl Device for ModbusTcpDevice {
+    async fn poll(&mut self) -> PollOutcome {
+        self.logic.poll(&mut self.bus).await
+    }
+
+    fn address(&self) -> String {
+        format!("{} unit {}", self.bus.address(), self.unit_id)
+    }
+
+    async fn close(&mut self) {
+        self.bus.close().await;
+    }
+}

@@ -1,0 +1,204 @@
+//! The task that polls one device for as long as the gateway runs.
+//!
+//! Polls start on a fixed schedule (a tokio interval with
+//! `MissedTickBehavior::Delay`: a slow poll delays the next one instead of
+//! causing a burst, and the schedule never drifts by the poll's own
+//! duration). While the device does not answer, attempts follow a backoff
+//! from the poll interval up to `retry_max_ms` instead; the first answer
+//! puts it back on schedule. Nothing a device does ends the task: only the
+//! shutdown signal does.
+
+use super::availability::{Availability, State};
+use super::{Device, DeviceStamp, PollOutcome};
+use crate::backoff::{words, Backoff};
+use crate::status::Health;
+use crate::uplink::{Record, RecordSender};
+use gridwatch_telemetry::{Clock, EventKind, Timestamp};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::MissedTickBehavior;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+/// Timing of one poller, from the device's config.
+#[derive(Debug, Clone, Copy)]
+pub struct Schedule {
+    /// Time between poll starts while the device answers.
+    pub poll_interval: Duration,
+    /// Longest wait between attempts while it does not.
+    pub retry_max: Duration,
+    /// Failed polls in a row before it is reported offline.
+    pub offline_after_failures: u32,
+}
+
+/// One device's polling task.
+pub struct Poller<D: Device> {
+    device: D,
+    stamp: DeviceStamp,
+    schedule: Schedule,
+    availability: Availability,
+    backoff: Backoff,
+    clock: Arc<dyn Clock>,
+    health: Arc<Health>,
+    sender: RecordSender,
+}
+
+impl<D: Device> Poller<D> {
+    /// A poller for `device` that stamps with `stamp` and sends through `sender`.
+    pub fn new(
+        device: D,
+        stamp: DeviceStamp,
+        schedule: Schedule,
+        clock: Arc<dyn Clock>,
+        health: Arc<Health>,
+        sender: RecordSender,
+    ) -> Self {
+        Self {
+            device,
+            stamp,
+            availability: Availability::new(schedule.offline_after_failures),
+            backoff: Backoff::new(schedule.poll_interval, schedule.retry_max),
+            schedule,
+            clock,
+            health,
+            sender,
+        }
+    }
+
+    /// Polls until `shutdown`, then closes the connection.
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        let mut interval = tokio::time::interval(self.schedule.poll_interval);
+        interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut retry_in: Option<Duration> = None;
+        loop {
+            let wait = async {
+                match retry_in {
+                    None => {
+                        interval.tick().await;
+                    }
+                    Some(d) => tokio::time::sleep(d).await,
+                }
+            };
+            tokio::select! {
+                _ = wait => {}
+                _ = shutdown.cancelled() => break,
+            }
+            let outcome = tokio::select! {
+                outcome = self.device.poll() => outcome,
+                _ = shutdown.cancelled() => break,
+            };
+            let now = self.clock.now();
+            let delivered = match outcome {
+                PollOutcome::Unreachable(reason) => {
+                    let delay = self.backoff.next_delay();
+                    retry_in = Some(delay);
+                    self.unreachable(now, &reason, delay, &shutdown).await
+                }
+                PollOutcome::Answered {
+                    measurements,
+                    errors,
+                } => {
+                    if retry_in.take().is_some() {
+                        // Back on schedule, counting from this poll.
+                        interval.reset();
+                    }
+                    self.backoff.reset();
+                    self.answered(now, measurements, &errors, &shutdown).await
+                }
+            };
+            if !delivered {
+                break;
+            }
+        }
+        self.device.close().await;
+        debug!("stopped polling {}", self.stamp.device());
+    }
+
+    async fn unreachable(
+        &mut self,
+        now: Timestamp,
+        reason: &str,
+        delay: Duration,
+        shutdown: &CancellationToken,
+    ) -> bool {
+        let was = self.availability.state();
+        let device = self.stamp.device().clone();
+        let address = self.device.address();
+        match self.availability.failed(reason) {
+            Some(event) => {
+                if was == State::Online {
+                    self.health.device_down();
+                }
+                warn!(
+                    "{device} at {address} did not answer {} polls in a row ({reason}); \
+                     reporting it offline and retrying at most {} apart until it returns",
+                    self.availability.failures(),
+                    words(self.backoff.max()),
+                );
+                self.send_event(now, event, shutdown).await
+            }
+            None if was == State::Offline => {
+                debug!(
+                    "{device} at {address} is still unreachable ({reason}); retrying in {}",
+                    words(delay)
+                );
+                true
+            }
+            None => {
+                info!(
+                    "{device} at {address} did not answer ({reason}); retrying in {}",
+                    words(delay)
+                );
+                true
+            }
+        }
+    }
+
+    async fn answered(
+        &mut self,
+        now: Timestamp,
+        measurements: Vec<super::Measurement>,
+        errors: &[String],
+        shutdown: &CancellationToken,
+    ) -> bool {
+        let was = self.availability.state();
+        let device = self.stamp.device().clone();
+        let address = self.device.address();
+        let events = self.availability.answered(errors);
+        if was != State::Online {
+            self.health.device_up();
+            match was {
+                State::Offline => info!("{device} at {address} answers again"),
+                _ => info!(
+                    "{device} at {address} answered its first poll ({} readings)",
+                    measurements.len()
+                ),
+            }
+        }
+        for event in events {
+            if let EventKind::DeviceError { message } = &event {
+                warn!("{device} at {address}: {message}");
+            }
+            if !self.send_event(now, event, shutdown).await {
+                return false;
+            }
+        }
+        for m in measurements {
+            let reading = self.stamp.reading(now, m);
+            if !self.sender.send(Record::Reading(reading), shutdown).await {
+                return false;
+            }
+        }
+        true
+    }
+
+    async fn send_event(
+        &mut self,
+        now: Timestamp,
+        kind: EventKind,
+        shutdown: &CancellationToken,
+    ) -> bool {
+        let event = self.stamp.event(now, kind);
+        self.sender.send(Record::Event(event), shutdown).await
+    }
+}

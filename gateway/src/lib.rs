@@ -1,0 +1,55 @@
+//! The Gridwatch building gateway: polls field devices and streams their
+//! readings to MQTT.
+//!
+//! A reading's path through this crate follows the module list: a
+//! [`config`] names the devices and their [`profile`]s (register maps as
+//! data); a [`bus`] carries reads to a device; [`devices`] plan the reads,
+//! decode the words and stamp [`Reading`](gridwatch_telemetry::Reading)s and
+//! [`Event`](gridwatch_telemetry::Event)s; the [`uplink`] publishes them,
+//! along with the gateway's retained [`status`]. [`run`] wires it together;
+//! the `gridwatch-gateway` binary ([`cli`]) is a thin shell around it.
+//!
+//! ```no_run
+//! use gridwatch_gateway::GatewayConfig;
+//! use gridwatch_telemetry::SystemClock;
+//! use std::sync::Arc;
+//! use tokio_util::sync::CancellationToken;
+//!
+//! # async fn demo() -> anyhow::Result<()> {
+//! let config = GatewayConfig::from_toml_str(r#"
+//!     [gateway]
+//!     id = "gw-yard-a"
+//!     site = "yard-a"
+//!     [mqtt]
+//!     host = "127.0.0.1"
+//!     port = 1883
+//!     [[devices]]
+//!     id = "pile-1"
+//!     profile = "gridwatch-ebp12"
+//!     protocol = "modbus_tcp"
+//!     host = "127.0.0.1"
+//!     port = 5020
+//!     poll_interval_ms = 1000
+//! "#, "demo")?;
+//! let shutdown = CancellationToken::new();
+//! let gateway = tokio::spawn(gridwatch_gateway::run(config, Arc::new(SystemClock), shutdown.clone()));
+//! // ... readings arrive on gw/yard-a/gw-yard-a/reading/pile-1 ...
+//! shutdown.cancel();
+//! gateway.await??;
+//! # Ok(()) }
+//! ```
+
+pub mod backoff;
+pub mod bus;
+pub mod cli;
+pub mod config;
+mod daemon;
+pub mod devices;
+pub mod profile;
+pub mod source;
+pub mod status;
+pub mod uplink;
+
+pub use config::{ConfigError, GatewayConfig};
+pub use daemon::run;
+pub use profile::{Profile, ProfileLibrary};

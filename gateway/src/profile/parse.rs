@@ -1,0 +1,467 @@
+//! Profile TOML → [`Profile`], with every check that needs more than serde.
+
+use super::{ByteOrder, Channel, ChannelCount, Function, Profile, Register, ValueType, WordOrder};
+use crate::source::{list, FieldError, Location, SourceFile};
+use gridwatch_telemetry::DeviceKind;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use toml::Spanned;
+
+/// Planner default: reading a few unused registers is cheaper than a second
+/// request on a slow bus, and 8 stays well clear of the next block on most maps.
+pub const DEFAULT_MAX_GAP_REGISTERS: u16 = 8;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProfile {
+    model: Spanned<String>,
+    vendor: String,
+    kind: Spanned<DeviceKind>,
+    document: String,
+    function: Option<Function>,
+    byte_order: Option<ByteOrder>,
+    word_order: Option<WordOrder>,
+    max_gap_registers: Option<u16>,
+    #[serde(default)]
+    registers: Vec<RawRegister>,
+    channel: Option<Spanned<RawChannel>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawChannel {
+    name: Spanned<String>,
+    kind: Option<DeviceKind>,
+    base: u16,
+    stride: Spanned<u16>,
+    count: Option<Spanned<u16>>,
+    count_register: Option<Spanned<String>>,
+    max_count: Option<Spanned<u16>>,
+    #[serde(default)]
+    registers: Vec<RawRegister>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRegister {
+    name: Spanned<String>,
+    function: Option<Function>,
+    address: Spanned<u16>,
+    #[serde(rename = "type")]
+    value_type: Spanned<ValueType>,
+    byte_order: Option<ByteOrder>,
+    word_order: Option<WordOrder>,
+    scale: Option<Spanned<f64>>,
+    offset: Option<Spanned<f64>>,
+    unit: Option<String>,
+    values: Option<Spanned<BTreeMap<String, String>>>,
+    expect: Option<Spanned<i64>>,
+}
+
+/// Defaults a profile sets for all its registers.
+struct Defaults {
+    function: Function,
+    byte_order: ByteOrder,
+    word_order: WordOrder,
+}
+
+/// Which list a register belongs to, for field paths and address checks.
+#[derive(Clone, Copy)]
+enum Scope {
+    Device,
+    Channel { stride: u16 },
+}
+
+impl Scope {
+    fn path(self) -> &'static str {
+        match self {
+            Scope::Device => "registers",
+            Scope::Channel { .. } => "channel.registers",
+        }
+    }
+}
+
+pub(super) fn parse(
+    text: &str,
+    origin: &str,
+    expected_model: Option<&str>,
+) -> Result<Profile, FieldError> {
+    let src = SourceFile::new(origin, text);
+    let raw: RawProfile = src.parse()?;
+
+    let model = raw.model.get_ref();
+    if let Err(why) = gridwatch_telemetry::ids::validate_id(model) {
+        return Err(src.error(raw.model.span(), "model", format!("{model:?} {why}")));
+    }
+    if let Some(expected) = expected_model {
+        if model != expected {
+            return Err(src.error(
+                raw.model.span(),
+                "model",
+                format!(
+                    "is {model:?} but the file is named {expected}.toml; \
+                     name the file after the model"
+                ),
+            ));
+        }
+    }
+
+    let defaults = Defaults {
+        function: raw.function.unwrap_or(Function::Holding),
+        byte_order: raw.byte_order.unwrap_or_default(),
+        word_order: raw.word_order.unwrap_or_default(),
+    };
+    let registers = convert_registers(&src, &raw.registers, Scope::Device, &defaults)?;
+
+    let kind = *raw.kind.get_ref();
+    let channel = match &raw.channel {
+        Some(ch) => Some(convert_channel(&src, ch, kind, &registers, &defaults)?),
+        None => None,
+    };
+    if registers.is_empty() && channel.as_ref().is_none_or(|c| c.registers.is_empty()) {
+        return Err(src.error(
+            0..0,
+            "registers",
+            "the profile lists no registers; a device needs at least one value to read",
+        ));
+    }
+
+    Ok(Profile {
+        model: model.clone(),
+        vendor: raw.vendor,
+        kind,
+        document: raw.document,
+        max_gap_registers: raw.max_gap_registers.unwrap_or(DEFAULT_MAX_GAP_REGISTERS),
+        registers,
+        channel,
+        origin: origin.to_owned(),
+    })
+}
+
+fn convert_channel(
+    src: &SourceFile,
+    raw: &Spanned<RawChannel>,
+    device_kind: DeviceKind,
+    device_registers: &[Register],
+    defaults: &Defaults,
+) -> Result<Channel, FieldError> {
+    let ch = raw.get_ref();
+    if ch.name.get_ref() != "socket" {
+        return Err(src.error(
+            ch.name.span(),
+            "channel.name",
+            format!(
+                "{:?} is not supported: readings carry only a socket number, \
+                 so the repeated block must be named \"socket\"",
+                ch.name.get_ref()
+            ),
+        ));
+    }
+    let kind = match (ch.kind, device_kind) {
+        (Some(k), _) => k,
+        (None, DeviceKind::ChargingPile) => DeviceKind::ChargingSocket,
+        (None, _) => {
+            return Err(src.error(
+                raw.span(),
+                "channel.kind",
+                format!(
+                    "missing: say what each channel's reading is (one of {}); \
+                     only a charging_pile profile defaults it (to charging_socket)",
+                    list(DeviceKind::ALL)
+                ),
+            ))
+        }
+    };
+    let stride = *ch.stride.get_ref();
+    if stride == 0 {
+        return Err(src.error(ch.stride.span(), "channel.stride", "must be at least 1"));
+    }
+
+    let count = match (&ch.count, &ch.count_register, &ch.max_count) {
+        (Some(n), None, None) => {
+            if *n.get_ref() == 0 {
+                return Err(src.error(n.span(), "channel.count", "must be at least 1"));
+            }
+            ChannelCount::Fixed(*n.get_ref())
+        }
+        (None, Some(reg), Some(max)) => {
+            let Some(source) = device_registers.iter().find(|r| r.name == *reg.get_ref()) else {
+                return Err(src.error(
+                    reg.span(),
+                    "channel.count_register",
+                    format!(
+                        "names {:?}, which is not one of the device-level registers ({})",
+                        reg.get_ref(),
+                        list(device_registers.iter().map(|r| &r.name))
+                    ),
+                ));
+            };
+            if !source.value_type.is_integer() || !source.is_emitted() {
+                return Err(src.error(
+                    reg.span(),
+                    "channel.count_register",
+                    format!(
+                        "register {:?} must be an integer register without `expect`",
+                        source.name
+                    ),
+                ));
+            }
+            if *max.get_ref() == 0 {
+                return Err(src.error(max.span(), "channel.max_count", "must be at least 1"));
+            }
+            ChannelCount::FromRegister {
+                register: reg.get_ref().clone(),
+                max: *max.get_ref(),
+            }
+        }
+        (None, Some(reg), None) => {
+            return Err(src.error(
+                reg.span(),
+                "channel.max_count",
+                "missing: with `count_register`, say the most channels this model has",
+            ))
+        }
+        _ => {
+            return Err(src.error(
+                raw.span(),
+                "channel.count",
+                "give either `count = N`, or `count_register = \"name\"` with `max_count = N`",
+            ))
+        }
+    };
+
+    let max_count = match &count {
+        ChannelCount::Fixed(n) => *n,
+        ChannelCount::FromRegister { max, .. } => *max,
+    };
+    let area_end = u32::from(ch.base) + u32::from(stride) * u32::from(max_count);
+    if area_end > 65_536 {
+        return Err(src.error(
+            raw.span(),
+            "channel",
+            format!(
+                "{max_count} blocks of {stride} registers from {} run past address 65535",
+                ch.base
+            ),
+        ));
+    }
+
+    let registers = convert_registers(src, &ch.registers, Scope::Channel { stride }, defaults)?;
+
+    // A device-level register inside the channel area would be read twice
+    // and mean two things.
+    for r in device_registers {
+        let start = u32::from(r.address);
+        let end = start + u32::from(r.len());
+        let clashes = registers.iter().any(|c| c.function == r.function);
+        if clashes && start < area_end && end > u32::from(ch.base) {
+            return Err(FieldError {
+                location: Location {
+                    origin: src.origin().to_owned(),
+                    line: r.line,
+                    column: 1,
+                },
+                field: format!("registers ({:?})", r.name),
+                message: format!(
+                    "{} {} lies inside the channel area {}..={}; \
+                     each address must mean one thing",
+                    r.function,
+                    range_text(r.address, r.len()),
+                    ch.base,
+                    area_end - 1
+                ),
+            });
+        }
+    }
+
+    Ok(Channel {
+        name: ch.name.get_ref().clone(),
+        kind,
+        base: ch.base,
+        stride,
+        count,
+        registers,
+    })
+}
+
+fn convert_registers(
+    src: &SourceFile,
+    raws: &[RawRegister],
+    scope: Scope,
+    defaults: &Defaults,
+) -> Result<Vec<Register>, FieldError> {
+    let mut out: Vec<Register> = Vec::with_capacity(raws.len());
+    for (i, raw) in raws.iter().enumerate() {
+        let path = format!("{}[{i}]", scope.path());
+        let reg = convert_register(src, raw, &path, scope, defaults)?;
+        if let Some(prev) = out.iter().find(|p| p.name == reg.name) {
+            return Err(src.error(
+                raw.name.span(),
+                format!("{path}.name"),
+                format!("{:?} is already used at line {}", reg.name, prev.line),
+            ));
+        }
+        let (start, end) = (
+            u32::from(reg.address),
+            u32::from(reg.address) + u32::from(reg.len()),
+        );
+        if let Some(prev) = out.iter().find(|p| {
+            let (ps, pe) = (
+                u32::from(p.address),
+                u32::from(p.address) + u32::from(p.len()),
+            );
+            p.function == reg.function && start < pe && ps < end
+        }) {
+            return Err(src.error(
+                raw.address.span(),
+                format!("{path}.address"),
+                format!(
+                    "{:?} ({} {}) overlaps {:?} ({} {}, line {})",
+                    reg.name,
+                    reg.function,
+                    range_text(reg.address, reg.len()),
+                    prev.name,
+                    prev.function,
+                    range_text(prev.address, prev.len()),
+                    prev.line
+                ),
+            ));
+        }
+        out.push(reg);
+    }
+    Ok(out)
+}
+
+fn convert_register(
+    src: &SourceFile,
+    raw: &RawRegister,
+    path: &str,
+    scope: Scope,
+    defaults: &Defaults,
+) -> Result<Register, FieldError> {
+    let name = raw.name.get_ref();
+    if let Err(why) = check_value_name(name) {
+        return Err(src.error(raw.name.span(), format!("{path}.name"), why));
+    }
+    let value_type = *raw.value_type.get_ref();
+    let address = *raw.address.get_ref();
+    let end = u32::from(address) + u32::from(value_type.words());
+    match scope {
+        Scope::Device if end > 65_536 => {
+            return Err(src.error(
+                raw.address.span(),
+                format!("{path}.address"),
+                format!(
+                    "a {value_type} needs {} registers, which run past address 65535",
+                    value_type.words()
+                ),
+            ))
+        }
+        Scope::Channel { stride } if end > u32::from(stride) => {
+            return Err(src.error(
+                raw.address.span(),
+                format!("{path}.address"),
+                format!(
+                    "a {value_type} at offset {address} needs {} registers, \
+                     which run past the block of {stride} (`channel.stride`)",
+                    value_type.words()
+                ),
+            ))
+        }
+        _ => {}
+    }
+
+    let scale = match &raw.scale {
+        Some(s) if !s.get_ref().is_finite() || *s.get_ref() == 0.0 => {
+            return Err(src.error(
+                s.span(),
+                format!("{path}.scale"),
+                "must be a finite number other than 0",
+            ))
+        }
+        Some(s) => *s.get_ref(),
+        None => 1.0,
+    };
+    let offset = match &raw.offset {
+        Some(o) if !o.get_ref().is_finite() => {
+            return Err(src.error(o.span(), format!("{path}.offset"), "must be finite"))
+        }
+        Some(o) => *o.get_ref(),
+        None => 0.0,
+    };
+
+    let mut meanings = BTreeMap::new();
+    if let Some(values) = &raw.values {
+        if !value_type.is_integer() {
+            return Err(src.error(
+                values.span(),
+                format!("{path}.values"),
+                format!("enumerated meanings need an integer type, not {value_type}"),
+            ));
+        }
+        for (key, meaning) in values.get_ref() {
+            let Ok(k) = key.trim().parse::<i64>() else {
+                return Err(src.error(
+                    values.span(),
+                    format!("{path}.values"),
+                    format!("key {key:?} is not a whole number"),
+                ));
+            };
+            meanings.insert(k, meaning.clone());
+        }
+    }
+    if let Some(expect) = &raw.expect {
+        if !value_type.is_integer() {
+            return Err(src.error(
+                expect.span(),
+                format!("{path}.expect"),
+                format!("`expect` needs an integer type, not {value_type}"),
+            ));
+        }
+    }
+
+    Ok(Register {
+        name: name.clone(),
+        function: raw.function.unwrap_or(defaults.function),
+        address,
+        value_type,
+        byte_order: raw.byte_order.unwrap_or(defaults.byte_order),
+        word_order: raw.word_order.unwrap_or(defaults.word_order),
+        scale,
+        offset,
+        unit: raw.unit.clone(),
+        meanings,
+        expect: raw.expect.as_ref().map(|e| *e.get_ref()),
+        line: src.location(raw.name.span().start).line,
+    })
+}
+
+/// Value names become JSON keys and InfluxDB field names: keep them plain.
+fn check_value_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if name.len() > 64 {
+        return Err(format!("{name:?} is longer than 64 bytes"));
+    }
+    let ok_start = name.starts_with(|c: char| c.is_ascii_lowercase());
+    let ok_rest = name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if !(ok_start && ok_rest) {
+        return Err(format!(
+            "{name:?} must start with a lower-case letter and use only a-z, 0-9 and '_' \
+             (with the unit as suffix, e.g. current_a)"
+        ));
+    }
+    Ok(())
+}
+
+/// `100..=112`, or `7` for a single register.
+pub(crate) fn range_text(start: u16, len: u16) -> String {
+    if len <= 1 {
+        format!("{start}")
+    } else {
+        format!("{start}..={}", u32::from(start) + u32::from(len) - 1)
+    }
+}

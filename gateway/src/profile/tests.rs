@@ -1,0 +1,202 @@
+use super::*;
+use crate::source::FieldError;
+
+const HEADER: &str = r#"model = "m1"
+vendor = "v"
+kind = "electricity_meter"
+document = "datasheet p. 3"
+"#;
+
+fn parse(body: &str) -> Result<Profile, FieldError> {
+    Profile::from_toml_str(&format!("{HEADER}{body}"), "m1.toml", Some("m1"))
+}
+
+fn err(body: &str) -> FieldError {
+    match parse(body) {
+        Ok(p) => panic!("expected an error, got {p:?}"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn the_ebp12_profile_has_the_names_analytics_depends_on() {
+    let p = ProfileLibrary::built_in().get("gridwatch-ebp12").unwrap();
+    assert_eq!(p.kind, DeviceKind::ChargingPile);
+    let pile: Vec<&str> = p
+        .registers
+        .iter()
+        .filter(|r| r.is_emitted())
+        .map(|r| r.name.as_str())
+        .collect();
+    assert_eq!(pile, ["socket_count", "total_power_w", "fault_bits"]);
+    let ch = p.channel.as_ref().unwrap();
+    assert_eq!(ch.kind, DeviceKind::ChargingSocket);
+    assert_eq!((ch.base, ch.stride), (100, 20));
+    assert_eq!(
+        ch.count,
+        ChannelCount::FromRegister {
+            register: "socket_count".into(),
+            max: 12
+        }
+    );
+    let socket: Vec<&str> = ch.registers.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(
+        socket,
+        [
+            "state",
+            "voltage_v",
+            "current_a",
+            "power_w",
+            "energy_wh",
+            "temperature_c",
+            "relay_on",
+            "fault_code",
+            "session_s",
+            "residual_ma"
+        ]
+    );
+    let temp = ch
+        .registers
+        .iter()
+        .find(|r| r.name == "temperature_c")
+        .unwrap();
+    assert_eq!(
+        (temp.address, temp.value_type, temp.scale),
+        (7, ValueType::I16, 0.1)
+    );
+    let state = &ch.registers[0];
+    assert_eq!(state.meaning(2), Some("charging"));
+    assert_eq!(p.register("map_version").unwrap().expect, Some(1));
+}
+
+#[test]
+fn every_built_in_profile_is_valid() {
+    let mut lib = ProfileLibrary::built_in();
+    for (name, _) in BUILT_IN {
+        lib.get(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+}
+
+#[test]
+fn unknown_type_names_line_and_field() {
+    let e = err("[[registers]]\nname = \"a\"\naddress = 0\ntype = \"u16\"\n[[registers]]\nname = \"b\"\naddress = 1\ntype = \"u24\"\n");
+    assert_eq!(e.field, "registers[1].type");
+    assert_eq!(e.location.line, 12);
+    assert!(e.message.contains("unknown variant `u24`"), "{e}");
+    assert!(e.message.contains("`u16`"), "lists the known types: {e}");
+}
+
+#[test]
+fn overlapping_registers_are_refused() {
+    let e = err(
+        "[[registers]]\nname = \"power_w\"\naddress = 2\ntype = \"u32\"\n\
+         [[registers]]\nname = \"fault\"\naddress = 3\ntype = \"u16\"\n",
+    );
+    assert_eq!(e.field, "registers[1].address");
+    assert_eq!(e.location.line, 11);
+    assert!(e.message.contains("overlaps \"power_w\""), "{e}");
+    assert!(e.message.contains("2..=3"), "{e}");
+}
+
+#[test]
+fn registers_in_different_tables_may_share_an_address() {
+    let p = parse(
+        "[[registers]]\nname = \"a\"\naddress = 0\ntype = \"u16\"\n\
+         [[registers]]\nname = \"b\"\naddress = 0\ntype = \"u16\"\nfunction = \"input\"\n",
+    )
+    .unwrap();
+    assert_eq!(p.registers[1].function, Function::Input);
+}
+
+#[test]
+fn a_value_that_runs_past_its_block_is_refused() {
+    let e = err(
+        "[channel]\nname = \"socket\"\nkind = \"charging_socket\"\nbase = 100\nstride = 20\ncount = 2\n\
+         [[channel.registers]]\nname = \"power_w\"\naddress = 19\ntype = \"u32\"\n",
+    );
+    assert_eq!(e.field, "channel.registers[0].address");
+    assert!(e.message.contains("run past the block of 20"), "{e}");
+    let e = err("[[registers]]\nname = \"a\"\naddress = 65535\ntype = \"i32\"\n");
+    assert!(e.message.contains("past address 65535"), "{e}");
+}
+
+#[test]
+fn empty_and_duplicate_names_are_refused() {
+    let e = err("[[registers]]\nname = \"\"\naddress = 0\ntype = \"u16\"\n");
+    assert_eq!(e.field, "registers[0].name");
+    assert!(e.message.contains("must not be empty"));
+    let e = err("[[registers]]\nname = \"a\"\naddress = 0\ntype = \"u16\"\n\
+         [[registers]]\nname = \"a\"\naddress = 1\ntype = \"u16\"\n");
+    assert_eq!(
+        (e.field.as_str(), e.location.line),
+        ("registers[1].name", 10)
+    );
+    assert!(e.message.contains("already used at line 6"), "{e}");
+    let e = err("[[registers]]\nname = \"Power W\"\naddress = 0\ntype = \"u16\"\n");
+    assert!(e.message.contains("lower-case"), "{e}");
+}
+
+#[test]
+fn missing_fields_and_unknown_fields_are_named() {
+    let e = err("[[registers]]\nname = \"a\"\naddress = 0\n");
+    assert!(e.message.contains("missing field `type`"), "{e}");
+    assert_eq!(e.field, "registers[0]");
+    let e = err("[[registers]]\nname = \"a\"\naddress = 0\ntype = \"u16\"\nscael = 0.1\n");
+    assert!(e.message.contains("unknown field `scael`"), "{e}");
+    assert_eq!(e.location.line, 9);
+}
+
+#[test]
+fn the_model_must_match_the_file_name() {
+    let text = format!("{HEADER}[[registers]]\nname = \"a\"\naddress = 0\ntype = \"u16\"\n");
+    let e = Profile::from_toml_str(&text, "other.toml", Some("other")).unwrap_err();
+    assert_eq!((e.field.as_str(), e.location.line), ("model", 1));
+}
+
+#[test]
+fn channel_count_needs_a_source_and_a_maximum() {
+    let e = err(
+        "[channel]\nname = \"socket\"\nkind = \"charging_socket\"\nbase = 100\nstride = 20\n\
+         [[channel.registers]]\nname = \"a\"\naddress = 0\ntype = \"u16\"\n",
+    );
+    assert_eq!(e.field, "channel.count");
+    let e = err(
+        "[channel]\nname = \"socket\"\nkind = \"charging_socket\"\nbase = 100\nstride = 20\n\
+         count_register = \"n\"\nmax_count = 4\n\
+         [[channel.registers]]\nname = \"a\"\naddress = 0\ntype = \"u16\"\n",
+    );
+    assert_eq!(e.field, "channel.count_register");
+    assert!(
+        e.message.contains("not one of the device-level registers"),
+        "{e}"
+    );
+}
+
+#[test]
+fn device_registers_inside_the_channel_area_are_refused() {
+    let e = err(
+        "[[registers]]\nname = \"n\"\naddress = 120\ntype = \"u16\"\n\
+         [channel]\nname = \"socket\"\nkind = \"charging_socket\"\nbase = 100\nstride = 20\ncount = 2\n\
+         [[channel.registers]]\nname = \"a\"\naddress = 0\ntype = \"u16\"\n",
+    );
+    assert!(
+        e.message.contains("inside the channel area 100..=139"),
+        "{e}"
+    );
+    assert_eq!(e.location.line, 6);
+}
+
+#[test]
+fn enum_meanings_need_integer_keys() {
+    let e = err(
+        "[[registers]]\nname = \"s\"\naddress = 0\ntype = \"u16\"\nvalues = { idle = \"x\" }\n",
+    );
+    assert_eq!(e.field, "registers[0].values");
+    assert!(e.message.contains("not a whole number"), "{e}");
+}
+
+#[test]
+fn unknown_profiles_list_the_known_ones() {
+    let e = ProfileLibrary::built_in().get("nope").unwrap_err();
+    assert!(e.to_string().contains("gridwatch-ebp12"), "{e}");
+}

@@ -1,0 +1,87 @@
+//! The gateway's own health, as published retained on its status topic.
+//!
+//! Pollers count devices in and out of [`Health`]; the MQTT uplink composes
+//! a [`Status`] from it whenever it (re)connects and when it shuts down, and
+//! registers the offline variant as the broker's last will.
+
+use gridwatch_telemetry::{GatewayId, GatewayState, SiteId, Status, Timestamp, SCHEMA_VERSION};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// Live counters shared by pollers and the uplink.
+#[derive(Debug)]
+pub struct Health {
+    gateway: GatewayId,
+    site: SiteId,
+    devices_total: u32,
+    devices_online: AtomicU32,
+}
+
+impl Health {
+    /// Counters for a gateway with `devices_total` configured devices.
+    pub fn new(gateway: GatewayId, site: SiteId, devices_total: u32) -> Self {
+        Self {
+            gateway,
+            site,
+            devices_total,
+            devices_online: AtomicU32::new(0),
+        }
+    }
+
+    /// A device started answering.
+    pub fn device_up(&self) {
+        self.devices_online.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A device that was answering stopped.
+    pub fn device_down(&self) {
+        // Never below zero, even if a caller miscounts.
+        let _ = self
+            .devices_online
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                Some(n.saturating_sub(1))
+            });
+    }
+
+    /// Devices answering now.
+    pub fn devices_online(&self) -> u32 {
+        self.devices_online.load(Ordering::Relaxed)
+    }
+
+    /// The status message for `state` at `ts`.
+    pub fn status(&self, state: GatewayState, ts: Timestamp) -> Status {
+        Status {
+            schema: SCHEMA_VERSION,
+            ts,
+            gateway: self.gateway.clone(),
+            site: self.site.clone(),
+            state,
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            devices_total: self.devices_total,
+            devices_online: match state {
+                GatewayState::Online => self.devices_online(),
+                GatewayState::Offline => 0,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offline_status_reports_no_device_online() {
+        let h = Health::new("gw".into(), "site".into(), 2);
+        h.device_up();
+        h.device_down();
+        h.device_down();
+        assert_eq!(h.devices_online(), 0);
+        h.device_up();
+        let on = h.status(GatewayState::Online, Timestamp(5));
+        assert_eq!((on.devices_total, on.devices_online), (2, 1));
+        assert_eq!(
+            h.status(GatewayState::Offline, Timestamp(5)).devices_online,
+            0
+        );
+    }
+}

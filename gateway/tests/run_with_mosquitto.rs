@@ -1,0 +1,335 @@
+//! `gridwatch_gateway::run` against a real Mosquitto broker and an in-test
+//! Modbus TCP pile: readings and the retained status reach the broker, the
+//! clean shutdown leaves `offline`, a vanished gateway is marked offline by
+//! its last will, and a broker that starts late is found by the reconnect.
+//!
+//! Needs `mosquitto` (Debian package `mosquitto`); without it these tests
+//! say so and pass vacuously.
+
+use gridwatch_gateway::GatewayConfig;
+use gridwatch_telemetry::{
+    codec, DeviceKind, GatewayState, ManualClock, Reading, Status, Timestamp,
+};
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use std::collections::BTreeMap;
+use std::future::{ready, Ready};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_modbus::prelude::{ExceptionCode, Request, Response};
+use tokio_modbus::server::tcp::{accept_tcp_connection, Server};
+use tokio_util::sync::CancellationToken;
+
+const MOSQUITTO: &str = "/usr/sbin/mosquitto";
+
+/// The broker binary. scripts/test installs Mosquitto, so a missing binary is
+/// a broken setup and fails the test rather than skipping it.
+fn mosquitto_path() -> PathBuf {
+    let p = Path::new(MOSQUITTO);
+    assert!(
+        p.exists(),
+        "{MOSQUITTO} is not installed; run scripts/test (it runs apt-get install -y mosquitto)"
+    );
+    p.to_owned()
+}
+
+/// A Mosquitto on its own port, stopped on drop.
+struct Broker {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Broker {
+    fn start(exe: &Path, port: u16) -> Broker {
+        let dir = std::env::temp_dir().join(format!("gw-mosq-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let conf = dir.join("mosquitto.conf");
+        std::fs::write(
+            &conf,
+            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+        )
+        .unwrap();
+        let child = Command::new(exe)
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        Broker { child, port, dir }
+    }
+
+    async fn ready(&self) {
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("mosquitto did not start on port {}", self.port);
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+async fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// Holding registers of a fake two-socket pile.
+#[derive(Clone)]
+struct Pile(Arc<Mutex<BTreeMap<u16, u16>>>);
+
+impl Pile {
+    fn new() -> Pile {
+        let mut m = BTreeMap::new();
+        for (i, w) in [1u16, 2, 0, 500, 0].iter().enumerate() {
+            m.insert(i as u16, *w);
+        }
+        for a in 100..140 {
+            m.insert(a, 0);
+        }
+        m.insert(101, 2301); // socket 1 voltage 230.1 V
+        Pile(Arc::new(Mutex::new(m)))
+    }
+}
+
+impl tokio_modbus::server::Service for Pile {
+    type Request = Request<'static>;
+    type Response = Response;
+    type Exception = ExceptionCode;
+    type Future = Ready<Result<Response, ExceptionCode>>;
+
+    fn call(&self, req: Self::Request) -> Self::Future {
+        let m = self.0.lock().unwrap();
+        ready(match req {
+            Request::ReadHoldingRegisters(start, n) => (0..n)
+                .map(|i| m.get(&(start + i)).copied())
+                .collect::<Option<Vec<_>>>()
+                .map(Response::ReadHoldingRegisters)
+                .ok_or(ExceptionCode::IllegalDataAddress),
+            _ => Err(ExceptionCode::IllegalFunction),
+        })
+    }
+}
+
+async fn start_pile() -> (SocketAddr, CancellationToken) {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let stop = CancellationToken::new();
+    let stopped = stop.clone();
+    tokio::spawn(async move {
+        let pile = Pile::new();
+        let on_connected = move |stream, a| {
+            let pile = pile.clone();
+            async move { accept_tcp_connection(stream, a, move |_| Ok(Some(pile.clone()))) }
+        };
+        let _ = Server::new(l)
+            .serve_until(
+                &on_connected,
+                |_| {},
+                async move { stopped.cancelled().await },
+            )
+            .await;
+    });
+    (addr, stop)
+}
+
+fn config(broker_port: u16, pile: SocketAddr, gateway: &str) -> GatewayConfig {
+    GatewayConfig::from_toml_str(
+        &format!(
+            r#"
+[gateway]
+id = "{gateway}"
+site = "yard-t"
+[mqtt]
+host = "127.0.0.1"
+port = {broker_port}
+keep_alive_s = 5
+[[devices]]
+id = "pile-1"
+profile = "gridwatch-ebp12"
+protocol = "modbus_tcp"
+host = "127.0.0.1"
+port = {}
+poll_interval_ms = 200
+timeout_ms = 500
+"#,
+            pile.port()
+        ),
+        "test",
+    )
+    .unwrap()
+}
+
+/// Subscribes to `filter` and forwards (topic, payload) of every publish.
+async fn subscribe(
+    port: u16,
+    filter: &str,
+    id: &str,
+) -> mpsc::UnboundedReceiver<(String, Vec<u8>)> {
+    let mut opts = MqttOptions::new(id, "127.0.0.1", port);
+    opts.set_keep_alive(Duration::from_secs(5));
+    let (client, mut eventloop) = AsyncClient::new(opts, 16);
+    client.subscribe(filter, QoS::AtLeastOnce).await.unwrap();
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let _client = client;
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    if tx.send((p.topic.clone(), p.payload.to_vec())).is_err() {
+                        break;
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    });
+    rx
+}
+
+async fn status_until(
+    rx: &mut mpsc::UnboundedReceiver<(String, Vec<u8>)>,
+    state: GatewayState,
+    wait: Duration,
+) -> Status {
+    tokio::time::timeout(wait, async {
+        loop {
+            let (_, payload) = rx.recv().await.expect("subscriber ended");
+            let s: Status = codec::decode(&payload).unwrap();
+            if s.state == state {
+                return s;
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no {state:?} status within {wait:?}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readings_and_status_reach_the_broker_and_shutdown_leaves_offline() {
+    let exe = mosquitto_path();
+    let broker = Broker::start(&exe, free_port().await);
+    broker.ready().await;
+    let (pile, _pile_stop) = start_pile().await;
+
+    let mut status = subscribe(broker.port, "gw/yard-t/gw-it/status", "t-status").await;
+    let mut readings = subscribe(broker.port, "gw/yard-t/gw-it/reading/+", "t-readings").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let clock = ManualClock::new(Timestamp(1_764_000_000_000));
+    let shutdown = CancellationToken::new();
+    let gw = tokio::spawn(gridwatch_gateway::run(
+        config(broker.port, pile, "gw-it"),
+        Arc::new(clock),
+        shutdown.clone(),
+    ));
+
+    let online = status_until(&mut status, GatewayState::Online, Duration::from_secs(10)).await;
+    assert_eq!(
+        (online.gateway.as_str(), online.devices_total),
+        ("gw-it", 1)
+    );
+
+    let mut kinds = Vec::new();
+    while kinds.len() < 3 {
+        let (topic, payload) = tokio::time::timeout(Duration::from_secs(10), readings.recv())
+            .await
+            .expect("no reading within 10 s")
+            .unwrap();
+        assert_eq!(topic, "gw/yard-t/gw-it/reading/pile-1");
+        let r: Reading = codec::decode(&payload).unwrap();
+        assert_eq!(r.ts, Timestamp(1_764_000_000_000));
+        if r.socket == Some(1) {
+            assert_eq!(r.value("voltage_v"), Some(230.1));
+        }
+        kinds.push((r.kind, r.socket));
+    }
+    assert_eq!(
+        &kinds[..3],
+        &[
+            (DeviceKind::ChargingPile, None),
+            (DeviceKind::ChargingSocket, Some(1)),
+            (DeviceKind::ChargingSocket, Some(2))
+        ]
+    );
+
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(10), gw)
+        .await
+        .expect("run did not return after shutdown")
+        .unwrap()
+        .unwrap();
+
+    // A late subscriber sees the retained offline status.
+    let mut late = subscribe(broker.port, "gw/yard-t/gw-it/status", "t-late").await;
+    let offline = status_until(&mut late, GatewayState::Offline, Duration::from_secs(5)).await;
+    assert_eq!(offline.devices_online, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vanished_gateway_is_marked_offline_by_its_last_will() {
+    let exe = mosquitto_path();
+    let broker = Broker::start(&exe, free_port().await);
+    broker.ready().await;
+    let (pile, _pile_stop) = start_pile().await;
+    let mut status = subscribe(broker.port, "gw/yard-t/gw-will/status", "w-status").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // The gateway runs on its own runtime; dropping that runtime drops every
+    // socket without an MQTT DISCONNECT, as a crash or power cut would.
+    let cfg = config(broker.port, pile, "gw-will");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.spawn(gridwatch_gateway::run(
+        cfg,
+        Arc::new(gridwatch_telemetry::SystemClock),
+        CancellationToken::new(),
+    ));
+    status_until(&mut status, GatewayState::Online, Duration::from_secs(10)).await;
+    rt.shutdown_background();
+
+    let will = status_until(&mut status, GatewayState::Offline, Duration::from_secs(10)).await;
+    assert_eq!(will.gateway.as_str(), "gw-will");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_that_starts_late_is_found_by_reconnecting() {
+    let exe = mosquitto_path();
+    let port = free_port().await;
+    let (pile, _pile_stop) = start_pile().await;
+    let shutdown = CancellationToken::new();
+    let gw = tokio::spawn(gridwatch_gateway::run(
+        config(port, pile, "gw-late"),
+        Arc::new(gridwatch_telemetry::SystemClock),
+        shutdown.clone(),
+    ));
+    // Let it fail a couple of times first.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let broker = Broker::start(&exe, port);
+    broker.ready().await;
+    let mut status = subscribe(port, "gw/yard-t/gw-late/status", "l-status").await;
+    status_until(&mut status, GatewayState::Online, Duration::from_secs(15)).await;
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(10), gw)
+        .await
+        .expect("run did not return after shutdown")
+        .unwrap()
+        .unwrap();
+}
