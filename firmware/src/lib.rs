@@ -31,4 +31,5 @@
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod controller;
 pub mod pile_map;
