@@ -1,0 +1,219 @@
+//! The one MQTT connection analytics keeps: its settings, and how long to
+//! wait before trying again after the broker went away.
+//!
+//! Readings come in and alerts go out over the same connection, so there is
+//! one `[mqtt]` section and one client. The event loop that drives it lives in
+//! [`crate::service`]; this module only builds what that loop needs.
+
+use crate::config::FieldError;
+use gridwatch_telemetry::ids::validate_id;
+use rumqttc::MqttOptions;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// The `[mqtt]` section.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MqttConfig {
+    /// Broker host name or address.
+    pub host: String,
+    /// Broker TCP port.
+    pub port: u16,
+    /// MQTT client id. With `clean_session = false` the broker keeps this
+    /// id's subscription and queues readings while analytics is away, so two
+    /// instances must never share one (they would disconnect each other).
+    pub client_id: String,
+    /// Topic prefix the gateways publish under (`{prefix}/{site}/…`).
+    pub topic_prefix: String,
+    /// Keep-alive interval; the broker drops the connection after 1.5 × this
+    /// without traffic. 0 turns keep-alive off.
+    pub keep_alive_s: u64,
+    /// `false` asks the broker for a persistent session: it remembers the
+    /// subscription and queues QoS 1 readings while analytics restarts, and
+    /// rumqttc re-sends un-acknowledged alerts when the session resumes.
+    pub clean_session: bool,
+    /// First wait before reconnecting; doubles after every failure.
+    pub reconnect_min_ms: u64,
+    /// Longest wait between reconnection attempts.
+    pub reconnect_max_ms: u64,
+    /// Largest MQTT packet accepted or sent. A larger incoming packet breaks
+    /// the connection (rumqttc treats it as a protocol error), so keep the
+    /// broker's `message_size_limit` at or below this.
+    pub max_packet_bytes: usize,
+    /// Alerts waiting for the broker (disconnected, or not yet acknowledged)
+    /// beyond this many are dropped oldest first, counted and logged.
+    pub max_queued_alerts: usize,
+    /// On shutdown, how long to keep the connection up so that alerts already
+    /// raised reach the broker.
+    pub shutdown_flush_ms: u64,
+}
+
+impl Default for MqttConfig {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port: 1883,
+            client_id: "gridwatch-analytics".into(),
+            topic_prefix: gridwatch_telemetry::topic::DEFAULT_PREFIX.into(),
+            keep_alive_s: 30,
+            clean_session: false,
+            reconnect_min_ms: 500,
+            reconnect_max_ms: 30_000,
+            max_packet_bytes: 1024 * 1024,
+            max_queued_alerts: 10_000,
+            shutdown_flush_ms: 2_000,
+        }
+    }
+}
+
+impl MqttConfig {
+    /// Checks every field; the error names the first bad one.
+    pub fn validate(&self) -> Result<(), FieldError> {
+        if self.host.trim().is_empty() {
+            return Err(FieldError::new(
+                "host",
+                "is empty; give the broker's host name or address",
+            ));
+        }
+        if self.port == 0 {
+            return Err(FieldError::new(
+                "port",
+                "is 0; give the broker's TCP port (usually 1883)",
+            ));
+        }
+        validate_id(&self.client_id).map_err(|m| FieldError::new("client_id", m))?;
+        validate_prefix(&self.topic_prefix).map_err(|m| FieldError::new("topic_prefix", m))?;
+        if self.keep_alive_s > u64::from(u16::MAX) {
+            return Err(FieldError::new(
+                "keep_alive_s",
+                format!("is {}; MQTT allows at most {}", self.keep_alive_s, u16::MAX),
+            ));
+        }
+        if self.reconnect_min_ms == 0 {
+            return Err(FieldError::new(
+                "reconnect_min_ms",
+                "is 0; a reconnect loop without a pause would flood the broker",
+            ));
+        }
+        if self.reconnect_max_ms < self.reconnect_min_ms {
+            return Err(FieldError::new(
+                "reconnect_max_ms",
+                format!(
+                    "is {} ms, shorter than reconnect_min_ms ({} ms)",
+                    self.reconnect_max_ms, self.reconnect_min_ms
+                ),
+            ));
+        }
+        if self.max_packet_bytes < 4096 {
+            return Err(FieldError::new(
+                "max_packet_bytes",
+                format!(
+                    "is {}; alerts with evidence need at least 4096",
+                    self.max_packet_bytes
+                ),
+            ));
+        }
+        if self.max_queued_alerts == 0 {
+            return Err(FieldError::new(
+                "max_queued_alerts",
+                "is 0; at least one alert must be able to wait for the broker",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The broker as `host:port`, for log lines.
+    pub fn broker(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+
+    /// rumqttc's options for this config.
+    pub fn options(&self) -> MqttOptions {
+        let mut o = MqttOptions::new(self.client_id.clone(), self.host.clone(), self.port);
+        o.set_keep_alive(Duration::from_secs(self.keep_alive_s))
+            .set_clean_session(self.clean_session)
+            .set_max_packet_size(self.max_packet_bytes, self.max_packet_bytes);
+        o
+    }
+}
+
+/// A topic prefix may have several levels (`city/gw`) but no wildcards and no
+/// empty level, or the subscription filter built from it would match other
+/// streams or nothing.
+fn validate_prefix(prefix: &str) -> Result<(), String> {
+    if prefix.is_empty() {
+        return Err("is empty; the default is \"gw\"".into());
+    }
+    for level in prefix.split('/') {
+        validate_id(level).map_err(|m| format!("level {level:?} {m}"))?;
+    }
+    Ok(())
+}
+
+/// Exponential backoff between reconnection attempts: a broker restart is
+/// retried quickly, a long outage does not fill the log.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    min: Duration,
+    max: Duration,
+    next: Duration,
+}
+
+impl Backoff {
+    /// Starts at `min`, doubling up to `max`.
+    pub fn new(min: Duration, max: Duration) -> Self {
+        Self {
+            min,
+            max,
+            next: min,
+        }
+    }
+
+    /// The backoff for a config's reconnect settings.
+    pub fn for_config(c: &MqttConfig) -> Self {
+        Self::new(
+            Duration::from_millis(c.reconnect_min_ms),
+            Duration::from_millis(c.reconnect_max_ms),
+        )
+    }
+
+    /// How long to wait now; the following wait will be twice as long.
+    pub fn next_delay(&mut self) -> Duration {
+        let d = self.next;
+        self.next = (self.next * 2).min(self.max);
+        d
+    }
+
+    /// Back to the shortest wait, after a successful connection.
+    pub fn reset(&mut self) {
+        self.next = self.min;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_limit_and_resets() {
+        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_millis(350));
+        let waits: Vec<u128> = (0..4).map(|_| b.next_delay().as_millis()).collect();
+        assert_eq!(waits, [100, 200, 350, 350]);
+        b.reset();
+        assert_eq!(b.next_delay().as_millis(), 100);
+    }
+
+    #[test]
+    fn prefixes_with_wildcards_are_refused() {
+        assert!(validate_prefix("gw").is_ok());
+        assert!(validate_prefix("city/gw").is_ok());
+        assert!(validate_prefix("gw/#").is_err());
+        assert!(validate_prefix("gw/").is_err());
+        assert!(validate_prefix("").is_err());
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        assert!(MqttConfig::default().validate().is_ok());
+    }
+}

@@ -1,0 +1,368 @@
+//! The running service: one MQTT connection, readings in, alerts out.
+//!
+//! Read top to bottom, this is the whole data path of the binary:
+//! broker → [`ReadingDecoder`] → [`Pipeline`] → log line + [`AlertOutbox`] →
+//! broker. It runs as one task that owns rumqttc's event loop. Readings are
+//! processed where they arrive (the detectors are cheap and sans-IO), and
+//! alerts are handed to the client with `try_publish` only: awaiting a full
+//! request channel from the task that must drain it would deadlock.
+//!
+//! After every (re)connection the subscription is made again: rumqttc does
+//! not restore it, and the broker only remembers it when it kept the session.
+//! Un-acknowledged alerts are re-sent by the outbox when the session was lost.
+
+use crate::config::AnalyticsConfig;
+use crate::connection::Backoff;
+use crate::ingest::ReadingDecoder;
+use crate::notify::mqtt::{AlertOutbox, OutgoingAlert};
+use crate::pipeline::Pipeline;
+use gridwatch_telemetry::Alert;
+use rumqttc::{
+    AsyncClient, ConnectionError, Event, EventLoop, Outgoing, Packet, QoS, SubscribeReasonCode,
+};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, info, info_span, warn, Instrument};
+
+/// Requests rumqttc's client may queue before `try_publish` reports it full.
+const CLIENT_CAPACITY: usize = 64;
+/// Malformed messages logged one by one per minute; the rest are counted.
+const MALFORMED_LOG_BUDGET: u32 = 10;
+/// How often the counters are logged while messages flow.
+const STATS_EVERY: Duration = Duration::from_secs(60);
+
+/// Connects to the broker in `config.mqtt`, processes readings and publishes
+/// alerts until `shutdown` is cancelled. Broker outages are retried with
+/// backoff for as long as it takes; only an invalid config is an error.
+pub async fn run(config: AnalyticsConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
+    run_with_tap(config, shutdown, None).await
+}
+
+/// [`run`], also sending every raised alert to `tap` (the demo prints them
+/// with [`crate::render_alert`]). The tap never slows the service down: when
+/// it is full, alerts for it are dropped and counted.
+pub async fn run_with_tap(
+    config: AnalyticsConfig,
+    shutdown: CancellationToken,
+    tap: Option<mpsc::Sender<Alert>>,
+) -> anyhow::Result<()> {
+    config.validate()?;
+    let span =
+        info_span!("analytics", broker = %config.mqtt.broker(), client_id = %config.mqtt.client_id);
+    let mut service = Service::new(&config, tap);
+    let (client, eventloop) = AsyncClient::new(config.mqtt.options(), CLIENT_CAPACITY);
+    service
+        .run(client, eventloop, shutdown)
+        .instrument(span)
+        .await;
+    Ok(())
+}
+
+struct Service {
+    mqtt: crate::connection::MqttConfig,
+    decoder: ReadingDecoder,
+    pipeline: Pipeline,
+    outbox: AlertOutbox,
+    tap: Option<mpsc::Sender<Alert>>,
+    connected: bool,
+    subscribe_due: bool,
+    malformed: u64,
+    malformed_budget: LogBudget,
+    tap_dropped: u64,
+    last_stats: Instant,
+}
+
+impl Service {
+    fn new(config: &AnalyticsConfig, tap: Option<mpsc::Sender<Alert>>) -> Self {
+        Self {
+            mqtt: config.mqtt.clone(),
+            decoder: ReadingDecoder::new(&config.mqtt.topic_prefix),
+            pipeline: Pipeline::new(config),
+            outbox: AlertOutbox::new(config.mqtt.max_queued_alerts),
+            tap,
+            connected: false,
+            subscribe_due: false,
+            malformed: 0,
+            malformed_budget: LogBudget::new(MALFORMED_LOG_BUDGET, Duration::from_secs(60)),
+            tap_dropped: 0,
+            last_stats: Instant::now(),
+        }
+    }
+
+    async fn run(
+        &mut self,
+        client: AsyncClient,
+        mut eventloop: EventLoop,
+        shutdown: CancellationToken,
+    ) {
+        let mut backoff = Backoff::for_config(&self.mqtt);
+        info!(
+            "analytics starting: readings from {} on broker {} as client {}",
+            self.decoder.filter(),
+            self.mqtt.broker(),
+            self.mqtt.client_id
+        );
+        loop {
+            let event = tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break,
+                event = eventloop.poll() => event,
+            };
+            match event {
+                Ok(event) => {
+                    if matches!(event, Event::Incoming(Packet::ConnAck(_))) {
+                        backoff.reset();
+                    }
+                    self.on_event(event);
+                }
+                Err(e) => {
+                    let delay = backoff.next_delay();
+                    self.on_connection_error(&e, delay);
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = tokio::time::sleep(delay) => {}
+                    }
+                }
+            }
+            self.hand_over(&client);
+            self.log_stats_if_due();
+        }
+        self.finish(&client, &mut eventloop).await;
+    }
+
+    fn on_event(&mut self, event: Event) {
+        match event {
+            Event::Incoming(Packet::ConnAck(ack)) => {
+                self.connected = true;
+                self.subscribe_due = true;
+                let unacked = self.outbox.unacknowledged();
+                let session = match (ack.session_present, unacked) {
+                    (true, _) => "the broker kept our session".to_owned(),
+                    (false, 0) => "new session".to_owned(),
+                    (false, n) => {
+                        format!("new session; re-sending {n} alerts not yet acknowledged")
+                    }
+                };
+                info!(
+                    session_present = ack.session_present,
+                    "connected to broker {}; {session}; subscribing to {}",
+                    self.mqtt.broker(),
+                    self.decoder.filter()
+                );
+                self.outbox.on_connected(ack.session_present);
+            }
+            Event::Incoming(Packet::SubAck(ack)) => {
+                if ack
+                    .return_codes
+                    .iter()
+                    .any(|c| matches!(c, SubscribeReasonCode::Failure))
+                {
+                    error!(
+                        "broker {} refused the subscription to {}; no readings will arrive (check the broker's ACL for {})",
+                        self.mqtt.broker(),
+                        self.decoder.filter(),
+                        self.mqtt.client_id
+                    );
+                } else {
+                    info!("subscribed to {}", self.decoder.filter());
+                }
+            }
+            Event::Incoming(Packet::Publish(p)) => self.on_message(&p.topic, &p.payload),
+            Event::Incoming(Packet::PubAck(ack)) => {
+                if let Some(a) = self.outbox.on_acked(ack.pkid) {
+                    debug!(alert_id = %a.id, "broker acknowledged alert {} on {}", a.id, a.topic);
+                }
+            }
+            Event::Outgoing(Outgoing::Publish(pkid)) => self.outbox.on_sent(pkid),
+            Event::Outgoing(Outgoing::AwaitAck(pkid)) => self.outbox.on_parked(pkid),
+            _ => {}
+        }
+    }
+
+    fn on_connection_error(&mut self, e: &ConnectionError, delay: Duration) {
+        let was = std::mem::replace(&mut self.connected, false);
+        let what = if was {
+            "lost the connection to"
+        } else {
+            "cannot connect to"
+        };
+        warn!(
+            "{what} broker {}: {e}; retrying in {} ms ({} alerts waiting)",
+            self.mqtt.broker(),
+            delay.as_millis(),
+            self.outbox.unacknowledged()
+        );
+    }
+
+    fn on_message(&mut self, topic: &str, payload: &[u8]) {
+        let reading = match self.decoder.decode(topic, payload) {
+            Ok(r) => r,
+            Err(e) => {
+                self.malformed += 1;
+                if self.malformed_budget.allow() {
+                    warn!(topic, "dropped a message: {e}");
+                }
+                return;
+            }
+        };
+        let span = tracing::debug_span!("reading", entity = %reading.entity(), seq = reading.seq);
+        let _guard = span.enter();
+        for alert in self.pipeline.process(&reading) {
+            self.raise(alert);
+        }
+    }
+
+    /// Logs the alert as one line, queues it for the broker and the tap.
+    fn raise(&mut self, alert: Alert) {
+        info!(
+            alert_id = %alert.id,
+            rule = %alert.rule,
+            cell = %alert.cell,
+            severity = %alert.severity,
+            "{} alert for cell {}: {} [{}]",
+            alert.severity.as_str().to_uppercase(),
+            alert.cell,
+            alert.title,
+            alert.id
+        );
+        match OutgoingAlert::for_alert(&alert) {
+            Ok(out) => {
+                if let Some(dropped) = self.outbox.push(out) {
+                    error!(
+                        "{} alerts are waiting for the broker (max_queued_alerts); dropped the oldest, {}",
+                        self.mqtt.max_queued_alerts, dropped.id
+                    );
+                }
+            }
+            Err(e) => error!(alert_id = %alert.id, "could not encode alert {}: {e}", alert.id),
+        }
+        if let Some(tap) = &self.tap {
+            if tap.try_send(alert).is_err() {
+                self.tap_dropped += 1;
+            }
+        }
+    }
+
+    /// Subscribes when due and hands waiting alerts to the client while it
+    /// has room; what does not fit waits for the next event.
+    fn hand_over(&mut self, client: &AsyncClient) {
+        if !self.connected {
+            return;
+        }
+        if self.subscribe_due {
+            match client.try_subscribe(self.decoder.filter(), QoS::AtLeastOnce) {
+                Ok(()) => self.subscribe_due = false,
+                Err(_) => return,
+            }
+        }
+        while let Some(a) = self.outbox.next_waiting() {
+            match client.try_publish(a.topic.clone(), QoS::AtLeastOnce, false, a.payload.clone()) {
+                Ok(()) => self.outbox.mark_handed(),
+                Err(_) => break,
+            }
+        }
+    }
+
+    fn log_stats_if_due(&mut self) {
+        if self.last_stats.elapsed() < STATS_EVERY {
+            return;
+        }
+        self.last_stats = Instant::now();
+        self.log_stats();
+    }
+
+    fn log_stats(&mut self) {
+        let s = self.pipeline.stats();
+        info!(
+            readings = s.readings,
+            malformed = self.malformed,
+            out_of_order = s.socket_safety.out_of_order,
+            alerts = s.alerts,
+            "so far: {} readings, {} malformed messages ({} not logged), {} out of order or repeated, \
+             {} alerts raised, {} acknowledged by the broker, {} waiting, {} dropped (queue full), \
+             {} not passed to the tap (full)",
+            s.readings,
+            self.malformed,
+            self.malformed_budget.take_suppressed(),
+            s.socket_safety.out_of_order,
+            s.alerts,
+            self.outbox.acknowledged(),
+            self.outbox.unacknowledged(),
+            self.outbox.dropped(),
+            self.tap_dropped,
+        );
+    }
+
+    /// On shutdown: give alerts already raised `shutdown_flush_ms` to reach
+    /// the broker, then disconnect cleanly.
+    async fn finish(&mut self, client: &AsyncClient, eventloop: &mut EventLoop) {
+        let deadline =
+            tokio::time::Instant::now() + Duration::from_millis(self.mqtt.shutdown_flush_ms);
+        while self.connected && self.outbox.unacknowledged() > 0 {
+            match tokio::time::timeout_at(deadline, eventloop.poll()).await {
+                Ok(Ok(event)) => self.on_event(event),
+                Ok(Err(_)) | Err(_) => break,
+            }
+            self.hand_over(client);
+        }
+        let left = self.outbox.unacknowledged();
+        if left > 0 {
+            warn!(
+                "stopping with {left} alerts not acknowledged by the broker; they are in this log"
+            );
+        }
+        if self.connected && client.try_disconnect().is_ok() {
+            let until = tokio::time::Instant::now() + Duration::from_millis(500);
+            while let Ok(Ok(event)) = tokio::time::timeout_at(until, eventloop.poll()).await {
+                if matches!(event, Event::Outgoing(Outgoing::Disconnect)) {
+                    break;
+                }
+            }
+        }
+        self.log_stats();
+        info!("analytics stopped");
+    }
+}
+
+/// At most `per_period` log lines per period; the rest are counted and
+/// reported in the next counters line. A broken device sending garbage every
+/// second must not bury everything else in the log.
+#[derive(Debug)]
+struct LogBudget {
+    per_period: u32,
+    period: Duration,
+    started: Instant,
+    used: u32,
+    suppressed: u64,
+}
+
+impl LogBudget {
+    fn new(per_period: u32, period: Duration) -> Self {
+        Self {
+            per_period,
+            period,
+            started: Instant::now(),
+            used: 0,
+            suppressed: 0,
+        }
+    }
+
+    fn allow(&mut self) -> bool {
+        if self.started.elapsed() >= self.period {
+            self.started = Instant::now();
+            self.used = 0;
+        }
+        if self.used < self.per_period {
+            self.used += 1;
+            true
+        } else {
+            self.suppressed += 1;
+            false
+        }
+    }
+
+    fn take_suppressed(&mut self) -> u64 {
+        std::mem::take(&mut self.suppressed)
+    }
+}

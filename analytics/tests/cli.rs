@@ -1,0 +1,98 @@
+//! The `gridwatch-analytics` binary: `check` on the shipped example and on
+//! broken files, exit codes and one-line errors.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::Command;
+use support::TempDir;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_gridwatch-analytics"))
+}
+
+fn example() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../config/analytics.example.toml")
+}
+
+#[test]
+fn the_example_config_loads_and_documents_the_defaults() {
+    let config =
+        gridwatch_analytics::AnalyticsConfig::load(example()).expect("example config loads");
+    assert_eq!(config.cells.sites.len(), 2);
+    assert_eq!(
+        config.detect.socket_safety,
+        Default::default(),
+        "the example documents the defaults"
+    );
+}
+
+#[test]
+fn check_accepts_the_example() {
+    let out = bin()
+        .arg("check")
+        .arg("--config")
+        .arg(example())
+        .output()
+        .expect("run binary");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("OK") && stdout.contains("5.5 A"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn check_json_prints_the_effective_config() {
+    let out = bin()
+        .args(["check", "--json", "--config"])
+        .arg(example())
+        .output()
+        .expect("run binary");
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v["detect"]["socket_safety"]["overcurrent_a"], 5.5);
+}
+
+#[test]
+fn a_bad_config_exits_2_with_one_line_naming_file_line_and_field() {
+    let dir = TempDir::new("cli");
+    let path = dir.path().join("analytics.toml");
+    std::fs::write(
+        &path,
+        "[detect.socket_safety]\npersistence_s = 5\nclear_ratio = 0\n",
+    )
+    .unwrap();
+    for cmd in ["check", "run"] {
+        let out = bin()
+            .arg(cmd)
+            .arg("--config")
+            .arg(&path)
+            .output()
+            .expect("run binary");
+        assert_eq!(out.status.code(), Some(2), "{cmd}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "{}:3:1: detect.socket_safety.clear_ratio",
+                path.display()
+            )),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_missing_config_exits_2() {
+    let out = bin()
+        .args(["check", "--config", "/nonexistent/analytics.toml"])
+        .output()
+        .expect("run binary");
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -1,0 +1,253 @@
+//! Analytics against a real Mosquitto: readings in over MQTT, alerts out on
+//! `alerts/{cell}/{severity}`.
+
+mod support;
+
+use gridwatch_analytics::{render_alert, AnalyticsConfig};
+use gridwatch_telemetry::{codec, Alert, DeviceKind, Reading, Severity, Timestamp};
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use std::time::Duration;
+use support::Mosquitto;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+const T0: i64 = 1_764_000_000_000;
+const FILTER: &str = "gw/+/+/reading/+";
+
+fn init_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(
+            "gridwatch_analytics=debug",
+        ))
+        .with_test_writer()
+        .try_init();
+}
+
+fn config(port: u16, client_id: &str) -> AnalyticsConfig {
+    let text = format!(
+        r#"
+[mqtt]
+host = "127.0.0.1"
+port = {port}
+client_id = "{client_id}"
+reconnect_min_ms = 100
+reconnect_max_ms = 500
+
+[cells]
+default = "unassigned"
+
+[[cells.sites]]
+site = "yard-a"
+cell = "cell-07"
+"#
+    );
+    AnalyticsConfig::from_toml_str(&text, "test.toml").expect("test config")
+}
+
+fn reading(site: &str, socket: u16, at_s: i64, current_a: f64) -> Reading {
+    let mut r = Reading::new(
+        Timestamp(T0 + at_s * 1000),
+        "gw-1",
+        "pile-1",
+        DeviceKind::ChargingSocket,
+        at_s as u64,
+    );
+    r.site = site.into();
+    r.socket = Some(socket);
+    r.values.insert("current_a".into(), current_a);
+    r.values.insert("state".into(), 2.0);
+    r
+}
+
+/// A test client subscribed to `alerts/#`, forwarding (topic, payload).
+async fn observer(
+    port: u16,
+    id: &str,
+) -> (AsyncClient, mpsc::UnboundedReceiver<(String, Vec<u8>)>) {
+    let mut opts = MqttOptions::new(id, "127.0.0.1", port);
+    opts.set_max_packet_size(1 << 20, 1 << 20);
+    let (client, mut eventloop) = AsyncClient::new(opts, 100);
+    let (tx, rx) = mpsc::unbounded_channel();
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    client
+        .subscribe("alerts/#", QoS::AtLeastOnce)
+        .await
+        .expect("subscribe");
+    tokio::spawn(async move {
+        let mut ready = Some(ready_tx);
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Incoming(Packet::SubAck(_))) => {
+                    if let Some(r) = ready.take() {
+                        let _ = r.send(());
+                    }
+                }
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    let _ = tx.send((p.topic.clone(), p.payload.to_vec()));
+                }
+                Ok(_) => {}
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    });
+    tokio::time::timeout(Duration::from_secs(10), ready_rx)
+        .await
+        .expect("observer subscribed in time")
+        .expect("observer task alive");
+    (client, rx)
+}
+
+async fn publish(client: &AsyncClient, r: &Reading) {
+    let topic = format!("gw/{}/{}/reading/{}", r.site, r.gateway, r.device);
+    client
+        .publish(
+            topic,
+            QoS::AtLeastOnce,
+            false,
+            codec::encode(r).expect("encode"),
+        )
+        .await
+        .expect("publish");
+}
+
+async fn next_alert(
+    rx: &mut mpsc::UnboundedReceiver<(String, Vec<u8>)>,
+    within: Duration,
+) -> Option<(String, Alert)> {
+    let (topic, payload) = tokio::time::timeout(within, rx.recv()).await.ok()??;
+    let alert: Alert = codec::decode(&payload).expect("alert payload is a valid Alert");
+    Some((topic, alert))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overcurrent_over_a_real_broker_raises_exactly_one_alert() {
+    init_logs();
+    let Some(broker) = Mosquitto::start() else {
+        return;
+    };
+    let port = broker.port();
+    let shutdown = CancellationToken::new();
+    let (tap_tx, mut tap_rx) = mpsc::channel(16);
+    let service = tokio::spawn(gridwatch_analytics::run_with_tap(
+        config(port, "analytics-under-test"),
+        shutdown.clone(),
+        Some(tap_tx),
+    ));
+    broker
+        .wait_for_subscription("analytics-under-test", FILTER, Duration::from_secs(10))
+        .await;
+    let (client, mut alerts) = observer(port, "test-observer").await;
+
+    // Garbage first: it must be logged and skipped, not stop the service.
+    client
+        .publish(
+            "gw/yard-a/gw-1/reading/pile-1",
+            QoS::AtLeastOnce,
+            false,
+            b"{not json".to_vec(),
+        )
+        .await
+        .expect("publish garbage");
+    // Normal charging on socket 4 for a minute: nothing.
+    for s in 0..=60 {
+        publish(&client, &reading("yard-a", 4, s, 2.5)).await;
+    }
+    // 7 A on socket 3 for 10 s: one alert, to yard-a's cell.
+    for s in 0..=10 {
+        publish(&client, &reading("yard-a", 3, 100 + s, 7.0)).await;
+    }
+    // A sentinel on an unmapped site: when its alert arrives, everything
+    // published before it has been processed.
+    for s in 0..=6 {
+        publish(&client, &reading("yard-z", 1, 200 + s, 8.0)).await;
+    }
+
+    let (topic, alert) = next_alert(&mut alerts, Duration::from_secs(15))
+        .await
+        .expect("an alert");
+    assert_eq!(topic, "alerts/cell-07/critical");
+    assert_eq!(alert.rule, "socket_overcurrent");
+    assert_eq!(alert.entity, "yard-a/gw-1/pile-1#3");
+    assert_eq!(alert.cell, "cell-07");
+    assert_eq!(alert.severity, Severity::Critical);
+    assert_eq!(
+        alert.id,
+        format!("socket_overcurrent:yard-a/gw-1/pile-1#3:{}", T0 + 100_000)
+    );
+    let ev = &alert.evidence;
+    assert_eq!(ev.values["peak"], 7.0);
+    assert_eq!(ev.values["mean"], 7.0);
+    assert_eq!(ev.values["duration_s"], 5.0);
+    assert_eq!(ev.thresholds["overcurrent_a"], 5.5);
+    assert_eq!(ev.thresholds["persistence_s"], 5.0);
+    assert_eq!(ev.series.as_deref(), Some("current_a"));
+    assert_eq!(ev.samples.len(), 6);
+    assert_eq!(
+        (ev.window_start, ev.window_end),
+        (Timestamp(T0 + 100_000), Timestamp(T0 + 105_000))
+    );
+
+    let (topic, sentinel) = next_alert(&mut alerts, Duration::from_secs(15))
+        .await
+        .expect("the sentinel alert");
+    assert_eq!(topic, "alerts/unassigned/critical");
+    assert_eq!(sentinel.entity, "yard-z/gw-1/pile-1#1");
+
+    // Nothing else: not a second alert for socket 3, none for socket 4.
+    assert!(next_alert(&mut alerts, Duration::from_millis(1500))
+        .await
+        .is_none());
+
+    let tapped = tap_rx.recv().await.expect("tap got the alert");
+    assert_eq!(tapped, alert);
+    println!("{}", render_alert(&tapped));
+
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(10), service)
+        .await
+        .expect("service stops on shutdown")
+        .expect("service task")
+        .expect("service result");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_broker_restart_analytics_subscribes_again() {
+    init_logs();
+    let Some(mut broker) = Mosquitto::start() else {
+        return;
+    };
+    let port = broker.port();
+    let shutdown = CancellationToken::new();
+    let service = tokio::spawn(gridwatch_analytics::run(
+        config(port, "analytics-restart"),
+        shutdown.clone(),
+    ));
+    broker
+        .wait_for_subscription("analytics-restart", FILTER, Duration::from_secs(10))
+        .await;
+
+    // The broker restarts without persistence: the session and the
+    // subscription are gone, and analytics must make them again.
+    broker.stop();
+    let broker = Mosquitto::start_on(port).expect("mosquitto restarts on the same port");
+    broker
+        .wait_for_subscription("analytics-restart", FILTER, Duration::from_secs(15))
+        .await;
+
+    let (client, mut alerts) = observer(port, "test-observer-2").await;
+    for s in 0..=6 {
+        publish(&client, &reading("yard-a", 2, s, 6.5)).await;
+    }
+    let (topic, alert) = next_alert(&mut alerts, Duration::from_secs(15))
+        .await
+        .expect("an alert after the restart");
+    assert_eq!(topic, "alerts/cell-07/critical");
+    assert_eq!(alert.entity, "yard-a/gw-1/pile-1#2");
+
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(10), service)
+        .await
+        .expect("service stops on shutdown")
+        .expect("service task")
+        .expect("service result");
+}
