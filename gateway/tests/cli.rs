@@ -1,0 +1,103 @@
+//! The `gridwatch-gateway` binary as an installer meets it: `check` on the
+//! shipped example and on broken files, with one-line errors that name the
+//! file, line and field, and exit code 2 for a bad config.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn check(path: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gridwatch-gateway"))
+        .args(["check", "--config"])
+        .arg(path)
+        .output()
+        .expect("run gridwatch-gateway")
+}
+
+fn write_config(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("gridwatch-gw-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+const GOOD_HEAD: &str =
+    "[gateway]\nid = \"gw-1\"\nsite = \"yard-a\"\n\n[mqtt]\nhost = \"127.0.0.1\"\n";
+
+fn assert_config_error(out: &Output, file: &Path, line: usize, field: &str, words: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "exit code 2 for a bad config; stderr: {stderr}"
+    );
+    let location = format!("{}:{line}:", file.display());
+    assert!(
+        stderr.contains(&location),
+        "names file and line {location}: {stderr}"
+    );
+    assert!(stderr.contains(field), "names the field {field}: {stderr}");
+    assert!(
+        stderr.contains(words),
+        "says what is wrong ({words}): {stderr}"
+    );
+    assert_eq!(
+        stderr.trim().lines().count(),
+        1,
+        "one line, not a dump: {stderr}"
+    );
+}
+
+#[test]
+fn the_shipped_example_passes_check() {
+    let example = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../config/gateway.example.toml");
+    let out = check(&example);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("is valid") && stdout.contains("pile-1"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_missing_field_is_named() {
+    let path = write_config(
+        "missing.toml",
+        "[gateway]\nsite = \"yard-a\"\n\n[mqtt]\nhost = \"h\"\n",
+    );
+    assert_config_error(&check(&path), &path, 1, "gateway", "missing field `id`");
+}
+
+#[test]
+fn a_wrong_type_is_named_with_its_line() {
+    let text = format!("{GOOD_HEAD}port = \"1883\"\n");
+    let path = write_config("wrong-type.toml", &text);
+    assert_config_error(&check(&path), &path, 7, "mqtt.port", "invalid type");
+}
+
+#[test]
+fn an_unknown_profile_lists_the_known_ones() {
+    let text = format!(
+        "{GOOD_HEAD}\n[[devices]]\nid = \"pile-1\"\nprofile = \"acme-9000\"\nprotocol = \"modbus_tcp\"\nhost = \"127.0.0.1\"\n"
+    );
+    let path = write_config("unknown-profile.toml", &text);
+    let out = check(&path);
+    assert_config_error(&out, &path, 10, "devices[0].profile", "acme-9000");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("gridwatch-ebp12"));
+}
+
+#[test]
+fn a_missing_file_is_a_clear_error() {
+    let out = check(Path::new("/nonexistent/gridwatch/gateway.toml"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("/nonexistent/gridwatch/gateway.toml"),
+        "{stderr}"
+    );
+}
