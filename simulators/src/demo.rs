@@ -78,7 +78,11 @@ pub async fn run(opts: &DemoOptions, out: &mut (impl Write + Send)) -> anyhow::R
         anyhow::bail!(
             "socket {} has no charger in the demo yard; choose one of {:?}",
             opts.socket,
-            yard_opts.plugged.iter().map(|(s, _)| *s).collect::<Vec<_>>()
+            yard_opts
+                .plugged
+                .iter()
+                .map(|(s, _)| *s)
+                .collect::<Vec<_>>()
         );
     }
     let (tx, mut rx) = mpsc::channel(1024);
@@ -86,21 +90,37 @@ pub async fn run(opts: &DemoOptions, out: &mut (impl Write + Send)) -> anyhow::R
     let yard = Yard::start(&yard_opts).await?;
     let started = Instant::now();
 
-    writeln!(out, "Gridwatch demo: everything runs in this process, on 127.0.0.1 only.")?;
+    writeln!(
+        out,
+        "Gridwatch demo: everything runs in this process, on 127.0.0.1 only."
+    )?;
     writeln!(out, "  MQTT broker (embedded)     {}", broker.addr())?;
     writeln!(
         out,
         "  charging pile simulator    {} (Modbus TCP, {} sockets, chargers on {})",
         yard.pile_addr,
         yard_opts.sockets,
-        yard_opts.plugged.iter().map(|(s, k)| format!("#{s} {k:?}")).collect::<Vec<_>>().join(", ")
+        yard_opts
+            .plugged
+            .iter()
+            .map(|(s, k)| format!("#{s} {k:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     )?;
     writeln!(
         out,
         "  gateway {}       polls {} every {} ms, publishes to gw/{}/{}/…",
-        yard_opts.gateway, yard_opts.device, yard_opts.poll_interval_ms, yard_opts.site, yard_opts.gateway
+        yard_opts.gateway,
+        yard_opts.device,
+        yard_opts.poll_interval_ms,
+        yard_opts.site,
+        yard_opts.gateway
     )?;
-    writeln!(out, "  analytics                  site {} → grid cell {}", yard_opts.site, yard_opts.cell)?;
+    writeln!(
+        out,
+        "  analytics                  site {} → grid cell {}",
+        yard_opts.site, yard_opts.cell
+    )?;
     writeln!(
         out,
         "  simulated time runs {}x faster than the wall clock; a fault is injected after {} s\n",
@@ -120,16 +140,33 @@ pub async fn run(opts: &DemoOptions, out: &mut (impl Write + Send)) -> anyhow::R
         let now = Instant::now();
         if injected_at.is_none() && now >= fault_at {
             let (fault, words) = match opts.fault {
-                DemoFault::Overcurrent => (Fault::Overcurrent, "now draws about 7 A (1.6 kW): far too strong for an e-bike charger"),
-                DemoFault::Overtemp => (Fault::OverTemperature, "starts heating up by about 3 °C per simulated minute"),
+                DemoFault::Overcurrent => (
+                    Fault::Overcurrent,
+                    "now draws about 7 A (1.6 kW): far too strong for an e-bike charger",
+                ),
+                DemoFault::Overtemp => (
+                    Fault::OverTemperature,
+                    "starts heating up by about 3 °C per simulated minute",
+                ),
             };
             yard.inject(opts.socket, fault)?;
             injected_at = Some(now);
-            writeln!(out, "[{:>5.1} s] FAULT INJECTED: socket {} of {} {words}", secs(started), opts.socket, yard_opts.device)?;
+            writeln!(
+                out,
+                "[{:>5.1} s] FAULT INJECTED: socket {} of {} {words}",
+                secs(started),
+                opts.socket,
+                yard_opts.device
+            )?;
         }
         if now >= next_status {
             if !latest.is_empty() {
-                writeln!(out, "[{:>5.1} s] {}", secs(started), pile_line(&yard_opts.device, &latest))?;
+                writeln!(
+                    out,
+                    "[{:>5.1} s] {}",
+                    secs(started),
+                    pile_line(&yard_opts.device, &latest)
+                )?;
             }
             next_status = now + Duration::from_secs(opts.status_every_s.max(1));
         }
@@ -158,7 +195,10 @@ pub async fn run(opts: &DemoOptions, out: &mut (impl Write + Send)) -> anyhow::R
                 writeln!(
                     out,
                     "[{:>5.1} s] gateway {} is {state} ({} of {} devices answering)",
-                    secs(started), s.gateway, s.devices_online, s.devices_total
+                    secs(started),
+                    s.gateway,
+                    s.devices_online,
+                    s.devices_total
                 )?;
             }
             Ok(Some(Seen::Event(e))) => {
@@ -174,7 +214,13 @@ pub async fn run(opts: &DemoOptions, out: &mut (impl Write + Send)) -> anyhow::R
                 if time_to_alert.is_none() {
                     time_to_alert = injected_at.map(|t| t.elapsed());
                 }
-                writeln!(out, "\n[{:>5.1} s] ALERT on alerts/{}/{}", secs(started), a.cell, a.severity)?;
+                writeln!(
+                    out,
+                    "\n[{:>5.1} s] ALERT on alerts/{}/{}",
+                    secs(started),
+                    a.cell,
+                    a.severity
+                )?;
                 writeln!(out, "{}", gridwatch_analytics::render_alert(&a))?;
                 alerts.push(*a);
                 if !opts.keep_running && finish_at.is_none() {
@@ -196,7 +242,10 @@ pub async fn run(opts: &DemoOptions, out: &mut (impl Write + Send)) -> anyhow::R
             t.as_secs_f64()
         )?;
     }
-    Ok(DemoOutcome { alerts, time_to_alert })
+    Ok(DemoOutcome {
+        alerts,
+        time_to_alert,
+    })
 }
 
 fn secs(since: Instant) -> f64 {
@@ -238,7 +287,12 @@ async fn watch(port: u16, tx: mpsc::Sender<Seen>) -> anyhow::Result<tokio::task:
     opts.set_max_packet_size(1 << 20, 1 << 20);
     let (client, mut eventloop) = AsyncClient::new(opts, 64);
     let topics = Topics::default();
-    for filter in ["alerts/#".to_string(), topics.all_readings(), topics.all_events(), topics.all_status()] {
+    for filter in [
+        "alerts/#".to_string(),
+        topics.all_readings(),
+        topics.all_events(),
+        topics.all_status(),
+    ] {
         client
             .subscribe(filter, QoS::AtLeastOnce)
             .await
@@ -250,12 +304,20 @@ async fn watch(port: u16, tx: mpsc::Sender<Seen>) -> anyhow::Result<tokio::task:
             match eventloop.poll().await {
                 Ok(MqttEvent::Incoming(Packet::Publish(p))) => {
                     let seen = if p.topic.starts_with("alerts/") {
-                        codec::decode::<Alert>(&p.payload).ok().map(|a| Seen::Alert(Box::new(a)))
+                        codec::decode::<Alert>(&p.payload)
+                            .ok()
+                            .map(|a| Seen::Alert(Box::new(a)))
                     } else {
                         match topics.parse(&p.topic).map(|t| t.kind) {
-                            Some(TopicKind::Reading) => codec::decode::<Reading>(&p.payload).ok().map(|r| Seen::Reading(Box::new(r))),
-                            Some(TopicKind::Event) => codec::decode::<Event>(&p.payload).ok().map(Seen::Event),
-                            Some(TopicKind::Status) => codec::decode::<Status>(&p.payload).ok().map(Seen::Status),
+                            Some(TopicKind::Reading) => codec::decode::<Reading>(&p.payload)
+                                .ok()
+                                .map(|r| Seen::Reading(Box::new(r))),
+                            Some(TopicKind::Event) => {
+                                codec::decode::<Event>(&p.payload).ok().map(Seen::Event)
+                            }
+                            Some(TopicKind::Status) => {
+                                codec::decode::<Status>(&p.payload).ok().map(Seen::Status)
+                            }
                             _ => None,
                         }
                     };

@@ -96,7 +96,12 @@ async fn serve_pile(args: PileArgs) -> anyhow::Result<()> {
         "charging pile with {} sockets serving Modbus TCP on {} (unit {}), chargers on {:?}; Ctrl-C stops",
         args.sockets, args.listen, args.unit_id, args.charging
     );
-    let server = tokio::spawn(pile::serve(listener, shared, args.unit_id, shutdown.clone()));
+    let server = tokio::spawn(pile::serve(
+        listener,
+        shared,
+        args.unit_id,
+        shutdown.clone(),
+    ));
     let _ = tokio::signal::ctrl_c().await;
     shutdown.cancel();
     server.await??;

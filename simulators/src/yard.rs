@@ -189,7 +189,11 @@ impl Yard {
         ));
         tasks.push((
             "gateway",
-            tokio::spawn(gridwatch_gateway::run(gateway_config, gw_clock, shutdown.clone())),
+            tokio::spawn(gridwatch_gateway::run(
+                gateway_config,
+                gw_clock,
+                shutdown.clone(),
+            )),
         ));
         Ok(Yard {
             pile,

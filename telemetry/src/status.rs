@@ -40,4 +40,11 @@ pub struct Status {
     /// Devices answering at the last poll.
     #[serde(default)]
     pub devices_online: u32,
+    /// Records in the gateway's outbox not yet delivered to every uplink.
+    #[serde(default)]
+    pub outbox_pending: u64,
+    /// Records the outbox dropped (oldest first) because it hit its size or
+    /// age cap, since the gateway started: readings that will never arrive.
+    #[serde(default)]
+    pub outbox_dropped: u64,
 }

@@ -49,10 +49,14 @@ impl Drop for TempDir {
 
 /// Where the Mosquitto binary is, if installed.
 pub fn mosquitto_binary() -> Option<PathBuf> {
-    ["/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
+    [
+        "/usr/sbin/mosquitto",
+        "/usr/bin/mosquitto",
+        "/usr/local/sbin/mosquitto",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.exists())
 }
 
 /// A Mosquitto process of the test's own on a free loopback port.
@@ -96,7 +100,8 @@ impl Mosquitto {
                 if let Ok(Some(status)) = child.try_wait() {
                     last_err = format!(
                         "mosquitto exited with {status}: {}",
-                        std::fs::read_to_string(dir.path().join("mosquitto.log")).unwrap_or_default()
+                        std::fs::read_to_string(dir.path().join("mosquitto.log"))
+                            .unwrap_or_default()
                     );
                     break;
                 }

@@ -58,10 +58,17 @@ async fn fault_raises_alert_for_that_socket_only(broker: SocketAddr, tag: &str) 
     let yard = Yard::start(&opts).await.expect("yard starts");
 
     let before = wait_for_socket_reading(&mut sub, 2).await;
-    assert!(before.value("current_a").unwrap() < 5.5, "socket 2 charges normally before the fault: {before:?}");
+    assert!(
+        before.value("current_a").unwrap() < 5.5,
+        "socket 2 charges normally before the fault: {before:?}"
+    );
     // A few polls without a fault: nothing may be raised.
     let quiet = sub.collect_for(Duration::from_secs(3)).await;
-    assert!(alerts_of(&quiet).is_empty(), "no alert before the fault: {:?}", alerts_of(&quiet));
+    assert!(
+        alerts_of(&quiet).is_empty(),
+        "no alert before the fault: {:?}",
+        alerts_of(&quiet)
+    );
 
     yard.inject(2, Fault::Overcurrent).unwrap();
     let first = sub
@@ -79,14 +86,30 @@ async fn fault_raises_alert_for_that_socket_only(broker: SocketAddr, tag: &str) 
     );
     for a in &alerts {
         assert_eq!(a.entity, entity, "only the faulted socket alerts: {a:#?}");
-        assert!(matches!(a.rule.as_str(), "socket_overcurrent" | "socket_overpower"), "{a:#?}");
+        assert!(
+            matches!(a.rule.as_str(), "socket_overcurrent" | "socket_overpower"),
+            "{a:#?}"
+        );
         assert_eq!(a.cell, opts.cell);
         assert_eq!(a.severity, Severity::Critical);
     }
-    let oc = alerts.iter().find(|a| a.rule == "socket_overcurrent").unwrap();
-    assert!(oc.evidence.values.values().any(|v| *v > 6.5), "evidence holds the measured ~7 A: {oc:#?}");
+    let oc = alerts
+        .iter()
+        .find(|a| a.rule == "socket_overcurrent")
+        .unwrap();
+    assert!(
+        oc.evidence.values.values().any(|v| *v > 6.5),
+        "evidence holds the measured ~7 A: {oc:#?}"
+    );
     assert_eq!(oc.evidence.thresholds.get("overcurrent_a"), Some(&5.5));
-    assert_eq!(alerts.iter().filter(|a| a.rule == "socket_overcurrent").count(), 1, "one alert per episode");
+    assert_eq!(
+        alerts
+            .iter()
+            .filter(|a| a.rule == "socket_overcurrent")
+            .count(),
+        1,
+        "one alert per episode"
+    );
 }
 
 async fn no_fault_no_alert(broker: SocketAddr, tag: &str) {
@@ -104,9 +127,19 @@ async fn no_fault_no_alert(broker: SocketAddr, tag: &str) {
     // 10 s of wall time at 30x is five simulated minutes of three bikes charging.
     let seen = sub.collect_for(Duration::from_secs(10)).await;
     yard.stop().await.expect("yard stops cleanly");
-    let readings = seen.iter().filter(|m| m.topic.contains("/reading/")).count();
-    assert!(readings >= 30, "the chain was running: {readings} readings in 10 s");
-    assert!(alerts_of(&seen).is_empty(), "no alert without a fault: {:#?}", alerts_of(&seen));
+    let readings = seen
+        .iter()
+        .filter(|m| m.topic.contains("/reading/"))
+        .count();
+    assert!(
+        readings >= 30,
+        "the chain was running: {readings} readings in 10 s"
+    );
+    assert!(
+        alerts_of(&seen).is_empty(),
+        "no alert without a fault: {:#?}",
+        alerts_of(&seen)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -127,7 +160,11 @@ async fn embedded_broker_without_fault_stays_quiet() {
 async fn mosquitto_fault_raises_alert() {
     init_logs();
     let m = Mosquitto::start();
-    fault_raises_alert_for_that_socket_only(SocketAddr::from(([127, 0, 0, 1], m.port())), "mq-fault").await;
+    fault_raises_alert_for_that_socket_only(
+        SocketAddr::from(([127, 0, 0, 1], m.port())),
+        "mq-fault",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -169,4 +206,3 @@ async fn mosquitto_retained_status_follows_the_gateway() {
     let status: Status = codec::decode(&last.payload).unwrap();
     assert_eq!(status.state, GatewayState::Offline);
 }
-
