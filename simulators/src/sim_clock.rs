@@ -24,7 +24,11 @@ impl ScaledClock {
         Self {
             origin: Instant::now(),
             start,
-            speed: if speed.is_finite() && speed > 0.0 { speed } else { 1.0 },
+            speed: if speed.is_finite() && speed > 0.0 {
+                speed
+            } else {
+                1.0
+            },
         }
     }
 
@@ -50,7 +54,10 @@ mod tests {
         let c = ScaledClock::new(Timestamp(0), 1000.0);
         std::thread::sleep(std::time::Duration::from_millis(20));
         let t = c.now().millis();
-        assert!(t >= 20_000, "20 ms of wall time at 1000x should be >= 20 s, got {t} ms");
+        assert!(
+            t >= 20_000,
+            "20 ms of wall time at 1000x should be >= 20 s, got {t} ms"
+        );
     }
 
     #[test]
