@@ -32,4 +32,5 @@
 extern crate std;
 
 pub mod controller;
+pub mod drivers;
 pub mod pile_map;

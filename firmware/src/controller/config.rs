@@ -49,7 +49,8 @@ pub struct Protections {
     /// Over-temperature with persistence and rate of rise.
     pub over_temperature: Option<OverTemperature>,
     /// Residual current at or above which the socket trips (default 30 mA).
-    /// A fault input (the RCD module's own output) trips regardless.
+    /// When enabled, a fault input (the RCD module's own output) trips
+    /// whatever current is measured; `None` ignores both.
     pub residual_trip_ma: Option<u16>,
     /// Auto-stop when full (regulation for high-rise residential buildings).
     pub auto_stop: Option<AutoStop>,

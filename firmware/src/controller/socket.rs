@@ -217,11 +217,9 @@ impl SocketController {
     }
 
     fn residual_tripped(&self, m: &Measurement) -> bool {
-        m.residual_fault
-            || self
-                .protections
-                .residual_trip_ma
-                .is_some_and(|trip| m.residual_ma >= trip)
+        self.protections
+            .residual_trip_ma
+            .is_some_and(|trip| m.residual_fault || m.residual_ma >= trip)
     }
 
     fn check_faults(&mut self, now_ms: u64, m: &Measurement) -> Option<FaultCode> {

@@ -1,7 +1,24 @@
 //! What a simulated pile looks like: sockets, seed, climate and mains.
 
+use gridwatch_firmware::controller::{PileLimits, Protections};
 use gridwatch_firmware::pile_map::MAX_SOCKETS;
 use serde::Deserialize;
+
+/// Which firmware protections the simulated pile runs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Protection {
+    /// An old pile that measures but never cuts anything off (its fault
+    /// codes stay 0): detection is left to the gateway and analytics. The
+    /// demo's yard and the end-to-end tests use this.
+    #[default]
+    Legacy,
+    /// The firmware's protections with the defaults of DETECTION.md:
+    /// overcurrent, overpower, over-temperature, residual current,
+    /// auto-stop when full, abandon detection, session caps and the
+    /// whole-pile limit.
+    Protected,
+}
 
 /// Configuration of one simulated charging pile, e.g. from a scenario file:
 ///
@@ -30,8 +47,10 @@ pub struct PileConfig {
     pub thermal_time_constant_s: f64,
     /// Rated power of the whole pile; above it the pile sets
     /// [`PILE_FAULT_OVERLOAD`](gridwatch_firmware::pile_map::PILE_FAULT_OVERLOAD)
-    /// (it still does not cut anything off).
+    /// (a legacy pile still does not cut anything off).
     pub rated_power_w: f64,
+    /// Legacy (no cut-offs) or protected firmware.
+    pub protection: Protection,
     /// Modbus unit id the pile answers to (it also answers 0 and 255, the
     /// usual "whoever is at this TCP address" ids).
     pub unit_id: u8,
@@ -49,6 +68,7 @@ impl Default for PileConfig {
             thermal_time_constant_s: 1200.0,
             rated_power_w: 8700.0,
             unit_id: 1,
+            protection: Protection::Legacy,
         }
     }
 }
@@ -59,6 +79,9 @@ pub enum PileConfigError {
     /// Socket count outside 1..=[`MAX_SOCKETS`].
     #[error("a pile needs 1 to {MAX_SOCKETS} sockets, not {0}")]
     Sockets(u16),
+    /// The firmware refused its protection settings.
+    #[error("the pile firmware refused its protection setting {0}")]
+    Firmware(&'static str),
     /// A physical value outside what the model can represent sensibly.
     #[error("{name} = {value} is outside {min}..={max}")]
     OutOfRange {
@@ -74,6 +97,21 @@ pub enum PileConfigError {
 }
 
 impl PileConfig {
+    /// The firmware protections of each socket and of the pile.
+    pub fn firmware(&self) -> (Protections, PileLimits) {
+        let rated = self.rated_power_w as f32;
+        match self.protection {
+            Protection::Legacy => (Protections::legacy(), PileLimits::legacy(rated)),
+            Protection::Protected => (
+                Protections::default(),
+                PileLimits {
+                    rated_power_w: rated,
+                    ..PileLimits::default()
+                },
+            ),
+        }
+    }
+
     /// Checks every field once, so the model can trust them.
     pub fn validate(&self) -> Result<(), PileConfigError> {
         if self.sockets == 0 || self.sockets > MAX_SOCKETS {
@@ -135,6 +173,10 @@ mod tests {
     fn unknown_fields_are_refused() {
         let ok: PileConfig = serde_json::from_str(r#"{"sockets": 4, "seed": 9}"#).expect("parses");
         assert_eq!((ok.sockets, ok.seed, ok.ambient_c), (4, 9, 25.0));
+        assert_eq!(ok.protection, Protection::Legacy);
+        let protected: PileConfig =
+            serde_json::from_str(r#"{"protection": "protected"}"#).expect("parses");
+        assert_eq!(protected.firmware().0, Protections::default());
         let typo = serde_json::from_str::<PileConfig>(r#"{"socket": 4}"#);
         assert!(typo.is_err());
     }

@@ -7,9 +7,13 @@
 //! - [`PileModel`]: pure state over simulated time. Each socket holds a
 //!   charger and battery following the field's e-bike charge curve (plateau,
 //!   monotone taper, full), a first-order thermal model and injectable
-//!   [`Fault`]s. The pile is a *legacy* one: it never protects itself and
-//!   its fault codes stay 0, so detection is left to the gateway and
-//!   analytics.
+//!   [`Fault`]s, behind the firmware's embedded-hal drivers (a simulated
+//!   relay pin and residual-current line). The firmware's own
+//!   [`PileController`](gridwatch_firmware::controller::PileController)
+//!   runs every simulated second and decides state, relays and fault codes.
+//!   [`Protection::Legacy`] (the default, used by the demo's yard) never
+//!   cuts anything off, so detection is left to the gateway and analytics;
+//!   [`Protection::Protected`] trips as DETECTION.md says.
 //! - [`serve`]: a Modbus TCP server (read holding registers, read and write
 //!   relay coils) in front of a [`SharedPile`].
 //! - [`spawn_clock`]: a task that advances the model from the real clock,
@@ -43,11 +47,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 pub use charger::{ChargeStage, ChargerKind, ChargerSpec, MAX_CHARGE_CURRENT_A};
 pub use clock::{spawn_clock, ClockError};
-pub use config::{PileConfig, PileConfigError};
+pub use config::{PileConfig, PileConfigError, Protection};
 pub use model::{PileModel, PileReading, SessionTruth, SocketError};
 pub use registers::{RegisterError, MAX_READ_COILS, MAX_READ_REGISTERS, MAX_WRITE_COILS};
 pub use server::{serve, PileService};
-pub use socket::{Fault, OVERCURRENT_A, OVER_TEMPERATURE_MAX_C, OVER_TEMPERATURE_RAMP_C_PER_MIN};
+pub use socket::{
+    Fault, SimFaultLine, SimRelayPin, LEAKAGE_MA, OVERCURRENT_A, OVER_TEMPERATURE_MAX_C,
+    OVER_TEMPERATURE_RAMP_C_PER_MIN,
+};
 
 /// A [`PileModel`] shared between the Modbus server, the clock and whoever
 /// drives the scenario (plugging in, injecting faults).

@@ -1,13 +1,20 @@
-//! The pile as a pure state machine over simulated time.
+//! The pile as a pure state machine over simulated time: simulated
+//! hardware (chargers, heat, relays) run by the firmware's own controller.
 //!
 //! No sockets, no wall clock: the caller advances time explicitly, so a test
 //! can charge a battery for ten hours in milliseconds and the demo can run a
-//! yard 1000× faster than real time. Measurement noise is drawn once per
-//! [`PileModel::step`], so any number of reads between two steps agree.
+//! yard 1000× faster than real time. Every simulated second the physics
+//! advances, the firmware's [`PileController`] is ticked with what the
+//! sensors show, and the relays are driven as it decides, so a simulated
+//! pile behaves exactly as the firmware would. Measurement noise is drawn
+//! once per [`PileModel::step`], so any number of reads between two steps
+//! agree.
 
-use gridwatch_firmware::pile_map::{
-    PileSnapshot, SocketSnapshot, PILE_FAULT_OVERLOAD, PILE_FAULT_SOCKET,
+use gridwatch_firmware::controller::{
+    CommandError, PileController, Protections, SocketController, Trip,
 };
+use gridwatch_firmware::pile_map::{PileSnapshot, SocketSnapshot};
+use tracing::info;
 
 use super::charger::{ChargeStage, Charger, ChargerKind, ChargerSpec};
 use super::config::{PileConfig, PileConfigError};
@@ -34,6 +41,22 @@ pub enum SocketError {
     /// Unplug on an empty socket.
     #[error("socket {0} has nothing plugged in")]
     NotPlugged(u16),
+    /// The firmware refused a command (latched fault, pile at its limit).
+    #[error("socket {socket}: the pile's firmware refused: {reason}")]
+    Refused {
+        /// Socket asked for.
+        socket: u16,
+        /// Why the controller refused.
+        reason: CommandError,
+    },
+    /// Limits that the firmware cannot work with.
+    #[error("socket {socket}: invalid protection setting: {reason}")]
+    InvalidLimits {
+        /// Socket asked for.
+        socket: u16,
+        /// The offending setting.
+        reason: gridwatch_firmware::controller::ConfigError,
+    },
     /// A charger spec that no battery could have.
     #[error("socket {socket}: charger spec {spec:?} is not a plausible e-bike battery")]
     InvalidSpec {
@@ -69,13 +92,14 @@ pub struct SessionTruth {
 /// A simulated multi-socket e-bike charging pile. See the [module
 /// docs](super) for the behaviour and [`PileModel::read_holding`] for the
 /// Modbus view.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct PileModel {
     config: PileConfig,
     env: Environment,
     noise: Noise,
     now_ms: u64,
     sockets: Vec<Socket>,
+    controller: PileController<Vec<SocketController>>,
 }
 
 impl PileModel {
@@ -88,9 +112,15 @@ impl PileModel {
             thermal_rise_c_per_w: config.thermal_rise_c_per_w,
             thermal_time_constant_s: config.thermal_time_constant_s,
         };
+        let (protections, limits) = config.firmware();
+        let controllers = (0..config.sockets)
+            .map(|_| SocketController::new(protections))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| PileConfigError::Firmware(e.field))?;
         let mut model = Self {
             noise: Noise::new(config.seed),
             sockets: (0..config.sockets).map(|_| Socket::new(&env)).collect(),
+            controller: PileController::new(controllers, limits),
             config,
             env,
             now_ms: 0,
@@ -123,9 +153,44 @@ impl PileModel {
                 socket.advance(dt, &self.env);
             }
             left -= dt;
+            self.now_ms = self.now_ms.saturating_add(dt);
+            self.run_firmware();
         }
-        self.now_ms = self.now_ms.saturating_add(dt_ms);
         self.sample();
+    }
+
+    /// One firmware tick at `now_ms`: the controller reads every socket's
+    /// sensors, decides, and the relays follow.
+    fn run_firmware(&mut self) {
+        let sockets = &mut self.sockets;
+        let now = self.now_ms;
+        self.controller.tick(
+            now,
+            |n| sockets[usize::from(n - 1)].measure(),
+            |n, trip| match trip {
+                Trip::Fault(code) => {
+                    info!(socket = n, "pile firmware cut socket {n} off: {code:?}");
+                }
+                Trip::Stopped => info!(socket = n, "pile firmware ended the session on socket {n}"),
+            },
+        );
+        self.apply_relays();
+    }
+
+    fn apply_relays(&mut self) {
+        let env = self.env;
+        for (socket, controller) in self.sockets.iter_mut().zip(self.controller.sockets()) {
+            if socket.relay_on() != controller.relay_on() {
+                socket.set_relay(controller.relay_on(), &env);
+            }
+        }
+    }
+
+    /// After an event (plug, command, fault injection): the firmware sees
+    /// the new sensor values at the same instant.
+    fn settle(&mut self) {
+        self.apply_relays();
+        self.run_firmware();
     }
 
     /// Advances simulated time to `t_ms`; does nothing if that is not later
@@ -137,8 +202,9 @@ impl PileModel {
     }
 
     /// Plugs a charger with a random battery of `kind` into `socket` and
-    /// closes its relay, as a paid or tag-started session does. Returns the
-    /// battery drawn, as ground truth.
+    /// starts it, as a paid or tag-started session does (the firmware may
+    /// refuse to close the relay: a latched fault, or the pile at its
+    /// limit). Returns the battery drawn, as ground truth.
     pub fn plug_in(&mut self, socket: u16, kind: ChargerKind) -> Result<ChargerSpec, SocketError> {
         self.check_free(socket)?;
         let spec = ChargerSpec::random(kind, &mut self.noise);
@@ -154,26 +220,95 @@ impl PileModel {
         }
         let env = self.env;
         self.socket_mut(socket)?.plug_in(Charger::new(spec), &env);
+        self.controller
+            .socket_mut(socket)
+            .map_err(|reason| SocketError::Refused { socket, reason })?
+            .plug_in();
+        if let Err(reason) = self.controller.start(socket) {
+            info!(
+                socket,
+                "pile firmware did not start socket {socket}: {reason}"
+            );
+        }
+        self.settle();
         Ok(())
     }
 
     /// Unplugs `socket`: the session ends, its counters return to 0 and the
     /// relay opens.
     pub fn unplug(&mut self, socket: u16) -> Result<(), SocketError> {
+        let env = self.env;
         let s = self.socket_mut(socket)?;
         if !s.is_plugged() {
             return Err(SocketError::NotPlugged(socket));
         }
-        s.unplug();
+        s.unplug(&env);
+        self.firmware(socket, |c| {
+            c.socket_mut(socket)?.unplug();
+            Ok(())
+        })?;
+        self.settle();
         Ok(())
     }
 
-    /// Opens (`false`) or closes (`true`) a socket's relay. With the relay
-    /// open the socket draws nothing and its charger pauses.
+    /// Asks the firmware to close (`true`, start) or open (`false`, stop) a
+    /// socket's relay. With the relay open the socket draws nothing and its
+    /// charger pauses. Starting is refused while the socket has a latched
+    /// fault or the pile is above its no-new-session limit.
     pub fn set_relay(&mut self, socket: u16, on: bool) -> Result<(), SocketError> {
-        let env = self.env;
-        self.socket_mut(socket)?.set_relay(on, &env);
-        Ok(())
+        self.index(socket)?;
+        let result = self.firmware(
+            socket,
+            |c| if on { c.start(socket) } else { c.stop(socket) },
+        );
+        self.settle();
+        result
+    }
+
+    /// Clears a socket's latched fault (the relay stays open).
+    pub fn reset_fault(&mut self, socket: u16) -> Result<(), SocketError> {
+        self.index(socket)?;
+        let result = self.firmware(socket, |c| c.reset_fault(socket));
+        self.settle();
+        result
+    }
+
+    /// The firmware's protections of `socket`.
+    pub fn protections(&self, socket: u16) -> Result<Protections, SocketError> {
+        self.index(socket)?;
+        self.controller
+            .socket(socket)
+            .map(|c| *c.protections())
+            .map_err(|reason| SocketError::Refused { socket, reason })
+    }
+
+    /// Replaces `socket`'s protections ("set limits"), validated by the
+    /// firmware.
+    pub fn set_protections(
+        &mut self,
+        socket: u16,
+        protections: Protections,
+    ) -> Result<(), SocketError> {
+        self.index(socket)?;
+        let c = self
+            .controller
+            .socket_mut(socket)
+            .map_err(|reason| SocketError::Refused { socket, reason })?;
+        c.set_protections(protections)
+            .map_err(|reason| SocketError::InvalidLimits { socket, reason })
+    }
+
+    /// The firmware's view of the pile, for inspection.
+    pub fn controller(&self) -> &PileController<Vec<SocketController>> {
+        &self.controller
+    }
+
+    fn firmware(
+        &mut self,
+        socket: u16,
+        f: impl FnOnce(&mut PileController<Vec<SocketController>>) -> Result<(), CommandError>,
+    ) -> Result<(), SocketError> {
+        f(&mut self.controller).map_err(|reason| SocketError::Refused { socket, reason })
     }
 
     /// Whether `socket`'s relay is closed.
@@ -186,6 +321,7 @@ impl PileModel {
         let env = self.env;
         let index = self.index(socket)?;
         self.sockets[index].inject(fault, &mut self.noise, &env);
+        self.settle();
         Ok(())
     }
 
@@ -193,6 +329,7 @@ impl PileModel {
     pub fn clear_faults(&mut self, socket: u16) -> Result<(), SocketError> {
         let env = self.env;
         self.socket_mut(socket)?.clear_faults(&env);
+        self.settle();
         Ok(())
     }
 
@@ -212,9 +349,13 @@ impl PileModel {
         }))
     }
 
-    /// What `socket`'s meter shows now.
+    /// What `socket`'s registers show now: the firmware's snapshot.
     pub fn socket(&self, socket: u16) -> Result<SocketSnapshot, SocketError> {
-        Ok(self.socket_ref(socket)?.snapshot())
+        self.index(socket)?;
+        self.controller
+            .socket(socket)
+            .map(SocketController::snapshot)
+            .map_err(|reason| SocketError::Refused { socket, reason })
     }
 
     /// What all meters show now. Registers are these values encoded with
@@ -223,26 +364,18 @@ impl PileModel {
         PileReading {
             at_ms: self.now_ms,
             pile: self.pile_snapshot(),
-            sockets: self.sockets.iter().map(Socket::snapshot).collect(),
+            sockets: self
+                .controller
+                .sockets()
+                .iter()
+                .map(SocketController::snapshot)
+                .collect(),
         }
     }
 
     /// The pile block's values now.
     pub fn pile_snapshot(&self) -> PileSnapshot {
-        let sockets: Vec<SocketSnapshot> = self.sockets.iter().map(Socket::snapshot).collect();
-        let total_power_w: f32 = sockets.iter().map(|s| s.power_w).sum();
-        let mut fault_bits = 0;
-        if sockets.iter().any(|s| s.fault as u16 != 0) {
-            fault_bits |= PILE_FAULT_SOCKET;
-        }
-        if f64::from(total_power_w) > self.config.rated_power_w {
-            fault_bits |= PILE_FAULT_OVERLOAD;
-        }
-        PileSnapshot {
-            socket_count: self.config.sockets,
-            total_power_w,
-            fault_bits,
-        }
+        self.controller.snapshot()
     }
 
     fn sample(&mut self) {
@@ -250,6 +383,7 @@ impl PileModel {
         for socket in &mut self.sockets {
             socket.sample(&mut self.noise, amplitude, &self.env);
         }
+        self.run_firmware();
     }
 
     fn check_free(&self, socket: u16) -> Result<(), SocketError> {

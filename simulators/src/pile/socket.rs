@@ -1,11 +1,22 @@
-//! One simulated socket: relay, plugged-in charger, injected faults, heat.
+//! One simulated socket's hardware: relay, plugged-in charger, injected
+//! faults, heat, and the residual-current module.
 //!
-//! The socket is a legacy one: it measures but never protects itself. An
-//! injected fault changes what the socket draws or how hot it gets, while its
-//! fault-code register stays 0, because finding the fault from the numbers is
-//! exactly what the gateway's edge rules and analytics are for.
+//! This is the physics behind the firmware's traits: the relay is a
+//! [`Relay`] driver on a simulated [`OutputPin`], the residual-current
+//! module's fault line a [`FaultInput`] on a simulated [`InputPin`], and the
+//! meter's reading a [`Measurement`]. Whether anything is cut off is decided
+//! by the firmware's controller in [`PileModel`](super::PileModel), never
+//! here: an injected fault only changes what the socket draws, how hot it
+//! gets or how much current leaks.
 
-use gridwatch_firmware::pile_map::{FaultCode, SocketSnapshot, SocketState};
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use embedded_hal::digital::{ErrorType, InputPin, OutputPin};
+use gridwatch_firmware::controller::Measurement;
+use gridwatch_firmware::drivers::relay::Relay;
+use gridwatch_firmware::drivers::residual::FaultInput;
 use serde::Deserialize;
 
 use super::charger::{ChargeStage, Charger};
@@ -24,7 +35,13 @@ pub enum Fault {
     OverTemperature,
     /// The charger never finishes: after the plateau, power stays at 60–70 W.
     ChargingPastFull,
+    /// Earth leakage of [`LEAKAGE_MA`] while the socket is live, and the
+    /// residual-current module's fault line goes active.
+    ResidualCurrent,
 }
+
+/// Residual current under [`Fault::ResidualCurrent`].
+pub const LEAKAGE_MA: u16 = 45;
 
 /// Current drawn under [`Fault::Overcurrent`].
 pub const OVERCURRENT_A: f64 = 7.0;
@@ -44,11 +61,47 @@ pub(crate) struct Environment {
     pub thermal_time_constant_s: f64,
 }
 
-#[derive(Debug, Clone)]
-struct Session {
-    charger: Charger,
-    energy_wh: f64,
-    elapsed_ms: u64,
+/// The relay coil's drive line, as the firmware's [`Relay`] driver sees it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SimRelayPin {
+    high: bool,
+}
+
+impl ErrorType for SimRelayPin {
+    type Error = Infallible;
+}
+
+impl OutputPin for SimRelayPin {
+    fn set_low(&mut self) -> Result<(), Infallible> {
+        self.high = false;
+        Ok(())
+    }
+
+    fn set_high(&mut self) -> Result<(), Infallible> {
+        self.high = true;
+        Ok(())
+    }
+}
+
+/// The residual-current module's open-collector fault line (low = fault).
+/// The socket's physics pulls it low; the firmware's [`FaultInput`] reads it.
+#[derive(Debug, Clone, Default)]
+pub struct SimFaultLine {
+    low: Arc<AtomicBool>,
+}
+
+impl ErrorType for SimFaultLine {
+    type Error = Infallible;
+}
+
+impl InputPin for SimFaultLine {
+    fn is_high(&mut self) -> Result<bool, Infallible> {
+        Ok(!self.low.load(Ordering::Relaxed))
+    }
+
+    fn is_low(&mut self) -> Result<bool, Infallible> {
+        Ok(self.low.load(Ordering::Relaxed))
+    }
 }
 
 /// Injected faults; `past_full_w` is the level the never-ending taper holds.
@@ -57,12 +110,16 @@ struct Faults {
     overcurrent: bool,
     over_temperature: bool,
     past_full_w: Option<f64>,
+    leakage: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct Socket {
-    session: Option<Session>,
-    relay_on: bool,
+    charger: Option<Charger>,
+    relay: Relay<SimRelayPin>,
+    fault_line: FaultInput<SimFaultLine>,
+    /// The module's side of `fault_line`: true pulls it low.
+    leak_line: Arc<AtomicBool>,
     temperature_c: f64,
     faults: Faults,
     /// True power now (no measurement noise), what energy integrates.
@@ -74,9 +131,17 @@ pub(crate) struct Socket {
 
 impl Socket {
     pub(crate) fn new(env: &Environment) -> Self {
+        // The simulated pins cannot fail: their error type is Infallible.
+        let relay = match Relay::new(SimRelayPin::default()) {
+            Ok(relay) => relay,
+            Err(never) => match never {},
+        };
+        let line = SimFaultLine::default();
         Self {
-            session: None,
-            relay_on: false,
+            charger: None,
+            relay,
+            leak_line: Arc::clone(&line.low),
+            fault_line: FaultInput::new(line),
             temperature_c: env.ambient_c,
             faults: Faults::default(),
             power_w: 0.0,
@@ -86,39 +151,34 @@ impl Socket {
     }
 
     pub(crate) fn is_plugged(&self) -> bool {
-        self.session.is_some()
+        self.charger.is_some()
     }
 
     pub(crate) fn charger(&self) -> Option<&Charger> {
-        self.session.as_ref().map(|s| &s.charger)
+        self.charger.as_ref()
     }
 
     pub(crate) fn relay_on(&self) -> bool {
-        self.relay_on
+        self.relay.is_closed()
     }
 
-    /// Starts a session; the pile closes the relay as a paid-for or
-    /// tag-started session would.
+    /// A charger is plugged in; the relay stays as the controller left it.
     pub(crate) fn plug_in(&mut self, charger: Charger, env: &Environment) {
-        self.session = Some(Session {
-            charger,
-            energy_wh: 0.0,
-            elapsed_ms: 0,
-        });
-        self.relay_on = true;
+        self.charger = Some(charger);
         self.update_power(env);
     }
 
-    /// Ends the session and opens the relay.
-    pub(crate) fn unplug(&mut self) {
-        self.session = None;
-        self.relay_on = false;
-        self.power_w = 0.0;
-        self.residual_ma = 0;
+    /// The charger is unplugged.
+    pub(crate) fn unplug(&mut self, env: &Environment) {
+        self.charger = None;
+        self.update_power(env);
     }
 
+    /// Drives the relay as the controller decided.
     pub(crate) fn set_relay(&mut self, on: bool, env: &Environment) {
-        self.relay_on = on;
+        if let Err(never) = self.relay.set(on) {
+            match never {}
+        }
         self.update_power(env);
     }
 
@@ -129,6 +189,7 @@ impl Socket {
             Fault::ChargingPastFull => {
                 self.faults.past_full_w = Some(noise.uniform(60.0, 70.0));
             }
+            Fault::ResidualCurrent => self.faults.leakage = true,
         }
         self.update_power(env);
     }
@@ -145,6 +206,7 @@ impl Socket {
             (f.overcurrent, Fault::Overcurrent),
             (f.over_temperature, Fault::OverTemperature),
             (f.past_full_w.is_some(), Fault::ChargingPastFull),
+            (f.leakage, Fault::ResidualCurrent),
         ]
         .into_iter()
         .filter_map(|(on, fault)| on.then_some(fault))
@@ -152,19 +214,17 @@ impl Socket {
     }
 
     fn powered(&self) -> bool {
-        self.relay_on && self.session.is_some()
+        self.relay_on() && self.charger.is_some()
     }
 
     /// Advances physics by `dt_ms` (the pile keeps this ≤ 1 s).
     pub(crate) fn advance(&mut self, dt_ms: u64, env: &Environment) {
         let dt_s = dt_ms as f64 / 1000.0;
         let powered = self.powered();
-        if let Some(session) = &mut self.session {
+        if let Some(charger) = &mut self.charger {
             if powered {
-                session.charger.advance(dt_s);
+                charger.advance(dt_s);
             }
-            session.energy_wh += self.power_w * dt_s / 3600.0;
-            session.elapsed_ms += dt_ms;
         }
         // First-order thermal model: heading for ambient + k·P with time
         // constant τ, integrated exactly for the step.
@@ -187,71 +247,57 @@ impl Socket {
         } else {
             0
         };
+        self.update_leakage();
     }
 
     /// Recomputes the true power after anything that changes the load.
     fn update_power(&mut self, env: &Environment) {
-        self.power_w = match &self.session {
-            Some(s) if self.relay_on => {
+        self.power_w = match &self.charger {
+            Some(c) if self.relay_on() => {
                 if self.faults.overcurrent {
                     OVERCURRENT_A * env.mains_voltage_v * POWER_FACTOR
                 } else {
-                    let curve = s.charger.mains_power_w();
+                    let curve = c.mains_power_w();
                     match self.faults.past_full_w {
-                        Some(level) if s.charger.stage() != ChargeStage::Plateau => {
-                            curve.max(level)
-                        }
+                        Some(level) if c.stage() != ChargeStage::Plateau => curve.max(level),
                         _ => curve,
                     }
                 }
             }
             _ => 0.0,
         };
+        self.update_leakage();
     }
 
-    fn state(&self) -> SocketState {
-        match &self.session {
-            None => SocketState::Idle,
-            Some(s) if !self.relay_on => {
-                if s.energy_wh > 0.0 {
-                    SocketState::Finished
-                } else {
-                    SocketState::Plugged
-                }
-            }
-            Some(s) => {
-                let hides_full = self.faults.overcurrent || self.faults.past_full_w.is_some();
-                if s.charger.stage() == ChargeStage::Done && !hides_full {
-                    SocketState::Full
-                } else {
-                    SocketState::Charging
-                }
-            }
+    /// Leakage flows, and the module's line goes low, only while live.
+    fn update_leakage(&mut self) {
+        let leaking = self.faults.leakage && self.powered();
+        self.leak_line.store(leaking, Ordering::Relaxed);
+        if leaking {
+            self.residual_ma = LEAKAGE_MA;
+        } else if self.residual_ma == LEAKAGE_MA {
+            self.residual_ma = 0;
         }
     }
 
-    /// What the socket's meter shows now.
-    pub(crate) fn snapshot(&self) -> SocketSnapshot {
-        let (energy_wh, session_ms) = self
-            .session
-            .as_ref()
-            .map_or((0.0, 0), |s| (s.energy_wh, s.elapsed_ms));
+    /// What the socket's sensors show now, as the controller reads them.
+    pub(crate) fn measure(&mut self) -> Measurement {
         let current_a = if self.voltage_v > 0.0 {
             self.power_w / (self.voltage_v * POWER_FACTOR)
         } else {
             0.0
         };
-        SocketSnapshot {
-            state: self.state(),
+        let residual_fault = match self.fault_line.is_tripped() {
+            Ok(tripped) => tripped,
+            Err(never) => match never {},
+        };
+        Measurement {
             voltage_v: self.voltage_v as f32,
             current_a: current_a as f32,
             power_w: self.power_w as f32,
-            energy_wh: energy_wh as f32,
             temperature_c: self.temperature_c as f32,
-            relay_on: self.relay_on,
-            fault: FaultCode::None,
-            session_s: u32::try_from(session_ms / 1000).unwrap_or(u32::MAX),
             residual_ma: self.residual_ma,
+            residual_fault,
         }
     }
 }

@@ -273,3 +273,98 @@ fn pile_block_sums_socket_power() {
     assert_eq!((r.pile.socket_count, r.pile.fault_bits), (4, 0));
     assert_eq!(r.at_ms, MINUTE_MS);
 }
+
+fn protected_pile() -> PileModel {
+    PileModel::new(PileConfig {
+        sockets: 4,
+        protection: crate::pile::Protection::Protected,
+        ..PileConfig::default()
+    })
+    .expect("valid config")
+}
+
+#[test]
+fn protected_pile_cuts_overcurrent_within_a_second() {
+    let mut p = protected_pile();
+    p.plug_in(1, ChargerKind::Lithium).expect("free socket");
+    p.step(MINUTE_MS);
+    p.inject(1, Fault::Overcurrent).expect("socket 1");
+    p.step(1000);
+    let s = p.socket(1).expect("socket 1");
+    assert_eq!(
+        (s.state, s.fault, s.relay_on),
+        (SocketState::Fault, FaultCode::Overcurrent, false)
+    );
+    assert_eq!(s.power_w, 0.0);
+    assert_eq!(
+        p.pile_snapshot().fault_bits,
+        gridwatch_firmware::pile_map::PILE_FAULT_SOCKET
+    );
+    // Latched: the relay cannot be closed again until the fault is reset.
+    assert!(matches!(
+        p.set_relay(1, true),
+        Err(SocketError::Refused { socket: 1, .. })
+    ));
+    p.clear_faults(1).expect("socket 1");
+    p.reset_fault(1).expect("cause gone");
+    p.set_relay(1, true).expect("starts again");
+    p.step(MINUTE_MS);
+    assert_eq!(p.socket(1).expect("socket 1").state, SocketState::Charging);
+}
+
+#[test]
+fn protected_pile_cuts_over_temperature_after_persistence() {
+    let mut p = protected_pile();
+    p.plug_in(1, ChargerKind::Lithium).expect("free socket");
+    p.inject(1, Fault::OverTemperature).expect("socket 1");
+    let samples = run_minutes(&mut p, 1);
+    let crossed = samples
+        .iter()
+        .position(|s| s.temperature_c > 65.0)
+        .expect("crosses 65 °C");
+    let tripped = samples
+        .iter()
+        .position(|s| s.fault == FaultCode::OverTemperature)
+        .expect("trips");
+    // Sampled each minute: the trip comes one or two samples after the crossing.
+    assert!(
+        (crossed + 1..=crossed + 2).contains(&tripped),
+        "{crossed} {tripped}"
+    );
+    assert!(samples[tripped..].iter().all(|s| !s.relay_on));
+}
+
+#[test]
+fn protected_pile_trips_on_earth_leakage_and_legacy_does_not() {
+    let mut p = protected_pile();
+    p.plug_in(2, ChargerKind::LeadAcid).expect("free socket");
+    p.inject(2, Fault::ResidualCurrent).expect("socket 2");
+    p.step(1000);
+    let s = p.socket(2).expect("socket 2");
+    assert_eq!((s.fault, s.relay_on), (FaultCode::ResidualCurrent, false));
+    let mut legacy = pile(1);
+    legacy
+        .plug_in(2, ChargerKind::LeadAcid)
+        .expect("free socket");
+    legacy.inject(2, Fault::ResidualCurrent).expect("socket 2");
+    legacy.step(MINUTE_MS);
+    let s = legacy.socket(2).expect("socket 2");
+    assert_eq!(
+        (s.fault, s.relay_on, s.residual_ma),
+        (FaultCode::None, true, 45)
+    );
+}
+
+#[test]
+fn protected_pile_stops_a_full_battery_by_itself() {
+    let mut p = protected_pile();
+    p.plug_in(1, ChargerKind::Lithium).expect("free socket");
+    let samples = run_minutes(&mut p, 10);
+    let finished = samples
+        .iter()
+        .position(|s| s.state == SocketState::Finished)
+        .expect("stops within 10 h");
+    assert!(!samples[finished].relay_on);
+    assert_eq!(samples[finished].fault, FaultCode::None);
+    assert!(samples[finished..].iter().all(|s| s.power_w == 0.0));
+}
