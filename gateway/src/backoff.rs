@@ -44,6 +44,13 @@ impl Backoff {
     }
 }
 
+/// `d` spread over its upper half by `unit` (a random number in 0..1):
+/// a fleet of gateways that lost the broker at the same moment then does not
+/// come back at the same moment.
+pub fn jittered(d: Duration, unit: f64) -> Duration {
+    d.mul_f64(0.5 + 0.5 * unit.clamp(0.0, 1.0))
+}
+
 /// A duration as people say it in logs: `500 ms`, `2 s`, `1.5 s`, `2 min`.
 pub fn words(d: Duration) -> String {
     let ms = d.as_millis();
@@ -69,6 +76,15 @@ mod tests {
         assert_eq!(got, vec![1, 2, 4, 5, 5]);
         b.reset();
         assert_eq!(b.next_delay(), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn jitter_keeps_a_delay_within_its_upper_half() {
+        let d = Duration::from_secs(4);
+        assert_eq!(jittered(d, 0.0), Duration::from_secs(2));
+        assert_eq!(jittered(d, 1.0), d);
+        assert_eq!(jittered(d, 7.0), d);
+        assert_eq!(jittered(d, 0.5), Duration::from_secs(3));
     }
 
     #[test]

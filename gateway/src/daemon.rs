@@ -1,5 +1,6 @@
-//! Wiring: one poller task per device, one MQTT uplink, one queue between
-//! them. Read top to bottom, this is the gateway.
+//! Wiring: one poller task per device, a queue to the outbox writer, the
+//! durable outbox, and the MQTT uplink reading it from its cursor. Read top
+//! to bottom, this is the gateway.
 
 use crate::backoff::words;
 use crate::bus::modbus_tcp::ModbusTcpBus;
@@ -7,22 +8,27 @@ use crate::config::{DeviceConfig, GatewayConfig, Transport};
 use crate::devices::modbus::{ModbusDevice, ModbusTcpDevice};
 use crate::devices::poller::{Poller, Schedule};
 use crate::devices::DeviceStamp;
+use crate::outbox::writer::{self, OutboxHandle};
+use crate::outbox::Outbox;
 use crate::status::Health;
-use crate::uplink::mqtt::MqttUplink;
+use crate::uplink::mqtt::{self, MqttUplink};
 use crate::uplink::{self, RecordSender};
+use anyhow::Context;
 use gridwatch_telemetry::Clock;
 use std::sync::Arc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info, info_span, Instrument};
+use tracing::{error, info, info_span, warn, Instrument};
 
 /// Runs the gateway described by `config` until `shutdown` is cancelled,
-/// then stops the pollers, hands what they queued to the broker, publishes
-/// the retained `offline` status, disconnects and returns.
+/// then stops the pollers, syncs the outbox, gives the uplink a moment to
+/// deliver it, publishes the retained `offline` status, disconnects and
+/// returns. What was not delivered stays in the outbox for the next start.
 ///
 /// Readings are stamped with `clock` (inject a fast or manual clock in
 /// simulations and tests); poll timing uses tokio's timer. Unreachable
-/// devices and brokers are retried forever and never make this fail.
+/// devices and brokers are retried forever and never make this fail; an
+/// outbox folder that cannot be opened, or unreadable TLS files, do.
 pub async fn run(
     config: GatewayConfig,
     clock: Arc<dyn Clock>,
@@ -35,11 +41,61 @@ pub async fn run(
             config.gateway.site.clone(),
             u32::try_from(config.devices.len()).unwrap_or(u32::MAX),
         ));
-        let (sender, records) = uplink::queue();
-        let first_seq = DeviceStamp::first_seq_at(clock.now());
 
+        // The outbox first: sequence numbers come from it.
+        let (_temporary, dir) = match &config.outbox.dir {
+            Some(dir) => (None, dir.clone()),
+            None => {
+                let t = tempfile::Builder::new()
+                    .prefix("gridwatch-outbox-")
+                    .tempdir()
+                    .context("cannot create a temporary outbox folder")?;
+                warn!(
+                    "no [outbox] dir is configured: readings wait in {}, which is removed when \
+                     the gateway stops, so a restart loses what was not delivered",
+                    t.path().display()
+                );
+                let dir = t.path().to_owned();
+                (Some(t), dir)
+            }
+        };
+        let (outbox, recovery) = Outbox::open(config.outbox.options(dir.clone()), &[mqtt::NAME])
+            .with_context(|| format!("cannot open the outbox in {}", dir.display()))?;
+        if recovery.records > 0 || recovery.truncated_bytes > 0 {
+            info!(
+                "outbox {} holds {} records in {} segments from before the restart{}",
+                dir.display(),
+                recovery.records,
+                recovery.segments,
+                if recovery.truncated_bytes > 0 {
+                    format!("; cut off {} damaged bytes at the end", recovery.truncated_bytes)
+                } else {
+                    String::new()
+                }
+            );
+        }
+        let outbox = OutboxHandle::new(outbox);
+        health.set_outbox(&outbox.stats());
+        let uplink = MqttUplink::new(&config, clock.clone(), health.clone(), outbox.clone())?;
+
+        let (sender, records) = uplink::queue();
+        let writer_task = tokio::spawn(
+            writer::run(
+                outbox.clone(),
+                records,
+                config.outbox.fsync_interval(),
+                clock.clone(),
+                health.clone(),
+            )
+            .in_current_span(),
+        );
+        let time_seed = DeviceStamp::first_seq_at(clock.now());
         let mut pollers = JoinSet::new();
         for device in &config.devices {
+            let first_seq = outbox
+                .lock()
+                .next_seq(device.id.as_str())
+                .unwrap_or(time_seed);
             spawn_poller(
                 &mut pollers,
                 &config,
@@ -54,9 +110,8 @@ pub async fn run(
         // Only pollers hold senders now, so the queue closes when they end.
         drop(sender);
 
-        let uplink = MqttUplink::new(&config, clock.clone(), health.clone());
         let uplink_stop = CancellationToken::new();
-        let uplink_task = tokio::spawn(uplink.run(records, uplink_stop.clone()).in_current_span());
+        let uplink_task = tokio::spawn(uplink.run(uplink_stop.clone()).in_current_span());
         info!(
             "gateway {} started: polling {} device{}, publishing to MQTT broker {}:{} under {}/{}/{}/",
             config.gateway.id,
@@ -76,7 +131,11 @@ pub async fn run(
                 error!("a poller ended abnormally: {e}");
             }
         }
-        // The uplink stops after the pollers, so their last records go out.
+        // The writer ends when the pollers' queue closes, syncing what they sent.
+        if let Err(e) = writer_task.await {
+            error!("the outbox writer ended abnormally: {e}");
+        }
+        // The uplink stops after that, so the last records can go out.
         uplink_stop.cancel();
         if let Err(e) = uplink_task.await {
             error!("the MQTT uplink ended abnormally: {e}");

@@ -5,7 +5,7 @@
 //! registers the offline variant as the broker's last will.
 
 use gridwatch_telemetry::{GatewayId, GatewayState, SiteId, Status, Timestamp, SCHEMA_VERSION};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 /// Live counters shared by pollers and the uplink.
 #[derive(Debug)]
@@ -14,6 +14,8 @@ pub struct Health {
     site: SiteId,
     devices_total: u32,
     devices_online: AtomicU32,
+    outbox_pending: AtomicU64,
+    outbox_dropped: AtomicU64,
 }
 
 impl Health {
@@ -24,6 +26,8 @@ impl Health {
             site,
             devices_total,
             devices_online: AtomicU32::new(0),
+            outbox_pending: AtomicU64::new(0),
+            outbox_dropped: AtomicU64::new(0),
         }
     }
 
@@ -40,6 +44,17 @@ impl Health {
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
                 Some(n.saturating_sub(1))
             });
+    }
+
+    /// The outbox's latest counters.
+    pub fn set_outbox(&self, stats: &crate::outbox::OutboxStats) {
+        self.outbox_pending.store(stats.pending, Ordering::Relaxed);
+        self.outbox_dropped.store(stats.dropped, Ordering::Relaxed);
+    }
+
+    /// Records the outbox dropped at its cap since start.
+    pub fn outbox_dropped(&self) -> u64 {
+        self.outbox_dropped.load(Ordering::Relaxed)
     }
 
     /// Devices answering now.
@@ -61,6 +76,8 @@ impl Health {
                 GatewayState::Online => self.devices_online(),
                 GatewayState::Offline => 0,
             },
+            outbox_pending: self.outbox_pending.load(Ordering::Relaxed),
+            outbox_dropped: self.outbox_dropped(),
         }
     }
 }

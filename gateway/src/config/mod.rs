@@ -38,6 +38,19 @@ pub const DEFAULT_TIMEOUT_MS: u64 = 1_000;
 pub const DEFAULT_RETRY_MAX_MS: u64 = 60_000;
 /// Consecutive failed polls before a device is reported offline.
 pub const DEFAULT_OFFLINE_AFTER_FAILURES: u32 = 3;
+/// Publishes sent to the broker and not yet acknowledged, at most.
+pub const DEFAULT_MQTT_INFLIGHT: u16 = 64;
+/// Records per second the MQTT uplink sends at most, so that a fleet
+/// catching up after an outage does not flatten the broker.
+pub const DEFAULT_MQTT_MAX_PUBLISH_PER_S: u32 = 2_000;
+/// Longest wait between attempts to reach the broker.
+pub const DEFAULT_MQTT_RECONNECT_MAX_MS: u64 = 30_000;
+/// Time between two syncs of the outbox to disk: the most a power cut loses.
+pub const DEFAULT_FSYNC_INTERVAL_MS: u64 = 1_000;
+/// The outbox's size cap: about a week of a 12-socket pile at 1 s polls.
+pub const DEFAULT_OUTBOX_MAX_BYTES: u64 = 1 << 30;
+/// The outbox's segment size: few, large files on the SD card.
+pub const DEFAULT_SEGMENT_BYTES: u64 = 8 << 20;
 
 /// A validated gateway config.
 #[derive(Debug, Clone)]
@@ -46,6 +59,8 @@ pub struct GatewayConfig {
     pub gateway: GatewaySection,
     /// The broker readings go to.
     pub mqtt: MqttConfig,
+    /// The durable store between pollers and uplinks.
+    pub outbox: OutboxConfig,
     /// Devices to poll, in config order.
     pub devices: Vec<DeviceConfig>,
     /// Where the config came from (file path or the caller's label).
@@ -81,6 +96,34 @@ pub struct MqttConfig {
     pub topic_prefix: String,
     /// Keep-alive interval in seconds.
     pub keep_alive_s: u16,
+    /// Publishes in flight (sent, no PUBACK yet) at most.
+    pub inflight: u16,
+    /// Records sent per second at most (catch-up after an outage).
+    pub max_publish_per_s: u32,
+    /// Longest wait between reconnection attempts.
+    pub reconnect_max_ms: u64,
+    /// TLS, when the broker is reached over it.
+    pub tls: Option<MqttTls>,
+    /// User name and password (only over TLS).
+    pub credentials: Option<MqttCredentials>,
+}
+
+/// `[mqtt]` TLS settings: the files are read when the gateway starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MqttTls {
+    /// PEM file of the CA(s) that signed the broker's certificate.
+    pub ca_file: PathBuf,
+    /// PEM certificate and key of this gateway, for brokers that ask for one.
+    pub client_auth: Option<(PathBuf, PathBuf)>,
+}
+
+/// `[mqtt]` user name and password, the password kept in its own file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MqttCredentials {
+    /// User name.
+    pub username: String,
+    /// File holding the password (first line), readable by the gateway only.
+    pub password_file: PathBuf,
 }
 
 impl Default for MqttConfig {
@@ -91,7 +134,60 @@ impl Default for MqttConfig {
             client_id: String::new(),
             topic_prefix: gridwatch_telemetry::topic::DEFAULT_PREFIX.into(),
             keep_alive_s: DEFAULT_KEEP_ALIVE_S,
+            inflight: DEFAULT_MQTT_INFLIGHT,
+            max_publish_per_s: DEFAULT_MQTT_MAX_PUBLISH_PER_S,
+            reconnect_max_ms: DEFAULT_MQTT_RECONNECT_MAX_MS,
+            tls: None,
+            credentials: None,
         }
+    }
+}
+
+/// The `[outbox]` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxConfig {
+    /// Folder of the outbox, resolved against the config file's folder.
+    /// `None` (no `dir` given): a temporary folder removed at exit, so
+    /// nothing survives a restart; the gateway warns about it.
+    pub dir: Option<PathBuf>,
+    /// Time between syncs to disk.
+    pub fsync_interval_ms: u64,
+    /// Size cap in bytes.
+    pub max_bytes: u64,
+    /// Age cap in seconds, if any.
+    pub max_age_s: Option<u64>,
+    /// Segment file size.
+    pub segment_bytes: u64,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        Self {
+            dir: None,
+            fsync_interval_ms: DEFAULT_FSYNC_INTERVAL_MS,
+            max_bytes: DEFAULT_OUTBOX_MAX_BYTES,
+            max_age_s: None,
+            segment_bytes: DEFAULT_SEGMENT_BYTES,
+        }
+    }
+}
+
+impl OutboxConfig {
+    /// The outbox's options in `dir`.
+    pub fn options(&self, dir: PathBuf) -> crate::outbox::OutboxOptions {
+        crate::outbox::OutboxOptions {
+            dir,
+            segment_bytes: self.segment_bytes,
+            max_bytes: self.max_bytes,
+            max_age_ms: self
+                .max_age_s
+                .map(|s| i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX)),
+        }
+    }
+
+    /// [`Self::fsync_interval_ms`] as a duration.
+    pub fn fsync_interval(&self) -> Duration {
+        Duration::from_millis(self.fsync_interval_ms)
     }
 }
 

@@ -16,6 +16,8 @@ struct RawConfig {
     gateway: RawGateway,
     mqtt: RawMqtt,
     #[serde(default)]
+    outbox: RawOutbox,
+    #[serde(default)]
     devices: Vec<Spanned<RawDevice>>,
 }
 
@@ -36,6 +38,24 @@ struct RawMqtt {
     client_id: Option<Spanned<String>>,
     topic_prefix: Option<Spanned<String>>,
     keep_alive_s: Option<Spanned<u16>>,
+    inflight: Option<Spanned<u16>>,
+    max_publish_per_s: Option<Spanned<u32>>,
+    reconnect_max_ms: Option<Spanned<u64>>,
+    ca_file: Option<Spanned<PathBuf>>,
+    client_cert_file: Option<Spanned<PathBuf>>,
+    client_key_file: Option<Spanned<PathBuf>>,
+    username: Option<Spanned<String>>,
+    password_file: Option<Spanned<PathBuf>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOutbox {
+    dir: Option<Spanned<PathBuf>>,
+    fsync_interval_ms: Option<Spanned<u64>>,
+    max_bytes: Option<Spanned<u64>>,
+    max_age_s: Option<Spanned<u64>>,
+    segment_bytes: Option<Spanned<u64>>,
 }
 
 /// `protocol = "..."`: the closed set of ways to reach a device.
@@ -157,7 +177,38 @@ pub(super) fn build(
             5,
             3600,
         )?,
+        inflight: bounded(
+            src,
+            &m.inflight,
+            DEFAULT_MQTT_INFLIGHT,
+            "mqtt.inflight",
+            1,
+            1000,
+        )?,
+        max_publish_per_s: bounded(
+            src,
+            &m.max_publish_per_s,
+            DEFAULT_MQTT_MAX_PUBLISH_PER_S,
+            "mqtt.max_publish_per_s",
+            1,
+            1_000_000,
+        )?,
+        reconnect_max_ms: bounded(
+            src,
+            &m.reconnect_max_ms,
+            DEFAULT_MQTT_RECONNECT_MAX_MS,
+            "mqtt.reconnect_max_ms",
+            100,
+            3_600_000,
+        )?,
+        tls: mqtt_tls(src, m, base_dir)?,
+        credentials: None,
     };
+    let mqtt = MqttConfig {
+        credentials: mqtt_credentials(src, m, base_dir, mqtt.tls.is_some())?,
+        ..mqtt
+    };
+    let outbox = build_outbox(src, &raw.outbox, base_dir)?;
 
     if raw.devices.is_empty() {
         return Err(src
@@ -200,8 +251,139 @@ pub(super) fn build(
             profiles_dir,
         },
         mqtt,
+        outbox,
         devices,
         origin: src.origin().to_owned(),
+    })
+}
+
+/// A path from the config, taken relative to the config file's folder.
+fn resolve(base_dir: Option<&Path>, p: &Path) -> PathBuf {
+    match base_dir {
+        Some(base) if p.is_relative() => base.join(p),
+        _ => p.to_owned(),
+    }
+}
+
+fn mqtt_tls(
+    src: &SourceFile,
+    m: &RawMqtt,
+    base_dir: Option<&Path>,
+) -> Result<Option<MqttTls>, FieldError> {
+    let client_auth = match (&m.client_cert_file, &m.client_key_file) {
+        (None, None) => None,
+        (Some(c), Some(k)) => Some((
+            resolve(base_dir, c.get_ref()),
+            resolve(base_dir, k.get_ref()),
+        )),
+        (Some(c), None) => {
+            return Err(src.error(
+                c.span(),
+                "mqtt.client_cert_file",
+                "a client certificate needs its key: add client_key_file",
+            ))
+        }
+        (None, Some(k)) => {
+            return Err(src.error(
+                k.span(),
+                "mqtt.client_key_file",
+                "a client key needs its certificate: add client_cert_file",
+            ))
+        }
+    };
+    match &m.ca_file {
+        Some(ca) => Ok(Some(MqttTls {
+            ca_file: resolve(base_dir, ca.get_ref()),
+            client_auth,
+        })),
+        None => match &m.client_cert_file {
+            Some(c) => Err(src.error(
+                c.span(),
+                "mqtt.client_cert_file",
+                "client certificates need TLS: add ca_file (the CA that signed the broker's certificate)",
+            )),
+            None => Ok(None),
+        },
+    }
+}
+
+fn mqtt_credentials(
+    src: &SourceFile,
+    m: &RawMqtt,
+    base_dir: Option<&Path>,
+    tls: bool,
+) -> Result<Option<MqttCredentials>, FieldError> {
+    match (&m.username, &m.password_file) {
+        (None, None) => Ok(None),
+        (Some(u), Some(p)) => {
+            if !tls {
+                return Err(src.error(
+                    u.span(),
+                    "mqtt.username",
+                    "a password is never sent over plain TCP: add ca_file to use TLS",
+                ));
+            }
+            Ok(Some(MqttCredentials {
+                username: non_empty(src, u, "mqtt.username")?,
+                password_file: resolve(base_dir, p.get_ref()),
+            }))
+        }
+        (Some(u), None) => Err(src.error(
+            u.span(),
+            "mqtt.username",
+            "a user name needs password_file (the password stays out of this file)",
+        )),
+        (None, Some(p)) => Err(src.error(
+            p.span(),
+            "mqtt.password_file",
+            "a password needs a username",
+        )),
+    }
+}
+
+fn build_outbox(
+    src: &SourceFile,
+    o: &RawOutbox,
+    base_dir: Option<&Path>,
+) -> Result<OutboxConfig, FieldError> {
+    let max_bytes = bounded(
+        src,
+        &o.max_bytes,
+        DEFAULT_OUTBOX_MAX_BYTES,
+        "outbox.max_bytes",
+        64 * 1024,
+        u64::MAX,
+    )?;
+    Ok(OutboxConfig {
+        dir: o.dir.as_ref().map(|d| resolve(base_dir, d.get_ref())),
+        fsync_interval_ms: bounded(
+            src,
+            &o.fsync_interval_ms,
+            DEFAULT_FSYNC_INTERVAL_MS,
+            "outbox.fsync_interval_ms",
+            1,
+            60_000,
+        )?,
+        max_bytes,
+        max_age_s: match &o.max_age_s {
+            None => None,
+            Some(_) => Some(bounded(
+                src,
+                &o.max_age_s,
+                0,
+                "outbox.max_age_s",
+                60,
+                u64::MAX / 1000,
+            )?),
+        },
+        segment_bytes: bounded(
+            src,
+            &o.segment_bytes,
+            DEFAULT_SEGMENT_BYTES,
+            "outbox.segment_bytes",
+            4096,
+            1 << 30,
+        )?,
     })
 }
 

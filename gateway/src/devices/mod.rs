@@ -58,10 +58,13 @@ pub trait Device: Send {
 /// The identity and sequence counter every message from one device carries.
 ///
 /// `seq` is shared by the device's readings and events, so a consumer sees
-/// one gap-free series per device. Until the outbox persists it, it starts at
-/// the gateway's start time in milliseconds × 1000: it then keeps growing
-/// across restarts (consumers that drop duplicates by `seq` would otherwise
-/// drop everything after a restart), and a restart shows as one jump.
+/// one gap-free series per device. The outbox persists the next `seq` of
+/// every device, so it carries on across restarts (at most the records of
+/// the last fsync window are skipped after a power cut, never reused). A
+/// device the outbox has never seen starts at the gateway's start time in
+/// milliseconds × 1000 ([`Self::first_seq_at`]), so even a lost outbox never
+/// makes `seq` go back and consumers that drop duplicates by `seq` keep
+/// working.
 #[derive(Debug, Clone)]
 pub struct DeviceStamp {
     gateway: GatewayId,

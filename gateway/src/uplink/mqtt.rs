@@ -1,47 +1,68 @@
-//! The MQTT uplink: readings and events at QoS 1, and the gateway's retained
-//! status with a last will.
+//! The MQTT uplink: records from the outbox at QoS 1, and the gateway's
+//! retained status with a last will.
 //!
-//! Two tasks: this one takes [`Record`]s from the queue and hands them to
-//! rumqttc's [`AsyncClient`]; a driver task polls rumqttc's [`EventLoop`],
-//! which owns the connection. rumqttc reconnects when polled after an error;
-//! the driver waits with a backoff between attempts and logs each in a
-//! sentence. On every ConnAck it publishes a retained `online` status (the
-//! broker may have published the last will meanwhile); the last will itself
-//! is a retained `offline` status. At shutdown the uplink publishes `offline`
-//! and disconnects cleanly, so the broker discards the will.
+//! The outbox, not rumqttc, is the source of truth (DESIGN.md §10: rumqttc
+//! keeps unacknowledged publishes in memory only and drops them when the
+//! broker has no session). So each connection attempt gets a fresh rumqttc
+//! client and event loop, and each connection re-sends from the uplink's
+//! cursor in the outbox: everything not yet PUBACKed, oldest first. A record
+//! is acknowledged to the outbox only on its PUBACK, and the cursor moves
+//! only over an unbroken run of PUBACKed records. At most `inflight`
+//! publishes are unacknowledged at a time and at most `max_publish_per_s`
+//! are sent a second, so a fleet catching up after an outage does not
+//! flatten the broker. Between attempts the uplink waits with jittered
+//! exponential backoff.
 //!
-//! Known gap until the outbox lands (DESIGN.md §10): rumqttc keeps unacked
-//! publishes in memory only and drops them when the broker reports no stored
-//! session. The session is requested persistent (`clean_session = false`) so
-//! that a broker that keeps it lets rumqttc resend them.
+//! On every ConnAck it publishes a retained `online` status (the birth
+//! message; the broker may have published the will meanwhile); the last will
+//! is a retained `offline` status. At shutdown it sends what the outbox holds
+//! for a short while, publishes `offline` and disconnects cleanly.
+//!
+//! A driver task polls rumqttc's event loop and forwards its events on a
+//! channel, so this task can wait on the broker, the outbox and the clock at
+//! once without cancelling a poll halfway.
 
-use super::Record;
-use crate::backoff::{words, Backoff};
+use super::rate::RateLimit;
+use super::StoredRecord;
+use crate::backoff::{jittered, words, Backoff};
 use crate::bus::io_reason;
-use crate::config::GatewayConfig;
+use crate::config::{GatewayConfig, MqttConfig};
+use crate::outbox::writer::OutboxHandle;
+use crate::outbox::{Entry, ReadCursor};
 use crate::status::Health;
 use gridwatch_telemetry::topic::Topics;
 use gridwatch_telemetry::{codec, Clock, GatewayId, GatewayState, SiteId};
 use rumqttc::{
     AsyncClient, ConnectionError, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet, QoS,
-    StateError,
+    StateError, TlsConfiguration, Transport,
 };
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
-use tokio::time::{timeout, Instant};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn, Instrument};
 
-/// Requests rumqttc queues between this task and its event loop.
-const CLIENT_CAPACITY: usize = 256;
-/// First and longest wait between reconnection attempts.
+/// The MQTT uplink's name in the outbox (its cursor).
+pub const NAME: &str = "mqtt";
+/// First wait between reconnection attempts.
 const RECONNECT_FIRST: Duration = Duration::from_secs(1);
-const RECONNECT_MAX: Duration = Duration::from_secs(30);
-/// Time allowed at shutdown to hand queued records to the client.
+/// Time allowed at shutdown to send what the outbox holds and see it acknowledged.
 const DRAIN_TIME: Duration = Duration::from_secs(2);
 /// Time allowed at shutdown to publish `offline` and disconnect.
 const GOODBYE_TIME: Duration = Duration::from_secs(3);
+/// Events buffered between the driver task and the uplink.
+const EVENT_CAPACITY: usize = 256;
+
+/// Why TLS or credentials could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read {what} {}: {source}", path.display())]
+pub struct MqttSetupError {
+    what: &'static str,
+    path: std::path::PathBuf,
+    source: std::io::Error,
+}
 
 /// The MQTT uplink of one gateway.
 pub struct MqttUplink {
@@ -50,29 +71,51 @@ pub struct MqttUplink {
     topics: Topics,
     gateway: GatewayId,
     site: SiteId,
+    inflight: usize,
+    max_publish_per_s: u32,
+    reconnect_max: Duration,
     clock: Arc<dyn Clock>,
     health: Arc<Health>,
+    outbox: Arc<OutboxHandle>,
 }
 
+/// How one connection ended.
+enum Ended {
+    Shutdown,
+    Lost { why: String, was_connected: bool },
+}
+
+/// What one publish handed to rumqttc is, until rumqttc names its packet id.
+type Sent = Option<u64>;
+
 impl MqttUplink {
-    /// An uplink for `config`'s `[mqtt]` table; nothing is connected yet.
-    pub fn new(config: &GatewayConfig, clock: Arc<dyn Clock>, health: Arc<Health>) -> Self {
+    /// An uplink for `config`'s `[mqtt]` table that delivers `outbox`;
+    /// nothing is connected yet. Reads the TLS and password files.
+    pub fn new(
+        config: &GatewayConfig,
+        clock: Arc<dyn Clock>,
+        health: Arc<Health>,
+        outbox: Arc<OutboxHandle>,
+    ) -> Result<Self, MqttSetupError> {
         let m = &config.mqtt;
         let mut options = MqttOptions::new(m.client_id.clone(), m.host.clone(), m.port);
         options.set_keep_alive(Duration::from_secs(u64::from(m.keep_alive_s)));
         options.set_clean_session(false);
-        let mut uplink = Self {
+        options.set_inflight(m.inflight.max(1));
+        configure_security(&mut options, m)?;
+        Ok(Self {
             options,
             broker: format!("{}:{}", m.host, m.port),
             topics: config.topics(),
             gateway: config.gateway.id.clone(),
             site: config.gateway.site.clone(),
+            inflight: usize::from(m.inflight.max(1)),
+            max_publish_per_s: m.max_publish_per_s,
+            reconnect_max: Duration::from_millis(m.reconnect_max_ms),
             clock,
             health,
-        };
-        let will = uplink.last_will();
-        uplink.options.set_last_will(will);
-        uplink
+            outbox,
+        })
     }
 
     fn status_topic(&self) -> String {
@@ -96,167 +139,354 @@ impl MqttUplink {
         )
     }
 
-    /// Forwards records from `records` until `shutdown`, then says goodbye.
-    pub async fn run(self, mut records: mpsc::Receiver<Record>, shutdown: CancellationToken) {
-        let (client, eventloop) = AsyncClient::new(self.options.clone(), CLIENT_CAPACITY);
-        let this = Arc::new(self);
-        let closing = CancellationToken::new();
-        let driver = tokio::spawn(
-            drive(this.clone(), eventloop, client.clone(), closing.clone()).in_current_span(),
-        );
-
-        loop {
-            let record = tokio::select! {
-                r = records.recv() => r,
-                _ = shutdown.cancelled() => None,
-            };
-            let Some(record) = record else { break };
-            tokio::select! {
-                r = this.publish(&client, record) => if let Err(e) = r {
-                    if driver.is_finished() {
-                        error!("the MQTT event loop has ended; no more records can be sent");
-                        break;
-                    }
-                    // rumqttc refused this one record (e.g. its topic); the rest still go.
-                    error!("the MQTT client refused a record: {e}");
-                },
-                _ = shutdown.cancelled() => break,
+    /// The topic and payload of a stored record.
+    fn message(&self, entry: &Entry) -> Option<(String, Vec<u8>)> {
+        match StoredRecord::parse(&entry.payload) {
+            Ok(r) => {
+                let (site, gw) = (self.site.as_str(), self.gateway.as_str());
+                let topic = if r.is_event {
+                    self.topics.event(site, gw, r.device)
+                } else {
+                    self.topics.reading(site, gw, r.device)
+                };
+                Some((topic, r.json.to_vec()))
             }
-        }
-
-        // Records already queued were measured: give them a short chance.
-        let deadline = Instant::now() + DRAIN_TIME;
-        let mut left_behind = 0usize;
-        while let Ok(record) = records.try_recv() {
-            match tokio::time::timeout_at(deadline, this.publish(&client, record)).await {
-                Ok(Ok(())) => {}
-                _ => left_behind += 1,
+            Err(e) => {
+                error!(
+                    "outbox record {} cannot be published and is skipped: {e}",
+                    entry.id
+                );
+                None
             }
-        }
-        if left_behind > 0 {
-            warn!(
-                "{left_behind} queued records were not handed to the MQTT client before shutdown"
-            );
-        }
-
-        closing.cancel();
-        let goodbye = async {
-            client
-                .publish(
-                    this.status_topic(),
-                    QoS::AtLeastOnce,
-                    true,
-                    this.status_payload(GatewayState::Offline),
-                )
-                .await?;
-            client.disconnect().await
-        };
-        if timeout(GOODBYE_TIME, goodbye).await.is_err() {
-            warn!("could not queue the offline status in time; the broker's last will reports it");
-        }
-        let abort = driver.abort_handle();
-        if timeout(GOODBYE_TIME, driver).await.is_err() {
-            abort.abort();
-            warn!(
-                "MQTT broker {} did not take the goodbye in time; its last will marks the \
-                 gateway offline",
-                this.broker
-            );
         }
     }
 
-    async fn publish(
+    /// Delivers the outbox until `shutdown`, then says goodbye.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut backoff = Backoff::new(RECONNECT_FIRST, self.reconnect_max);
+        loop {
+            match self.connection(&shutdown, &mut backoff).await {
+                Ended::Shutdown => break,
+                Ended::Lost { why, was_connected } => {
+                    if shutdown.is_cancelled() {
+                        break;
+                    }
+                    let delay = jittered(backoff.next_delay(), rand::random::<f64>());
+                    let broker = &self.broker;
+                    if was_connected {
+                        warn!(
+                            "lost the connection to MQTT broker {broker} ({why}); reconnecting in {}",
+                            words(delay)
+                        );
+                    } else {
+                        warn!(
+                            "MQTT broker {broker} unreachable ({why}); retrying in {}",
+                            words(delay)
+                        );
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = shutdown.cancelled() => break,
+                    }
+                }
+            }
+        }
+    }
+
+    /// One connection: connect, send from the cursor, until it fails or
+    /// `shutdown` (then drain briefly and say goodbye).
+    async fn connection(&self, shutdown: &CancellationToken, backoff: &mut Backoff) -> Ended {
+        let mut options = self.options.clone();
+        // The will's timestamp says when the gateway (re)connected.
+        options.set_last_will(self.last_will());
+        let (client, eventloop) = AsyncClient::new(options, self.inflight + 16);
+        let (events_tx, mut events) = mpsc::channel(EVENT_CAPACITY);
+        let driver = tokio::spawn(drive(eventloop, events_tx).in_current_span());
+        let mut s = Session::new(self);
+        let mut drain_until: Option<Instant> = None;
+        let mut writer_gone = false;
+
+        let ended = loop {
+            let rate_wait = if s.connected {
+                match s.send(self, &client) {
+                    Ok(w) => w,
+                    Err(why) => {
+                        break Ended::Lost {
+                            why,
+                            was_connected: true,
+                        }
+                    }
+                }
+            } else {
+                None
+            };
+            if let Some(until) = drain_until {
+                let drained = s.unacked.is_empty()
+                    && s.ahead.is_empty()
+                    && s.reader.next_id() >= *s.durable.borrow();
+                if !s.connected || drained || Instant::now() >= until {
+                    break Ended::Shutdown;
+                }
+            }
+            let want_more = !writer_gone
+                && s.connected
+                && s.ahead.is_empty()
+                && s.unacked.len() < self.inflight;
+            let until = drain_until.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            tokio::select! {
+                ev = events.recv() => match ev {
+                    Some(Ok(ev)) => s.on_event(self, &client, ev, backoff),
+                    Some(Err(e)) => break Ended::Lost { why: reason(&e), was_connected: s.connected },
+                    None => break Ended::Lost { why: "the MQTT event loop ended".into(), was_connected: s.connected },
+                },
+                r = s.durable.changed(), if want_more => {
+                    if r.is_err() {
+                        // The outbox writer is gone (the gateway is stopping):
+                        // nothing new will come.
+                        writer_gone = true;
+                    }
+                },
+                _ = tokio::time::sleep(rate_wait.unwrap_or_default()), if rate_wait.is_some() => {},
+                _ = shutdown.cancelled(), if drain_until.is_none() => {
+                    drain_until = Some(Instant::now() + DRAIN_TIME);
+                },
+                _ = tokio::time::sleep_until(until), if drain_until.is_some() => {},
+            }
+        };
+
+        if let Ended::Shutdown = ended {
+            self.goodbye(&client, &mut events, &mut s).await;
+        }
+        driver.abort();
+        ended
+    }
+
+    /// Publishes `offline` and disconnects, within [`GOODBYE_TIME`].
+    async fn goodbye(
         &self,
         client: &AsyncClient,
-        record: Record,
-    ) -> Result<(), rumqttc::ClientError> {
-        let (topic, payload, what) = match &record {
-            Record::Reading(r) => (
-                self.topics
-                    .reading(self.site.as_str(), self.gateway.as_str(), r.device.as_str()),
-                codec::encode(r),
-                "reading",
-            ),
-            Record::Event(e) => (
-                self.topics
-                    .event(self.site.as_str(), self.gateway.as_str(), e.device.as_str()),
-                codec::encode(e),
-                "event",
-            ),
-        };
-        match payload {
-            Ok(bytes) => client.publish(topic, QoS::AtLeastOnce, false, bytes).await,
-            Err(e) => {
-                // Only a non-finite value gets here; a profile bug, not an outage.
-                error!("dropping a {what} for {topic}: {e}");
-                Ok(())
+        events: &mut mpsc::Receiver<Result<Event, ConnectionError>>,
+        s: &mut Session,
+    ) {
+        if !s.connected {
+            return;
+        }
+        let deadline = Instant::now() + GOODBYE_TIME;
+        let _ = s.publish_status(self, client, GatewayState::Offline);
+        if client.try_disconnect().is_err() {
+            warn!("could not queue the MQTT disconnect; the broker's last will reports the gateway offline");
+            return;
+        }
+        loop {
+            match tokio::time::timeout_at(deadline, events.recv()).await {
+                Ok(Some(Ok(Event::Outgoing(Outgoing::Disconnect)))) => {
+                    debug!("disconnected from MQTT broker {}", self.broker);
+                    return;
+                }
+                Ok(Some(Ok(ev))) => {
+                    let mut b = Backoff::new(RECONNECT_FIRST, RECONNECT_FIRST);
+                    s.on_event(self, client, ev, &mut b);
+                }
+                _ => {
+                    warn!(
+                        "MQTT broker {} did not take the goodbye in time; its last will marks \
+                         the gateway offline",
+                        self.broker
+                    );
+                    return;
+                }
             }
         }
     }
 }
 
-/// Polls the event loop: connects, reconnects with backoff, announces
-/// `online` on every ConnAck. Ends after the clean disconnect, or on an
-/// error once `closing` is set.
-async fn drive(
-    uplink: Arc<MqttUplink>,
-    mut eventloop: EventLoop,
-    client: AsyncClient,
-    closing: CancellationToken,
-) {
-    let mut backoff = Backoff::new(RECONNECT_FIRST, RECONNECT_MAX);
-    let mut connected = false;
-    let broker = uplink.broker.clone();
-    loop {
-        match eventloop.poll().await {
-            Ok(Event::Incoming(Packet::ConnAck(_))) => {
+/// The state of one connection.
+struct Session {
+    connected: bool,
+    reader: ReadCursor,
+    durable: tokio::sync::watch::Receiver<u64>,
+    /// Records read from the outbox, not yet handed to rumqttc.
+    ahead: VecDeque<Entry>,
+    /// Publishes handed to rumqttc whose packet id it has not named yet, in order.
+    queued: VecDeque<Sent>,
+    /// Packet id → record, for publishes on the wire.
+    on_wire: HashMap<u16, Sent>,
+    /// Records sent on this connection: id → PUBACKed.
+    unacked: BTreeMap<u64, bool>,
+    rate: RateLimit,
+}
+
+impl Session {
+    fn new(uplink: &MqttUplink) -> Self {
+        let from = uplink.outbox.cursor(NAME).unwrap_or(0);
+        Self {
+            connected: false,
+            reader: ReadCursor::at(from),
+            durable: uplink.outbox.durable(),
+            ahead: VecDeque::new(),
+            queued: VecDeque::new(),
+            on_wire: HashMap::new(),
+            unacked: BTreeMap::new(),
+            rate: RateLimit::new(uplink.max_publish_per_s, Instant::now().into_std()),
+        }
+    }
+
+    fn publish_status(
+        &mut self,
+        uplink: &MqttUplink,
+        client: &AsyncClient,
+        state: GatewayState,
+    ) -> Result<(), rumqttc::ClientError> {
+        let payload = uplink.status_payload(state);
+        self.queued.push_back(None);
+        let r = client.try_publish(uplink.status_topic(), QoS::AtLeastOnce, true, payload);
+        if r.is_err() {
+            self.queued.pop_back();
+        }
+        r
+    }
+
+    /// Hands records to rumqttc while the window and the rate allow. Returns
+    /// how long to wait when the rate is what stops it.
+    fn send(
+        &mut self,
+        uplink: &MqttUplink,
+        client: &AsyncClient,
+    ) -> Result<Option<Duration>, String> {
+        while self.unacked.len() < uplink.inflight {
+            if self.ahead.is_empty() {
+                let room = uplink.inflight - self.unacked.len();
+                match uplink.outbox.read(&mut self.reader, room.max(16)) {
+                    Ok(got) => self.ahead.extend(got),
+                    Err(e) => {
+                        error!("the MQTT uplink cannot read the outbox: {e}");
+                        return Ok(Some(Duration::from_secs(1)));
+                    }
+                }
+            }
+            let Some(entry) = self.ahead.front() else {
+                return Ok(None);
+            };
+            if let Err(wait) = self.rate.take(Instant::now().into_std()) {
+                return Ok(Some(wait));
+            }
+            let id = entry.id;
+            let message = uplink.message(entry);
+            self.ahead.pop_front();
+            let Some((topic, payload)) = message else {
+                // Unpublishable: count it as delivered so it never blocks the queue.
+                self.unacked.insert(id, true);
+                self.advance(uplink);
+                continue;
+            };
+            self.queued.push_back(Some(id));
+            if let Err(e) = client.try_publish(topic, QoS::AtLeastOnce, false, payload) {
+                self.queued.pop_back();
+                return Err(format!("the MQTT client refused a publish: {e}"));
+            }
+            self.unacked.insert(id, false);
+        }
+        Ok(None)
+    }
+
+    fn on_event(
+        &mut self,
+        uplink: &MqttUplink,
+        client: &AsyncClient,
+        ev: Event,
+        backoff: &mut Backoff,
+    ) {
+        match ev {
+            Event::Incoming(Packet::ConnAck(ack)) => {
                 info!(
-                    "connected to MQTT broker {broker} as {}",
-                    eventloop.mqtt_options.client_id()
+                    "connected to MQTT broker {} as {}{}; sending from outbox record {}",
+                    uplink.broker,
+                    uplink.options.client_id(),
+                    if ack.session_present {
+                        " (session kept)"
+                    } else {
+                        ""
+                    },
+                    self.reader.next_id()
                 );
-                connected = true;
+                self.connected = true;
                 backoff.reset();
-                if !closing.is_cancelled() {
-                    let (client, topic) = (client.clone(), uplink.status_topic());
-                    let payload = uplink.status_payload(GatewayState::Online);
-                    // Not awaited here: the event loop must keep running to
-                    // drain the request queue this publish may wait on.
-                    tokio::spawn(async move {
-                        let _ = client.publish(topic, QoS::AtLeastOnce, true, payload).await;
-                    });
+                if let Err(e) = self.publish_status(uplink, client, GatewayState::Online) {
+                    warn!("could not queue the online status: {e}");
                 }
             }
-            Ok(Event::Outgoing(Outgoing::Disconnect)) => {
-                debug!("disconnected from MQTT broker {broker}");
-                break;
-            }
-            Ok(_) => {}
-            Err(ConnectionError::RequestsDone) => break,
-            Err(e) => {
-                if closing.is_cancelled() {
-                    break;
-                }
-                let delay = backoff.next_delay();
-                let why = reason(&e);
-                if connected {
-                    warn!(
-                        "lost the connection to MQTT broker {broker} ({why}); reconnecting in {}",
-                        words(delay)
-                    );
-                } else {
-                    warn!(
-                        "MQTT broker {broker} unreachable ({why}); retrying in {}",
-                        words(delay)
-                    );
-                }
-                connected = false;
-                // The will's timestamp says when the gateway (re)connected.
-                eventloop.mqtt_options.set_last_will(uplink.last_will());
-                tokio::select! {
-                    _ = tokio::time::sleep(delay) => {}
-                    _ = closing.cancelled() => break,
+            Event::Outgoing(Outgoing::Publish(pkid)) => {
+                if let Some(sent) = self.queued.pop_front() {
+                    self.on_wire.insert(pkid, sent);
                 }
             }
+            Event::Incoming(Packet::PubAck(ack)) => {
+                if let Some(Some(id)) = self.on_wire.remove(&ack.pkid) {
+                    if let Some(acked) = self.unacked.get_mut(&id) {
+                        *acked = true;
+                    }
+                    self.advance(uplink);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Moves the cursor over the unbroken run of acknowledged records.
+    fn advance(&mut self, uplink: &MqttUplink) {
+        let mut next = None;
+        while let Some((&id, &true)) = self.unacked.first_key_value() {
+            self.unacked.remove(&id);
+            next = Some(id + 1);
+        }
+        if let Some(next) = next {
+            let cursor = self.unacked.first_key_value().map_or(next, |(&id, _)| id);
+            uplink.outbox.acknowledge(NAME, cursor);
+        }
+    }
+}
+
+/// Applies `[mqtt]` TLS and credentials to `options`.
+fn configure_security(options: &mut MqttOptions, m: &MqttConfig) -> Result<(), MqttSetupError> {
+    let read = |what: &'static str, path: &std::path::Path| {
+        std::fs::read(path).map_err(|source| MqttSetupError {
+            what,
+            path: path.to_owned(),
+            source,
+        })
+    };
+    if let Some(tls) = &m.tls {
+        let ca = read("the MQTT CA file", &tls.ca_file)?;
+        let client_auth = match &tls.client_auth {
+            Some((cert, key)) => Some((
+                read("the MQTT client certificate", cert)?,
+                read("the MQTT client key", key)?,
+            )),
+            None => None,
+        };
+        options.set_transport(Transport::Tls(TlsConfiguration::Simple {
+            ca,
+            alpn: None,
+            client_auth,
+        }));
+    }
+    if let Some(c) = &m.credentials {
+        let password = read("the MQTT password file", &c.password_file)?;
+        let password = String::from_utf8_lossy(&password);
+        let password = password.lines().next().unwrap_or_default().to_owned();
+        options.set_credentials(c.username.clone(), password);
+    }
+    Ok(())
+}
+
+/// Polls the event loop and forwards every event, until the first error
+/// (forwarded too) or until the uplink stops listening.
+async fn drive(mut eventloop: EventLoop, events: mpsc::Sender<Result<Event, ConnectionError>>) {
+    loop {
+        let ev = eventloop.poll().await;
+        let failed = ev.is_err();
+        if events.send(ev).await.is_err() || failed {
+            break;
         }
     }
 }

@@ -1,0 +1,228 @@
+use super::*;
+
+fn options(dir: &Path) -> OutboxOptions {
+    OutboxOptions {
+        dir: dir.to_owned(),
+        segment_bytes: 4096,
+        max_bytes: 1 << 30,
+        max_age_ms: None,
+    }
+}
+
+fn payload(i: u64) -> Vec<u8> {
+    format!("{{\"reading\":{i},\"pad\":\"{}\"}}", "x".repeat(100)).into_bytes()
+}
+
+fn fill(o: &mut Outbox, n: u64) {
+    for i in 0..n {
+        o.append(&payload(i), Some(("pile-1", i)), 1_000 + i as i64)
+            .unwrap();
+    }
+}
+
+fn read_all(o: &Outbox, from: u64) -> Vec<Entry> {
+    let mut c = ReadCursor::at(from);
+    let mut out = Vec::new();
+    for _ in 0..10_000 {
+        let got = o.read(&mut c, 100).unwrap();
+        if got.is_empty() {
+            break;
+        }
+        out.extend(got);
+    }
+    out
+}
+
+fn segment_files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| Segment::first_id_of(p).is_some())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn records_are_readable_only_after_commit_and_read_back_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut o, rec) = Outbox::open(options(dir.path()), &["mqtt"]).unwrap();
+    assert_eq!(rec, Recovery::default());
+    fill(&mut o, 10);
+    assert!(read_all(&o, 0).is_empty(), "nothing readable before commit");
+    o.commit().unwrap();
+    assert_eq!(read_all(&o, 0).len(), 10);
+    for i in 10..100 {
+        o.append(&payload(i), Some(("pile-1", i)), 0).unwrap();
+    }
+    o.commit().unwrap();
+    let all = read_all(&o, 0);
+    assert_eq!(all.len(), 100);
+    for (i, e) in all.iter().enumerate() {
+        assert_eq!(e.id, i as u64);
+        assert_eq!(e.payload, payload(i as u64));
+    }
+    assert!(segment_files(dir.path()).len() > 1, "4 KiB segments roll");
+    // A reader that starts in the middle gets the rest.
+    assert_eq!(read_all(&o, 57).first().map(|e| e.id), Some(57));
+}
+
+#[test]
+fn reopening_keeps_records_cursors_and_sequences() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (mut o, _) = Outbox::open(options(dir.path()), &["mqtt", "influx"]).unwrap();
+        fill(&mut o, 50);
+        o.commit().unwrap();
+        o.acknowledge("mqtt", 30);
+        o.acknowledge("influx", 10);
+        o.commit().unwrap();
+    }
+    let (o, rec) = Outbox::open(options(dir.path()), &["mqtt", "influx"]).unwrap();
+    assert_eq!(rec.truncated_bytes, 0);
+    assert_eq!(o.cursor("mqtt"), Some(30));
+    assert_eq!(o.cursor("influx"), Some(10));
+    assert_eq!(o.next_seq("pile-1"), Some(50));
+    assert_eq!(o.next_id(), 50);
+    assert_eq!(read_all(&o, 10).len(), 40);
+    assert_eq!(o.stats().pending, 40);
+}
+
+#[test]
+fn a_torn_tail_is_cut_off_on_open_and_never_served() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (mut o, _) = Outbox::open(options(dir.path()), &["mqtt"]).unwrap();
+        fill(&mut o, 10);
+        o.commit().unwrap();
+    }
+    let last = segment_files(dir.path()).pop().unwrap();
+    // Half a record at the end, as a power cut mid-write leaves it.
+    let mut half = Vec::new();
+    record::encode(10, 5, &payload(10), &mut half);
+    half.truncate(half.len() / 2);
+    let good_len = fs::metadata(&last).unwrap().len();
+    fs::OpenOptions::new()
+        .append(true)
+        .open(&last)
+        .unwrap()
+        .write_all(&half)
+        .unwrap();
+
+    let (mut o, rec) = Outbox::open(options(dir.path()), &["mqtt"]).unwrap();
+    assert_eq!(rec.truncated_bytes, half.len() as u64);
+    assert_eq!(fs::metadata(&last).unwrap().len(), good_len);
+    assert_eq!(read_all(&o, 0).len(), 10);
+    // New records follow without a gap in ids.
+    o.append(b"after", None, 9).unwrap();
+    o.commit().unwrap();
+    let all = read_all(&o, 0);
+    assert_eq!(all.len(), 11);
+    assert_eq!(all[10].id, 10);
+    assert_eq!(all[10].payload, b"after");
+}
+
+#[test]
+fn a_flipped_bit_ends_the_segment_at_the_damage() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (mut o, _) = Outbox::open(options(dir.path()), &["mqtt"]).unwrap();
+        fill(&mut o, 5);
+        o.commit().unwrap();
+    }
+    let seg = segment_files(dir.path()).remove(0);
+    let mut bytes = fs::read(&seg).unwrap();
+    let third = 2 * record::encoded_len(payload(0).len()) + record::HEADER_LEN + 3;
+    bytes[third] ^= 0x10;
+    fs::write(&seg, &bytes).unwrap();
+    let (o, rec) = Outbox::open(options(dir.path()), &["mqtt"]).unwrap();
+    assert!(rec.truncated_bytes > 0);
+    let ids: Vec<u64> = read_all(&o, 0).iter().map(|e| e.id).collect();
+    assert_eq!(ids, vec![0, 1]);
+}
+
+#[test]
+fn segments_are_deleted_whole_when_every_uplink_is_past_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut o, _) = Outbox::open(options(dir.path()), &["mqtt", "influx"]).unwrap();
+    fill(&mut o, 200);
+    o.commit().unwrap();
+    let before = segment_files(dir.path()).len();
+    o.acknowledge("mqtt", 200);
+    o.commit().unwrap();
+    assert_eq!(
+        segment_files(dir.path()).len(),
+        before,
+        "influx still needs them"
+    );
+    o.acknowledge("influx", 200);
+    o.commit().unwrap();
+    assert_eq!(
+        segment_files(dir.path()).len(),
+        1,
+        "only the open segment stays"
+    );
+    assert_eq!(o.stats().pending, 0);
+}
+
+#[test]
+fn the_size_cap_drops_the_oldest_and_counts_what_was_undelivered() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = options(dir.path());
+    opts.max_bytes = 64 * 1024;
+    let (mut o, _) = Outbox::open(opts, &["mqtt"]).unwrap();
+    fill(&mut o, 2_000); // ~300 KiB of records into a 64 KiB outbox
+    o.commit().unwrap();
+    let stats = o.stats();
+    assert!(stats.bytes <= 64 * 1024, "{stats:?}");
+    assert!(stats.dropped > 1_000, "{stats:?}");
+    let kept = read_all(&o, 0);
+    assert_eq!(kept.len() as u64 + stats.dropped, 2_000);
+    assert_eq!(
+        kept.last().map(|e| e.id),
+        Some(1_999),
+        "the newest are kept"
+    );
+    assert_eq!(o.cursor("mqtt"), kept.first().map(|e| e.id));
+}
+
+#[test]
+fn the_age_cap_drops_segments_older_than_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = options(dir.path());
+    opts.max_age_ms = Some(60_000);
+    let (mut o, _) = Outbox::open(opts, &["mqtt"]).unwrap();
+    for i in 0..100 {
+        o.append(&payload(i), None, 0).unwrap();
+    }
+    o.append(b"new", None, 120_000).unwrap();
+    o.commit().unwrap();
+    let kept = read_all(&o, 0);
+    assert!(kept.iter().all(|e| e.appended_ms >= 0));
+    assert!(o.stats().dropped > 0);
+    assert_eq!(
+        kept.last().map(|e| e.payload.clone()),
+        Some(b"new".to_vec())
+    );
+}
+
+#[test]
+fn acknowledging_past_the_durable_end_is_clamped() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut o, _) = Outbox::open(options(dir.path()), &["mqtt"]).unwrap();
+    fill(&mut o, 3);
+    o.acknowledge("mqtt", 3);
+    assert_eq!(o.cursor("mqtt"), Some(0));
+}
+
+#[test]
+fn an_uplink_added_later_starts_at_the_oldest_record() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (mut o, _) = Outbox::open(options(dir.path()), &["mqtt"]).unwrap();
+        fill(&mut o, 10);
+        o.commit().unwrap();
+    }
+    let (o, _) = Outbox::open(options(dir.path()), &["mqtt", "influx"]).unwrap();
+    assert_eq!(o.cursor("influx"), Some(0));
+}
