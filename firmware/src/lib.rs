@@ -34,3 +34,4 @@ extern crate std;
 pub mod controller;
 pub mod drivers;
 pub mod pile_map;
+pub mod slave;

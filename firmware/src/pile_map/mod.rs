@@ -36,7 +36,23 @@
 //! | +13..=+19 | reserved, read as 0 | | |
 //!
 //! Coils (read 0x01, write 0x05/0x0F): coil `n - 1` is the relay of socket
-//! `n`; writing 1 switches the socket on, 0 switches it off.
+//! `n`; writing 1 starts the socket (closes the relay, unless the firmware
+//! refuses: a latched fault or the pile at its limit), 0 stops it.
+//!
+//! **Control block** (read 0x03, write 0x06/0x10). Socket `n` owns the 10
+//! registers from [`control_base(n)`](control_base) `= 2000 + (n - 1) * 10`:
+//!
+//! | offset | name | unit | valid writes |
+//! |---|---|---|---|
+//! | +0 | command ([`Command`]; reads 0) | enum | 1 start, 2 stop, 3 reset fault |
+//! | +1 | overcurrent limit (0 = off) | 0.001 A | 0, 100..=16000 |
+//! | +2 | overpower limit (0 = off) | W | 0, 10..=3680 |
+//! | +3 | maximum charging time (0 = off) | min | 0, 1..=2880 |
+//! | +4..=+9 | reserved, read as 0, not writable | | |
+//!
+//! A write outside the valid range is an Illegal Data Value and changes
+//! nothing; a command the firmware refuses (start with a latched fault,
+//! reset while the cause is present) is a Server Device Failure.
 //!
 //! A reading that spans several sockets in one request is legal as long as
 //! every address in it is mapped (reserved offsets count as mapped), so a
@@ -158,6 +174,62 @@ pub enum Register {
         /// Offset within the socket's block.
         offset: u16,
     },
+    /// Register `offset` (0..[`CONTROL_BLOCK_LEN`]) of socket `socket`'s
+    /// control block.
+    Control {
+        /// Socket number, 1-based.
+        socket: u16,
+        /// Offset within the control block.
+        offset: u16,
+    },
+}
+
+/// First address of the control block; above the last possible socket
+/// block (`100 + 64 * 20 = 1380`).
+pub const CONTROL_BLOCK_START: u16 = 2000;
+/// Distance between two sockets' control blocks.
+pub const CONTROL_BLOCK_LEN: u16 = 10;
+/// Control offset of the command register ([`Command`]).
+pub const CONTROL_COMMAND: u16 = 0;
+/// Control offset of the overcurrent limit, u16 in 0.001 A, 0 = off.
+pub const CONTROL_OVERCURRENT_LIMIT: u16 = 1;
+/// Control offset of the overpower limit, u16 in W, 0 = off.
+pub const CONTROL_OVERPOWER_LIMIT: u16 = 2;
+/// Control offset of the maximum charging time, u16 in minutes, 0 = off.
+pub const CONTROL_MAX_CHARGING: u16 = 3;
+/// Control registers that carry data (offsets 0..=3).
+pub const CONTROL_USED_LEN: u16 = 4;
+
+/// First address of socket `n`'s control block, or `None` out of range.
+pub const fn control_base(n: u16) -> Option<u16> {
+    if n == 0 || n > MAX_SOCKETS {
+        return None;
+    }
+    Some(CONTROL_BLOCK_START + (n - 1) * CONTROL_BLOCK_LEN)
+}
+
+/// A command written to a socket's command register.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u16)]
+pub enum Command {
+    /// Close the relay (start a session).
+    Start = 1,
+    /// Open the relay (stop the session).
+    Stop = 2,
+    /// Clear a latched fault.
+    ResetFault = 3,
+}
+
+impl Command {
+    /// Decodes a command word, or `None` for an unknown command.
+    pub const fn from_u16(value: u16) -> Option<Self> {
+        Some(match value {
+            1 => Self::Start,
+            2 => Self::Stop,
+            3 => Self::ResetFault,
+            _ => return None,
+        })
+    }
 }
 
 /// Resolves `addr` on a pile with `socket_count` sockets, or `None` if the
@@ -174,13 +246,24 @@ pub const fn locate(addr: u16, socket_count: u16) -> Option<Register> {
     if addr < SOCKET_BLOCK_START {
         return None;
     }
-    let rel = addr - SOCKET_BLOCK_START;
-    let socket = rel / SOCKET_BLOCK_LEN + 1;
     let count = if socket_count > MAX_SOCKETS {
         MAX_SOCKETS
     } else {
         socket_count
     };
+    if addr >= CONTROL_BLOCK_START {
+        let rel = addr - CONTROL_BLOCK_START;
+        let socket = rel / CONTROL_BLOCK_LEN + 1;
+        if socket > count {
+            return None;
+        }
+        return Some(Register::Control {
+            socket,
+            offset: rel % CONTROL_BLOCK_LEN,
+        });
+    }
+    let rel = addr - SOCKET_BLOCK_START;
+    let socket = rel / SOCKET_BLOCK_LEN + 1;
     if socket > count {
         return None;
     }
@@ -233,6 +316,15 @@ mod tests {
             })
         );
         assert_eq!(locate(180, 4), None);
+        assert_eq!(locate(1999, 4), None);
+        assert_eq!(
+            locate(2013, 4),
+            Some(Register::Control {
+                socket: 2,
+                offset: 3
+            })
+        );
+        assert_eq!(locate(2040, 4), None);
         assert_eq!(locate(u16::MAX, u16::MAX), None);
     }
 
