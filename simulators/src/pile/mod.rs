@@ -15,7 +15,8 @@
 //!   cuts anything off, so detection is left to the gateway and analytics;
 //!   [`Protection::Protected`] trips as DETECTION.md says.
 //! - [`serve`]: a Modbus TCP server (read holding registers, read and write
-//!   relay coils) in front of a [`SharedPile`].
+//!   relay coils, write commands and limits) in front of a [`SharedPile`],
+//!   answering through the firmware's own slave code.
 //! - [`spawn_clock`]: a task that advances the model from the real clock,
 //!   optionally much faster than real time.
 //!
@@ -49,7 +50,9 @@ pub use charger::{ChargeStage, ChargerKind, ChargerSpec, MAX_CHARGE_CURRENT_A};
 pub use clock::{spawn_clock, ClockError};
 pub use config::{PileConfig, PileConfigError, Protection};
 pub use model::{PileModel, PileReading, SessionTruth, SocketError};
-pub use registers::{RegisterError, MAX_READ_COILS, MAX_READ_REGISTERS, MAX_WRITE_COILS};
+pub use registers::{
+    RegisterError, MAX_READ_COILS, MAX_READ_REGISTERS, MAX_WRITE_COILS, MAX_WRITE_REGISTERS,
+};
 pub use server::{serve, PileService};
 pub use socket::{
     Fault, SimFaultLine, SimRelayPin, LEAKAGE_MA, OVERCURRENT_A, OVER_TEMPERATURE_MAX_C,

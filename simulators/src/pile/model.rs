@@ -303,6 +303,17 @@ impl PileModel {
         &self.controller
     }
 
+    /// Runs a firmware operation (a Modbus write), then lets the hardware
+    /// follow its decision.
+    pub(crate) fn with_firmware<R>(
+        &mut self,
+        f: impl FnOnce(&mut PileController<Vec<SocketController>>) -> R,
+    ) -> R {
+        let result = f(&mut self.controller);
+        self.settle();
+        result
+    }
+
     fn firmware(
         &mut self,
         socket: u16,

@@ -1,149 +1,107 @@
 //! The pile seen through Modbus: holding registers and relay coils.
 //!
-//! Addresses resolve through [`pile_map::locate`] and values encode through
-//! [`pile_map`]'s encoders, so the simulator cannot drift from the firmware's
-//! map. Errors carry what a Modbus server answers as an exception.
+//! Every access goes through the firmware's own slave
+//! ([`gridwatch_firmware::slave`]) over the pile's controller, so the
+//! simulator answers exactly as the firmware would: the same map, the same
+//! validation of commands and limits, the same exceptions. Errors carry what
+//! a Modbus server answers as an exception.
 
-use gridwatch_firmware::pile_map::{self, Register};
+use gridwatch_firmware::slave::{self, Exception};
 
 use super::model::PileModel;
 
-/// Most registers one Read Holding Registers request may ask for (Modbus
-/// application protocol v1.1b3, 6.3).
-pub const MAX_READ_REGISTERS: u16 = 125;
-/// Most coils one Read Coils request may ask for (6.1).
-pub const MAX_READ_COILS: u16 = 2000;
-/// Most coils one Write Multiple Coils request may carry (6.11).
-pub const MAX_WRITE_COILS: u16 = 1968;
+pub use gridwatch_firmware::slave::{
+    MAX_READ_COILS, MAX_READ_REGISTERS, MAX_WRITE_COILS, MAX_WRITE_REGISTERS,
+};
 
 /// Why a register or coil access was refused; maps one-to-one onto a Modbus
 /// exception code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RegisterError {
-    /// Some address in the range is not mapped (exception 0x02).
-    #[error("address {addr} (in a request for {count} from {start}) is not mapped")]
+    /// Some address in the range is not mapped, or not writable
+    /// (exception 0x02).
+    #[error("a request for {count} from {start} touches an address that is not mapped")]
     IllegalDataAddress {
         /// First address of the request.
         start: u16,
         /// Quantity requested.
         count: u16,
-        /// First unmapped address.
-        addr: u32,
     },
-    /// The quantity is 0 or above the protocol's limit (exception 0x03).
-    #[error("quantity {count} is outside 1..={max}")]
+    /// The quantity is 0 or above the protocol's limit, or a written value
+    /// is outside its valid range (exception 0x03).
+    #[error("a request for {count} from {start} has a quantity or value outside the valid range")]
     IllegalDataValue {
+        /// First address of the request.
+        start: u16,
         /// Quantity requested.
         count: u16,
-        /// Protocol limit for this function.
-        max: u16,
     },
+    /// The firmware refused the command (exception 0x04): a start on a
+    /// socket with a latched fault or on a pile at its limit, or a fault
+    /// reset while its cause is present.
+    #[error("the pile's firmware refused the command written from {start}")]
+    Refused {
+        /// First address of the request.
+        start: u16,
+        /// Quantity requested.
+        count: u16,
+    },
+    /// The function is not supported (exception 0x01).
+    #[error("function not supported")]
+    IllegalFunction,
+}
+
+fn error(e: Exception, start: u16, count: usize) -> RegisterError {
+    let count = u16::try_from(count).unwrap_or(u16::MAX);
+    match e {
+        Exception::IllegalFunction => RegisterError::IllegalFunction,
+        Exception::IllegalDataAddress => RegisterError::IllegalDataAddress { start, count },
+        Exception::IllegalDataValue => RegisterError::IllegalDataValue { start, count },
+        Exception::ServerDeviceFailure => RegisterError::Refused { start, count },
+    }
 }
 
 impl PileModel {
     /// Reads `count` holding registers from `start`, as function 0x03 does.
     ///
-    /// Every address must be mapped: the pile block (0..=4) or a socket's
-    /// block (reserved offsets read as 0). The gap 5..=99 and anything past
-    /// the last socket is [`RegisterError::IllegalDataAddress`].
+    /// Every address must be mapped: the pile block (0..=4), a socket's
+    /// block (reserved offsets read as 0) or a socket's control block. The
+    /// gap 5..=99 and anything past the last socket is
+    /// [`RegisterError::IllegalDataAddress`].
     pub fn read_holding(&self, start: u16, count: u16) -> Result<Vec<u16>, RegisterError> {
-        check_quantity(count, MAX_READ_REGISTERS)?;
-        let sockets = self.socket_count();
-        let mut pile_words = None;
-        let mut socket_words: Option<(u16, [u16; pile_map::SOCKET_BLOCK_LEN as usize])> = None;
-        let mut out = Vec::with_capacity(usize::from(count));
-        for addr in u32::from(start)..u32::from(start) + u32::from(count) {
-            let located = u16::try_from(addr)
-                .ok()
-                .and_then(|a| pile_map::locate(a, sockets));
-            let word = match located {
-                None => return Err(RegisterError::IllegalDataAddress { start, count, addr }),
-                Some(Register::Pile { offset }) => {
-                    let words = pile_words.get_or_insert_with(|| {
-                        pile_map::encode_pile_registers(&self.pile_snapshot())
-                    });
-                    words[usize::from(offset)]
-                }
-                Some(Register::Socket { socket, offset }) => {
-                    let words = match socket_words {
-                        Some((n, words)) if n == socket => words,
-                        _ => {
-                            // `locate` only returns sockets that exist.
-                            let snapshot = self.socket(socket).map_err(|_| {
-                                RegisterError::IllegalDataAddress { start, count, addr }
-                            })?;
-                            let words = pile_map::encode_socket_registers(&snapshot);
-                            socket_words = Some((socket, words));
-                            words
-                        }
-                    };
-                    words[usize::from(offset)]
-                }
-            };
-            out.push(word);
-        }
+        let mut out = vec![0; usize::from(count)];
+        slave::read_holding(self.controller(), start, &mut out)
+            .map_err(|e| error(e, start, out.len()))?;
         Ok(out)
+    }
+
+    /// Writes holding registers from `start` (functions 0x06 and 0x10):
+    /// commands and limits in the control block. Either every value is
+    /// valid and written, or nothing changes.
+    pub fn write_registers(&mut self, start: u16, values: &[u16]) -> Result<(), RegisterError> {
+        self.with_firmware(|c| slave::write_holding(c, start, values))
+            .map_err(|e| error(e, start, values.len()))
     }
 
     /// Reads `count` relay coils from `start` (function 0x01).
     pub fn read_coils(&self, start: u16, count: u16) -> Result<Vec<bool>, RegisterError> {
-        check_quantity(count, MAX_READ_COILS)?;
-        self.coil_sockets(start, count)?
-            .map(|socket| {
-                self.relay(socket)
-                    .map_err(|_| RegisterError::IllegalDataAddress {
-                        start,
-                        count,
-                        addr: u32::from(socket - 1),
-                    })
-            })
-            .collect()
+        let mut out = vec![false; usize::from(count)];
+        slave::read_coils(self.controller(), start, &mut out)
+            .map_err(|e| error(e, start, out.len()))?;
+        Ok(out)
     }
 
-    /// Writes one relay coil (function 0x05): `true` closes the relay.
+    /// Writes one relay coil (function 0x05): `true` starts the socket.
     pub fn write_coil(&mut self, addr: u16, on: bool) -> Result<(), RegisterError> {
         self.write_coils(addr, &[on])
     }
 
-    /// Writes consecutive relay coils from `start` (function 0x0F). Either
-    /// all addresses are mapped and every relay switches, or none does.
+    /// Writes consecutive relay coils from `start` (function 0x0F). If an
+    /// address is not mapped, no relay switches.
     pub fn write_coils(&mut self, start: u16, values: &[bool]) -> Result<(), RegisterError> {
-        let count = u16::try_from(values.len()).unwrap_or(u16::MAX);
-        check_quantity(count, MAX_WRITE_COILS)?;
-        let sockets: Vec<u16> = self.coil_sockets(start, count)?.collect();
-        for (socket, &on) in sockets.into_iter().zip(values) {
-            self.set_relay(socket, on)
-                .map_err(|_| RegisterError::IllegalDataAddress {
-                    start,
-                    count,
-                    addr: u32::from(socket - 1),
-                })?;
-        }
-        Ok(())
+        self.with_firmware(|c| slave::write_coils(c, start, values))
+            .map_err(|e| error(e, start, values.len()))
     }
-
-    /// The sockets behind coils `start..start + count`, or the first
-    /// unmapped coil.
-    fn coil_sockets(
-        &self,
-        start: u16,
-        count: u16,
-    ) -> Result<impl Iterator<Item = u16>, RegisterError> {
-        let sockets = self.socket_count();
-        let end = u32::from(start) + u32::from(count);
-        if end > u32::from(sockets) {
-            let addr = u32::from(start).max(u32::from(sockets));
-            return Err(RegisterError::IllegalDataAddress { start, count, addr });
-        }
-        Ok((start..start + count).filter_map(move |coil| pile_map::coil_socket(coil, sockets)))
-    }
-}
-
-fn check_quantity(count: u16, max: u16) -> Result<(), RegisterError> {
-    if count == 0 || count > max {
-        return Err(RegisterError::IllegalDataValue { count, max });
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -198,16 +156,18 @@ mod tests {
     #[test]
     fn unmapped_addresses_are_illegal() {
         let p = pile();
-        for (start, count, addr) in [
-            (5, 1, 5),
-            (3, 4, 5),
-            (99, 2, 99),
-            (150, 20, 160),
-            (u16::MAX, 2, 65535),
+        for (start, count) in [
+            (5, 1),
+            (3, 4),
+            (99, 2),
+            (150, 20),
+            (1999, 1),
+            (2030, 1),
+            (u16::MAX, 2),
         ] {
             assert_eq!(
                 p.read_holding(start, count),
-                Err(RegisterError::IllegalDataAddress { start, count, addr })
+                Err(RegisterError::IllegalDataAddress { start, count })
             );
         }
     }
@@ -244,9 +204,34 @@ mod tests {
         let mut p = pile();
         assert!(matches!(
             p.write_coils(1, &[false, false, false]),
-            Err(RegisterError::IllegalDataAddress { addr: 3, .. })
+            Err(RegisterError::IllegalDataAddress { start: 1, count: 3 })
         ));
         assert_eq!(p.read_coils(0, 3), Ok(vec![false, true, false]));
         assert!(p.read_coils(3, 1).is_err());
+    }
+
+    #[test]
+    fn commands_and_limits_go_through_the_firmware() {
+        use gridwatch_firmware::pile_map::{control_base, Command, CONTROL_OVERPOWER_LIMIT};
+        let mut p = pile();
+        let base = control_base(2).expect("socket 2");
+        p.write_registers(base, &[Command::Stop as u16])
+            .expect("valid");
+        assert_eq!(p.socket(2).expect("socket 2").state, SocketState::Finished);
+        assert_eq!(p.socket(2).expect("socket 2").power_w, 0.0);
+        p.write_registers(base, &[Command::Start as u16])
+            .expect("valid");
+        assert_eq!(p.socket(2).expect("socket 2").state, SocketState::Charging);
+        let limit = base + CONTROL_OVERPOWER_LIMIT;
+        assert_eq!(
+            p.write_registers(limit, &[5]),
+            Err(RegisterError::IllegalDataValue {
+                start: limit,
+                count: 1
+            })
+        );
+        p.write_registers(limit, &[800]).expect("valid");
+        assert_eq!(p.read_holding(limit, 1), Ok(vec![800]));
+        assert_eq!(p.protections(2).expect("socket 2").overpower_w, Some(800.0));
     }
 }

@@ -23,6 +23,8 @@ impl From<RegisterError> for ExceptionCode {
         match err {
             RegisterError::IllegalDataAddress { .. } => ExceptionCode::IllegalDataAddress,
             RegisterError::IllegalDataValue { .. } => ExceptionCode::IllegalDataValue,
+            RegisterError::Refused { .. } => ExceptionCode::ServerDeviceFailure,
+            RegisterError::IllegalFunction => ExceptionCode::IllegalFunction,
         }
     }
 }
@@ -71,6 +73,18 @@ impl PileService {
                 // write_coils refused more than MAX_WRITE_COILS, so this fits.
                 let count = u16::try_from(values.len()).unwrap_or(u16::MAX);
                 Ok(Response::WriteMultipleCoils(addr, count))
+            }
+            Request::WriteSingleRegister(addr, value) => {
+                self.pile.with(|p| p.write_registers(addr, &[value]))?;
+                info!(%peer, "register {addr} set to {value} by Modbus client");
+                Ok(Response::WriteSingleRegister(addr, value))
+            }
+            Request::WriteMultipleRegisters(addr, values) => {
+                self.pile.with(|p| p.write_registers(addr, &values))?;
+                info!(%peer, "{} registers from {addr} written by Modbus client: {values:?}", values.len());
+                // write_registers refused more than MAX_WRITE_REGISTERS, so this fits.
+                let count = u16::try_from(values.len()).unwrap_or(u16::MAX);
+                Ok(Response::WriteMultipleRegisters(addr, count))
             }
             other => {
                 debug!(%peer, "function {} is not supported by the pile", other.function_code());
