@@ -140,6 +140,10 @@ pub async fn run(
         if let Err(e) = uplink_task.await {
             error!("the MQTT uplink ended abnormally: {e}");
         }
+        // Saves the cursors of what the uplink delivered while draining.
+        if let Err(e) = outbox.commit().await {
+            error!("could not save the outbox cursors at shutdown: {e}");
+        }
         info!("gateway {} stopped", config.gateway.id);
         Ok(())
     }
