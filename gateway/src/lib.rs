@@ -45,6 +45,7 @@ pub mod cli;
 pub mod config;
 mod daemon;
 pub mod devices;
+pub mod edge;
 pub mod outbox;
 pub mod profile;
 pub mod source;
