@@ -29,6 +29,14 @@ pub struct AnalyticsConfig {
     pub cells: CellsConfig,
     /// Detector thresholds.
     pub detect: DetectConfig,
+    /// The alert life cycle: cool-downs, acknowledgement times, re-check.
+    pub alerts: crate::alerts::lifecycle::AlertsConfig,
+    /// Where alert cases are kept (SQLite; in memory without a path).
+    pub store: crate::store::StoreConfig,
+    /// The directory of cells, sites, staff and users.
+    pub directory: crate::alerts::directory::DirectoryConfig,
+    /// The HTTP API and dashboard (off unless `listen` is set).
+    pub api: crate::api::ApiConfig,
 }
 
 /// A config value that is well-formed TOML but not acceptable, with the path
@@ -168,6 +176,7 @@ impl AnalyticsConfig {
         self.mqtt.validate().map_err(|e| e.within(&["mqtt"]))?;
         self.cells.validate().map_err(|e| e.within(&["cells"]))?;
         self.detect.validate().map_err(|e| e.within(&["detect"]))?;
+        self.alerts.validate().map_err(|e| e.within(&["alerts"]))?;
         Ok(())
     }
 }

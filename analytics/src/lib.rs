@@ -39,6 +39,7 @@
 //! `gridwatch_analytics::run(config, shutdown).await`.
 
 pub mod alerts;
+pub mod api;
 pub mod cli;
 pub mod config;
 pub mod connection;
@@ -48,6 +49,8 @@ pub mod notify;
 pub mod pipeline;
 pub mod service;
 pub mod stats;
+pub mod store;
+pub mod web;
 
 pub use alerts::render::render_alert;
 pub use config::{AnalyticsConfig, ConfigError};

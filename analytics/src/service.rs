@@ -11,15 +11,21 @@
 //! not restore it, and the broker only remembers it when it kept the session.
 //! Un-acknowledged alerts are re-sent by the outbox when the session was lost.
 
+use crate::alerts::cases::Cases;
+use crate::alerts::directory::Directory;
+use crate::api::AppState;
 use crate::config::AnalyticsConfig;
 use crate::connection::Backoff;
 use crate::ingest::ReadingDecoder;
 use crate::notify::mqtt::{AlertOutbox, OutgoingAlert};
 use crate::pipeline::Pipeline;
+use crate::store::Store;
 use gridwatch_telemetry::Alert;
+use gridwatch_telemetry::SystemClock;
 use rumqttc::{
     AsyncClient, ConnectionError, Event, EventLoop, Outgoing, Packet, QoS, SubscribeReasonCode,
 };
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -48,9 +54,41 @@ pub async fn run_with_tap(
     tap: Option<mpsc::Sender<Alert>>,
 ) -> anyhow::Result<()> {
     config.validate()?;
+    let mut config = config;
+    let directory = match &config.directory.path {
+        Some(p) => Directory::load(p)?,
+        None => Directory::default(),
+    };
+    directory
+        .route_into(&mut config.cells)
+        .map_err(anyhow::Error::msg)?;
+    let store = Store::open(&config.store)?;
+    let directory = Arc::new(directory);
+    if let Some(addr) = config.api.listen {
+        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+            anyhow::anyhow!("cannot listen on {addr} for the API ([api] listen): {e}")
+        })?;
+        let url = format!("http://{}", listener.local_addr()?);
+        info!(
+            "API and dashboard on {url} ({} users in the directory)",
+            directory.users.len()
+        );
+        let router = crate::api::router(AppState {
+            store: store.clone(),
+            directory: directory.clone(),
+            alerts: config.alerts.clone(),
+            clock: Arc::new(SystemClock),
+        });
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            if let Err(e) = crate::api::serve(listener, router, stop).await {
+                error!("the API on {url} stopped: {e}");
+            }
+        });
+    }
     let span =
         info_span!("analytics", broker = %config.mqtt.broker(), client_id = %config.mqtt.client_id);
-    let mut service = Service::new(&config, tap);
+    let mut service = Service::new(&config, tap, Cases::new(store, directory, &config));
     let (client, eventloop) = AsyncClient::new(config.mqtt.options(), CLIENT_CAPACITY);
     service
         .run(client, eventloop, shutdown)
@@ -71,10 +109,11 @@ struct Service {
     malformed_budget: LogBudget,
     tap_dropped: u64,
     last_stats: Instant,
+    cases: Cases,
 }
 
 impl Service {
-    fn new(config: &AnalyticsConfig, tap: Option<mpsc::Sender<Alert>>) -> Self {
+    fn new(config: &AnalyticsConfig, tap: Option<mpsc::Sender<Alert>>, cases: Cases) -> Self {
         Self {
             mqtt: config.mqtt.clone(),
             decoder: ReadingDecoder::new(&config.mqtt.topic_prefix),
@@ -87,6 +126,7 @@ impl Service {
             malformed_budget: LogBudget::new(MALFORMED_LOG_BUDGET, Duration::from_secs(60)),
             tap_dropped: 0,
             last_stats: Instant::now(),
+            cases,
         }
     }
 
@@ -211,10 +251,14 @@ impl Service {
         for alert in self.pipeline.process(&reading) {
             self.raise(alert);
         }
+        self.cases.tick(reading.ts);
     }
 
     /// Logs the alert as one line, queues it for the broker and the tap.
     fn raise(&mut self, alert: Alert) {
+        if !self.cases.record(&alert) {
+            return;
+        }
         info!(
             alert_id = %alert.id,
             rule = %alert.rule,

@@ -1,10 +1,15 @@
 //! Alerts: turning a detector's [`Finding`] into an [`Alert`] for the grid
 //! cell that handles it, and showing it to a person.
 //!
-//! The life cycle (acknowledge, escalate, close with a disposition) and the
-//! store come later; for now every alert is raised `open`, and its stable id
-//! lets the consumer fold a re-delivery into the alert it already has.
+//! Every alert is raised `open`; its stable id lets a consumer fold a
+//! re-delivery into the alert it already has. What happens next is the life
+//! cycle ([`lifecycle`]: acknowledge, close with a disposition, re-check),
+//! applied to the cases in [`crate::store`] by [`cases`], which also
+//! escalates along the [`directory`] in event time.
 
+pub mod cases;
+pub mod directory;
+pub mod lifecycle;
 pub mod render;
 pub mod route;
 

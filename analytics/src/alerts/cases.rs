@@ -1,0 +1,134 @@
+//! The service's side of the life cycle: every raised alert goes into the
+//! store (folded, re-opened or new), and as event time moves on, cases not
+//! acknowledged in time escalate and resolved cases whose re-check is due
+//! are closed.
+//!
+//! Time here is event time — the timestamp of the latest reading — so a
+//! replay or a simulated district running faster than real time escalates
+//! exactly as the live run would. A store failure is logged and never stops
+//! the detectors or the MQTT channel.
+
+use crate::alerts::directory::Directory;
+use crate::alerts::lifecycle::AlertsConfig;
+use crate::config::AnalyticsConfig;
+use crate::store::{RecordedKind, Store};
+use gridwatch_telemetry::{Alert, Timestamp};
+use std::sync::Arc;
+use tracing::{error, info, warn};
+
+/// How much event time passes between two escalation and re-check sweeps.
+pub const SWEEP_EVERY_MS: i64 = 10_000;
+
+/// The store, the directory and the clocks of the life cycle.
+#[derive(Debug)]
+pub struct Cases {
+    store: Store,
+    directory: Arc<Directory>,
+    config: AlertsConfig,
+    now: Option<Timestamp>,
+    last_sweep: Option<Timestamp>,
+}
+
+impl Cases {
+    /// Cases kept in `store`, escalated along `directory`.
+    pub fn new(store: Store, directory: Arc<Directory>, config: &AnalyticsConfig) -> Self {
+        Self {
+            store,
+            directory,
+            config: config.alerts.clone(),
+            now: None,
+            last_sweep: None,
+        }
+    }
+
+    /// Records `alert`; returns whether it should go out on the channels
+    /// (false only when a silence covers it). A store failure is logged and
+    /// the alert still goes out: a channel must not lose it because the
+    /// disk is full.
+    pub fn record(&mut self, alert: &Alert) -> bool {
+        match self.store.record(alert, &self.config) {
+            Ok(r) => {
+                match r.kind {
+                    RecordedKind::Folded | RecordedKind::Duplicate => {}
+                    RecordedKind::Raised => {
+                        info!(alert = r.id, "alert {} opened as case {}", alert.id, r.id)
+                    }
+                    RecordedKind::Reopened => info!(
+                        alert = r.id,
+                        "case {} re-opened: {} returned within the cool-down", r.id, alert.rule
+                    ),
+                    RecordedKind::Recurrence { of } => info!(
+                        alert = r.id,
+                        "case {} opened as a recurrence of case {of}", r.id
+                    ),
+                }
+                if let Some(s) = r.silenced_by {
+                    info!(
+                        alert = r.id,
+                        "case {} is silenced by silence {s}; nobody is notified", r.id
+                    );
+                    return false;
+                }
+                true
+            }
+            Err(e) => {
+                error!(alert_id = %alert.id, "could not store alert {}: {e}; publishing it anyway", alert.id);
+                true
+            }
+        }
+    }
+
+    /// Moves event time to `ts` (never backwards) and, every
+    /// [`SWEEP_EVERY_MS`], escalates and re-checks what is due.
+    pub fn tick(&mut self, ts: Timestamp) {
+        let now = self.now.map_or(ts, |n| n.max(ts));
+        self.now = Some(now);
+        if self
+            .last_sweep
+            .is_some_and(|l| now.since(l) < SWEEP_EVERY_MS)
+        {
+            return;
+        }
+        self.last_sweep = Some(now);
+        self.sweep(now);
+    }
+
+    /// Escalates and re-checks at `now`.
+    pub fn sweep(&mut self, now: Timestamp) {
+        match self.store.escalate_due(now, &self.config.ack_within) {
+            Ok(cases) => {
+                for c in cases {
+                    let to: Vec<&str> = self
+                        .directory
+                        .recipients(&c.cell, &c.site, c.escalation_level)
+                        .iter()
+                        .map(|u| u.name.as_str())
+                        .collect();
+                    let to = if to.is_empty() {
+                        "nobody in the directory".to_owned()
+                    } else {
+                        to.join(", ")
+                    };
+                    warn!(
+                        alert = c.id,
+                        cell = %c.cell,
+                        "{} case {} in cell {} was not acknowledged in time; escalated to level {} ({to}): {}",
+                        c.severity, c.id, c.cell, c.escalation_level, c.title
+                    );
+                }
+            }
+            Err(e) => error!("could not escalate alerts: {e}"),
+        }
+        match self.store.verify_due(now) {
+            Ok(ids) => {
+                for id in ids {
+                    info!(
+                        alert = id,
+                        "case {id} closed: the condition did not return before the re-check"
+                    );
+                }
+            }
+            Err(e) => error!("could not re-check resolved alerts: {e}"),
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! `/api/v1/alerts…` and `/api/v1/precision`: cases in the caller's scope
+//! and the actions on them.
+
+use super::auth::Caller;
+use super::error::ApiError;
+use super::AppState;
+use crate::alerts::lifecycle::{Action, Disposition};
+use crate::store::{AlertCase, AlertFilter, AuditEntry, RulePrecision};
+use axum::extract::{Path, Query, State};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+
+/// One case with its trail.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AlertDetail {
+    /// The case, with its latest evidence and the frozen snapshot.
+    pub alert: AlertCase,
+    /// Every transition and comment, oldest first.
+    pub audit: Vec<AuditEntry>,
+}
+
+/// `GET /api/v1/alerts`.
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(filter): Query<AlertFilter>,
+) -> Result<Json<Vec<AlertCase>>, ApiError> {
+    Ok(Json(state.store.list(&caller.scope, &filter)?))
+}
+
+/// `GET /api/v1/alerts/{id}`.
+pub async fn one(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Json<AlertDetail>, ApiError> {
+    Ok(Json(AlertDetail {
+        alert: state.store.get(&caller.scope, id)?,
+        audit: state.store.audit(&caller.scope, id)?,
+    }))
+}
+
+/// Applies `action` for `caller`; the one path every change takes.
+pub fn apply(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+    action: &Action,
+) -> Result<AlertCase, ApiError> {
+    if !matches!(action, Action::Comment(_)) {
+        // Scope first: an alert outside it is a 404 even for a manager.
+        state.store.get(&caller.scope, id)?;
+        caller.require_act()?;
+    }
+    let recheck_ms = (state.alerts.recheck_after_s as i64).saturating_mul(1000);
+    let case = state.store.act(
+        &caller.scope,
+        id,
+        &caller.user.name,
+        action,
+        state.clock.now(),
+        recheck_ms,
+    )?;
+    tracing::info!(alert = id, user = %caller.user.name, "{} did {} on alert {id}; it is now {:?}", caller.user.name, action.name(), case.state);
+    Ok(case)
+}
+
+/// `POST /api/v1/alerts/{id}/acknowledge`.
+pub async fn acknowledge(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Json<AlertCase>, ApiError> {
+    apply(&state, &caller, id, &Action::Acknowledge).map(Json)
+}
+
+/// `POST /api/v1/alerts/{id}/start`.
+pub async fn start(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Json<AlertCase>, ApiError> {
+    apply(&state, &caller, id, &Action::Start).map(Json)
+}
+
+/// Body of `assign`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssignBody {
+    /// A user who can see the alert.
+    pub assignee: String,
+}
+
+/// `POST /api/v1/alerts/{id}/assign`.
+pub async fn assign(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    Json(body): Json<AssignBody>,
+) -> Result<Json<AlertCase>, ApiError> {
+    let case = state.store.get(&caller.scope, id)?;
+    let fits = state.directory.user(&body.assignee).is_some_and(|u| {
+        u.role != crate::alerts::directory::Role::PropertyManager
+            && state.directory.scope(u).allows(&case.cell, &case.site)
+    });
+    if !fits {
+        return Err(ApiError::BadRequest(format!(
+            "{:?} is not grid staff or an admin who can see alert {id}",
+            body.assignee
+        )));
+    }
+    apply(&state, &caller, id, &Action::Assign(body.assignee)).map(Json)
+}
+
+/// Body of `comments`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommentBody {
+    /// The comment.
+    pub text: String,
+}
+
+/// `POST /api/v1/alerts/{id}/comments`.
+pub async fn comment(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    Json(body): Json<CommentBody>,
+) -> Result<Json<AlertCase>, ApiError> {
+    if body.text.trim().is_empty() {
+        return Err(ApiError::BadRequest("a comment needs text".into()));
+    }
+    apply(&state, &caller, id, &Action::Comment(body.text)).map(Json)
+}
+
+/// Body of `close`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloseBody {
+    /// How it ended.
+    pub disposition: Disposition,
+    /// What was found and done; required.
+    pub note: String,
+    /// Photo references.
+    #[serde(default)]
+    pub photos: Vec<String>,
+}
+
+/// The close action for a body, refusing an empty note.
+pub fn close_action(body: CloseBody) -> Result<Action, ApiError> {
+    if body.note.trim().is_empty() {
+        return Err(ApiError::BadRequest(
+            "closing needs a note saying what was found and done".into(),
+        ));
+    }
+    Ok(Action::Close {
+        disposition: body.disposition,
+        note: body.note,
+        photos: body.photos,
+    })
+}
+
+/// `POST /api/v1/alerts/{id}/close`.
+pub async fn close(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    Json(body): Json<CloseBody>,
+) -> Result<Json<AlertCase>, ApiError> {
+    let action = close_action(body)?;
+    apply(&state, &caller, id, &action).map(Json)
+}
+
+/// `GET /api/v1/precision`.
+pub async fn precision(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<RulePrecision>>, ApiError> {
+    Ok(Json(state.store.precision(&caller.scope)?))
+}

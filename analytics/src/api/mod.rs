@@ -1,0 +1,98 @@
+//! The HTTP API: alert cases for the people who handle them, scoped by who
+//! they are.
+//!
+//! Every request carries a bearer token (or, from the dashboard, the same
+//! token in a cookie); [`auth`] turns it into a [`auth::Caller`] — a user from
+//! the directory and the [`Scope`](crate::store::Scope) of cells or sites they
+//! may see. Every store call takes that scope, so an alert id outside it
+//! answers 404 exactly like an id that does not exist.
+//!
+//! Routes are listed in `docs/openapi.json`, which is served at
+//! `/api/openapi.json`; a test checks that every documented path is routed.
+//!
+//! The API is off unless `[api] listen` is set. It reads the wall clock only
+//! through the injected [`Clock`], to time-stamp people's actions.
+
+pub mod alerts;
+pub mod auth;
+pub mod error;
+pub mod silences;
+
+use crate::alerts::directory::Directory;
+use crate::alerts::lifecycle::AlertsConfig;
+use crate::store::Store;
+use axum::routing::{get, post};
+use axum::Router;
+use gridwatch_telemetry::Clock;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// The OpenAPI document, checked in at `docs/openapi.json`.
+pub const OPENAPI: &str = include_str!("../../../docs/openapi.json");
+
+/// The `[api]` section.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// Address to serve the API and dashboard on, e.g. `127.0.0.1:8080`.
+    /// Without it nothing listens.
+    pub listen: Option<SocketAddr>,
+}
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The single source of truth.
+    pub store: Store,
+    /// Users, cells and sites.
+    pub directory: Arc<Directory>,
+    /// Cool-downs and re-check delay.
+    pub alerts: AlertsConfig,
+    /// Time-stamps people's actions.
+    pub clock: Arc<dyn Clock>,
+}
+
+/// The API and the dashboard on one router.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/api/openapi.json", get(openapi))
+        .route("/api/v1/me", get(auth::me))
+        .route("/api/v1/alerts", get(alerts::list))
+        .route("/api/v1/alerts/:id", get(alerts::one))
+        .route("/api/v1/alerts/:id/acknowledge", post(alerts::acknowledge))
+        .route("/api/v1/alerts/:id/start", post(alerts::start))
+        .route("/api/v1/alerts/:id/assign", post(alerts::assign))
+        .route("/api/v1/alerts/:id/comments", post(alerts::comment))
+        .route("/api/v1/alerts/:id/close", post(alerts::close))
+        .route(
+            "/api/v1/silences",
+            get(silences::list).post(silences::create),
+        )
+        .route(
+            "/api/v1/silences/:id",
+            axum::routing::delete(silences::expire),
+        )
+        .route("/api/v1/precision", get(alerts::precision));
+    api.merge(crate::web::router()).with_state(state)
+}
+
+async fn openapi() -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI,
+    )
+}
+
+/// Serves `router` on `listener` until `shutdown` is cancelled.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
+}

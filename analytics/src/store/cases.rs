@@ -1,0 +1,649 @@
+//! Alert cases: one row per (rule, entity) while active, folding repeats,
+//! re-opening within the cool-down, and the actions people take.
+
+use super::{Scope, Store, StoreError};
+use crate::alerts::lifecycle::{
+    is_active, parse_severity, parse_state, state_name, transition, AckWithin, Action,
+    AlertsConfig, Disposition,
+};
+use gridwatch_telemetry::{Alert, AlertState, Evidence, Severity, Timestamp};
+use rusqlite::{params, params_from_iter, OptionalExtension, Row, Transaction};
+use serde::{Deserialize, Serialize};
+
+/// An alert case as stored: the detector's alert plus its handling.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertCase {
+    /// Store id; what the API and dashboard use.
+    pub id: i64,
+    /// The rule that fired.
+    pub rule: String,
+    /// The entity (`site/gateway/device#socket`).
+    pub entity: String,
+    /// The site.
+    pub site: String,
+    /// The grid cell whose staff handle it.
+    pub cell: String,
+    /// How urgent.
+    pub severity: Severity,
+    /// Handling state.
+    pub state: AlertState,
+    /// The latest title.
+    pub title: String,
+    /// The latest summary.
+    pub summary: String,
+    /// Event time of the first alert of the case.
+    pub first_seen: Timestamp,
+    /// Event time of the latest alert folded into it.
+    pub last_seen: Timestamp,
+    /// When it was (re-)opened: the escalation clock starts here.
+    pub opened_at: Timestamp,
+    /// Alerts folded into this case.
+    pub count: i64,
+    /// Highest `peak` across them.
+    pub peak: Option<f64>,
+    /// The latest evidence.
+    pub evidence: Evidence,
+    /// The alert that opened the case, frozen.
+    pub snapshot: Alert,
+    /// Who has it.
+    pub assignee: Option<String>,
+    /// Who acknowledged it.
+    pub acknowledged_by: Option<String>,
+    /// When.
+    pub acknowledged_at: Option<Timestamp>,
+    /// 0 until escalated; 1 = backups told, 2 = admins told.
+    pub escalation_level: i64,
+    /// Times the condition returned within the cool-down and re-opened it.
+    pub reopened: i64,
+    /// The earlier case this one is a recurrence of (return after the cool-down).
+    pub recurrence_of: Option<i64>,
+    /// How it was closed.
+    pub disposition: Option<Disposition>,
+    /// The closing note.
+    pub disposition_note: Option<String>,
+    /// Photo references given at closing.
+    pub photos: Vec<String>,
+    /// Who closed it.
+    pub resolved_by: Option<String>,
+    /// When.
+    pub resolved_at: Option<Timestamp>,
+    /// When the automatic re-check closes it if nothing returned.
+    pub recheck_due: Option<Timestamp>,
+}
+
+/// One line of a case's trail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// When.
+    pub at: Timestamp,
+    /// Who: a user name, or `pipeline`, `escalation`, `recheck`.
+    pub actor: String,
+    /// What: `raise`, `fold`, `reopen`, `acknowledge`, `comment`, …
+    pub action: String,
+    /// State before.
+    pub from_state: Option<String>,
+    /// State after.
+    pub to_state: Option<String>,
+    /// Comment, closing note, assignee or silence.
+    pub note: Option<String>,
+}
+
+/// What [`Store::record`] did with an alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordedKind {
+    /// A new case.
+    Raised,
+    /// A new case for a condition that returned after the cool-down.
+    Recurrence {
+        /// The earlier case.
+        of: i64,
+    },
+    /// Folded into the active case.
+    Folded,
+    /// The resolved case came back within the cool-down and is open again.
+    Reopened,
+    /// The same alert again (a re-delivery or replay); nothing changed.
+    Duplicate,
+}
+
+/// The outcome of recording an alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recorded {
+    /// The case.
+    pub id: i64,
+    /// What happened.
+    pub kind: RecordedKind,
+    /// The silence that covers it, if any: notify nobody.
+    pub silenced_by: Option<i64>,
+}
+
+impl Recorded {
+    /// Whether people should hear about it (a new or re-opened case, not silenced).
+    pub fn notify(&self) -> bool {
+        self.silenced_by.is_none()
+            && matches!(
+                self.kind,
+                RecordedKind::Raised | RecordedKind::Recurrence { .. } | RecordedKind::Reopened
+            )
+    }
+}
+
+/// Filters for [`Store::list`]; all optional, combined with AND.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertFilter {
+    /// Only this state (`open`, `acknowledged`, …), or `active` for the first three.
+    pub state: Option<String>,
+    /// Only this severity.
+    pub severity: Option<String>,
+    /// Only this rule.
+    pub rule: Option<String>,
+    /// Only this site.
+    pub site: Option<String>,
+    /// Only this cell.
+    pub cell: Option<String>,
+    /// At most this many, newest first (default 100, at most 1000).
+    pub limit: Option<u32>,
+}
+
+const COLUMNS: &str = "id, rule, entity, site, cell, severity, state, title, summary, \
+    first_seen_ms, last_seen_ms, opened_at_ms, count, peak, evidence, snapshot, assignee, \
+    acknowledged_by, acknowledged_at_ms, escalation_level, reopened, recurrence_of, \
+    disposition, disposition_note, photos, resolved_by, resolved_at_ms, recheck_due_ms";
+
+/// A row's raw text columns, checked after the query.
+struct RawCase {
+    case: AlertCase,
+    severity: String,
+    state: String,
+    evidence: String,
+    snapshot: String,
+    disposition: Option<String>,
+    photos: Option<String>,
+}
+
+fn raw(r: &Row<'_>) -> rusqlite::Result<RawCase> {
+    let ts = |i: usize| -> rusqlite::Result<Timestamp> { r.get::<_, i64>(i).map(Timestamp) };
+    let opt_ts = |i: usize| -> rusqlite::Result<Option<Timestamp>> {
+        Ok(r.get::<_, Option<i64>>(i)?.map(Timestamp))
+    };
+    Ok(RawCase {
+        case: AlertCase {
+            id: r.get(0)?,
+            rule: r.get(1)?,
+            entity: r.get(2)?,
+            site: r.get(3)?,
+            cell: r.get(4)?,
+            severity: Severity::Minor,
+            state: AlertState::Open,
+            title: r.get(7)?,
+            summary: r.get(8)?,
+            first_seen: ts(9)?,
+            last_seen: ts(10)?,
+            opened_at: ts(11)?,
+            count: r.get(12)?,
+            peak: r.get(13)?,
+            evidence: Evidence::default(),
+            snapshot: placeholder_alert(),
+            assignee: r.get(16)?,
+            acknowledged_by: r.get(17)?,
+            acknowledged_at: opt_ts(18)?,
+            escalation_level: r.get(19)?,
+            reopened: r.get(20)?,
+            recurrence_of: r.get(21)?,
+            disposition: None,
+            disposition_note: r.get(23)?,
+            photos: Vec::new(),
+            resolved_by: r.get(25)?,
+            resolved_at: opt_ts(26)?,
+            recheck_due: opt_ts(27)?,
+        },
+        severity: r.get(5)?,
+        state: r.get(6)?,
+        evidence: r.get(14)?,
+        snapshot: r.get(15)?,
+        disposition: r.get(22)?,
+        photos: r.get(24)?,
+    })
+}
+
+fn placeholder_alert() -> Alert {
+    Alert {
+        schema: gridwatch_telemetry::SCHEMA_VERSION,
+        id: String::new(),
+        rule: String::new(),
+        entity: String::new(),
+        cell: String::new(),
+        site: String::new(),
+        severity: Severity::Minor,
+        state: AlertState::Open,
+        ts: Timestamp(0),
+        title: String::new(),
+        summary: String::new(),
+        evidence: Evidence::default(),
+    }
+}
+
+fn peak_of(alert: &Alert) -> Option<f64> {
+    alert.evidence.values.get("peak").copied()
+}
+
+impl Store {
+    fn finish(&self, raw: RawCase) -> Result<AlertCase, StoreError> {
+        let mut c = raw.case;
+        let id = c.id;
+        c.severity = parse_severity(&raw.severity)
+            .ok_or_else(|| self.corrupt(id, "severity", &raw.severity))?;
+        c.state = parse_state(&raw.state).ok_or_else(|| self.corrupt(id, "state", &raw.state))?;
+        c.evidence = serde_json::from_str(&raw.evidence)
+            .map_err(|_| self.corrupt(id, "evidence", &raw.evidence))?;
+        c.snapshot = serde_json::from_str(&raw.snapshot)
+            .map_err(|_| self.corrupt(id, "snapshot", &raw.snapshot))?;
+        if let Some(d) = raw.disposition {
+            c.disposition =
+                Some(Disposition::parse(&d).ok_or_else(|| self.corrupt(id, "disposition", &d))?);
+        }
+        if let Some(p) = raw.photos {
+            c.photos = serde_json::from_str(&p).map_err(|_| self.corrupt(id, "photos", &p))?;
+        }
+        Ok(c)
+    }
+
+    /// Records an alert from the pipeline, in its event time: folds it into
+    /// the active case of its (rule, entity), re-opens a case resolved within
+    /// the cool-down, or opens a new case (a recurrence when an earlier one
+    /// exists). Every change is audited.
+    pub fn record(&self, alert: &Alert, config: &AlertsConfig) -> Result<Recorded, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        let out = self.record_in(&tx, alert, config)?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(out)
+    }
+
+    fn record_in(
+        &self,
+        tx: &Transaction<'_>,
+        alert: &Alert,
+        config: &AlertsConfig,
+    ) -> Result<Recorded, StoreError> {
+        let now = alert.ts.0;
+        let evidence = serde_json::to_string(&alert.evidence).unwrap_or_else(|_| "{}".into());
+        let latest: Option<(i64, String, String, Option<i64>)> = tx
+            .query_row(
+                "SELECT id, state, last_episode, resolved_at_ms FROM alerts \
+                 WHERE rule = ?1 AND entity = ?2 ORDER BY id DESC LIMIT 1",
+                params![alert.rule, alert.entity],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        let silenced_by = super::silences::matching(tx, alert, now).map_err(|e| self.err(e))?;
+        let audit =
+            |id: i64, action: &str, from: Option<&str>, to: Option<&str>, note: Option<&str>| {
+                tx.execute(
+                "INSERT INTO audit (alert_id, at_ms, actor, action, from_state, to_state, note) \
+                 VALUES (?1, ?2, 'pipeline', ?3, ?4, ?5, ?6)",
+                params![id, now, action, from, to, note],
+            )
+            .map_err(|e| self.err(e))
+            };
+        let silence_note = silenced_by.map(|s| format!("silenced by silence {s}"));
+        if let Some((id, state_text, last_episode, resolved_at)) = latest {
+            let state =
+                parse_state(&state_text).ok_or_else(|| self.corrupt(id, "state", &state_text))?;
+            if last_episode == alert.id {
+                return Ok(Recorded {
+                    id,
+                    kind: RecordedKind::Duplicate,
+                    silenced_by,
+                });
+            }
+            let fold = "UPDATE alerts SET last_seen_ms = MAX(last_seen_ms, ?2), count = count + 1, \
+                 peak = CASE WHEN ?3 IS NULL THEN peak WHEN peak IS NULL OR ?3 > peak THEN ?3 ELSE peak END, \
+                 evidence = ?4, title = ?5, summary = ?6, last_episode = ?7, updated_at_ms = ?2";
+            let fold_params = params![
+                id,
+                now,
+                peak_of(alert),
+                evidence,
+                alert.title,
+                alert.summary,
+                alert.id
+            ];
+            if is_active(state) {
+                tx.execute(&format!("{fold} WHERE id = ?1"), fold_params)
+                    .map_err(|e| self.err(e))?;
+                audit(id, "fold", None, None, silence_note.as_deref())?;
+                return Ok(Recorded {
+                    id,
+                    kind: RecordedKind::Folded,
+                    silenced_by,
+                });
+            }
+            let within_cooldown =
+                resolved_at.is_some_and(|t| now - t <= config.cooldown_ms(&alert.rule));
+            if within_cooldown {
+                tx.execute(
+                    &format!(
+                        "{fold}, state = 'open', opened_at_ms = ?2, reopened = reopened + 1, \
+                         escalation_level = 0, recheck_due_ms = NULL WHERE id = ?1"
+                    ),
+                    fold_params,
+                )
+                .map_err(|e| self.err(e))?;
+                let note = match &silence_note {
+                    Some(s) => format!("the condition returned within the cool-down; {s}"),
+                    None => "the condition returned within the cool-down".into(),
+                };
+                audit(id, "reopen", Some(&state_text), Some("open"), Some(&note))?;
+                return Ok(Recorded {
+                    id,
+                    kind: RecordedKind::Reopened,
+                    silenced_by,
+                });
+            }
+            let new = self.insert(tx, alert, &evidence, Some(id))?;
+            audit(
+                new,
+                "raise",
+                None,
+                Some("open"),
+                Some(&format!("recurrence of alert {id}")),
+            )?;
+            return Ok(Recorded {
+                id: new,
+                kind: RecordedKind::Recurrence { of: id },
+                silenced_by,
+            });
+        }
+        let new = self.insert(tx, alert, &evidence, None)?;
+        audit(new, "raise", None, Some("open"), silence_note.as_deref())?;
+        Ok(Recorded {
+            id: new,
+            kind: RecordedKind::Raised,
+            silenced_by,
+        })
+    }
+
+    fn insert(
+        &self,
+        tx: &Transaction<'_>,
+        alert: &Alert,
+        evidence: &str,
+        recurrence_of: Option<i64>,
+    ) -> Result<i64, StoreError> {
+        let snapshot = serde_json::to_string(alert).unwrap_or_else(|_| "{}".into());
+        tx.execute(
+            "INSERT INTO alerts (rule, entity, site, cell, severity, state, title, summary, \
+             first_seen_ms, last_seen_ms, opened_at_ms, count, peak, evidence, snapshot, \
+             last_episode, recurrence_of, updated_at_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5, 'open', ?6, ?7, ?8, ?8, ?8, 1, ?9, ?10, ?11, ?12, ?13, ?8)",
+            params![
+                alert.rule,
+                alert.entity,
+                alert.site,
+                alert.cell,
+                alert.severity.as_str(),
+                alert.title,
+                alert.summary,
+                alert.ts.0,
+                peak_of(alert),
+                evidence,
+                snapshot,
+                alert.id,
+                recurrence_of
+            ],
+        )
+        .map_err(|e| self.err(e))?;
+        Ok(tx.last_insert_rowid())
+    }
+
+    /// Cases in `scope` matching `filter`, most recently seen first.
+    pub fn list(&self, scope: &Scope, filter: &AlertFilter) -> Result<Vec<AlertCase>, StoreError> {
+        let (mut cond, mut args) = scope.sql();
+        let mut add = |sql: &str, v: &Option<String>| {
+            if let Some(v) = v {
+                cond.push_str(&format!(" AND {sql} = ?"));
+                args.push(v.clone());
+            }
+        };
+        match filter.state.as_deref() {
+            Some("active") => {}
+            _ => add("state", &filter.state),
+        }
+        add("severity", &filter.severity);
+        add("rule", &filter.rule);
+        add("site", &filter.site);
+        add("cell", &filter.cell);
+        if filter.state.as_deref() == Some("active") {
+            cond.push_str(" AND state IN ('open', 'acknowledged', 'in_progress')");
+        }
+        let limit = filter.limit.unwrap_or(100).clamp(1, 1000);
+        let sql = format!(
+            "SELECT {COLUMNS} FROM alerts WHERE {cond} ORDER BY last_seen_ms DESC, id DESC LIMIT {limit}"
+        );
+        let conn = self.lock();
+        let mut stmt = conn.prepare(&sql).map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params_from_iter(args.iter()), raw)
+            .map_err(|e| self.err(e))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))?;
+        rows.into_iter().map(|r| self.finish(r)).collect()
+    }
+
+    /// One case, if it exists and is in `scope`.
+    pub fn get(&self, scope: &Scope, id: i64) -> Result<AlertCase, StoreError> {
+        let conn = self.lock();
+        self.get_in(&conn, scope, id)
+    }
+
+    fn get_in(
+        &self,
+        conn: &rusqlite::Connection,
+        scope: &Scope,
+        id: i64,
+    ) -> Result<AlertCase, StoreError> {
+        let (cond, mut args) = scope.sql();
+        args.insert(0, id.to_string());
+        let sql = format!("SELECT {COLUMNS} FROM alerts WHERE id = CAST(? AS INTEGER) AND {cond}");
+        let row = conn
+            .query_row(&sql, params_from_iter(args.iter()), raw)
+            .optional()
+            .map_err(|e| self.err(e))?
+            .ok_or(StoreError::NotFound(id))?;
+        self.finish(row)
+    }
+
+    /// The trail of a case in `scope`, oldest first.
+    pub fn audit(&self, scope: &Scope, id: i64) -> Result<Vec<AuditEntry>, StoreError> {
+        let conn = self.lock();
+        self.get_in(&conn, scope, id)?;
+        let mut stmt = conn
+            .prepare(
+                "SELECT at_ms, actor, action, from_state, to_state, note FROM audit \
+                 WHERE alert_id = ?1 ORDER BY id",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([id], |r| {
+                Ok(AuditEntry {
+                    at: Timestamp(r.get(0)?),
+                    actor: r.get(1)?,
+                    action: r.get(2)?,
+                    from_state: r.get(3)?,
+                    to_state: r.get(4)?,
+                    note: r.get(5)?,
+                })
+            })
+            .map_err(|e| self.err(e))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))?;
+        Ok(rows)
+    }
+
+    /// Applies a person's action to a case in their scope, at `now`.
+    /// Closing sets the automatic re-check `recheck_after_ms` later.
+    pub fn act(
+        &self,
+        scope: &Scope,
+        id: i64,
+        actor: &str,
+        action: &Action,
+        now: Timestamp,
+        recheck_after_ms: i64,
+    ) -> Result<AlertCase, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        let case = self.get_in(&tx, scope, id)?;
+        let next = transition(case.state, action)?;
+        let (from, to) = (state_name(case.state), state_name(next));
+        let now_ms = now.0;
+        let exec = |sql: &str, p: &[&dyn rusqlite::ToSql]| {
+            tx.execute(sql, p).map(|_| ()).map_err(|e| self.err(e))
+        };
+        let note: Option<String> = match action {
+            Action::Acknowledge => {
+                exec(
+                    "UPDATE alerts SET state = ?2, acknowledged_by = ?3, acknowledged_at_ms = ?4, \
+                     assignee = COALESCE(assignee, ?3), updated_at_ms = ?4 WHERE id = ?1",
+                    &[&id, &to, &actor, &now_ms],
+                )?;
+                None
+            }
+            Action::Start => {
+                exec(
+                    "UPDATE alerts SET state = ?2, assignee = COALESCE(assignee, ?3), \
+                     acknowledged_by = COALESCE(acknowledged_by, ?3), \
+                     acknowledged_at_ms = COALESCE(acknowledged_at_ms, ?4), updated_at_ms = ?4 WHERE id = ?1",
+                    &[&id, &to, &actor, &now_ms],
+                )?;
+                None
+            }
+            Action::Assign(who) => {
+                exec(
+                    "UPDATE alerts SET assignee = ?2, updated_at_ms = ?3 WHERE id = ?1",
+                    &[&id, who, &now_ms],
+                )?;
+                Some(who.clone())
+            }
+            Action::Comment(text) => Some(text.clone()),
+            Action::Close {
+                disposition,
+                note,
+                photos,
+            } => {
+                let photos = serde_json::to_string(photos).unwrap_or_else(|_| "[]".into());
+                let due = now_ms.saturating_add(recheck_after_ms);
+                exec(
+                    "UPDATE alerts SET state = ?2, disposition = ?3, disposition_note = ?4, photos = ?5, \
+                     resolved_by = ?6, resolved_at_ms = ?7, recheck_due_ms = ?8, updated_at_ms = ?7 WHERE id = ?1",
+                    &[&id, &to, &disposition.as_str(), note, &photos, &actor, &now_ms, &due],
+                )?;
+                Some(format!("{disposition}: {note}"))
+            }
+        };
+        let changed = from != to;
+        exec(
+            "INSERT INTO audit (alert_id, at_ms, actor, action, from_state, to_state, note) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            &[
+                &id,
+                &now_ms,
+                &actor,
+                &action.name(),
+                &changed.then_some(from),
+                &changed.then_some(to),
+                &note,
+            ],
+        )?;
+        let case = self.get_in(&tx, &Scope::All, id)?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(case)
+    }
+
+    /// Open (unacknowledged) cases whose escalation level is behind what
+    /// their age at `now` calls for: one level per `ack_within` of their
+    /// severity, at most 2. Raises their level, audits it and returns them.
+    pub fn escalate_due(
+        &self,
+        now: Timestamp,
+        ack: &AckWithin,
+    ) -> Result<Vec<AlertCase>, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        let due: Vec<(i64, String, i64, i64)> = {
+            let mut stmt = tx
+                .prepare(
+                    "SELECT id, severity, opened_at_ms, escalation_level FROM alerts \
+                     WHERE state = 'open' AND escalation_level < 2",
+                )
+                .map_err(|e| self.err(e))?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .map_err(|e| self.err(e))?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(|e| self.err(e))?;
+            rows
+        };
+        let mut out = Vec::new();
+        for (id, severity, opened, level) in due {
+            let sev =
+                parse_severity(&severity).ok_or_else(|| self.corrupt(id, "severity", &severity))?;
+            let wanted = ((now.0 - opened) / ack.millis(sev).max(1)).clamp(0, 2);
+            if wanted <= level {
+                continue;
+            }
+            tx.execute(
+                "UPDATE alerts SET escalation_level = ?2, updated_at_ms = ?3 WHERE id = ?1",
+                params![id, wanted, now.0],
+            )
+            .map_err(|e| self.err(e))?;
+            tx.execute(
+                "INSERT INTO audit (alert_id, at_ms, actor, action, note) VALUES (?1, ?2, 'escalation', 'escalate', ?3)",
+                params![id, now.0, format!("not acknowledged in time; escalation level {wanted}")],
+            )
+            .map_err(|e| self.err(e))?;
+            out.push(self.get_in(&tx, &Scope::All, id)?);
+        }
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(out)
+    }
+
+    /// Closes (verifies) resolved cases whose re-check is due at `now` and
+    /// whose condition has not returned since; returns their ids.
+    pub fn verify_due(&self, now: Timestamp) -> Result<Vec<i64>, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        let ids: Vec<i64> = {
+            let mut stmt = tx
+                .prepare(
+                    "SELECT id FROM alerts WHERE state = 'resolved' AND recheck_due_ms <= ?1 \
+                     AND last_seen_ms <= resolved_at_ms",
+                )
+                .map_err(|e| self.err(e))?;
+            let rows = stmt
+                .query_map([now.0], |r| r.get(0))
+                .map_err(|e| self.err(e))?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(|e| self.err(e))?;
+            rows
+        };
+        for id in &ids {
+            tx.execute(
+                "UPDATE alerts SET state = 'closed', updated_at_ms = ?2 WHERE id = ?1",
+                params![id, now.0],
+            )
+            .map_err(|e| self.err(e))?;
+            tx.execute(
+                "INSERT INTO audit (alert_id, at_ms, actor, action, from_state, to_state, note) \
+                 VALUES (?1, ?2, 'recheck', 'verify', 'resolved', 'closed', 'the condition did not return')",
+                params![id, now.0],
+            )
+            .map_err(|e| self.err(e))?;
+        }
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(ids)
+    }
+}
