@@ -2,11 +2,19 @@
 //! Charging-socket logic for Gridwatch's pile controllers, on embedded-hal 1.0.
 //!
 //! This crate runs on the pile's microcontroller, so it is `no_std` and never
-//! allocates. Its first module, [`pile_map`], is the one definition of the
-//! pile's Modbus register map: the firmware encodes its measurements with it,
-//! the simulator serves exactly the same words, and the gateway's device
-//! profile is written against it. Changing the map in one place changes it
-//! everywhere, which keeps the simulator protocol-true.
+//! allocates. The same code runs inside the pile simulator on the host.
+//!
+//! - [`pile_map`] is the one definition of the pile's Modbus register map:
+//!   the firmware encodes its measurements with it, the simulator serves
+//!   exactly the same words, and the gateway's device profile is written
+//!   against it.
+//! - [`controller`] is each socket's state machine with the protections of
+//!   DETECTION.md as configuration, plus the whole-pile power limit; it runs
+//!   from a tick passed in, never a wall clock.
+//! - [`drivers`] read the BL0942 metering IC, the NTC thermistor, and drive
+//!   the relay and read the residual-current line, over embedded-hal 1.0.
+//! - [`slave`] answers Modbus requests from the controller, with sans-IO RTU
+//!   framing.
 //!
 //! ```
 //! use gridwatch_firmware::pile_map::{self, FaultCode, SocketSnapshot, SocketState};

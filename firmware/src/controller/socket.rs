@@ -69,7 +69,7 @@ struct Session {
     energy_wh: f64,
 }
 
-/// The control logic of one socket. See the [module docs](self).
+/// The control logic of one socket. See the [module docs](crate::controller).
 #[derive(Debug, Clone)]
 pub struct SocketController {
     protections: Protections,
