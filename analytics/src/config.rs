@@ -37,6 +37,8 @@ pub struct AnalyticsConfig {
     pub directory: crate::alerts::directory::DirectoryConfig,
     /// The HTTP API and dashboard (off unless `listen` is set).
     pub api: crate::api::ApiConfig,
+    /// Channels besides MQTT (webhook).
+    pub notify: crate::notify::NotifyConfig,
 }
 
 /// A config value that is well-formed TOML but not acceptable, with the path
@@ -177,6 +179,7 @@ impl AnalyticsConfig {
         self.cells.validate().map_err(|e| e.within(&["cells"]))?;
         self.detect.validate().map_err(|e| e.within(&["detect"]))?;
         self.alerts.validate().map_err(|e| e.within(&["alerts"]))?;
+        self.notify.validate().map_err(|e| e.within(&["notify"]))?;
         Ok(())
     }
 }

@@ -88,13 +88,58 @@ pub async fn run_with_tap(
     }
     let span =
         info_span!("analytics", broker = %config.mqtt.broker(), client_id = %config.mqtt.client_id);
-    let mut service = Service::new(&config, tap, Cases::new(store, directory, &config));
+    let webhook = start_webhook(&config.notify.webhook, &shutdown)?;
+    let cases = Cases::new(store, directory, &config).with_webhook(webhook);
+    let mut service = Service::new(&config, tap, cases);
     let (client, eventloop) = AsyncClient::new(config.mqtt.options(), CLIENT_CAPACITY);
     service
         .run(client, eventloop, shutdown)
         .instrument(span)
         .await;
     Ok(())
+}
+
+/// Starts the webhook channel when `[notify.webhook] url` is set. The
+/// secret is read from its own file, which should be readable by the
+/// service's user only.
+fn start_webhook(
+    config: &crate::notify::webhook::WebhookConfig,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Option<crate::notify::webhook::WebhookSender>> {
+    use crate::notify::webhook::{spawn, Endpoint};
+    let (Some(url), Some(secret_file)) = (&config.url, &config.secret_file) else {
+        return Ok(None);
+    };
+    let endpoint = Endpoint::parse(url).map_err(anyhow::Error::msg)?;
+    let text = std::fs::read_to_string(secret_file).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot read the webhook secret {}: {e}",
+            secret_file.display()
+        )
+    })?;
+    let secret = text.lines().next().unwrap_or("").trim().as_bytes().to_vec();
+    if secret.is_empty() {
+        anyhow::bail!("the webhook secret file {} is empty", secret_file.display());
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(m) = std::fs::metadata(secret_file) {
+            if m.permissions().mode() & 0o077 != 0 {
+                warn!(
+                    "the webhook secret {} is readable by other users; chmod 600 it",
+                    secret_file.display()
+                );
+            }
+        }
+    }
+    info!("sending alert notices to webhook {url}");
+    Ok(Some(spawn(
+        config.clone(),
+        endpoint,
+        secret,
+        shutdown.clone(),
+    )))
 }
 
 struct Service {

@@ -11,8 +11,10 @@
 use crate::alerts::directory::Directory;
 use crate::alerts::lifecycle::AlertsConfig;
 use crate::config::AnalyticsConfig;
-use crate::store::{RecordedKind, Store};
+use crate::notify::webhook::{Notice, WebhookSender};
+use crate::store::{AlertCase, RecordedKind, Store};
 use gridwatch_telemetry::{Alert, Timestamp};
+use serde_json::json;
 use std::sync::Arc;
 use tracing::{error, info, warn};
 
@@ -27,6 +29,7 @@ pub struct Cases {
     config: AlertsConfig,
     now: Option<Timestamp>,
     last_sweep: Option<Timestamp>,
+    webhook: Option<WebhookSender>,
 }
 
 impl Cases {
@@ -38,7 +41,46 @@ impl Cases {
             config: config.alerts.clone(),
             now: None,
             last_sweep: None,
+            webhook: None,
         }
+    }
+
+    /// Also sends notices (new, re-opened, escalated) to a webhook.
+    pub fn with_webhook(mut self, webhook: Option<WebhookSender>) -> Self {
+        self.webhook = webhook;
+        self
+    }
+
+    fn recipient_names(&self, cell: &str, site: &str, level: i64) -> Vec<String> {
+        self.directory
+            .recipients(cell, site, level)
+            .iter()
+            .map(|u| u.name.clone())
+            .collect()
+    }
+
+    fn notify(&self, case: i64, at: Timestamp, body: serde_json::Value) {
+        if let Some(w) = &self.webhook {
+            w.send(Notice {
+                case,
+                at_ms: at.0,
+                body: body.to_string().into_bytes(),
+            });
+        }
+    }
+
+    fn notify_escalated(&self, c: &AlertCase, at: Timestamp, recipients: &[String]) {
+        self.notify(
+            c.id,
+            at,
+            json!({
+                "event": "escalated",
+                "case_id": c.id,
+                "escalation_level": c.escalation_level,
+                "recipients": recipients,
+                "case": c,
+            }),
+        );
     }
 
     /// Records `alert`; returns whether it should go out on the channels
@@ -69,6 +111,25 @@ impl Cases {
                     );
                     return false;
                 }
+                if r.notify() {
+                    let event = match r.kind {
+                        RecordedKind::Reopened => "reopened",
+                        RecordedKind::Recurrence { .. } => "recurrence",
+                        _ => "raised",
+                    };
+                    let recipients = self.recipient_names(&alert.cell, &alert.site, 0);
+                    self.notify(
+                        r.id,
+                        alert.ts,
+                        json!({
+                            "event": event,
+                            "case_id": r.id,
+                            "escalation_level": 0,
+                            "recipients": recipients,
+                            "alert": alert,
+                        }),
+                    );
+                }
                 true
             }
             Err(e) => {
@@ -98,16 +159,12 @@ impl Cases {
         match self.store.escalate_due(now, &self.config.ack_within) {
             Ok(cases) => {
                 for c in cases {
-                    let to: Vec<&str> = self
-                        .directory
-                        .recipients(&c.cell, &c.site, c.escalation_level)
-                        .iter()
-                        .map(|u| u.name.as_str())
-                        .collect();
-                    let to = if to.is_empty() {
+                    let names = self.recipient_names(&c.cell, &c.site, c.escalation_level);
+                    self.notify_escalated(&c, now, &names);
+                    let to = if names.is_empty() {
                         "nobody in the directory".to_owned()
                     } else {
-                        to.join(", ")
+                        names.join(", ")
                     };
                     warn!(
                         alert = c.id,

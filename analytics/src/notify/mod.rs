@@ -1,5 +1,24 @@
 //! Notification channels: where alerts go once raised, one module per
-//! channel. MQTT (`alerts/{cell}/{severity}`) is the first; webhook and
-//! e-mail follow the same shape.
+//! channel. MQTT (`alerts/{cell}/{severity}`) and signed webhooks; each
+//! runs apart, so a failing channel never blocks another or the detectors.
 
 pub mod mqtt;
+pub mod webhook;
+
+use serde::{Deserialize, Serialize};
+
+/// The `[notify]` section: one sub-section per channel besides MQTT (which
+/// is configured by `[mqtt]` and always on).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotifyConfig {
+    /// `[notify.webhook]`: signed JSON to one URL.
+    pub webhook: webhook::WebhookConfig,
+}
+
+impl NotifyConfig {
+    /// Checks every channel's section.
+    pub fn validate(&self) -> Result<(), crate::config::FieldError> {
+        self.webhook.validate().map_err(|e| e.within(&["webhook"]))
+    }
+}
