@@ -50,6 +50,11 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Check { config, json } => match AnalyticsConfig::load(&config) {
             Ok(c) => {
+                if let Some(path) = &c.directory.path {
+                    if let Err(e) = crate::alerts::directory::Directory::load(path) {
+                        return config_error(&e);
+                    }
+                }
                 if json {
                     match serde_json::to_string_pretty(&c) {
                         Ok(text) => println!("{text}"),
@@ -138,6 +143,35 @@ pub fn describe(c: &AnalyticsConfig) -> String {
         );
     } else {
         out += "  sockets   socket_safety detector disabled\n";
+    }
+    out += &describe_handling(c);
+    out
+}
+
+/// The store, directory, API and webhook lines of [`describe`].
+fn describe_handling(c: &AnalyticsConfig) -> String {
+    let a = &c.alerts.ack_within;
+    let mut out = format!(
+        "  alerts    escalate if not acknowledged within {} s (critical), {} s (major), {} s (minor); \
+         cool-down {} s; re-check {} s after resolution\n",
+        a.critical_s, a.major_s, a.minor_s, c.alerts.cooldown_s, c.alerts.recheck_after_s
+    );
+    out += &match &c.store.path {
+        Some(p) => format!("  store     SQLite file {}\n", p.display()),
+        None => {
+            "  store     in memory (set [store] path to keep alerts across restarts)\n".to_owned()
+        }
+    };
+    out += &match &c.directory.path {
+        Some(p) => format!("  directory {}\n", p.display()),
+        None => "  directory none: routing from [cells] only, no API users\n".to_owned(),
+    };
+    out += &match c.api.listen {
+        Some(addr) => format!("  api       http://{addr}/ (dashboard) and /api/v1\n"),
+        None => "  api       off\n".to_owned(),
+    };
+    if let Some(url) = &c.notify.webhook.url {
+        out += &format!("  webhook   {url}\n");
     }
     out
 }

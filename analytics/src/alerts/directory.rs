@@ -410,6 +410,26 @@ token_sha256 = "{}"
     }
 
     #[test]
+    fn the_example_directory_loads_and_its_example_tokens_work() {
+        let text = include_str!("../../../config/directory.example.toml");
+        let d = Directory::from_toml_str(text, "directory.example.toml").unwrap();
+        let wang = d.authenticate("example-wang-li").unwrap();
+        // wang.li is on duty in cell-07 and backup in cell-08.
+        assert_eq!(
+            d.scope(wang),
+            Scope::Cells(vec!["cell-07".into(), "cell-08".into()])
+        );
+        let chen = d.authenticate("example-chen-hui").unwrap();
+        assert_eq!(
+            d.scope(chen),
+            Scope::Sites(vec!["yard-a".into(), "yard-b".into()])
+        );
+        let mut cells = CellsConfig::default();
+        d.route_into(&mut cells).unwrap();
+        assert_eq!(cells.sites.len(), 3);
+    }
+
+    #[test]
     fn tokens_map_to_users_and_users_to_scopes() {
         let d = Directory::from_toml_str(&text(), "dir.toml").unwrap();
         let wang = d.authenticate("w").unwrap();
