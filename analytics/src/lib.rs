@@ -56,4 +56,4 @@ pub use alerts::render::render_alert;
 pub use config::{AnalyticsConfig, ConfigError};
 pub use detect::socket_safety::{RULE_OVERCURRENT, RULE_OVERPOWER, RULE_OVERTEMPERATURE};
 pub use pipeline::{Pipeline, PipelineStats};
-pub use service::{run, run_with_tap};
+pub use service::{run, run_with, run_with_tap, RunOptions};

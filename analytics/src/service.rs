@@ -53,6 +53,31 @@ pub async fn run_with_tap(
     shutdown: CancellationToken,
     tap: Option<mpsc::Sender<Alert>>,
 ) -> anyhow::Result<()> {
+    let options = RunOptions {
+        tap,
+        ..RunOptions::default()
+    };
+    run_with(config, shutdown, options).await
+}
+
+/// What a caller embedding the service (the demo, tests) may ask of it
+/// besides the config.
+#[derive(Debug, Default)]
+pub struct RunOptions {
+    /// Receives every raised alert; see [`run_with_tap`].
+    pub tap: Option<mpsc::Sender<Alert>>,
+    /// Receives the address the API listens on once it does (with
+    /// `[api] listen` on port 0 this is how the caller learns the port).
+    pub api_ready: Option<tokio::sync::oneshot::Sender<std::net::SocketAddr>>,
+}
+
+/// [`run`] with [`RunOptions`].
+pub async fn run_with(
+    config: AnalyticsConfig,
+    shutdown: CancellationToken,
+    options: RunOptions,
+) -> anyhow::Result<()> {
+    let RunOptions { tap, api_ready } = options;
     config.validate()?;
     let mut config = config;
     let directory = match &config.directory.path {
@@ -68,7 +93,8 @@ pub async fn run_with_tap(
         let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
             anyhow::anyhow!("cannot listen on {addr} for the API ([api] listen): {e}")
         })?;
-        let url = format!("http://{}", listener.local_addr()?);
+        let bound = listener.local_addr()?;
+        let url = format!("http://{bound}");
         info!(
             "API and dashboard on {url} ({} users in the directory)",
             directory.users.len()
@@ -79,6 +105,9 @@ pub async fn run_with_tap(
             alerts: config.alerts.clone(),
             clock: Arc::new(SystemClock),
         });
+        if let Some(ready) = api_ready {
+            let _ = ready.send(bound);
+        }
         let stop = shutdown.clone();
         tokio::spawn(async move {
             if let Err(e) = crate::api::serve(listener, router, stop).await {
