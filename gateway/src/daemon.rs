@@ -11,6 +11,7 @@ use crate::devices::DeviceStamp;
 use crate::outbox::writer::{self, OutboxHandle};
 use crate::outbox::Outbox;
 use crate::status::Health;
+use crate::uplink::influx::{self, InfluxUplink};
 use crate::uplink::mqtt::{self, MqttUplink};
 use crate::uplink::{self, RecordSender};
 use anyhow::Context;
@@ -59,7 +60,11 @@ pub async fn run(
                 (Some(t), dir)
             }
         };
-        let (outbox, recovery) = Outbox::open(config.outbox.options(dir.clone()), &[mqtt::NAME])
+        let mut uplink_names = vec![mqtt::NAME];
+        if config.influx.is_some() {
+            uplink_names.push(influx::NAME);
+        }
+        let (outbox, recovery) = Outbox::open(config.outbox.options(dir.clone()), &uplink_names)
             .with_context(|| format!("cannot open the outbox in {}", dir.display()))?;
         if recovery.records > 0 || recovery.truncated_bytes > 0 {
             info!(
@@ -77,6 +82,11 @@ pub async fn run(
         let outbox = OutboxHandle::new(outbox);
         health.set_outbox(&outbox.stats());
         let uplink = MqttUplink::new(&config, clock.clone(), health.clone(), outbox.clone())?;
+        let influx_uplink = config
+            .influx
+            .as_ref()
+            .map(|i| InfluxUplink::new(i, outbox.clone(), &dir))
+            .transpose()?;
 
         let (sender, records) = uplink::queue();
         let writer_task = tokio::spawn(
@@ -112,6 +122,8 @@ pub async fn run(
 
         let uplink_stop = CancellationToken::new();
         let uplink_task = tokio::spawn(uplink.run(uplink_stop.clone()).in_current_span());
+        let influx_task = influx_uplink
+            .map(|u| tokio::spawn(u.run(uplink_stop.clone()).in_current_span()));
         info!(
             "gateway {} started: polling {} device{}, publishing to MQTT broker {}:{} under {}/{}/{}/",
             config.gateway.id,
@@ -139,6 +151,12 @@ pub async fn run(
         uplink_stop.cancel();
         if let Err(e) = uplink_task.await {
             error!("the MQTT uplink ended abnormally: {e}");
+        }
+        if let Some(Err(e)) = match influx_task {
+            Some(t) => Some(t.await),
+            None => None,
+        } {
+            error!("the InfluxDB uplink ended abnormally: {e}");
         }
         // Saves the cursors of what the uplink delivered while draining.
         if let Err(e) = outbox.commit().await {

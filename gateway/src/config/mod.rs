@@ -61,6 +61,8 @@ pub struct GatewayConfig {
     pub mqtt: MqttConfig,
     /// The durable store between pollers and uplinks.
     pub outbox: OutboxConfig,
+    /// The InfluxDB uplink, when configured.
+    pub influx: Option<InfluxConfig>,
     /// Devices to poll, in config order.
     pub devices: Vec<DeviceConfig>,
     /// Where the config came from (file path or the caller's label).
@@ -142,6 +144,57 @@ impl Default for MqttConfig {
         }
     }
 }
+
+/// The `[influx]` table: readings as line protocol over HTTP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InfluxConfig {
+    /// Base URL of the server (`http://host:8086`).
+    pub url: String,
+    /// Which write API, with its target and credentials.
+    pub api: InfluxApi,
+    /// Lines per write request at most.
+    pub batch_max_lines: usize,
+    /// Time a partial batch waits for more lines.
+    pub batch_max_wait_ms: u64,
+    /// Whether bodies are gzip-compressed.
+    pub gzip: bool,
+    /// Time one request may take.
+    pub timeout_ms: u64,
+    /// Longest wait between retries.
+    pub retry_max_ms: u64,
+    /// Where refused lines go, with the server's message. `None`: beside the
+    /// outbox, `dead-letter-influx.lp`.
+    pub dead_letter_file: Option<PathBuf>,
+}
+
+/// `api = "v2"` or `"v1"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InfluxApi {
+    /// `POST /api/v2/write?org=&bucket=&precision=ms` with a token
+    /// (InfluxDB 1.8+, 2.x, 3.x and compatible servers).
+    V2 {
+        /// Organisation.
+        org: String,
+        /// Bucket.
+        bucket: String,
+        /// File holding the API token (first line), if the server needs one.
+        token_file: Option<PathBuf>,
+    },
+    /// `POST /write?db=&rp=&precision=ms` with basic auth (InfluxDB 1.x).
+    V1 {
+        /// Database.
+        db: String,
+        /// Retention policy, if not the default.
+        rp: Option<String>,
+        /// User name and the file holding the password.
+        credentials: Option<(String, PathBuf)>,
+    },
+}
+
+/// Lines per InfluxDB write when the config names none (InfluxData's advice: 5,000).
+pub const DEFAULT_INFLUX_BATCH_LINES: usize = 5_000;
+/// Time a partial batch waits for more lines.
+pub const DEFAULT_INFLUX_BATCH_WAIT_MS: u64 = 1_000;
 
 /// The `[outbox]` table.
 #[derive(Debug, Clone, PartialEq, Eq)]

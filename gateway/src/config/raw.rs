@@ -17,6 +17,7 @@ struct RawConfig {
     mqtt: RawMqtt,
     #[serde(default)]
     outbox: RawOutbox,
+    influx: Option<RawInflux>,
     #[serde(default)]
     devices: Vec<Spanned<RawDevice>>,
 }
@@ -46,6 +47,33 @@ struct RawMqtt {
     client_key_file: Option<Spanned<PathBuf>>,
     username: Option<Spanned<String>>,
     password_file: Option<Spanned<PathBuf>>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum RawInfluxApi {
+    V1,
+    V2,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawInflux {
+    url: Spanned<String>,
+    api: Option<RawInfluxApi>,
+    org: Option<Spanned<String>>,
+    bucket: Option<Spanned<String>>,
+    token_file: Option<Spanned<PathBuf>>,
+    db: Option<Spanned<String>>,
+    rp: Option<Spanned<String>>,
+    username: Option<Spanned<String>>,
+    password_file: Option<Spanned<PathBuf>>,
+    batch_max_lines: Option<Spanned<usize>>,
+    batch_max_wait_ms: Option<Spanned<u64>>,
+    gzip: Option<bool>,
+    timeout_ms: Option<Spanned<u64>>,
+    retry_max_ms: Option<Spanned<u64>>,
+    dead_letter_file: Option<Spanned<PathBuf>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -209,6 +237,11 @@ pub(super) fn build(
         ..mqtt
     };
     let outbox = build_outbox(src, &raw.outbox, base_dir)?;
+    let influx = raw
+        .influx
+        .as_ref()
+        .map(|i| build_influx(src, i, base_dir))
+        .transpose()?;
 
     if raw.devices.is_empty() {
         return Err(src
@@ -252,6 +285,7 @@ pub(super) fn build(
         },
         mqtt,
         outbox,
+        influx,
         devices,
         origin: src.origin().to_owned(),
     })
@@ -339,6 +373,136 @@ fn mqtt_credentials(
             "a password needs a username",
         )),
     }
+}
+
+fn build_influx(
+    src: &SourceFile,
+    i: &RawInflux,
+    base_dir: Option<&Path>,
+) -> Result<InfluxConfig, FieldError> {
+    let url = non_empty(src, &i.url, "influx.url")?;
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(src.error(
+            i.url.span(),
+            "influx.url",
+            format!("{url:?} is not an http:// or https:// URL"),
+        ));
+    }
+    let required = |v: &Option<Spanned<String>>, field: &str, api: &str| {
+        v.as_ref()
+            .ok_or_else(|| {
+                src.error(
+                    i.url.span(),
+                    format!("influx.{field}"),
+                    format!("api = \"{api}\" needs {field}"),
+                )
+            })
+            .and_then(|v| non_empty(src, v, &format!("influx.{field}")))
+    };
+    let not_for = |v: Option<Range<usize>>, field: &str, api: &str| match v {
+        Some(span) => Err(src.error(
+            span,
+            format!("influx.{field}"),
+            format!("{field} is not used with api = \"{api}\""),
+        )),
+        None => Ok(()),
+    };
+    let api = match i.api.unwrap_or(RawInfluxApi::V2) {
+        RawInfluxApi::V2 => {
+            not_for(i.db.as_ref().map(|v| v.span()), "db", "v2")?;
+            not_for(i.rp.as_ref().map(|v| v.span()), "rp", "v2")?;
+            not_for(i.username.as_ref().map(|v| v.span()), "username", "v2")?;
+            not_for(
+                i.password_file.as_ref().map(|v| v.span()),
+                "password_file",
+                "v2",
+            )?;
+            InfluxApi::V2 {
+                org: required(&i.org, "org", "v2")?,
+                bucket: required(&i.bucket, "bucket", "v2")?,
+                token_file: i
+                    .token_file
+                    .as_ref()
+                    .map(|t| resolve(base_dir, t.get_ref())),
+            }
+        }
+        RawInfluxApi::V1 => {
+            not_for(i.org.as_ref().map(|v| v.span()), "org", "v1")?;
+            not_for(i.bucket.as_ref().map(|v| v.span()), "bucket", "v1")?;
+            not_for(i.token_file.as_ref().map(|v| v.span()), "token_file", "v1")?;
+            let credentials = match (&i.username, &i.password_file) {
+                (None, None) => None,
+                (Some(u), Some(p)) => Some((
+                    non_empty(src, u, "influx.username")?,
+                    resolve(base_dir, p.get_ref()),
+                )),
+                (Some(u), None) => {
+                    return Err(src.error(
+                        u.span(),
+                        "influx.username",
+                        "a user name needs password_file",
+                    ))
+                }
+                (None, Some(p)) => {
+                    return Err(src.error(
+                        p.span(),
+                        "influx.password_file",
+                        "a password needs a username",
+                    ))
+                }
+            };
+            InfluxApi::V1 {
+                db: required(&i.db, "db", "v1")?,
+                rp: i
+                    .rp
+                    .as_ref()
+                    .map(|r| non_empty(src, r, "influx.rp"))
+                    .transpose()?,
+                credentials,
+            }
+        }
+    };
+    Ok(InfluxConfig {
+        url: url.trim_end_matches('/').to_owned(),
+        api,
+        batch_max_lines: bounded(
+            src,
+            &i.batch_max_lines,
+            DEFAULT_INFLUX_BATCH_LINES,
+            "influx.batch_max_lines",
+            1,
+            100_000,
+        )?,
+        batch_max_wait_ms: bounded(
+            src,
+            &i.batch_max_wait_ms,
+            DEFAULT_INFLUX_BATCH_WAIT_MS,
+            "influx.batch_max_wait_ms",
+            0,
+            600_000,
+        )?,
+        gzip: i.gzip.unwrap_or(true),
+        timeout_ms: bounded(
+            src,
+            &i.timeout_ms,
+            10_000,
+            "influx.timeout_ms",
+            100,
+            600_000,
+        )?,
+        retry_max_ms: bounded(
+            src,
+            &i.retry_max_ms,
+            60_000,
+            "influx.retry_max_ms",
+            100,
+            3_600_000,
+        )?,
+        dead_letter_file: i
+            .dead_letter_file
+            .as_ref()
+            .map(|d| resolve(base_dir, d.get_ref())),
+    })
 }
 
 fn build_outbox(

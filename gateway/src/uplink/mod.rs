@@ -9,6 +9,7 @@
 //! reading. An outage of the broker or InfluxDB never fills it: the outbox
 //! holds what the uplinks have not delivered, up to its cap.
 
+pub mod influx;
 pub mod mqtt;
 pub mod rate;
 

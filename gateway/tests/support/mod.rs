@@ -21,6 +21,8 @@ use tokio_modbus::prelude::{ExceptionCode, Request, Response};
 use tokio_modbus::server::tcp::{accept_tcp_connection, Server};
 use tokio_util::sync::CancellationToken;
 
+pub mod influx;
+
 const MOSQUITTO: &str = "/usr/sbin/mosquitto";
 
 /// Logs to the test's output (`RUST_LOG` to see more).
