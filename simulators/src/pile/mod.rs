@@ -38,6 +38,7 @@
 mod charger;
 mod clock;
 mod config;
+mod hardware;
 mod model;
 mod noise;
 mod registers;
@@ -49,14 +50,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 pub use charger::{ChargeStage, ChargerKind, ChargerSpec, MAX_CHARGE_CURRENT_A};
 pub use clock::{spawn_clock, ClockError};
 pub use config::{PileConfig, PileConfigError, Protection};
+pub use hardware::{SimFaultLine, SimMeterUart, SimRelayPin};
 pub use model::{PileModel, PileReading, SessionTruth, SocketError};
 pub use registers::{
     RegisterError, MAX_READ_COILS, MAX_READ_REGISTERS, MAX_WRITE_COILS, MAX_WRITE_REGISTERS,
 };
 pub use server::{serve, PileService};
 pub use socket::{
-    Fault, SimFaultLine, SimRelayPin, LEAKAGE_MA, OVERCURRENT_A, OVER_TEMPERATURE_MAX_C,
-    OVER_TEMPERATURE_RAMP_C_PER_MIN,
+    Fault, LEAKAGE_MA, OVERCURRENT_A, OVER_TEMPERATURE_MAX_C, OVER_TEMPERATURE_RAMP_C_PER_MIN,
 };
 
 /// A [`PileModel`] shared between the Modbus server, the clock and whoever

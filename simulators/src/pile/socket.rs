@@ -2,22 +2,25 @@
 //! faults, heat, and the residual-current module.
 //!
 //! This is the physics behind the firmware's traits: the relay is a
-//! [`Relay`] driver on a simulated [`OutputPin`], the residual-current
-//! module's fault line a [`FaultInput`] on a simulated [`InputPin`], and the
-//! meter's reading a [`Measurement`]. Whether anything is cut off is decided
+//! [`Relay`] driver on a simulated pin, the residual-current module's fault
+//! line a [`FaultInput`], the meter a [`Bl0942`] driver talking to a
+//! simulated chip over a simulated UART, and the temperature an [`Ntc`]
+//! conversion of a simulated ADC value (see [`super::hardware`]). Whether anything is cut off is decided
 //! by the firmware's controller in [`PileModel`](super::PileModel), never
 //! here: an injected fault only changes what the socket draws, how hot it
 //! gets or how much current leaks.
 
-use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
-use embedded_hal::digital::{ErrorType, InputPin, OutputPin};
 use gridwatch_firmware::controller::Measurement;
+use gridwatch_firmware::drivers::bl0942::Bl0942;
+use gridwatch_firmware::drivers::ntc::Ntc;
 use gridwatch_firmware::drivers::relay::Relay;
 use gridwatch_firmware::drivers::residual::FaultInput;
 use serde::Deserialize;
+
+use super::hardware::{thermistor_adc, Sensed, SimFaultLine, SimMeterUart, SimRelayPin};
 
 use super::charger::{ChargeStage, Charger};
 use super::noise::Noise;
@@ -61,49 +64,6 @@ pub(crate) struct Environment {
     pub thermal_time_constant_s: f64,
 }
 
-/// The relay coil's drive line, as the firmware's [`Relay`] driver sees it.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SimRelayPin {
-    high: bool,
-}
-
-impl ErrorType for SimRelayPin {
-    type Error = Infallible;
-}
-
-impl OutputPin for SimRelayPin {
-    fn set_low(&mut self) -> Result<(), Infallible> {
-        self.high = false;
-        Ok(())
-    }
-
-    fn set_high(&mut self) -> Result<(), Infallible> {
-        self.high = true;
-        Ok(())
-    }
-}
-
-/// The residual-current module's open-collector fault line (low = fault).
-/// The socket's physics pulls it low; the firmware's [`FaultInput`] reads it.
-#[derive(Debug, Clone, Default)]
-pub struct SimFaultLine {
-    low: Arc<AtomicBool>,
-}
-
-impl ErrorType for SimFaultLine {
-    type Error = Infallible;
-}
-
-impl InputPin for SimFaultLine {
-    fn is_high(&mut self) -> Result<bool, Infallible> {
-        Ok(!self.low.load(Ordering::Relaxed))
-    }
-
-    fn is_low(&mut self) -> Result<bool, Infallible> {
-        Ok(self.low.load(Ordering::Relaxed))
-    }
-}
-
 /// Injected faults; `past_full_w` is the level the never-ending taper holds.
 #[derive(Debug, Clone, Copy, Default)]
 struct Faults {
@@ -120,6 +80,12 @@ pub(crate) struct Socket {
     fault_line: FaultInput<SimFaultLine>,
     /// The module's side of `fault_line`: true pulls it low.
     leak_line: Arc<AtomicBool>,
+    meter: Bl0942<SimMeterUart>,
+    /// What the metering chip senses (its side of `meter`'s UART).
+    sensed: Arc<Mutex<Sensed>>,
+    ntc: Ntc,
+    /// Energy through the socket since the pile started, the chip's CF count.
+    energy_wh: f64,
     temperature_c: f64,
     faults: Faults,
     /// True power now (no measurement noise), what energy integrates.
@@ -137,11 +103,16 @@ impl Socket {
             Err(never) => match never {},
         };
         let line = SimFaultLine::default();
+        let uart = SimMeterUart::default();
         Self {
             charger: None,
             relay,
             leak_line: Arc::clone(&line.low),
             fault_line: FaultInput::new(line),
+            sensed: Arc::clone(&uart.sensed),
+            meter: Bl0942::new(uart),
+            ntc: Ntc::default(),
+            energy_wh: 0.0,
             temperature_c: env.ambient_c,
             faults: Faults::default(),
             power_w: 0.0,
@@ -221,6 +192,7 @@ impl Socket {
     pub(crate) fn advance(&mut self, dt_ms: u64, env: &Environment) {
         let dt_s = dt_ms as f64 / 1000.0;
         let powered = self.powered();
+        self.energy_wh += self.power_w * dt_s / 3600.0;
         if let Some(charger) = &mut self.charger {
             if powered {
                 charger.advance(dt_s);
@@ -280,22 +252,33 @@ impl Socket {
         }
     }
 
-    /// What the socket's sensors show now, as the controller reads them.
+    /// What the socket's sensors show now, read through the firmware's
+    /// drivers exactly as on the board.
     pub(crate) fn measure(&mut self) -> Measurement {
         let current_a = if self.voltage_v > 0.0 {
             self.power_w / (self.voltage_v * POWER_FACTOR)
         } else {
             0.0
         };
+        *self.sensed.lock().unwrap_or_else(PoisonError::into_inner) = Sensed {
+            voltage_v: self.voltage_v,
+            current_a,
+            power_w: self.power_w,
+            energy_wh: self.energy_wh,
+        };
+        // The simulated chip always answers with a valid packet; should it
+        // not, the firmware would see a dead meter: zeros.
+        let reading = self.meter.read().ok();
+        let raw = thermistor_adc(&self.ntc, self.temperature_c);
         let residual_fault = match self.fault_line.is_tripped() {
             Ok(tripped) => tripped,
             Err(never) => match never {},
         };
         Measurement {
-            voltage_v: self.voltage_v as f32,
-            current_a: current_a as f32,
-            power_w: self.power_w as f32,
-            temperature_c: self.temperature_c as f32,
+            voltage_v: reading.map_or(0.0, |r| r.voltage_v),
+            current_a: reading.map_or(0.0, |r| r.current_a),
+            power_w: reading.map_or(0.0, |r| r.power_w),
+            temperature_c: self.ntc.celsius(raw).unwrap_or(f32::NAN),
             residual_ma: self.residual_ma,
             residual_fault,
         }

@@ -105,7 +105,9 @@ fn charging_warms_the_socket_slowly_above_ambient() {
     let samples = run_minutes(&mut p, 2);
     let t = samples.last().expect("samples").temperature_c;
     assert!((26.0..35.0).contains(&t), "{t} °C after 2 h");
-    assert_eq!(p.socket(2).expect("socket 2").temperature_c, 25.0);
+    // Idle at ambient, as the thermistor's 12-bit ADC resolves it.
+    let idle = p.socket(2).expect("socket 2").temperature_c;
+    assert!((idle - 25.0).abs() < 0.05, "{idle} °C");
 }
 
 #[test]
