@@ -19,6 +19,7 @@ use crate::connection::Backoff;
 use crate::ingest::ReadingDecoder;
 use crate::notify::mqtt::{AlertOutbox, OutgoingAlert};
 use crate::pipeline::Pipeline;
+use crate::store::stations::Stations;
 use crate::store::Store;
 use gridwatch_telemetry::Alert;
 use gridwatch_telemetry::SystemClock;
@@ -88,6 +89,7 @@ pub async fn run_with(
         .route_into(&mut config.cells)
         .map_err(anyhow::Error::msg)?;
     let store = Store::open(&config.store)?;
+    let stations = Stations::new(config.detect.socket_safety.max_sockets);
     let directory = Arc::new(directory);
     if let Some(addr) = config.api.listen {
         let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
@@ -104,6 +106,8 @@ pub async fn run_with(
             directory: directory.clone(),
             alerts: config.alerts.clone(),
             clock: Arc::new(SystemClock),
+            stations: stations.clone(),
+            cells: Arc::new(crate::alerts::route::CellRouter::new(&config.cells)),
         });
         if let Some(ready) = api_ready {
             let _ = ready.send(bound);
@@ -119,7 +123,7 @@ pub async fn run_with(
         info_span!("analytics", broker = %config.mqtt.broker(), client_id = %config.mqtt.client_id);
     let webhook = start_webhook(&config.notify.webhook, &shutdown)?;
     let cases = Cases::new(store, directory, &config).with_webhook(webhook);
-    let mut service = Service::new(&config, tap, cases);
+    let mut service = Service::new(&config, tap, cases, stations);
     let (client, eventloop) = AsyncClient::new(config.mqtt.options(), CLIENT_CAPACITY);
     service
         .run(client, eventloop, shutdown)
@@ -184,10 +188,16 @@ struct Service {
     tap_dropped: u64,
     last_stats: Instant,
     cases: Cases,
+    stations: Stations,
 }
 
 impl Service {
-    fn new(config: &AnalyticsConfig, tap: Option<mpsc::Sender<Alert>>, cases: Cases) -> Self {
+    fn new(
+        config: &AnalyticsConfig,
+        tap: Option<mpsc::Sender<Alert>>,
+        cases: Cases,
+        stations: Stations,
+    ) -> Self {
         Self {
             mqtt: config.mqtt.clone(),
             decoder: ReadingDecoder::new(&config.mqtt.topic_prefix),
@@ -201,6 +211,7 @@ impl Service {
             tap_dropped: 0,
             last_stats: Instant::now(),
             cases,
+            stations,
         }
     }
 
@@ -322,6 +333,7 @@ impl Service {
         };
         let span = tracing::debug_span!("reading", entity = %reading.entity(), seq = reading.seq);
         let _guard = span.enter();
+        self.stations.observe(&reading);
         for alert in self.pipeline.process(&reading) {
             self.raise(alert);
         }

@@ -7,10 +7,13 @@ use axum::http::{header, Method, Request, StatusCode};
 use axum::Router;
 use gridwatch_analytics::alerts::directory::{hex, Directory};
 use gridwatch_analytics::alerts::lifecycle::AlertsConfig;
+use gridwatch_analytics::alerts::route::{CellRouter, CellsConfig};
 use gridwatch_analytics::api::{self, AppState};
+use gridwatch_analytics::store::stations::Stations;
 use gridwatch_analytics::store::{Scope, Store};
 use gridwatch_telemetry::alert::Sample;
 use gridwatch_telemetry::{Alert, AlertState, Evidence, ManualClock, Severity, Timestamp};
+use gridwatch_telemetry::{DeviceKind, Reading};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -115,8 +118,41 @@ fn app() -> (Router, Store) {
         directory: Arc::new(directory()),
         alerts: c,
         clock: Arc::new(ManualClock::new(Timestamp(60_000))),
+        stations: stations(),
+        cells: Arc::new(CellRouter::new(&cells())),
     };
     (api::router(state), store)
+}
+
+/// Directory routing: yard-a in cell-07, yard-c in cell-08.
+fn cells() -> CellsConfig {
+    let mut c = CellsConfig::default();
+    directory().route_into(&mut c).unwrap();
+    c
+}
+
+fn socket_reading(site: &str, ts: i64) -> Reading {
+    let mut r = Reading::new(
+        Timestamp(ts),
+        "gw-1",
+        "pile-1",
+        DeviceKind::ChargingSocket,
+        ts as u64,
+    );
+    r.site = site.into();
+    r.socket = Some(2);
+    r.values.insert("state".into(), 2.0);
+    r.values.insert("power_w".into(), 231.0);
+    r.values.insert("session_s".into(), 5400.0);
+    r
+}
+
+/// A board that has seen one socket at yard-a and one at yard-c.
+fn stations() -> Stations {
+    let s = Stations::new(100);
+    s.observe(&socket_reading("yard-a", 1000));
+    s.observe(&socket_reading("yard-c", 1000));
+    s
 }
 
 async fn call(
@@ -424,7 +460,7 @@ async fn every_documented_operation_is_routed_and_guarded() {
     assert!(paths.len() >= 10);
     for (path, ops) in paths {
         for method in ops.as_object().unwrap().keys() {
-            let uri = path.replace("{id}", "1");
+            let uri = path.replace("{id}", "1").replace("{site}", "yard-a");
             let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             let body = (m == Method::POST).then(|| json!({}));
             let (s, _) = call(&app, m, &uri, None, body).await;
@@ -567,4 +603,85 @@ async fn the_api_answers_on_a_real_socket() {
     );
     stop.cancel();
     server.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_site_s_stations_are_seen_by_its_manager_and_its_cell_s_staff_only() {
+    let (app, _) = app();
+    let (s, v) = call(
+        &app,
+        Method::GET,
+        "/api/v1/sites/yard-a/stations",
+        Some(CHEN),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v[0]["state"], "charging");
+    assert_eq!(v[0]["power_w"], 231.0);
+    let expect = [
+        (CHEN, "yard-c", StatusCode::NOT_FOUND),
+        (WANG, "yard-a", StatusCode::OK),
+        (WANG, "yard-c", StatusCode::NOT_FOUND),
+        (LI, "yard-c", StatusCode::OK),
+        (ROOT, "yard-c", StatusCode::OK),
+    ];
+    for (token, site, status) in expect {
+        let uri = format!("/api/v1/sites/{site}/stations");
+        assert_eq!(
+            call(&app, Method::GET, &uri, Some(token), None).await.0,
+            status,
+            "{token} {site}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_station_page_streams_updates_of_the_callers_sites_only() {
+    let board = stations();
+    let state = AppState {
+        store: Store::open_in_memory().unwrap(),
+        directory: Arc::new(directory()),
+        alerts: AlertsConfig::default(),
+        clock: Arc::new(ManualClock::new(Timestamp(0))),
+        stations: board.clone(),
+        cells: Arc::new(CellRouter::new(&cells())),
+    };
+    let app = api::router(state);
+    let cookie = format!("gridwatch_token={CHEN}");
+    let (s, html, _) = page(&app, Method::GET, "/stations", Some(&cookie), None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        html.contains("id=\"site-yard-a\"") && html.contains("charging"),
+        "{html}"
+    );
+    assert!(
+        !html.contains("yard-c"),
+        "another company's site is not shown"
+    );
+    assert!(html.contains("EventSource"));
+
+    let req = Request::builder()
+        .uri("/stations/events")
+        .header(header::COOKIE, &cookie)
+        .body(Body::empty())
+        .unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let mut body = resp.into_body();
+    board.observe(&socket_reading("yard-c", 2000)); // not chen's: not sent
+    let mut r = socket_reading("yard-a", 2000);
+    r.values.insert("fault_code".into(), 3.0);
+    board.observe(&r);
+    let frame = tokio::time::timeout(std::time::Duration::from_secs(10), body.frame())
+        .await
+        .expect("an event within the bound")
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8_lossy(frame.data_ref().unwrap()).into_owned();
+    assert!(text.starts_with("data: "), "{text}");
+    assert!(
+        text.contains("\"site\":\"yard-a\"") && text.contains("over-temperature"),
+        "{text}"
+    );
 }

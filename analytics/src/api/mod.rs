@@ -17,9 +17,12 @@ pub mod alerts;
 pub mod auth;
 pub mod error;
 pub mod silences;
+pub mod stations;
 
 use crate::alerts::directory::Directory;
 use crate::alerts::lifecycle::AlertsConfig;
+use crate::alerts::route::CellRouter;
+use crate::store::stations::Stations;
 use crate::store::Store;
 use axum::routing::{get, post};
 use axum::Router;
@@ -53,6 +56,10 @@ pub struct AppState {
     pub alerts: AlertsConfig,
     /// Time-stamps people's actions.
     pub clock: Arc<dyn Clock>,
+    /// Live charging-station state.
+    pub stations: Stations,
+    /// Site → cell, to scope the station view for grid staff.
+    pub cells: Arc<CellRouter>,
 }
 
 /// The API and the dashboard on one router.
@@ -75,7 +82,8 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/silences/:id",
             axum::routing::delete(silences::expire),
         )
-        .route("/api/v1/precision", get(alerts::precision));
+        .route("/api/v1/precision", get(alerts::precision))
+        .route("/api/v1/sites/:site/stations", get(stations::site));
     api.merge(crate::web::router()).with_state(state)
 }
 

@@ -25,6 +25,7 @@
 pub mod cases;
 pub mod precision;
 pub mod silences;
+pub mod stations;
 
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};

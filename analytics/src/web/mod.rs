@@ -9,6 +9,7 @@
 
 pub mod chart;
 pub mod page;
+pub mod stations;
 
 use crate::alerts::lifecycle::{Action, Disposition};
 use crate::api::alerts::{apply, close_action, CloseBody};
@@ -36,6 +37,8 @@ pub fn router() -> Router<AppState> {
         .route("/alerts/:id/acknowledge", post(acknowledge))
         .route("/alerts/:id/close", post(close))
         .route("/alerts/:id/comments", post(comment))
+        .route("/stations", get(stations::page))
+        .route("/stations/events", get(stations::events))
 }
 
 /// The logged-in caller, or `None` when the page should send them to /login.

@@ -41,7 +41,7 @@ pub fn layout(title: &str, user: Option<&str>, body: &str) -> String {
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{} · Gridwatch</title><style>{STYLE}</style></head><body>\
-         <header><a href=\"/alerts\"><strong>Gridwatch</strong></a>{who}</header><main>{body}</main></body></html>",
+         <header><nav><a href=\"/alerts\"><strong>Gridwatch</strong></a> · <a href=\"/stations\">Stations</a></nav>{who}</header><main>{body}</main></body></html>",
         escape(title)
     )
 }
