@@ -151,12 +151,9 @@ impl serial::Write<u8> for SimMeterUart {
 
 impl serial::Read<u8> for SimMeterUart {
     fn read(&mut self) -> nb::Result<u8, Infallible> {
-        let byte = self.reply.get(self.sent).copied();
-        byte.map(|b| {
-            self.sent += 1;
-            b
-        })
-        .ok_or(nb::Error::WouldBlock)
+        let byte = *self.reply.get(self.sent).ok_or(nb::Error::WouldBlock)?;
+        self.sent += 1;
+        Ok(byte)
     }
 }
 
