@@ -94,8 +94,7 @@ pub fn svg(samples: &[Sample], series: &str, limit: Option<(&str, f64)>) -> Opti
 }
 
 fn trim(v: f64) -> String {
-    let s = format!("{v:.2}");
-    s.trim_end_matches('0').trim_end_matches('.').to_owned()
+    super::page::number(v)
 }
 
 #[cfg(test)]

@@ -182,19 +182,28 @@ async fn alert_page(
     let mut body = format!(
         "<h1>{} {}</h1><p>{}</p><table>\
          <tr><th>State</th><td>{}{}</td></tr><tr><th>Where</th><td>{} (site {}, cell {})</td></tr>\
-         <tr><th>First seen</th><td>{}</td></tr><tr><th>Last seen</th><td>{} ({} times{})</td></tr>",
+         <tr><th>First seen</th><td>{}</td></tr><tr><th>Last seen</th><td>{} ({}{})</td></tr>",
         page::severity(a.severity),
         escape(&a.title),
         escape(&a.summary),
         page::state(a.state),
-        a.assignee.as_deref().map(|u| format!(", with {}", escape(u))).unwrap_or_default(),
+        a.assignee
+            .as_deref()
+            .map(|u| format!(", with {}", escape(u)))
+            .unwrap_or_default(),
         escape(&a.entity),
         escape(&a.site),
         escape(&a.cell),
         a.first_seen.to_rfc3339(),
         a.last_seen.to_rfc3339(),
-        a.count,
-        a.peak.map(|p| format!(", peak {p}")).unwrap_or_default(),
+        if a.count == 1 {
+            "once".to_owned()
+        } else {
+            format!("{} times", a.count)
+        },
+        a.peak
+            .map(|p| format!(", peak {}", page::number(p)))
+            .unwrap_or_default(),
     );
     if let Some(d) = a.disposition {
         let _ = write!(
@@ -222,7 +231,7 @@ async fn alert_page(
     let nums: Vec<String> = ev
         .values
         .iter()
-        .map(|(k, v)| format!("{} {v}", escape(k)))
+        .map(|(k, v)| format!("{} {}", escape(k), page::number(*v)))
         .collect();
     let _ = write!(body, "<p class=\"muted\">{}</p>", nums.join(" · "));
     if c.may_act() {

@@ -46,6 +46,12 @@ pub fn layout(title: &str, user: Option<&str>, body: &str) -> String {
     )
 }
 
+/// A number for people: at most two decimals, no trailing zeros.
+pub fn number(v: f64) -> String {
+    let s = format!("{v:.2}");
+    s.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
 /// A severity badge.
 pub fn severity(s: Severity) -> String {
     format!("<span class=\"sev {0}\">{0}</span>", s.as_str())
