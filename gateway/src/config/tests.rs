@@ -216,3 +216,63 @@ fn a_missing_profiles_dir_is_refused() {
     ));
     assert_eq!(e.field, "gateway.profiles_dir");
 }
+
+#[test]
+fn outbox_and_delivery_defaults_fill_what_is_left_out() {
+    let cfg = GatewayConfig::from_toml_str(GOOD, "gw.toml").unwrap();
+    assert_eq!(cfg.outbox, OutboxConfig::default());
+    assert_eq!(cfg.outbox.fsync_interval_ms, 1000);
+    assert_eq!(cfg.mqtt.inflight, DEFAULT_MQTT_INFLIGHT);
+    assert!(cfg.mqtt.tls.is_none() && cfg.influx.is_none());
+}
+
+#[test]
+fn a_password_over_plain_tcp_is_refused() {
+    let text = GOOD.replace(
+        "[mqtt]\n",
+        "[mqtt]\nusername = \"gw\"\npassword_file = \"pw\"\n",
+    );
+    let e = err(&text);
+    assert_eq!(e.field, "mqtt.username");
+    assert!(e.message.contains("plain TCP"), "{e}");
+}
+
+#[test]
+fn tls_keeps_its_file_paths_and_needs_both_client_files() {
+    let text = GOOD.replace(
+        "[mqtt]\n",
+        "[mqtt]\nca_file = \"/etc/ca.pem\"\nclient_cert_file = \"c.pem\"\nclient_key_file = \"k.pem\"\n",
+    );
+    let cfg = GatewayConfig::from_toml_str(&text, "gw.toml").unwrap();
+    let tls = cfg.mqtt.tls.unwrap();
+    assert_eq!(tls.ca_file, PathBuf::from("/etc/ca.pem"));
+    assert_eq!(tls.client_auth, Some(("c.pem".into(), "k.pem".into())));
+    let half = GOOD.replace(
+        "[mqtt]\n",
+        "[mqtt]\nca_file = \"ca.pem\"\nclient_cert_file = \"c.pem\"\n",
+    );
+    assert_eq!(err(&half).field, "mqtt.client_cert_file");
+}
+
+#[test]
+fn influx_v1_needs_db_and_v2_refuses_v1_fields() {
+    let v1 = format!("{GOOD}[influx]\nurl = \"http://i:8086\"\napi = \"v1\"\n");
+    assert_eq!(err(&v1).field, "influx.db");
+    let mixed = format!(
+        "{GOOD}[influx]\nurl = \"http://i:8086\"\norg = \"o\"\nbucket = \"b\"\ndb = \"x\"\n"
+    );
+    assert_eq!(err(&mixed).field, "influx.db");
+    let ok = format!("{GOOD}[influx]\nurl = \"http://i:8086/\"\norg = \"o\"\nbucket = \"b\"\n");
+    let cfg = GatewayConfig::from_toml_str(&ok, "gw.toml").unwrap();
+    let influx = cfg.influx.unwrap();
+    assert_eq!(influx.url, "http://i:8086");
+    assert!(influx.gzip);
+    assert!(matches!(influx.api, InfluxApi::V2 { ref org, .. } if org == "o"));
+}
+
+#[test]
+fn a_tiny_outbox_cap_is_refused_with_its_range() {
+    let text = format!("{GOOD}[outbox]\nmax_bytes = 100\n");
+    let e = err(&text);
+    assert_eq!(e.field, "outbox.max_bytes");
+}
