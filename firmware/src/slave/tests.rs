@@ -230,3 +230,52 @@ fn receiver_keeps_a_stray_byte_inside_a_frame_for_the_crc_to_reject() {
         "costs one poll, no reply"
     );
 }
+
+mod arbitrary_bytes {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any bytes, with or without a valid CRC, get at most a
+        /// well-formed reply and never a panic.
+        #[test]
+        fn respond_never_panics(mut body in proptest::collection::vec(any::<u8>(), 0..260), fix_crc in any::<bool>()) {
+            let mut p = pile();
+            let mut out = [0u8; MAX_ADU];
+            let len = if fix_crc && body.len() <= MAX_ADU - 2 {
+                // Addressed to this unit, so every function code is dispatched.
+                if let Some(unit) = body.first_mut() {
+                    *unit = 1;
+                }
+                let (f, n) = frame(&body);
+                respond(&mut p, 1, &f[..n], &mut out)
+            } else {
+                respond(&mut p, 1, &body, &mut out)
+            };
+            prop_assert!(len <= MAX_ADU);
+            if len > 0 {
+                prop_assert_eq!(crc16(&out[..len - 2]).to_le_bytes(), [out[len - 2], out[len - 1]]);
+            }
+        }
+
+        /// Any byte timing gives frames no longer than an ADU.
+        #[test]
+        fn receiver_never_panics(bytes in proptest::collection::vec((any::<u8>(), 0u64..10_000), 0..600)) {
+            let mut rx = FrameReceiver::new(19_200);
+            let mut t = 0u64;
+            for (b, gap) in bytes {
+                t += gap;
+                if let Some(f) = rx.poll(t) {
+                    prop_assert!(f.len() <= MAX_ADU);
+                }
+                rx.push(b, t);
+            }
+        }
+
+        /// Any 23 bytes decode or fail cleanly as a BL0942 packet.
+        #[test]
+        fn bl0942_decode_never_panics(bytes in proptest::array::uniform23(any::<u8>())) {
+            let _ = crate::drivers::bl0942::decode_frame(&bytes, crate::drivers::bl0942::CMD_READ);
+        }
+    }
+}
