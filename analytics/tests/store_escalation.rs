@@ -135,3 +135,45 @@ async fn a_new_case_notifies_on_duty_staff_and_escalates_to_backups_in_event_tim
     assert_eq!(trail.last().unwrap().action, "escalate");
     stop.cancel();
 }
+
+#[tokio::test]
+async fn with_grouping_a_burst_in_one_cell_is_one_notice() {
+    let (url, mut rx) = receiver(1).await;
+    let stop = CancellationToken::new();
+    let sender = webhook::spawn(
+        WebhookConfig::default(),
+        Endpoint::parse(&url).unwrap(),
+        b"k".to_vec(),
+        stop.clone(),
+    );
+    let mut config = AnalyticsConfig::default();
+    config.notify.group.wait_s = 30;
+    config.notify.group.interval_s = 300;
+    let store = Store::open_in_memory().unwrap();
+    let mut cases = Cases::new(store, Arc::new(directory()), &config).with_webhook(Some(sender));
+    let t0 = 1_764_000_000_000;
+    let mut second = alert(t0 + 5_000);
+    second.entity = "yard-a/gw-1/pile-1#4".into();
+    second.id = "socket_overcurrent:yard-a/gw-1/pile-1#4:0".into();
+    for (a, at) in [(alert(t0), t0), (second, t0 + 5_000)] {
+        assert!(cases.record(&a));
+        cases.tick(Timestamp(at));
+    }
+    cases.tick(Timestamp(t0 + 29_000));
+    assert!(
+        rx.try_recv().is_err(),
+        "nothing before the group wait is over"
+    );
+    cases.tick(Timestamp(t0 + 30_000));
+    let group = next(&mut rx).await;
+    assert_eq!(group["event"], "group");
+    assert_eq!(group["group"], "cell-07");
+    let ids: Vec<i64> = group["notices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["case_id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, [1, 2]);
+    stop.cancel();
+}

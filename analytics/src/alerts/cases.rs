@@ -11,6 +11,7 @@
 use crate::alerts::directory::Directory;
 use crate::alerts::lifecycle::AlertsConfig;
 use crate::config::AnalyticsConfig;
+use crate::notify::group::Grouper;
 use crate::notify::webhook::{Notice, WebhookSender};
 use crate::store::{AlertCase, RecordedKind, Store};
 use gridwatch_telemetry::{Alert, Timestamp};
@@ -30,6 +31,7 @@ pub struct Cases {
     now: Option<Timestamp>,
     last_sweep: Option<Timestamp>,
     webhook: Option<WebhookSender>,
+    grouper: Grouper,
 }
 
 impl Cases {
@@ -42,6 +44,7 @@ impl Cases {
             now: None,
             last_sweep: None,
             webhook: None,
+            grouper: Grouper::new(&config.notify.group),
         }
     }
 
@@ -118,17 +121,19 @@ impl Cases {
                         _ => "raised",
                     };
                     let recipients = self.recipient_names(&alert.cell, &alert.site, 0);
-                    self.notify(
-                        r.id,
-                        alert.ts,
-                        json!({
-                            "event": event,
-                            "case_id": r.id,
-                            "escalation_level": 0,
-                            "recipients": recipients,
-                            "alert": alert,
-                        }),
-                    );
+                    let notice = json!({
+                        "event": event,
+                        "case_id": r.id,
+                        "escalation_level": 0,
+                        "recipients": recipients,
+                        "alert": alert,
+                    });
+                    if self.grouper.enabled() && self.webhook.is_some() {
+                        let key = self.grouper.key(&alert.cell, &alert.site).to_owned();
+                        self.grouper.push(&key, notice, alert.ts);
+                    } else {
+                        self.notify(r.id, alert.ts, notice);
+                    }
                 }
                 true
             }
@@ -144,6 +149,23 @@ impl Cases {
     pub fn tick(&mut self, ts: Timestamp) {
         let now = self.now.map_or(ts, |n| n.max(ts));
         self.now = Some(now);
+        for batch in self.grouper.due(now) {
+            let first = batch
+                .items
+                .first()
+                .and_then(|n| n["case_id"].as_i64())
+                .unwrap_or(0);
+            self.notify(
+                first,
+                now,
+                json!({
+                    "event": "group",
+                    "group": batch.key,
+                    "dropped": batch.dropped,
+                    "notices": batch.items,
+                }),
+            );
+        }
         if self
             .last_sweep
             .is_some_and(|l| now.since(l) < SWEEP_EVERY_MS)

@@ -2,6 +2,7 @@
 //! channel. MQTT (`alerts/{cell}/{severity}`) and signed webhooks; each
 //! runs apart, so a failing channel never blocks another or the detectors.
 
+pub mod group;
 pub mod mqtt;
 pub mod webhook;
 
@@ -14,11 +15,14 @@ use serde::{Deserialize, Serialize};
 pub struct NotifyConfig {
     /// `[notify.webhook]`: signed JSON to one URL.
     pub webhook: webhook::WebhookConfig,
+    /// `[notify.group]`: grouping of new-case notices per cell or site.
+    pub group: group::GroupConfig,
 }
 
 impl NotifyConfig {
     /// Checks every channel's section.
     pub fn validate(&self) -> Result<(), crate::config::FieldError> {
-        self.webhook.validate().map_err(|e| e.within(&["webhook"]))
+        self.webhook.validate().map_err(|e| e.within(&["webhook"]))?;
+        self.group.validate().map_err(|e| e.within(&["group"]))
     }
 }
