@@ -42,6 +42,7 @@
 pub mod backoff;
 pub mod bus;
 pub mod cli;
+pub mod command;
 pub mod config;
 mod daemon;
 pub mod devices;

@@ -57,6 +57,22 @@ impl ModbusTcpBus {
         }
     }
 
+    /// Writes one coil (FC 0x05) on a fresh connection, then closes it:
+    /// commands are rare and must not disturb the poller's connection.
+    pub async fn write_coil(&mut self, address: u16, on: bool) -> Result<(), BusError> {
+        let mut ctx = connect(&self.host, self.port, self.unit_id, self.timeout).await?;
+        let result = timeout(self.timeout, ctx.write_single_coil(address, on)).await;
+        let _ = timeout(self.timeout, ctx.disconnect()).await;
+        match result {
+            Err(_) => Err(self.no_answer(&format!("writing coil {address}"))),
+            Ok(Err(e)) => Err(BusError::Unreachable(format!(
+                "writing coil {address} failed: {e}"
+            ))),
+            Ok(Ok(Err(code))) => Err(BusError::Exception { code: code.into() }),
+            Ok(Ok(Ok(()))) => Ok(()),
+        }
+    }
+
     fn no_answer(&self, step: &str) -> BusError {
         no_answer(step, self.timeout)
     }

@@ -18,6 +18,12 @@
 //! is a retained `offline` status. At shutdown it sends what the outbox holds
 //! for a short while, publishes `offline` and disconnects cleanly.
 //!
+//! Downlink commands: on every ConnAck it subscribes to `…/cmd/+`; each
+//! command runs in its own task ([`crate::command`]) and its ack is published
+//! on `…/cmd-ack/{device}`. Acks are answers, not measurements: they do not
+//! go through the outbox, and an ack for a connection that dropped is lost
+//! (the sender sees no ack and may ask again).
+//!
 //! A driver task polls rumqttc's event loop and forwards its events on a
 //! channel, so this task can wait on the broker, the outbox and the clock at
 //! once without cancelling a poll halfway.
@@ -26,10 +32,12 @@ use super::rate::RateLimit;
 use super::StoredRecord;
 use crate::backoff::{jittered, words, Backoff};
 use crate::bus::io_reason;
+use crate::command::{Ack, Commands};
 use crate::config::{GatewayConfig, MqttConfig};
 use crate::outbox::writer::OutboxHandle;
 use crate::outbox::{Entry, ReadCursor};
 use crate::status::Health;
+use gridwatch_telemetry::topic::TopicKind;
 use gridwatch_telemetry::topic::Topics;
 use gridwatch_telemetry::{codec, Clock, GatewayId, GatewayState, SiteId};
 use rumqttc::{
@@ -77,7 +85,15 @@ pub struct MqttUplink {
     clock: Arc<dyn Clock>,
     health: Arc<Health>,
     outbox: Arc<OutboxHandle>,
+    commands: Commands,
 }
+
+/// Acks of commands carried out, on their way to be published.
+type AckReceiver = mpsc::Receiver<Ack>;
+/// A command that arrived: (device, payload).
+type Incoming = (String, Vec<u8>);
+/// Commands waiting to be carried out, at most; more are refused in the log.
+const COMMAND_CAPACITY: usize = 64;
 
 /// How one connection ended.
 enum Ended {
@@ -115,6 +131,7 @@ impl MqttUplink {
             clock,
             health,
             outbox,
+            commands: Commands::new(config),
         })
     }
 
@@ -164,8 +181,31 @@ impl MqttUplink {
     /// Delivers the outbox until `shutdown`, then says goodbye.
     pub async fn run(self, shutdown: CancellationToken) {
         let mut backoff = Backoff::new(RECONNECT_FIRST, self.reconnect_max);
+        let (acks_tx, mut acks) = mpsc::channel(COMMAND_CAPACITY);
+        let (commands_tx, mut commands) = mpsc::channel::<Incoming>(COMMAND_CAPACITY);
+        // One executor: commands run one at a time, in the order they came.
+        let (executor, clock) = (self.commands.clone(), self.clock.clone());
+        let executor_task = tokio::spawn(
+            async move {
+                while let Some((device, payload)) = commands.recv().await {
+                    let ack = executor.execute(&device, &payload, clock.now()).await;
+                    match (&ack.result, &ack.error) {
+                        (Some(done), _) => info!("command for {device} done: {done}"),
+                        (_, Some(why)) => warn!("command for {device} refused: {why}"),
+                        _ => {}
+                    }
+                    if acks_tx.send(ack).await.is_err() {
+                        break;
+                    }
+                }
+            }
+            .in_current_span(),
+        );
         loop {
-            match self.connection(&shutdown, &mut backoff).await {
+            match self
+                .connection(&shutdown, &mut backoff, &commands_tx, &mut acks)
+                .await
+            {
                 Ended::Shutdown => break,
                 Ended::Lost { why, was_connected } => {
                     if shutdown.is_cancelled() {
@@ -191,11 +231,19 @@ impl MqttUplink {
                 }
             }
         }
+        // A command still running has no connection left to ack on.
+        executor_task.abort();
     }
 
     /// One connection: connect, send from the cursor, until it fails or
     /// `shutdown` (then drain briefly and say goodbye).
-    async fn connection(&self, shutdown: &CancellationToken, backoff: &mut Backoff) -> Ended {
+    async fn connection(
+        &self,
+        shutdown: &CancellationToken,
+        backoff: &mut Backoff,
+        commands: &mpsc::Sender<Incoming>,
+        acks: &mut AckReceiver,
+    ) -> Ended {
         let mut options = self.options.clone();
         // The will's timestamp says when the gateway (re)connected.
         options.set_last_will(self.last_will());
@@ -235,6 +283,7 @@ impl MqttUplink {
             let until = drain_until.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
             tokio::select! {
                 ev = events.recv() => match ev {
+                    Some(Ok(Event::Incoming(Packet::Publish(p)))) => self.on_command(&p.topic, &p.payload, commands),
                     Some(Ok(ev)) => s.on_event(self, &client, ev, backoff),
                     Some(Err(e)) => break Ended::Lost { why: reason(&e), was_connected: s.connected },
                     None => break Ended::Lost { why: "the MQTT event loop ended".into(), was_connected: s.connected },
@@ -247,6 +296,7 @@ impl MqttUplink {
                     }
                 },
                 _ = tokio::time::sleep(rate_wait.unwrap_or_default()), if rate_wait.is_some() => {},
+                Some(ack) = acks.recv() => s.publish_ack(self, &client, ack),
                 _ = shutdown.cancelled(), if drain_until.is_none() => {
                     drain_until = Some(Instant::now() + DRAIN_TIME);
                 },
@@ -259,6 +309,26 @@ impl MqttUplink {
         }
         driver.abort();
         ended
+    }
+
+    /// Queues a command that arrived on `topic` for the executor.
+    fn on_command(&self, topic: &str, payload: &[u8], commands: &mpsc::Sender<Incoming>) {
+        let Some(parts) = self.topics.parse(topic) else {
+            return;
+        };
+        let (TopicKind::Cmd, Some(device)) = (parts.kind, parts.device) else {
+            return;
+        };
+        info!("command for {device}: {}", String::from_utf8_lossy(payload));
+        if commands
+            .try_send((device.to_owned(), payload.to_vec()))
+            .is_err()
+        {
+            warn!(
+                "{COMMAND_CAPACITY} commands are already waiting; the command for {device} \
+                 is dropped without an ack"
+            );
+        }
     }
 
     /// Publishes `offline` and disconnects, within [`GOODBYE_TIME`].
@@ -328,6 +398,21 @@ impl Session {
             on_wire: HashMap::new(),
             unacked: BTreeMap::new(),
             rate: RateLimit::new(uplink.max_publish_per_s, Instant::now().into_std()),
+        }
+    }
+
+    fn publish_ack(&mut self, uplink: &MqttUplink, client: &AsyncClient, ack: Ack) {
+        let topic =
+            uplink
+                .topics
+                .cmd_ack(uplink.site.as_str(), uplink.gateway.as_str(), &ack.device);
+        self.queued.push_back(None);
+        if let Err(e) = client.try_publish(topic, QoS::AtLeastOnce, false, ack.to_json()) {
+            self.queued.pop_back();
+            warn!(
+                "could not publish the ack of a command for {}: {e}",
+                ack.device
+            );
         }
     }
 
@@ -413,6 +498,13 @@ impl Session {
                 backoff.reset();
                 if let Err(e) = self.publish_status(uplink, client, GatewayState::Online) {
                     warn!("could not queue the online status: {e}");
+                }
+                let commands =
+                    uplink
+                        .topics
+                        .cmd(uplink.site.as_str(), uplink.gateway.as_str(), "+");
+                if let Err(e) = client.try_subscribe(commands, QoS::AtLeastOnce) {
+                    warn!("could not subscribe to commands: {e}");
                 }
             }
             Event::Outgoing(Outgoing::Publish(pkid)) => {

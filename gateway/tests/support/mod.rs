@@ -142,6 +142,7 @@ pub fn terminate(child: &mut Child) {
 #[derive(Clone)]
 pub struct Pile {
     registers: Arc<Mutex<BTreeMap<u16, u16>>>,
+    coils: Arc<Mutex<BTreeMap<u16, bool>>>,
     polls: Arc<AtomicU64>,
 }
 
@@ -157,8 +158,14 @@ impl Pile {
         m.insert(101, 2301);
         Pile {
             registers: Arc::new(Mutex::new(m)),
+            coils: Arc::new(Mutex::new(BTreeMap::new())),
             polls: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// The last value written to coil `address`, if any.
+    pub fn coil(&self, address: u16) -> Option<bool> {
+        self.coils.lock().unwrap().get(&address).copied()
     }
 
     /// Polls answered so far (reads of the device-level registers).
@@ -186,6 +193,11 @@ impl tokio_modbus::server::Service for Pile {
                     .map(Response::ReadHoldingRegisters)
                     .ok_or(ExceptionCode::IllegalDataAddress)
             }
+            Request::WriteSingleCoil(address, on) if address < 12 => {
+                self.coils.lock().unwrap().insert(address, on);
+                Ok(Response::WriteSingleCoil(address, on))
+            }
+            Request::WriteSingleCoil(..) => Err(ExceptionCode::IllegalDataAddress),
             _ => Err(ExceptionCode::IllegalFunction),
         })
     }
@@ -230,6 +242,8 @@ pub struct Collector {
     task: tokio::task::JoinHandle<()>,
     pub seen: Vec<Seen>,
     pub statuses: Vec<gridwatch_telemetry::Status>,
+    /// Command acks: (topic, JSON).
+    pub acks: Vec<(String, serde_json::Value)>,
 }
 
 impl Collector {
@@ -271,6 +285,7 @@ impl Collector {
             task,
             seen: Vec::new(),
             statuses: Vec::new(),
+            acks: Vec::new(),
         }
     }
 
@@ -302,7 +317,12 @@ impl Collector {
     }
 
     fn take(&mut self, topic: &str, payload: Vec<u8>) {
-        if topic.ends_with("/status") {
+        if topic.contains("/cmd-ack/") {
+            self.acks.push((
+                topic.to_owned(),
+                serde_json::from_slice(&payload).expect("an ack is JSON"),
+            ));
+        } else if topic.ends_with("/status") {
             self.statuses
                 .push(codec::decode(&payload).expect("status decodes"));
         } else if topic.contains("/reading/") {

@@ -1,0 +1,276 @@
+//! Downlink commands: `…/cmd/{device}` in, `…/cmd-ack/{device}` out.
+//!
+//! A command is a small JSON object; the only actions today switch a
+//! charging-pile socket's relay (`socket_off`, `socket_on`), which the pile
+//! exposes as coil `socket − 1`. Every command gets exactly one ack, with
+//! the result or a clear error: an unknown device, a payload that is not a
+//! command, a socket the device does not have, a device that did not answer.
+//!
+//! ```json
+//! {"id": "c-17", "action": "socket_off", "socket": 3}
+//! {"schema": 1, "ts": 1764000000000, "device": "pile-1", "id": "c-17", "ok": true,
+//!  "result": "socket 3 switched off"}
+//! {"schema": 1, "ts": 1764000000000, "device": "ghost", "id": "c-18", "ok": false,
+//!  "error": "no device \"ghost\" on gateway gw-yard-a"}
+//! ```
+//!
+//! Parsing and the ack are pure ([`parse`], [`Ack`]); [`Commands::execute`]
+//! does the Modbus write.
+
+use crate::bus::modbus_tcp::ModbusTcpBus;
+use crate::config::{GatewayConfig, Transport};
+use gridwatch_telemetry::{DeviceKind, Timestamp, SCHEMA_VERSION};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// A command as sent by an operator or analytics.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Command {
+    /// The sender's id for the command, echoed in the ack.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// What to do.
+    pub action: Action,
+    /// The socket (from 1), for socket actions.
+    pub socket: Option<u16>,
+}
+
+/// The closed set of actions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Switch a socket's relay off.
+    SocketOff,
+    /// Switch a socket's relay on.
+    SocketOn,
+}
+
+/// The answer to one command.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ack {
+    /// Payload schema version.
+    pub schema: u32,
+    /// When the gateway answered.
+    pub ts: Timestamp,
+    /// The device the command was for.
+    pub device: String,
+    /// The command's id, if it had one.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub id: Option<String>,
+    /// Whether it was carried out.
+    pub ok: bool,
+    /// What was done, when `ok`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub result: Option<String>,
+    /// Why not, when not `ok`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub error: Option<String>,
+}
+
+impl Ack {
+    /// The JSON payload.
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+}
+
+/// Reads a command payload; the error says what is wrong in words.
+pub fn parse(payload: &[u8]) -> Result<Command, String> {
+    let c: Command = serde_json::from_slice(payload).map_err(|e| {
+        format!("not a command ({e}); expected {{\"action\": \"socket_off\" or \"socket_on\", \"socket\": n}}")
+    })?;
+    Ok(c)
+}
+
+/// The id of a payload that failed to parse, if it has one (for the ack).
+fn loose_id(payload: &[u8]) -> Option<String> {
+    serde_json::from_slice::<serde_json::Value>(payload)
+        .ok()?
+        .get("id")?
+        .as_str()
+        .map(str::to_owned)
+}
+
+/// How to reach each device that can take commands.
+#[derive(Debug, Clone)]
+struct Target {
+    bus: (String, u16, u8, Duration),
+    kind: DeviceKind,
+    sockets: u16,
+}
+
+/// Executes commands for the devices of one gateway.
+#[derive(Debug, Clone)]
+pub struct Commands {
+    gateway: String,
+    targets: BTreeMap<String, Target>,
+}
+
+impl Commands {
+    /// The devices of `config`.
+    pub fn new(config: &GatewayConfig) -> Self {
+        let targets = config
+            .devices
+            .iter()
+            .map(|d| {
+                let Transport::ModbusTcp {
+                    host,
+                    port,
+                    unit_id,
+                } = &d.transport;
+                (
+                    d.id.as_str().to_owned(),
+                    Target {
+                        bus: (host.clone(), *port, *unit_id, d.timeout()),
+                        kind: d.profile.kind,
+                        sockets: d.profile.channel.as_ref().map_or(0, |c| c.max_count()),
+                    },
+                )
+            })
+            .collect();
+        Self {
+            gateway: config.gateway.id.as_str().to_owned(),
+            targets,
+        }
+    }
+
+    /// Carries out `payload` for `device` and says how it went.
+    pub async fn execute(&self, device: &str, payload: &[u8], now: Timestamp) -> Ack {
+        let mut ack = Ack {
+            schema: SCHEMA_VERSION,
+            ts: now,
+            device: device.to_owned(),
+            id: None,
+            ok: false,
+            result: None,
+            error: None,
+        };
+        let command = match parse(payload) {
+            Ok(c) => c,
+            Err(e) => {
+                ack.id = loose_id(payload);
+                ack.error = Some(e);
+                return ack;
+            }
+        };
+        ack.id = command.id.clone();
+        match self.switch(device, &command).await {
+            Ok(done) => {
+                ack.ok = true;
+                ack.result = Some(done);
+            }
+            Err(e) => ack.error = Some(e),
+        }
+        ack
+    }
+
+    async fn switch(&self, device: &str, command: &Command) -> Result<String, String> {
+        let target = self
+            .targets
+            .get(device)
+            .ok_or_else(|| format!("no device {device:?} on gateway {}", self.gateway))?;
+        if target.kind != DeviceKind::ChargingPile {
+            return Err(format!(
+                "{device} is a {} and has no sockets to switch",
+                target.kind.as_str()
+            ));
+        }
+        let on = matches!(command.action, Action::SocketOn);
+        let socket = command
+            .socket
+            .ok_or_else(|| "socket_on and socket_off need \"socket\": n (from 1)".to_owned())?;
+        if socket == 0 || socket > target.sockets {
+            return Err(format!(
+                "{device} has sockets 1 to {}; there is no socket {socket}",
+                target.sockets
+            ));
+        }
+        let (host, port, unit, timeout) = target.bus.clone();
+        let mut bus = ModbusTcpBus::new(host, port, unit, timeout);
+        bus.write_coil(socket - 1, on).await.map_err(|e| {
+            format!(
+                "{device} at {} did not switch socket {socket}: {e}",
+                bus.address()
+            )
+        })?;
+        Ok(format!(
+            "socket {socket} switched {}",
+            if on { "on" } else { "off" }
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_socket_command_parses() {
+        let c = parse(br#"{"id":"c-1","action":"socket_off","socket":3}"#).unwrap();
+        assert_eq!(
+            c,
+            Command {
+                id: Some("c-1".into()),
+                action: Action::SocketOff,
+                socket: Some(3)
+            }
+        );
+    }
+
+    #[test]
+    fn bad_payloads_are_refused_in_words() {
+        assert!(parse(b"off").unwrap_err().contains("not a command"));
+        assert!(parse(br#"{"action":"explode"}"#)
+            .unwrap_err()
+            .contains("unknown variant"));
+        assert!(parse(br#"{"action":"socket_on","sokcet":1}"#)
+            .unwrap_err()
+            .contains("unknown field"));
+        assert_eq!(loose_id(br#"{"id":"x","action":"?"}"#), Some("x".into()));
+    }
+
+    #[tokio::test]
+    async fn unknown_devices_and_missing_sockets_get_error_acks() {
+        let config = GatewayConfig::from_toml_str(
+            r#"
+[gateway]
+id = "gw-1"
+site = "s"
+[mqtt]
+host = "127.0.0.1"
+[[devices]]
+id = "pile-1"
+profile = "gridwatch-ebp12"
+protocol = "modbus_tcp"
+host = "127.0.0.1"
+"#,
+            "test",
+        )
+        .unwrap();
+        let c = Commands::new(&config);
+        let ack = c
+            .execute(
+                "ghost",
+                br#"{"id":"a","action":"socket_off","socket":1}"#,
+                Timestamp(5),
+            )
+            .await;
+        assert!(!ack.ok);
+        assert_eq!(ack.id.as_deref(), Some("a"));
+        assert!(ack.error.unwrap().contains("no device \"ghost\""));
+        let ack = c
+            .execute(
+                "pile-1",
+                br#"{"action":"socket_on","socket":13}"#,
+                Timestamp(5),
+            )
+            .await;
+        assert!(ack.error.unwrap().contains("there is no socket 13"));
+        let ack = c
+            .execute("pile-1", br#"{"action":"socket_on"}"#, Timestamp(5))
+            .await;
+        assert!(ack.error.unwrap().contains("need \"socket\""));
+    }
+}
