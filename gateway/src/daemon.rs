@@ -35,6 +35,9 @@ pub async fn run(
     clock: Arc<dyn Clock>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    // Two rustls crypto back ends are built in (rumqttc's and reqwest's);
+    // rustls then refuses to guess, so name one. Already set is fine.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let span = info_span!("gateway", gateway = %config.gateway.id, site = %config.gateway.site);
     async move {
         let health = Arc::new(Health::new(
