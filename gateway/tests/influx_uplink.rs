@@ -18,7 +18,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 /// Runs a gateway with `influx` as its `[influx]` table for the duration of
-/// `during`, then stops it; returns every reading seen on MQTT (by seq).
+/// `during`, silences the pile, lets the uplinks catch up, then stops it;
+/// returns every reading seen on MQTT (by seq).
 async fn run_gateway<F>(
     gateway: &str,
     root: &Path,
@@ -29,7 +30,7 @@ where
     F: std::future::Future<Output = ()>,
 {
     let broker = Broker::start().await;
-    let (pile, _p, _stop) = start_pile().await;
+    let (pile, device, _stop) = start_pile().await;
     let mut sub = Collector::connect(
         broker.port,
         &format!("t-{gateway}"),
@@ -52,6 +53,10 @@ where
         shutdown.clone(),
     ));
     during.await;
+    // No more readings: both uplinks catch up before the gateway stops, so
+    // what MQTT saw is exactly what InfluxDB must hold.
+    device.silence();
+    tokio::time::sleep(Duration::from_secs(3)).await;
     shutdown.cancel();
     tokio::time::timeout(Duration::from_secs(20), gw)
         .await

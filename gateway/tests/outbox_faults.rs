@@ -46,7 +46,7 @@ fn assert_every_seq(c: &Collector, first: u64, next: u64) {
 async fn a_broker_outage_loses_nothing_and_every_seq_arrives() {
     support::init_logs();
     let mut broker = Broker::start().await;
-    let (pile, _pile_handle, _pile_stop) = start_pile().await;
+    let (pile, device, _pile_stop) = start_pile().await;
     let root = tempfile::tempdir().unwrap();
     let dir = outbox_dir(&root);
     let mut sub = Collector::connect(broker.port, "t-outage", &filters("gw-out")).await;
@@ -78,6 +78,9 @@ async fn a_broker_outage_loses_nothing_and_every_seq_arrives() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     broker.resume().await;
     sub.collect_for(Duration::from_secs(4)).await;
+    // No more readings; the uplink catches up before the gateway stops.
+    device.silence();
+    sub.collect_for(Duration::from_secs(2)).await;
 
     shutdown.cancel();
     tokio::time::timeout(Duration::from_secs(15), gw)
@@ -152,6 +155,8 @@ async fn sigkill_loses_at_most_the_fsync_window_and_cursors_resume() {
 
     let mut second = gateway();
     sub.collect_for(Duration::from_secs(3)).await;
+    pile.silence();
+    sub.collect_for(Duration::from_secs(2)).await;
     support::terminate(&mut second);
     assert!(
         second.wait().unwrap().success(),
@@ -193,7 +198,7 @@ async fn sigkill_loses_at_most_the_fsync_window_and_cursors_resume() {
 async fn a_tiny_cap_drops_the_oldest_counts_and_reports_them_and_polling_goes_on() {
     support::init_logs();
     let mut broker = Broker::start().await;
-    let (pile, _pile_handle, _pile_stop) = start_pile().await;
+    let (pile, device, _pile_stop) = start_pile().await;
     let root = tempfile::tempdir().unwrap();
     let dir = outbox_dir(&root);
     // Subscribe first (the session is kept), then take the broker away.
@@ -226,6 +231,8 @@ async fn a_tiny_cap_drops_the_oldest_counts_and_reports_them_and_polling_goes_on
         .await,
         "online status after the broker returned"
     );
+    sub.collect_for(Duration::from_secs(2)).await;
+    device.silence();
     sub.collect_for(Duration::from_secs(2)).await;
     shutdown.cancel();
     tokio::time::timeout(Duration::from_secs(15), gw)

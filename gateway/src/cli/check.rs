@@ -70,6 +70,56 @@ fn summary_text(config: &GatewayConfig) -> String {
         topics.event(g.site.as_str(), g.id.as_str(), "<device>"),
         topics.status(g.site.as_str(), g.id.as_str())
     );
+    let _ = writeln!(
+        out,
+        "  {}; at most {} publishes in flight, {} a second when catching up; commands on {}",
+        match (&config.mqtt.tls, &config.mqtt.credentials) {
+            (None, _) => "plain TCP (no TLS)".to_owned(),
+            (Some(t), c) => format!(
+                "TLS with CA {}{}{}",
+                t.ca_file.display(),
+                if t.client_auth.is_some() {
+                    " and a client certificate"
+                } else {
+                    ""
+                },
+                c.as_ref()
+                    .map(|c| format!(", user {}", c.username))
+                    .unwrap_or_default()
+            ),
+        },
+        config.mqtt.inflight,
+        config.mqtt.max_publish_per_s,
+        topics.cmd(g.site.as_str(), g.id.as_str(), "+")
+    );
+    let o = &config.outbox;
+    let _ = writeln!(
+        out,
+        "outbox {}: synced every {}, capped at {} bytes{}",
+        o.dir.as_ref().map_or_else(
+            || "in a temporary folder (lost at restart: set [outbox] dir)".to_owned(),
+            |d| d.display().to_string()
+        ),
+        words(o.fsync_interval()),
+        o.max_bytes,
+        o.max_age_s
+            .map(|a| format!(" and {a} s"))
+            .unwrap_or_default()
+    );
+    if let Some(i) = &config.influx {
+        let _ = writeln!(
+            out,
+            "InfluxDB {} ({}): batches of up to {} lines{}",
+            i.url,
+            match &i.api {
+                crate::config::InfluxApi::V2 { org, bucket, .. } =>
+                    format!("v2, org {org}, bucket {bucket}"),
+                crate::config::InfluxApi::V1 { db, .. } => format!("v1, database {db}"),
+            },
+            i.batch_max_lines,
+            if i.gzip { ", gzip" } else { "" }
+        );
+    }
     let mut profiles: BTreeMap<&str, &Profile> = BTreeMap::new();
     for d in &config.devices {
         profiles.insert(d.profile.model.as_str(), &d.profile);
@@ -133,6 +183,14 @@ fn summary_json(config: &GatewayConfig) -> serde_json::Value {
         "building": g.building,
         "mqtt": { "host": config.mqtt.host, "port": config.mqtt.port, "client_id": config.mqtt.client_id },
         "status_topic": config.topics().status(g.site.as_str(), g.id.as_str()),
+        "mqtt_tls": config.mqtt.tls.is_some(),
+        "outbox": {
+            "dir": config.outbox.dir,
+            "fsync_interval_ms": config.outbox.fsync_interval_ms,
+            "max_bytes": config.outbox.max_bytes,
+            "max_age_s": config.outbox.max_age_s,
+        },
+        "influx": config.influx.as_ref().map(|i| i.url.clone()),
         "devices": devices,
     })
 }

@@ -144,6 +144,7 @@ pub struct Pile {
     registers: Arc<Mutex<BTreeMap<u16, u16>>>,
     coils: Arc<Mutex<BTreeMap<u16, bool>>>,
     polls: Arc<AtomicU64>,
+    silent: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Pile {
@@ -159,8 +160,15 @@ impl Pile {
         Pile {
             registers: Arc::new(Mutex::new(m)),
             coils: Arc::new(Mutex::new(BTreeMap::new())),
+            silent: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             polls: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// From now on, refuses every read (Modbus exception 0x06, busy): the
+    /// gateway keeps polling but produces no more readings.
+    pub fn silence(&self) {
+        self.silent.store(true, Ordering::SeqCst);
     }
 
     /// The last value written to coil `address`, if any.
@@ -183,6 +191,9 @@ impl tokio_modbus::server::Service for Pile {
     fn call(&self, req: Self::Request) -> Self::Future {
         let m = self.registers.lock().unwrap();
         ready(match req {
+            Request::ReadHoldingRegisters(..) if self.silent.load(Ordering::SeqCst) => {
+                Err(ExceptionCode::ServerDeviceBusy)
+            }
             Request::ReadHoldingRegisters(start, n) => {
                 if start == 0 {
                     self.polls.fetch_add(1, Ordering::SeqCst);
