@@ -266,3 +266,50 @@ async fn a_tiny_cap_drops_the_oldest_counts_and_reports_them_and_polling_goes_on
     // Polling went on: more was produced than the cap could ever hold.
     assert!(produced > 300, "{produced}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drops_while_the_broker_is_connected_are_reported_in_the_status() {
+    support::init_logs();
+    let broker = Broker::start().await;
+    let (pile, _device, _pile_stop) = start_pile().await;
+    let root = tempfile::tempdir().unwrap();
+    let dir = outbox_dir(&root);
+    let mut sub = Collector::connect(broker.port, "t-drop", &filters("gw-drop")).await;
+    // InfluxDB never answers (nothing listens), so its cursor pins the outbox.
+    let closed = support::free_port().await;
+    let text = config_text(
+        broker.port,
+        pile,
+        "gw-drop",
+        &dir,
+        "fsync_interval_ms = 100\nmax_bytes = 65536\nsegment_bytes = 4096",
+        "",
+    ) + &format!("[influx]\nurl = \"http://127.0.0.1:{closed}\"\napi = \"v1\"\ndb = \"gw\"\nretry_max_ms = 1000\n");
+    let config = GatewayConfig::from_toml_str(&text, "test").unwrap();
+    let shutdown = CancellationToken::new();
+    let gw = tokio::spawn(gridwatch_gateway::run(
+        config,
+        Arc::new(gridwatch_telemetry::SystemClock),
+        shutdown.clone(),
+    ));
+    let reported = sub
+        .collect_until(Duration::from_secs(30), |c| {
+            c.statuses
+                .iter()
+                .any(|s| s.state == GatewayState::Online && s.outbox_dropped > 0)
+        })
+        .await;
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(15), gw)
+        .await
+        .expect("run returns after shutdown")
+        .unwrap()
+        .unwrap();
+    assert!(
+        reported,
+        "an online status with outbox_dropped > 0 while connected: {:?}",
+        sub.statuses
+    );
+    // MQTT itself kept delivering meanwhile.
+    assert!(sub.seen.len() > 100, "{} records on MQTT", sub.seen.len());
+}

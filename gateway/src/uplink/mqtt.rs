@@ -60,6 +60,8 @@ const RECONNECT_FIRST: Duration = Duration::from_secs(1);
 const DRAIN_TIME: Duration = Duration::from_secs(2);
 /// Time allowed at shutdown to publish `offline` and disconnect.
 const GOODBYE_TIME: Duration = Duration::from_secs(3);
+/// How often the uplink checks whether the status has news to publish.
+const STATUS_CHECK: Duration = Duration::from_secs(5);
 /// Events buffered between the driver task and the uplink.
 const EVENT_CAPACITY: usize = 256;
 
@@ -253,6 +255,8 @@ impl MqttUplink {
         let mut s = Session::new(self);
         let mut drain_until: Option<Instant> = None;
         let mut writer_gone = false;
+        let mut status_check = tokio::time::interval(STATUS_CHECK);
+        status_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
         let ended = loop {
             let rate_wait = if s.connected {
@@ -297,6 +301,15 @@ impl MqttUplink {
                 },
                 _ = tokio::time::sleep(rate_wait.unwrap_or_default()), if rate_wait.is_some() => {},
                 Some(ack) = acks.recv() => s.publish_ack(self, &client, ack),
+                _ = status_check.tick() => {
+                    // The outbox dropped records while connected (another
+                    // uplink is down): say so in the retained status now.
+                    let dropped = self.health.outbox_dropped();
+                    if s.connected && dropped != s.reported_dropped {
+                        s.reported_dropped = dropped;
+                        let _ = s.publish_status(self, &client, GatewayState::Online);
+                    }
+                },
                 _ = shutdown.cancelled(), if drain_until.is_none() => {
                     drain_until = Some(Instant::now() + DRAIN_TIME);
                 },
@@ -373,6 +386,8 @@ impl MqttUplink {
 /// The state of one connection.
 struct Session {
     connected: bool,
+    /// `outbox_dropped` in the last status published.
+    reported_dropped: u64,
     reader: ReadCursor,
     durable: tokio::sync::watch::Receiver<u64>,
     /// Records read from the outbox, not yet handed to rumqttc.
@@ -391,6 +406,7 @@ impl Session {
         let from = uplink.outbox.cursor(NAME).unwrap_or(0);
         Self {
             connected: false,
+            reported_dropped: uplink.health.outbox_dropped(),
             reader: ReadCursor::at(from),
             durable: uplink.outbox.durable(),
             ahead: VecDeque::new(),
