@@ -87,6 +87,13 @@ fn make_secrets(dir: &Path) {
             "san.ext",
         ],
     );
+    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
+    for step in [
+        "req -newkey rsa:2048 -nodes -keyout client.key -out client.csr -subj /CN=gw-tls",
+        "x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out client.pem -days 2 -extfile client.ext",
+    ] {
+        run(dir, "openssl", &step.split(' ').collect::<Vec<_>>());
+    }
     run(
         dir,
         "mosquitto_passwd",
@@ -100,12 +107,22 @@ fn make_secrets(dir: &Path) {
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777)).unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_uplink_connects_over_tls_with_a_password_and_delivers() {
-    support::init_logs();
-    let secrets = tempfile::tempdir().unwrap();
-    let d = secrets.path();
-    make_secrets(d);
+/// Mosquitto with a plain listener (for the test's subscriber) and a TLS
+/// listener configured by `tls_settings`; killed on drop.
+struct TlsBroker {
+    child: std::process::Child,
+    plain: u16,
+    tls: u16,
+}
+
+impl Drop for TlsBroker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn tls_broker(d: &Path, tls_settings: &str) -> TlsBroker {
     let (plain, tls) = (free_port().await, free_port().await);
     let conf = d.join("mosquitto.conf");
     std::fs::write(
@@ -113,27 +130,20 @@ async fn the_uplink_connects_over_tls_with_a_password_and_delivers() {
         format!(
             "per_listener_settings true\n\
              listener {plain} 127.0.0.1\nallow_anonymous true\n\
-             listener {tls} 127.0.0.1\nallow_anonymous false\npassword_file {p}/passwd\n\
+             listener {tls} 127.0.0.1\n{tls_settings}\n\
              cafile {p}/ca.pem\ncertfile {p}/server.pem\nkeyfile {p}/server.key\n",
             p = d.display()
         ),
     )
     .unwrap();
-    let mut broker = Command::new("/usr/sbin/mosquitto")
+    let child = Command::new("/usr/sbin/mosquitto")
         .arg("-c")
         .arg(&conf)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    struct Stop<'a>(&'a mut std::process::Child);
-    impl Drop for Stop<'_> {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _stop = Stop(&mut broker);
+    let broker = TlsBroker { child, plain, tls };
     for port in [plain, tls] {
         let mut up = false;
         for _ in 0..200 {
@@ -148,15 +158,28 @@ async fn the_uplink_connects_over_tls_with_a_password_and_delivers() {
         }
         assert!(up, "mosquitto listens on {port}");
     }
+    broker
+}
 
+/// Runs a gateway against the TLS listener with `mqtt` settings and waits
+/// for its online status and readings on the plain listener.
+async fn delivers_over_tls(broker: &TlsBroker, gateway: &str, mqtt: &str) {
     let (pile, _p, _pile_stop) = start_pile().await;
-    let mut sub = Collector::connect(plain, "t-tls", &["gw/yard-t/gw-tls/#".to_owned()]).await;
+    let mut sub = Collector::connect(
+        broker.plain,
+        &format!("t-{gateway}"),
+        &[format!("gw/yard-t/{gateway}/#")],
+    )
+    .await;
     let root = tempfile::tempdir().unwrap();
-    let mqtt = format!(
-        "ca_file = \"{p}/ca.pem\"\nusername = \"gw-tls\"\npassword_file = \"{p}/gw-password\"",
-        p = d.display()
+    let text = config_text(
+        broker.tls,
+        pile,
+        gateway,
+        &root.path().join("outbox"),
+        "",
+        mqtt,
     );
-    let text = config_text(tls, pile, "gw-tls", &root.path().join("outbox"), "", &mqtt);
     let config = GatewayConfig::from_toml_str(&text, "test").unwrap();
     let shutdown = CancellationToken::new();
     let gw = tokio::spawn(gridwatch_gateway::run(
@@ -164,17 +187,51 @@ async fn the_uplink_connects_over_tls_with_a_password_and_delivers() {
         Arc::new(SystemClock),
         shutdown.clone(),
     ));
-    assert!(
-        sub.collect_until(Duration::from_secs(15), |c| {
+    let delivered = sub
+        .collect_until(Duration::from_secs(15), |c| {
             c.statuses.iter().any(|s| s.state == GatewayState::Online) && c.seen.len() >= 10
         })
-        .await,
-        "online status and readings over TLS"
-    );
+        .await;
     shutdown.cancel();
     tokio::time::timeout(Duration::from_secs(15), gw)
         .await
         .unwrap()
         .unwrap()
         .unwrap();
+    assert!(delivered, "online status and readings over TLS");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_uplink_connects_over_tls_with_a_password_and_delivers() {
+    support::init_logs();
+    let secrets = tempfile::tempdir().unwrap();
+    let d = secrets.path();
+    make_secrets(d);
+    let broker = tls_broker(
+        d,
+        &format!(
+            "allow_anonymous false\npassword_file {}/passwd",
+            d.display()
+        ),
+    )
+    .await;
+    let mqtt = format!(
+        "ca_file = \"{p}/ca.pem\"\nusername = \"gw-tls\"\npassword_file = \"{p}/gw-password\"",
+        p = d.display()
+    );
+    delivers_over_tls(&broker, "gw-tls", &mqtt).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_uplink_presents_its_client_certificate_when_the_broker_requires_one() {
+    support::init_logs();
+    let secrets = tempfile::tempdir().unwrap();
+    let d = secrets.path();
+    make_secrets(d);
+    let broker = tls_broker(d, "allow_anonymous true\nrequire_certificate true").await;
+    let mqtt = format!(
+        "ca_file = \"{p}/ca.pem\"\nclient_cert_file = \"{p}/client.pem\"\nclient_key_file = \"{p}/client.key\"",
+        p = d.display()
+    );
+    delivers_over_tls(&broker, "gw-mtls", &mqtt).await;
 }
