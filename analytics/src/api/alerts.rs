@@ -5,7 +5,7 @@ use super::auth::Caller;
 use super::error::ApiError;
 use super::AppState;
 use crate::alerts::lifecycle::{Action, Disposition};
-use crate::store::{AlertCase, AlertFilter, AuditEntry, RulePrecision};
+use crate::store::{AlertCase, AlertFilter, AlertSummary, AuditEntry, RulePrecision};
 use axum::extract::{Path, Query, State};
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -24,7 +24,7 @@ pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Query(filter): Query<AlertFilter>,
-) -> Result<Json<Vec<AlertCase>>, ApiError> {
+) -> Result<Json<Vec<AlertSummary>>, ApiError> {
     Ok(Json(state.store.list(&caller.scope, &filter)?))
 }
 

@@ -128,24 +128,6 @@ impl Recorded {
     }
 }
 
-/// Filters for [`Store::list`]; all optional, combined with AND.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct AlertFilter {
-    /// Only this state (`open`, `acknowledged`, …), or `active` for the first three.
-    pub state: Option<String>,
-    /// Only this severity.
-    pub severity: Option<String>,
-    /// Only this rule.
-    pub rule: Option<String>,
-    /// Only this site.
-    pub site: Option<String>,
-    /// Only this cell.
-    pub cell: Option<String>,
-    /// At most this many, newest first (default 100, at most 1000).
-    pub limit: Option<u32>,
-}
-
 const COLUMNS: &str = "id, rule, entity, site, cell, severity, state, title, summary, \
     first_seen_ms, last_seen_ms, opened_at_ms, count, peak, evidence, snapshot, assignee, \
     acknowledged_by, acknowledged_at_ms, escalation_level, reopened, recurrence_of, \
@@ -397,40 +379,6 @@ impl Store {
         )
         .map_err(|e| self.err(e))?;
         Ok(tx.last_insert_rowid())
-    }
-
-    /// Cases in `scope` matching `filter`, most recently seen first.
-    pub fn list(&self, scope: &Scope, filter: &AlertFilter) -> Result<Vec<AlertCase>, StoreError> {
-        let (mut cond, mut args) = scope.sql();
-        let mut add = |sql: &str, v: &Option<String>| {
-            if let Some(v) = v {
-                cond.push_str(&format!(" AND {sql} = ?"));
-                args.push(v.clone());
-            }
-        };
-        match filter.state.as_deref() {
-            Some("active") => {}
-            _ => add("state", &filter.state),
-        }
-        add("severity", &filter.severity);
-        add("rule", &filter.rule);
-        add("site", &filter.site);
-        add("cell", &filter.cell);
-        if filter.state.as_deref() == Some("active") {
-            cond.push_str(" AND state IN ('open', 'acknowledged', 'in_progress')");
-        }
-        let limit = filter.limit.unwrap_or(100).clamp(1, 1000);
-        let sql = format!(
-            "SELECT {COLUMNS} FROM alerts WHERE {cond} ORDER BY last_seen_ms DESC, id DESC LIMIT {limit}"
-        );
-        let conn = self.lock();
-        let mut stmt = conn.prepare(&sql).map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map(params_from_iter(args.iter()), raw)
-            .map_err(|e| self.err(e))?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| self.err(e))?;
-        rows.into_iter().map(|r| self.finish(r)).collect()
     }
 
     /// One case, if it exists and is in `scope`.

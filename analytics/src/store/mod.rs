@@ -23,6 +23,7 @@
 //! ```
 
 pub mod cases;
+pub mod listing;
 pub mod precision;
 pub mod silences;
 pub mod stations;
@@ -33,7 +34,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use thiserror::Error;
 
-pub use cases::{AlertCase, AlertFilter, AuditEntry, Recorded, RecordedKind};
+pub use cases::{AlertCase, AuditEntry, Recorded, RecordedKind};
+pub use listing::{AlertFilter, AlertSummary};
 pub use precision::RulePrecision;
 pub use silences::{NewSilence, Silence};
 

@@ -16,7 +16,7 @@ use crate::api::alerts::{apply, close_action, CloseBody};
 use crate::api::auth::{caller, Caller, COOKIE};
 use crate::api::error::ApiError;
 use crate::api::AppState;
-use crate::store::{AlertCase, AlertFilter};
+use crate::store::{AlertCase, AlertFilter, AlertSummary};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -148,7 +148,7 @@ async fn alert_list(
     Html(layout("Alerts", Some(&c.user.name), &body)).into_response()
 }
 
-fn row(out: &mut String, a: &AlertCase) {
+fn row(out: &mut String, a: &AlertSummary) {
     let _ = write!(
         out,
         "<tr><td>{}</td><td><a href=\"/alerts/{}\">{}</a><div class=\"muted\">{} · cell {}{}</div></td><td>{}</td><td class=\"wide\">{}</td></tr>",
