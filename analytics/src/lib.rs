@@ -3,8 +3,11 @@
 //!
 //! The modules follow the data: [`ingest`] (MQTT message → [`gridwatch_telemetry::Reading`]),
 //! [`detect`] (one module per detector, sans-IO state machines in event
-//! time), [`alerts`] (routing to a grid cell, rendering for people),
-//! [`notify`] (one module per channel), with [`pipeline`] composing the pure
+//! time), [`alerts`] (routing to a grid cell, rendering for people, the life
+//! cycle, the directory and escalation), [`notify`] (one module per channel),
+//! [`store`] (alert cases in SQLite, the single source of truth, and live
+//! station state), [`api`] (the scoped HTTP API) and [`web`] (the
+//! dashboard), with [`pipeline`] composing the pure
 //! part and [`service`] wiring it to the broker. Configuration is one TOML
 //! file ([`config`]), documented in `docs/analytics.md` and
 //! `config/analytics.example.toml`.
