@@ -92,13 +92,13 @@ pub async fn run_with(
     let stations = Stations::new(config.detect.socket_safety.max_sockets);
     let directory = Arc::new(directory);
     if let Some(addr) = config.api.listen {
-        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        let listener = std::net::TcpListener::bind(addr).map_err(|e| {
             anyhow::anyhow!("cannot listen on {addr} for the API ([api] listen): {e}")
         })?;
+        listener.set_nonblocking(true)?;
         let bound = listener.local_addr()?;
-        let url = format!("http://{bound}");
         info!(
-            "API and dashboard on {url} ({} users in the directory)",
+            "API and dashboard on http://{bound} ({} users in the directory)",
             directory.users.len()
         );
         let router = crate::api::router(AppState {
@@ -109,15 +109,10 @@ pub async fn run_with(
             stations: stations.clone(),
             cells: Arc::new(crate::alerts::route::CellRouter::new(&config.cells)),
         });
+        spawn_api(listener, router, shutdown.clone())?;
         if let Some(ready) = api_ready {
             let _ = ready.send(bound);
         }
-        let stop = shutdown.clone();
-        tokio::spawn(async move {
-            if let Err(e) = crate::api::serve(listener, router, stop).await {
-                error!("the API on {url} stopped: {e}");
-            }
-        });
     }
     let span =
         info_span!("analytics", broker = %config.mqtt.broker(), client_id = %config.mqtt.client_id);
@@ -129,6 +124,37 @@ pub async fn run_with(
         .run(client, eventloop, shutdown)
         .instrument(span)
         .await;
+    Ok(())
+}
+
+/// Threads serving the API: requests run beside the MQTT loop, not on it,
+/// so a crowd of dashboard users does not delay readings.
+const API_THREADS: usize = 2;
+
+/// Serves the API on threads of its own until `shutdown` is cancelled.
+fn spawn_api(
+    listener: std::net::TcpListener,
+    router: axum::Router,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(API_THREADS)
+        .thread_name("analytics-api")
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name("analytics-api".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                let result = match tokio::net::TcpListener::from_std(listener) {
+                    Ok(l) => crate::api::serve(l, router, shutdown).await,
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = result {
+                    error!("the API stopped: {e}");
+                }
+            });
+        })?;
     Ok(())
 }
 
