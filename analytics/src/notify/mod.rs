@@ -22,7 +22,9 @@ pub struct NotifyConfig {
 impl NotifyConfig {
     /// Checks every channel's section.
     pub fn validate(&self) -> Result<(), crate::config::FieldError> {
-        self.webhook.validate().map_err(|e| e.within(&["webhook"]))?;
+        self.webhook
+            .validate()
+            .map_err(|e| e.within(&["webhook"]))?;
         self.group.validate().map_err(|e| e.within(&["group"]))
     }
 }
