@@ -406,7 +406,20 @@ impl Outbox {
                 .iter()
                 .find(|s| s.first_id <= cursor.next_id && cursor.next_id < s.next_id)
             else {
-                break;
+                // In a gap that damage cut out of an older segment: go on
+                // with the next segment that has records.
+                match self
+                    .segments
+                    .iter()
+                    .find(|s| s.first_id > cursor.next_id && s.records() > 0)
+                {
+                    Some(next) => {
+                        cursor.next_id = next.first_id;
+                        cursor.position = None;
+                        continue;
+                    }
+                    None => break,
+                }
             };
             let (mut got, pos) = segment::read(
                 seg,

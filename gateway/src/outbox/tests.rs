@@ -226,3 +226,24 @@ fn an_uplink_added_later_starts_at_the_oldest_record() {
     let (o, _) = Outbox::open(options(dir.path()), &["mqtt", "influx"]).unwrap();
     assert_eq!(o.cursor("influx"), Some(0));
 }
+
+#[test]
+fn damage_in_an_older_segment_costs_only_its_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (mut o, _) = Outbox::open(options(dir.path()), &["mqtt"]).unwrap();
+        fill(&mut o, 100);
+        o.commit().unwrap();
+    }
+    let first = segment_files(dir.path()).remove(0);
+    let per_segment = Segment::first_id_of(&segment_files(dir.path())[1]).unwrap();
+    let mut bytes = fs::read(&first).unwrap();
+    let at = record::encoded_len(payload(0).len()) + record::HEADER_LEN + 1;
+    bytes[at] ^= 0x01; // the second record
+    fs::write(&first, &bytes).unwrap();
+    let (o, rec) = Outbox::open(options(dir.path()), &["mqtt"]).unwrap();
+    assert!(rec.truncated_bytes > 0);
+    let ids: Vec<u64> = read_all(&o, 0).iter().map(|e| e.id).collect();
+    let expected: Vec<u64> = std::iter::once(0).chain(per_segment..100).collect();
+    assert_eq!(ids, expected);
+}
