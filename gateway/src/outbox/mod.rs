@@ -13,9 +13,11 @@
 //!
 //! Each uplink has a cursor (the first id it has not acknowledged) and each
 //! device its next sequence number, both in small files ([`state`]) written
-//! at commit. The sequence file is written *before* the data it covers is
-//! synced, so after a power cut it is never behind a record that survived:
-//! a `seq` is never used twice, at worst skipped.
+//! at commit. A commit syncs the records, then writes the sequence file, then
+//! a commit mark (the next id); on open, records past the mark are cut like
+//! a torn tail. So no record survives a crash (even one the page cache kept
+//! after a SIGKILL) whose `seq` the sequence file does not cover: a `seq` is
+//! never used twice for different readings.
 //!
 //! The size cap (`max_bytes`, and `max_age_s` if set) drops the oldest
 //! segment when exceeded, counts the records it held that some uplink had not
@@ -173,13 +175,40 @@ impl Outbox {
             segments: found.len(),
             ..Recovery::default()
         };
+        // Records past the last commit mark were never synced as a whole nor
+        // covered by the sequence file: they are cut, like a torn tail.
+        let mark_path = dir.join(state::COMMITTED);
+        let committed = match state::load(&mark_path) {
+            Ok(m) => Some(m.get(state::NEXT_ID).copied().unwrap_or(0)),
+            Err(e) => {
+                warn!(
+                    "outbox commit mark {} is unreadable ({e}); keeping every intact record",
+                    mark_path.display()
+                );
+                None
+            }
+        };
         let mut segments = VecDeque::new();
         for (first, path) in found {
-            let scan = segment::scan_and_repair(&path, first).map_err(io_err("reading", &path))?;
+            if committed.is_some_and(|c| first >= c) {
+                let size = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+                if size > 0 {
+                    warn!(
+                        "outbox segment {} holds only records written after the last commit; \
+                         removed ({size} bytes)",
+                        path.display()
+                    );
+                }
+                fs::remove_file(&path).map_err(io_err("removing", &path))?;
+                recovery.truncated_bytes += size;
+                continue;
+            }
+            let scan = segment::scan_and_repair(&path, first, committed)
+                .map_err(io_err("reading", &path))?;
             if let Some(why) = scan.reason {
                 warn!(
-                    "outbox segment {} was damaged at the end ({why}); cut off {} bytes \
-                     after its last intact record",
+                    "outbox segment {} ends with {} bytes that are not committed records \
+                     ({why}); cut them off after the last one",
                     path.display(),
                     scan.truncated
                 );
@@ -362,12 +391,8 @@ impl Outbox {
     /// segments every uplink is done with.
     pub fn commit(&mut self) -> Result<(), OutboxError> {
         let dir = self.options.dir.clone();
-        if self.sequences_dirty {
-            let p = dir.join(state::SEQUENCES);
-            state::store(&p, &self.sequences).map_err(io_err("writing", &p))?;
-            self.sequences_dirty = false;
-        }
-        if self.durable < self.next_id() {
+        let next = self.next_id();
+        if self.durable < next {
             let path = self.active_path().to_owned();
             self.active.file.flush().map_err(io_err("writing", &path))?;
             self.active
@@ -375,7 +400,18 @@ impl Outbox {
                 .get_ref()
                 .sync_data()
                 .map_err(io_err("syncing", &path))?;
-            self.durable = self.next_id();
+            // Then the sequence numbers these records used, then the mark
+            // that they are committed: on open, records past the mark are
+            // cut, so no record survives whose `seq` the file does not cover.
+            if self.sequences_dirty {
+                let p = dir.join(state::SEQUENCES);
+                state::store(&p, &self.sequences).map_err(io_err("writing", &p))?;
+                self.sequences_dirty = false;
+            }
+            let p = dir.join(state::COMMITTED);
+            let mark = BTreeMap::from([(state::NEXT_ID.to_owned(), next)]);
+            state::store(&p, &mark).map_err(io_err("writing", &p))?;
+            self.durable = next;
         }
         if self.cursors != self.saved_cursors {
             let p = dir.join(state::CURSORS);

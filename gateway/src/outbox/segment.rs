@@ -56,10 +56,11 @@ pub struct Scan {
 }
 
 /// Reads a segment, checks every record, and truncates the file after the
-/// last intact one (a torn write from a power cut, or damage). Records must
-/// carry consecutive ids from the name's id; the first that does not ends the
+/// last intact one (a torn write from a power cut, or damage) that lies
+/// below `committed` (the commit mark, if known). Records must carry
+/// consecutive ids from the name's id; the first that does not ends the
 /// segment like damage does.
-pub fn scan_and_repair(path: &Path, first_id: u64) -> io::Result<Scan> {
+pub fn scan_and_repair(path: &Path, first_id: u64, committed: Option<u64>) -> io::Result<Scan> {
     let mut bytes = Vec::new();
     File::open(path)?.read_to_end(&mut bytes)?;
     let mut at = 0usize;
@@ -76,6 +77,10 @@ pub fn scan_and_repair(path: &Path, first_id: u64) -> io::Result<Scan> {
             } => {
                 if id != next_id {
                     reason = Some("record id out of sequence");
+                    break;
+                }
+                if committed.is_some_and(|c| id >= c) {
+                    reason = Some("written after the last commit");
                     break;
                 }
                 next_id += 1;

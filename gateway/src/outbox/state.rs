@@ -12,6 +12,10 @@ use std::path::Path;
 pub const CURSORS: &str = "cursors.json";
 /// Sequence file: device id → the next `seq` to stamp.
 pub const SEQUENCES: &str = "sequences.json";
+/// Commit mark: `{"next_id": n}`, every record below `n` is committed.
+pub const COMMITTED: &str = "committed.json";
+/// The key of the commit mark.
+pub const NEXT_ID: &str = "next_id";
 
 /// Reads a name → number map; a missing file is an empty map. A damaged
 /// one is reported, so the caller can say what it falls back to.

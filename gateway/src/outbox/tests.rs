@@ -247,3 +247,34 @@ fn damage_in_an_older_segment_costs_only_its_tail() {
     let expected: Vec<u64> = std::iter::once(0).chain(per_segment..100).collect();
     assert_eq!(ids, expected);
 }
+
+#[test]
+fn records_past_the_last_commit_are_cut_so_no_seq_is_used_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = options(dir.path());
+    opts.segment_bytes = 64 << 20;
+    {
+        let (mut o, _) = Outbox::open(opts.clone(), &["mqtt"]).unwrap();
+        fill(&mut o, 10);
+        o.commit().unwrap();
+        // More than the write buffer: most of it reaches the file (as after a
+        // SIGKILL, the page cache keeps it) without a commit.
+        for i in 10..3_000 {
+            o.append(&payload(i), Some(("pile-1", i)), 0).unwrap();
+        }
+    }
+    let seg = segment_files(dir.path()).remove(0);
+    assert!(
+        fs::metadata(&seg).unwrap().len() > 100_000,
+        "uncommitted records reached the file"
+    );
+    let (o, rec) = Outbox::open(opts, &["mqtt"]).unwrap();
+    assert!(rec.truncated_bytes > 100_000);
+    assert_eq!(read_all(&o, 0).len(), 10);
+    assert_eq!(o.next_id(), 10);
+    assert_eq!(
+        o.next_seq("pile-1"),
+        Some(10),
+        "the sequence file matches what survived"
+    );
+}
