@@ -14,8 +14,12 @@
 //!   the rate measured over the preceding `overtemp_rise_window_s` (5 min,
 //!   see [`crate::stats::RiseMeter`]). A plain threshold false-triggered in
 //!   the field (sun on the enclosure warms it slowly past 65 °C); a bad
-//!   contact or an overloaded charger heats it fast. A socket that creeps
-//!   slowly above the limit therefore does not fire.
+//!   contact or an overloaded charger heats it fast.
+//! - **Over-temperature ceiling**: a socket that creeps slowly past 65 °C and
+//!   keeps heating is still a fire risk, so above `overtemp_ceiling_c`
+//!   (75 °C) for `overtemp_persistence_s` the same rule fires regardless of
+//!   the rise rate. One heat episode raises one alert, whichever path
+//!   confirms it first.
 //!
 //! Each condition ends only after the value stayed below
 //! `limit × clear_ratio` for `clear_s`, so it fires once per episode. Readings
@@ -39,8 +43,12 @@ use std::collections::{BTreeMap, HashMap};
 pub const RULE_OVERCURRENT: &str = "socket_overcurrent";
 /// Rule name: power above `overpower_w`.
 pub const RULE_OVERPOWER: &str = "socket_overpower";
-/// Rule name: temperature above `overtemp_c` and rising fast.
+/// Rule name: temperature above `overtemp_c` and rising fast, or above
+/// `overtemp_ceiling_c` whatever the rise.
 pub const RULE_OVERTEMPERATURE: &str = "socket_overtemperature";
+/// Internal marker: an over-temperature confirmed by the ceiling path. The
+/// finding carries [`RULE_OVERTEMPERATURE`].
+const VIA_CEILING: &str = "socket_overtemperature_ceiling";
 
 /// Longest duration any `*_s` setting may take (a day); longer makes no
 /// sense for these rules and would risk overflow in milliseconds.
@@ -66,6 +74,10 @@ pub struct SocketSafetyConfig {
     pub overtemp_rise_c_per_min: f64,
     /// The span over which the rise rate is measured (at least 60 s).
     pub overtemp_rise_window_s: u64,
+    /// Above this for `overtemp_persistence_s` the over-temperature rule fires
+    /// whatever the rise rate (a slow creep that keeps going). At least
+    /// `overtemp_c`.
+    pub overtemp_ceiling_c: f64,
     /// A condition ends below `limit × clear_ratio`…
     pub clear_ratio: f64,
     /// …held this long.
@@ -90,6 +102,7 @@ impl Default for SocketSafetyConfig {
             overtemp_persistence_s: 60,
             overtemp_rise_c_per_min: 1.0,
             overtemp_rise_window_s: 300,
+            overtemp_ceiling_c: 75.0,
             clear_ratio: 0.9,
             clear_s: 30,
             max_gap_s: 60,
@@ -105,6 +118,15 @@ impl SocketSafetyConfig {
         positive("overcurrent_a", self.overcurrent_a)?;
         positive("overpower_w", self.overpower_w)?;
         positive("overtemp_c", self.overtemp_c)?;
+        if !(self.overtemp_ceiling_c.is_finite() && self.overtemp_ceiling_c >= self.overtemp_c) {
+            return Err(FieldError::new(
+                "overtemp_ceiling_c",
+                format!(
+                    "is {}; it must be at least overtemp_c ({})",
+                    self.overtemp_ceiling_c, self.overtemp_c
+                ),
+            ));
+        }
         if !(self.overtemp_rise_c_per_min.is_finite() && self.overtemp_rise_c_per_min >= 0.0) {
             return Err(FieldError::new(
                 "overtemp_rise_c_per_min",
@@ -207,6 +229,7 @@ struct SocketTrack {
     current: Episode,
     power: Episode,
     temperature: Episode,
+    ceiling: Episode,
     rise: RiseMeter,
 }
 
@@ -217,6 +240,7 @@ pub struct SocketSafety {
     current: Limits,
     power: Limits,
     temperature: Limits,
+    ceiling: Limits,
     sockets: HashMap<String, SocketTrack>,
     stats: SocketSafetyStats,
 }
@@ -232,7 +256,11 @@ impl SocketSafety {
         temperature.keep_context = true;
         temperature.sample_spacing_ms =
             rise_window_ms / i64::try_from(temperature.max_samples).unwrap_or(1).max(1);
+        let mut ceiling = temperature.clone();
+        ceiling.above = config.overtemp_ceiling_c;
+        ceiling.secondary_above = None;
         Self {
+            ceiling,
             current: config.limits(config.overcurrent_a, config.persistence_s),
             power: config.limits(config.overpower_w, config.persistence_s),
             temperature,
@@ -272,6 +300,7 @@ impl SocketSafety {
                 current: Episode::default(),
                 power: Episode::default(),
                 temperature: Episode::default(),
+                ceiling: Episode::default(),
                 rise: RiseMeter::new(window_ms, gap_ms),
             });
         if reading.ts <= track.last_ts {
@@ -300,10 +329,21 @@ impl SocketSafety {
         if let Some(c) = value("temperature_c") {
             track.rise.push(reading.ts, c);
             let rate = track.rise.rate_per_min();
+            // Either path may confirm the heat episode; the other one, already
+            // under way, stays quiet so that one episode raises one alert.
+            let was_hot = track.temperature.is_active() || track.ceiling.is_active();
             let t = track
                 .temperature
                 .observe(&self.temperature, reading.ts, c, rate);
-            note(&mut confirmed, RULE_OVERTEMPERATURE, t, reading);
+            let via_rate = matches!(t, Transition::Confirmed(_));
+            if !(via_rate && was_hot) {
+                note(&mut confirmed, RULE_OVERTEMPERATURE, t, reading);
+            }
+            let t = track.ceiling.observe(&self.ceiling, reading.ts, c, rate);
+            let via_ceiling = matches!(t, Transition::Confirmed(_));
+            if !(via_ceiling && (was_hot || via_rate)) {
+                note(&mut confirmed, VIA_CEILING, t, reading);
+            }
         }
         let findings: Vec<Finding> = confirmed
             .into_iter()
@@ -369,9 +409,16 @@ impl SocketSafety {
                         ("overtemp_persistence_s", cfg.overtemp_persistence_s as f64),
                         ("overtemp_rise_c_per_min", cfg.overtemp_rise_c_per_min),
                         ("overtemp_rise_window_s", cfg.overtemp_rise_window_s as f64),
+                        ("overtemp_ceiling_c", cfg.overtemp_ceiling_c),
                     ],
                 )
             }
+        };
+        let via = rule;
+        let rule = if rule == VIA_CEILING {
+            RULE_OVERTEMPERATURE
+        } else {
+            rule
         };
         let evidence = Evidence {
             values,
@@ -385,7 +432,7 @@ impl SocketSafety {
             series: Some(series.to_owned()),
         };
         let entity = reading.entity();
-        let (title, summary) = wording::describe(rule, reading, &evidence);
+        let (title, summary) = wording::describe(via, reading, &evidence);
         Finding {
             id: format!("{rule}:{entity}:{}", c.start.millis()),
             rule,
@@ -405,12 +452,12 @@ impl SocketSafety {
 fn note(out: &mut Vec<(&'static str, Confirmed)>, rule: &'static str, t: Transition, r: &Reading) {
     match t {
         Transition::Confirmed(c) => out.push((rule, c)),
-        Transition::Cleared { start, end } => tracing::info!(
+        Transition::Cleared { start, end } if rule != VIA_CEILING => tracing::info!(
             rule,
             entity = %r.entity(),
             "{rule} on {} cleared at {end} (episode began {start}); the alert stays open until someone closes it",
             r.entity()
         ),
-        Transition::None => {}
+        Transition::Cleared { .. } | Transition::None => {}
     }
 }

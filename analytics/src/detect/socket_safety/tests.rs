@@ -238,6 +238,71 @@ fn temperature_creeping_slowly_above_the_limit_does_not_fire() {
     assert!(f.is_empty(), "{f:?}");
 }
 
+/// 0.5 °C/min from 55 °C up to `top`, then held there for an hour.
+fn creep_to(d: &mut SocketSafety, top: f64) -> Vec<Finding> {
+    feed(d, "temperature_c", 0.0, 6000.0, 5.0, |t| {
+        (55.0 + 0.5 * t / 60.0).min(top)
+    })
+}
+
+#[test]
+fn temperature_creeping_to_the_ceiling_and_staying_there_does_not_fire() {
+    let mut d = detector();
+    assert!(creep_to(&mut d, 75.0).is_empty());
+}
+
+#[test]
+fn temperature_creeping_just_below_the_ceiling_does_not_fire() {
+    let mut d = detector();
+    assert!(creep_to(&mut d, 74.9).is_empty());
+}
+
+#[test]
+fn temperature_creeping_just_above_the_ceiling_fires_once_after_persistence() {
+    let mut d = detector();
+    let f = creep_to(&mut d, 75.1);
+    assert_eq!(f.len(), 1, "{f:?}");
+    let f = &f[0];
+    assert_eq!(f.rule, RULE_OVERTEMPERATURE);
+    assert_eq!(f.severity, Severity::Critical);
+    assert_eq!(f.evidence.thresholds["overtemp_ceiling_c"], 75.0);
+    // 0.5 °C/min from 55 °C passes 75 °C at 2400 s; 75.1 is held from 2412 s,
+    // so the first sample above is at 2405 s and persistence ends 60 s later.
+    assert_eq!(f.evidence.window_start, Timestamp(T0 + 2_405_000));
+    assert_eq!(f.ts, Timestamp(T0 + 2_465_000));
+    assert!(f.title.contains("ceiling 75 °C"), "{}", f.title);
+}
+
+#[test]
+fn temperature_above_the_ceiling_one_sample_short_of_persistence_does_not_fire() {
+    let mut d = detector();
+    let mut f = feed(&mut d, "temperature_c", 0.0, 2400.0, 5.0, |t| {
+        55.0 + 0.5 * t / 60.0
+    });
+    f.extend(feed(&mut d, "temperature_c", 2405.0, 2460.0, 5.0, |_| 75.1));
+    f.extend(feed(&mut d, "temperature_c", 2465.0, 3000.0, 5.0, |_| 74.0));
+    assert!(f.is_empty(), "{f:?}");
+}
+
+#[test]
+fn a_fast_rise_past_the_ceiling_fires_once() {
+    let mut d = detector();
+    let mut f = feed(&mut d, "temperature_c", 0.0, 300.0, 5.0, |_| 40.0);
+    f.extend(feed(&mut d, "temperature_c", 305.0, 1800.0, 5.0, |_| 80.0));
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert!(f[0].evidence.values["rise_c_per_min"] > 1.0);
+}
+
+#[test]
+fn a_ceiling_below_the_limit_is_refused() {
+    let cfg = SocketSafetyConfig {
+        overtemp_ceiling_c: 60.0,
+        ..SocketSafetyConfig::default()
+    };
+    let e = cfg.validate().unwrap_err();
+    assert_eq!(e.path.to_string(), "overtemp_ceiling_c");
+}
+
 #[test]
 fn temperature_rising_fast_fires_after_persistence() {
     let mut d = detector();

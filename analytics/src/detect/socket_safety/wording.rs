@@ -2,7 +2,7 @@
 //! summary a grid staff member can act on without opening another tool, both
 //! with the numbers that made the rule fire.
 
-use super::{RULE_OVERCURRENT, RULE_OVERPOWER};
+use super::{RULE_OVERCURRENT, RULE_OVERPOWER, VIA_CEILING};
 use gridwatch_telemetry::{Evidence, Reading};
 
 /// `(title, summary)` for a confirmed episode of `rule`.
@@ -40,6 +40,22 @@ pub(super) fn describe(rule: &str, r: &Reading, ev: &Evidence) -> (String, Strin
                 capitalised(&place),
                 v("mean"),
                 t("overpower_w"),
+                v("peak")
+            ),
+        ),
+        VIA_CEILING => (
+            format!(
+                "Over-temperature on {place}: {:.1} °C for {dur} (ceiling {} °C)",
+                v("mean"),
+                t("overtemp_ceiling_c")
+            ),
+            format!(
+                "{} has been above {} °C for {dur} (mean {:.1} °C, peak {:.1} °C). It heated \
+                 slowly, but a socket this hot for this long is a fire risk whatever the cause; \
+                 cut the socket and inspect it before it is used again.",
+                capitalised(&place),
+                t("overtemp_ceiling_c"),
+                v("mean"),
                 v("peak")
             ),
         ),
