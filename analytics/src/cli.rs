@@ -1,4 +1,5 @@
-//! The `gridwatch-analytics` command line: `run` and `check`.
+//! The `gridwatch-analytics` command line: `run`, `check`, `replay` and
+//! `evaluate`.
 //!
 //! Errors are one line on stderr. Exit codes: 0 success, 1 the service failed
 //! at run time, 2 the command line or the config is wrong (so that systemd and
@@ -38,6 +39,39 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run the detectors over a recording (JSON lines of readings and events)
+    /// as fast as possible and print what they raised.
+    Replay {
+        /// The recording (`gridwatch-sim district` writes recording.jsonl).
+        recording: PathBuf,
+        /// The analytics config; defaults if absent.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// The register of flats and tags; register.json beside the recording if absent.
+        #[arg(long)]
+        register: Option<PathBuf>,
+        /// Write every alert as JSON lines here.
+        #[arg(long)]
+        alerts: Option<PathBuf>,
+    },
+    /// Replay a recording and score the alerts against its ground truth:
+    /// precision, recall, F1 and median time to detect per detector.
+    Evaluate {
+        /// The recording.
+        recording: PathBuf,
+        /// The ground truth; truth.json beside the recording if absent.
+        #[arg(long)]
+        truth: Option<PathBuf>,
+        /// The register; register.json beside the recording if absent.
+        #[arg(long)]
+        register: Option<PathBuf>,
+        /// The analytics config; defaults if absent.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Write the evaluation as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
 }
 
 /// Exit code for a wrong command line or config.
@@ -71,6 +105,74 @@ pub fn main() -> ExitCode {
             }
             Err(e) => config_error(&e),
         },
+        Command::Replay {
+            recording,
+            config,
+            register,
+            alerts,
+        } => match replay_file(&recording, config.as_deref(), register.as_deref()) {
+            Ok(r) => {
+                print!("{}", r.describe());
+                if let Some(path) = alerts {
+                    let mut text = String::new();
+                    for a in &r.alerts {
+                        match serde_json::to_string(a) {
+                            Ok(line) => {
+                                text.push_str(&line);
+                                text.push('\n');
+                            }
+                            Err(e) => {
+                                eprintln!("error: cannot encode alert {}: {e}", a.id);
+                                return ExitCode::FAILURE;
+                            }
+                        }
+                    }
+                    if let Err(e) = std::fs::write(&path, text) {
+                        eprintln!("error: cannot write {}: {e}", path.display());
+                        return ExitCode::FAILURE;
+                    }
+                }
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
+        Command::Evaluate {
+            recording,
+            truth,
+            register,
+            config,
+            json,
+        } => {
+            let truth_path = truth.unwrap_or_else(|| beside(&recording, "truth.json"));
+            let truth: crate::evaluate::truth::GroundTruth = match std::fs::read(&truth_path)
+                .map_err(|e| e.to_string())
+                .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+            {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!(
+                        "error: cannot read ground truth {}: {e}",
+                        truth_path.display()
+                    );
+                    return ExitCode::from(EXIT_CONFIG);
+                }
+            };
+            let r = match replay_file(&recording, config.as_deref(), register.as_deref()) {
+                Ok(r) => r,
+                Err(code) => return code,
+            };
+            let e = crate::evaluate::evaluate(&truth, &r.alerts);
+            print!("{}", r.describe());
+            print!("{}", e.table());
+            if let Some(path) = json {
+                let text = serde_json::to_string_pretty(&e).unwrap_or_default();
+                if let Err(err) = std::fs::write(&path, text) {
+                    eprintln!("error: cannot write {}: {err}", path.display());
+                    return ExitCode::FAILURE;
+                }
+            }
+            ExitCode::SUCCESS
+        }
         Command::Run { config } => {
             let c = match AnalyticsConfig::load(&config) {
                 Ok(c) => c,
@@ -102,6 +204,49 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// `name` in the directory of `file`.
+fn beside(file: &std::path::Path, name: &str) -> PathBuf {
+    file.parent()
+        .unwrap_or(std::path::Path::new("."))
+        .join(name)
+}
+
+/// Loads config and register and replays the recording; errors are printed
+/// and turned into the exit code.
+fn replay_file(
+    recording: &std::path::Path,
+    config: Option<&std::path::Path>,
+    register: Option<&std::path::Path>,
+) -> Result<crate::replay::Replay, ExitCode> {
+    let c = match config {
+        Some(p) => AnalyticsConfig::load(p).map_err(|e| config_error(&e))?,
+        None => AnalyticsConfig::default(),
+    };
+    let reg_path = register
+        .map(PathBuf::from)
+        .unwrap_or_else(|| beside(recording, "register.json"));
+    let reg = if register.is_some() || reg_path.exists() {
+        crate::register::Register::load(&reg_path).map_err(|e| {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_CONFIG)
+        })?
+    } else {
+        eprintln!(
+            "note: no register at {}; group rental assumes the default occupants and sightings name the reader",
+            reg_path.display()
+        );
+        crate::register::Register::default()
+    };
+    let file = std::fs::File::open(recording).map_err(|e| {
+        eprintln!("error: cannot open recording {}: {e}", recording.display());
+        ExitCode::from(EXIT_CONFIG)
+    })?;
+    crate::replay::replay(&c, reg, std::io::BufReader::with_capacity(1 << 20, file)).map_err(|e| {
+        eprintln!("error: {}: {e}", recording.display());
+        ExitCode::FAILURE
+    })
+}
+
 fn config_error(e: &crate::ConfigError) -> ExitCode {
     eprintln!("error: {e}");
     ExitCode::from(EXIT_CONFIG)
@@ -130,13 +275,14 @@ pub fn describe(c: &AnalyticsConfig) -> String {
     if s.enabled {
         out += &format!(
             "  sockets   overcurrent > {} A or overpower > {} W for {} s; over-temperature > {} °C for {} s \
-             rising > {} °C/min; clear below × {} for {} s; gap {} s\n",
+             rising > {} °C/min (or > {} °C whatever the rise); clear below × {} for {} s; gap {} s\n",
             s.overcurrent_a,
             s.overpower_w,
             s.persistence_s,
             s.overtemp_c,
             s.overtemp_persistence_s,
             s.overtemp_rise_c_per_min,
+            s.overtemp_ceiling_c,
             s.clear_ratio,
             s.clear_s,
             s.max_gap_s
@@ -144,6 +290,33 @@ pub fn describe(c: &AnalyticsConfig) -> String {
     } else {
         out += "  sockets   socket_safety detector disabled\n";
     }
+    let ic = &c.detect.indoor_charging;
+    out += &if ic.enabled {
+        format!(
+            "  indoor    tag at {}; charger signature {}-{} W held {} min, tapering, through the quiet hours, {} times in {} days\n",
+            ic.indoor_locations.join("/"),
+            ic.min_step_w,
+            ic.max_step_w,
+            ic.min_plateau_min,
+            ic.min_sessions,
+            ic.session_window_days
+        )
+    } else {
+        "  indoor    indoor_charging detector disabled\n".to_owned()
+    };
+    let g = &c.detect.group_rental;
+    out += &if g.enabled {
+        format!(
+            "  rentals   {} factors (robust z > {}, > {} x norm, CUSUM) on {} of {} days, per registered occupant\n",
+            g.min_factors,
+            g.z_threshold,
+            g.norm_ratio,
+            g.persistence_days,
+            g.persistence_days + 3
+        )
+    } else {
+        "  rentals   group_rental detector disabled\n".to_owned()
+    };
     out += &describe_handling(c);
     out
 }

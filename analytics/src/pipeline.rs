@@ -5,8 +5,12 @@
 
 use crate::alerts::{self, route::CellRouter};
 use crate::config::AnalyticsConfig;
+use crate::detect::group_rental::{GroupRental, GroupRentalStats};
+use crate::detect::indoor_charging::{IndoorCharging, IndoorChargingStats};
 use crate::detect::socket_safety::{SocketSafety, SocketSafetyStats};
-use gridwatch_telemetry::{Alert, Reading};
+use crate::detect::Finding;
+use crate::register::Register;
+use gridwatch_telemetry::{Alert, Event, Reading};
 
 /// Counters across the pipeline.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -15,16 +19,42 @@ pub struct PipelineStats {
     pub readings: u64,
     /// Alerts raised.
     pub alerts: u64,
+    /// Events processed.
+    pub events: u64,
     /// The socket-safety detector's own counters.
     pub socket_safety: SocketSafetyStats,
+    /// The indoor-charging detector's counters.
+    pub indoor_charging: IndoorChargingStats,
+    /// The group-rental detector's counters.
+    pub group_rental: GroupRentalStats,
+}
+
+/// Memory held for monitored flats by the flat detectors.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FlatMemory {
+    /// Flats with state.
+    pub flats: usize,
+    /// Bytes of that state (keys and indexes included).
+    pub bytes: usize,
+}
+
+impl FlatMemory {
+    /// Bytes per monitored flat.
+    pub fn per_flat(&self) -> f64 {
+        self.bytes as f64 / self.flats.max(1) as f64
+    }
 }
 
 /// Detectors and routing, with all per-entity state.
 #[derive(Debug, Clone)]
 pub struct Pipeline {
     socket_safety: SocketSafety,
+    indoor_charging: IndoorCharging,
+    group_rental: GroupRental,
+    register: Register,
     router: CellRouter,
     readings: u64,
+    events: u64,
     alerts: u64,
 }
 
@@ -33,10 +63,22 @@ impl Pipeline {
     /// ([`AnalyticsConfig::load`] does); out-of-range numbers in a config
     /// built in code are clamped rather than panicking.
     pub fn new(config: &AnalyticsConfig) -> Self {
+        Self::with_register(config, Register::default())
+    }
+
+    /// A pipeline that knows the register of flats and tags (registered
+    /// occupants, businesses, tag owners); without it group rental assumes
+    /// `default_occupants` and sightings name the reader, not the flat.
+    pub fn with_register(config: &AnalyticsConfig, register: Register) -> Self {
+        let d = &config.detect;
         Self {
-            socket_safety: SocketSafety::new(&config.detect.socket_safety),
+            socket_safety: SocketSafety::new(&d.socket_safety),
+            indoor_charging: IndoorCharging::new(&d.indoor_charging, d.local_time()),
+            group_rental: GroupRental::new(&d.group_rental, d.local_time()),
+            register,
             router: CellRouter::new(&config.cells),
             readings: 0,
+            events: 0,
             alerts: 0,
         }
     }
@@ -46,9 +88,25 @@ impl Pipeline {
     /// must come in event-time order; earlier or repeated ones are ignored.
     pub fn process(&mut self, reading: &Reading) -> Vec<Alert> {
         self.readings += 1;
-        let alerts: Vec<Alert> = self
-            .socket_safety
-            .observe(reading)
+        let mut findings = self.socket_safety.observe(reading);
+        findings.extend(self.indoor_charging.observe(reading));
+        findings.extend(self.group_rental.observe(reading, &self.register));
+        self.route(findings)
+    }
+
+    /// Feeds one event (a sighting, a device going offline) to the detectors
+    /// that use events.
+    pub fn process_event(&mut self, event: &Event) -> Vec<Alert> {
+        self.events += 1;
+        let findings = self.indoor_charging.observe_event(event, &self.register);
+        self.route(findings)
+    }
+
+    fn route(&mut self, findings: Vec<Finding>) -> Vec<Alert> {
+        if findings.is_empty() {
+            return Vec::new();
+        }
+        let alerts: Vec<Alert> = findings
             .into_iter()
             .map(|f| {
                 let cell = self.router.cell_for(&f.site).to_owned();
@@ -59,12 +117,25 @@ impl Pipeline {
         alerts
     }
 
+    /// Memory held for monitored flats by the flat detectors together.
+    pub fn flat_memory(&self) -> FlatMemory {
+        let (n1, b1) = self.indoor_charging.memory();
+        let (n2, b2) = self.group_rental.memory();
+        FlatMemory {
+            flats: n1.max(n2),
+            bytes: b1 + b2,
+        }
+    }
+
     /// Counters so far.
     pub fn stats(&self) -> PipelineStats {
         PipelineStats {
             readings: self.readings,
             alerts: self.alerts,
+            events: self.events,
             socket_safety: self.socket_safety.stats(),
+            indoor_charging: self.indoor_charging.stats(),
+            group_rental: self.group_rental.stats(),
         }
     }
 }

@@ -121,9 +121,57 @@ impl RiseMeter {
     }
 }
 
+/// The median of `xs` (NaN for none). Sorts a copy.
+pub fn median(xs: &[f64]) -> f64 {
+    if xs.is_empty() {
+        return f64::NAN;
+    }
+    let mut v = xs.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// Modified z-scores (Iglewicz and Hoaglin): 0.6745·(x − median)/MAD, one per
+/// value. When the MAD is 0 (more than half the values equal), 1.2533 × the
+/// mean absolute deviation stands in; when that is 0 too, every score is 0.
+/// DETECTION.md: a value is a robust outlier above 3.5.
+pub fn robust_z(xs: &[f64]) -> Vec<f64> {
+    let med = median(xs);
+    let dev: Vec<f64> = xs.iter().map(|x| (x - med).abs()).collect();
+    let mad = median(&dev);
+    if mad > 0.0 {
+        return xs.iter().map(|x| 0.6745 * (x - med) / mad).collect();
+    }
+    let meanad = dev.iter().sum::<f64>() / dev.len().max(1) as f64;
+    if meanad > 0.0 {
+        xs.iter().map(|x| (x - med) / (1.2533 * meanad)).collect()
+    } else {
+        vec![0.0; xs.len()]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn robust_z_matches_the_formula_and_survives_a_zero_mad() {
+        let z = robust_z(&[1.0, 2.0, 3.0, 4.0, 100.0]);
+        // median 3, MAD 1: 0.6745 · 97 / 1.
+        assert!((z[4] - 65.4265).abs() < 1e-9, "{z:?}");
+        assert!((z[0] + 1.349).abs() < 1e-9);
+        let z = robust_z(&[5.0, 5.0, 5.0, 5.0, 10.0]);
+        // MAD 0: mean absolute deviation 1, scale 1.2533.
+        assert!((z[4] - 5.0 / 1.2533).abs() < 1e-9, "{z:?}");
+        assert_eq!(robust_z(&[2.0, 2.0, 2.0]), vec![0.0; 3]);
+        assert_eq!(median(&[3.0, 1.0, 2.0, 10.0]), 2.5);
+        assert!(median(&[]).is_nan());
+    }
 
     fn meter_fed(step_s: i64, until_s: i64, f: impl Fn(f64) -> f64) -> RiseMeter {
         let mut m = RiseMeter::new(300_000, 60_000);

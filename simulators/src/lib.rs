@@ -19,6 +19,7 @@
 
 pub mod broker;
 pub mod demo;
+pub mod district;
 pub mod pile;
 pub mod sim_clock;
 pub mod yard;

@@ -9,6 +9,9 @@
 //! ([`crate::alerts`]).
 
 pub mod episode;
+pub mod group_rental;
+pub mod indoor_charging;
+pub mod local_time;
 pub mod socket_safety;
 
 use crate::config::FieldError;
@@ -16,19 +19,57 @@ use gridwatch_telemetry::{Evidence, Severity, Timestamp};
 use serde::{Deserialize, Serialize};
 
 /// The `[detect]` section: one sub-section per detector.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DetectConfig {
+    /// Local time's offset from UTC in minutes (480 for China), for the
+    /// detectors that think in nights and days.
+    pub utc_offset_min: i32,
     /// Charging-pile socket protections (overcurrent, overpower, over-temperature).
     pub socket_safety: socket_safety::SocketSafetyConfig,
+    /// E-bikes and batteries indoors: sightings, load signature, both.
+    pub indoor_charging: indoor_charging::IndoorChargingConfig,
+    /// Flats used far beyond their registered occupancy.
+    pub group_rental: group_rental::GroupRentalConfig,
+}
+
+impl Default for DetectConfig {
+    fn default() -> Self {
+        Self {
+            utc_offset_min: 480,
+            socket_safety: Default::default(),
+            indoor_charging: Default::default(),
+            group_rental: Default::default(),
+        }
+    }
 }
 
 impl DetectConfig {
     /// Checks every detector's section.
     pub fn validate(&self) -> Result<(), FieldError> {
+        if !(-720..=840).contains(&self.utc_offset_min) {
+            return Err(FieldError::new(
+                "utc_offset_min",
+                format!(
+                    "is {}; it must be between -720 and 840",
+                    self.utc_offset_min
+                ),
+            ));
+        }
         self.socket_safety
             .validate()
-            .map_err(|e| e.within(&["socket_safety"]))
+            .map_err(|e| e.within(&["socket_safety"]))?;
+        self.indoor_charging
+            .validate()
+            .map_err(|e| e.within(&["indoor_charging"]))?;
+        self.group_rental
+            .validate()
+            .map_err(|e| e.within(&["group_rental"]))
+    }
+
+    /// Local time as configured.
+    pub fn local_time(&self) -> local_time::LocalTime {
+        local_time::LocalTime::new(self.utc_offset_min)
     }
 }
 

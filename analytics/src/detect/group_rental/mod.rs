@@ -1,0 +1,509 @@
+//! Group rental (群租): a flat used like a dormitory — far more water, power
+//! and gas per registered occupant than its peers, steadily, for days.
+//!
+//! Per flat and local day ([`day`]): electricity kWh, water litres, gas m³
+//! and the night base load (lowest interval power 00:00–05:00), each per
+//! registered occupant. Each feature is smoothed over days (an exponential
+//! mean over `smoothing_days`), so a party or a guest does not count.
+//!
+//! When a building's day ends (the first reading of the next local day from
+//! any of its flats), each flat's smoothed features are compared with its
+//! peers' in the same building: robust z = 0.6745·(x − median)/MAD (MAD 0 →
+//! 1.2533 × mean absolute deviation), needing `min_peers` flats. The
+//! factors of a day are the features whose z exceeds `z_threshold`, water or
+//! electricity per occupant above `norm_ratio` × the regional norm, and a
+//! CUSUM level shift against the flat's own first `baseline_days` (k =
+//! `cusum_k`, h = `cusum_h`, on the sum of the norm ratios). A day is
+//! suspect with at least `min_factors` factors; the flat is alerted after
+//! `persistence_days` suspect days out of the last `persistence_days + 3`.
+//!
+//! Suppressed: flats with a registered business; days on which fewer than
+//! half the building's flats had a full day of data (an outage or a gateway
+//! down says nothing about a flat). Alerts are minor (inspection backlog),
+//! at most one per flat per `cooldown_days`, with the top factors in numbers.
+
+pub mod day;
+#[cfg(test)]
+mod tests;
+
+use super::local_time::{in_hours, LocalTime};
+use super::Finding;
+use crate::config::{positive, FieldError};
+use crate::register::{flat_key, Register};
+use crate::stats::{median, robust_z};
+use day::{DayUse, FEATURES};
+use gridwatch_telemetry::{DeviceKind, Evidence, Reading, Severity, Timestamp};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+
+/// Rule name.
+pub const RULE_GROUP_RENTAL: &str = "group_rental";
+
+/// The `[detect.group_rental]` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GroupRentalConfig {
+    /// Turns the detector off.
+    pub enabled: bool,
+    /// Occupants assumed for a flat missing from the register.
+    pub default_occupants: u8,
+    /// Days over which daily features are smoothed.
+    pub smoothing_days: u32,
+    /// Flats with data needed in a building for a peer comparison.
+    pub min_peers: usize,
+    /// Robust z above which a feature is a factor.
+    pub z_threshold: f64,
+    /// Regional norm, litres of water per person per day.
+    pub norm_water_l: f64,
+    /// Regional norm, kWh per person per day.
+    pub norm_electricity_kwh: f64,
+    /// Use above this multiple of the norm per registered occupant is a factor.
+    pub norm_ratio: f64,
+    /// Days of a flat's own history that set its CUSUM baseline.
+    pub baseline_days: u32,
+    /// CUSUM slack, in baseline standard deviations.
+    pub cusum_k: f64,
+    /// CUSUM decision level, in baseline standard deviations.
+    pub cusum_h: f64,
+    /// Factors needed for a suspect day.
+    pub min_factors: u32,
+    /// Suspect days needed (out of the last `persistence_days + 3`).
+    pub persistence_days: u32,
+    /// Share of a day that must have data for it to count.
+    pub min_coverage: f64,
+    /// At most one alert per flat in this many days.
+    pub cooldown_days: u32,
+}
+
+impl Default for GroupRentalConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            default_occupants: 2,
+            smoothing_days: 7,
+            min_peers: 8,
+            z_threshold: 3.5,
+            norm_water_l: 220.0,
+            norm_electricity_kwh: 4.0,
+            norm_ratio: 1.5,
+            baseline_days: 14,
+            cusum_k: 0.5,
+            cusum_h: 5.0,
+            min_factors: 2,
+            persistence_days: 7,
+            min_coverage: 0.8,
+            cooldown_days: 30,
+        }
+    }
+}
+
+impl GroupRentalConfig {
+    /// Checks every field; the error names the first bad one.
+    pub fn validate(&self) -> Result<(), FieldError> {
+        positive("z_threshold", self.z_threshold)?;
+        positive("norm_water_l", self.norm_water_l)?;
+        positive("norm_electricity_kwh", self.norm_electricity_kwh)?;
+        positive("norm_ratio", self.norm_ratio)?;
+        positive("cusum_h", self.cusum_h)?;
+        if !(self.cusum_k.is_finite() && self.cusum_k >= 0.0) {
+            return Err(FieldError::new("cusum_k", "must be 0 or more"));
+        }
+        if !(self.min_coverage > 0.0 && self.min_coverage <= 1.0) {
+            return Err(FieldError::new(
+                "min_coverage",
+                format!("is {}; it must be above 0 and at most 1", self.min_coverage),
+            ));
+        }
+        if !(1..=13).contains(&self.persistence_days) {
+            return Err(FieldError::new(
+                "persistence_days",
+                format!("is {}; it must be 1 to 13", self.persistence_days),
+            ));
+        }
+        if self.min_peers < 3 {
+            return Err(FieldError::new(
+                "min_peers",
+                format!(
+                    "is {}; a median of fewer than 3 flats says nothing",
+                    self.min_peers
+                ),
+            ));
+        }
+        for (key, v) in [
+            ("smoothing_days", self.smoothing_days),
+            ("baseline_days", self.baseline_days),
+            ("min_factors", self.min_factors),
+        ] {
+            if v == 0 {
+                return Err(FieldError::new(key, "is 0; it must be at least 1"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One flat's state: about 120 bytes plus its key.
+#[derive(Debug, Clone)]
+struct FlatTrack {
+    today: DayUse,
+    /// Last reading per meter kind (electricity, water, gas), ms.
+    last_ts: [i64; 3],
+    /// Smoothed features; NaN until the first full day.
+    smooth: [f32; 4],
+    valid_days: u16,
+    /// CUSUM baseline (Welford) and sum.
+    base_n: u16,
+    base_mean: f32,
+    base_m2: f32,
+    cusum: f32,
+    /// Suspect days, newest in bit 0.
+    suspect: u16,
+    alerted_at: Option<i64>,
+    occupants: u8,
+    business: bool,
+}
+
+#[derive(Debug, Clone)]
+struct BuildingTrack {
+    day: i32,
+    flats: Vec<u32>,
+}
+
+/// Counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GroupRentalStats {
+    /// Building-days closed.
+    pub building_days: u64,
+    /// Building-days skipped because too few flats had data.
+    pub skipped_days: u64,
+    /// Findings raised.
+    pub findings: u64,
+}
+
+/// The detector.
+#[derive(Debug, Clone)]
+pub struct GroupRental {
+    config: GroupRentalConfig,
+    local: LocalTime,
+    index: HashMap<String, u32>,
+    keys: Vec<String>,
+    flats: Vec<FlatTrack>,
+    buildings: HashMap<String, BuildingTrack>,
+    stats: GroupRentalStats,
+}
+
+impl GroupRental {
+    /// A detector for a validated config.
+    pub fn new(config: &GroupRentalConfig, local: LocalTime) -> Self {
+        Self {
+            config: config.clone(),
+            local,
+            index: HashMap::new(),
+            keys: Vec::new(),
+            flats: Vec::new(),
+            buildings: HashMap::new(),
+            stats: GroupRentalStats::default(),
+        }
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> GroupRentalStats {
+        self.stats
+    }
+
+    /// Flats with state, and the bytes that state takes (keys, index and
+    /// building lists included).
+    pub fn memory(&self) -> (usize, usize) {
+        let keys: usize = self.keys.iter().map(|k| 2 * k.capacity() + 24).sum();
+        let index = self.index.capacity() * (std::mem::size_of::<(String, u32)>() + 1);
+        let flats = self.flats.capacity() * std::mem::size_of::<FlatTrack>();
+        let buildings: usize = self
+            .buildings
+            .iter()
+            .map(|(k, b)| k.capacity() + b.flats.capacity() * 4 + 48)
+            .sum();
+        (self.flats.len(), keys + index + flats + buildings)
+    }
+
+    /// Feeds a meter reading; readings not bound to a unit are ignored.
+    pub fn observe(&mut self, r: &Reading, register: &Register) -> Vec<Finding> {
+        let slot = match r.kind {
+            DeviceKind::ElectricityMeter => 0,
+            DeviceKind::WaterMeter => 1,
+            DeviceKind::GasMeter => 2,
+            _ => return Vec::new(),
+        };
+        if !self.config.enabled {
+            return Vec::new();
+        }
+        let Some(flat) = flat_key(r) else {
+            return Vec::new();
+        };
+        let day = self.local.day(r.ts) as i32;
+        let building = format!("{}/{}", r.site, r.building.as_deref().unwrap_or(""));
+        let idx = match self.index.get(&flat) {
+            Some(i) => *i,
+            None => self.add_flat(flat, &building, register, day),
+        };
+        let mut out = Vec::new();
+        let b = self.buildings.get(&building).map(|b| b.day);
+        if let Some(bday) = b {
+            if day > bday {
+                out = self.close_day(&building, r.site.as_str());
+                if let Some(b) = self.buildings.get_mut(&building) {
+                    b.day = day;
+                }
+            }
+        }
+        let night = in_hours(self.local.hour(r.ts), 0, 5);
+        let t = &mut self.flats[idx as usize];
+        if day < t.today.day {
+            return out; // late reading of a day already closed
+        }
+        if day > t.today.day {
+            t.today = DayUse::new(day);
+        }
+        let last = t.last_ts[slot];
+        if r.ts.0 <= last {
+            return out;
+        }
+        let dt_min = if last == i64::MIN {
+            0
+        } else {
+            ((r.ts.0 - last) / 60_000).min(60) as u16
+        };
+        t.last_ts[slot] = r.ts.0;
+        t.today.add(r, dt_min, night);
+        out
+    }
+
+    fn add_flat(&mut self, flat: String, building: &str, register: &Register, day: i32) -> u32 {
+        let facts = register.flat(&flat);
+        let idx = self.flats.len() as u32;
+        self.flats.push(FlatTrack {
+            today: DayUse::new(day),
+            last_ts: [i64::MIN; 3],
+            smooth: [f32::NAN; 4],
+            valid_days: 0,
+            base_n: 0,
+            base_mean: 0.0,
+            base_m2: 0.0,
+            cusum: 0.0,
+            suspect: 0,
+            alerted_at: None,
+            occupants: facts
+                .map_or(self.config.default_occupants, |f| f.occupants)
+                .max(1),
+            business: facts.is_some_and(|f| f.business),
+        });
+        self.index.insert(flat.clone(), idx);
+        self.keys.push(flat);
+        self.buildings
+            .entry(building.to_owned())
+            .or_insert_with(|| BuildingTrack {
+                day,
+                flats: Vec::new(),
+            })
+            .flats
+            .push(idx);
+        idx
+    }
+
+    /// Ends the building's current day for all its flats and judges them.
+    fn close_day(&mut self, building: &str, site: &str) -> Vec<Finding> {
+        let Some(b) = self.buildings.get(building) else {
+            return Vec::new();
+        };
+        let (bday, members) = (b.day, b.flats.clone());
+        self.stats.building_days += 1;
+        let cfg = self.config.clone();
+        let alpha = (2.0 / (f64::from(cfg.smoothing_days) + 1.0)) as f32;
+        let mut complete = 0usize;
+        for &i in &members {
+            let t = &mut self.flats[i as usize];
+            let feats = (t.today.day == bday)
+                .then(|| {
+                    t.today
+                        .features(f32::from(t.occupants), cfg.min_coverage as f32)
+                })
+                .flatten();
+            let Some(x) = feats else { continue };
+            complete += 1;
+            t.valid_days = t.valid_days.saturating_add(1);
+            for (s, v) in t.smooth.iter_mut().zip(x) {
+                if v.is_finite() {
+                    *s = if s.is_finite() {
+                        *s + alpha * (v - *s)
+                    } else {
+                        v
+                    };
+                }
+            }
+            // CUSUM on the day's load against the regional norms.
+            let load = (f64::from(x[0]) / cfg.norm_electricity_kwh
+                + f64::from(x[1]) / cfg.norm_water_l) as f32;
+            if u32::from(t.base_n) < cfg.baseline_days {
+                t.base_n += 1;
+                let d = load - t.base_mean;
+                t.base_mean += d / f32::from(t.base_n);
+                t.base_m2 += d * (load - t.base_mean);
+            } else {
+                let var = t.base_m2 / f32::from(t.base_n.max(2) - 1);
+                let sd = var.sqrt().max(0.1 * t.base_mean).max(1e-3);
+                t.cusum = (t.cusum + (load - t.base_mean) / sd - cfg.cusum_k as f32).max(0.0);
+            }
+        }
+        if complete * 2 < members.len() || complete < cfg.min_peers {
+            self.stats.skipped_days += 1;
+            for &i in &members {
+                self.flats[i as usize].suspect <<= 1;
+            }
+            return Vec::new();
+        }
+        // Peer statistics per feature over the flats with smoothed values.
+        let mut z_of: Vec<[f32; 4]> = vec![[f32::NAN; 4]; members.len()];
+        let mut medians = [f32::NAN; 4];
+        for f in 0..4 {
+            let xs: Vec<f64> = members
+                .iter()
+                .map(|&i| f64::from(self.flats[i as usize].smooth[f]))
+                .filter(|v| v.is_finite())
+                .collect();
+            if xs.len() < cfg.min_peers {
+                continue;
+            }
+            medians[f] = median(&xs) as f32;
+            let zs = robust_z(&xs);
+            let mut k = 0;
+            for (m, &i) in members.iter().enumerate() {
+                if self.flats[i as usize].smooth[f].is_finite() {
+                    z_of[m][f] = zs[k] as f32;
+                    k += 1;
+                }
+            }
+        }
+        let mut out = Vec::new();
+        let end = self.local.day_end(i64::from(bday));
+        for (m, &i) in members.iter().enumerate() {
+            let t = &self.flats[i as usize];
+            let mut factors: Vec<(String, f64, f64)> = Vec::new();
+            for f in 0..4 {
+                let z = f64::from(z_of[m][f]);
+                if z.is_finite() && z > cfg.z_threshold {
+                    factors.push((
+                        format!("{}_robust_z", FEATURES[f]),
+                        z,
+                        f64::from(t.smooth[f]),
+                    ));
+                }
+            }
+            let ratio_w = f64::from(t.smooth[1]) / cfg.norm_water_l;
+            if ratio_w > cfg.norm_ratio {
+                factors.push(("water_vs_norm".into(), ratio_w, f64::from(t.smooth[1])));
+            }
+            let ratio_e = f64::from(t.smooth[0]) / cfg.norm_electricity_kwh;
+            if ratio_e > cfg.norm_ratio {
+                factors.push((
+                    "electricity_vs_norm".into(),
+                    ratio_e,
+                    f64::from(t.smooth[0]),
+                ));
+            }
+            if f64::from(t.cusum) > cfg.cusum_h {
+                factors.push(("cusum_level_shift".into(), f64::from(t.cusum), f64::NAN));
+            }
+            let suspect =
+                t.valid_days >= 3 && factors.len() >= cfg.min_factors as usize && !t.business;
+            let t = &mut self.flats[i as usize];
+            t.suspect = (t.suspect << 1) | u16::from(suspect);
+            let recent = (t.suspect & ((1u16 << (cfg.persistence_days + 3)) - 1)).count_ones();
+            let cooled = t
+                .alerted_at
+                .is_none_or(|a| end.0 - a >= i64::from(cfg.cooldown_days) * 86_400_000);
+            if suspect && recent >= cfg.persistence_days && cooled {
+                t.alerted_at = Some(end.0);
+                let t = &self.flats[i as usize];
+                out.push(self.finding(i, site, end, &factors, recent, medians, t));
+            }
+        }
+        self.stats.findings += out.len() as u64;
+        out
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn finding(
+        &self,
+        i: u32,
+        site: &str,
+        end: Timestamp,
+        factors: &[(String, f64, f64)],
+        suspect_days: u32,
+        medians: [f32; 4],
+        t: &FlatTrack,
+    ) -> Finding {
+        let flat = &self.keys[i as usize];
+        let mut top: Vec<&(String, f64, f64)> = factors.iter().collect();
+        top.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let score: f64 = factors.iter().map(|f| f.1.min(20.0)).sum();
+        let mut values = BTreeMap::from([
+            ("score".to_owned(), score),
+            ("suspect_days".to_owned(), f64::from(suspect_days)),
+            ("registered_occupants".to_owned(), f64::from(t.occupants)),
+        ]);
+        for (f, name) in FEATURES.iter().enumerate() {
+            if t.smooth[f].is_finite() {
+                values.insert((*name).to_owned(), f64::from(t.smooth[f]));
+            }
+            if medians[f].is_finite() {
+                values.insert(format!("building_median_{name}"), f64::from(medians[f]));
+            }
+        }
+        for (name, v, _) in factors {
+            values.insert(format!("factor_{name}"), *v);
+        }
+        let c = &self.config;
+        let words: Vec<String> = top
+            .iter()
+            .take(3)
+            .map(|(name, v, _)| format!("{name} {v:.1}"))
+            .collect();
+        Finding {
+            id: format!("{RULE_GROUP_RENTAL}:{flat}:{}", end.0),
+            rule: RULE_GROUP_RENTAL,
+            entity: flat.clone(),
+            site: site.to_owned(),
+            severity: Severity::Minor,
+            ts: end,
+            title: format!("Possible group rental in {flat}: {}", words.join(", ")),
+            summary: format!(
+                "{flat} (registered for {}) uses {:.0} L of water and {:.1} kWh a day per \
+                 registered occupant against a building median of {:.0} L and {:.1} kWh, with a \
+                 night base load of {:.0} W per occupant; suspect on {suspect_days} of the last {} \
+                 days. Top factors: {}. Put it on the inspection list.",
+                t.occupants,
+                t.smooth[1],
+                t.smooth[0],
+                medians[1],
+                medians[0],
+                t.smooth[3],
+                c.persistence_days + 3,
+                words.join("; ")
+            ),
+            evidence: Evidence {
+                values,
+                thresholds: BTreeMap::from([
+                    ("z_threshold".to_owned(), c.z_threshold),
+                    ("norm_water_l".to_owned(), c.norm_water_l),
+                    ("norm_electricity_kwh".to_owned(), c.norm_electricity_kwh),
+                    ("norm_ratio".to_owned(), c.norm_ratio),
+                    ("cusum_h".to_owned(), c.cusum_h),
+                    ("persistence_days".to_owned(), f64::from(c.persistence_days)),
+                ]),
+                window_start: Timestamp(end.0 - i64::from(c.persistence_days + 3) * 86_400_000),
+                window_end: end,
+                samples: Vec::new(),
+                series: None,
+            },
+        }
+    }
+}

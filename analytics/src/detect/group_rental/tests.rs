@@ -1,0 +1,156 @@
+//! Behaviour of the group-rental detector on a small building.
+
+use super::*;
+use crate::register::{FlatEntry, RegisterFile};
+
+/// 2026-03-02 00:00 local (UTC+8).
+const DAY0: i64 = 1_772_380_800_000;
+const HOUR: i64 = 3_600_000;
+
+fn reading(kind: DeviceKind, unit: usize, ts: i64, name: &str, v: f64) -> Reading {
+    let mut r = Reading::new(
+        Timestamp(ts),
+        "gw-b01",
+        format!("m-{unit}").as_str(),
+        kind,
+        0,
+    );
+    r.site = "s01".into();
+    r.building = Some("b01".into());
+    r.unit = Some(format!("{unit:02}01"));
+    r.values.insert(name.into(), v);
+    r
+}
+
+fn register(business: &[usize]) -> Register {
+    Register::from_file(RegisterFile {
+        flats: (0..10)
+            .map(|u| FlatEntry {
+                flat: format!("s01/b01/{u:02}01"),
+                occupants: 2,
+                area_m2: 70.0,
+                business: business.contains(&u),
+            })
+            .collect(),
+        tags: Vec::new(),
+    })
+}
+
+/// `days` days of hourly readings for 10 flats of 2 registered occupants;
+/// `scale(unit, day)` multiplies a flat's use (1 = an ordinary couple), and
+/// `skip(unit, day)` drops the flat's readings that day.
+fn run(
+    days: i64,
+    reg: &Register,
+    scale: impl Fn(usize, i64) -> f64,
+    skip: impl Fn(usize, i64) -> bool,
+) -> Vec<Finding> {
+    let mut d = GroupRental::new(&GroupRentalConfig::default(), LocalTime::new(480));
+    let mut out = Vec::new();
+    for day in 0..days {
+        for h in 0..24 {
+            let ts = DAY0 + day * 24 * HOUR + h * HOUR;
+            for u in 0..10 {
+                if skip(u, day) {
+                    continue;
+                }
+                // Slight differences between ordinary flats, so MAD is not 0.
+                let k = scale(u, day) * (1.0 + 0.3 * (u as f64 - 4.5) / 4.5);
+                let night = if h < 5 { 60.0 } else { 250.0 };
+                out.extend(d.observe(
+                    &reading(DeviceKind::ElectricityMeter, u, ts, "power_w", night * k),
+                    reg,
+                ));
+                out.extend(d.observe(
+                    &reading(DeviceKind::WaterMeter, u, ts, "flow_l", 12.0 * k),
+                    reg,
+                ));
+                out.extend(d.observe(
+                    &reading(DeviceKind::GasMeter, u, ts, "use_m3", 0.02 * k),
+                    reg,
+                ));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn ordinary_flats_raise_nothing() {
+    let f = run(30, &register(&[]), |_, _| 1.0, |_, _| false);
+    assert!(f.is_empty(), "{f:?}");
+}
+
+#[test]
+fn a_flat_used_by_many_more_people_is_alerted_after_persistence_with_factors() {
+    let f = run(
+        30,
+        &register(&[]),
+        |u, day| if u == 3 && day >= 10 { 5.0 } else { 1.0 },
+        |_, _| false,
+    );
+    assert_eq!(f.len(), 1, "{f:?}");
+    let f = &f[0];
+    assert_eq!(f.rule, RULE_GROUP_RENTAL);
+    assert_eq!(f.entity, "s01/b01/0301");
+    assert_eq!(f.severity, Severity::Minor);
+    // Suspect from about day 11 (smoothing), alerted after 7 suspect days.
+    let day = (f.ts.0 - DAY0) / (24 * HOUR);
+    assert!((16..=21).contains(&day), "alerted on day {day}");
+    assert!(f.evidence.values["factor_water_l_per_occupant_robust_z"] > 3.5);
+    assert!(f.evidence.values["water_l_per_occupant"] > 500.0);
+    assert!(f.title.contains("robust_z"), "{}", f.title);
+}
+
+#[test]
+fn a_registered_business_is_suppressed() {
+    let f = run(
+        30,
+        &register(&[3]),
+        |u, _| if u == 3 { 5.0 } else { 1.0 },
+        |_, _| false,
+    );
+    assert!(f.is_empty(), "{f:?}");
+}
+
+#[test]
+fn a_two_day_spike_does_not_persist() {
+    let f = run(
+        30,
+        &register(&[]),
+        |u, day| {
+            if u == 3 && (10..12).contains(&day) {
+                5.0
+            } else {
+                1.0
+            }
+        },
+        |_, _| false,
+    );
+    assert!(f.is_empty(), "{f:?}");
+}
+
+#[test]
+fn days_when_most_of_the_building_is_silent_say_nothing() {
+    // A heavy flat whose building is silent most days: too few full days.
+    let f = run(
+        30,
+        &register(&[]),
+        |u, _| if u == 3 { 5.0 } else { 1.0 },
+        |u, day| u != 3 && day % 3 != 0,
+    );
+    assert!(f.is_empty(), "{f:?}");
+}
+
+#[test]
+fn bad_config_values_are_named() {
+    let c = GroupRentalConfig {
+        persistence_days: 20,
+        ..GroupRentalConfig::default()
+    };
+    assert_eq!(
+        c.validate().unwrap_err().path.to_string(),
+        "persistence_days"
+    );
+    assert!(GroupRentalConfig::default().validate().is_ok());
+}

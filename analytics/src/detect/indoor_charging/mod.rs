@@ -1,0 +1,435 @@
+//! Indoor charging: e-bikes and their batteries must not go indoors.
+//!
+//! Three rules per flat (DETECTION.md, "E-bike chargers as a load"):
+//! - `indoor_sighting` (major): a registered e-bike tag or plate seen at an
+//!   indoor location (lift lobby, lift car, stairwell). Immediate; the
+//!   entity is the owner's flat from the register, or the reader when the tag
+//!   is not registered.
+//! - `indoor_charging_signature` (major): the flat's load showed the charger
+//!   signature ([`signature`]) `min_sessions` times within
+//!   `session_window_days`. One session can be a coincidence; a habit is not.
+//! - `indoor_charging_fused` (critical): one signature session and a
+//!   sighting of the flat's tag from `fusion_window_h` before the session
+//!   started until it ended. Each source alone has blind spots (batteries go
+//!   up in bags; loads can look alike); together they are the strongest case.
+//!
+//! Each rule raises at most one alert per flat per `cooldown_days`.
+
+pub mod signature;
+
+use super::local_time::{in_hours, LocalTime};
+use super::Finding;
+use crate::config::{positive, FieldError};
+use crate::register::{flat_key, Register};
+use gridwatch_telemetry::{DeviceKind, Event, EventKind, Evidence, Reading, Severity, Timestamp};
+use serde::{Deserialize, Serialize};
+use signature::{Session, SignatureTrack};
+use std::collections::{BTreeMap, HashMap};
+
+/// Rule name: a tag seen indoors.
+pub const RULE_SIGHTING: &str = "indoor_sighting";
+/// Rule name: the charger signature in a flat's load.
+pub const RULE_SIGNATURE: &str = "indoor_charging_signature";
+/// Rule name: signature and sighting agree.
+pub const RULE_FUSED: &str = "indoor_charging_fused";
+
+/// The `[detect.indoor_charging]` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IndoorChargingConfig {
+    /// Turns the detector off.
+    pub enabled: bool,
+    /// Sighting locations that are indoors.
+    pub indoor_locations: Vec<String>,
+    /// Smallest step that can be a charger, W.
+    pub min_step_w: f64,
+    /// Largest step that can be a compliant e-bike charger, W.
+    pub max_step_w: f64,
+    /// Minutes before a step over which the level before it is taken.
+    pub baseline_min: u32,
+    /// A reading at least this share of the step above the level is on the plateau.
+    pub plateau_ratio: f64,
+    /// Below this share of the step the session has ended.
+    pub end_ratio: f64,
+    /// Shortest plateau, minutes.
+    pub min_plateau_min: u32,
+    /// Shortest taper, minutes.
+    pub min_taper_min: u32,
+    /// Longest session, hours; longer is a constant load, not a charger.
+    pub max_session_h: u32,
+    /// Local hours in which a session may start: from…
+    pub start_hour_from: u8,
+    /// …to (exclusive, may wrap past midnight).
+    pub start_hour_to: u8,
+    /// Local quiet hours (the household asleep): from…
+    pub quiet_hour_from: u8,
+    /// …to (exclusive, may wrap past midnight).
+    pub quiet_hour_to: u8,
+    /// Minutes of the quiet hours a session must draw through.
+    pub min_quiet_min: u32,
+    /// A longer silence between readings abandons a session.
+    pub max_gap_min: u32,
+    /// Sessions needed for the signature rule…
+    pub min_sessions: u32,
+    /// …within this many days.
+    pub session_window_days: u32,
+    /// A sighting this long before a session started, or during it, fuses.
+    pub fusion_window_h: u32,
+    /// At most one alert per rule and flat in this many days.
+    pub cooldown_days: u32,
+}
+
+impl Default for IndoorChargingConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            indoor_locations: vec!["lift_lobby".into(), "lift_car".into(), "stairwell".into()],
+            min_step_w: 60.0,
+            max_step_w: 450.0,
+            baseline_min: 30,
+            plateau_ratio: 0.6,
+            end_ratio: 0.25,
+            min_plateau_min: 60,
+            min_taper_min: 10,
+            max_session_h: 12,
+            start_hour_from: 18,
+            start_hour_to: 4,
+            quiet_hour_from: 0,
+            quiet_hour_to: 5,
+            min_quiet_min: 30,
+            max_gap_min: 20,
+            min_sessions: 2,
+            session_window_days: 7,
+            fusion_window_h: 3,
+            cooldown_days: 7,
+        }
+    }
+}
+
+impl IndoorChargingConfig {
+    /// Checks every field; the error names the first bad one.
+    pub fn validate(&self) -> Result<(), FieldError> {
+        positive("min_step_w", self.min_step_w)?;
+        positive("max_step_w", self.max_step_w)?;
+        if self.max_step_w <= self.min_step_w {
+            return Err(FieldError::new(
+                "max_step_w",
+                format!(
+                    "is {}; it must be above min_step_w ({})",
+                    self.max_step_w, self.min_step_w
+                ),
+            ));
+        }
+        if !(self.end_ratio > 0.0
+            && self.end_ratio < self.plateau_ratio
+            && self.plateau_ratio < 1.0)
+        {
+            return Err(FieldError::new(
+                "plateau_ratio",
+                format!(
+                    "is {} with end_ratio {}; it needs 0 < end_ratio < plateau_ratio < 1",
+                    self.plateau_ratio, self.end_ratio
+                ),
+            ));
+        }
+        for (key, h) in [
+            ("start_hour_from", self.start_hour_from),
+            ("start_hour_to", self.start_hour_to),
+            ("quiet_hour_from", self.quiet_hour_from),
+            ("quiet_hour_to", self.quiet_hour_to),
+        ] {
+            if h > 23 {
+                return Err(FieldError::new(key, format!("is {h}; an hour is 0 to 23")));
+            }
+        }
+        for (key, v) in [
+            ("baseline_min", self.baseline_min),
+            ("max_session_h", self.max_session_h),
+            ("max_gap_min", self.max_gap_min),
+            ("min_sessions", self.min_sessions),
+            ("session_window_days", self.session_window_days),
+        ] {
+            if v == 0 {
+                return Err(FieldError::new(key, "is 0; it must be at least 1"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Per-flat state: the signature track, recent sessions and alert times.
+#[derive(Debug, Clone, Default)]
+struct FlatTrack {
+    signature: SignatureTrack,
+    /// Start times of recent sessions (ms), newest last, at most `min_sessions`.
+    sessions: Vec<i64>,
+    last_session: Option<Session>,
+    last_sighting: Option<i64>,
+    alerted: [Option<i64>; 3],
+}
+
+/// Counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IndoorChargingStats {
+    /// Signature sessions seen.
+    pub sessions: u64,
+    /// Indoor sightings seen.
+    pub sightings: u64,
+    /// Findings raised.
+    pub findings: u64,
+}
+
+/// The detector.
+#[derive(Debug, Clone)]
+pub struct IndoorCharging {
+    config: IndoorChargingConfig,
+    local: LocalTime,
+    flats: HashMap<String, FlatTrack>,
+    stats: IndoorChargingStats,
+}
+
+impl IndoorCharging {
+    /// A detector for a validated config.
+    pub fn new(config: &IndoorChargingConfig, local: LocalTime) -> Self {
+        Self {
+            config: config.clone(),
+            local,
+            flats: HashMap::new(),
+            stats: IndoorChargingStats::default(),
+        }
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> IndoorChargingStats {
+        self.stats
+    }
+
+    /// Flats with state, and the bytes that state takes (keys included).
+    pub fn memory(&self) -> (usize, usize) {
+        let bytes = self
+            .flats
+            .iter()
+            .map(|(k, v)| {
+                k.capacity()
+                    + std::mem::size_of::<(String, FlatTrack)>()
+                    + v.signature.heap_bytes()
+                    + v.sessions.capacity() * 8
+            })
+            .sum();
+        (self.flats.len(), bytes)
+    }
+
+    /// Feeds an electricity reading; other readings are ignored.
+    pub fn observe(&mut self, r: &Reading) -> Vec<Finding> {
+        if !self.config.enabled || r.kind != DeviceKind::ElectricityMeter {
+            return Vec::new();
+        }
+        let (Some(flat), Some(p)) = (flat_key(r), r.value("power_w").filter(|v| v.is_finite()))
+        else {
+            return Vec::new();
+        };
+        let cfg = &self.config;
+        let hour = self.local.hour(r.ts);
+        let night = in_hours(hour, cfg.start_hour_from, cfg.start_hour_to);
+        let quiet = in_hours(hour, cfg.quiet_hour_from, cfg.quiet_hour_to);
+        let track = self.flats.entry(flat.clone()).or_default();
+        let Some(session) = track.signature.observe(cfg, r.ts, p, night, quiet) else {
+            return Vec::new();
+        };
+        self.stats.sessions += 1;
+        track.last_session = Some(session);
+        let window_ms = i64::from(cfg.session_window_days) * 86_400_000;
+        track.sessions.retain(|s| session.start.0 - s <= window_ms);
+        track.sessions.push(session.start.0);
+        let keep = cfg.min_sessions.max(1) as usize;
+        if track.sessions.len() > keep {
+            track.sessions.remove(0);
+        }
+        let mut out = Vec::new();
+        let site = r.site.to_string();
+        let sighted = track.last_sighting.filter(|s| {
+            *s >= session.start.0 - i64::from(cfg.fusion_window_h) * 3_600_000
+                && *s <= session.end.0
+        });
+        if let Some(seen) = sighted {
+            if let Some(f) = self.fused(&flat, &site, session, seen) {
+                out.push(f);
+            }
+        }
+        let track = self.flats.get(&flat).map(|t| t.sessions.len()).unwrap_or(0);
+        if track >= keep {
+            if let Some(f) = self.signature_finding(&flat, &site, session) {
+                out.push(f);
+            }
+        }
+        self.stats.findings += out.len() as u64;
+        out
+    }
+
+    /// Feeds an event; only sightings at indoor locations matter.
+    pub fn observe_event(&mut self, e: &Event, register: &Register) -> Vec<Finding> {
+        let EventKind::Sighting {
+            location, identity, ..
+        } = &e.kind
+        else {
+            return Vec::new();
+        };
+        if !self.config.enabled || !self.config.indoor_locations.iter().any(|l| l == location) {
+            return Vec::new();
+        }
+        self.stats.sightings += 1;
+        let entity = match register.tag_owner(identity) {
+            Some(flat) => flat.to_owned(),
+            None => format!("{}/{}/{}", e.site, e.gateway, e.device),
+        };
+        let site = e.site.to_string();
+        let track = self.flats.entry(entity.clone()).or_default();
+        track.last_sighting = Some(e.ts.0);
+        let mut out = Vec::new();
+        // A battery carried down in the morning after a night's session.
+        if let Some(s) = track.last_session {
+            if e.ts.0 >= s.end.0
+                && e.ts.0 - s.end.0 <= i64::from(self.config.fusion_window_h) * 3_600_000
+            {
+                if let Some(f) = self.fused(&entity, &site, s, e.ts.0) {
+                    out.push(f);
+                }
+            }
+        }
+        if self.may_alert(&entity, 0, e.ts.0) {
+            let evidence = Evidence {
+                values: BTreeMap::from([("sighted_at_ms".to_owned(), e.ts.0 as f64)]),
+                thresholds: BTreeMap::new(),
+                window_start: e.ts,
+                window_end: e.ts,
+                samples: Vec::new(),
+                series: None,
+            };
+            out.push(Finding {
+                id: format!("{RULE_SIGHTING}:{entity}:{}", e.ts.0),
+                rule: RULE_SIGHTING,
+                entity: entity.clone(),
+                site,
+                severity: Severity::Major,
+                ts: e.ts,
+                title: format!("E-bike tag seen at {location} of {entity}"),
+                summary: format!(
+                    "A registered e-bike tag or plate was seen at {location} ({}, reader {}); its \
+                     owner's flat is {entity}. E-bikes and batteries must not go indoors: check \
+                     the flat and the lift area.",
+                    e.ts, e.device
+                ),
+                evidence,
+            });
+        }
+        self.stats.findings += out.len() as u64;
+        out
+    }
+
+    /// Whether rule slot `slot` may alert for `flat` at `ts` (cool-down), and
+    /// if so records it.
+    fn may_alert(&mut self, flat: &str, slot: usize, ts: i64) -> bool {
+        let cooldown = i64::from(self.config.cooldown_days) * 86_400_000;
+        let Some(track) = self.flats.get_mut(flat) else {
+            return false;
+        };
+        match track.alerted[slot] {
+            Some(last) if ts - last < cooldown => false,
+            _ => {
+                track.alerted[slot] = Some(ts);
+                true
+            }
+        }
+    }
+
+    fn session_evidence(&self, s: Session, extra: &[(&str, f64)]) -> Evidence {
+        let c = &self.config;
+        let mut values = BTreeMap::from([
+            ("step_w".to_owned(), f64::from(s.step_w)),
+            ("plateau_min".to_owned(), f64::from(s.plateau_min)),
+            ("taper_min".to_owned(), f64::from(s.taper_min)),
+            (
+                "duration_min".to_owned(),
+                s.end.since(s.start) as f64 / 60_000.0,
+            ),
+            (
+                "start_local_hour".to_owned(),
+                f64::from(self.local.hour(s.start)),
+            ),
+        ]);
+        values.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), *v)));
+        Evidence {
+            values,
+            thresholds: BTreeMap::from([
+                ("min_step_w".to_owned(), c.min_step_w),
+                ("max_step_w".to_owned(), c.max_step_w),
+                ("min_plateau_min".to_owned(), f64::from(c.min_plateau_min)),
+                ("min_taper_min".to_owned(), f64::from(c.min_taper_min)),
+            ]),
+            window_start: s.start,
+            window_end: s.end,
+            samples: Vec::new(),
+            series: Some("power_w".to_owned()),
+        }
+    }
+
+    fn signature_finding(&mut self, flat: &str, site: &str, s: Session) -> Option<Finding> {
+        if !self.may_alert(flat, 1, s.end.0) {
+            return None;
+        }
+        let n = self.flats.get(flat).map_or(0, |t| t.sessions.len());
+        let evidence = self.session_evidence(s, &[("sessions_in_window", n as f64)]);
+        Some(Finding {
+            id: format!("{RULE_SIGNATURE}:{flat}:{}", s.start.0),
+            rule: RULE_SIGNATURE,
+            entity: flat.to_owned(),
+            site: site.to_owned(),
+            severity: Severity::Major,
+            ts: s.end,
+            title: format!("E-bike charger signature in {flat}: {n} night sessions"),
+            summary: format!(
+                "{flat}'s load stepped up by {:.0} W at {}, held for {:.0} min, tapered for {:.0} \
+                 min and ended at {} — the shape of an e-bike charger — {n} times within {} days. \
+                 Check for a battery charging indoors.",
+                s.step_w,
+                s.start,
+                s.plateau_min,
+                s.taper_min,
+                s.end,
+                self.config.session_window_days
+            ),
+            evidence,
+        })
+    }
+
+    fn fused(&mut self, flat: &str, site: &str, s: Session, seen: i64) -> Option<Finding> {
+        let ts = s.end.0.max(seen);
+        if !self.may_alert(flat, 2, ts) {
+            return None;
+        }
+        let evidence = self.session_evidence(s, &[("sighted_at_ms", seen as f64)]);
+        Some(Finding {
+            id: format!("{RULE_FUSED}:{flat}:{}", s.start.0),
+            rule: RULE_FUSED,
+            entity: flat.to_owned(),
+            site: site.to_owned(),
+            severity: Severity::Critical,
+            ts: Timestamp(ts),
+            title: format!("Indoor e-bike charging in {flat}: tag sighted and charger load"),
+            summary: format!(
+                "The tag registered to {flat} was seen indoors at {}, and the flat's load shows an \
+                 e-bike charger ({:.0} W step at {}, {:.0} min plateau, {:.0} min taper). Both \
+                 sources agree: go now, and cut the flat's socket circuit if the battery is found.",
+                Timestamp(seen),
+                s.step_w,
+                s.start,
+                s.plateau_min,
+                s.taper_min
+            ),
+            evidence,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,145 @@
+//! Behaviour of the indoor-charging rules.
+
+use super::*;
+use crate::register::{RegisterFile, TagEntry};
+
+const MIN: i64 = 60_000;
+/// 2026-03-02 00:00 local (UTC+8).
+const DAY0: i64 = 1_772_380_800_000;
+
+fn reading(ts: i64, power_w: f64) -> Reading {
+    let mut r = Reading::new(
+        Timestamp(ts),
+        "gw-b01",
+        "em-0301",
+        DeviceKind::ElectricityMeter,
+        0,
+    );
+    r.site = "s01".into();
+    r.building = Some("b01".into());
+    r.unit = Some("0301".into());
+    r.values.insert("power_w".into(), power_w);
+    r
+}
+
+fn sighting(ts: i64, identity: &str) -> Event {
+    Event {
+        schema: 1,
+        ts: Timestamp(ts),
+        gateway: "gw-b01".into(),
+        site: "s01".into(),
+        device: "reader-lift".into(),
+        seq: 0,
+        kind: EventKind::Sighting {
+            location: "lift_lobby".into(),
+            identity: identity.into(),
+            direction: None,
+        },
+    }
+}
+
+fn register() -> Register {
+    Register::from_file(RegisterFile {
+        flats: Vec::new(),
+        tags: vec![TagEntry {
+            identity: "tag-1".into(),
+            flat: "s01/b01/0301".into(),
+        }],
+    })
+}
+
+/// 5-minute readings of a 90 W household over `days`; on each day of
+/// `charge`, a 200 W session from 22:00 local (plateau 3 h, taper 1 h, so
+/// it runs past midnight into the next day).
+fn run_days(d: &mut IndoorCharging, days: std::ops::Range<i64>, charge: &[i64]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for i in days.start * 288..days.end * 288 {
+        let m = i * 5;
+        let charger: f64 = charge
+            .iter()
+            .map(|c| match m - (c * 1440 + 22 * 60) {
+                0..180 => 200.0,
+                x @ 180..240 => 200.0 * (240 - x) as f64 / 60.0,
+                _ => 0.0,
+            })
+            .sum();
+        out.extend(d.observe(&reading(DAY0 + m * MIN, 90.0 + charger)));
+    }
+    out
+}
+
+fn detector() -> IndoorCharging {
+    IndoorCharging::new(&IndoorChargingConfig::default(), LocalTime::new(480))
+}
+
+#[test]
+fn one_session_alone_raises_nothing_two_in_a_week_raise_the_signature_rule() {
+    let mut d = detector();
+    let mut f = run_days(&mut d, 0..2, &[0]);
+    assert!(f.is_empty(), "{f:?}");
+    f.extend(run_days(&mut d, 2..4, &[2]));
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0].rule, RULE_SIGNATURE);
+    assert_eq!(f[0].entity, "s01/b01/0301");
+    assert_eq!(f[0].severity, Severity::Major);
+    assert!((f[0].evidence.values["step_w"] - 200.0).abs() < 1.0);
+    assert_eq!(f[0].evidence.values["start_local_hour"], 22.0);
+}
+
+#[test]
+fn sessions_further_apart_than_the_window_do_not_add_up() {
+    let mut d = detector();
+    let mut f = run_days(&mut d, 0..9, &[0]);
+    f.extend(run_days(&mut d, 9..11, &[9]));
+    assert!(f.is_empty(), "{f:?}");
+}
+
+#[test]
+fn a_sighting_before_a_session_fuses_into_a_critical_alert() {
+    let mut d = detector();
+    let reg = register();
+    let mut f = d.observe_event(&sighting(DAY0 + (21 * 60 + 40) * MIN, "tag-1"), &reg);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].rule, RULE_SIGHTING);
+    assert_eq!(f[0].entity, "s01/b01/0301");
+    f.extend(run_days(&mut d, 0..2, &[0]));
+    let fused: Vec<_> = f.iter().filter(|f| f.rule == RULE_FUSED).collect();
+    assert_eq!(fused.len(), 1, "{f:?}");
+    assert_eq!(fused[0].severity, Severity::Critical);
+}
+
+#[test]
+fn a_sighting_long_before_the_session_does_not_fuse() {
+    let mut d = detector();
+    let reg = register();
+    let mut f = d.observe_event(&sighting(DAY0 + 12 * 60 * MIN, "tag-1"), &reg);
+    f.extend(run_days(&mut d, 0..2, &[0]));
+    assert!(f.iter().all(|f| f.rule != RULE_FUSED), "{f:?}");
+}
+
+#[test]
+fn sightings_outside_or_of_unknown_tags_are_handled() {
+    let mut d = detector();
+    let reg = register();
+    let mut gate = sighting(DAY0, "tag-1");
+    if let EventKind::Sighting { location, .. } = &mut gate.kind {
+        *location = "gate".into();
+    }
+    assert!(d.observe_event(&gate, &reg).is_empty());
+    let f = d.observe_event(&sighting(DAY0, "tag-x"), &reg);
+    assert_eq!(f[0].entity, "s01/gw-b01/reader-lift");
+    // The cool-down holds back a second alert for the same flat that day.
+    assert!(d
+        .observe_event(&sighting(DAY0 + MIN, "tag-x"), &reg)
+        .is_empty());
+}
+
+#[test]
+fn bad_config_values_are_named() {
+    let c = IndoorChargingConfig {
+        max_step_w: 50.0,
+        ..IndoorChargingConfig::default()
+    };
+    assert_eq!(c.validate().unwrap_err().path.to_string(), "max_step_w");
+    assert!(IndoorChargingConfig::default().validate().is_ok());
+}

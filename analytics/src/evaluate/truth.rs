@@ -1,0 +1,53 @@
+//! Ground truth: what a simulated district planted, where and from when.
+//!
+//! Written by `gridwatch-sim district` next to its recording, read by
+//! `gridwatch-analytics evaluate`.
+
+use serde::{Deserialize, Serialize};
+
+/// What kind of case was planted.
+pub mod kind {
+    /// A flat used by far more people than registered.
+    pub const GROUP_RENTAL: &str = "group_rental";
+    /// A flat whose owner charges an e-bike battery indoors.
+    pub const INDOOR_CHARGING: &str = "indoor_charging";
+    /// An e-bike seen indoors without being charged there.
+    pub const BIKE_INDOORS: &str = "bike_indoors";
+    /// A continuous water leak.
+    pub const LEAK: &str = "leak";
+}
+
+/// One planted case.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Case {
+    /// What ([`kind`]).
+    pub kind: String,
+    /// The flat, `site/building/unit`.
+    pub entity: String,
+    /// When it began (for an indoor charger, its first session), ms UTC.
+    pub start_ms: i64,
+    /// A few words for a person reading the file.
+    #[serde(default)]
+    pub note: String,
+}
+
+/// The ground-truth file.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroundTruth {
+    /// The scenario's name.
+    pub scenario: String,
+    /// The seed it was generated with.
+    pub seed: u64,
+    /// Flats in the district.
+    pub flats: u32,
+    /// Simulated days.
+    pub days: u32,
+    /// First and last instant simulated, ms UTC.
+    pub start_ms: i64,
+    /// End of the simulation, ms UTC.
+    pub end_ms: i64,
+    /// Every planted case.
+    pub cases: Vec<Case>,
+}

@@ -1,0 +1,499 @@
+//! A synthetic district with labelled ground truth, to measure the detectors
+//! against (DESIGN.md §6: "quality is measured, not asserted").
+//!
+//! Sites hold buildings, buildings hold flats; every flat has an electricity
+//! meter (interval mean power and energy), a water meter and a gas meter;
+//! every building has tag readers at the gate and the lift lobby. Flats are
+//! ordinary households of 1–6 registered people, some with one or two more
+//! living there than registered, some away for days, some with a computer
+//! or an electric blanket on at night; planted among them are group rentals
+//! (from day 0 or from a day during the run), registered businesses, owners
+//! who charge an e-bike battery indoors (charger signature in the load, tag
+//! sometimes seen at the lift), bikes taken indoors without charging, and
+//! leaks. Meters drop out for hours; whole buildings go dark.
+//!
+//! [`generate`] is deterministic for a scenario and seed and writes three
+//! files: `recording.jsonl` (readings and events in event-time order, the
+//! format of `gridwatch_analytics::recording`), `truth.json`
+//! (`gridwatch_analytics::evaluate::truth::GroundTruth`) and `register.json`
+//! (`gridwatch_analytics::register::RegisterFile`).
+//!
+//! ```no_run
+//! use gridwatch_simulators::district::{generate, Scenario};
+//! let summary = generate(&Scenario::default(), 1, std::path::Path::new("/tmp/district"))?;
+//! println!("{} readings, {} cases", summary.readings, summary.cases);
+//! # Ok::<(), anyhow::Error>(())
+//! ```
+
+pub mod household;
+pub mod rng;
+pub mod scenario;
+
+use anyhow::Context;
+use gridwatch_analytics::evaluate::truth::{kind, Case, GroundTruth};
+use gridwatch_analytics::recording::Record;
+use gridwatch_analytics::register::{FlatEntry, RegisterFile, TagEntry};
+use gridwatch_telemetry::{DeviceKind, Event, EventKind, Reading, Timestamp};
+use household::{charge_session, day_events, standing_w, water_share, Charger, LoadEvent, Profile};
+use rng::Rng;
+pub use scenario::{Scenario, ScenarioError};
+use std::io::Write;
+use std::path::Path;
+
+const MIN_MS: i64 = 60_000;
+
+/// What [`generate`] wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Summary {
+    /// Flats.
+    pub flats: u32,
+    /// Readings written.
+    pub readings: u64,
+    /// Events written.
+    pub events: u64,
+    /// Ground-truth cases.
+    pub cases: u64,
+}
+
+struct Flat {
+    site: String,
+    building: String,
+    unit: String,
+    gateway: String,
+    key: String,
+    profile: Profile,
+    rng: Rng,
+    events: Vec<LoadEvent>,
+    gas: Vec<(i64, f64)>,
+    energy_kwh: f64,
+    water_m3: f64,
+    gas_m3: f64,
+    seq: [u64; 3],
+    first_charge: bool,
+    first_stray: bool,
+}
+
+/// Generates the district of `scenario` with `seed` into `out_dir`.
+pub fn generate(scenario: &Scenario, seed: u64, out_dir: &Path) -> anyhow::Result<Summary> {
+    scenario
+        .check()
+        .map_err(|e| anyhow::anyhow!("scenario {}: {e}", scenario.name))?;
+    std::fs::create_dir_all(out_dir)
+        .with_context(|| format!("cannot create {}", out_dir.display()))?;
+    let start_day = scenario.start_day().unwrap_or(0);
+    let offset_ms = i64::from(scenario.utc_offset_min) * MIN_MS;
+    let t0 = start_day * 86_400_000 - offset_ms;
+    let mut flats = layout(scenario, seed);
+    let mut truth = GroundTruth {
+        scenario: scenario.name.clone(),
+        seed,
+        flats: flats.len() as u32,
+        days: scenario.days,
+        start_ms: t0,
+        end_ms: t0 + i64::from(scenario.days) * 86_400_000,
+        cases: Vec::new(),
+    };
+    for f in &flats {
+        if let Some(d) = f.profile.group_from_day {
+            truth.cases.push(Case {
+                kind: kind::GROUP_RENTAL.into(),
+                entity: f.key.clone(),
+                start_ms: t0 + i64::from(d) * 86_400_000,
+                note: format!(
+                    "{} people, {} registered",
+                    f.profile.group_size, f.profile.registered
+                ),
+            });
+        }
+        if let Some((d, lph)) = f.profile.leak {
+            truth.cases.push(Case {
+                kind: kind::LEAK.into(),
+                entity: f.key.clone(),
+                start_ms: t0 + i64::from(d) * 86_400_000,
+                note: format!("{lph:.1} L/h"),
+            });
+        }
+    }
+    write_register(&flats, &out_dir.join("register.json"))?;
+    let path = out_dir.join("recording.jsonl");
+    let file = std::fs::File::create(&path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+    let mut summary = Summary {
+        flats: flats.len() as u32,
+        ..Summary::default()
+    };
+    let mut world = Rng::new(seed, 0);
+    let mut reader_seq = 0u64;
+    // Records generated for one day that fall after its end (a battery carried
+    // down the next morning) wait for the next day's batch.
+    let mut pending: Vec<Record> = Vec::new();
+    let e_int = i64::from(scenario.electricity_interval_s) / 60;
+    let w_int = i64::from(scenario.water_gas_interval_s) / 60;
+    for day in 0..scenario.days {
+        let day_start = i64::from(day) * 1440;
+        let epoch_day = start_day + i64::from(day);
+        let weekend = (epoch_day + 3).rem_euclid(7) >= 5;
+        let winter = matches!(month_of(epoch_day), 11 | 12 | 1 | 2 | 3);
+        let mut records: Vec<Record> =
+            Vec::with_capacity(flats.len() * (1440 / e_int as usize + 60));
+        records.append(&mut pending);
+        // Building outages: (building key, from, to) in run minutes.
+        let mut outages: Vec<(String, i64, i64)> = Vec::new();
+        for f in &flats {
+            let b = format!("{}/{}", f.site, f.building);
+            if !outages.iter().any(|o| o.0 == b) && world.chance(scenario.building_outage_prob) {
+                let from = day_start + world.int(0, 1380);
+                outages.push((b, from, from + world.int(60, 360)));
+            }
+        }
+        for f in flats.iter_mut() {
+            let ts = |m: i64| Timestamp(t0 + m * MIN_MS);
+            let bkey = format!("{}/{}", f.site, f.building);
+            let dark = outages.iter().find(|o| o.0 == bkey).map(|o| (o.1, o.2));
+            let (mut ev, gas) = day_events(&f.profile, &mut f.rng, day, day_start, weekend, winter);
+            f.events.retain(|e| e.start + e.minutes > day_start);
+            f.events.append(&mut ev);
+            f.gas.retain(|g| g.0 >= day_start - 60);
+            f.gas.extend(gas);
+            let mut sightings: Vec<(i64, &str)> = Vec::new();
+            let home = f.profile.people(day) > 0.0;
+            if let (Some(charger), true) = (f.profile.indoor_charger, home) {
+                if f.rng.chance(scenario.charge_night_prob) {
+                    let s = charge_session(charger, &mut f.rng, day_start);
+                    if !f.first_charge {
+                        f.first_charge = true;
+                        truth.cases.push(Case {
+                            kind: kind::INDOOR_CHARGING.into(),
+                            entity: f.key.clone(),
+                            start_ms: ts(s.start).0,
+                            note: format!("{charger:?}"),
+                        });
+                    }
+                    if f.rng.chance(scenario.sighting_prob) {
+                        sightings.push((s.start - f.rng.int(5, 40), "lift_lobby"));
+                    }
+                    if f.rng.chance(scenario.sighting_prob) {
+                        let morning = (s.start + s.minutes).max(day_start + 1440 + 390);
+                        sightings.push((morning + f.rng.int(0, 120), "lift_lobby"));
+                    }
+                    f.events.push(s);
+                }
+            }
+            if f.profile.tag.is_some() && home {
+                for (from, to) in [(7 * 60, 9 * 60), (17 * 60, 20 * 60)] {
+                    if f.rng.chance(0.8) {
+                        sightings.push((day_start + f.rng.int(from, to), "gate"));
+                    }
+                }
+                if f.profile.indoor_charger.is_none()
+                    && f.rng.chance(scenario.stray_indoor_sighting_prob)
+                {
+                    let at = day_start + f.rng.int(8 * 60, 22 * 60);
+                    sightings.push((at, "lift_lobby"));
+                    if !f.first_stray {
+                        f.first_stray = true;
+                        truth.cases.push(Case {
+                            kind: kind::BIKE_INDOORS.into(),
+                            entity: f.key.clone(),
+                            start_ms: ts(at).0,
+                            note: "bike taken indoors, not charged".into(),
+                        });
+                    }
+                }
+            }
+            if let Some(tag) = &f.profile.tag {
+                for (at, location) in sightings {
+                    reader_seq += 1;
+                    records.push(Record::Event(Event {
+                        schema: gridwatch_telemetry::SCHEMA_VERSION,
+                        ts: ts(at),
+                        gateway: f.gateway.as_str().into(),
+                        site: f.site.as_str().into(),
+                        device: format!("reader-{location}").into(),
+                        seq: reader_seq,
+                        kind: EventKind::Sighting {
+                            location: location.to_owned(),
+                            identity: tag.clone(),
+                            direction: None,
+                        },
+                    }));
+                }
+            }
+            let gaps: [Option<(i64, i64)>; 3] = std::array::from_fn(|_| {
+                f.rng.chance(scenario.meter_gap_prob).then(|| {
+                    let from = day_start + f.rng.int(0, 1380);
+                    (from, from + f.rng.int(60, 720))
+                })
+            });
+            let silent = |m: i64, meter: usize| {
+                dark.is_some_and(|(a, b)| (a..b).contains(&m))
+                    || gaps[meter].is_some_and(|(a, b)| (a..b).contains(&m))
+            };
+            // Electricity: mean power over each interval, stamped at its end.
+            let mut k = day_start;
+            while k < day_start + 1440 {
+                let end = k + e_int;
+                let mid = k + e_int / 2;
+                let mut w = standing_w(&f.profile, day, mid, mid - day_start, weekend, &mut f.rng);
+                w += f.events.iter().map(|e| e.mean_over(k, end)).sum::<f64>();
+                w = (w + 4.0 * f.rng.normal()).max(0.0);
+                f.energy_kwh += w * e_int as f64 / 60_000.0;
+                if !silent(end, 0) {
+                    f.seq[0] += 1;
+                    let mut r = f.reading(DeviceKind::ElectricityMeter, "em", 0, ts(end));
+                    r.values.insert("power_w".into(), round(w, 1));
+                    r.values.insert("energy_kwh".into(), round(f.energy_kwh, 3));
+                    records.push(Record::Reading(r));
+                }
+                k = end;
+            }
+            // Water and gas.
+            let people = f.profile.people(day);
+            let per_person = if f.profile.is_group(day) {
+                115.0
+            } else {
+                140.0
+            };
+            let mut k = day_start;
+            while k < day_start + 1440 {
+                let end = k + w_int;
+                let hour = (k - day_start) / 60;
+                let share = water_share(hour) * w_int as f64 / 60.0;
+                let mut litres =
+                    people * per_person * f.profile.intensity * share * f.rng.lognormal(0.35);
+                if f.profile.business && !weekend && (9..18).contains(&hour) {
+                    litres += 30.0 * w_int as f64 / 60.0;
+                }
+                if let Some((d, lph)) = f.profile.leak {
+                    if day >= d {
+                        litres += lph * w_int as f64 / 60.0;
+                    }
+                }
+                let gas: f64 = f
+                    .gas
+                    .iter()
+                    .filter(|g| (k..end).contains(&g.0))
+                    .map(|g| g.1)
+                    .sum();
+                f.water_m3 += litres / 1000.0;
+                f.gas_m3 += gas;
+                if !silent(end, 1) {
+                    f.seq[1] += 1;
+                    let mut r = f.reading(DeviceKind::WaterMeter, "wm", 1, ts(end));
+                    r.values.insert("flow_l".into(), round(litres, 1));
+                    r.values.insert("volume_m3".into(), round(f.water_m3, 4));
+                    records.push(Record::Reading(r));
+                }
+                if !silent(end, 2) {
+                    f.seq[2] += 1;
+                    let mut r = f.reading(DeviceKind::GasMeter, "gm", 2, ts(end));
+                    r.values.insert("use_m3".into(), round(gas, 3));
+                    r.values.insert("volume_m3".into(), round(f.gas_m3, 3));
+                    records.push(Record::Reading(r));
+                }
+                k = end;
+            }
+        }
+        records.sort_by_key(Record::ts);
+        let next_day = Timestamp(t0 + (i64::from(day) + 1) * 86_400_000);
+        let cut = records.partition_point(|r| r.ts() < next_day);
+        pending = records.split_off(cut);
+        if day + 1 == scenario.days {
+            records.append(&mut pending);
+        }
+        for r in &records {
+            serde_json::to_writer(&mut out, r)?;
+            out.write_all(b"\n")?;
+            match r {
+                Record::Reading(_) => summary.readings += 1,
+                Record::Event(_) => summary.events += 1,
+            }
+        }
+    }
+    out.flush()?;
+    summary.cases = truth.cases.len() as u64;
+    truth
+        .cases
+        .sort_by(|a, b| (a.start_ms, &a.entity).cmp(&(b.start_ms, &b.entity)));
+    let tpath = out_dir.join("truth.json");
+    std::fs::write(&tpath, serde_json::to_vec_pretty(&truth)?)
+        .with_context(|| format!("cannot write {}", tpath.display()))?;
+    Ok(summary)
+}
+
+impl Flat {
+    fn reading(&self, kind: DeviceKind, prefix: &str, meter: usize, ts: Timestamp) -> Reading {
+        let mut r = Reading::new(
+            ts,
+            self.gateway.as_str(),
+            format!("{prefix}-{}", self.unit).as_str(),
+            kind,
+            self.seq[meter],
+        );
+        r.site = self.site.as_str().into();
+        r.building = Some(self.building.clone());
+        r.unit = Some(self.unit.clone());
+        r
+    }
+}
+
+fn round(v: f64, digits: i32) -> f64 {
+    let k = 10f64.powi(digits);
+    (v * k).round() / k
+}
+
+/// Month (1–12) of a day since the epoch.
+fn month_of(days: i64) -> i64 {
+    let z = days + 719_468;
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    if mp < 10 {
+        mp + 3
+    } else {
+        mp - 9
+    }
+}
+
+/// Draws every flat's profile.
+fn layout(s: &Scenario, seed: u64) -> Vec<Flat> {
+    let mut flats = Vec::with_capacity(s.flat_count() as usize);
+    let mut idx = 0u64;
+    let indoor_given_owner = if s.ebike_owner_rate > 0.0 {
+        (s.indoor_charging_rate / s.ebike_owner_rate).min(1.0)
+    } else {
+        0.0
+    };
+    for si in 1..=s.sites {
+        for bi in 1..=s.buildings_per_site {
+            for floor in 1..=s.floors {
+                for n in 1..=s.flats_per_floor {
+                    idx += 1;
+                    let mut rng = Rng::new(seed, idx);
+                    let site = format!("s{si:02}");
+                    let building = format!("b{bi:02}");
+                    let unit = format!("{floor:02}{n:02}");
+                    let key = format!("{site}/{building}/{unit}");
+                    let mut registered = match rng.unit() {
+                        x if x < 0.15 => 1,
+                        x if x < 0.45 => 2,
+                        x if x < 0.75 => 3,
+                        x if x < 0.90 => 4,
+                        x if x < 0.97 => 5,
+                        _ => 6,
+                    };
+                    let mut actual = registered;
+                    let mut group_from_day = None;
+                    let mut group_size = 0;
+                    let mut business = false;
+                    if rng.chance(s.group_rental_rate) {
+                        registered = rng.int(1, 3) as u8;
+                        actual = registered;
+                        group_size = rng.int(6, 14) as u8;
+                        group_from_day = Some(if rng.chance(s.group_rental_onset_share) {
+                            rng.int(i64::from(s.days / 6), i64::from(s.days / 2)) as u32
+                        } else {
+                            0
+                        });
+                    } else if rng.chance(s.business_rate) {
+                        business = true;
+                        registered = rng.int(1, 3) as u8;
+                        actual = registered + 2;
+                    } else if rng.chance(s.under_registered_rate) {
+                        actual = registered + rng.int(1, 2) as u8;
+                    }
+                    let tag = rng
+                        .chance(s.ebike_owner_rate)
+                        .then(|| format!("tag-{seed}-{idx:05}"));
+                    let indoor_charger =
+                        (tag.is_some() && rng.chance(indoor_given_owner)).then(|| {
+                            if rng.chance(0.7) {
+                                Charger::Lithium {
+                                    watts: rng.range(120.0, 320.0),
+                                }
+                            } else {
+                                Charger::LeadAcid {
+                                    watts: rng.range(95.0, 135.0),
+                                }
+                            }
+                        });
+                    let vacation = (s.days > 12 && rng.chance(s.vacation_rate)).then(|| {
+                        let a = rng.int(0, i64::from(s.days) - 10) as u32;
+                        (a, a + rng.int(4, 10) as u32)
+                    });
+                    let leak = (s.days > 12 && rng.chance(s.leak_rate)).then(|| {
+                        (
+                            rng.int(0, i64::from(s.days) - 10) as u32,
+                            rng.range(3.0, 25.0),
+                        )
+                    });
+                    let profile = Profile {
+                        registered,
+                        actual,
+                        group_from_day,
+                        group_size,
+                        business,
+                        intensity: rng.lognormal(0.3),
+                        fridge_phase: rng.int(0, 39),
+                        tag,
+                        indoor_charger,
+                        night_plateau: rng.chance(s.night_plateau_rate),
+                        night_cycling: rng.chance(s.night_cycling_rate),
+                        vacation,
+                        leak,
+                    };
+                    flats.push(Flat {
+                        gateway: format!("gw-{site}-{building}"),
+                        site,
+                        building,
+                        unit,
+                        key,
+                        profile,
+                        rng,
+                        events: Vec::new(),
+                        gas: Vec::new(),
+                        energy_kwh: 0.0,
+                        water_m3: 0.0,
+                        gas_m3: 0.0,
+                        seq: [0; 3],
+                        first_charge: false,
+                        first_stray: false,
+                    });
+                }
+            }
+        }
+    }
+    flats
+}
+
+fn write_register(flats: &[Flat], path: &Path) -> anyhow::Result<()> {
+    let mut area = Rng::new(0xA4EA, 0);
+    let file = RegisterFile {
+        flats: flats
+            .iter()
+            .map(|f| FlatEntry {
+                flat: f.key.clone(),
+                occupants: f.profile.registered,
+                area_m2: (40.0 + 15.0 * f64::from(f.profile.registered) + area.range(-10.0, 20.0))
+                    as f32,
+                business: f.profile.business,
+            })
+            .collect(),
+        tags: flats
+            .iter()
+            .filter_map(|f| {
+                f.profile.tag.as_ref().map(|t| TagEntry {
+                    identity: t.clone(),
+                    flat: f.key.clone(),
+                })
+            })
+            .collect(),
+    };
+    std::fs::write(path, serde_json::to_vec(&file)?)
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,245 @@
+//! A district scenario: sizes and rates, read from `config/scenarios/*.toml`.
+
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// Everything that shapes a synthetic district. Every field has a default;
+/// `config/scenarios/default.toml` documents them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Scenario {
+    /// A name for reports.
+    pub name: String,
+    /// Simulated days.
+    pub days: u32,
+    /// First local day, `YYYY-MM-DD`.
+    pub start_date: String,
+    /// Local time's offset from UTC, minutes.
+    pub utc_offset_min: i32,
+    /// Sites (residential compounds).
+    pub sites: u32,
+    /// Buildings per site.
+    pub buildings_per_site: u32,
+    /// Floors per building.
+    pub floors: u32,
+    /// Flats per floor.
+    pub flats_per_floor: u32,
+    /// Electricity meter interval (the reading is the mean power over it), s.
+    pub electricity_interval_s: u32,
+    /// Water and gas meter interval, s.
+    pub water_gas_interval_s: u32,
+    /// Share of flats that are group rentals.
+    pub group_rental_rate: f64,
+    /// Share of group rentals that begin during the run (the rest exist from day 0).
+    pub group_rental_onset_share: f64,
+    /// Share of flats with one or two people more than registered (not a group rental).
+    pub under_registered_rate: f64,
+    /// Share of flats with a registered business and heavy use (to be suppressed).
+    pub business_rate: f64,
+    /// Share of flats with an e-bike (and a registered tag).
+    pub ebike_owner_rate: f64,
+    /// Share of flats that charge an e-bike battery indoors.
+    pub indoor_charging_rate: f64,
+    /// Chance an indoor charger charges on a given night.
+    pub charge_night_prob: f64,
+    /// Chance the tag is seen at the lift when the battery goes up or down.
+    pub sighting_prob: f64,
+    /// Chance per owner and day that a bike is taken indoors without charging.
+    pub stray_indoor_sighting_prob: f64,
+    /// Share of households with a night-long constant load (computer, heater) on some nights.
+    pub night_plateau_rate: f64,
+    /// Share of households with a thermostat-cycling night load (electric blanket).
+    pub night_cycling_rate: f64,
+    /// Share of flats that go away for a few days during the run.
+    pub vacation_rate: f64,
+    /// Share of flats that develop a continuous water leak.
+    pub leak_rate: f64,
+    /// Chance per meter and day of a gap of 1–12 h in its data.
+    pub meter_gap_prob: f64,
+    /// Chance per building and day of a 1–6 h outage of all its meters.
+    pub building_outage_prob: f64,
+}
+
+impl Default for Scenario {
+    fn default() -> Self {
+        Self {
+            name: "default".into(),
+            days: 60,
+            start_date: "2026-03-02".into(),
+            utc_offset_min: 480,
+            sites: 2,
+            buildings_per_site: 5,
+            floors: 10,
+            flats_per_floor: 5,
+            electricity_interval_s: 300,
+            water_gas_interval_s: 3600,
+            group_rental_rate: 0.04,
+            group_rental_onset_share: 0.5,
+            under_registered_rate: 0.10,
+            business_rate: 0.01,
+            ebike_owner_rate: 0.35,
+            indoor_charging_rate: 0.05,
+            charge_night_prob: 0.6,
+            sighting_prob: 0.5,
+            stray_indoor_sighting_prob: 0.003,
+            night_plateau_rate: 0.08,
+            night_cycling_rate: 0.12,
+            vacation_rate: 0.05,
+            leak_rate: 0.02,
+            meter_gap_prob: 0.01,
+            building_outage_prob: 0.002,
+        }
+    }
+}
+
+/// Why a scenario could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    /// The file could not be read.
+    #[error("cannot read scenario {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The reason.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Not a scenario.
+    #[error("scenario {path}: {message}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl Scenario {
+    /// Reads and checks a scenario file.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, ScenarioError> {
+        let path = path.as_ref();
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+            path: name.clone(),
+            source,
+        })?;
+        let s: Scenario = toml::from_str(&text).map_err(|e| ScenarioError::Invalid {
+            path: name.clone(),
+            message: e
+                .to_string()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" "),
+        })?;
+        s.check().map_err(|message| ScenarioError::Invalid {
+            path: name,
+            message,
+        })?;
+        Ok(s)
+    }
+
+    /// Checks sizes, rates and the date.
+    pub fn check(&self) -> Result<(), String> {
+        if self.start_day().is_none() {
+            return Err(format!(
+                "start_date {:?} is not YYYY-MM-DD",
+                self.start_date
+            ));
+        }
+        for (k, v) in [
+            ("days", self.days),
+            ("sites", self.sites),
+            ("buildings_per_site", self.buildings_per_site),
+            ("floors", self.floors),
+            ("flats_per_floor", self.flats_per_floor),
+        ] {
+            if v == 0 {
+                return Err(format!("{k} is 0; it must be at least 1"));
+            }
+        }
+        if self.floors > 99 || self.flats_per_floor > 99 {
+            return Err("floors and flats_per_floor must be at most 99".into());
+        }
+        if !(60..=3600).contains(&self.electricity_interval_s)
+            || 86_400 % self.electricity_interval_s != 0
+        {
+            return Err("electricity_interval_s must divide a day and be 60 to 3600".into());
+        }
+        if !(300..=3600).contains(&self.water_gas_interval_s)
+            || 86_400 % self.water_gas_interval_s != 0
+        {
+            return Err("water_gas_interval_s must divide a day and be 300 to 3600".into());
+        }
+        for (k, v) in [
+            ("group_rental_rate", self.group_rental_rate),
+            ("group_rental_onset_share", self.group_rental_onset_share),
+            ("under_registered_rate", self.under_registered_rate),
+            ("business_rate", self.business_rate),
+            ("ebike_owner_rate", self.ebike_owner_rate),
+            ("indoor_charging_rate", self.indoor_charging_rate),
+            ("charge_night_prob", self.charge_night_prob),
+            ("sighting_prob", self.sighting_prob),
+            (
+                "stray_indoor_sighting_prob",
+                self.stray_indoor_sighting_prob,
+            ),
+            ("night_plateau_rate", self.night_plateau_rate),
+            ("night_cycling_rate", self.night_cycling_rate),
+            ("vacation_rate", self.vacation_rate),
+            ("leak_rate", self.leak_rate),
+            ("meter_gap_prob", self.meter_gap_prob),
+            ("building_outage_prob", self.building_outage_prob),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(format!("{k} is {v}; a rate is 0 to 1"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Days since 1970-01-01 of the first local day.
+    pub fn start_day(&self) -> Option<i64> {
+        let mut it = self.start_date.split('-').map(|p| p.parse::<i64>().ok());
+        let (y, m, d) = (it.next()??, it.next()??, it.next()??);
+        if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+            return None;
+        }
+        // Howard Hinnant's days_from_civil.
+        let y = if m <= 2 { y - 1 } else { y };
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let mp = (m + 9) % 12;
+        let doy = (153 * mp + 2) / 5 + d - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        Some(era * 146_097 + doe - 719_468)
+    }
+
+    /// Flats in the district.
+    pub fn flat_count(&self) -> u32 {
+        self.sites * self.buildings_per_site * self.floors * self.flats_per_floor
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_scenario_is_valid_and_dates_convert() {
+        let s = Scenario::default();
+        assert!(s.check().is_ok());
+        assert_eq!(s.flat_count(), 500);
+        // 2026-03-02 is day 20514 since the epoch.
+        assert_eq!(s.start_day(), Some(20_514));
+        let bad = Scenario {
+            start_date: "2026-13-01".into(),
+            ..Scenario::default()
+        };
+        assert!(bad.check().is_err());
+        let bad = Scenario {
+            leak_rate: 1.5,
+            ..Scenario::default()
+        };
+        assert!(bad.check().unwrap_err().contains("leak_rate"));
+    }
+}

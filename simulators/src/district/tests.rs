@@ -1,0 +1,169 @@
+//! The district generator: reproducible, ordered, and labelled.
+
+use super::*;
+use gridwatch_analytics::recording::RecordReader;
+
+fn small() -> Scenario {
+    Scenario {
+        name: "small".into(),
+        days: 14,
+        sites: 1,
+        buildings_per_site: 1,
+        floors: 4,
+        flats_per_floor: 5,
+        electricity_interval_s: 900,
+        group_rental_rate: 0.2,
+        indoor_charging_rate: 0.2,
+        ebike_owner_rate: 0.5,
+        ..Scenario::default()
+    }
+}
+
+/// A scratch directory removed on drop.
+struct Scratch(std::path::PathBuf);
+
+impl Scratch {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn generated(seed: u64) -> (Scratch, Summary) {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = Scratch(std::env::temp_dir().join(format!("gw-district-{}-{n}", std::process::id())));
+    let s = generate(&small(), seed, dir.path()).unwrap();
+    (dir, s)
+}
+
+#[test]
+fn the_same_seed_gives_the_same_district_and_another_seed_another() {
+    let (a, sa) = generated(3);
+    let (b, sb) = generated(3);
+    let (c, _) = generated(4);
+    let read = |d: &Scratch, f: &str| std::fs::read(d.path().join(f)).unwrap();
+    assert_eq!(sa, sb);
+    for f in ["recording.jsonl", "truth.json", "register.json"] {
+        assert_eq!(read(&a, f), read(&b, f), "{f}");
+    }
+    assert_ne!(read(&a, "recording.jsonl"), read(&c, "recording.jsonl"));
+}
+
+#[test]
+fn the_recording_is_in_event_time_order_and_counts_match() {
+    let (dir, s) = generated(5);
+    let file = std::fs::File::open(dir.path().join("recording.jsonl")).unwrap();
+    let mut last = Timestamp(i64::MIN);
+    let (mut readings, mut events) = (0u64, 0u64);
+    for rec in RecordReader::new(std::io::BufReader::new(file)) {
+        let rec = rec.unwrap();
+        assert!(rec.ts() >= last, "{:?} before {last}", rec.ts());
+        last = rec.ts();
+        match rec {
+            Record::Reading(r) => {
+                readings += 1;
+                assert!(r.unit.is_some() && r.building.is_some());
+            }
+            Record::Event(_) => events += 1,
+        }
+    }
+    assert_eq!((readings, events), (s.readings, s.events));
+    // 20 flats × 14 days × (96 electricity + 24 water + 24 gas), less the gaps.
+    let full = 20 * 14 * (96 + 24 + 24);
+    assert!(
+        readings <= full && readings as f64 > 0.9 * full as f64,
+        "{readings} of {full}"
+    );
+}
+
+#[test]
+fn every_case_names_a_registered_flat_inside_the_run() {
+    let (dir, s) = generated(6);
+    let truth: GroundTruth =
+        serde_json::from_slice(&std::fs::read(dir.path().join("truth.json")).unwrap()).unwrap();
+    let register: RegisterFile =
+        serde_json::from_slice(&std::fs::read(dir.path().join("register.json")).unwrap()).unwrap();
+    assert_eq!(truth.cases.len() as u64, s.cases);
+    assert!(truth.cases.iter().any(|c| c.kind == kind::GROUP_RENTAL));
+    assert!(truth.cases.iter().any(|c| c.kind == kind::INDOOR_CHARGING));
+    for c in &truth.cases {
+        assert!(register.flats.iter().any(|f| f.flat == c.entity), "{c:?}");
+        assert!(
+            (truth.start_ms..truth.end_ms).contains(&c.start_ms),
+            "{c:?}"
+        );
+    }
+    // Group rentals are registered for 1–3 people.
+    for c in truth.cases.iter().filter(|c| c.kind == kind::GROUP_RENTAL) {
+        let f = register.flats.iter().find(|f| f.flat == c.entity).unwrap();
+        assert!((1..=3).contains(&f.occupants));
+    }
+}
+
+#[test]
+fn a_charger_session_has_plateau_and_taper() {
+    let e = household::LoadEvent {
+        start: 0,
+        minutes: 200,
+        shape: household::Shape::Lithium {
+            watts: 200.0,
+            taper: 60,
+        },
+    };
+    assert_eq!(e.power_at(10.0), 200.0);
+    assert!((e.power_at(170.0) - 200.0 * 30.0 / 60.0).abs() < 1e-9);
+    assert_eq!(e.power_at(200.0), 0.0);
+    assert!((e.mean_over(0, 10) - 200.0).abs() < 1e-9);
+}
+
+#[test]
+fn the_small_scenario_file_replays_to_the_same_alerts_and_the_detectors_find_cases() {
+    use gridwatch_analytics::register::Register;
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../config/scenarios/small.toml"
+    );
+    let scenario = Scenario::load(path).unwrap();
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(100);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = Scratch(std::env::temp_dir().join(format!("gw-district-{}-{n}", std::process::id())));
+    generate(&scenario, 1, dir.path()).unwrap();
+    let run = || {
+        let register = Register::load(dir.path().join("register.json")).unwrap();
+        let file = std::fs::File::open(dir.path().join("recording.jsonl")).unwrap();
+        gridwatch_analytics::replay::replay(
+            &gridwatch_analytics::AnalyticsConfig::default(),
+            register,
+            std::io::BufReader::new(file),
+        )
+        .unwrap()
+    };
+    let (a, b) = (run(), run());
+    let ids = |r: &gridwatch_analytics::replay::Replay| {
+        r.alerts.iter().map(|a| a.id.clone()).collect::<Vec<_>>()
+    };
+    assert_eq!(ids(&a), ids(&b));
+    assert!(a.memory.per_flat() < 4096.0, "{:?}", a.memory);
+    let truth: GroundTruth =
+        serde_json::from_slice(&std::fs::read(dir.path().join("truth.json")).unwrap()).unwrap();
+    let e = gridwatch_analytics::evaluate::evaluate(&truth, &a.alerts);
+    let rule = |name: &str| e.rules.iter().find(|r| r.rule == name).unwrap().clone();
+    let gr = rule("group_rental");
+    assert!(
+        gr.cases > 0 && gr.recall >= 0.5 && gr.precision >= 0.3,
+        "{}",
+        e.table()
+    );
+    let fused = rule("indoor_charging_fused");
+    assert!(
+        fused.true_positives > 0 && fused.precision >= 0.5,
+        "{}",
+        e.table()
+    );
+}
