@@ -14,7 +14,8 @@
 //! electricity per occupant above `norm_ratio` × the regional norm, and a
 //! CUSUM level shift against the flat's own first `baseline_days` (k =
 //! `cusum_k`, h = `cusum_h`, on the sum of the norm ratios). A day is
-//! suspect with at least `min_factors` factors; the flat is alerted after
+//! suspect with at least `min_factors` factors adding up to `min_score` (each
+//! capped at 20); the flat is alerted after
 //! `persistence_days` suspect days out of the last `persistence_days + 3`.
 //!
 //! Suppressed: flats with a registered business; days on which fewer than
@@ -67,6 +68,9 @@ pub struct GroupRentalConfig {
     pub cusum_h: f64,
     /// Factors needed for a suspect day.
     pub min_factors: u32,
+    /// Score (sum of the factors' values, each capped at 20) needed for a
+    /// suspect day: how far out, not only in how many ways.
+    pub min_score: f64,
     /// Suspect days needed (out of the last `persistence_days + 3`).
     pub persistence_days: u32,
     /// Share of a day that must have data for it to count.
@@ -90,6 +94,7 @@ impl Default for GroupRentalConfig {
             cusum_k: 0.5,
             cusum_h: 5.0,
             min_factors: 2,
+            min_score: 30.0,
             persistence_days: 7,
             min_coverage: 0.8,
             cooldown_days: 30,
@@ -105,6 +110,9 @@ impl GroupRentalConfig {
         positive("norm_electricity_kwh", self.norm_electricity_kwh)?;
         positive("norm_ratio", self.norm_ratio)?;
         positive("cusum_h", self.cusum_h)?;
+        if !(self.min_score.is_finite() && self.min_score >= 0.0) {
+            return Err(FieldError::new("min_score", "must be 0 or more"));
+        }
         if !(self.cusum_k.is_finite() && self.cusum_k >= 0.0) {
             return Err(FieldError::new("cusum_k", "must be 0 or more"));
         }
@@ -412,8 +420,11 @@ impl GroupRental {
             if f64::from(t.cusum) > cfg.cusum_h {
                 factors.push(("cusum_level_shift".into(), f64::from(t.cusum), f64::NAN));
             }
-            let suspect =
-                t.valid_days >= 3 && factors.len() >= cfg.min_factors as usize && !t.business;
+            let score: f64 = factors.iter().map(|f| f.1.min(20.0)).sum();
+            let suspect = t.valid_days >= 3
+                && factors.len() >= cfg.min_factors as usize
+                && score >= cfg.min_score
+                && !t.business;
             let t = &mut self.flats[i as usize];
             t.suspect = (t.suspect << 1) | u16::from(suspect);
             let recent = (t.suspect & ((1u16 << (cfg.persistence_days + 3)) - 1)).count_ones();

@@ -45,7 +45,17 @@ fn run(
     scale: impl Fn(usize, i64) -> f64,
     skip: impl Fn(usize, i64) -> bool,
 ) -> Vec<Finding> {
-    let mut d = GroupRental::new(&GroupRentalConfig::default(), LocalTime::new(480));
+    run_with(&GroupRentalConfig::default(), days, reg, scale, skip)
+}
+
+fn run_with(
+    cfg: &GroupRentalConfig,
+    days: i64,
+    reg: &Register,
+    scale: impl Fn(usize, i64) -> f64,
+    skip: impl Fn(usize, i64) -> bool,
+) -> Vec<Finding> {
+    let mut d = GroupRental::new(cfg, LocalTime::new(480));
     let mut out = Vec::new();
     for day in 0..days {
         for h in 0..24 {
@@ -100,6 +110,21 @@ fn a_flat_used_by_many_more_people_is_alerted_after_persistence_with_factors() {
     assert!(f.evidence.values["factor_water_l_per_occupant_robust_z"] > 3.5);
     assert!(f.evidence.values["water_l_per_occupant"] > 500.0);
     assert!(f.title.contains("robust_z"), "{}", f.title);
+}
+
+#[test]
+fn a_flat_only_moderately_above_its_peers_stays_below_the_score() {
+    // Three times an ordinary couple: robust outliers on every feature, but
+    // not by far (an unregistered partner and a child, not a dormitory).
+    let scale = |u: usize, _| if u == 3 { 3.0 } else { 1.0 };
+    let f = run(30, &register(&[]), scale, |_, _| false);
+    assert!(f.is_empty(), "{f:?}");
+    let no_score = GroupRentalConfig {
+        min_score: 0.0,
+        ..GroupRentalConfig::default()
+    };
+    let f = run_with(&no_score, 30, &register(&[]), scale, |_, _| false);
+    assert_eq!(f.len(), 1, "without min_score it is alerted: {f:?}");
 }
 
 #[test]
