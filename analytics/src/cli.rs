@@ -307,10 +307,11 @@ pub fn describe(c: &AnalyticsConfig) -> String {
     let g = &c.detect.group_rental;
     out += &if g.enabled {
         format!(
-            "  rentals   {} factors (robust z > {}, > {} x norm, CUSUM) on {} of {} days, per registered occupant\n",
+            "  rentals   {} factors (robust z > {}, > {} x norm, CUSUM) scoring {} on {} of {} days, per registered occupant\n",
             g.min_factors,
             g.z_threshold,
             g.norm_ratio,
+            g.min_score,
             g.persistence_days,
             g.persistence_days + 3
         )
