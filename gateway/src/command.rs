@@ -96,7 +96,9 @@ fn loose_id(payload: &[u8]) -> Option<String> {
 /// How to reach each device that can take commands.
 #[derive(Debug, Clone)]
 struct Target {
-    bus: (String, u16, u8, Duration),
+    /// The Modbus TCP connection; `None` for devices on other protocols,
+    /// which take no commands yet.
+    bus: Option<(String, u16, u8, Duration)>,
     kind: DeviceKind,
     sockets: u16,
 }
@@ -115,15 +117,18 @@ impl Commands {
             .devices
             .iter()
             .map(|d| {
-                let Transport::ModbusTcp {
-                    host,
-                    port,
-                    unit_id,
-                } = &d.transport;
+                let bus = match &d.transport {
+                    Transport::ModbusTcp {
+                        host,
+                        port,
+                        unit_id,
+                    } => Some((host.clone(), *port, *unit_id, d.timeout())),
+                    Transport::Dlt645 { .. } => None,
+                };
                 (
                     d.id.as_str().to_owned(),
                     Target {
-                        bus: (host.clone(), *port, *unit_id, d.timeout()),
+                        bus,
                         kind: d.profile.kind,
                         sockets: d.profile.channel.as_ref().map_or(0, |c| c.max_count()),
                     },
@@ -187,7 +192,9 @@ impl Commands {
                 target.sockets
             ));
         }
-        let (host, port, unit, timeout) = target.bus.clone();
+        let Some((host, port, unit, timeout)) = target.bus.clone() else {
+            return Err(format!("{device} takes no commands over its protocol"));
+        };
         let mut bus = ModbusTcpBus::new(host, port, unit, timeout);
         bus.write_coil(socket - 1, on).await.map_err(|e| {
             format!(

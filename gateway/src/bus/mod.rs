@@ -6,7 +6,9 @@
 //! framing and inter-frame silence, DESIGN.md §10) will sit beside it behind
 //! the same [`RegisterReader`] trait.
 
+pub mod dlt645;
 pub mod modbus_tcp;
+pub mod serial;
 
 use crate::profile::Function;
 use std::fmt;

@@ -10,6 +10,8 @@ use serde::Deserialize;
 use std::ops::Range;
 use toml::Spanned;
 
+mod dlt645;
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
@@ -91,15 +93,16 @@ struct RawOutbox {
 #[serde(rename_all = "snake_case")]
 enum Protocol {
     ModbusTcp,
+    Dlt645,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawDevice {
     id: Spanned<String>,
-    profile: Spanned<String>,
+    profile: Option<Spanned<String>>,
     protocol: Protocol,
-    host: Spanned<String>,
+    host: Option<Spanned<String>>,
     port: Option<Spanned<u16>>,
     unit_id: Option<u8>,
     poll_interval_ms: Option<Spanned<u64>>,
@@ -109,6 +112,12 @@ struct RawDevice {
     max_gap_registers: Option<Spanned<u16>>,
     building: Option<Spanned<String>>,
     unit: Option<Spanned<String>>,
+    // protocol = "dlt645" (see dlt645.rs)
+    serial_port: Option<Spanned<PathBuf>>,
+    baud: Option<Spanned<u32>>,
+    meter_address: Option<Spanned<String>>,
+    phases: Option<Spanned<u8>>,
+    wake_up_bytes: Option<Spanned<u8>>,
 }
 
 /// Checks an id-like field: one topic level, no wildcards.
@@ -256,7 +265,7 @@ pub(super) fn build(
     let mut devices: Vec<DeviceConfig> = Vec::with_capacity(raw.devices.len());
     let mut id_spans: Vec<Range<usize>> = Vec::new();
     for (i, d) in raw.devices.iter().enumerate() {
-        let device = build_device(src, i, d.get_ref(), library)?;
+        let device = build_device(src, i, d, library)?;
         if let Some(j) = devices.iter().position(|x| x.id == device.id) {
             let first = src.location(id_spans[j].start);
             return Err(src
@@ -275,6 +284,7 @@ pub(super) fn build(
         id_spans.push(d.get_ref().id.span());
         devices.push(device);
     }
+    dlt645::check_shared_ports(src, &raw.devices, &devices)?;
 
     Ok(GatewayConfig {
         gateway: GatewaySection {
@@ -567,39 +577,69 @@ fn topic_prefix(src: &SourceFile, p: &Spanned<String>) -> Result<String, FieldEr
     Ok(p.get_ref().clone())
 }
 
+/// Refuses `field` (present at `span`) for `protocol`, which does not use it.
+fn not_used(
+    src: &SourceFile,
+    span: Option<Range<usize>>,
+    field: &str,
+    protocol: &str,
+) -> Result<(), FieldError> {
+    match span {
+        Some(span) => Err(src.error(
+            span,
+            field,
+            format!("is not used with protocol = \"{protocol}\""),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// A field `protocol` needs: its value, or an error at the device's table.
+fn required<'a, T>(
+    src: &SourceFile,
+    value: &'a Option<Spanned<T>>,
+    device: &Range<usize>,
+    field: &str,
+    protocol: &str,
+) -> Result<&'a Spanned<T>, FieldError> {
+    value.as_ref().ok_or_else(|| {
+        src.error(
+            device.clone(),
+            field,
+            format!("protocol = \"{protocol}\" needs this field"),
+        )
+    })
+}
+
 fn build_device(
     src: &SourceFile,
     i: usize,
-    d: &RawDevice,
+    spanned: &Spanned<RawDevice>,
     library: &mut ProfileLibrary,
 ) -> Result<DeviceConfig, ConfigError> {
+    let d = spanned.get_ref();
     let f = |name: &str| format!("devices[{i}].{name}");
     let id = id_field(src, &d.id, &f("id"))?;
-    let profile = match library.get(d.profile.get_ref()) {
-        Ok(p) => p,
-        Err(ProfileError::Unknown { name, known }) => {
-            return Err(src
-                .error(
-                    d.profile.span(),
-                    f("profile"),
-                    format!("unknown device profile {name:?}; known profiles: {known}"),
-                )
-                .into())
+    let (profile, transport) = match d.protocol {
+        Protocol::ModbusTcp => {
+            dlt645::refuse_fields(src, i, d)?;
+            let profile_name = required(
+                src,
+                &d.profile,
+                &spanned.span(),
+                &f("profile"),
+                "modbus_tcp",
+            )?;
+            let profile = modbus_profile(src, &f("profile"), profile_name, library)?;
+            let host = required(src, &d.host, &spanned.span(), &f("host"), "modbus_tcp")?;
+            let transport = Transport::ModbusTcp {
+                host: non_empty(src, host, &f("host"))?,
+                port: bounded(src, &d.port, DEFAULT_MODBUS_PORT, &f("port"), 1, u16::MAX)?,
+                unit_id: d.unit_id.unwrap_or(DEFAULT_UNIT_ID),
+            };
+            (profile, transport)
         }
-        Err(error) => {
-            let loc = src.location(d.profile.span().start);
-            return Err(ConfigError::Profile {
-                at: format!("{loc}: {}", f("profile")),
-                error,
-            });
-        }
-    };
-    let transport = match d.protocol {
-        Protocol::ModbusTcp => Transport::ModbusTcp {
-            host: non_empty(src, &d.host, &f("host"))?,
-            port: bounded(src, &d.port, DEFAULT_MODBUS_PORT, &f("port"), 1, u16::MAX)?,
-            unit_id: d.unit_id.unwrap_or(DEFAULT_UNIT_ID),
-        },
+        Protocol::Dlt645 => dlt645::build(src, i, spanned)?,
     };
     let poll_interval_ms = bounded(
         src,
@@ -664,4 +704,33 @@ fn build_device(
         building,
         unit,
     })
+}
+
+/// The Modbus profile a device names.
+fn modbus_profile(
+    src: &SourceFile,
+    field: &str,
+    name: &Spanned<String>,
+    library: &mut ProfileLibrary,
+) -> Result<Arc<Profile>, ConfigError> {
+    match library.get(name.get_ref()) {
+        Ok(p) => Ok(p),
+        Err(ProfileError::Unknown {
+            name: unknown,
+            known,
+        }) => Err(src
+            .error(
+                name.span(),
+                field,
+                format!("unknown device profile {unknown:?}; known profiles: {known}"),
+            )
+            .into()),
+        Err(error) => {
+            let loc = src.location(name.span().start);
+            Err(ConfigError::Profile {
+                at: format!("{loc}: {field}"),
+                error,
+            })
+        }
+    }
 }
