@@ -35,20 +35,20 @@ pub enum LineError {
         source: std::io::Error,
     },
     /// Nothing usable arrived in time.
-    #[error("{}", timeout_words(*waited, *received, last))]
+    #[error("{}", timeout_words(*waited, *received, corrupt))]
     Timeout {
         /// Time waited after sending.
         waited: Duration,
         /// Bytes received meanwhile.
         received: usize,
-        /// The last corrupt frame seen, if any.
-        last: Option<DecodeError>,
+        /// The first corrupt frame seen, if any.
+        corrupt: Option<DecodeError>,
     },
 }
 
-fn timeout_words(waited: Duration, received: usize, last: &Option<DecodeError>) -> String {
+fn timeout_words(waited: Duration, received: usize, corrupt: &Option<DecodeError>) -> String {
     let ms = waited.as_millis();
-    match (received, last) {
+    match (received, corrupt) {
         (0, _) => format!("no answer within {ms} ms"),
         (_, Some(e)) => format!("no valid answer within {ms} ms: {e}"),
         (n, None) => format!("no complete answer within {ms} ms ({n} bytes received)"),
@@ -141,7 +141,9 @@ impl Dlt645Line {
         port.write_all(&wire[..n]).await.map_err(io)?;
         let deadline = Instant::now() + self.wire_time(n) + timeout;
         let mut received = 0usize;
-        let mut last = None;
+        // The first corrupt frame says most: resynchronising inside it
+        // finds only fragments.
+        let mut first_error = None;
         let mut buf = [0u8; 256];
         loop {
             while let Some(got) = receiver.next_frame() {
@@ -149,20 +151,23 @@ impl Dlt645Line {
                     Ok(frame) if answers(request, &frame) => return Ok(frame),
                     // An echo, or another meter's late answer.
                     Ok(_) => {}
-                    Err(e) => last = Some(e),
+                    Err(e) => {
+                        first_error.get_or_insert(e);
+                    }
                 }
             }
             let read = tokio::time::timeout_at(deadline, port.read(&mut buf)).await;
             let Ok(read) = read else {
-                if last.is_none() && !receiver.pending().is_empty() {
+                if first_error.is_none() && !receiver.pending().is_empty() {
                     // Cut short: say how it ends.
-                    last = gridwatch_dlt645::decode(receiver.pending()).err();
-                    last = last.filter(|e| *e != DecodeError::Incomplete);
+                    first_error = gridwatch_dlt645::decode(receiver.pending())
+                        .err()
+                        .filter(|e| *e != DecodeError::Incomplete);
                 }
                 return Err(LineError::Timeout {
                     waited: timeout,
                     received,
-                    last,
+                    corrupt: first_error,
                 });
             };
             let got = read.map_err(io)?;
@@ -176,7 +181,9 @@ impl Dlt645Line {
                         match got {
                             Ok(frame) if answers(request, &frame) => return Ok(frame),
                             Ok(_) => {}
-                            Err(e) => last = Some(e),
+                            Err(e) => {
+                                first_error.get_or_insert(e);
+                            }
                         }
                     }
                 }

@@ -69,9 +69,30 @@ impl SerialPort {
             Parity::None => t.control_flags &= !ControlFlags::PARENB,
             Parity::Even => t.control_flags |= ControlFlags::PARENB,
         }
-        t.control_chars[SpecialCharacterIndices::VMIN as usize] = 0;
+        // MIN 1: with O_NONBLOCK, "nothing yet" is EAGAIN and a read of 0
+        // bytes means hang-up (with MIN 0 it would mean both).
+        t.control_chars[SpecialCharacterIndices::VMIN as usize] = 1;
         t.control_chars[SpecialCharacterIndices::VTIME as usize] = 0;
-        termios::tcsetattr(&file, SetArg::TCSANOW, &t).map_err(io::Error::from)?;
+        match termios::tcsetattr(&file, SetArg::TCSANOW, &t) {
+            Ok(()) => {}
+            // A pseudo-terminal has no parity bit: Linux drops PARENB and
+            // glibc then reports EINVAL. The simulators' lines are such
+            // terminals; a real adapter that cannot do parity is reported.
+            Err(nix::errno::Errno::EINVAL) if parity != Parity::None => {
+                t.control_flags &= !ControlFlags::PARENB;
+                termios::tcsetattr(&file, SetArg::TCSANOW, &t).map_err(io::Error::from)?;
+                let pty = termios::tcgetattr(&file).is_ok()
+                    && path.to_string_lossy().starts_with("/dev/pts/");
+                if !pty {
+                    tracing::warn!(
+                        "{} does not do parity; using it without (meters on it may not \
+                         understand the gateway)",
+                        path.display()
+                    );
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
         // SAFETY: the `File` owns its descriptor and the `AsyncFd` owns the
         // `File`, so the descriptor stays open and is not reused while it is
         // registered: the I/O-safety condition of `register`.
@@ -97,7 +118,7 @@ impl SerialPort {
     pub async fn write_all(&self, mut bytes: &[u8]) -> io::Result<()> {
         while !bytes.is_empty() {
             let mut guard = self.fd.writable().await?;
-            match guard.try_io(|f| (&*f.get_ref()).write(bytes)) {
+            match guard.try_io(|f| f.get_ref().write(bytes)) {
                 Ok(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(Ok(n)) => bytes = &bytes[n..],
                 Ok(Err(e)) => return Err(e),
@@ -111,7 +132,7 @@ impl SerialPort {
     pub async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
             let mut guard = self.fd.readable().await?;
-            match guard.try_io(|f| (&*f.get_ref()).read(buf)) {
+            match guard.try_io(|f| f.get_ref().read(buf)) {
                 Ok(Ok(0)) => {
                     return Err(io::Error::new(
                         io::ErrorKind::UnexpectedEof,

@@ -160,6 +160,7 @@ impl Device for Dlt645Device {
     async fn poll(&mut self) -> PollOutcome {
         let mut values = BTreeMap::new();
         let mut errors = Vec::new();
+        let mut reasons = Vec::new();
         for q in &self.quantities {
             let request = Frame::read(self.address, q.di);
             let frame = match self
@@ -176,8 +177,16 @@ impl Device for Dlt645Device {
                 Ok(v) => {
                     values.insert(q.name.to_owned(), v);
                 }
-                Err(why) => errors.push(format!("{} ({}): {why}", q.name, q.di)),
+                Err(why) => {
+                    errors.push(format!("{} ({}): {why}", q.name, q.di));
+                    reasons.push(why);
+                }
             }
+        }
+        // A meter refusing everything for one reason (a password, a
+        // locked port) is one problem, not one per value.
+        if values.is_empty() && reasons.len() > 1 && reasons.iter().all(|r| *r == reasons[0]) {
+            errors = vec![format!("all {} values: {}", reasons.len(), reasons[0])];
         }
         let measurements = if values.is_empty() {
             Vec::new()

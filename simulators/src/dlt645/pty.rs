@@ -151,7 +151,7 @@ async fn serve(
 async fn read(fd: &AsyncFd<File>, buf: &mut [u8]) -> io::Result<usize> {
     loop {
         let mut guard = fd.readable().await?;
-        match guard.try_io(|f| (&*f.get_ref()).read(buf)) {
+        match guard.try_io(|f| f.get_ref().read(buf)) {
             Ok(Ok(0)) => {
                 // Nobody has the slave open right now; wait and look again.
                 tokio::time::sleep(Duration::from_millis(10)).await;
@@ -165,7 +165,7 @@ async fn read(fd: &AsyncFd<File>, buf: &mut [u8]) -> io::Result<usize> {
 async fn write_all(fd: &AsyncFd<File>, mut bytes: &[u8]) -> io::Result<()> {
     while !bytes.is_empty() {
         let mut guard = fd.writable().await?;
-        match guard.try_io(|f| (&*f.get_ref()).write(bytes)) {
+        match guard.try_io(|f| f.get_ref().write(bytes)) {
             Ok(Ok(n)) => bytes = &bytes[n..],
             Ok(Err(e)) => return Err(e),
             Err(_would_block) => continue,
