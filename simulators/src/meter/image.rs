@@ -97,15 +97,15 @@ impl Image {
         }
         (0..count)
             .map(|i| {
-                let address = start.checked_add(i).unwrap_or(u16::MAX);
-                self.get(function, address)
-                    .filter(|_| start.checked_add(i).is_some())
-                    .ok_or(ImageError::IllegalDataAddress {
-                        function,
-                        start,
-                        count,
-                        address,
-                    })
+                let unmapped = ImageError::IllegalDataAddress {
+                    function,
+                    start,
+                    count,
+                    address: start.saturating_add(i),
+                };
+                // Past 65535 nothing is mapped.
+                let address = start.checked_add(i).ok_or(unmapped.clone())?;
+                self.get(function, address).ok_or(unmapped)
             })
             .collect()
     }
