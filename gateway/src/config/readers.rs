@@ -292,3 +292,150 @@ fn check_edge(src: &SourceFile, e: &Spanned<EdgeConfig>) -> Result<(), FieldErro
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{ConfigError, GatewayConfig};
+    use crate::readers::{Location, ReaderSource};
+
+    const BASE: &str = r#"[gateway]
+id = "gw-1"
+site = "estate-7"
+[mqtt]
+host = "10.0.0.1"
+[local_mqtt]
+host = "127.0.0.1"
+[pseudonym]
+site_key_file = "site.key"
+"#;
+
+    const CAMERA: &str = r#"
+[[readers]]
+id = "gate-cam"
+protocol = "mqtt"
+topic = "cam/gate/plates"
+location = "gate"
+identity_kind = "plate"
+[readers.json]
+identity = "/plate"
+"#;
+
+    fn err(text: &str) -> String {
+        match GatewayConfig::from_toml_str(text, "gw.toml") {
+            Err(ConfigError::Invalid(e)) => e.to_string(),
+            Err(other) => panic!("expected a field error, got {other}"),
+            Ok(_) => panic!("expected an error in:\n{text}"),
+        }
+    }
+
+    #[test]
+    fn a_gateway_of_readers_alone_is_valid() {
+        let cfg = GatewayConfig::from_toml_str(&format!("{BASE}{CAMERA}"), "gw.toml")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(cfg.devices.is_empty());
+        let r = &cfg.readers[0];
+        assert_eq!(r.location, Location::Gate);
+        assert!(
+            matches!(&r.source, ReaderSource::Mqtt { topic, .. } if topic == "cam/gate/plates")
+        );
+        let local = cfg.local_mqtt.expect("local broker");
+        assert_eq!(
+            (local.port, local.client_id.as_str()),
+            (1883, "gw-1-readers")
+        );
+        assert_eq!(
+            cfg.site_key_file.as_deref(),
+            Some(std::path::Path::new("site.key"))
+        );
+    }
+
+    #[test]
+    fn reader_mistakes_name_line_and_field() {
+        let cases: Vec<(String, &str)> = vec![
+            (
+                format!(
+                    "{BASE}{}",
+                    CAMERA.replace("location = \"gate\"", "location = \"roof\"")
+                ),
+                "gw.toml:15:12: readers[0].location: unknown variant `roof`",
+            ),
+            (
+                format!("{BASE}{}", CAMERA.replace("/plate\"", "a..b\"")),
+                "readers[0].json.identity: \"a..b\" is not a field path",
+            ),
+            (
+                format!("{BASE}{}", CAMERA.replace("cam/gate/plates", "cam/#/x")),
+                "gw.toml:14:9: readers[0].topic: \"cam/#/x\" is not a valid MQTT topic filter",
+            ),
+            (
+                format!(
+                    "{BASE}{CAMERA}{}",
+                    CAMERA.replace("mqtt\"", "mqtt\"\nbaud = 9600")
+                ),
+                "readers[1].baud: baud is not used with protocol = \"mqtt\"",
+            ),
+            (
+                format!("{BASE}{CAMERA}{CAMERA}"),
+                "readers[1].id: \"gate-cam\" is already used",
+            ),
+            (
+                format!(
+                    "{BASE}[[readers]]\nid = \"r\"\nprotocol = \"serial\"\nport = \"/dev/ttyS0\"\n\
+                     location = \"stairwell\"\nbaud = 1000\n"
+                ),
+                "gw.toml:15:8: readers[0].baud: 1000 is not a supported line speed",
+            ),
+            (
+                format!(
+                    "{}{CAMERA}",
+                    BASE.replace("[pseudonym]\nsite_key_file = \"site.key\"\n", "")
+                ),
+                "pseudonym.site_key_file: readers report plates and tags",
+            ),
+            (
+                format!(
+                    "{}{CAMERA}",
+                    BASE.replace("[local_mqtt]\nhost = \"127.0.0.1\"\n", "")
+                ),
+                "local_mqtt: MQTT readers need the broker",
+            ),
+            (
+                format!(
+                    "{}{CAMERA}",
+                    BASE.replace("host = \"127.0.0.1\"", "host = \"10.0.0.1\"")
+                ),
+                "local_mqtt.host: 10.0.0.1:1883 is also the uplink broker",
+            ),
+        ];
+        for (text, want) in cases {
+            let e = err(&text);
+            assert!(e.contains(want), "wanted {want:?} in {e:?}");
+        }
+    }
+
+    #[test]
+    fn edge_rules_must_name_outputs_and_locations() {
+        let edge = r#"
+[[edge.outputs]]
+name = "buzzer"
+gpio_bcm = 17
+hold_ms = 5000
+[[edge.rules]]
+when_sighted_at = ["lift_lobby"]
+fire = ["buzzer"]
+"#;
+        let ok = format!("{BASE}{CAMERA}{edge}");
+        let cfg = GatewayConfig::from_toml_str(&ok, "gw.toml").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(cfg.edge.rules.len(), 1);
+        let e = err(&ok.replace("fire = [\"buzzer\"]", "fire = [\"siren\"]"));
+        assert!(
+            e.contains("edge.rules[0].fire: output \"siren\" is not configured"),
+            "{e}"
+        );
+        let e = err(&ok.replace("[\"lift_lobby\"]", "[\"lobby\"]"));
+        assert!(
+            e.contains("edge.rules[0].when_sighted_at: \"lobby\" is not a location"),
+            "{e}"
+        );
+    }
+}
