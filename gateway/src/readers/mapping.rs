@@ -214,7 +214,7 @@ impl JsonMapping {
             Some(Value::Number(n)) if n.is_u64() => n.to_string(),
             Some(other) => return Err(invalid(&format!("is {}, not text", kind(other)))),
         };
-        super::check_identity(&raw).map_err(|why| invalid(why))?;
+        super::check_identity(&raw).map_err(invalid)?;
         Ok(raw)
     }
 
