@@ -22,6 +22,7 @@ pub mod broker;
 pub mod demo;
 pub mod district;
 pub mod dlt645;
+pub mod meter;
 pub mod pile;
 pub mod sim_clock;
 pub mod yard;

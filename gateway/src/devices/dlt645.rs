@@ -123,6 +123,8 @@ pub fn profile(phases: u8) -> Arc<Profile> {
         max_gap_registers: 0,
         registers: Vec::new(),
         channel: None,
+        // DL/T 645 relay control (1CH) needs the meter's password; not offered.
+        commands: Vec::new(),
         origin: "built in (DL/T 645-2007)".to_owned(),
     })
 }
