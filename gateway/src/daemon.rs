@@ -301,7 +301,8 @@ fn spawn_poller(
                     words(device.poll_interval())
                 )
             });
-            let poller = Poller::new(bound, stamp, schedule, clock, health, sender);
+            let poller = Poller::new(bound, stamp, schedule, clock, health, sender)
+                .with_report(device.report.clone());
             set.spawn(poller.run(shutdown).instrument(span));
         }
     }
