@@ -4,7 +4,7 @@
 
 use crate::backoff::words;
 use crate::bus::dlt645::Dlt645Line;
-use crate::bus::modbus_tcp::ModbusTcpBus;
+use crate::bus::modbus_tcp::{ModbusTcpBus, TcpLinks};
 use crate::config::{DeviceConfig, GatewayConfig, Transport};
 use crate::devices::dlt645::Dlt645Device;
 use crate::devices::modbus::{ModbusDevice, ModbusTcpDevice};
@@ -114,6 +114,8 @@ pub async fn run(
         let mut pollers = JoinSet::new();
         // Meters naming one serial port share its line, one request at a time.
         let mut serial_lines: HashMap<PathBuf, Arc<Dlt645Line>> = HashMap::new();
+        // Devices at one host:port share one connection.
+        let mut links = TcpLinks::default();
         for device in &config.devices {
             let first_seq = outbox
                 .lock()
@@ -121,6 +123,7 @@ pub async fn run(
                 .unwrap_or(time_seed);
             spawn_poller(
                 &mut pollers,
+                &mut links,
                 &config,
                 device,
                 &mut serial_lines,
@@ -276,6 +279,7 @@ fn start_readers(
 #[allow(clippy::too_many_arguments)]
 fn spawn_poller(
     set: &mut JoinSet<()>,
+    links: &mut TcpLinks,
     config: &GatewayConfig,
     device: &DeviceConfig,
     serial_lines: &mut HashMap<PathBuf, Arc<Dlt645Line>>,
@@ -299,7 +303,8 @@ fn spawn_poller(
             unit_id,
         } => {
             let logic = ModbusDevice::new(device.profile.clone(), device.max_gap_registers);
-            let bus = ModbusTcpBus::new(host.clone(), *port, *unit_id, device.timeout());
+            let link = links.get(host, *port);
+            let bus = ModbusTcpBus::on(link, host.clone(), *port, *unit_id, device.timeout());
             let bound = ModbusTcpDevice::new(logic, bus, *unit_id);
             span.in_scope(|| {
                 info!(
@@ -309,7 +314,8 @@ fn spawn_poller(
                     words(device.poll_interval())
                 )
             });
-            let poller = Poller::new(bound, stamp, schedule, clock, health, sender);
+            let poller = Poller::new(bound, stamp, schedule, clock, health, sender)
+                .with_report(device.report.clone());
             set.spawn(poller.run(shutdown).instrument(span));
         }
         Transport::Dlt645 {
@@ -338,7 +344,8 @@ fn spawn_poller(
                     words(device.poll_interval())
                 )
             });
-            let poller = Poller::new(meter, stamp, schedule, clock, health, sender);
+            let poller = Poller::new(meter, stamp, schedule, clock, health, sender)
+                .with_report(device.report.clone());
             set.spawn(poller.run(shutdown).instrument(span));
         }
     }

@@ -161,12 +161,13 @@ fn summary_text(config: &GatewayConfig) -> String {
         };
         let _ = writeln!(
             out,
-            "  {}: {} via {}, every {} (timeout {}): {total} {protocol} requests per poll{split}",
+            "  {}: {} via {}, every {} (timeout {}): {total} {protocol} {} per poll{split}",
             d.id,
             d.profile.model,
             d.transport.describe(),
             words(d.poll_interval()),
             words(d.timeout()),
+            if total == 1 { "request" } else { "requests" },
         );
     }
     out

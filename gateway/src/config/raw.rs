@@ -7,6 +7,7 @@
 use super::*;
 use gridwatch_telemetry::ids::validate_id;
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::ops::Range;
 use toml::Spanned;
 
@@ -115,6 +116,8 @@ struct RawDevice {
     retry_max_ms: Option<Spanned<u64>>,
     offline_after_failures: Option<Spanned<u32>>,
     max_gap_registers: Option<Spanned<u16>>,
+    max_silence_ms: Option<Spanned<u64>>,
+    deadband: Option<BTreeMap<String, Spanned<f64>>>,
     building: Option<Spanned<String>>,
     unit: Option<Spanned<String>>,
     // protocol = "dlt645" (see dlt645.rs)
@@ -738,6 +741,22 @@ fn build_device(
         .map(|u| id_field(src, u, &f("unit")))
         .transpose()?;
 
+    let values: Vec<(String, f64)> = match &transport {
+        // A DL/T 645 meter's values come from the standard, not a profile.
+        Transport::Dlt645 { phases, .. } => crate::devices::dlt645::quantities(*phases)
+            .iter()
+            .map(|q| (q.name.to_owned(), 0.0))
+            .collect(),
+        _ => profile
+            .registers
+            .iter()
+            .chain(profile.channel.iter().flat_map(|c| c.registers.iter()))
+            .filter(|r| r.is_emitted())
+            .map(|r| (r.name.clone(), r.deadband))
+            .collect(),
+    };
+    let report = report_policy(src, i, d, &profile.model, &values, poll_interval_ms)?;
+
     Ok(DeviceConfig {
         id: DeviceId(id),
         profile,
@@ -747,6 +766,7 @@ fn build_device(
         retry_max_ms,
         offline_after_failures,
         max_gap_registers,
+        report,
         building,
         unit,
     })
@@ -779,4 +799,72 @@ fn modbus_profile(
             })
         }
     }
+}
+
+/// `max_silence_ms` and `deadband` of a device: report by exception, with
+/// the profile's deadbands overridden by the config's.
+fn report_policy(
+    src: &SourceFile,
+    i: usize,
+    d: &RawDevice,
+    model: &str,
+    values: &[(String, f64)],
+    poll_interval_ms: u64,
+) -> Result<Option<crate::devices::report::ReportPolicy>, ConfigError> {
+    let f = |name: &str| format!("devices[{i}].{name}");
+    if d.max_silence_ms.is_none() {
+        if let Some(first) = d.deadband.as_ref().and_then(|b| b.values().next()) {
+            return Err(src
+                .error(
+                    first.span(),
+                    f("deadband"),
+                    "has no effect without `max_silence_ms`, which turns on report by exception",
+                )
+                .into());
+        }
+        return Ok(None);
+    }
+    let max_silence_ms = bounded(
+        src,
+        &d.max_silence_ms,
+        0,
+        &f("max_silence_ms"),
+        poll_interval_ms,
+        86_400_000,
+    )?;
+    let mut deadbands: std::collections::HashMap<String, f64> = values
+        .iter()
+        .filter(|(_, band)| *band > 0.0)
+        .cloned()
+        .collect();
+    if let Some(bands) = &d.deadband {
+        for (name, band) in bands {
+            if !values.iter().any(|(n, _)| n == name) {
+                return Err(src
+                    .error(
+                        band.span(),
+                        format!("{}.{name}", f("deadband")),
+                        format!(
+                            "profile {model} has no value {name:?}; its values are {}",
+                            crate::source::list(values.iter().map(|(n, _)| n))
+                        ),
+                    )
+                    .into());
+            }
+            if !band.get_ref().is_finite() || *band.get_ref() < 0.0 {
+                return Err(src
+                    .error(
+                        band.span(),
+                        format!("{}.{name}", f("deadband")),
+                        "must be a finite number of at least 0, in the unit of the value's name",
+                    )
+                    .into());
+            }
+            deadbands.insert(name.clone(), *band.get_ref());
+        }
+    }
+    Ok(Some(crate::devices::report::ReportPolicy {
+        max_silence_ms: i64::try_from(max_silence_ms).unwrap_or(i64::MAX),
+        deadbands,
+    }))
 }

@@ -11,6 +11,7 @@ pub mod availability;
 pub mod dlt645;
 pub mod modbus;
 pub mod poller;
+pub mod report;
 
 use crate::config::{DeviceConfig, GatewayConfig};
 use gridwatch_telemetry::{

@@ -325,6 +325,23 @@ mod tests {
     }
 
     #[test]
+    fn report_by_exception_knows_the_meters_values() {
+        let cfg = GatewayConfig::from_toml_str(
+            &meter("max_silence_ms = 60000\ndeadband = { power_w = 5.0, voltage_v = 1.0 }\n"),
+            "gw.toml",
+        )
+        .unwrap();
+        let report = cfg.devices[0].report.as_ref().expect("a report policy");
+        assert_eq!(report.deadbands.get("power_w"), Some(&5.0));
+        let e = err(&meter(
+            "max_silence_ms = 60000\ndeadband = { voltage_l1_v = 1.0 }\n",
+        ));
+        assert_eq!(e.field, "devices[0].deadband.voltage_l1_v");
+        assert!(e.message.contains("dlt645-1p has no value"), "{e}");
+        assert!(e.message.contains("import_energy_kwh"), "{e}");
+    }
+
+    #[test]
     fn meters_on_one_port_agree_on_baud_and_differ_in_address() {
         let second = |address: &str, baud: u32| {
             format!(
