@@ -17,6 +17,7 @@
 //! Parsing and the ack are pure ([`parse`], [`Ack`]); [`Commands::execute`]
 //! does the Modbus write.
 
+use crate::bus::modbus_rtu::RtuBus;
 use crate::bus::modbus_tcp::ModbusTcpBus;
 use crate::config::{GatewayConfig, Transport};
 use gridwatch_telemetry::{DeviceKind, Timestamp, SCHEMA_VERSION};
@@ -93,10 +94,19 @@ fn loose_id(payload: &[u8]) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// How a command reaches a device.
+#[derive(Debug, Clone)]
+enum Link {
+    /// A fresh Modbus TCP connection: host, port, unit, timeout.
+    Tcp(String, u16, u8, Duration),
+    /// Through the task of a running RS-485 bus: bus id, unit.
+    Rtu(String, u8),
+}
+
 /// How to reach each device that can take commands.
 #[derive(Debug, Clone)]
 struct Target {
-    bus: (String, u16, u8, Duration),
+    bus: Link,
     kind: DeviceKind,
     sockets: u16,
 }
@@ -106,6 +116,7 @@ struct Target {
 pub struct Commands {
     gateway: String,
     targets: BTreeMap<String, Target>,
+    rtu: BTreeMap<String, RtuBus>,
 }
 
 impl Commands {
@@ -115,15 +126,18 @@ impl Commands {
             .devices
             .iter()
             .map(|d| {
-                let Transport::ModbusTcp {
-                    host,
-                    port,
-                    unit_id,
-                } = &d.transport;
+                let bus = match &d.transport {
+                    Transport::ModbusTcp {
+                        host,
+                        port,
+                        unit_id,
+                    } => Link::Tcp(host.clone(), *port, *unit_id, d.timeout()),
+                    Transport::ModbusRtu { bus, unit_id } => Link::Rtu(bus.clone(), *unit_id),
+                };
                 (
                     d.id.as_str().to_owned(),
                     Target {
-                        bus: (host.clone(), *port, *unit_id, d.timeout()),
+                        bus,
                         kind: d.profile.kind,
                         sockets: d.profile.channel.as_ref().map_or(0, |c| c.max_count()),
                     },
@@ -133,7 +147,14 @@ impl Commands {
         Self {
             gateway: config.gateway.id.as_str().to_owned(),
             targets,
+            rtu: BTreeMap::new(),
         }
+    }
+
+    /// Lets commands reach RTU devices through their running `buses`.
+    pub fn with_rtu_buses(mut self, buses: &BTreeMap<String, RtuBus>) -> Self {
+        self.rtu = buses.clone();
+        self
     }
 
     /// Carries out `payload` for `device` and says how it went.
@@ -187,14 +208,30 @@ impl Commands {
                 target.sockets
             ));
         }
-        let (host, port, unit, timeout) = target.bus.clone();
-        let mut bus = ModbusTcpBus::new(host, port, unit, timeout);
-        bus.write_coil(socket - 1, on).await.map_err(|e| {
-            format!(
-                "{device} at {} did not switch socket {socket}: {e}",
-                bus.address()
-            )
-        })?;
+        match &target.bus {
+            Link::Tcp(host, port, unit, timeout) => {
+                let mut bus = ModbusTcpBus::new(host.clone(), *port, *unit, *timeout);
+                bus.write_coil(socket - 1, on).await.map_err(|e| {
+                    format!(
+                        "{device} at {} did not switch socket {socket}: {e}",
+                        bus.address()
+                    )
+                })?;
+            }
+            Link::Rtu(bus, unit) => {
+                let client = self
+                    .rtu
+                    .get(bus)
+                    .ok_or_else(|| format!("{device}'s bus {bus} is not running"))?
+                    .client(*unit);
+                client.write_coil(socket - 1, on).await.map_err(|e| {
+                    format!(
+                        "{device} ({}) did not switch socket {socket}: {e}",
+                        client.address()
+                    )
+                })?;
+            }
+        }
         Ok(format!(
             "socket {socket} switched {}",
             if on { "on" } else { "off" }

@@ -9,9 +9,14 @@
 //! `docs/gateway.md` and shown in `config/gateway.example.toml`.
 
 mod raw;
+mod serial;
 #[cfg(test)]
 mod tests;
 
+pub use serial::{
+    Parity, SerialBusConfig, DEFAULT_BAUD, DEFAULT_PROBE_INTERVAL_MS, DEFAULT_RTU_RETRIES,
+    DEFAULT_RTU_TIMEOUT_MS,
+};
 use crate::profile::{Profile, ProfileError, ProfileLibrary};
 use crate::source::{FieldError, SourceFile};
 use gridwatch_telemetry::{DeviceId, GatewayId, SiteId};
@@ -63,6 +68,8 @@ pub struct GatewayConfig {
     pub outbox: OutboxConfig,
     /// The InfluxDB uplink, when configured.
     pub influx: Option<InfluxConfig>,
+    /// RS-485 serial lines, in config order.
+    pub buses: Vec<SerialBusConfig>,
     /// Devices to poll, in config order.
     pub devices: Vec<DeviceConfig>,
     /// Where the config came from (file path or the caller's label).
@@ -298,6 +305,13 @@ pub enum Transport {
         /// Modbus unit id.
         unit_id: u8,
     },
+    /// `protocol = "modbus_rtu"`: one unit on an RS-485 bus.
+    ModbusRtu {
+        /// Id of the `[[buses]]` entry.
+        bus: String,
+        /// Modbus unit address (1..=247).
+        unit_id: u8,
+    },
 }
 
 impl Transport {
@@ -309,6 +323,7 @@ impl Transport {
                 port,
                 unit_id,
             } => format!("modbus_tcp {host}:{port} unit {unit_id}"),
+            Transport::ModbusRtu { bus, unit_id } => format!("modbus_rtu bus {bus} unit {unit_id}"),
         }
     }
 }
@@ -364,6 +379,11 @@ impl GatewayConfig {
             None,
             &mut ProfileLibrary::built_in(),
         )
+    }
+
+    /// The bus with id `id`.
+    pub fn bus(&self, id: &str) -> Option<&SerialBusConfig> {
+        self.buses.iter().find(|b| b.id == id)
     }
 
     /// The device with id `id`.
