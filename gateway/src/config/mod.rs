@@ -13,13 +13,13 @@ mod serial;
 #[cfg(test)]
 mod tests;
 
+use crate::profile::{Profile, ProfileError, ProfileLibrary};
+use crate::source::{FieldError, SourceFile};
+use gridwatch_telemetry::{DeviceId, GatewayId, SiteId};
 pub use serial::{
     Parity, SerialBusConfig, DEFAULT_BAUD, DEFAULT_PROBE_INTERVAL_MS, DEFAULT_RTU_RETRIES,
     DEFAULT_RTU_TIMEOUT_MS,
 };
-use crate::profile::{Profile, ProfileError, ProfileLibrary};
-use crate::source::{FieldError, SourceFile};
-use gridwatch_telemetry::{DeviceId, GatewayId, SiteId};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;

@@ -265,7 +265,10 @@ pub(super) fn build(
                 .error(
                     b.get_ref().id_span(),
                     format!("buses[{i}].id"),
-                    format!("{:?} is already used by buses[{j}]; bus ids must be unique", bus.id),
+                    format!(
+                        "{:?} is already used by buses[{j}]; bus ids must be unique",
+                        bus.id
+                    ),
                 )
                 .into());
         }
@@ -296,7 +299,10 @@ pub(super) fn build(
             if let Some(j) = same {
                 return Err(src
                     .error(
-                        d.get_ref().bus.as_ref().map_or(d.get_ref().id.span(), |b| b.span()),
+                        d.get_ref()
+                            .bus
+                            .as_ref()
+                            .map_or(d.get_ref().id.span(), |b| b.span()),
                         format!("devices[{i}].unit_id"),
                         format!(
                             "unit {unit_id} on bus {bus:?} is already devices[{j}] ({}); \

@@ -304,7 +304,10 @@ fn an_rtu_device_names_its_bus_and_unit() {
     let cfg = GatewayConfig::from_toml_str(RTU, "gw.toml").unwrap();
     let bus = cfg.bus("rs485-1").unwrap();
     assert_eq!(bus.port, PathBuf::from("/dev/ttyUSB0"));
-    assert_eq!((bus.baud, bus.parity, bus.data_bits, bus.stop_bits), (19_200, Parity::None, 8, 2));
+    assert_eq!(
+        (bus.baud, bus.parity, bus.data_bits, bus.stop_bits),
+        (19_200, Parity::None, 8, 2)
+    );
     assert_eq!(bus.timeout_ms, DEFAULT_RTU_TIMEOUT_MS);
     assert_eq!(bus.retries, DEFAULT_RTU_RETRIES);
     assert_eq!(bus.probe_interval_ms, DEFAULT_PROBE_INTERVAL_MS);
@@ -330,7 +333,11 @@ fn a_bus_defaults_to_the_modbus_serial_line_settings() {
 fn rtu_config_mistakes_name_line_and_field() {
     let e = err(&RTU.replace("bus = \"rs485-1\"", "bus = \"rs485-2\""));
     assert_eq!(e.field, "devices[0].bus");
-    assert!(e.to_string().contains("no bus \"rs485-2\"; known buses: rs485-1"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("no bus \"rs485-2\"; known buses: rs485-1"),
+        "{e}"
+    );
     assert!(e.to_string().starts_with("gw.toml:19:7:"), "{e}");
 
     let e = err(&RTU.replace("bus = \"rs485-1\"\n", ""));
@@ -340,7 +347,10 @@ fn rtu_config_mistakes_name_line_and_field() {
     assert_eq!(e.field, "devices[0].unit_id");
     assert!(e.to_string().contains("use 1 to 247"), "{e}");
 
-    let e = err(&RTU.replace("bus = \"rs485-1\"\n", "bus = \"rs485-1\"\nhost = \"10.0.0.2\"\n"));
+    let e = err(&RTU.replace(
+        "bus = \"rs485-1\"\n",
+        "bus = \"rs485-1\"\nhost = \"10.0.0.2\"\n",
+    ));
     assert_eq!(e.field, "devices[0].host");
 
     let e = err(&RTU.replace("stop_bits = 2", "data_bits = 7"));
@@ -357,7 +367,11 @@ fn rtu_config_mistakes_name_line_and_field() {
         "{RTU}\n[[devices]]\nid = \"pile-2\"\nprofile = \"gridwatch-ebp12\"\nprotocol = \"modbus_rtu\"\nbus = \"rs485-1\"\nunit_id = 3\n"
     ));
     assert_eq!(e.field, "devices[1].unit_id");
-    assert!(e.to_string().contains("unit 3 on bus \"rs485-1\" is already devices[0] (pile-1)"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("unit 3 on bus \"rs485-1\" is already devices[0] (pile-1)"),
+        "{e}"
+    );
 
     let two_buses = RTU.replace(
         "[[devices]]",

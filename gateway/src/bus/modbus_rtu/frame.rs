@@ -58,7 +58,11 @@ impl std::fmt::Display for RtuRequest {
         match self {
             RtuRequest::Read(r) => write!(f, "{r}"),
             RtuRequest::WriteCoil { address, on } => {
-                write!(f, "writing coil {address} {}", if *on { "on" } else { "off" })
+                write!(
+                    f,
+                    "writing coil {address} {}",
+                    if *on { "on" } else { "off" }
+                )
             }
         }
     }

@@ -288,7 +288,9 @@ impl BusTask {
 
     fn fail_all(&mut self, reason: &str) {
         for job in self.scheduler.drain() {
-            let _ = job.reply.send(Err(BusError::Unreachable(reason.to_owned())));
+            let _ = job
+                .reply
+                .send(Err(BusError::Unreachable(reason.to_owned())));
         }
     }
 
@@ -307,8 +309,12 @@ impl BusTask {
                 tokio_serial::StopBits::One
             })
             .flow_control(tokio_serial::FlowControl::None);
-        SerialStream::open(&builder)
-            .map_err(|e| format!("cannot open serial port {}: {}", self.port_name, e.description))
+        SerialStream::open(&builder).map_err(|e| {
+            format!(
+                "cannot open serial port {}: {}",
+                self.port_name, e.description
+            )
+        })
     }
 
     /// One request with up to `attempts` tries.

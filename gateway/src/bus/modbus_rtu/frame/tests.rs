@@ -21,7 +21,13 @@ fn a_read_request_matches_the_spec_example() {
     // Modbus over serial line, example: unit 1, read holding 0x006B..+3.
     let adu = encode(0x01, &holding(0x006B, 3));
     assert_eq!(adu, vec![0x01, 0x03, 0x00, 0x6B, 0x00, 0x03, 0x74, 0x17]);
-    let coil = encode(0x11, &RtuRequest::WriteCoil { address: 0x00AC, on: true });
+    let coil = encode(
+        0x11,
+        &RtuRequest::WriteCoil {
+            address: 0x00AC,
+            on: true,
+        },
+    );
     assert_eq!(&coil[..6], &[0x11, 0x05, 0x00, 0xAC, 0xFF, 0x00]);
 }
 
@@ -51,7 +57,10 @@ fn a_damaged_frame_is_a_crc_error() {
     let req = holding(0, 1);
     let mut frame = framed(&[0x01, 0x03, 0x02, 0x12, 0x34]);
     frame[3] ^= 0x01;
-    assert!(matches!(decode(1, &req, &frame), Err(FrameError::Crc { .. })));
+    assert!(matches!(
+        decode(1, &req, &frame),
+        Err(FrameError::Crc { .. })
+    ));
     // A damaged frame may be noise before the real answer: the reader
     // waits for it, and reports the damage if nothing better comes.
     let mut r = ResponseReader::new(1, req);
@@ -84,7 +93,10 @@ fn wrong_unit_function_and_count_are_refused() {
         decode(1, &req, &framed(&[0x01, 0x03, 0x04, 0, 1, 0, 2])),
         Err(FrameError::Length(_))
     ));
-    let write = RtuRequest::WriteCoil { address: 3, on: false };
+    let write = RtuRequest::WriteCoil {
+        address: 3,
+        on: false,
+    };
     assert_eq!(
         decode(1, &write, &framed(&[0x01, 0x05, 0x00, 0x03, 0xFF, 0x00])),
         Err(FrameError::Echo)
@@ -112,10 +124,16 @@ fn a_stray_byte_at_any_position_before_the_answer_is_skipped() {
                     Progress::Done(d) => d,
                     Progress::Incomplete => match r.push(&bytes[split..]) {
                         Progress::Done(d) => d,
-                        Progress::Incomplete => panic!("stray {stray:#x}×{noise_len}, split {split}: incomplete"),
+                        Progress::Incomplete => {
+                            panic!("stray {stray:#x}×{noise_len}, split {split}: incomplete")
+                        }
                     },
                 };
-                assert_eq!(done, Ok(Answer::Words(vec![42, 256])), "stray {stray:#x}×{noise_len} split {split}");
+                assert_eq!(
+                    done,
+                    Ok(Answer::Words(vec![42, 256])),
+                    "stray {stray:#x}×{noise_len} split {split}"
+                );
             }
         }
     }
