@@ -265,7 +265,7 @@ impl Directory {
 
     /// The user whose token this is.
     pub fn authenticate(&self, token: &str) -> Option<&User> {
-        let hash = hex(&Sha256::digest(token.as_bytes()));
+        let hash = token_sha256(token);
         self.users
             .iter()
             .find(|u| constant_time_eq(u.token_sha256.as_bytes(), hash.as_bytes()))
@@ -344,6 +344,13 @@ impl Directory {
             .filter_map(|n| by_name.get(n).copied())
             .collect()
     }
+}
+
+/// What the directory keeps of a token (`token_sha256`): the lower-case
+/// hex SHA-256, the same as `printf %s "$TOKEN" | sha256sum`. Public so that
+/// tools writing a directory (the demo) need no hashing of their own.
+pub fn token_sha256(token: &str) -> String {
+    hex(&Sha256::digest(token.as_bytes()))
 }
 
 /// Lower-case hex of `bytes`.

@@ -73,6 +73,21 @@ impl ModbusTcpBus {
         }
     }
 
+    /// Writes one holding register (FC 0x06), like [`Self::write_coil`].
+    pub async fn write_register(&mut self, address: u16, value: u16) -> Result<(), BusError> {
+        let mut ctx = connect(&self.host, self.port, self.unit_id, self.timeout).await?;
+        let result = timeout(self.timeout, ctx.write_single_register(address, value)).await;
+        let _ = timeout(self.timeout, ctx.disconnect()).await;
+        match result {
+            Err(_) => Err(self.no_answer(&format!("writing register {address}"))),
+            Ok(Err(e)) => Err(BusError::Unreachable(format!(
+                "writing register {address} failed: {e}"
+            ))),
+            Ok(Ok(Err(code))) => Err(BusError::Exception { code: code.into() }),
+            Ok(Ok(Ok(()))) => Ok(()),
+        }
+    }
+
     fn no_answer(&self, step: &str) -> BusError {
         no_answer(step, self.timeout)
     }
@@ -91,6 +106,10 @@ impl ModbusTcpBus {
                         .await
                 }
                 Function::Input => ctx.read_input_registers(request.start, request.count).await,
+                Function::Coils => bits(ctx.read_coils(request.start, request.count).await),
+                Function::DiscreteInputs => {
+                    bits(ctx.read_discrete_inputs(request.start, request.count).await)
+                }
             }
         };
         let result = timeout(self.timeout, call).await;
@@ -129,6 +148,12 @@ impl RegisterReader for ModbusTcpBus {
             other => other,
         }
     }
+}
+
+/// Bits as the 0/1 words the register image keeps. Responses are padded
+/// to whole bytes; the caller's length check sees the count asked for.
+fn bits(r: tokio_modbus::Result<Vec<bool>>) -> tokio_modbus::Result<Vec<u16>> {
+    r.map(|inner| inner.map(|v| v.into_iter().map(u16::from).collect()))
 }
 
 fn no_answer(step: &str, limit: Duration) -> BusError {

@@ -9,6 +9,7 @@
 //! `docs/gateway.md` and shown in `config/gateway.example.toml`.
 
 mod raw;
+mod readers;
 mod serial;
 #[cfg(test)]
 mod tests;
@@ -72,6 +73,16 @@ pub struct GatewayConfig {
     pub buses: Vec<SerialBusConfig>,
     /// Devices to poll, in config order.
     pub devices: Vec<DeviceConfig>,
+    /// Tag and plate readers (`[[readers]]`), in config order.
+    pub readers: Vec<crate::readers::ReaderConfig>,
+    /// The LAN broker MQTT readers publish to (`[local_mqtt]`), never the
+    /// uplink broker.
+    pub local_mqtt: Option<crate::readers::mqtt::LocalMqttConfig>,
+    /// The site key for pseudonyms (`[pseudonym] site_key_file`); required
+    /// when readers are configured.
+    pub site_key_file: Option<PathBuf>,
+    /// Edge outputs and the rules over sightings that switch them.
+    pub edge: crate::edge::EdgeConfig,
     /// Where the config came from (file path or the caller's label).
     pub origin: String,
 }

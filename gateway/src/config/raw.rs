@@ -22,6 +22,11 @@ struct RawConfig {
     buses: Vec<Spanned<super::serial::RawBus>>,
     #[serde(default)]
     devices: Vec<Spanned<RawDevice>>,
+    #[serde(default)]
+    readers: Vec<Spanned<super::readers::RawReader>>,
+    local_mqtt: Option<super::readers::RawLocalMqtt>,
+    pseudonym: Option<super::readers::RawPseudonym>,
+    edge: Option<Spanned<crate::edge::EdgeConfig>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -116,7 +121,11 @@ struct RawDevice {
 }
 
 /// Checks an id-like field: one topic level, no wildcards.
-fn id_field(src: &SourceFile, value: &Spanned<String>, field: &str) -> Result<String, FieldError> {
+pub(super) fn id_field(
+    src: &SourceFile,
+    value: &Spanned<String>,
+    field: &str,
+) -> Result<String, FieldError> {
     validate_id(value.get_ref())
         .map(|()| value.get_ref().clone())
         .map_err(|why| src.error(value.span(), field, format!("{:?} {why}", value.get_ref())))
@@ -145,7 +154,11 @@ where
     }
 }
 
-fn non_empty(src: &SourceFile, value: &Spanned<String>, field: &str) -> Result<String, FieldError> {
+pub(super) fn non_empty(
+    src: &SourceFile,
+    value: &Spanned<String>,
+    field: &str,
+) -> Result<String, FieldError> {
     let v = value.get_ref().trim();
     if v.is_empty() {
         return Err(src.error(value.span(), field, "must not be empty"));
@@ -247,13 +260,25 @@ pub(super) fn build(
         .map(|i| build_influx(src, i, base_dir))
         .transpose()?;
 
-    if raw.devices.is_empty() {
+    let readers = super::readers::build(
+        &super::readers::Context {
+            src,
+            base_dir,
+            gateway_id: &id,
+            uplink: (&mqtt.host, mqtt.port),
+        },
+        &raw.readers,
+        raw.local_mqtt.as_ref(),
+        raw.pseudonym.as_ref(),
+        raw.edge.as_ref(),
+    )?;
+    if raw.devices.is_empty() && readers.readers.is_empty() {
         return Err(src
             .error(
                 0..0,
                 "devices",
-                "no [[devices]] are listed; a gateway with nothing to poll would only \
-                 publish its status",
+                "no [[devices]] or [[readers]] are listed; a gateway with nothing to poll \
+                 would only publish its status",
             )
             .into());
     }
@@ -331,6 +356,23 @@ pub(super) fn build(
         id_spans.push(d.get_ref().id.span());
         devices.push(device);
     }
+    for (i, r) in readers.readers.iter().enumerate() {
+        let taken = devices.iter().any(|d| d.id == r.id)
+            || readers.readers[..i].iter().any(|o| o.id == r.id);
+        if taken {
+            return Err(src
+                .error(
+                    raw.readers[i].get_ref().id_span(),
+                    format!("readers[{i}].id"),
+                    format!(
+                        "{:?} is already used by another device or reader; ids must be \
+                         unique within the gateway",
+                        r.id.as_str()
+                    ),
+                )
+                .into());
+        }
+    }
 
     Ok(GatewayConfig {
         gateway: GatewaySection {
@@ -344,12 +386,16 @@ pub(super) fn build(
         influx,
         buses,
         devices,
+        readers: readers.readers,
+        local_mqtt: readers.local_mqtt,
+        site_key_file: readers.site_key_file,
+        edge: readers.edge,
         origin: src.origin().to_owned(),
     })
 }
 
 /// A path from the config, taken relative to the config file's folder.
-fn resolve(base_dir: Option<&Path>, p: &Path) -> PathBuf {
+pub(super) fn resolve(base_dir: Option<&Path>, p: &Path) -> PathBuf {
     match base_dir {
         Some(base) if p.is_relative() => base.join(p),
         _ => p.to_owned(),

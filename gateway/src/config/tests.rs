@@ -93,7 +93,8 @@ fn an_unknown_profile_lists_the_known_ones() {
         e.message.contains("unknown device profile \"ebp-99\""),
         "{e}"
     );
-    assert!(e.message.contains("known profiles: gridwatch-ebp12"), "{e}");
+    assert!(e.message.contains("known profiles: chint-dtsu666, "), "{e}");
+    assert!(e.message.contains(", gridwatch-ebp12, "), "{e}");
 }
 
 #[test]

@@ -91,6 +91,25 @@ impl DeviceStamp {
         }
     }
 
+    /// Stamps for a tag or plate `reader` of `config`, counting from `first_seq`.
+    pub fn for_reader(
+        config: &GatewayConfig,
+        reader: &crate::readers::ReaderConfig,
+        first_seq: u64,
+    ) -> Self {
+        Self {
+            gateway: config.gateway.id.clone(),
+            site: config.gateway.site.clone(),
+            building: reader
+                .building
+                .clone()
+                .or_else(|| config.gateway.building.clone()),
+            unit: None,
+            device: reader.id.clone(),
+            next_seq: first_seq,
+        }
+    }
+
     /// The first `seq` of a gateway started at `now` (see the type's docs).
     pub fn first_seq_at(now: Timestamp) -> u64 {
         u64::try_from(now.millis())

@@ -21,7 +21,8 @@ use thiserror::Error;
 /// One master transaction: what the bus can ask a device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RtuRequest {
-    /// Read holding (0x03) or input (0x04) registers.
+    /// Read coils (0x01), discrete inputs (0x02), holding (0x03) or input
+    /// (0x04) registers; bits come back as 0/1 words.
     Read(ReadRequest),
     /// Write one coil (0x05): switching a socket's relay.
     WriteCoil {
@@ -30,25 +31,30 @@ pub enum RtuRequest {
         /// On or off.
         on: bool,
     },
+    /// Write one holding register (0x06): a command or a limit.
+    WriteRegister {
+        /// Register address.
+        address: u16,
+        /// Value.
+        value: u16,
+    },
 }
 
 impl RtuRequest {
     /// The Modbus function code.
     pub fn function_code(&self) -> u8 {
         match self {
-            RtuRequest::Read(r) => match r.function {
-                Function::Holding => 0x03,
-                Function::Input => 0x04,
-            },
+            RtuRequest::Read(r) => r.function.code(),
             RtuRequest::WriteCoil { .. } => 0x05,
+            RtuRequest::WriteRegister { .. } => 0x06,
         }
     }
 
     /// Length of the complete normal response, CRC included.
     pub fn response_len(&self) -> usize {
         match self {
-            RtuRequest::Read(r) => 5 + 2 * usize::from(r.count),
-            RtuRequest::WriteCoil { .. } => 8,
+            RtuRequest::Read(r) => 5 + data_len(r),
+            RtuRequest::WriteCoil { .. } | RtuRequest::WriteRegister { .. } => 8,
         }
     }
 }
@@ -63,6 +69,9 @@ impl std::fmt::Display for RtuRequest {
                     "writing coil {address} {}",
                     if *on { "on" } else { "off" }
                 )
+            }
+            RtuRequest::WriteRegister { address, value } => {
+                write!(f, "writing {value} to register {address}")
             }
         }
     }
@@ -117,6 +126,14 @@ pub enum FrameError {
     Echo,
 }
 
+/// Data bytes of a read's response: packed bits or big-endian words.
+fn data_len(r: &ReadRequest) -> usize {
+    match r.function {
+        Function::Coils | Function::DiscreteInputs => usize::from(r.count).div_ceil(8),
+        Function::Holding | Function::Input => 2 * usize::from(r.count),
+    }
+}
+
 /// The request ADU for `unit`: address, PDU, CRC (low byte first).
 pub fn encode(unit: u8, request: &RtuRequest) -> Vec<u8> {
     let mut out = Vec::with_capacity(8);
@@ -130,6 +147,10 @@ pub fn encode(unit: u8, request: &RtuRequest) -> Vec<u8> {
         RtuRequest::WriteCoil { address, on } => {
             out.extend_from_slice(&address.to_be_bytes());
             out.extend_from_slice(&(if *on { 0xFF00u16 } else { 0 }).to_be_bytes());
+        }
+        RtuRequest::WriteRegister { address, value } => {
+            out.extend_from_slice(&address.to_be_bytes());
+            out.extend_from_slice(&value.to_be_bytes());
         }
     }
     let crc = crc16(&out);
@@ -183,24 +204,28 @@ pub fn decode(unit: u8, request: &RtuRequest, frame: &[u8]) -> Result<Answer, Fr
     match request {
         RtuRequest::Read(r) => {
             let data = &body[3..];
-            if usize::from(body[2]) != data.len() || data.len() != 2 * usize::from(r.count) {
+            if usize::from(body[2]) != data.len() || data.len() != data_len(r) {
                 return Err(FrameError::Length(format!(
                     "asked for {r} and got {} data bytes (byte count {}) instead of {}",
                     data.len(),
                     body[2],
-                    2 * r.count
+                    data_len(r)
                 )));
             }
-            Ok(Answer::Words(
-                data.chunks_exact(2)
+            Ok(Answer::Words(match r.function {
+                Function::Coils | Function::DiscreteInputs => (0..usize::from(r.count))
+                    .map(|i| u16::from(data[i / 8] >> (i % 8) & 1))
+                    .collect(),
+                Function::Holding | Function::Input => data
+                    .chunks_exact(2)
                     .map(|w| u16::from_be_bytes([w[0], w[1]]))
                     .collect(),
-            ))
+            }))
         }
-        RtuRequest::WriteCoil { .. } => {
+        RtuRequest::WriteCoil { .. } | RtuRequest::WriteRegister { .. } => {
             if body.len() != 6 {
                 return Err(FrameError::Length(format!(
-                    "a coil write's echo has 8 bytes, not {}",
+                    "a write's echo has 8 bytes, not {}",
                     frame.len()
                 )));
             }

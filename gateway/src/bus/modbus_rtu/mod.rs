@@ -108,12 +108,22 @@ impl RtuClient {
 
     /// Switches coil `address` (FC 0x05).
     pub async fn write_coil(&self, address: u16, on: bool) -> Result<(), BusError> {
-        match self.call(RtuRequest::WriteCoil { address, on }).await? {
+        self.write(RtuRequest::WriteCoil { address, on }).await
+    }
+
+    /// Writes holding register `address` (FC 0x06).
+    pub async fn write_register(&self, address: u16, value: u16) -> Result<(), BusError> {
+        self.write(RtuRequest::WriteRegister { address, value })
+            .await
+    }
+
+    async fn write(&self, request: RtuRequest) -> Result<(), BusError> {
+        match self.call(request).await? {
             Answer::Written => Ok(()),
             Answer::Exception(code) => Err(BusError::Exception { code }),
-            Answer::Words(_) => Err(BusError::Unreachable(
-                "a coil write was answered with register values".into(),
-            )),
+            Answer::Words(_) => Err(BusError::Unreachable(format!(
+                "{request} was answered with register values"
+            ))),
         }
     }
 }

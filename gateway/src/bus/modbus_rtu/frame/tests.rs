@@ -174,3 +174,25 @@ proptest! {
         prop_assert_eq!(r.push(&framed(&body)), Progress::Done(Ok(Answer::Words(words))));
     }
 }
+
+#[test]
+fn coil_reads_unpack_bits_and_register_writes_echo() {
+    let req = RtuRequest::Read(ReadRequest {
+        function: Function::Coils,
+        start: 0,
+        count: 10,
+    });
+    assert_eq!(req.response_len(), 7);
+    let frame = framed(&[0x01, 0x01, 0x02, 0b1000_0101, 0b10]);
+    assert_eq!(
+        decode(1, &req, &frame),
+        Ok(Answer::Words(vec![1, 0, 1, 0, 0, 0, 0, 1, 0, 1]))
+    );
+    let write = RtuRequest::WriteRegister {
+        address: 2000,
+        value: 2,
+    };
+    let adu = encode(1, &write);
+    assert_eq!(&adu[..6], &[0x01, 0x06, 0x07, 0xD0, 0x00, 0x02]);
+    assert_eq!(decode(1, &write, &adu), Ok(Answer::Written));
+}
