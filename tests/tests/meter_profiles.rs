@@ -3,7 +3,7 @@
 //! the values the simulator meant; and the simulator's misbehaviour reaches
 //! the gateway as the outcome a real fault would.
 
-use gridwatch_gateway::bus::modbus_tcp::ModbusTcpBus;
+use gridwatch_gateway::bus::modbus_tcp::{ModbusTcpBus, TcpLinks};
 use gridwatch_gateway::devices::modbus::ModbusDevice;
 use gridwatch_gateway::devices::PollOutcome;
 use gridwatch_gateway::profile::{ProfileLibrary, BUILT_IN};
@@ -184,15 +184,63 @@ async fn exceptions_silence_and_disappearance_reach_the_gateway() {
 
     sim.control.set(Behaviour::Normal);
     let mut back = false;
-    for _ in 0..20 {
+    // The link waits a backoff (from 0.5 s) between connection attempts.
+    for _ in 0..40 {
         if matches!(device.poll(&mut bus).await, PollOutcome::Answered { ref errors, .. } if errors.is_empty())
         {
             back = true;
             break;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(back, "the device answers again on the same port");
     bus.close().await;
+    stop(sim).await;
+}
+
+#[tokio::test]
+async fn devices_at_one_address_share_one_connection() {
+    let sim = start("eastron-sdm630", &[1, 2, 3]).await;
+    let mut links = TcpLinks::default();
+    let p = ProfileLibrary::built_in().get("eastron-sdm630").unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for unit in 1u8..=3 {
+        let link = links.get("127.0.0.1", sim.port);
+        let mut bus = ModbusTcpBus::on(link, "127.0.0.1", sim.port, unit, Duration::from_secs(2));
+        let mut device = ModbusDevice::new(p.clone(), p.max_gap_registers);
+        tasks.spawn(async move {
+            let mut outcomes = Vec::new();
+            // Three polls each, concurrently: requests interleave on the link.
+            for _ in 0..3 {
+                outcomes.push(device.poll(&mut bus).await);
+            }
+            (unit, outcomes)
+        });
+    }
+    assert_eq!(links.len(), 1);
+    while let Some(done) = tasks.join_next().await {
+        let (unit, outcomes) = done.expect("no panic");
+        let want = sim.units[&unit].with(|m| m.reading(None));
+        for o in outcomes {
+            match o {
+                PollOutcome::Answered {
+                    measurements,
+                    errors,
+                } => {
+                    assert!(errors.is_empty(), "unit {unit}: {errors:?}");
+                    assert_eq!(
+                        measurements[0].values, want,
+                        "unit {unit} got its own values"
+                    );
+                }
+                other => panic!("unit {unit}: {other:?}"),
+            }
+        }
+    }
+    assert_eq!(
+        sim.control.connections(),
+        1,
+        "one connection for three devices"
+    );
     stop(sim).await;
 }

@@ -384,3 +384,45 @@ fn rtu_config_mistakes_name_line_and_field() {
     let e = err(&RTU.replace("protocol = \"modbus_rtu\"", "protocol = \"modbus_tcp\""));
     assert_eq!(e.field, "devices[0].bus");
 }
+
+#[test]
+fn report_by_exception_takes_deadbands_from_profile_and_config() {
+    let cfg = GatewayConfig::from_toml_str(
+        &format!(
+            "{GOOD}max_silence_ms = 60000\ndeadband = {{ current_a = 0.05, power_w = 2.0 }}\n"
+        ),
+        "gw.toml",
+    )
+    .unwrap();
+    let policy = cfg.devices[0]
+        .report
+        .clone()
+        .expect("report by exception on");
+    assert_eq!(policy.max_silence_ms, 60_000);
+    assert_eq!(policy.deadbands["current_a"], 0.05);
+    assert_eq!(policy.deadbands["power_w"], 2.0);
+    let plain = GatewayConfig::from_toml_str(GOOD, "gw.toml").unwrap();
+    assert!(plain.devices[0].report.is_none(), "off unless configured");
+}
+
+#[test]
+fn report_by_exception_settings_are_checked() {
+    let e = err(&format!("{GOOD}deadband = {{ power_w = 2.0 }}\n"));
+    assert_eq!(
+        (e.field.as_str(), e.location.line),
+        ("devices[0].deadband", 14)
+    );
+    assert!(e.message.contains("without `max_silence_ms`"), "{e}");
+    let e = err(&format!(
+        "{GOOD}max_silence_ms = 60000\ndeadband = {{ powr_w = 2.0 }}\n"
+    ));
+    assert_eq!(e.field, "devices[0].deadband.powr_w");
+    assert!(e.message.contains("has no value \"powr_w\""), "{e}");
+    assert!(e.message.contains("power_w"), "lists the values: {e}");
+    let e = err(&format!(
+        "{GOOD}max_silence_ms = 60000\ndeadband = {{ power_w = -1.0 }}\n"
+    ));
+    assert!(e.message.contains("at least 0"), "{e}");
+    let e = err(&format!("{GOOD}max_silence_ms = 100\n"));
+    assert_eq!(e.field, "devices[0].max_silence_ms");
+}

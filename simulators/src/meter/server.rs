@@ -17,6 +17,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -62,28 +63,40 @@ impl std::str::FromStr for Behaviour {
     }
 }
 
-/// Changes the behaviour of a running server.
+/// Changes the behaviour of a running server, and counts its connections.
 #[derive(Debug, Clone)]
-pub struct Control(Arc<watch::Sender<Behaviour>>);
+pub struct Control {
+    behaviour: Arc<watch::Sender<Behaviour>>,
+    connections: Arc<AtomicU64>,
+}
 
 impl Control {
     /// Starts in `initial`.
     pub fn new(initial: Behaviour) -> Self {
-        Self(Arc::new(watch::channel(initial).0))
+        Self {
+            behaviour: Arc::new(watch::channel(initial).0),
+            connections: Arc::new(AtomicU64::new(0)),
+        }
     }
 
     /// Switches to `b` now.
     pub fn set(&self, b: Behaviour) {
-        self.0.send_replace(b);
+        self.behaviour.send_replace(b);
     }
 
     /// The current behaviour.
     pub fn get(&self) -> Behaviour {
-        *self.0.borrow()
+        *self.behaviour.borrow()
+    }
+
+    /// Client connections accepted so far (a gateway sharing one connection
+    /// per address opens one).
+    pub fn connections(&self) -> u64 {
+        self.connections.load(Ordering::Relaxed)
     }
 
     fn subscribe(&self) -> watch::Receiver<Behaviour> {
-        self.0.subscribe()
+        self.behaviour.subscribe()
     }
 }
 
@@ -232,6 +245,7 @@ pub async fn serve(
         let ctl = control.clone();
         let new_service = move |peer: SocketAddr| -> io::Result<Option<MeterService>> {
             debug!(%peer, "Modbus client connected to the meter simulator on {local}");
+            ctl.connections.fetch_add(1, Ordering::Relaxed);
             Ok(Some(MeterService::new(units.clone(), ctl.clone())))
         };
         let on_connected = |stream: TcpStream, peer: SocketAddr| {
