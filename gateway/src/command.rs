@@ -20,6 +20,7 @@
 //! Parsing and the ack are pure ([`parse`], [`Ack`]); [`Commands::execute`]
 //! does the Modbus write.
 
+use crate::bus::modbus_rtu::RtuBus;
 use crate::bus::modbus_tcp::ModbusTcpBus;
 use crate::config::{GatewayConfig, Transport};
 use crate::profile::{Function, Profile};
@@ -89,12 +90,22 @@ fn loose_id(payload: &[u8]) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// How a command reaches a device.
+#[derive(Debug, Clone)]
+enum Link {
+    /// A fresh Modbus TCP connection: host, port, unit, timeout.
+    Tcp(String, u16, u8, Duration),
+    /// Through the task of a running RS-485 bus: bus id, unit.
+    Rtu(String, u8),
+    /// A DL/T 645 meter: its built-in description offers no commands (relay
+    /// control needs the meter's password), so nothing is ever written.
+    None,
+}
+
 /// How to reach each device that can take commands.
 #[derive(Debug, Clone)]
 struct Target {
-    /// The Modbus TCP connection; `None` for devices on other protocols
-    /// (DL/T 645 meters), which take no commands yet.
-    bus: Option<(String, u16, u8, Duration)>,
+    bus: Link,
     profile: Arc<Profile>,
 }
 
@@ -103,6 +114,7 @@ struct Target {
 pub struct Commands {
     gateway: String,
     targets: BTreeMap<String, Target>,
+    rtu: BTreeMap<String, RtuBus>,
 }
 
 impl Commands {
@@ -117,8 +129,9 @@ impl Commands {
                         host,
                         port,
                         unit_id,
-                    } => Some((host.clone(), *port, *unit_id, d.timeout())),
-                    Transport::Dlt645 { .. } => None,
+                    } => Link::Tcp(host.clone(), *port, *unit_id, d.timeout()),
+                    Transport::ModbusRtu { bus, unit_id } => Link::Rtu(bus.clone(), *unit_id),
+                    Transport::Dlt645 { .. } => Link::None,
                 };
                 (
                     d.id.as_str().to_owned(),
@@ -132,7 +145,14 @@ impl Commands {
         Self {
             gateway: config.gateway.id.as_str().to_owned(),
             targets,
+            rtu: BTreeMap::new(),
         }
+    }
+
+    /// Lets commands reach RTU devices through their running `buses`.
+    pub fn with_rtu_buses(mut self, buses: &BTreeMap<String, RtuBus>) -> Self {
+        self.rtu = buses.clone();
+        self
     }
 
     /// Carries out `payload` for `device` and says how it went.
@@ -207,24 +227,37 @@ impl Commands {
             }
         };
         let address = point.address_for(socket);
-        let Some((host, port, unit, timeout)) = target.bus.clone() else {
-            return Err(format!("{device} takes no commands over its protocol"));
-        };
-        let mut bus = ModbusTcpBus::new(host, port, unit, timeout);
-        let written = match point.function {
-            Function::Coils => bus.write_coil(address, point.value != 0).await,
-            _ => bus.write_register(address, point.value).await,
+        let coil = matches!(point.function, Function::Coils);
+        let (written, at) = match &target.bus {
+            Link::None => return Err(format!("{device} takes no commands over its protocol")),
+            Link::Tcp(host, port, unit, timeout) => {
+                let mut bus = ModbusTcpBus::new(host.clone(), *port, *unit, *timeout);
+                let written = if coil {
+                    bus.write_coil(address, point.value != 0).await
+                } else {
+                    bus.write_register(address, point.value).await
+                };
+                (written, format!("at {}", bus.address()))
+            }
+            Link::Rtu(bus, unit) => {
+                let client = self
+                    .rtu
+                    .get(bus)
+                    .ok_or_else(|| format!("{device}'s bus {bus} is not running"))?
+                    .client(*unit);
+                let written = if coil {
+                    client.write_coil(address, point.value != 0).await
+                } else {
+                    client.write_register(address, point.value).await
+                };
+                (written, format!("({})", client.address()))
+            }
         };
         let what = match socket {
             Some(n) => format!("socket {n}"),
             None => device.to_owned(),
         };
-        written.map_err(|e| {
-            format!(
-                "{device} at {} did not carry out {action} on {what}: {e}",
-                bus.address()
-            )
-        })?;
+        written.map_err(|e| format!("{device} {at} did not carry out {action} on {what}: {e}"))?;
         Ok(match &point.result {
             Some(done) => format!("{what} {done}"),
             None => format!(

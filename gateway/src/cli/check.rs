@@ -31,7 +31,9 @@ fn device_requests(d: &crate::config::DeviceConfig) -> (usize, usize, usize) {
             let n = crate::devices::dlt645::quantities(*phases).len();
             (n, n, 0)
         }
-        crate::config::Transport::ModbusTcp { .. } => requests(&d.profile, d.max_gap_registers),
+        crate::config::Transport::ModbusTcp { .. } | crate::config::Transport::ModbusRtu { .. } => {
+            requests(&d.profile, d.max_gap_registers)
+        }
     }
 }
 
@@ -157,7 +159,8 @@ fn summary_text(config: &GatewayConfig) -> String {
         };
         let protocol = match &d.transport {
             crate::config::Transport::Dlt645 { .. } => "DL/T 645",
-            crate::config::Transport::ModbusTcp { .. } => "Modbus",
+            crate::config::Transport::ModbusTcp { .. }
+            | crate::config::Transport::ModbusRtu { .. } => "Modbus",
         };
         let _ = writeln!(
             out,

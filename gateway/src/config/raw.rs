@@ -22,6 +22,8 @@ struct RawConfig {
     outbox: RawOutbox,
     influx: Option<RawInflux>,
     #[serde(default)]
+    buses: Vec<Spanned<super::serial::RawBus>>,
+    #[serde(default)]
     devices: Vec<Spanned<RawDevice>>,
     #[serde(default)]
     readers: Vec<Spanned<super::readers::RawReader>>,
@@ -99,7 +101,19 @@ struct RawOutbox {
 #[serde(rename_all = "snake_case")]
 enum Protocol {
     ModbusTcp,
+    ModbusRtu,
     Dlt645,
+}
+
+impl Protocol {
+    /// As written in the config.
+    fn name(self) -> &'static str {
+        match self {
+            Protocol::ModbusTcp => "modbus_tcp",
+            Protocol::ModbusRtu => "modbus_rtu",
+            Protocol::Dlt645 => "dlt645",
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -107,10 +121,11 @@ enum Protocol {
 struct RawDevice {
     id: Spanned<String>,
     profile: Option<Spanned<String>>,
-    protocol: Protocol,
+    protocol: Spanned<Protocol>,
     host: Option<Spanned<String>>,
+    bus: Option<Spanned<String>>,
     port: Option<Spanned<u16>>,
-    unit_id: Option<u8>,
+    unit_id: Option<Spanned<u8>>,
     poll_interval_ms: Option<Spanned<u64>>,
     timeout_ms: Option<Spanned<u64>>,
     retry_max_ms: Option<Spanned<u64>>,
@@ -290,10 +305,62 @@ pub(super) fn build(
             )
             .into());
     }
+    let mut buses: Vec<SerialBusConfig> = Vec::with_capacity(raw.buses.len());
+    for (i, b) in raw.buses.iter().enumerate() {
+        let bus = serial::build_bus(src, i, b.get_ref())?;
+        if let Some(j) = buses.iter().position(|x| x.id == bus.id) {
+            return Err(src
+                .error(
+                    b.get_ref().id_span(),
+                    format!("buses[{i}].id"),
+                    format!(
+                        "{:?} is already used by buses[{j}]; bus ids must be unique",
+                        bus.id
+                    ),
+                )
+                .into());
+        }
+        if let Some(j) = buses.iter().position(|x| x.port == bus.port) {
+            return Err(src
+                .error(
+                    b.get_ref().id_span(),
+                    format!("buses[{i}].port"),
+                    format!(
+                        "{} is already buses[{j}] ({:?}); one serial port is one bus, \
+                         so list every device on it under that bus",
+                        bus.port.display(),
+                        buses[j].id
+                    ),
+                )
+                .into());
+        }
+        buses.push(bus);
+    }
     let mut devices: Vec<DeviceConfig> = Vec::with_capacity(raw.devices.len());
     let mut id_spans: Vec<Range<usize>> = Vec::new();
     for (i, d) in raw.devices.iter().enumerate() {
-        let device = build_device(src, i, d, library)?;
+        let device = build_device(src, i, d.get_ref(), &buses, library)?;
+        if let Transport::ModbusRtu { bus, unit_id } = &device.transport {
+            let same = devices.iter().position(|x| {
+                matches!(&x.transport, Transport::ModbusRtu { bus: b, unit_id: u } if b == bus && u == unit_id)
+            });
+            if let Some(j) = same {
+                return Err(src
+                    .error(
+                        d.get_ref()
+                            .bus
+                            .as_ref()
+                            .map_or(d.get_ref().id.span(), |b| b.span()),
+                        format!("devices[{i}].unit_id"),
+                        format!(
+                            "unit {unit_id} on bus {bus:?} is already devices[{j}] ({}); \
+                             every device on one RS-485 line needs its own unit id",
+                            devices[j].id.as_str()
+                        ),
+                    )
+                    .into());
+            }
+        }
         if let Some(j) = devices.iter().position(|x| x.id == device.id) {
             let first = src.location(id_spans[j].start);
             return Err(src
@@ -341,6 +408,7 @@ pub(super) fn build(
         mqtt,
         outbox,
         influx,
+        buses,
         devices,
         readers: readers.readers,
         local_mqtt: readers.local_mqtt,
@@ -626,69 +694,46 @@ fn topic_prefix(src: &SourceFile, p: &Spanned<String>) -> Result<String, FieldEr
     Ok(p.get_ref().clone())
 }
 
-/// Refuses `field` (present at `span`) for `protocol`, which does not use it.
-fn not_used(
-    src: &SourceFile,
-    span: Option<Range<usize>>,
-    field: &str,
-    protocol: &str,
-) -> Result<(), FieldError> {
-    match span {
-        Some(span) => Err(src.error(
-            span,
-            field,
-            format!("is not used with protocol = \"{protocol}\""),
-        )),
-        None => Ok(()),
-    }
-}
-
-/// A field `protocol` needs: its value, or an error at the device's table.
-fn required<'a, T>(
-    src: &SourceFile,
-    value: &'a Option<Spanned<T>>,
-    device: &Range<usize>,
-    field: &str,
-    protocol: &str,
-) -> Result<&'a Spanned<T>, FieldError> {
-    value.as_ref().ok_or_else(|| {
-        src.error(
-            device.clone(),
-            field,
-            format!("protocol = \"{protocol}\" needs this field"),
-        )
-    })
-}
-
 fn build_device(
     src: &SourceFile,
     i: usize,
-    spanned: &Spanned<RawDevice>,
+    d: &RawDevice,
+    buses: &[SerialBusConfig],
     library: &mut ProfileLibrary,
 ) -> Result<DeviceConfig, ConfigError> {
-    let d = spanned.get_ref();
     let f = |name: &str| format!("devices[{i}].{name}");
     let id = id_field(src, &d.id, &f("id"))?;
-    let (profile, transport) = match d.protocol {
+    let (profile, transport) = match d.protocol.get_ref() {
+        Protocol::Dlt645 => dlt645::build(src, i, d)?,
         Protocol::ModbusTcp => {
-            dlt645::refuse_fields(src, i, d)?;
-            let profile_name = required(
-                src,
-                &d.profile,
-                &spanned.span(),
-                &f("profile"),
-                "modbus_tcp",
-            )?;
-            let profile = modbus_profile(src, &f("profile"), profile_name, library)?;
-            let host = required(src, &d.host, &spanned.span(), &f("host"), "modbus_tcp")?;
+            let profile = modbus_profile(src, i, d, library)?;
+            if let Some(bus) = &d.bus {
+                return Err(src
+                    .error(
+                        bus.span(),
+                        f("bus"),
+                        "a modbus_tcp device is reached by host and port; bus is for modbus_rtu",
+                    )
+                    .into());
+            }
+            let host = d.host.as_ref().ok_or_else(|| {
+                src.error(
+                    d.protocol.span(),
+                    f("host"),
+                    "protocol = \"modbus_tcp\" needs host (the device's or its TCP gateway's address)",
+                )
+            })?;
             let transport = Transport::ModbusTcp {
                 host: non_empty(src, host, &f("host"))?,
                 port: bounded(src, &d.port, DEFAULT_MODBUS_PORT, &f("port"), 1, u16::MAX)?,
-                unit_id: d.unit_id.unwrap_or(DEFAULT_UNIT_ID),
+                unit_id: d.unit_id.as_ref().map_or(DEFAULT_UNIT_ID, |u| *u.get_ref()),
             };
             (profile, transport)
         }
-        Protocol::Dlt645 => dlt645::build(src, i, spanned)?,
+        Protocol::ModbusRtu => (
+            modbus_profile(src, i, d, library)?,
+            rtu_transport(src, &f, d, buses)?,
+        ),
     };
     let poll_interval_ms = bounded(
         src,
@@ -772,13 +817,26 @@ fn build_device(
     })
 }
 
-/// The Modbus profile a device names.
+/// The register map a Modbus device names, after refusing the fields of
+/// other protocols.
 fn modbus_profile(
     src: &SourceFile,
-    field: &str,
-    name: &Spanned<String>,
+    i: usize,
+    d: &RawDevice,
     library: &mut ProfileLibrary,
 ) -> Result<Arc<Profile>, ConfigError> {
+    dlt645::refuse_fields(src, i, d)?;
+    let field = format!("devices[{i}].profile");
+    let name = d.profile.as_ref().ok_or_else(|| {
+        src.error(
+            d.protocol.span(),
+            &field,
+            format!(
+                "protocol = \"{}\" needs profile (the device's register map, config/devices/<profile>.toml)",
+                d.protocol.get_ref().name()
+            ),
+        )
+    })?;
     match library.get(name.get_ref()) {
         Ok(p) => Ok(p),
         Err(ProfileError::Unknown {
@@ -799,6 +857,68 @@ fn modbus_profile(
             })
         }
     }
+}
+
+/// `protocol = "modbus_rtu"`: a unit on one of the `[[buses]]`.
+fn rtu_transport(
+    src: &SourceFile,
+    f: &dyn Fn(&str) -> String,
+    d: &RawDevice,
+    buses: &[SerialBusConfig],
+) -> Result<Transport, FieldError> {
+    if let Some(host) = &d.host {
+        return Err(src.error(
+            host.span(),
+            f("host"),
+            "a modbus_rtu device is reached through its bus; host and port are for modbus_tcp",
+        ));
+    }
+    if let Some(port) = &d.port {
+        return Err(src.error(
+            port.span(),
+            f("port"),
+            "a modbus_rtu device has no TCP port; its serial port is set on its bus",
+        ));
+    }
+    let known = || {
+        if buses.is_empty() {
+            "no [[buses]] are listed".to_owned()
+        } else {
+            format!(
+                "known buses: {}",
+                crate::source::list(buses.iter().map(|b| b.id.as_str()))
+            )
+        }
+    };
+    let bus = d.bus.as_ref().ok_or_else(|| {
+        src.error(
+            d.protocol.span(),
+            f("bus"),
+            format!(
+                "protocol = \"modbus_rtu\" needs bus (the id of a [[buses]] entry); {}",
+                known()
+            ),
+        )
+    })?;
+    let Some(b) = buses.iter().find(|b| b.id == *bus.get_ref()) else {
+        return Err(src.error(
+            bus.span(),
+            f("bus"),
+            format!("no bus {:?}; {}", bus.get_ref(), known()),
+        ));
+    };
+    let unit_id = d.unit_id.as_ref().map_or(DEFAULT_UNIT_ID, |u| *u.get_ref());
+    if !(1..=247).contains(&unit_id) {
+        return Err(src.error(
+            d.unit_id.as_ref().map_or(d.protocol.span(), |u| u.span()),
+            f("unit_id"),
+            format!("{unit_id} is not a Modbus RTU unit address; use 1 to 247 (0 is broadcast)"),
+        ));
+    }
+    Ok(Transport::ModbusRtu {
+        bus: b.id.clone(),
+        unit_id,
+    })
 }
 
 /// `max_silence_ms` and `deadband` of a device: report by exception, with

@@ -15,11 +15,44 @@ pub const BAUD_RATES: [u32; 6] = [600, 1200, 2400, 4800, 9600, 19200];
 
 const NAME: &str = "dlt645";
 
+/// Refuses `field` (present at `span`) for `protocol`, which does not use it.
+fn not_used(
+    src: &SourceFile,
+    span: Option<Range<usize>>,
+    field: &str,
+    protocol: &str,
+) -> Result<(), FieldError> {
+    match span {
+        Some(span) => Err(src.error(
+            span,
+            field,
+            format!("is not used with protocol = \"{protocol}\""),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// A field a DL/T 645 meter needs: its value, or an error at `protocol`.
+fn required<'a, T>(
+    src: &SourceFile,
+    value: &'a Option<Spanned<T>>,
+    at: &Range<usize>,
+    field: &str,
+) -> Result<&'a Spanned<T>, FieldError> {
+    value.as_ref().ok_or_else(|| {
+        src.error(
+            at.clone(),
+            field,
+            format!("protocol = \"{NAME}\" needs this field"),
+        )
+    })
+}
+
 /// Refuses the DL/T 645 fields on a device of another protocol.
 pub(super) fn refuse_fields(src: &SourceFile, i: usize, d: &RawDevice) -> Result<(), FieldError> {
-    let protocol = match d.protocol {
-        Protocol::ModbusTcp => "modbus_tcp",
+    let protocol = match d.protocol.get_ref() {
         Protocol::Dlt645 => return Ok(()),
+        other => other.name(),
     };
     let f = |name: &str| format!("devices[{i}].{name}");
     not_used(
@@ -53,11 +86,10 @@ pub(super) fn refuse_fields(src: &SourceFile, i: usize, d: &RawDevice) -> Result
 pub(super) fn build(
     src: &SourceFile,
     i: usize,
-    spanned: &Spanned<RawDevice>,
+    d: &RawDevice,
 ) -> Result<(Arc<Profile>, Transport), FieldError> {
-    let d = spanned.get_ref();
     let f = |name: &str| format!("devices[{i}].{name}");
-    let whole = spanned.span();
+    let whole = d.protocol.span();
     not_used(
         src,
         d.profile.as_ref().map(|v| v.span()),
@@ -73,7 +105,13 @@ pub(super) fn build(
     })?;
     not_used(src, d.host.as_ref().map(|v| v.span()), &f("host"), NAME)?;
     not_used(src, d.port.as_ref().map(|v| v.span()), &f("port"), NAME)?;
-    not_used(src, d.unit_id.map(|_| whole.clone()), &f("unit_id"), NAME)?;
+    not_used(
+        src,
+        d.unit_id.as_ref().map(|v| v.span()),
+        &f("unit_id"),
+        NAME,
+    )?;
+    not_used(src, d.bus.as_ref().map(|v| v.span()), &f("bus"), NAME)?;
     not_used(
         src,
         d.max_gap_registers.as_ref().map(|v| v.span()),
@@ -81,7 +119,7 @@ pub(super) fn build(
         NAME,
     )?;
 
-    let port = required(src, &d.serial_port, &whole, &f("serial_port"), NAME)?;
+    let port = required(src, &d.serial_port, &whole, &f("serial_port"))?;
     if port.get_ref().as_os_str().is_empty() {
         return Err(src.error(port.span(), f("serial_port"), "must not be empty"));
     }
@@ -100,7 +138,7 @@ pub(super) fn build(
             ))
         }
     };
-    let address = required(src, &d.meter_address, &whole, &f("meter_address"), NAME)?;
+    let address = required(src, &d.meter_address, &whole, &f("meter_address"))?;
     let parsed = Address::parse(address.get_ref().trim()).map_err(|e| {
         src.error(
             address.span(),
@@ -178,8 +216,9 @@ pub(super) fn check_shared_ports(
                 continue;
             }
             let r = raw[i].get_ref();
+            let table = r.protocol.span();
             if other_baud != baud {
-                let span = r.baud.as_ref().map_or(raw[i].span(), |b| b.span());
+                let span = r.baud.as_ref().map_or(table.clone(), |b| b.span());
                 return Err(src.error(
                     span,
                     format!("devices[{i}].baud"),
@@ -192,7 +231,7 @@ pub(super) fn check_shared_ports(
                 ));
             }
             if other_address == address {
-                let span = r.meter_address.as_ref().map_or(raw[i].span(), |a| a.span());
+                let span = r.meter_address.as_ref().map_or(table, |a| a.span());
                 return Err(src.error(
                     span,
                     format!("devices[{i}].meter_address"),
