@@ -4,7 +4,8 @@
 //! for, over a real socket, and takes its time from the caller rather than
 //! the wall clock, so the gateway can be tested against it unchanged and a
 //! district can run many times faster than real time. [`pile`] is a
-//! multi-socket e-bike charging pile on Modbus TCP.
+//! multi-socket e-bike charging pile on Modbus TCP; [`readers`] are tag and
+//! plate readers on MQTT and on a serial pty.
 //!
 //! ```
 //! use gridwatch_simulators::pile::{ChargerKind, Fault, PileConfig, PileModel};
@@ -21,5 +22,6 @@ pub mod broker;
 pub mod demo;
 pub mod district;
 pub mod pile;
+pub mod readers;
 pub mod sim_clock;
 pub mod yard;
