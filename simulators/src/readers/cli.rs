@@ -66,11 +66,11 @@ pub struct SerialArgs {
 }
 
 fn is_nth(n: u64, every: u64) -> bool {
-    every > 0 && n % every == 0
+    every > 0 && n.checked_rem(every) == Some(0)
 }
 
 fn direction(n: u64) -> Option<Direction> {
-    Some(if n % 2 == 0 {
+    Some(if n & 1 == 0 {
         Direction::In
     } else {
         Direction::Out
