@@ -154,6 +154,7 @@ fn summary_text(config: &GatewayConfig) -> String {
             words(d.timeout()),
         );
     }
+    out.push_str(&super::readers::summary_text(config));
     out
 }
 
@@ -192,6 +193,7 @@ fn summary_json(config: &GatewayConfig) -> serde_json::Value {
         },
         "influx": config.influx.as_ref().map(|i| i.url.clone()),
         "devices": devices,
+        "readers": super::readers::summary_json(config),
     })
 }
 
