@@ -3,7 +3,7 @@
 //! to bottom, this is the gateway.
 
 use crate::backoff::words;
-use crate::bus::modbus_tcp::ModbusTcpBus;
+use crate::bus::modbus_tcp::{ModbusTcpBus, TcpLinks};
 use crate::config::{DeviceConfig, GatewayConfig, Transport};
 use crate::devices::modbus::{ModbusDevice, ModbusTcpDevice};
 use crate::devices::poller::{Poller, Schedule};
@@ -108,6 +108,8 @@ pub async fn run(
         );
         let time_seed = DeviceStamp::first_seq_at(clock.now());
         let mut pollers = JoinSet::new();
+        // Devices at one host:port share one connection.
+        let mut links = TcpLinks::default();
         for device in &config.devices {
             let first_seq = outbox
                 .lock()
@@ -115,6 +117,7 @@ pub async fn run(
                 .unwrap_or(time_seed);
             spawn_poller(
                 &mut pollers,
+                &mut links,
                 &config,
                 device,
                 first_seq,
@@ -269,6 +272,7 @@ fn start_readers(
 #[allow(clippy::too_many_arguments)]
 fn spawn_poller(
     set: &mut JoinSet<()>,
+    links: &mut TcpLinks,
     config: &GatewayConfig,
     device: &DeviceConfig,
     first_seq: u64,
@@ -291,7 +295,8 @@ fn spawn_poller(
             unit_id,
         } => {
             let logic = ModbusDevice::new(device.profile.clone(), device.max_gap_registers);
-            let bus = ModbusTcpBus::new(host.clone(), *port, *unit_id, device.timeout());
+            let link = links.get(host, *port);
+            let bus = ModbusTcpBus::on(link, host.clone(), *port, *unit_id, device.timeout());
             let bound = ModbusTcpDevice::new(logic, bus, *unit_id);
             span.in_scope(|| {
                 info!(
@@ -301,7 +306,8 @@ fn spawn_poller(
                     words(device.poll_interval())
                 )
             });
-            let poller = Poller::new(bound, stamp, schedule, clock, health, sender);
+            let poller = Poller::new(bound, stamp, schedule, clock, health, sender)
+                .with_report(device.report.clone());
             set.spawn(poller.run(shutdown).instrument(span));
         }
     }

@@ -21,6 +21,7 @@
 pub mod broker;
 pub mod demo;
 pub mod district;
+pub mod meter;
 pub mod pile;
 pub mod readers;
 pub mod sim_clock;

@@ -274,6 +274,9 @@ pub struct DeviceConfig {
     pub offline_after_failures: u32,
     /// Unused registers a single read may bridge (from the profile unless set).
     pub max_gap_registers: u16,
+    /// Report by exception (`max_silence_ms` set): when readings go out.
+    /// `None`: every poll's readings go out.
+    pub report: Option<crate::devices::report::ReportPolicy>,
     /// Building stamped on the device's readings.
     pub building: Option<String>,
     /// Flat or unit the device meters, stamped on its readings.

@@ -7,6 +7,7 @@
 use super::*;
 use gridwatch_telemetry::ids::validate_id;
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::ops::Range;
 use toml::Spanned;
 
@@ -112,6 +113,8 @@ struct RawDevice {
     retry_max_ms: Option<Spanned<u64>>,
     offline_after_failures: Option<Spanned<u32>>,
     max_gap_registers: Option<Spanned<u16>>,
+    max_silence_ms: Option<Spanned<u64>>,
+    deadband: Option<BTreeMap<String, Spanned<f64>>>,
     building: Option<Spanned<String>>,
     unit: Option<Spanned<String>>,
 }
@@ -698,6 +701,8 @@ fn build_device(
         .map(|u| id_field(src, u, &f("unit")))
         .transpose()?;
 
+    let report = report_policy(src, i, d, &profile, poll_interval_ms)?;
+
     Ok(DeviceConfig {
         id: DeviceId(id),
         profile,
@@ -707,7 +712,81 @@ fn build_device(
         retry_max_ms,
         offline_after_failures,
         max_gap_registers,
+        report,
         building,
         unit,
     })
+}
+
+/// `max_silence_ms` and `deadband` of a device: report by exception, with
+/// the profile's deadbands overridden by the config's.
+fn report_policy(
+    src: &SourceFile,
+    i: usize,
+    d: &RawDevice,
+    profile: &Profile,
+    poll_interval_ms: u64,
+) -> Result<Option<crate::devices::report::ReportPolicy>, ConfigError> {
+    let f = |name: &str| format!("devices[{i}].{name}");
+    if d.max_silence_ms.is_none() {
+        if let Some(first) = d.deadband.as_ref().and_then(|b| b.values().next()) {
+            return Err(src
+                .error(
+                    first.span(),
+                    f("deadband"),
+                    "has no effect without `max_silence_ms`, which turns on report by exception",
+                )
+                .into());
+        }
+        return Ok(None);
+    }
+    let max_silence_ms = bounded(
+        src,
+        &d.max_silence_ms,
+        0,
+        &f("max_silence_ms"),
+        poll_interval_ms,
+        86_400_000,
+    )?;
+    let emitted = profile
+        .registers
+        .iter()
+        .chain(profile.channel.iter().flat_map(|c| c.registers.iter()))
+        .filter(|r| r.is_emitted());
+    let mut deadbands: std::collections::HashMap<String, f64> = emitted
+        .clone()
+        .filter(|r| r.deadband > 0.0)
+        .map(|r| (r.name.clone(), r.deadband))
+        .collect();
+    if let Some(bands) = &d.deadband {
+        for (name, band) in bands {
+            if !emitted.clone().any(|r| &r.name == name) {
+                return Err(src
+                    .error(
+                        band.span(),
+                        format!("{}.{name}", f("deadband")),
+                        format!(
+                            "profile {} has no value {name:?}; its values are {}",
+                            profile.model,
+                            crate::source::list(emitted.clone().map(|r| &r.name))
+                        ),
+                    )
+                    .into());
+            }
+            if !band.get_ref().is_finite() || *band.get_ref() < 0.0 {
+                return Err(src
+                    .error(
+                        band.span(),
+                        format!("{}.{name}", f("deadband")),
+                        "must be a finite number of at least 0, in the unit of the value's name",
+                    )
+                    .into());
+            }
+            deadbands.insert(name.clone(), *band.get_ref());
+        }
+    }
+    Ok(Some(crate::devices::report::ReportPolicy {
+        max_silence_ms: i64::try_from(max_silence_ms).unwrap_or(i64::MAX),
+        deadbands,
+    }))
 }

@@ -10,6 +10,7 @@
 pub mod availability;
 pub mod modbus;
 pub mod poller;
+pub mod report;
 
 use crate::config::{DeviceConfig, GatewayConfig};
 use gridwatch_telemetry::{
