@@ -4,8 +4,9 @@
 //! for, over a real socket, and takes its time from the caller rather than
 //! the wall clock, so the gateway can be tested against it unchanged and a
 //! district can run many times faster than real time. [`pile`] is a
-//! multi-socket e-bike charging pile on Modbus TCP; [`readers`] are tag and
-//! plate readers on MQTT and on a serial pty.
+//! multi-socket e-bike charging pile on Modbus TCP; [`rtu`] puts it (or any
+//! Modbus service) on a pseudo-terminal as Modbus RTU units; [`readers`] are
+//! tag and plate readers on MQTT and on a serial pty.
 //!
 //! ```
 //! use gridwatch_simulators::pile::{ChargerKind, Fault, PileConfig, PileModel};
@@ -24,5 +25,6 @@ pub mod district;
 pub mod meter;
 pub mod pile;
 pub mod readers;
+pub mod rtu;
 pub mod sim_clock;
 pub mod yard;
