@@ -1,10 +1,13 @@
 //! Downlink commands: `…/cmd/{device}` in, `…/cmd-ack/{device}` out.
 //!
-//! A command is a small JSON object; the only actions today switch a
-//! charging-pile socket's relay (`socket_off`, `socket_on`), which the pile
-//! exposes as coil `socket − 1`. Every command gets exactly one ack, with
-//! the result or a clear error: an unknown device, a payload that is not a
-//! command, a socket the device does not have, a device that did not answer.
+//! A command is a small JSON object naming an action. What an action writes
+//! is data in the device's profile (`[[commands]]`: a coil or holding
+//! register, per socket or for the device, and the value), so switching a
+//! socket off on another pile model needs a profile, not code. Every
+//! command gets exactly one ack, with the result or a clear error: an
+//! unknown device, a payload that is not a command, an action the device's
+//! profile does not define, a socket the device does not have, a device
+//! that did not answer.
 //!
 //! ```json
 //! {"id": "c-17", "action": "socket_off", "socket": 3}
@@ -19,9 +22,12 @@
 
 use crate::bus::modbus_tcp::ModbusTcpBus;
 use crate::config::{GatewayConfig, Transport};
-use gridwatch_telemetry::{DeviceKind, Timestamp, SCHEMA_VERSION};
+use crate::profile::{Function, Profile};
+use crate::source::list;
+use gridwatch_telemetry::{Timestamp, SCHEMA_VERSION};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A command as sent by an operator or analytics.
@@ -31,20 +37,10 @@ pub struct Command {
     /// The sender's id for the command, echoed in the ack.
     #[serde(default)]
     pub id: Option<String>,
-    /// What to do.
-    pub action: Action,
-    /// The socket (from 1), for socket actions.
+    /// What to do: an action of the device's profile (`socket_off`).
+    pub action: String,
+    /// The socket (from 1), for per-socket actions.
     pub socket: Option<u16>,
-}
-
-/// The closed set of actions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Action {
-    /// Switch a socket's relay off.
-    SocketOff,
-    /// Switch a socket's relay on.
-    SocketOn,
 }
 
 /// The answer to one command.
@@ -79,7 +75,7 @@ impl Ack {
 /// Reads a command payload; the error says what is wrong in words.
 pub fn parse(payload: &[u8]) -> Result<Command, String> {
     let c: Command = serde_json::from_slice(payload).map_err(|e| {
-        format!("not a command ({e}); expected {{\"action\": \"socket_off\" or \"socket_on\", \"socket\": n}}")
+        format!("not a command ({e}); expected {{\"action\": \"socket_off\", \"socket\": n}}")
     })?;
     Ok(c)
 }
@@ -97,8 +93,7 @@ fn loose_id(payload: &[u8]) -> Option<String> {
 #[derive(Debug, Clone)]
 struct Target {
     bus: (String, u16, u8, Duration),
-    kind: DeviceKind,
-    sockets: u16,
+    profile: Arc<Profile>,
 }
 
 /// Executes commands for the devices of one gateway.
@@ -124,8 +119,7 @@ impl Commands {
                     d.id.as_str().to_owned(),
                     Target {
                         bus: (host.clone(), *port, *unit_id, d.timeout()),
-                        kind: d.profile.kind,
-                        sockets: d.profile.channel.as_ref().map_or(0, |c| c.max_count()),
+                        profile: d.profile.clone(),
                     },
                 )
             })
@@ -171,34 +165,66 @@ impl Commands {
             .targets
             .get(device)
             .ok_or_else(|| format!("no device {device:?} on gateway {}", self.gateway))?;
-        if target.kind != DeviceKind::ChargingPile {
-            return Err(format!(
-                "{device} is a {} and has no sockets to switch",
-                target.kind.as_str()
-            ));
-        }
-        let on = matches!(command.action, Action::SocketOn);
-        let socket = command
-            .socket
-            .ok_or_else(|| "socket_on and socket_off need \"socket\": n (from 1)".to_owned())?;
-        if socket == 0 || socket > target.sockets {
-            return Err(format!(
-                "{device} has sockets 1 to {}; there is no socket {socket}",
-                target.sockets
-            ));
-        }
+        let profile = &target.profile;
+        let action = command.action.as_str();
+        let Some(point) = profile.command(action) else {
+            return Err(if profile.commands.is_empty() {
+                format!(
+                    "{action:?} is not a command {device} ({}) takes: its profile defines none",
+                    profile.model
+                )
+            } else {
+                format!(
+                    "{action:?} is not a command {device} ({}) takes; it takes {}",
+                    profile.model,
+                    list(profile.commands.iter().map(|c| &c.action))
+                )
+            });
+        };
+        let socket = match (point.socket_stride, command.socket) {
+            (None, None) => None,
+            (None, Some(_)) => {
+                return Err(format!(
+                    "{action} acts on the whole device; leave out \"socket\""
+                ))
+            }
+            (Some(_), None) => {
+                return Err(format!("{action} needs \"socket\": n (from 1)"));
+            }
+            (Some(_), Some(n)) => {
+                let sockets = profile.channel.as_ref().map_or(0, |c| c.max_count());
+                if n == 0 || n > sockets {
+                    return Err(format!(
+                        "{device} has sockets 1 to {sockets}; there is no socket {n}"
+                    ));
+                }
+                Some(n)
+            }
+        };
+        let address = point.address_for(socket);
         let (host, port, unit, timeout) = target.bus.clone();
         let mut bus = ModbusTcpBus::new(host, port, unit, timeout);
-        bus.write_coil(socket - 1, on).await.map_err(|e| {
+        let written = match point.function {
+            Function::Coils => bus.write_coil(address, point.value != 0).await,
+            _ => bus.write_register(address, point.value).await,
+        };
+        let what = match socket {
+            Some(n) => format!("socket {n}"),
+            None => device.to_owned(),
+        };
+        written.map_err(|e| {
             format!(
-                "{device} at {} did not switch socket {socket}: {e}",
+                "{device} at {} did not carry out {action} on {what}: {e}",
                 bus.address()
             )
         })?;
-        Ok(format!(
-            "socket {socket} switched {}",
-            if on { "on" } else { "off" }
-        ))
+        Ok(match &point.result {
+            Some(done) => format!("{what} {done}"),
+            None => format!(
+                "{action} done on {what} ({} {address} set to {})",
+                point.function, point.value
+            ),
+        })
     }
 }
 
@@ -213,7 +239,7 @@ mod tests {
             c,
             Command {
                 id: Some("c-1".into()),
-                action: Action::SocketOff,
+                action: "socket_off".into(),
                 socket: Some(3)
             }
         );
@@ -222,9 +248,9 @@ mod tests {
     #[test]
     fn bad_payloads_are_refused_in_words() {
         assert!(parse(b"off").unwrap_err().contains("not a command"));
-        assert!(parse(br#"{"action":"explode"}"#)
+        assert!(parse(br#"{"action":7}"#)
             .unwrap_err()
-            .contains("unknown variant"));
+            .contains("invalid type"));
         assert!(parse(br#"{"action":"socket_on","sokcet":1}"#)
             .unwrap_err()
             .contains("unknown field"));
@@ -271,6 +297,14 @@ host = "127.0.0.1"
         let ack = c
             .execute("pile-1", br#"{"action":"socket_on"}"#, Timestamp(5))
             .await;
-        assert!(ack.error.unwrap().contains("need \"socket\""));
+        assert!(ack.error.unwrap().contains("needs \"socket\""));
+        let ack = c
+            .execute("pile-1", br#"{"action":"explode"}"#, Timestamp(5))
+            .await;
+        let e = ack.error.unwrap();
+        assert!(
+            e.contains("not a command") && e.contains("socket_off, socket_on"),
+            "names the actions the profile defines: {e}"
+        );
     }
 }

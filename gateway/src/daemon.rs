@@ -3,13 +3,17 @@
 //! to bottom, this is the gateway.
 
 use crate::backoff::words;
-use crate::bus::modbus_tcp::ModbusTcpBus;
+use crate::bus::modbus_tcp::{ModbusTcpBus, TcpLinks};
 use crate::config::{DeviceConfig, GatewayConfig, Transport};
 use crate::devices::modbus::{ModbusDevice, ModbusTcpDevice};
 use crate::devices::poller::{Poller, Schedule};
 use crate::devices::DeviceStamp;
+use crate::edge::{self, Edge};
 use crate::outbox::writer::{self, OutboxHandle};
 use crate::outbox::Outbox;
+use crate::pseudonym::SiteKey;
+use crate::readers::mqtt::MqttReader;
+use crate::readers::{self, serial, ReaderSource, SightingSink};
 use crate::status::Health;
 use crate::uplink::influx::{self, InfluxUplink};
 use crate::uplink::mqtt::{self, MqttUplink};
@@ -43,7 +47,7 @@ pub async fn run(
         let health = Arc::new(Health::new(
             config.gateway.id.clone(),
             config.gateway.site.clone(),
-            u32::try_from(config.devices.len()).unwrap_or(u32::MAX),
+            u32::try_from(config.devices.len() + config.readers.len()).unwrap_or(u32::MAX),
         ));
 
         // The outbox first: sequence numbers come from it.
@@ -104,6 +108,8 @@ pub async fn run(
         );
         let time_seed = DeviceStamp::first_seq_at(clock.now());
         let mut pollers = JoinSet::new();
+        // Devices at one host:port share one connection.
+        let mut links = TcpLinks::default();
         for device in &config.devices {
             let first_seq = outbox
                 .lock()
@@ -111,6 +117,7 @@ pub async fn run(
                 .unwrap_or(time_seed);
             spawn_poller(
                 &mut pollers,
+                &mut links,
                 &config,
                 device,
                 first_seq,
@@ -120,7 +127,16 @@ pub async fn run(
                 shutdown.clone(),
             );
         }
-        // Only pollers hold senders now, so the queue closes when they end.
+        let edge = start_readers(
+            &mut pollers,
+            &config,
+            &outbox,
+            time_seed,
+            &clock,
+            &sender,
+            &shutdown,
+        )?;
+        // Only pollers and readers hold senders now, so the queue closes when they end.
         drop(sender);
 
         let uplink_stop = CancellationToken::new();
@@ -144,6 +160,11 @@ pub async fn run(
         while let Some(done) = pollers.join_next().await {
             if let Err(e) = done {
                 error!("a poller ended abnormally: {e}");
+            }
+        }
+        if let Some(edge) = edge {
+            if let Err(e) = edge.await {
+                error!("the edge outputs task ended abnormally: {e}");
             }
         }
         // The writer ends when the pollers' queue closes, syncing what they sent.
@@ -172,9 +193,86 @@ pub async fn run(
     .await
 }
 
+/// Starts the tag and plate readers (one task for all MQTT readers, one
+/// per serial reader) and, when outputs are configured, the task that
+/// releases edge outputs when their hold runs out. Fails only when the site
+/// key cannot be read or a GPIO line cannot be opened.
+#[allow(clippy::too_many_arguments)]
+fn start_readers(
+    set: &mut JoinSet<()>,
+    config: &GatewayConfig,
+    outbox: &OutboxHandle,
+    time_seed: u64,
+    clock: &Arc<dyn Clock>,
+    sender: &RecordSender,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    let edge = if config.edge.outputs.is_empty() {
+        None
+    } else {
+        let edge = Edge::build(&config.edge).context("cannot set up the edge outputs")?;
+        Some(Arc::new(std::sync::Mutex::new(edge)))
+    };
+    let edge_task = edge.clone().map(|edge| {
+        tokio::spawn(edge::release_outputs(edge, clock.clone(), shutdown.clone()).in_current_span())
+    });
+    if config.readers.is_empty() {
+        return Ok(edge_task);
+    }
+    let key_file = config
+        .site_key_file
+        .as_ref()
+        .context("readers are configured without [pseudonym] site_key_file")?;
+    let key = Arc::new(SiteKey::load(key_file)?);
+    let mut mqtt_readers = Vec::new();
+    for reader in &config.readers {
+        let first_seq = outbox
+            .lock()
+            .next_seq(reader.id.as_str())
+            .unwrap_or(time_seed);
+        let reader = Arc::new(reader.clone());
+        let sink = SightingSink::new(
+            reader.clone(),
+            DeviceStamp::for_reader(config, &reader, first_seq),
+            key.clone(),
+            clock.clone(),
+            sender.clone(),
+            edge.clone(),
+        );
+        let span = info_span!("reader", reader = %reader.id);
+        span.in_scope(|| {
+            info!(
+                "reader {} at the {} via {}",
+                reader.id,
+                reader.location.as_str(),
+                reader.describe()
+            )
+        });
+        match &reader.source {
+            ReaderSource::Mqtt { topic, mapping } => mqtt_readers.push(MqttReader {
+                topic: topic.clone(),
+                mapping: mapping.clone(),
+                sink,
+            }),
+            ReaderSource::Serial { port, baud } => {
+                set.spawn(
+                    serial::run(port.clone(), *baud, sink, shutdown.clone()).instrument(span),
+                );
+            }
+        }
+    }
+    if let (Some(local), false) = (&config.local_mqtt, mqtt_readers.is_empty()) {
+        set.spawn(
+            readers::mqtt::run(local.clone(), mqtt_readers, shutdown.clone()).in_current_span(),
+        );
+    }
+    Ok(edge_task)
+}
+
 #[allow(clippy::too_many_arguments)]
 fn spawn_poller(
     set: &mut JoinSet<()>,
+    links: &mut TcpLinks,
     config: &GatewayConfig,
     device: &DeviceConfig,
     first_seq: u64,
@@ -197,7 +295,8 @@ fn spawn_poller(
             unit_id,
         } => {
             let logic = ModbusDevice::new(device.profile.clone(), device.max_gap_registers);
-            let bus = ModbusTcpBus::new(host.clone(), *port, *unit_id, device.timeout());
+            let link = links.get(host, *port);
+            let bus = ModbusTcpBus::on(link, host.clone(), *port, *unit_id, device.timeout());
             let bound = ModbusTcpDevice::new(logic, bus, *unit_id);
             span.in_scope(|| {
                 info!(
@@ -207,7 +306,8 @@ fn spawn_poller(
                     words(device.poll_interval())
                 )
             });
-            let poller = Poller::new(bound, stamp, schedule, clock, health, sender);
+            let poller = Poller::new(bound, stamp, schedule, clock, health, sender)
+                .with_report(device.report.clone());
             set.spawn(poller.run(shutdown).instrument(span));
         }
     }

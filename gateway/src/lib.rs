@@ -49,6 +49,8 @@ pub mod devices;
 pub mod edge;
 pub mod outbox;
 pub mod profile;
+pub mod pseudonym;
+pub mod readers;
 pub mod source;
 pub mod status;
 pub mod uplink;

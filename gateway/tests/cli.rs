@@ -101,3 +101,124 @@ fn a_missing_file_is_a_clear_error() {
         "{stderr}"
     );
 }
+
+/// A config using profile `bad-meter` from a `profiles` folder beside it,
+/// whose registers are `registers`.
+fn config_with_profile(tag: &str, registers: &str) -> (PathBuf, PathBuf) {
+    let dir = std::env::temp_dir().join(format!("gridwatch-gw-cli-{}-{tag}", std::process::id()));
+    std::fs::create_dir_all(dir.join("profiles")).expect("temp dir");
+    let profile = dir.join("profiles/bad-meter.toml");
+    std::fs::write(
+        &profile,
+        format!(
+            "model = \"bad-meter\"\nvendor = \"v\"\nkind = \"electricity_meter\"\n\
+             document = \"d\"\nfunction = \"input\"\n{registers}"
+        ),
+    )
+    .expect("write profile");
+    let config = dir.join("gateway.toml");
+    std::fs::write(
+        &config,
+        "[gateway]\nid = \"gw-1\"\nsite = \"yard-a\"\nprofiles_dir = \"profiles\"\n\n\
+         [mqtt]\nhost = \"127.0.0.1\"\n\n[[devices]]\nid = \"meter-1\"\nprofile = \"bad-meter\"\n\
+         protocol = \"modbus_tcp\"\nhost = \"127.0.0.1\"\n",
+    )
+    .expect("write config");
+    (config, profile)
+}
+
+/// `check` fails with exit code 2 and one line naming the device's line in
+/// the config and the profile's file, line and field.
+fn assert_profile_error(tag: &str, registers: &str, line: usize, field: &str, words: &str) {
+    let (config, profile) = config_with_profile(tag, registers);
+    let out = check(&config);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}:11:", config.display())),
+        "names the device's profile line in the config: {stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("{}:{line}:", profile.display())),
+        "names the profile file and line {line}: {stderr}"
+    );
+    assert!(stderr.contains(field), "names {field}: {stderr}");
+    assert!(stderr.contains(words), "says {words}: {stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+}
+
+#[test]
+fn check_reports_overlapping_registers_in_a_profile() {
+    assert_profile_error(
+        "overlap",
+        "[[registers]]\nname = \"power_w\"\naddress = 12\ntype = \"f32\"\n\
+         [[registers]]\nname = \"pf\"\naddress = 13\ntype = \"f32\"\n",
+        12,
+        "registers[1].address",
+        "overlaps \"power_w\"",
+    );
+}
+
+#[test]
+fn check_reports_a_type_that_does_not_fit_its_count() {
+    assert_profile_error(
+        "count",
+        "[[registers]]\nname = \"energy_kwh\"\naddress = 0\ntype = \"f64\"\ncount = 2\n",
+        10,
+        "registers[0].count",
+        "a f64 occupies 4 registers",
+    );
+}
+
+#[test]
+fn check_reports_an_unknown_unit() {
+    assert_profile_error(
+        "unit",
+        "[[registers]]\nname = \"energy_kwh\"\naddress = 0\ntype = \"f32\"\nunit = \"KWH\"\n",
+        10,
+        "registers[0].unit",
+        "\"KWH\" is not a known unit",
+    );
+}
+
+#[test]
+fn check_reports_a_duplicate_device_id() {
+    let device = "\n[[devices]]\nid = \"meter-1\"\nprofile = \"eastron-sdm120\"\nprotocol = \"modbus_tcp\"\nhost = \"127.0.0.1\"\n";
+    let text = format!("{GOOD_HEAD}{device}{device}");
+    let path = write_config("duplicate-id.toml", &text);
+    assert_config_error(
+        &check(&path),
+        &path,
+        15,
+        "devices[1].id",
+        "\"meter-1\" is already used by devices[0] at line 9",
+    );
+}
+
+#[test]
+fn check_lists_the_real_meter_profiles() {
+    let device = |id: &str, profile: &str, unit: u8| {
+        format!("\n[[devices]]\nid = \"{id}\"\nprofile = \"{profile}\"\nprotocol = \"modbus_tcp\"\nhost = \"127.0.0.1\"\nunit_id = {unit}\n")
+    };
+    let text = format!(
+        "{GOOD_HEAD}{}{}{}",
+        device("flat-1", "eastron-sdm630", 1),
+        device("water-1", "tuf-2000m", 2),
+        device("gas-1", "panametrics-gf868", 3)
+    );
+    let path = write_config("meters.toml", &text);
+    let out = check(&path);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // SDM630 with gaps of up to 32 read through: 0x00..=0x57, 0xC8..=0xE1, 0x156..=0x159.
+    assert!(
+        stdout.contains("flat-1: eastron-sdm630") && stdout.contains("3 Modbus requests per poll"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("tuf-2000m (TUF"), "{stdout}");
+    assert!(stdout.contains("1 Modbus request per poll"), "{stdout}");
+}

@@ -45,9 +45,21 @@ pub struct DemoOptions {
     /// Give up if no alert arrives within this many wall-clock seconds.
     #[arg(long, default_value_t = 120)]
     pub timeout_s: u64,
-    /// Keep running after the alert (until Ctrl-C).
+    /// Keep running after the alert (until Ctrl-C). With the dashboard on
+    /// this is what happens anyway, unless --exit-after-alert.
     #[arg(long)]
     pub keep_running: bool,
+    /// Stop a few seconds after the first alert even with the dashboard on
+    /// (for scripts and tests).
+    #[arg(long)]
+    pub exit_after_alert: bool,
+    /// Port of the dashboard on 127.0.0.1; when taken, any free port is used
+    /// (the URL printed says which).
+    #[arg(long, default_value_t = 8080)]
+    pub dashboard_port: u16,
+    /// Do not start the dashboard (the console output alone, as before).
+    #[arg(long)]
+    pub no_dashboard: bool,
     /// Seconds between the pile status lines.
     #[arg(long, default_value_t = 5)]
     pub status_every_s: u64,
@@ -60,6 +72,104 @@ pub struct DemoOutcome {
     pub alerts: Vec<Alert>,
     /// Wall time from fault injection to the first alert.
     pub time_to_alert: Option<Duration>,
+    /// Where the dashboard listened, if it ran.
+    pub dashboard: Option<std::net::SocketAddr>,
+}
+
+/// A login of the demo's dashboard: made up for each run, so the printed
+/// tokens are only good while that demo runs.
+#[derive(Debug, Clone)]
+pub struct DemoLogin {
+    /// User name in the directory.
+    pub user: &'static str,
+    /// What the user is, for people.
+    pub role: &'static str,
+    /// The token to type at /login.
+    pub token: String,
+}
+
+/// The demo's directory: the yard's site in its grid cell, one grid staff
+/// member on duty there and one property manager of the site's company.
+/// Returns the file's text and the two logins.
+pub fn demo_directory(yard: &YardOptions) -> (String, Vec<DemoLogin>) {
+    let logins = vec![
+        DemoLogin {
+            user: "demo.staff",
+            role: "grid staff",
+            token: random_token(),
+        },
+        DemoLogin {
+            user: "demo.manager",
+            role: "property manager",
+            token: random_token(),
+        },
+    ];
+    let hash = gridwatch_analytics::alerts::directory::token_sha256;
+    let text = format!(
+        r#"# Written by gridwatch-sim demo for this run only.
+[[cells]]
+id = "{cell}"
+name = "Demo grid cell"
+on_duty = ["demo.staff"]
+
+[[companies]]
+id = "demo-property"
+name = "Demo Property Services"
+
+[[sites]]
+id = "{site}"
+cell = "{cell}"
+company = "demo-property"
+buildings = ["yard"]
+
+[[users]]
+name = "demo.staff"
+role = "grid_staff"
+token_sha256 = "{staff}"
+
+[[users]]
+name = "demo.manager"
+role = "property_manager"
+company = "demo-property"
+token_sha256 = "{manager}"
+"#,
+        cell = yard.cell,
+        site = yard.site,
+        staff = hash(&logins[0].token),
+        manager = hash(&logins[1].token),
+    );
+    (text, logins)
+}
+
+fn random_token() -> String {
+    format!("demo-{:016x}", rand::random::<u64>())
+}
+
+/// A scratch directory for the demo's directory file, removed on drop.
+struct Scratch(std::path::PathBuf);
+
+impl Scratch {
+    fn new() -> anyhow::Result<Self> {
+        let p = std::env::temp_dir().join(format!("gridwatch-demo-{}", std::process::id()));
+        std::fs::create_dir_all(&p)
+            .with_context(|| format!("creating the demo's scratch directory {}", p.display()))?;
+        Ok(Scratch(p))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `port` on loopback if it is free now, else any free port (0).
+fn dashboard_listen(port: u16) -> std::net::SocketAddr {
+    let wanted = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    match std::net::TcpListener::bind(wanted) {
+        Ok(_) => wanted,
+        Err(_) => std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+    }
 }
 
 enum Seen {
@@ -85,10 +195,26 @@ pub async fn run(opts: &DemoOptions, out: &mut (impl Write + Send)) -> anyhow::R
                 .collect::<Vec<_>>()
         );
     }
+    let mut logins = Vec::new();
+    let _scratch = if opts.no_dashboard {
+        None
+    } else {
+        let scratch = Scratch::new()?;
+        let (text, l) = demo_directory(&yard_opts);
+        let file = scratch.0.join("directory.toml");
+        std::fs::write(&file, text)
+            .with_context(|| format!("writing the demo directory {}", file.display()))?;
+        logins = l;
+        yard_opts.directory = Some(file);
+        yard_opts.api_listen = Some(dashboard_listen(opts.dashboard_port));
+        Some(scratch)
+    };
+    let stay = opts.keep_running || (!opts.no_dashboard && !opts.exit_after_alert);
     let (tx, mut rx) = mpsc::channel(1024);
     let _watcher = watch(broker.port(), tx).await?;
     let yard = Yard::start(&yard_opts).await?;
     let started = Instant::now();
+    let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
 
     writeln!(
         out,
@@ -121,6 +247,19 @@ pub async fn run(opts: &DemoOptions, out: &mut (impl Write + Send)) -> anyhow::R
         "  analytics                  site {} → grid cell {}",
         yard_opts.site, yard_opts.cell
     )?;
+    if let Some(addr) = yard.api_addr {
+        writeln!(
+            out,
+            "  dashboard                  http://{addr}/  (log in with one of these tokens, valid for this run only)"
+        )?;
+        for l in &logins {
+            writeln!(
+                out,
+                "                               {:<17} {:<13} token {}",
+                l.role, l.user, l.token
+            )?;
+        }
+    }
     writeln!(
         out,
         "  simulated time runs {}x faster than the wall clock; a fault is injected after {} s\n",
@@ -174,14 +313,22 @@ pub async fn run(opts: &DemoOptions, out: &mut (impl Write + Send)) -> anyhow::R
             if now >= f {
                 break Ok(());
             }
-        } else if now >= deadline {
+        } else if alerts.is_empty() && now >= deadline {
             break Err(anyhow::anyhow!(
                 "no alert arrived within {} s of the fault; something in the chain is broken (rerun with RUST_LOG=info to see the gateway and analytics logs)",
                 opts.timeout_s
             ));
         }
         let wait = Duration::from_millis(200);
-        match tokio::time::timeout(wait, rx.recv()).await {
+        let received = tokio::select! {
+            r = &mut ctrl_c => {
+                r.context("waiting for Ctrl-C")?;
+                writeln!(out, "\n[{:>5.1} s] Ctrl-C: stopping", secs(started))?;
+                break Ok(());
+            }
+            r = tokio::time::timeout(wait, rx.recv()) => r,
+        };
+        match received {
             Ok(Some(Seen::Reading(r))) => {
                 if let Some(s) = r.socket {
                     latest.insert(s, *r);
@@ -222,8 +369,17 @@ pub async fn run(opts: &DemoOptions, out: &mut (impl Write + Send)) -> anyhow::R
                     a.severity
                 )?;
                 writeln!(out, "{}", gridwatch_analytics::render_alert(&a))?;
+                if alerts.is_empty() {
+                    if let Some(addr) = yard.api_addr {
+                        writeln!(
+                            out,
+                            "The alert is on the dashboard: http://{addr}/alerts (grid staff token above).{}",
+                            if stay { " The demo keeps running until Ctrl-C." } else { "" }
+                        )?;
+                    }
+                }
                 alerts.push(*a);
-                if !opts.keep_running && finish_at.is_none() {
+                if !stay && finish_at.is_none() {
                     // Let related alerts of the same fault (e.g. overpower) arrive too.
                     finish_at = Some(Instant::now() + Duration::from_secs(3));
                 }
@@ -232,6 +388,7 @@ pub async fn run(opts: &DemoOptions, out: &mut (impl Write + Send)) -> anyhow::R
             Err(_) => {}
         }
     };
+    let dashboard = yard.api_addr;
     yard.stop().await?;
     outcome?;
     if let Some(t) = time_to_alert {
@@ -245,6 +402,7 @@ pub async fn run(opts: &DemoOptions, out: &mut (impl Write + Send)) -> anyhow::R
     Ok(DemoOutcome {
         alerts,
         time_to_alert,
+        dashboard,
     })
 }
 
@@ -332,4 +490,31 @@ async fn watch(port: u16, tx: mpsc::Sender<Seen>) -> anyhow::Result<tokio::task:
             }
         }
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gridwatch_analytics::alerts::directory::{Directory, Role};
+    use gridwatch_analytics::store::Scope;
+
+    #[test]
+    fn the_demo_logins_open_the_yard_to_staff_and_its_manager() {
+        let yard = YardOptions::new("127.0.0.1:1883".parse().unwrap());
+        let (text, logins) = demo_directory(&yard);
+        let dir = Directory::from_toml_str(&text, "demo directory").expect("directory loads");
+        let staff = dir.authenticate(&logins[0].token).expect("staff token");
+        assert_eq!(
+            (staff.name.as_str(), staff.role),
+            ("demo.staff", Role::GridStaff)
+        );
+        assert_eq!(dir.scope(staff), Scope::Cells(vec![yard.cell.clone()]));
+        let manager = dir.authenticate(&logins[1].token).expect("manager token");
+        assert_eq!(manager.role, Role::PropertyManager);
+        assert_eq!(dir.scope(manager), Scope::Sites(vec![yard.site.clone()]));
+        // Tokens are made up per run, never written down in the file.
+        assert!(!text.contains(&logins[0].token));
+        let (_, again) = demo_directory(&yard);
+        assert_ne!(again[0].token, logins[0].token);
+    }
 }

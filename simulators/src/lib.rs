@@ -20,6 +20,7 @@
 pub mod broker;
 pub mod demo;
 pub mod district;
+pub mod meter;
 pub mod pile;
 pub mod sim_clock;
 pub mod yard;

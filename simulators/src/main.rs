@@ -1,7 +1,7 @@
 //! `gridwatch-sim`: the demo and the device simulators as a command.
 
 use clap::{Parser, Subcommand};
-use gridwatch_simulators::{demo, pile};
+use gridwatch_simulators::{demo, meter, pile};
 use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
 
@@ -20,6 +20,9 @@ enum Command {
     Demo(demo::DemoOptions),
     /// Serve a simulated charging pile on Modbus TCP until Ctrl-C.
     Pile(PileArgs),
+    /// Serve any device profile (config/devices) on Modbus TCP until Ctrl-C,
+    /// with misbehaviour on demand.
+    Meter(MeterArgs),
     /// Generate a synthetic district with ground truth: writes
     /// recording.jsonl, truth.json and register.json into --out.
     District(DistrictArgs),
@@ -60,6 +63,55 @@ struct PileArgs {
     seed: u64,
 }
 
+#[derive(clap::Args)]
+struct MeterArgs {
+    /// Profile (model name, e.g. eastron-sdm630).
+    #[arg(long)]
+    profile: String,
+    /// Folder of extra or overriding profiles (<model>.toml).
+    #[arg(long)]
+    profiles_dir: Option<std::path::PathBuf>,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: std::net::IpAddr,
+    /// TCP port (0: any free port; the chosen one is printed).
+    #[arg(long, default_value_t = 5020)]
+    port: u16,
+    /// Modbus unit id of the (first) device.
+    #[arg(long, default_value_t = 1)]
+    unit: u8,
+    /// Devices behind this address, with unit ids from --unit upwards, as
+    /// behind a TCP-to-RTU gateway.
+    #[arg(long, default_value_t = 1)]
+    units: u8,
+    /// How to behave: normal, exception=N, silent (never answer) or absent
+    /// (port closed).
+    #[arg(long, default_value = "normal")]
+    behave: meter::Behaviour,
+    /// Disappear and return in a cycle: UP_S:DOWN_S seconds.
+    #[arg(long, value_parser = parse_flap)]
+    flap: Option<(u64, u64)>,
+    /// Simulated seconds per wall-clock second.
+    #[arg(long, default_value_t = 1.0)]
+    speed: f64,
+    /// Seed of the values (each unit adds its id).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+fn parse_flap(s: &str) -> Result<(u64, u64), String> {
+    let (up, down) = s
+        .split_once(':')
+        .ok_or_else(|| format!("{s:?} is not UP_S:DOWN_S"))?;
+    let n = |x: &str| {
+        x.parse::<u64>()
+            .ok()
+            .filter(|v| *v > 0)
+            .ok_or_else(|| format!("{x:?} is not a whole number of seconds above 0"))
+    };
+    Ok((n(up)?, n(down)?))
+}
+
 fn init_logs(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
@@ -83,6 +135,10 @@ async fn main() -> ExitCode {
             serve_pile(args).await
         }
         Command::District(args) => district(&args),
+        Command::Meter(args) => {
+            init_logs("info");
+            serve_meter(args).await
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -146,4 +202,95 @@ async fn serve_pile(args: PileArgs) -> anyhow::Result<()> {
     shutdown.cancel();
     server.await??;
     Ok(())
+}
+
+async fn serve_meter(args: MeterArgs) -> anyhow::Result<()> {
+    use gridwatch_gateway::profile::ProfileLibrary;
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    let mut library = match &args.profiles_dir {
+        Some(dir) => ProfileLibrary::with_dir(dir),
+        None => ProfileLibrary::built_in(),
+    };
+    let profile = library.get(&args.profile)?;
+    if args.units == 0 || u16::from(args.unit) + u16::from(args.units) - 1 > 247 {
+        anyhow::bail!(
+            "--unit {} --units {} leaves the unit ids 1..=247",
+            args.unit,
+            args.units
+        );
+    }
+    let units: meter::Units = Arc::new(
+        (0..args.units)
+            .map(|i| {
+                let id = args.unit + i;
+                let model = meter::MeterModel::new(profile.clone(), args.seed + u64::from(id));
+                (id, meter::SharedMeter::new(model))
+            })
+            .collect::<BTreeMap<_, _>>(),
+    );
+    let listen = std::net::SocketAddr::new(args.host, args.port);
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+    let local = listener.local_addr()?;
+    // For scripts that asked for port 0.
+    println!("listening on {local}");
+    let shutdown = CancellationToken::new();
+    let control = meter::Control::new(args.behave);
+    let _clock = meter::spawn_clock(
+        units.clone(),
+        args.speed,
+        Duration::from_secs(1),
+        shutdown.clone(),
+    );
+    if let Some((up, down)) = args.flap {
+        let control = control.clone();
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            loop {
+                for (b, secs) in [
+                    (meter::Behaviour::Normal, up),
+                    (meter::Behaviour::Absent, down),
+                ] {
+                    control.set(b);
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tokio::time::sleep(Duration::from_secs(secs)) => {}
+                    }
+                }
+            }
+        });
+    }
+    tracing::info!(
+        "{} ({} registers) serving Modbus TCP on {local}, unit ids {}..={}, behaving {:?}; Ctrl-C stops",
+        profile.model,
+        profile.register_count(),
+        args.unit,
+        args.unit + args.units - 1,
+        args.behave
+    );
+    let server = tokio::spawn(meter::serve(listener, units, control, shutdown.clone()));
+    wait_for_stop().await;
+    shutdown.cancel();
+    server.await??;
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM (scripts stop simulators with kill).
+async fn wait_for_stop() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }

@@ -11,7 +11,9 @@ use crate::sim_clock::ScaledClock;
 use anyhow::Context as _;
 use gridwatch_telemetry::Clock;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -39,6 +41,11 @@ pub struct YardOptions {
     pub cell: String,
     /// Seed of the pile's noise.
     pub seed: u64,
+    /// Serve analytics' API and dashboard here (port 0: any free port; the
+    /// bound address is [`Yard::api_addr`]). `None`: no API.
+    pub api_listen: Option<SocketAddr>,
+    /// The directory file analytics reads users, cells and sites from.
+    pub directory: Option<PathBuf>,
 }
 
 impl YardOptions {
@@ -59,6 +66,8 @@ impl YardOptions {
             device: "pile-1".into(),
             cell: "cell-demo".into(),
             seed: 7,
+            api_listen: None,
+            directory: None,
         }
     }
 
@@ -95,9 +104,10 @@ timeout_ms = 1000
         )
     }
 
-    /// The analytics config: the site mapped to its grid cell, default thresholds.
+    /// The analytics config: the site mapped to its grid cell, default
+    /// thresholds, and the API and directory when asked for.
     pub fn analytics_toml(&self) -> String {
-        format!(
+        let mut text = format!(
             r#"[mqtt]
 host = "{bhost}"
 port = {bport}
@@ -115,7 +125,20 @@ cell = "{cell}"
             gateway = self.gateway,
             site = self.site,
             cell = self.cell,
-        )
+        );
+        if let Some(listen) = self.api_listen {
+            text.push_str(&format!("\n[api]\nlisten = \"{listen}\"\n"));
+        }
+        if let Some(dir) = &self.directory {
+            // A TOML basic string: escape what could end or bend it.
+            let path = dir
+                .display()
+                .to_string()
+                .replace('\\', "\\\\")
+                .replace('"', "\\\"");
+            text.push_str(&format!("\n[directory]\npath = \"{path}\"\n"));
+        }
+        text
     }
 }
 
@@ -127,6 +150,8 @@ pub struct Yard {
     pub pile_addr: SocketAddr,
     /// The clock the gateway stamps readings with.
     pub clock: ScaledClock,
+    /// Where analytics' API and dashboard listen, when asked for.
+    pub api_addr: Option<SocketAddr>,
     shutdown: CancellationToken,
     tasks: Vec<(&'static str, JoinHandle<anyhow::Result<()>>)>,
 }
@@ -183,9 +208,18 @@ impl Yard {
             "yard analytics config",
         )?;
         let gw_clock: Arc<dyn Clock> = Arc::new(clock);
+        let (api_tx, api_rx) = tokio::sync::oneshot::channel();
+        let run_options = gridwatch_analytics::RunOptions {
+            api_ready: Some(api_tx),
+            ..Default::default()
+        };
         tasks.push((
             "analytics",
-            tokio::spawn(gridwatch_analytics::run(analytics_config, shutdown.clone())),
+            tokio::spawn(gridwatch_analytics::run_with(
+                analytics_config,
+                shutdown.clone(),
+                run_options,
+            )),
         ));
         tasks.push((
             "gateway",
@@ -195,10 +229,34 @@ impl Yard {
                 shutdown.clone(),
             )),
         ));
+        let api_addr = match opts.api_listen {
+            None => None,
+            Some(listen) => match tokio::time::timeout(Duration::from_secs(10), api_rx).await {
+                Ok(Ok(addr)) => Some(addr),
+                _ => {
+                    // analytics gave up before listening: report why.
+                    let yard = Yard {
+                        pile,
+                        pile_addr,
+                        clock,
+                        api_addr: None,
+                        shutdown,
+                        tasks,
+                    };
+                    let why = yard.stop().await.err();
+                    anyhow::bail!(
+                        "analytics did not start its API on {listen}: {}",
+                        why.map(|e| format!("{e:#}"))
+                            .unwrap_or_else(|| "no reason given".into())
+                    );
+                }
+            },
+        };
         Ok(Yard {
             pile,
             pile_addr,
             clock,
+            api_addr,
             shutdown,
             tasks,
         })
@@ -216,7 +274,7 @@ impl Yard {
     pub async fn stop(self) -> anyhow::Result<()> {
         self.shutdown.cancel();
         for (name, task) in self.tasks {
-            match tokio::time::timeout(std::time::Duration::from_secs(10), task).await {
+            match tokio::time::timeout(Duration::from_secs(10), task).await {
                 Ok(Ok(Ok(()))) => {}
                 Ok(Ok(Err(e))) => anyhow::bail!("{name} failed: {e:#}"),
                 Ok(Err(e)) => anyhow::bail!("{name} panicked: {e}"),

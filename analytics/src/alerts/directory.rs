@@ -100,6 +100,10 @@ pub struct User {
     pub company: Option<String>,
     /// Lower-case hex SHA-256 of their bearer token.
     pub token_sha256: String,
+    /// Where the e-mail channel (`[notify.email]`) reaches them; without it
+    /// they get no mail.
+    #[serde(default)]
+    pub email: Option<String>,
 }
 
 /// The parsed, checked directory file.
@@ -206,6 +210,14 @@ impl Directory {
                     "must be 64 lower-case hex digits (printf %s \"$TOKEN\" | sha256sum)",
                 ));
             }
+            if let Some(e) = &u.email {
+                if let Err(why) = e.parse::<lettre::Address>() {
+                    return Err(FieldError::at(
+                        at("users", i, "email"),
+                        format!("{e:?} is not an e-mail address ({why})"),
+                    ));
+                }
+            }
             if !hashes.insert(h.as_str()) {
                 return Err(FieldError::at(
                     at("users", i, "token_sha256"),
@@ -265,7 +277,7 @@ impl Directory {
 
     /// The user whose token this is.
     pub fn authenticate(&self, token: &str) -> Option<&User> {
-        let hash = hex(&Sha256::digest(token.as_bytes()));
+        let hash = token_sha256(token);
         self.users
             .iter()
             .find(|u| constant_time_eq(u.token_sha256.as_bytes(), hash.as_bytes()))
@@ -344,6 +356,13 @@ impl Directory {
             .filter_map(|n| by_name.get(n).copied())
             .collect()
     }
+}
+
+/// What the directory keeps of a token (`token_sha256`): the lower-case
+/// hex SHA-256, the same as `printf %s "$TOKEN" | sha256sum`. Public so that
+/// tools writing a directory (the demo) need no hashing of their own.
+pub fn token_sha256(token: &str) -> String {
+    hex(&Sha256::digest(token.as_bytes()))
 }
 
 /// Lower-case hex of `bytes`.
@@ -461,6 +480,26 @@ token_sha256 = "{}"
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("dir.toml:12:1: sites[0].cell"), "{e}");
+    }
+
+    #[test]
+    fn an_email_that_is_not_an_address_names_the_user_entry() {
+        let t = format!(
+            "{}\n[[users]]\nname = \"li\"\nrole = \"admin\"\ntoken_sha256 = \"{}\"\nemail = \"li at example\"\n",
+            text(),
+            sha("li")
+        );
+        let e = Directory::from_toml_str(&t, "dir.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("users[4].email"), "{e}");
+        assert!(e.contains("not an e-mail address"), "{e}");
+        let ok = t.replace("li at example", "li@example.org");
+        let d = Directory::from_toml_str(&ok, "dir.toml").unwrap();
+        assert_eq!(
+            d.user("li").unwrap().email.as_deref(),
+            Some("li@example.org")
+        );
     }
 
     #[test]

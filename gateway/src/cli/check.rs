@@ -146,12 +146,13 @@ fn summary_text(config: &GatewayConfig) -> String {
         };
         let _ = writeln!(
             out,
-            "  {}: {} via {}, every {} (timeout {}): {total} Modbus requests per poll{split}",
+            "  {}: {} via {}, every {} (timeout {}): {total} Modbus {} per poll{split}",
             d.id,
             d.profile.model,
             d.transport.describe(),
             words(d.poll_interval()),
             words(d.timeout()),
+            if total == 1 { "request" } else { "requests" },
         );
     }
     out

@@ -9,6 +9,7 @@
 //! `docs/gateway.md` and shown in `config/gateway.example.toml`.
 
 mod raw;
+mod readers;
 #[cfg(test)]
 mod tests;
 
@@ -65,6 +66,16 @@ pub struct GatewayConfig {
     pub influx: Option<InfluxConfig>,
     /// Devices to poll, in config order.
     pub devices: Vec<DeviceConfig>,
+    /// Tag and plate readers (`[[readers]]`), in config order.
+    pub readers: Vec<crate::readers::ReaderConfig>,
+    /// The LAN broker MQTT readers publish to (`[local_mqtt]`), never the
+    /// uplink broker.
+    pub local_mqtt: Option<crate::readers::mqtt::LocalMqttConfig>,
+    /// The site key for pseudonyms (`[pseudonym] site_key_file`); required
+    /// when readers are configured.
+    pub site_key_file: Option<PathBuf>,
+    /// Edge outputs and the rules over sightings that switch them.
+    pub edge: crate::edge::EdgeConfig,
     /// Where the config came from (file path or the caller's label).
     pub origin: String,
 }
@@ -263,6 +274,9 @@ pub struct DeviceConfig {
     pub offline_after_failures: u32,
     /// Unused registers a single read may bridge (from the profile unless set).
     pub max_gap_registers: u16,
+    /// Report by exception (`max_silence_ms` set): when readings go out.
+    /// `None`: every poll's readings go out.
+    pub report: Option<crate::devices::report::ReportPolicy>,
     /// Building stamped on the device's readings.
     pub building: Option<String>,
     /// Flat or unit the device meters, stamped on its readings.

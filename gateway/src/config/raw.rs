@@ -7,6 +7,7 @@
 use super::*;
 use gridwatch_telemetry::ids::validate_id;
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::ops::Range;
 use toml::Spanned;
 
@@ -20,6 +21,11 @@ struct RawConfig {
     influx: Option<RawInflux>,
     #[serde(default)]
     devices: Vec<Spanned<RawDevice>>,
+    #[serde(default)]
+    readers: Vec<Spanned<super::readers::RawReader>>,
+    local_mqtt: Option<super::readers::RawLocalMqtt>,
+    pseudonym: Option<super::readers::RawPseudonym>,
+    edge: Option<Spanned<crate::edge::EdgeConfig>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -107,19 +113,25 @@ struct RawDevice {
     retry_max_ms: Option<Spanned<u64>>,
     offline_after_failures: Option<Spanned<u32>>,
     max_gap_registers: Option<Spanned<u16>>,
+    max_silence_ms: Option<Spanned<u64>>,
+    deadband: Option<BTreeMap<String, Spanned<f64>>>,
     building: Option<Spanned<String>>,
     unit: Option<Spanned<String>>,
 }
 
 /// Checks an id-like field: one topic level, no wildcards.
-fn id_field(src: &SourceFile, value: &Spanned<String>, field: &str) -> Result<String, FieldError> {
+pub(super) fn id_field(
+    src: &SourceFile,
+    value: &Spanned<String>,
+    field: &str,
+) -> Result<String, FieldError> {
     validate_id(value.get_ref())
         .map(|()| value.get_ref().clone())
         .map_err(|why| src.error(value.span(), field, format!("{:?} {why}", value.get_ref())))
 }
 
 /// Checks that a number lies in `range` (inclusive), naming the unit.
-fn bounded<T>(
+pub(super) fn bounded<T>(
     src: &SourceFile,
     value: &Option<Spanned<T>>,
     default: T,
@@ -141,7 +153,11 @@ where
     }
 }
 
-fn non_empty(src: &SourceFile, value: &Spanned<String>, field: &str) -> Result<String, FieldError> {
+pub(super) fn non_empty(
+    src: &SourceFile,
+    value: &Spanned<String>,
+    field: &str,
+) -> Result<String, FieldError> {
     let v = value.get_ref().trim();
     if v.is_empty() {
         return Err(src.error(value.span(), field, "must not be empty"));
@@ -243,13 +259,25 @@ pub(super) fn build(
         .map(|i| build_influx(src, i, base_dir))
         .transpose()?;
 
-    if raw.devices.is_empty() {
+    let readers = super::readers::build(
+        &super::readers::Context {
+            src,
+            base_dir,
+            gateway_id: &id,
+            uplink: (&mqtt.host, mqtt.port),
+        },
+        &raw.readers,
+        raw.local_mqtt.as_ref(),
+        raw.pseudonym.as_ref(),
+        raw.edge.as_ref(),
+    )?;
+    if raw.devices.is_empty() && readers.readers.is_empty() {
         return Err(src
             .error(
                 0..0,
                 "devices",
-                "no [[devices]] are listed; a gateway with nothing to poll would only \
-                 publish its status",
+                "no [[devices]] or [[readers]] are listed; a gateway with nothing to poll \
+                 would only publish its status",
             )
             .into());
     }
@@ -275,6 +303,23 @@ pub(super) fn build(
         id_spans.push(d.get_ref().id.span());
         devices.push(device);
     }
+    for (i, r) in readers.readers.iter().enumerate() {
+        let taken = devices.iter().any(|d| d.id == r.id)
+            || readers.readers[..i].iter().any(|o| o.id == r.id);
+        if taken {
+            return Err(src
+                .error(
+                    raw.readers[i].get_ref().id_span(),
+                    format!("readers[{i}].id"),
+                    format!(
+                        "{:?} is already used by another device or reader; ids must be \
+                         unique within the gateway",
+                        r.id.as_str()
+                    ),
+                )
+                .into());
+        }
+    }
 
     Ok(GatewayConfig {
         gateway: GatewaySection {
@@ -287,12 +332,16 @@ pub(super) fn build(
         outbox,
         influx,
         devices,
+        readers: readers.readers,
+        local_mqtt: readers.local_mqtt,
+        site_key_file: readers.site_key_file,
+        edge: readers.edge,
         origin: src.origin().to_owned(),
     })
 }
 
 /// A path from the config, taken relative to the config file's folder.
-fn resolve(base_dir: Option<&Path>, p: &Path) -> PathBuf {
+pub(super) fn resolve(base_dir: Option<&Path>, p: &Path) -> PathBuf {
     match base_dir {
         Some(base) if p.is_relative() => base.join(p),
         _ => p.to_owned(),
@@ -652,6 +701,8 @@ fn build_device(
         .map(|u| id_field(src, u, &f("unit")))
         .transpose()?;
 
+    let report = report_policy(src, i, d, &profile, poll_interval_ms)?;
+
     Ok(DeviceConfig {
         id: DeviceId(id),
         profile,
@@ -661,7 +712,81 @@ fn build_device(
         retry_max_ms,
         offline_after_failures,
         max_gap_registers,
+        report,
         building,
         unit,
     })
+}
+
+/// `max_silence_ms` and `deadband` of a device: report by exception, with
+/// the profile's deadbands overridden by the config's.
+fn report_policy(
+    src: &SourceFile,
+    i: usize,
+    d: &RawDevice,
+    profile: &Profile,
+    poll_interval_ms: u64,
+) -> Result<Option<crate::devices::report::ReportPolicy>, ConfigError> {
+    let f = |name: &str| format!("devices[{i}].{name}");
+    if d.max_silence_ms.is_none() {
+        if let Some(first) = d.deadband.as_ref().and_then(|b| b.values().next()) {
+            return Err(src
+                .error(
+                    first.span(),
+                    f("deadband"),
+                    "has no effect without `max_silence_ms`, which turns on report by exception",
+                )
+                .into());
+        }
+        return Ok(None);
+    }
+    let max_silence_ms = bounded(
+        src,
+        &d.max_silence_ms,
+        0,
+        &f("max_silence_ms"),
+        poll_interval_ms,
+        86_400_000,
+    )?;
+    let emitted = profile
+        .registers
+        .iter()
+        .chain(profile.channel.iter().flat_map(|c| c.registers.iter()))
+        .filter(|r| r.is_emitted());
+    let mut deadbands: std::collections::HashMap<String, f64> = emitted
+        .clone()
+        .filter(|r| r.deadband > 0.0)
+        .map(|r| (r.name.clone(), r.deadband))
+        .collect();
+    if let Some(bands) = &d.deadband {
+        for (name, band) in bands {
+            if !emitted.clone().any(|r| &r.name == name) {
+                return Err(src
+                    .error(
+                        band.span(),
+                        format!("{}.{name}", f("deadband")),
+                        format!(
+                            "profile {} has no value {name:?}; its values are {}",
+                            profile.model,
+                            crate::source::list(emitted.clone().map(|r| &r.name))
+                        ),
+                    )
+                    .into());
+            }
+            if !band.get_ref().is_finite() || *band.get_ref() < 0.0 {
+                return Err(src
+                    .error(
+                        band.span(),
+                        format!("{}.{name}", f("deadband")),
+                        "must be a finite number of at least 0, in the unit of the value's name",
+                    )
+                    .into());
+            }
+            deadbands.insert(name.clone(), *band.get_ref());
+        }
+    }
+    Ok(Some(crate::devices::report::ReportPolicy {
+        max_silence_ms: i64::try_from(max_silence_ms).unwrap_or(i64::MAX),
+        deadbands,
+    }))
 }

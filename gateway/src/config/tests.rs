@@ -93,7 +93,8 @@ fn an_unknown_profile_lists_the_known_ones() {
         e.message.contains("unknown device profile \"ebp-99\""),
         "{e}"
     );
-    assert!(e.message.contains("known profiles: gridwatch-ebp12"), "{e}");
+    assert!(e.message.contains("known profiles: chint-dtsu666, "), "{e}");
+    assert!(e.message.contains(", gridwatch-ebp12, "), "{e}");
 }
 
 #[test]
@@ -275,4 +276,46 @@ fn a_tiny_outbox_cap_is_refused_with_its_range() {
     let text = format!("{GOOD}[outbox]\nmax_bytes = 100\n");
     let e = err(&text);
     assert_eq!(e.field, "outbox.max_bytes");
+}
+
+#[test]
+fn report_by_exception_takes_deadbands_from_profile_and_config() {
+    let cfg = GatewayConfig::from_toml_str(
+        &format!(
+            "{GOOD}max_silence_ms = 60000\ndeadband = {{ current_a = 0.05, power_w = 2.0 }}\n"
+        ),
+        "gw.toml",
+    )
+    .unwrap();
+    let policy = cfg.devices[0]
+        .report
+        .clone()
+        .expect("report by exception on");
+    assert_eq!(policy.max_silence_ms, 60_000);
+    assert_eq!(policy.deadbands["current_a"], 0.05);
+    assert_eq!(policy.deadbands["power_w"], 2.0);
+    let plain = GatewayConfig::from_toml_str(GOOD, "gw.toml").unwrap();
+    assert!(plain.devices[0].report.is_none(), "off unless configured");
+}
+
+#[test]
+fn report_by_exception_settings_are_checked() {
+    let e = err(&format!("{GOOD}deadband = {{ power_w = 2.0 }}\n"));
+    assert_eq!(
+        (e.field.as_str(), e.location.line),
+        ("devices[0].deadband", 14)
+    );
+    assert!(e.message.contains("without `max_silence_ms`"), "{e}");
+    let e = err(&format!(
+        "{GOOD}max_silence_ms = 60000\ndeadband = {{ powr_w = 2.0 }}\n"
+    ));
+    assert_eq!(e.field, "devices[0].deadband.powr_w");
+    assert!(e.message.contains("has no value \"powr_w\""), "{e}");
+    assert!(e.message.contains("power_w"), "lists the values: {e}");
+    let e = err(&format!(
+        "{GOOD}max_silence_ms = 60000\ndeadband = {{ power_w = -1.0 }}\n"
+    ));
+    assert!(e.message.contains("at least 0"), "{e}");
+    let e = err(&format!("{GOOD}max_silence_ms = 100\n"));
+    assert_eq!(e.field, "devices[0].max_silence_ms");
 }

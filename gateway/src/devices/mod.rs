@@ -10,6 +10,7 @@
 pub mod availability;
 pub mod modbus;
 pub mod poller;
+pub mod report;
 
 use crate::config::{DeviceConfig, GatewayConfig};
 use gridwatch_telemetry::{
@@ -87,6 +88,25 @@ impl DeviceStamp {
                 .or_else(|| config.gateway.building.clone()),
             unit: device.unit.clone(),
             device: device.id.clone(),
+            next_seq: first_seq,
+        }
+    }
+
+    /// Stamps for a tag or plate `reader` of `config`, counting from `first_seq`.
+    pub fn for_reader(
+        config: &GatewayConfig,
+        reader: &crate::readers::ReaderConfig,
+        first_seq: u64,
+    ) -> Self {
+        Self {
+            gateway: config.gateway.id.clone(),
+            site: config.gateway.site.clone(),
+            building: reader
+                .building
+                .clone()
+                .or_else(|| config.gateway.building.clone()),
+            unit: None,
+            device: reader.id.clone(),
             next_seq: first_seq,
         }
     }

@@ -9,6 +9,7 @@
 //! shutdown signal does.
 
 use super::availability::{Availability, State};
+use super::report::{ExceptionFilter, ReportPolicy};
 use super::{Device, DeviceStamp, PollOutcome};
 use crate::backoff::{words, Backoff};
 use crate::status::Health;
@@ -41,6 +42,7 @@ pub struct Poller<D: Device> {
     clock: Arc<dyn Clock>,
     health: Arc<Health>,
     sender: RecordSender,
+    report: Option<ExceptionFilter>,
 }
 
 impl<D: Device> Poller<D> {
@@ -62,7 +64,15 @@ impl<D: Device> Poller<D> {
             clock,
             health,
             sender,
+            report: None,
         }
+    }
+
+    /// Sends readings by exception (see [`super::report`]) when `policy` is
+    /// given, every reading otherwise.
+    pub fn with_report(mut self, policy: Option<ReportPolicy>) -> Self {
+        self.report = policy.map(ExceptionFilter::new);
+        self
     }
 
     /// Polls until `shutdown`, then closes the connection.
@@ -124,6 +134,10 @@ impl<D: Device> Poller<D> {
         let was = self.availability.state();
         let device = self.stamp.device().clone();
         let address = self.device.address();
+        if let Some(filter) = &mut self.report {
+            // Its first answer after this is news, whatever the values.
+            filter.reset();
+        }
         match self.availability.failed(reason) {
             Some(event) => {
                 if was == State::Online {
@@ -184,6 +198,11 @@ impl<D: Device> Poller<D> {
             }
         }
         for m in measurements {
+            if let Some(filter) = &mut self.report {
+                if !filter.admit(now, &m) {
+                    continue;
+                }
+            }
             let reading = self.stamp.reading(now, m);
             if !self.sender.send(Record::Reading(reading), shutdown).await {
                 return false;

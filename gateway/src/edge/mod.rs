@@ -35,6 +35,15 @@ pub mod output;
 pub mod rule;
 
 pub use gpio::Pin;
+
+use gridwatch_telemetry::Clock;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// How often held outputs are checked for release: a buzzer held for 10 s
+/// stops within a tenth of a second of its time.
+pub const RELEASE_CHECK: Duration = Duration::from_millis(100);
 pub use output::{HeldOutput, LoggedPin, OutputConfig};
 pub use rule::{Edge, EdgeConfig, RuleConfig};
 
@@ -70,4 +79,32 @@ pub enum EdgeError {
         /// What the pin said.
         reason: String,
     },
+}
+
+/// Releases held outputs when their time runs out, until `shutdown`; then
+/// switches every output off, so a stopped gateway leaves no buzzer
+/// sounding and no lift held.
+pub async fn release_outputs(
+    edge: Arc<Mutex<Edge>>,
+    clock: Arc<dyn Clock>,
+    shutdown: CancellationToken,
+) {
+    let mut interval = tokio::time::interval(RELEASE_CHECK);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let tick = |now_ms: u64| {
+        let mut edge = match edge.lock() {
+            Ok(e) => e,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Err(e) = edge.tick(now_ms) {
+            tracing::warn!("edge outputs could not be released: {e}");
+        }
+    };
+    loop {
+        tokio::select! {
+            _ = interval.tick() => tick(u64::try_from(clock.now().millis()).unwrap_or(0)),
+            _ = shutdown.cancelled() => break,
+        }
+    }
+    tick(u64::MAX);
 }

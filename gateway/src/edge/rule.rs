@@ -8,9 +8,14 @@ use super::EdgeError;
 
 /// One rule: a sighting at any of `when_sighted_at` (location kinds such as
 /// `lift_lobby`, `lift_car`, `stairwell`) fires every output in `fire`.
+/// Tags are issued to e-bikes, so any sighting is an e-bike's.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuleConfig {
+    /// Name in `rule_fired` events and logs; `rule-1`, `rule-2`, … by
+    /// position when absent.
+    #[serde(default)]
+    pub name: Option<String>,
     /// Location kinds that trigger the rule.
     pub when_sighted_at: Vec<String>,
     /// Output names to fire.
@@ -31,8 +36,17 @@ pub struct EdgeConfig {
 #[derive(Debug)]
 pub struct Edge<P = Pin> {
     outputs: Vec<HeldOutput<P>>,
-    /// Per rule: location kinds, and indices of the outputs it fires.
-    rules: Vec<(Vec<String>, Vec<usize>)>,
+    rules: Vec<Rule>,
+}
+
+/// A checked rule: its name, location kinds, and the outputs it fires.
+#[derive(Debug)]
+struct Rule {
+    name: String,
+    at: Vec<String>,
+    fire: Vec<usize>,
+    /// `buzzer, lift-relay`, for the `rule_fired` event.
+    outputs: String,
 }
 
 impl Edge<Pin> {
@@ -75,23 +89,40 @@ where
                         })
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            rules.push((r.when_sighted_at.clone(), fire));
+            rules.push(Rule {
+                name: r.name.clone().unwrap_or_else(|| format!("rule-{}", i + 1)),
+                at: r.when_sighted_at.clone(),
+                fire,
+                outputs: r.fire.join(", "),
+            });
         }
         Ok(Self { outputs, rules })
     }
 
     /// A sighting at a location of kind `location` at `now_ms`: fires the
-    /// outputs of every matching rule.
-    pub fn on_sighting(&mut self, location: &str, now_ms: u64) -> Result<(), EdgeError> {
-        for (at, fire) in &self.rules {
-            if at.iter().any(|l| l == location) {
-                for &i in fire {
+    /// outputs of every matching rule. Returns each fired rule's name and
+    /// the outputs it switched (`buzzer, lift-relay`), for events and logs.
+    pub fn on_sighting(
+        &mut self,
+        location: &str,
+        now_ms: u64,
+    ) -> Result<Vec<(String, String)>, EdgeError> {
+        let mut fired = Vec::new();
+        for rule in &self.rules {
+            if rule.at.iter().any(|l| l == location) {
+                for &i in &rule.fire {
                     let out = &mut self.outputs[i];
                     out.fire(now_ms).map_err(|e| switch_error(out.name(), e))?;
                 }
+                fired.push((rule.name.clone(), rule.outputs.clone()));
             }
         }
-        Ok(())
+        Ok(fired)
+    }
+
+    /// Whether any rule is configured (no rules: no edge task is needed).
+    pub fn has_rules(&self) -> bool {
+        !self.rules.is_empty()
     }
 
     /// Releases every output whose hold has run out at `now_ms`.
@@ -154,12 +185,16 @@ mod tests {
         ];
         let handles = pins.clone();
         let mut edge = Edge::build_with(&config, |_| Ok(pins.remove(0))).expect("valid");
-        edge.on_sighting("gate", 0).expect("switches");
+        let fired = edge.on_sighting("gate", 0).expect("switches");
         assert!(
-            !edge.is_on("buzzer"),
+            !edge.is_on("buzzer") && fired.is_empty(),
             "a sighting at the gate fires nothing"
         );
-        edge.on_sighting("lift_lobby", 1_000).expect("switches");
+        let fired = edge.on_sighting("lift_lobby", 1_000).expect("switches");
+        assert_eq!(
+            fired,
+            vec![("rule-1".to_owned(), "buzzer, lift-relay".to_owned())]
+        );
         assert!(edge.is_on("buzzer") && edge.is_on("lift-relay"));
         edge.tick(11_000).expect("switches");
         assert!(!edge.is_on("buzzer") && edge.is_on("lift-relay"));

@@ -14,10 +14,32 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Profiles compiled into the binary: (model, TOML text).
-pub const BUILT_IN: &[(&str, &str)] = &[(
-    "gridwatch-ebp12",
-    include_str!("../../../config/devices/gridwatch-ebp12.toml"),
-)];
+pub const BUILT_IN: &[(&str, &str)] = &[
+    (
+        "chint-dtsu666",
+        include_str!("../../../config/devices/chint-dtsu666.toml"),
+    ),
+    (
+        "eastron-sdm120",
+        include_str!("../../../config/devices/eastron-sdm120.toml"),
+    ),
+    (
+        "eastron-sdm630",
+        include_str!("../../../config/devices/eastron-sdm630.toml"),
+    ),
+    (
+        "gridwatch-ebp12",
+        include_str!("../../../config/devices/gridwatch-ebp12.toml"),
+    ),
+    (
+        "panametrics-gf868",
+        include_str!("../../../config/devices/panametrics-gf868.toml"),
+    ),
+    (
+        "tuf-2000m",
+        include_str!("../../../config/devices/tuf-2000m.toml"),
+    ),
+];
 
 /// Looks profiles up by model name and keeps each one parsed once.
 #[derive(Debug, Default)]

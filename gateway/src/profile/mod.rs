@@ -18,6 +18,7 @@ mod library;
 mod parse;
 #[cfg(test)]
 mod tests;
+pub mod units;
 
 pub use library::{ProfileLibrary, BUILT_IN};
 
@@ -49,8 +50,44 @@ pub struct Profile {
     pub registers: Vec<Register>,
     /// A block of registers repeated per socket, if the device has one.
     pub channel: Option<Channel>,
+    /// Writes the device accepts as commands (`socket_off`), by action name.
+    pub commands: Vec<WritePoint>,
     /// Where the profile was read from, for messages.
     pub origin: String,
+}
+
+/// A command the device accepts, as data: which coil or register to write
+/// with which value. `command.rs` carries these out, so a new relay model
+/// needs a profile entry, not code.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WritePoint {
+    /// The action name a command payload uses (`socket_off`).
+    pub action: String,
+    /// Coils (function 0x05) or holding registers (function 0x06).
+    pub function: Function,
+    /// Address written (for socket 1, when per-socket).
+    pub address: u16,
+    /// Distance between two sockets' addresses; `None` for device-level
+    /// commands, which take no socket.
+    pub socket_stride: Option<u16>,
+    /// Value written: 0 or 1 for a coil, a word for a register.
+    pub value: u16,
+    /// What the ack says was done (`switched off`), after the socket or
+    /// device name.
+    pub result: Option<String>,
+    /// Line of the definition, for messages.
+    pub line: usize,
+}
+
+impl WritePoint {
+    /// The address to write for `socket` (1-based), or for the device.
+    /// Validation guarantees the address fits for every socket the profile has.
+    pub fn address_for(&self, socket: Option<u16>) -> u16 {
+        match (self.socket_stride, socket) {
+            (Some(stride), Some(n)) if n >= 1 => self.address + (n - 1) * stride,
+            _ => self.address,
+        }
+    }
 }
 
 /// A block of registers repeated once per channel (socket).
@@ -128,6 +165,15 @@ pub struct Register {
     /// For check registers (a map version): the only raw value this profile
     /// understands. Such registers are verified on every poll, not emitted.
     pub expect: Option<i64>,
+    /// For string check registers (a model name): the only text this profile
+    /// understands, verified like `expect`.
+    pub expect_text: Option<String>,
+    /// For `bool` in a holding or input register: which bit (0 = least
+    /// significant) holds the flag. `None`: the whole word, non-zero is true.
+    pub bit: Option<u8>,
+    /// Report by exception: a change smaller than this does not count as a
+    /// change (in the unit of the name). 0 means any change counts.
+    pub deadband: f64,
     /// Line of the definition, for messages about this register.
     pub line: usize,
 }
@@ -144,9 +190,10 @@ impl Register {
         false
     }
 
-    /// Whether the value goes into readings (check registers do not).
+    /// Whether the value goes into readings (check registers and strings,
+    /// which are not numbers, do not).
     pub fn is_emitted(&self) -> bool {
-        self.expect.is_none()
+        self.expect.is_none() && !self.value_type.is_text()
     }
 
     /// The meaning of an enumerated value, if the profile gives one.
@@ -155,10 +202,18 @@ impl Register {
     }
 }
 
-/// The Modbus table a register is read from.
+/// The Modbus table a value is read from. Coils and discrete inputs hold
+/// single bits; the register image keeps each bit as a word of 0 or 1, so
+/// planning and decoding treat all four tables alike.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Function {
+    /// Coils (read/write bits), function 0x01.
+    #[serde(alias = "coil")]
+    Coils,
+    /// Discrete inputs (read-only bits), function 0x02.
+    #[serde(alias = "discrete_input")]
+    DiscreteInputs,
     /// Holding registers, function 0x03.
     Holding,
     /// Input registers, function 0x04.
@@ -169,26 +224,33 @@ impl Function {
     /// The Modbus function code that reads this table.
     pub fn code(self) -> u8 {
         match self {
+            Function::Coils => 0x01,
+            Function::DiscreteInputs => 0x02,
             Function::Holding => 0x03,
             Function::Input => 0x04,
         }
+    }
+
+    /// Whether the table holds single bits rather than 16-bit words.
+    pub fn is_bits(self) -> bool {
+        matches!(self, Function::Coils | Function::DiscreteInputs)
     }
 }
 
 impl fmt::Display for Function {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
+            Function::Coils => "coil",
+            Function::DiscreteInputs => "discrete input",
             Function::Holding => "holding",
             Function::Input => "input",
         })
     }
 }
 
-/// How a value is encoded in registers. New encodings (u64, f64, BCD,
-/// strings, single bits) become new variants with their own word count and
-/// decoder arm; nothing else has to change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "lowercase")]
+/// How a value is encoded in registers. Each variant has its own word
+/// count and decoder arm; nothing else has to change for a new one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ValueType {
     /// Unsigned 16-bit.
     U16,
@@ -198,23 +260,57 @@ pub enum ValueType {
     U32,
     /// Signed 32-bit over two registers, two's complement.
     I32,
+    /// Unsigned 64-bit over four registers (energy counters).
+    U64,
+    /// Signed 64-bit over four registers, two's complement.
+    I64,
     /// IEEE 754 single precision over two registers.
     F32,
+    /// IEEE 754 double precision over four registers.
+    F64,
+    /// A flag: one coil or discrete input, or one bit (`bit = n`) or the
+    /// whole of a register (non-zero is true). Reads as 0 or 1.
+    Bool,
+    /// Four decimal digits in one register (0x1234 reads 1234).
+    Bcd16,
+    /// Eight decimal digits in two registers.
+    Bcd32,
+    /// ASCII text, two characters per register; never a reading value (see
+    /// [`Register::expect_text`]).
+    String {
+        /// Registers the text occupies.
+        words: u16,
+    },
 }
 
 impl ValueType {
-    /// Number of 16-bit registers a value occupies.
+    /// Number of 16-bit registers (or bits, in a bit table) a value occupies.
     pub fn words(self) -> u16 {
         match self {
-            ValueType::U16 | ValueType::I16 => 1,
-            ValueType::U32 | ValueType::I32 | ValueType::F32 => 2,
+            ValueType::U16 | ValueType::I16 | ValueType::Bool | ValueType::Bcd16 => 1,
+            ValueType::U32 | ValueType::I32 | ValueType::F32 | ValueType::Bcd32 => 2,
+            ValueType::U64 | ValueType::I64 | ValueType::F64 => 4,
+            ValueType::String { words } => words,
         }
     }
 
     /// Whether raw values are whole numbers (so enum meanings and checks apply).
     pub fn is_integer(self) -> bool {
-        !matches!(self, ValueType::F32)
+        !matches!(
+            self,
+            ValueType::F32 | ValueType::F64 | ValueType::String { .. }
+        )
     }
+
+    /// Whether the value is text rather than a number.
+    pub fn is_text(self) -> bool {
+        matches!(self, ValueType::String { .. })
+    }
+
+    /// The names a profile's `type` accepts, for error messages.
+    pub const NAMES: [&'static str; 12] = [
+        "u16", "i16", "u32", "i32", "u64", "i64", "f32", "f64", "bool", "bcd16", "bcd32", "string",
+    ];
 }
 
 impl fmt::Display for ValueType {
@@ -224,7 +320,14 @@ impl fmt::Display for ValueType {
             ValueType::I16 => "i16",
             ValueType::U32 => "u32",
             ValueType::I32 => "i32",
+            ValueType::U64 => "u64",
+            ValueType::I64 => "i64",
             ValueType::F32 => "f32",
+            ValueType::F64 => "f64",
+            ValueType::Bool => "bool",
+            ValueType::Bcd16 => "bcd16",
+            ValueType::Bcd32 => "bcd32",
+            ValueType::String { .. } => "string",
         })
     }
 }
@@ -299,5 +402,10 @@ impl Profile {
     /// A device-level register by name.
     pub fn register(&self, name: &str) -> Option<&Register> {
         self.registers.iter().find(|r| r.name == name)
+    }
+
+    /// The write behind a command action, if the device has it.
+    pub fn command(&self, action: &str) -> Option<&WritePoint> {
+        self.commands.iter().find(|c| c.action == action)
     }
 }

@@ -1,6 +1,9 @@
 //! Profile TOML → [`Profile`], with every check that needs more than serde.
 
-use super::{ByteOrder, Channel, ChannelCount, Function, Profile, Register, ValueType, WordOrder};
+use super::{
+    units, ByteOrder, Channel, ChannelCount, Function, Profile, Register, ValueType, WordOrder,
+    WritePoint,
+};
 use crate::source::{list, FieldError, Location, SourceFile};
 use gridwatch_telemetry::DeviceKind;
 use serde::Deserialize;
@@ -25,6 +28,37 @@ struct RawProfile {
     #[serde(default)]
     registers: Vec<RawRegister>,
     channel: Option<Spanned<RawChannel>>,
+    #[serde(default)]
+    commands: Vec<RawCommand>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCommand {
+    action: Spanned<String>,
+    function: Spanned<Function>,
+    address: Spanned<u16>,
+    socket_stride: Option<Spanned<u16>>,
+    value: Spanned<u16>,
+    result: Option<String>,
+}
+
+/// The `type` names as written; `string` takes its length from `count`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum RawType {
+    U16,
+    I16,
+    U32,
+    I32,
+    U64,
+    I64,
+    F32,
+    F64,
+    Bool,
+    Bcd16,
+    Bcd32,
+    String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -48,14 +82,18 @@ struct RawRegister {
     function: Option<Function>,
     address: Spanned<u16>,
     #[serde(rename = "type")]
-    value_type: Spanned<ValueType>,
+    value_type: Spanned<RawType>,
+    count: Option<Spanned<u16>>,
+    bit: Option<Spanned<u8>>,
     byte_order: Option<ByteOrder>,
     word_order: Option<WordOrder>,
     scale: Option<Spanned<f64>>,
     offset: Option<Spanned<f64>>,
-    unit: Option<String>,
+    unit: Option<Spanned<String>>,
     values: Option<Spanned<BTreeMap<String, String>>>,
     expect: Option<Spanned<i64>>,
+    expect_text: Option<Spanned<String>>,
+    deadband: Option<Spanned<f64>>,
 }
 
 /// Defaults a profile sets for all its registers.
@@ -118,6 +156,7 @@ pub(super) fn parse(
         Some(ch) => Some(convert_channel(&src, ch, kind, &registers, &defaults)?),
         None => None,
     };
+    let commands = convert_commands(&src, &raw.commands, channel.as_ref())?;
     if registers.is_empty() && channel.as_ref().is_none_or(|c| c.registers.is_empty()) {
         return Err(src.error(
             0..0,
@@ -134,8 +173,88 @@ pub(super) fn parse(
         max_gap_registers: raw.max_gap_registers.unwrap_or(DEFAULT_MAX_GAP_REGISTERS),
         registers,
         channel,
+        commands,
         origin: origin.to_owned(),
     })
+}
+
+/// Checks `[[commands]]`: a writable table, a value the table can hold, and
+/// an address that exists for every socket.
+fn convert_commands(
+    src: &SourceFile,
+    raws: &[RawCommand],
+    channel: Option<&Channel>,
+) -> Result<Vec<WritePoint>, FieldError> {
+    let mut out: Vec<WritePoint> = Vec::with_capacity(raws.len());
+    for (i, raw) in raws.iter().enumerate() {
+        let path = |field: &str| format!("commands[{i}].{field}");
+        let action = raw.action.get_ref();
+        if let Err(why) = check_value_name(action) {
+            return Err(src.error(raw.action.span(), path("action"), why));
+        }
+        if let Some(prev) = out.iter().find(|p| p.action == *action) {
+            return Err(src.error(
+                raw.action.span(),
+                path("action"),
+                format!("{action:?} is already defined at line {}", prev.line),
+            ));
+        }
+        let function = *raw.function.get_ref();
+        let value = *raw.value.get_ref();
+        match function {
+            Function::Coils if value > 1 => {
+                return Err(src.error(
+                    raw.value.span(),
+                    path("value"),
+                    format!("a coil is written 0 (off) or 1 (on), not {value}"),
+                ))
+            }
+            Function::Coils | Function::Holding => {}
+            other => {
+                return Err(src.error(
+                    raw.function.span(),
+                    path("function"),
+                    format!("{other} is read-only; commands write \"coils\" or \"holding\""),
+                ))
+            }
+        }
+        let address = *raw.address.get_ref();
+        let socket_stride = match (&raw.socket_stride, channel) {
+            (None, _) => None,
+            (Some(s), None) => {
+                return Err(src.error(
+                    s.span(),
+                    path("socket_stride"),
+                    "the profile has no [channel], so there are no sockets to address",
+                ))
+            }
+            (Some(s), Some(ch)) => {
+                let last = u32::from(address)
+                    + u32::from(*s.get_ref()) * u32::from(ch.max_count().saturating_sub(1));
+                if last > u32::from(u16::MAX) {
+                    return Err(src.error(
+                        s.span(),
+                        path("socket_stride"),
+                        format!(
+                            "socket {} would be written at {last}, past address 65535",
+                            ch.max_count()
+                        ),
+                    ));
+                }
+                Some(*s.get_ref())
+            }
+        };
+        out.push(WritePoint {
+            action: action.clone(),
+            function,
+            address,
+            socket_stride,
+            value,
+            result: raw.result.clone(),
+            line: src.location(raw.action.span().start).line,
+        });
+    }
+    Ok(out)
 }
 
 fn convert_channel(
@@ -343,7 +462,8 @@ fn convert_register(
     if let Err(why) = check_value_name(name) {
         return Err(src.error(raw.name.span(), format!("{path}.name"), why));
     }
-    let value_type = *raw.value_type.get_ref();
+    let function = raw.function.unwrap_or(defaults.function);
+    let value_type = value_type(src, raw, path, function)?;
     let address = *raw.address.get_ref();
     let end = u32::from(address) + u32::from(value_type.words());
     match scope {
@@ -419,21 +539,163 @@ fn convert_register(
             ));
         }
     }
+    if let Some(text) = &raw.expect_text {
+        if !value_type.is_text() {
+            return Err(src.error(
+                text.span(),
+                format!("{path}.expect_text"),
+                format!("`expect_text` needs type \"string\", not {value_type}; use `expect` for numbers"),
+            ));
+        }
+    }
+    if let Some(unit) = &raw.unit {
+        if !units::is_known(unit.get_ref()) {
+            return Err(src.error(
+                unit.span(),
+                format!("{path}.unit"),
+                format!(
+                    "{:?} is not a known unit; known units: {}",
+                    unit.get_ref(),
+                    list(units::KNOWN.iter())
+                ),
+            ));
+        }
+    }
+    let deadband = match &raw.deadband {
+        Some(d) if !d.get_ref().is_finite() || *d.get_ref() < 0.0 => {
+            return Err(src.error(
+                d.span(),
+                format!("{path}.deadband"),
+                "must be a finite number of at least 0",
+            ))
+        }
+        Some(d) => *d.get_ref(),
+        None => 0.0,
+    };
+    if value_type.is_text() {
+        let numeric = [
+            ("scale", raw.scale.as_ref().map(Spanned::span)),
+            ("offset", raw.offset.as_ref().map(Spanned::span)),
+            ("values", raw.values.as_ref().map(Spanned::span)),
+            ("deadband", raw.deadband.as_ref().map(Spanned::span)),
+            ("unit", raw.unit.as_ref().map(Spanned::span)),
+        ];
+        if let Some((field, Some(span))) = numeric.into_iter().find(|(_, s)| s.is_some()) {
+            return Err(src.error(
+                span,
+                format!("{path}.{field}"),
+                "a string is text, not a number: it takes no scale, offset, values, deadband or unit",
+            ));
+        }
+    }
 
     Ok(Register {
         name: name.clone(),
-        function: raw.function.unwrap_or(defaults.function),
+        function,
         address,
         value_type,
         byte_order: raw.byte_order.unwrap_or(defaults.byte_order),
         word_order: raw.word_order.unwrap_or(defaults.word_order),
         scale,
         offset,
-        unit: raw.unit.clone(),
+        unit: raw.unit.as_ref().map(|u| u.get_ref().clone()),
         meanings,
         expect: raw.expect.as_ref().map(|e| *e.get_ref()),
+        expect_text: raw.expect_text.as_ref().map(|e| e.get_ref().clone()),
+        bit: raw.bit.as_ref().map(|b| *b.get_ref()),
+        deadband,
         line: src.location(raw.name.span().start).line,
     })
+}
+
+/// The register's type with its length, checked against the table, `count`
+/// and `bit`.
+fn value_type(
+    src: &SourceFile,
+    raw: &RawRegister,
+    path: &str,
+    function: Function,
+) -> Result<ValueType, FieldError> {
+    let span = raw.value_type.span();
+    let value_type = match raw.value_type.get_ref() {
+        RawType::U16 => ValueType::U16,
+        RawType::I16 => ValueType::I16,
+        RawType::U32 => ValueType::U32,
+        RawType::I32 => ValueType::I32,
+        RawType::U64 => ValueType::U64,
+        RawType::I64 => ValueType::I64,
+        RawType::F32 => ValueType::F32,
+        RawType::F64 => ValueType::F64,
+        RawType::Bool => ValueType::Bool,
+        RawType::Bcd16 => ValueType::Bcd16,
+        RawType::Bcd32 => ValueType::Bcd32,
+        RawType::String => match &raw.count {
+            Some(c)
+                if (1..=crate::devices::modbus::plan::MAX_READ_REGISTERS).contains(c.get_ref()) =>
+            {
+                ValueType::String {
+                    words: *c.get_ref(),
+                }
+            }
+            Some(c) => {
+                return Err(src.error(
+                    c.span(),
+                    format!("{path}.count"),
+                    "a string occupies 1 to 125 registers",
+                ))
+            }
+            None => {
+                return Err(src.error(
+                    span,
+                    format!("{path}.count"),
+                    "missing: a string needs `count`, the registers it occupies \
+                     (two characters each)",
+                ))
+            }
+        },
+    };
+    if let Some(c) = &raw.count {
+        if *c.get_ref() != value_type.words() {
+            return Err(src.error(
+                c.span(),
+                format!("{path}.count"),
+                format!(
+                    "says {} but a {value_type} occupies {} {}",
+                    c.get_ref(),
+                    value_type.words(),
+                    if function.is_bits() {
+                        "bit"
+                    } else {
+                        "registers"
+                    }
+                ),
+            ));
+        }
+    }
+    if function.is_bits() && value_type != ValueType::Bool {
+        return Err(src.error(
+            span,
+            format!("{path}.type"),
+            format!("{function}s hold single bits, so the type must be \"bool\", not {value_type}"),
+        ));
+    }
+    if let Some(bit) = &raw.bit {
+        if value_type != ValueType::Bool || function.is_bits() {
+            return Err(src.error(
+                bit.span(),
+                format!("{path}.bit"),
+                "`bit` picks a flag out of a register: it needs type \"bool\" in a holding or input register",
+            ));
+        }
+        if *bit.get_ref() > 15 {
+            return Err(src.error(
+                bit.span(),
+                format!("{path}.bit"),
+                format!("a register has bits 0 to 15, not {}", bit.get_ref()),
+            ));
+        }
+    }
+    Ok(value_type)
 }
 
 /// Value names become JSON keys and InfluxDB field names: keep them plain.

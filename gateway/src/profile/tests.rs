@@ -200,3 +200,123 @@ fn unknown_profiles_list_the_known_ones() {
     let e = ProfileLibrary::built_in().get("nope").unwrap_err();
     assert!(e.to_string().contains("gridwatch-ebp12"), "{e}");
 }
+
+#[test]
+fn the_real_meter_profiles_have_the_documented_layout() {
+    let mut lib = ProfileLibrary::built_in();
+    let sdm = lib.get("eastron-sdm630").unwrap();
+    let total = sdm.register("total_energy_kwh").unwrap();
+    assert_eq!(
+        (total.function, total.address, total.value_type),
+        (Function::Input, 0x156, ValueType::F32)
+    );
+    assert_eq!(sdm.registers.len(), 42, "SDM630: 42 values");
+    let tuf = lib.get("tuf-2000m").unwrap();
+    assert_eq!(
+        tuf.register("flow_m3h").unwrap().word_order,
+        WordOrder::LowFirst
+    );
+    let gas = lib.get("panametrics-gf868").unwrap();
+    assert_eq!(gas.register("total_digits").unwrap().expect, Some(0));
+    let pile = lib.get("gridwatch-ebp12").unwrap();
+    let off = pile.command("socket_off").unwrap();
+    assert_eq!(
+        (off.function, off.address_for(Some(3)), off.value),
+        (Function::Coils, 2, 0)
+    );
+}
+
+#[test]
+fn every_type_parses_with_its_register_count() {
+    let p = parse(
+        "[[registers]]\nname = \"e\"\naddress = 0\ntype = \"u64\"\n\
+         [[registers]]\nname = \"d\"\naddress = 4\ntype = \"f64\"\n\
+         [[registers]]\nname = \"b\"\naddress = 8\ntype = \"bcd32\"\ncount = 2\n\
+         [[registers]]\nname = \"s\"\naddress = 10\ntype = \"string\"\ncount = 8\n\
+         [[registers]]\nname = \"flag\"\naddress = 18\ntype = \"bool\"\nbit = 3\n\
+         [[registers]]\nname = \"relay\"\nfunction = \"coils\"\naddress = 0\ntype = \"bool\"\n\
+         [[registers]]\nname = \"door\"\nfunction = \"discrete_inputs\"\naddress = 0\ntype = \"bool\"\n",
+    )
+    .unwrap();
+    let lens: Vec<u16> = p.registers.iter().map(Register::len).collect();
+    assert_eq!(lens, [4, 4, 2, 8, 1, 1, 1]);
+    assert_eq!(p.registers[3].value_type, ValueType::String { words: 8 });
+    assert!(
+        !p.registers[3].is_emitted(),
+        "text is never a reading value"
+    );
+    assert_eq!(p.registers[4].bit, Some(3));
+    assert_eq!(p.registers[5].function, Function::Coils);
+}
+
+#[test]
+fn a_type_that_does_not_fit_its_count_is_refused() {
+    let e = err("[[registers]]\nname = \"a\"\naddress = 0\ntype = \"u32\"\ncount = 1\n");
+    assert_eq!(
+        (e.field.as_str(), e.location.line),
+        ("registers[0].count", 9)
+    );
+    assert!(e.message.contains("a u32 occupies 2 registers"), "{e}");
+    let e = err("[[registers]]\nname = \"s\"\naddress = 0\ntype = \"string\"\n");
+    assert_eq!(e.field, "registers[0].count");
+    assert!(e.message.contains("a string needs `count`"), "{e}");
+    let e = err("[[registers]]\nname = \"c\"\nfunction = \"coils\"\naddress = 0\ntype = \"u16\"\n");
+    assert_eq!(e.field, "registers[0].type");
+    assert!(e.message.contains("coils hold single bits"), "{e}");
+    let e = err("[[registers]]\nname = \"f\"\naddress = 0\ntype = \"bool\"\nbit = 16\n");
+    assert_eq!(e.field, "registers[0].bit");
+    assert!(e.message.contains("bits 0 to 15"), "{e}");
+    let e = err("[[registers]]\nname = \"f\"\naddress = 0\ntype = \"u16\"\nbit = 1\n");
+    assert!(e.message.contains("needs type \"bool\""), "{e}");
+}
+
+#[test]
+fn an_unknown_unit_is_refused_with_the_list() {
+    let e = err("[[registers]]\nname = \"e_kwh\"\naddress = 0\ntype = \"u32\"\nunit = \"kwh\"\n");
+    assert_eq!(
+        (e.field.as_str(), e.location.line),
+        ("registers[0].unit", 9)
+    );
+    assert!(e.message.contains("\"kwh\" is not a known unit"), "{e}");
+    assert!(e.message.contains("kWh"), "lists the known units: {e}");
+}
+
+#[test]
+fn strings_take_no_numeric_fields_and_checks_match_their_type() {
+    let e = err(
+        "[[registers]]\nname = \"s\"\naddress = 0\ntype = \"string\"\ncount = 2\nscale = 0.1\n",
+    );
+    assert_eq!(e.field, "registers[0].scale");
+    assert!(e.message.contains("text, not a number"), "{e}");
+    let e = err("[[registers]]\nname = \"v\"\naddress = 0\ntype = \"u16\"\nexpect_text = \"x\"\n");
+    assert_eq!(e.field, "registers[0].expect_text");
+    let e = err("[[registers]]\nname = \"v\"\naddress = 0\ntype = \"u16\"\ndeadband = -1.0\n");
+    assert_eq!(e.field, "registers[0].deadband");
+}
+
+#[test]
+fn commands_must_write_a_writable_table_with_a_fitting_value() {
+    const REG: &str = "[[registers]]\nname = \"a\"\naddress = 0\ntype = \"u16\"\n";
+    let e = err(&format!(
+        "{REG}[[commands]]\naction = \"off\"\nfunction = \"input\"\naddress = 0\nvalue = 0\n"
+    ));
+    assert_eq!(e.field, "commands[0].function");
+    assert!(e.message.contains("read-only"), "{e}");
+    let e = err(&format!(
+        "{REG}[[commands]]\naction = \"off\"\nfunction = \"coils\"\naddress = 0\nvalue = 2\n"
+    ));
+    assert_eq!(
+        (e.field.as_str(), e.location.line),
+        ("commands[0].value", 13)
+    );
+    let e = err(&format!(
+        "{REG}[[commands]]\naction = \"off\"\nfunction = \"coils\"\naddress = 0\nsocket_stride = 1\nvalue = 0\n"
+    ));
+    assert!(e.message.contains("no [channel]"), "{e}");
+    let e = err(&format!(
+        "{REG}[[commands]]\naction = \"reset\"\nfunction = \"holding\"\naddress = 9\nvalue = 1\n\
+         [[commands]]\naction = \"reset\"\nfunction = \"holding\"\naddress = 9\nvalue = 2\n"
+    ));
+    assert_eq!(e.field, "commands[1].action");
+    assert!(e.message.contains("already defined at line 10"), "{e}");
+}

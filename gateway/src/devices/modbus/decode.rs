@@ -40,20 +40,36 @@ impl RegisterImage {
     }
 }
 
-/// A raw number as the device encoded it, before scaling.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// A raw value as the device encoded it, before scaling.
+#[derive(Debug, Clone, PartialEq)]
 pub enum Raw {
-    /// An integer type.
+    /// A signed integer type, a flag, or BCD.
     Int(i64),
+    /// An unsigned 64-bit value (may exceed `i64`).
+    UInt(u64),
     /// A floating-point type.
     Float(f64),
+    /// A string register.
+    Text(String),
 }
 
 impl Raw {
-    fn as_f64(self) -> f64 {
+    /// The number, for everything but text.
+    pub fn as_f64(&self) -> Option<f64> {
         match self {
-            Raw::Int(i) => i as f64,
-            Raw::Float(f) => f,
+            Raw::Int(i) => Some(*i as f64),
+            Raw::UInt(u) => Some(*u as f64),
+            Raw::Float(f) => Some(*f),
+            Raw::Text(_) => None,
+        }
+    }
+
+    /// The whole number, for integer types (for meanings and checks).
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Raw::Int(i) => Some(*i),
+            Raw::UInt(u) => i64::try_from(*u).ok(),
+            Raw::Float(_) | Raw::Text(_) => None,
         }
     }
 }
@@ -87,6 +103,24 @@ pub enum DecodeError {
         /// The value.
         value: f64,
     },
+    /// A BCD register holds a nibble above 9.
+    #[error("{name}: {words} is not binary-coded decimal (a digit above 9)")]
+    NotBcd {
+        /// Register name.
+        name: String,
+        /// The words, in hex.
+        words: String,
+    },
+    /// A string register holds bytes that are not printable ASCII.
+    #[error("{name}: byte {byte:#04x} at position {position} is not printable ASCII")]
+    NotAscii {
+        /// Register name.
+        name: String,
+        /// The offending byte.
+        byte: u8,
+        /// Its index in the text.
+        position: usize,
+    },
     /// A check register (`expect`) holds a value this profile does not know.
     #[error(
         "{name} reads {found}, but this profile understands only {expected}; \
@@ -96,13 +130,33 @@ pub enum DecodeError {
         /// Register name.
         name: String,
         /// What the device says.
-        found: i64,
+        found: String,
         /// What the profile expects.
-        expected: i64,
+        expected: String,
     },
 }
 
-/// Decodes the raw number of `reg` from exactly its words.
+/// The register's words in value order: most significant word first, each
+/// word's high byte first. Every byte/word order is undone here, once.
+fn normalised(reg: &Register, words: &[u16]) -> Vec<u16> {
+    let fix = |w: &u16| match reg.byte_order {
+        ByteOrder::Big => *w,
+        ByteOrder::Little => w.swap_bytes(),
+    };
+    let mut out: Vec<u16> = words.iter().map(fix).collect();
+    if reg.word_order == WordOrder::LowFirst && !reg.value_type.is_text() {
+        out.reverse();
+    }
+    out
+}
+
+fn combine(words: &[u16]) -> u64 {
+    words
+        .iter()
+        .fold(0u64, |acc, w| (acc << 16) | u64::from(*w))
+}
+
+/// Decodes the raw value of `reg` from exactly its words.
 pub fn decode_raw(reg: &Register, words: &[u16]) -> Result<Raw, DecodeError> {
     let expected = reg.value_type.words();
     if words.len() != usize::from(expected) {
@@ -113,41 +167,95 @@ pub fn decode_raw(reg: &Register, words: &[u16]) -> Result<Raw, DecodeError> {
             got: words.len(),
         });
     }
-    let fix = |w: u16| match reg.byte_order {
-        ByteOrder::Big => w,
-        ByteOrder::Little => w.swap_bytes(),
-    };
-    let bits32 = || {
-        let (a, b) = (fix(words[0]), fix(words[1]));
-        match reg.word_order {
-            WordOrder::HighFirst => (u32::from(a) << 16) | u32::from(b),
-            WordOrder::LowFirst => (u32::from(b) << 16) | u32::from(a),
+    if reg.function.is_bits() {
+        // One coil or discrete input, stored as 0 or 1.
+        return Ok(Raw::Int(i64::from(words[0] != 0)));
+    }
+    let w = normalised(reg, words);
+    let bits = combine(&w);
+    let float = |v: f64| {
+        if v.is_finite() {
+            Ok(Raw::Float(v))
+        } else {
+            Err(DecodeError::NotFinite {
+                name: reg.name.clone(),
+                value: v,
+            })
         }
     };
-    let raw = match reg.value_type {
-        ValueType::U16 => Raw::Int(i64::from(fix(words[0]))),
-        ValueType::I16 => Raw::Int(i64::from(fix(words[0]) as i16)),
-        ValueType::U32 => Raw::Int(i64::from(bits32())),
-        ValueType::I32 => Raw::Int(i64::from(bits32() as i32)),
-        ValueType::F32 => {
-            let v = f64::from(f32::from_bits(bits32()));
-            if !v.is_finite() {
-                return Err(DecodeError::NotFinite {
-                    name: reg.name.clone(),
-                    value: v,
-                });
-            }
-            Raw::Float(v)
+    match reg.value_type {
+        ValueType::U16 | ValueType::U32 => Ok(Raw::Int(bits as i64)),
+        ValueType::I16 => Ok(Raw::Int(i64::from(bits as u16 as i16))),
+        ValueType::I32 => Ok(Raw::Int(i64::from(bits as u32 as i32))),
+        ValueType::U64 => Ok(Raw::UInt(bits)),
+        ValueType::I64 => Ok(Raw::Int(bits as i64)),
+        ValueType::F32 => float(widen(f32::from_bits(bits as u32))),
+        ValueType::F64 => float(f64::from_bits(bits)),
+        ValueType::Bool => Ok(Raw::Int(match reg.bit {
+            Some(b) => i64::from((bits >> b) & 1 == 1),
+            None => i64::from(bits != 0),
+        })),
+        ValueType::Bcd16 | ValueType::Bcd32 => {
+            bcd(bits, w.len() * 4).ok_or_else(|| DecodeError::NotBcd {
+                name: reg.name.clone(),
+                words: w
+                    .iter()
+                    .map(|x| format!("{x:#06x}"))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            })
         }
-    };
-    Ok(raw)
+        ValueType::String { .. } => text(reg, &w),
+    }
+}
+
+/// The f64 nearest to the decimal the f32 stands for: 230.2f32 becomes
+/// 230.2, not 230.1999969482422, which is what the device meant and what
+/// every JSON payload would otherwise show.
+fn widen(x: f32) -> f64 {
+    if !x.is_finite() {
+        return f64::from(x);
+    }
+    // Rust prints the shortest decimal that reads back as the same f32.
+    x.to_string().parse().unwrap_or_else(|_| f64::from(x))
+}
+
+/// `digits` nibbles of `bits` as a decimal number, or `None` for a nibble > 9.
+fn bcd(bits: u64, digits: usize) -> Option<Raw> {
+    let mut value = 0i64;
+    for i in (0..digits).rev() {
+        let d = (bits >> (i * 4)) & 0xF;
+        if d > 9 {
+            return None;
+        }
+        value = value * 10 + d as i64;
+    }
+    Some(Raw::Int(value))
+}
+
+/// ASCII text, two characters per word (high byte first after byte-order
+/// correction), NUL- or space-padded at the end.
+fn text(reg: &Register, words: &[u16]) -> Result<Raw, DecodeError> {
+    let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_be_bytes()).collect();
+    let end = bytes.iter().position(|b| *b == 0).unwrap_or(bytes.len());
+    for (position, byte) in bytes[..end].iter().enumerate() {
+        if !(0x20..0x7F).contains(byte) {
+            return Err(DecodeError::NotAscii {
+                name: reg.name.clone(),
+                byte: *byte,
+                position,
+            });
+        }
+    }
+    // Checked printable ASCII above, so this is valid UTF-8.
+    let s = String::from_utf8_lossy(&bytes[..end]);
+    Ok(Raw::Text(s.trim_end().to_owned()))
 }
 
 /// Applies scale and offset. Decimal scales (0.1, 0.001) divide by their
 /// reciprocal instead of multiplying, so 2301 × 0.1 reads 230.1 rather than
 /// 230.10000000000002 in every JSON payload.
-pub fn scale(reg: &Register, raw: Raw) -> f64 {
-    let x = raw.as_f64();
+pub fn scale(reg: &Register, x: f64) -> f64 {
     let s = reg.scale;
     let scaled = if s.abs() < 1.0 {
         let inv = 1.0 / s;
@@ -162,9 +270,14 @@ pub fn scale(reg: &Register, raw: Raw) -> f64 {
     scaled + reg.offset
 }
 
+/// The value of one register in the unit of its name (`None` for text).
+pub fn decode_value(reg: &Register, words: &[u16]) -> Result<Option<f64>, DecodeError> {
+    Ok(decode_raw(reg, words)?.as_f64().map(|x| scale(reg, x)))
+}
+
 /// Decodes the registers of one block (the device level, or one channel
 /// whose block starts at `block_start`) into named values. Check registers
-/// are verified and left out.
+/// are verified and left out, and so is text, which is no number.
 pub fn decode_block(
     registers: &[Register],
     image: &RegisterImage,
@@ -180,174 +293,55 @@ pub fn decode_block(
                     name: reg.name.clone(),
                 })?;
         let raw = decode_raw(reg, &words)?;
-        if let Some(expected) = reg.expect {
-            let found = match raw {
-                Raw::Int(i) => i,
-                Raw::Float(f) => f as i64,
-            };
-            if found != expected {
-                return Err(DecodeError::Unexpected {
-                    name: reg.name.clone(),
-                    found,
-                    expected,
-                });
+        let unexpected = |found: String, expected: String| DecodeError::Unexpected {
+            name: reg.name.clone(),
+            found,
+            expected,
+        };
+        match (&raw, reg.expect, &reg.expect_text) {
+            (_, Some(expected), _) => {
+                let found = raw.as_i64();
+                if found != Some(expected) {
+                    let shown = found.map_or_else(|| format!("{raw:?}"), |f| f.to_string());
+                    return Err(unexpected(shown, expected.to_string()));
+                }
             }
-            continue;
+            (Raw::Text(found), None, Some(expected)) => {
+                if found != expected {
+                    return Err(unexpected(format!("{found:?}"), format!("{expected:?}")));
+                }
+            }
+            (Raw::Text(_), None, None) => {}
+            (_, None, _) => {
+                if let Some(x) = raw.as_f64() {
+                    values.insert(reg.name.clone(), scale(reg, x));
+                }
+            }
         }
-        values.insert(reg.name.clone(), scale(reg, raw));
     }
     Ok(values)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn reg(value_type: ValueType) -> Register {
-        Register {
-            name: "x".into(),
-            function: Function::Holding,
-            address: 0,
-            value_type,
-            byte_order: ByteOrder::Big,
-            word_order: WordOrder::HighFirst,
-            scale: 1.0,
-            offset: 0.0,
-            unit: None,
-            meanings: BTreeMap::new(),
-            expect: None,
-            line: 1,
-        }
-    }
-
-    #[test]
-    fn u32_high_word_first_puts_the_first_register_on_top() {
-        let r = reg(ValueType::U32);
-        assert_eq!(decode_raw(&r, &[0x0001, 0x0002]), Ok(Raw::Int(0x0001_0002)));
-    }
-
-    #[test]
-    fn u32_low_word_first_swaps_the_registers() {
-        let r = Register {
-            word_order: WordOrder::LowFirst,
-            ..reg(ValueType::U32)
-        };
-        assert_eq!(decode_raw(&r, &[0x0002, 0x0001]), Ok(Raw::Int(0x0001_0002)));
-    }
-
-    #[test]
-    fn little_byte_order_swaps_bytes_within_each_word() {
-        let r = Register {
-            byte_order: ByteOrder::Little,
-            ..reg(ValueType::U16)
-        };
-        assert_eq!(decode_raw(&r, &[0x3412]), Ok(Raw::Int(0x1234)));
-        // All four orders of a float: 1.5f32 = 0x3FC0_0000.
-        let f = reg(ValueType::F32);
-        assert_eq!(decode_raw(&f, &[0x3FC0, 0x0000]), Ok(Raw::Float(1.5)));
-        let cdab = Register {
-            word_order: WordOrder::LowFirst,
-            ..f.clone()
-        };
-        assert_eq!(decode_raw(&cdab, &[0x0000, 0x3FC0]), Ok(Raw::Float(1.5)));
-        let badc = Register {
-            byte_order: ByteOrder::Little,
-            ..f.clone()
-        };
-        assert_eq!(decode_raw(&badc, &[0xC03F, 0x0000]), Ok(Raw::Float(1.5)));
-        let dcba = Register {
-            byte_order: ByteOrder::Little,
-            word_order: WordOrder::LowFirst,
-            ..f
-        };
-        assert_eq!(decode_raw(&dcba, &[0x0000, 0xC03F]), Ok(Raw::Float(1.5)));
-    }
-
-    #[test]
-    fn i16_negatives_are_twos_complement() {
-        let r = Register {
-            scale: 0.1,
-            ..reg(ValueType::I16)
-        };
-        let raw = decode_raw(&r, &[0xFF9C]).unwrap(); // -100
-        assert_eq!(raw, Raw::Int(-100));
-        assert_eq!(scale(&r, raw), -10.0);
-    }
-
-    #[test]
-    fn i32_negatives_span_both_words() {
-        let r = reg(ValueType::I32);
-        assert_eq!(decode_raw(&r, &[0xFFFF, 0xFFFE]), Ok(Raw::Int(-2)));
-    }
-
-    #[test]
-    fn decimal_scales_give_the_nearest_decimal() {
-        let r = Register {
-            scale: 0.1,
-            ..reg(ValueType::U16)
-        };
-        assert_eq!(scale(&r, Raw::Int(2301)), 230.1);
-        let ma = Register {
-            scale: 0.001,
-            ..reg(ValueType::U16)
-        };
-        assert_eq!(scale(&ma, Raw::Int(1234)), 1.234);
-        let offset = Register {
-            scale: 2.0,
-            offset: -40.0,
-            ..reg(ValueType::U16)
-        };
-        assert_eq!(scale(&offset, Raw::Int(30)), 20.0);
-    }
-
-    #[test]
-    fn wrong_word_count_and_nan_are_errors_not_panics() {
-        let r = reg(ValueType::U32);
-        assert!(matches!(
-            decode_raw(&r, &[1]),
-            Err(DecodeError::WrongLength { got: 1, .. })
-        ));
-        let f = reg(ValueType::F32);
-        assert!(matches!(
-            decode_raw(&f, &[0x7FC0, 0]),
-            Err(DecodeError::NotFinite { .. })
-        ));
-    }
-
-    #[test]
-    fn blocks_decode_relative_to_their_start_and_check_expectations() {
-        let mut image = RegisterImage::new();
-        let req = ReadRequest {
-            function: Function::Holding,
-            start: 100,
-            count: 3,
-        };
-        image.insert(&req, &[1, 0, 7]);
-        let version = Register {
-            name: "version".into(),
-            expect: Some(1),
-            ..reg(ValueType::U16)
-        };
-        let power = Register {
-            name: "power_w".into(),
-            address: 1,
-            ..reg(ValueType::U32)
-        };
-        let values = decode_block(&[version.clone(), power.clone()], &image, 100).unwrap();
-        assert_eq!(values.len(), 1, "check registers are not emitted");
-        assert_eq!(values["power_w"], 7.0);
-
-        let strict = Register {
-            expect: Some(2),
-            ..version
-        };
-        assert!(matches!(
-            decode_block(&[strict], &image, 100),
-            Err(DecodeError::Unexpected { found: 1, .. })
-        ));
-        assert!(matches!(
-            decode_block(&[power], &image, 200),
-            Err(DecodeError::Missing { .. })
-        ));
-    }
+/// The text registers of a block that are not checks (serial numbers,
+/// firmware versions): reported once in the log, never as values.
+pub fn decode_labels(
+    registers: &[Register],
+    image: &RegisterImage,
+    block_start: u16,
+) -> Vec<(String, String)> {
+    registers
+        .iter()
+        .filter(|r| r.value_type.is_text() && r.expect_text.is_none())
+        .filter_map(|r| {
+            let words = image.get(r.function, block_start.saturating_add(r.address), r.len())?;
+            match decode_raw(r, &words) {
+                Ok(Raw::Text(t)) => Some((r.name.clone(), t)),
+                _ => None,
+            }
+        })
+        .collect()
 }
+
+#[cfg(test)]
+#[path = "decode_tests.rs"]
+mod tests;

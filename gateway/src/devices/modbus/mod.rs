@@ -7,6 +7,7 @@
 //! or a test double.
 
 pub mod decode;
+pub mod encode;
 pub mod plan;
 
 #[cfg(test)]

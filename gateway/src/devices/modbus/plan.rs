@@ -14,6 +14,18 @@ use crate::profile::{Function, Profile};
 /// Most registers one read of holding or input registers may return.
 pub const MAX_READ_REGISTERS: u16 = 125;
 
+/// Most coils or discrete inputs one read may return (functions 0x01, 0x02).
+pub const MAX_READ_BITS: u16 = 2000;
+
+/// The most one request may read from `function`'s table.
+pub fn max_read(function: Function) -> u16 {
+    if function.is_bits() {
+        MAX_READ_BITS
+    } else {
+        MAX_READ_REGISTERS
+    }
+}
+
 /// Registers some value occupies: the planner's input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Span {
@@ -40,7 +52,7 @@ pub fn coalesce(spans: impl IntoIterator<Item = Span>, max_gap: u16) -> Vec<Read
             let merged_end = last_end.max(s_end);
             if last.function == s.function
                 && gap <= u32::from(max_gap)
-                && merged_end - last_start <= u32::from(MAX_READ_REGISTERS)
+                && merged_end - last_start <= u32::from(max_read(s.function))
             {
                 // Fits: merged_end - last_start <= 125.
                 last.count = (merged_end - last_start) as u16;
@@ -73,7 +85,7 @@ where
                 let gap_ok = u32::from(r.start) >= last.end()
                     && u32::from(r.start) - last.end() <= u32::from(max_gap);
                 let merged_len = r.end().max(last.end()) - u32::from(last.start);
-                if gap_ok && merged_len <= u32::from(MAX_READ_REGISTERS) {
+                if gap_ok && merged_len <= u32::from(max_read(r.function)) {
                     // Fits: merged_len <= 125.
                     last.count = merged_len as u16;
                     continue;
@@ -202,6 +214,20 @@ mod tests {
             vec![req(0, 60), req(62, 64)]
         );
         assert_eq!(coalesce(blocks.concat(), 8), vec![req(0, 64), req(66, 60)]);
+    }
+
+    #[test]
+    fn bit_tables_take_up_to_2000_per_request() {
+        let coil = |start| Span {
+            function: Function::Coils,
+            start,
+            len: 1,
+        };
+        let plan = coalesce((0..2500).map(coil), 0);
+        assert_eq!(plan.len(), 2);
+        assert_eq!((plan[0].start, plan[0].count), (0, 2000));
+        assert_eq!((plan[1].start, plan[1].count), (2000, 500));
+        assert_eq!(plan[0].function, Function::Coils);
     }
 
     #[test]

@@ -1,0 +1,286 @@
+//! The dashboard in a real browser (Debian's chromium, headless, through
+//! chromedriver): a simulated yard raises an overcurrent alert; grid staff
+//! log in, see it, open it, acknowledge it and close it with a disposition,
+//! and the JSON API then shows exactly that. A property manager sees the
+//! station view and cannot act; the alert page is also taken on a phone-sized
+//! screen.
+//!
+//! Every page is saved as a PNG in a temp dir; with
+//! `GRIDWATCH_SCREENSHOTS=docs/screenshots` the pictures in the docs are
+//! regenerated instead.
+//!
+//! scripts/test installs chromium and chromium-driver; only when they are
+//! not installed does this test skip, saying so.
+
+use gridwatch_simulators::broker::EmbeddedBroker;
+use gridwatch_simulators::demo::demo_directory;
+use gridwatch_simulators::pile::Fault;
+use gridwatch_simulators::yard::{Yard, YardOptions};
+use gridwatch_tests::webdriver::{chromium_paths, Driver, Session};
+use gridwatch_tests::TempDir;
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Desktop and phone viewports (CSS pixels).
+const DESKTOP: (u32, u32) = (1280, 800);
+const PHONE: (u32, u32) = (390, 844);
+
+struct Api {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Api {
+    async fn get(&self, path: &str, token: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        let status = r.status().as_u16();
+        let bytes = r.bytes().await.expect("API body");
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+}
+
+/// Waits (at most 60 s) until the API lists an open overcurrent alert for
+/// the staff member, and returns its id.
+async fn wait_for_alert(api: &Api, token: &str) -> i64 {
+    let until = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, v) = api.get("/api/v1/alerts", token).await;
+        assert_eq!(status, 200, "alert list: {v}");
+        let found = v.as_array().and_then(|list| {
+            list.iter()
+                .find(|a| a["rule"] == "socket_overcurrent" && a["state"] == "open")
+                .and_then(|a| a["id"].as_i64())
+        });
+        if let Some(id) = found {
+            return id;
+        }
+        assert!(
+            Instant::now() < until,
+            "no open overcurrent alert within 60 s; the API lists {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// Saves a screenshot and checks it is a PNG of at least the viewport's width.
+async fn shot(s: &Session<'_>, dir: &Path, name: &str, min_width: u32) -> PathBuf {
+    let png = s.screenshot().await.expect("screenshot");
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{name} is a PNG");
+    let width = u32::from_be_bytes(png[16..20].try_into().unwrap());
+    let height = u32::from_be_bytes(png[20..24].try_into().unwrap());
+    assert!(
+        width >= min_width && height >= 200,
+        "{name} is {width}x{height}, smaller than the viewport"
+    );
+    let path = dir.join(name);
+    std::fs::write(&path, png).expect("write screenshot");
+    path
+}
+
+async fn log_in(s: &Session<'_>, base: &str, token: &str) {
+    s.goto(&format!("{base}/login")).await.unwrap();
+    let input = s.find("input[name=token]").await.unwrap();
+    s.type_into(&input, token).await.unwrap();
+    let button = s.find("form[action='/login'] button").await.unwrap();
+    s.click_and_load(&button).await.unwrap();
+    assert!(
+        s.url().await.unwrap().ends_with("/alerts"),
+        "logging in leads to the alert list"
+    );
+}
+
+async fn page_text(s: &Session<'_>) -> String {
+    let body = s.find("body").await.unwrap();
+    s.text(&body).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_acknowledge_and_close_an_alert_in_a_real_browser() {
+    let Some((browser, driver)) = chromium_paths() else {
+        println!(
+            "SKIPPED: chromium and chromedriver are not installed \
+             (scripts/test installs them: apt-get install chromium chromium-driver)"
+        );
+        return;
+    };
+    let scratch = TempDir::new("browser");
+    let pictures = match std::env::var_os("GRIDWATCH_SCREENSHOTS") {
+        // Relative to the workspace, not to this crate's directory.
+        Some(d) => Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(d),
+        None => scratch.path().to_owned(),
+    };
+    std::fs::create_dir_all(&pictures).unwrap();
+
+    let broker = EmbeddedBroker::start().expect("embedded broker");
+    let mut opts = YardOptions::new(broker.addr());
+    let (directory, logins) = demo_directory(&opts);
+    let dir_file = scratch.path().join("directory.toml");
+    std::fs::write(&dir_file, directory).unwrap();
+    opts.directory = Some(dir_file);
+    opts.api_listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+    let yard = Yard::start(&opts).await.expect("yard starts");
+    let addr = yard.api_addr.expect("the yard's API listens");
+    let base = format!("http://{addr}");
+    let staff = &logins[0].token;
+    let manager = &logins[1].token;
+
+    yard.inject(2, Fault::Overcurrent).unwrap();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let api = Api {
+        http: reqwest::Client::builder().no_proxy().build().unwrap(),
+        base: base.clone(),
+    };
+    let id = wait_for_alert(&api, staff).await;
+
+    let driver = Driver::start(&browser, &driver)
+        .await
+        .expect("chromedriver starts");
+
+    // Desktop: log in as grid staff, see the alert in the list.
+    let s = driver
+        .session(DESKTOP.0, DESKTOP.1, false)
+        .await
+        .expect("browser session");
+    s.goto(&format!("{base}/login")).await.unwrap();
+    shot(&s, &pictures, "dashboard-login.png", DESKTOP.0).await;
+    log_in(&s, &base, staff).await;
+    let list = page_text(&s).await;
+    assert!(
+        list.contains("demo.staff"),
+        "logged in as demo.staff: {list}"
+    );
+    assert!(
+        list.contains("socket 2") || list.contains("Socket 2"),
+        "the list shows the faulted socket's alert: {list}"
+    );
+    shot(&s, &pictures, "dashboard-alerts.png", DESKTOP.0).await;
+
+    // Open it: evidence chart, acknowledge.
+    let link = s.find(&format!("a[href='/alerts/{id}']")).await.unwrap();
+    s.click_and_load(&link).await.unwrap();
+    assert!(s.url().await.unwrap().ends_with(&format!("/alerts/{id}")));
+    s.find("svg").await.expect("the evidence chart is drawn");
+    let ack = s
+        .find(&format!("form[action='/alerts/{id}/acknowledge'] button"))
+        .await
+        .unwrap();
+    s.click_and_load(&ack).await.unwrap();
+    let after_ack = page_text(&s).await;
+    assert!(
+        after_ack.to_lowercase().contains("acknowledged"),
+        "the page shows the alert acknowledged: {after_ack}"
+    );
+    shot(&s, &pictures, "dashboard-alert.png", DESKTOP.0).await;
+
+    // Close it with a disposition, a note and a photo reference.
+    let option = s
+        .find("select[name=disposition] option[value=pile_fault]")
+        .await
+        .unwrap();
+    s.click(&option).await.unwrap();
+    let note = s.find("textarea[name=note]").await.unwrap();
+    s.type_into(
+        &note,
+        "Charger on socket 2 drew 7 A; socket locked out, owner told.",
+    )
+    .await
+    .unwrap();
+    let photos = s.find("input[name=photos]").await.unwrap();
+    s.type_into(&photos, "IMG_0412.jpg").await.unwrap();
+    let close = s
+        .find(&format!("form[action='/alerts/{id}/close'] button"))
+        .await
+        .unwrap();
+    s.click_and_load(&close).await.unwrap();
+    let closed = page_text(&s).await;
+    assert!(
+        closed.contains("pile_fault") && closed.contains("socket locked out"),
+        "the page shows the disposition and note: {closed}"
+    );
+    shot(&s, &pictures, "dashboard-alert-closed.png", DESKTOP.0).await;
+
+    // The API reflects what was done in the browser, by whom.
+    let (status, v) = api.get(&format!("/api/v1/alerts/{id}"), staff).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["alert"]["state"], "resolved", "{v}");
+    assert_eq!(v["alert"]["disposition"], "pile_fault", "{v}");
+    assert_eq!(v["alert"]["assignee"], "demo.staff", "{v}");
+    let trail: Vec<(String, String)> = v["audit"]
+        .as_array()
+        .expect("audit trail")
+        .iter()
+        .map(|e| {
+            (
+                e["actor"].as_str().unwrap_or_default().to_owned(),
+                e["action"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    for action in ["acknowledge", "close"] {
+        assert!(
+            trail.contains(&("demo.staff".to_owned(), action.to_owned())),
+            "the trail records demo.staff's {action}: {trail:?}"
+        );
+    }
+
+    // The property manager: station view, and the alert without the forms.
+    log_in(&s, &base, manager).await;
+    s.goto(&format!("{base}/stations")).await.unwrap();
+    let stations = page_text(&s).await;
+    assert!(
+        stations.contains("pile-1"),
+        "the manager sees the yard's pile: {stations}"
+    );
+    shot(&s, &pictures, "dashboard-stations.png", DESKTOP.0).await;
+    s.goto(&format!("{base}/alerts/{id}")).await.unwrap();
+    let seen_by_manager = page_text(&s).await;
+    assert!(seen_by_manager.contains("pile_fault"), "{seen_by_manager}");
+    assert!(
+        s.find("form[action$='/close']").await.is_err(),
+        "a property manager gets no closing form"
+    );
+    s.quit().await.unwrap();
+
+    // A phone: an alert page fits the screen's width. The overpower alert
+    // of the same fault is still open, so its page has the closing form.
+    let (_, list) = api.get("/api/v1/alerts", staff).await;
+    let phone_id = list
+        .as_array()
+        .and_then(|l| l.iter().find(|a| a["state"] == "open"))
+        .and_then(|a| a["id"].as_i64())
+        .unwrap_or(id);
+    let phone = driver
+        .session(PHONE.0, PHONE.1, true)
+        .await
+        .expect("phone session");
+    log_in(&phone, &base, staff).await;
+    phone
+        .goto(&format!("{base}/alerts/{phone_id}"))
+        .await
+        .unwrap();
+    let widths = phone
+        .execute("return [document.documentElement.scrollWidth, window.innerWidth];")
+        .await
+        .unwrap();
+    let (scroll, inner) = (widths[0].as_i64().unwrap(), widths[1].as_i64().unwrap());
+    assert_eq!(inner, i64::from(PHONE.0), "the phone viewport is emulated");
+    assert!(
+        scroll <= inner,
+        "the alert page fits a phone's width without sideways scrolling ({scroll} > {inner} px)"
+    );
+    shot(&phone, &pictures, "dashboard-alert-phone.png", PHONE.0).await;
+    phone.quit().await.unwrap();
+
+    yard.stop().await.expect("yard stops cleanly");
+}
