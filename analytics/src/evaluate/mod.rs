@@ -261,7 +261,9 @@ mod tests {
                 ("night_plateau".to_owned(), 1),
             ])
         );
-        assert!(e.table().contains("false positives of group_rental by flat trait"));
+        assert!(e
+            .table()
+            .contains("false positives of group_rental by flat trait"));
         // A rule with no cases and no alerts scores 1/1, with no time to detect.
         let s = e
             .rules

@@ -489,7 +489,13 @@ mod tests {
         // 150 W from 23:00 to 04:30 on the second day (under the 5 h
         // plateau limit), through bedtime and the quiet hours, then off.
         let from = 1440 + 23 * 60;
-        let s = household(|m| if (0..330).contains(&(m - from)) { 150.0 } else { 0.0 });
+        let s = household(|m| {
+            if (0..330).contains(&(m - from)) {
+                150.0
+            } else {
+                0.0
+            }
+        });
         assert!(s.is_empty(), "{s:?}");
     }
 
