@@ -3,9 +3,10 @@
 //! to bottom, this is the gateway.
 
 use crate::backoff::words;
+use crate::bus::modbus_rtu::{self, RtuBus};
 use crate::bus::modbus_tcp::{ModbusTcpBus, TcpLinks};
 use crate::config::{DeviceConfig, GatewayConfig, Transport};
-use crate::devices::modbus::{ModbusDevice, ModbusTcpDevice};
+use crate::devices::modbus::{ModbusDevice, ModbusRtuDevice, ModbusTcpDevice};
 use crate::devices::poller::{Poller, Schedule};
 use crate::devices::DeviceStamp;
 use crate::edge::{self, Edge};
@@ -20,6 +21,7 @@ use crate::uplink::mqtt::{self, MqttUplink};
 use crate::uplink::{self, RecordSender};
 use anyhow::Context;
 use gridwatch_telemetry::Clock;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -88,7 +90,24 @@ pub async fn run(
         }
         let outbox = OutboxHandle::new(outbox);
         health.set_outbox(&outbox.stats());
-        let uplink = MqttUplink::new(&config, clock.clone(), health.clone(), outbox.clone())?;
+        // One task per RS-485 line that has devices on it; devices and
+        // commands reach their units through it.
+        let buses: BTreeMap<String, RtuBus> = config
+            .buses
+            .iter()
+            .filter(|b| {
+                let used = config.devices.iter().any(|d| {
+                    matches!(&d.transport, Transport::ModbusRtu { bus, .. } if *bus == b.id)
+                });
+                if !used {
+                    warn!("bus {} ({}) has no devices; leaving the port closed", b.id, b.describe());
+                }
+                used
+            })
+            .map(|b| (b.id.clone(), modbus_rtu::spawn(b, shutdown.clone())))
+            .collect();
+        let uplink = MqttUplink::new(&config, clock.clone(), health.clone(), outbox.clone())?
+            .with_commands(crate::command::Commands::new(&config).with_rtu_buses(&buses));
         let influx_uplink = config
             .influx
             .as_ref()
@@ -119,6 +138,7 @@ pub async fn run(
                 &mut pollers,
                 &mut links,
                 &config,
+                &buses,
                 device,
                 first_seq,
                 clock.clone(),
@@ -274,6 +294,7 @@ fn spawn_poller(
     set: &mut JoinSet<()>,
     links: &mut TcpLinks,
     config: &GatewayConfig,
+    buses: &BTreeMap<String, RtuBus>,
     device: &DeviceConfig,
     first_seq: u64,
     clock: Arc<dyn Clock>,
@@ -301,6 +322,27 @@ fn spawn_poller(
             span.in_scope(|| {
                 info!(
                     "polling {} ({}) at {host}:{port} unit {unit_id} every {}",
+                    device.id,
+                    device.profile.model,
+                    words(device.poll_interval())
+                )
+            });
+            let poller = Poller::new(bound, stamp, schedule, clock, health, sender)
+                .with_report(device.report.clone());
+            set.spawn(poller.run(shutdown).instrument(span));
+        }
+        Transport::ModbusRtu { bus, unit_id } => {
+            // Config validation guarantees the bus exists, and the daemon
+            // started every bus that has a device.
+            let Some(line) = buses.get(bus) else {
+                error!("{} names bus {bus}, which is not running", device.id);
+                return;
+            };
+            let logic = ModbusDevice::new(device.profile.clone(), device.max_gap_registers);
+            let bound = ModbusRtuDevice::new(logic, line.client(*unit_id));
+            span.in_scope(|| {
+                info!(
+                    "polling {} ({}) as unit {unit_id} on bus {bus} every {}",
                     device.id,
                     device.profile.model,
                     words(device.poll_interval())

@@ -20,6 +20,8 @@ struct RawConfig {
     outbox: RawOutbox,
     influx: Option<RawInflux>,
     #[serde(default)]
+    buses: Vec<Spanned<super::serial::RawBus>>,
+    #[serde(default)]
     devices: Vec<Spanned<RawDevice>>,
     #[serde(default)]
     readers: Vec<Spanned<super::readers::RawReader>>,
@@ -97,6 +99,7 @@ struct RawOutbox {
 #[serde(rename_all = "snake_case")]
 enum Protocol {
     ModbusTcp,
+    ModbusRtu,
 }
 
 #[derive(Debug, Deserialize)]
@@ -104,10 +107,11 @@ enum Protocol {
 struct RawDevice {
     id: Spanned<String>,
     profile: Spanned<String>,
-    protocol: Protocol,
-    host: Spanned<String>,
+    protocol: Spanned<Protocol>,
+    host: Option<Spanned<String>>,
+    bus: Option<Spanned<String>>,
     port: Option<Spanned<u16>>,
-    unit_id: Option<u8>,
+    unit_id: Option<Spanned<u8>>,
     poll_interval_ms: Option<Spanned<u64>>,
     timeout_ms: Option<Spanned<u64>>,
     retry_max_ms: Option<Spanned<u64>>,
@@ -281,10 +285,62 @@ pub(super) fn build(
             )
             .into());
     }
+    let mut buses: Vec<SerialBusConfig> = Vec::with_capacity(raw.buses.len());
+    for (i, b) in raw.buses.iter().enumerate() {
+        let bus = serial::build_bus(src, i, b.get_ref())?;
+        if let Some(j) = buses.iter().position(|x| x.id == bus.id) {
+            return Err(src
+                .error(
+                    b.get_ref().id_span(),
+                    format!("buses[{i}].id"),
+                    format!(
+                        "{:?} is already used by buses[{j}]; bus ids must be unique",
+                        bus.id
+                    ),
+                )
+                .into());
+        }
+        if let Some(j) = buses.iter().position(|x| x.port == bus.port) {
+            return Err(src
+                .error(
+                    b.get_ref().id_span(),
+                    format!("buses[{i}].port"),
+                    format!(
+                        "{} is already buses[{j}] ({:?}); one serial port is one bus, \
+                         so list every device on it under that bus",
+                        bus.port.display(),
+                        buses[j].id
+                    ),
+                )
+                .into());
+        }
+        buses.push(bus);
+    }
     let mut devices: Vec<DeviceConfig> = Vec::with_capacity(raw.devices.len());
     let mut id_spans: Vec<Range<usize>> = Vec::new();
     for (i, d) in raw.devices.iter().enumerate() {
-        let device = build_device(src, i, d.get_ref(), library)?;
+        let device = build_device(src, i, d.get_ref(), &buses, library)?;
+        if let Transport::ModbusRtu { bus, unit_id } = &device.transport {
+            let same = devices.iter().position(|x| {
+                matches!(&x.transport, Transport::ModbusRtu { bus: b, unit_id: u } if b == bus && u == unit_id)
+            });
+            if let Some(j) = same {
+                return Err(src
+                    .error(
+                        d.get_ref()
+                            .bus
+                            .as_ref()
+                            .map_or(d.get_ref().id.span(), |b| b.span()),
+                        format!("devices[{i}].unit_id"),
+                        format!(
+                            "unit {unit_id} on bus {bus:?} is already devices[{j}] ({}); \
+                             every device on one RS-485 line needs its own unit id",
+                            devices[j].id.as_str()
+                        ),
+                    )
+                    .into());
+            }
+        }
         if let Some(j) = devices.iter().position(|x| x.id == device.id) {
             let first = src.location(id_spans[j].start);
             return Err(src
@@ -331,6 +387,7 @@ pub(super) fn build(
         mqtt,
         outbox,
         influx,
+        buses,
         devices,
         readers: readers.readers,
         local_mqtt: readers.local_mqtt,
@@ -620,6 +677,7 @@ fn build_device(
     src: &SourceFile,
     i: usize,
     d: &RawDevice,
+    buses: &[SerialBusConfig],
     library: &mut ProfileLibrary,
 ) -> Result<DeviceConfig, ConfigError> {
     let f = |name: &str| format!("devices[{i}].{name}");
@@ -643,12 +701,31 @@ fn build_device(
             });
         }
     };
-    let transport = match d.protocol {
-        Protocol::ModbusTcp => Transport::ModbusTcp {
-            host: non_empty(src, &d.host, &f("host"))?,
-            port: bounded(src, &d.port, DEFAULT_MODBUS_PORT, &f("port"), 1, u16::MAX)?,
-            unit_id: d.unit_id.unwrap_or(DEFAULT_UNIT_ID),
-        },
+    let transport = match d.protocol.get_ref() {
+        Protocol::ModbusTcp => {
+            if let Some(bus) = &d.bus {
+                return Err(src
+                    .error(
+                        bus.span(),
+                        f("bus"),
+                        "a modbus_tcp device is reached by host and port; bus is for modbus_rtu",
+                    )
+                    .into());
+            }
+            let host = d.host.as_ref().ok_or_else(|| {
+                src.error(
+                    d.protocol.span(),
+                    f("host"),
+                    "protocol = \"modbus_tcp\" needs host (the device's or its TCP gateway's address)",
+                )
+            })?;
+            Transport::ModbusTcp {
+                host: non_empty(src, host, &f("host"))?,
+                port: bounded(src, &d.port, DEFAULT_MODBUS_PORT, &f("port"), 1, u16::MAX)?,
+                unit_id: d.unit_id.as_ref().map_or(DEFAULT_UNIT_ID, |u| *u.get_ref()),
+            }
+        }
+        Protocol::ModbusRtu => rtu_transport(src, &f, d, buses)?,
     };
     let poll_interval_ms = bounded(
         src,
@@ -715,6 +792,68 @@ fn build_device(
         report,
         building,
         unit,
+    })
+}
+
+/// `protocol = "modbus_rtu"`: a unit on one of the `[[buses]]`.
+fn rtu_transport(
+    src: &SourceFile,
+    f: &dyn Fn(&str) -> String,
+    d: &RawDevice,
+    buses: &[SerialBusConfig],
+) -> Result<Transport, FieldError> {
+    if let Some(host) = &d.host {
+        return Err(src.error(
+            host.span(),
+            f("host"),
+            "a modbus_rtu device is reached through its bus; host and port are for modbus_tcp",
+        ));
+    }
+    if let Some(port) = &d.port {
+        return Err(src.error(
+            port.span(),
+            f("port"),
+            "a modbus_rtu device has no TCP port; its serial port is set on its bus",
+        ));
+    }
+    let known = || {
+        if buses.is_empty() {
+            "no [[buses]] are listed".to_owned()
+        } else {
+            format!(
+                "known buses: {}",
+                crate::source::list(buses.iter().map(|b| b.id.as_str()))
+            )
+        }
+    };
+    let bus = d.bus.as_ref().ok_or_else(|| {
+        src.error(
+            d.protocol.span(),
+            f("bus"),
+            format!(
+                "protocol = \"modbus_rtu\" needs bus (the id of a [[buses]] entry); {}",
+                known()
+            ),
+        )
+    })?;
+    let Some(b) = buses.iter().find(|b| b.id == *bus.get_ref()) else {
+        return Err(src.error(
+            bus.span(),
+            f("bus"),
+            format!("no bus {:?}; {}", bus.get_ref(), known()),
+        ));
+    };
+    let unit_id = d.unit_id.as_ref().map_or(DEFAULT_UNIT_ID, |u| *u.get_ref());
+    if !(1..=247).contains(&unit_id) {
+        return Err(src.error(
+            d.unit_id.as_ref().map_or(d.protocol.span(), |u| u.span()),
+            f("unit_id"),
+            format!("{unit_id} is not a Modbus RTU unit address; use 1 to 247 (0 is broadcast)"),
+        ));
+    }
+    Ok(Transport::ModbusRtu {
+        bus: b.id.clone(),
+        unit_id,
     })
 }
 
