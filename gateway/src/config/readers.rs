@@ -329,6 +329,18 @@ identity = "/plate"
     }
 
     #[test]
+    fn the_shipped_readers_example_loads() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../config/gateway-readers.example.toml"
+        );
+        let cfg = GatewayConfig::load(path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(cfg.readers.len(), 2);
+        assert_eq!(cfg.readers[1].location, Location::LiftLobby);
+        assert_eq!(cfg.edge.rules[0].fire.len(), 2);
+    }
+
+    #[test]
     fn a_gateway_of_readers_alone_is_valid() {
         let cfg = GatewayConfig::from_toml_str(&format!("{BASE}{CAMERA}"), "gw.toml")
             .unwrap_or_else(|e| panic!("{e}"));
