@@ -24,6 +24,7 @@ pub mod serial;
 use crate::devices::DeviceStamp;
 use crate::edge::Edge;
 use crate::pseudonym::{IdentityKind, SiteKey, MAX_IDENTITY_BYTES};
+use crate::status::Health;
 use crate::uplink::{Record, RecordSender};
 use gridwatch_telemetry::{Clock, DeviceId, EventKind, Timestamp};
 use serde::Deserialize;
@@ -209,6 +210,8 @@ pub struct SightingSink {
     edge: Option<SharedEdge>,
     stats: Arc<ReaderStats>,
     last_seen: HashMap<String, i64>,
+    health: Option<Arc<Health>>,
+    online: bool,
 }
 
 /// Distinct identities remembered for the repeat window at most; more are
@@ -234,6 +237,32 @@ impl SightingSink {
             edge,
             stats: Arc::default(),
             last_seen: HashMap::new(),
+            health: None,
+            online: false,
+        }
+    }
+
+    /// Counts the reader in the gateway's status (`devices_online`) while
+    /// it is reachable.
+    pub fn with_health(mut self, health: Arc<Health>) -> Self {
+        self.health = Some(health);
+        self
+    }
+
+    /// Marks the reader reachable or not (its port is open, or the local
+    /// broker is connected); counts it in and out of the status once per
+    /// change.
+    pub fn set_online(&mut self, online: bool) {
+        if online == self.online {
+            return;
+        }
+        self.online = online;
+        if let Some(h) = &self.health {
+            if online {
+                h.device_up();
+            } else {
+                h.device_down();
+            }
         }
     }
 

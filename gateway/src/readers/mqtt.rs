@@ -71,7 +71,8 @@ pub async fn run(
                     readers.len(),
                     if readers.len() == 1 { "" } else { "s" }
                 );
-                for r in &readers {
+                for r in &mut readers {
+                    r.sink.set_online(true);
                     if let Err(e) = client.try_subscribe(&r.topic, QoS::AtLeastOnce) {
                         warn!("could not subscribe to {}: {e}", r.topic);
                     }
@@ -94,6 +95,9 @@ pub async fn run(
             }
             Ok(_) => {}
             Err(e) => {
+                for r in &mut readers {
+                    r.sink.set_online(false);
+                }
                 let delay = backoff.next_delay();
                 if !down_since_logged {
                     down_since_logged = true;
@@ -113,4 +117,7 @@ pub async fn run(
         }
     }
     let _ = client.try_disconnect();
+    for r in &mut readers {
+        r.sink.set_online(false);
+    }
 }

@@ -75,6 +75,7 @@ pub async fn run(port: PathBuf, baud: u32, mut sink: SightingSink, shutdown: Can
         let reason = match open(&port, baud).and_then(watch) {
             Ok(fd) => {
                 backoff.reset();
+                sink.set_online(true);
                 if online != Some(true) {
                     info!(reader = %sink.reader().id, "reading tags from {name} at {baud} baud");
                     if online == Some(false)
@@ -95,6 +96,7 @@ pub async fn run(port: PathBuf, baud: u32, mut sink: SightingSink, shutdown: Can
             let line = decoder.next_line();
             sink.malformed(&format!("{name} line {line}"), &LineError::NoChecksum);
         }
+        sink.set_online(false);
         let delay = backoff.next_delay();
         if online != Some(false) {
             warn!(

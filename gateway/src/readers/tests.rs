@@ -229,6 +229,11 @@ async fn a_serial_reader_over_a_pty_gives_sightings_and_reports_bad_lines() {
     let cfg = GatewayConfig::from_toml_str(CONFIG, "test").expect("valid");
     let reader = Arc::new(cfg.readers[0].clone());
     let (tx, mut rx) = queue();
+    let health = Arc::new(crate::status::Health::new(
+        "gw-1".into(),
+        "estate-7".into(),
+        1,
+    ));
     let sink = SightingSink::new(
         reader.clone(),
         DeviceStamp::for_reader(&cfg, &reader, 1),
@@ -236,7 +241,8 @@ async fn a_serial_reader_over_a_pty_gives_sightings_and_reports_bad_lines() {
         Arc::new(clock.clone()),
         tx,
         None,
-    );
+    )
+    .with_health(health.clone());
     let stats = sink.stats();
     let stop = CancellationToken::new();
     let task = tokio::spawn(serial::run(path, 9600, sink, stop.clone()));
@@ -275,6 +281,7 @@ async fn a_serial_reader_over_a_pty_gives_sightings_and_reports_bad_lines() {
         ]
     );
     assert_eq!(stats.malformed.load(Ordering::Relaxed), 2);
+    assert_eq!(health.devices_online(), 1, "the open port counts as online");
 
     // The reader disappears: the gateway reports it offline.
     drop(master);
@@ -285,6 +292,7 @@ async fn a_serial_reader_over_a_pty_gives_sightings_and_reports_bad_lines() {
     assert!(
         matches!(&event(offline).kind, EventKind::DeviceOffline { reason } if reason.contains("/dev/pts")),
     );
+    assert_eq!(health.devices_online(), 0);
     stop.cancel();
     tokio::time::timeout(Duration::from_secs(5), task)
         .await
