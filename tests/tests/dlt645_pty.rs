@@ -185,36 +185,41 @@ fn start_poller(
     records
 }
 
-/// The next event, skipping readings; fails after 5 s.
-async fn next_event(records: &mut mpsc::Receiver<Record>) -> EventKind {
+/// The first record `pick` takes, skipping the others; fails after 5 s.
+async fn next<T>(records: &mut mpsc::Receiver<Record>, pick: fn(Record) -> Option<T>) -> T {
     let wait = async {
         loop {
             match records.recv().await {
-                Some(Record::Event(e)) => return e.kind,
-                Some(Record::Reading(_)) => {}
+                Some(record) => {
+                    if let Some(t) = pick(record) {
+                        return t;
+                    }
+                }
                 None => panic!("the poller stopped"),
             }
         }
     };
     tokio::time::timeout(Duration::from_secs(5), wait)
         .await
-        .expect("an event within 5 s")
+        .expect("a record within 5 s")
 }
 
-/// The next reading, skipping events; fails after 5 s.
+/// The next event, skipping readings.
+async fn next_event(records: &mut mpsc::Receiver<Record>) -> EventKind {
+    next(records, |r| match r {
+        Record::Event(e) => Some(e.kind),
+        Record::Reading(_) => None,
+    })
+    .await
+}
+
+/// The next reading's values, skipping events.
 async fn next_reading(records: &mut mpsc::Receiver<Record>) -> BTreeMap<String, f64> {
-    let wait = async {
-        loop {
-            match records.recv().await {
-                Some(Record::Reading(r)) => return r.values,
-                Some(Record::Event(_)) => {}
-                None => panic!("the poller stopped"),
-            }
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(5), wait)
-        .await
-        .expect("a reading within 5 s")
+    next(records, |r| match r {
+        Record::Reading(r) => Some(r.values),
+        Record::Event(_) => None,
+    })
+    .await
 }
 
 #[tokio::test]

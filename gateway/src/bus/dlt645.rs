@@ -146,15 +146,8 @@ impl Dlt645Line {
         let mut first_error = None;
         let mut buf = [0u8; 256];
         loop {
-            while let Some(got) = receiver.next_frame() {
-                match got {
-                    Ok(frame) if answers(request, &frame) => return Ok(frame),
-                    // An echo, or another meter's late answer.
-                    Ok(_) => {}
-                    Err(e) => {
-                        first_error.get_or_insert(e);
-                    }
-                }
+            if let Some(frame) = take_answer(receiver, request, &mut first_error) {
+                return Ok(frame);
             }
             let read = tokio::time::timeout_at(deadline, port.read(&mut buf)).await;
             let Ok(read) = read else {
@@ -177,19 +170,32 @@ impl Dlt645Line {
                 rest = receiver.push(rest);
                 if !rest.is_empty() {
                     // Full of a frame's worth of noise: take out what it holds.
-                    while let Some(got) = receiver.next_frame() {
-                        match got {
-                            Ok(frame) if answers(request, &frame) => return Ok(frame),
-                            Ok(_) => {}
-                            Err(e) => {
-                                first_error.get_or_insert(e);
-                            }
-                        }
+                    if let Some(frame) = take_answer(receiver, request, &mut first_error) {
+                        return Ok(frame);
                     }
                 }
             }
         }
     }
+}
+
+/// Takes frames out of `receiver` until the answer to `request`, skipping
+/// echoes and other meters' late answers and keeping the first corrupt one.
+fn take_answer(
+    receiver: &mut Receiver,
+    request: &Frame,
+    first_error: &mut Option<DecodeError>,
+) -> Option<Frame> {
+    while let Some(got) = receiver.next_frame() {
+        match got {
+            Ok(frame) if answers(request, &frame) => return Some(frame),
+            Ok(_) => {}
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    None
 }
 
 /// Whether `frame` is the meter's answer to `request`.

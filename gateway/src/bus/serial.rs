@@ -26,7 +26,8 @@ pub struct SerialPort {
     path: PathBuf,
 }
 
-fn baud_rate(baud: u32) -> Option<BaudRate> {
+/// The termios speed of `baud`, for the rates field buses use.
+pub fn baud_rate(baud: u32) -> Option<BaudRate> {
     Some(match baud {
         600 => BaudRate::B600,
         1200 => BaudRate::B1200,
