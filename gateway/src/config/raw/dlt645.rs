@@ -250,8 +250,8 @@ pub(super) fn check_shared_ports(
 
 #[cfg(test)]
 mod tests {
-    use crate::config::{ConfigError, GatewayConfig, Transport};
-    use crate::source::FieldError;
+    use crate::config::tests::err;
+    use crate::config::{GatewayConfig, Transport};
 
     const HEAD: &str = "[gateway]\nid = \"gw-1\"\nsite = \"s\"\n[mqtt]\nhost = \"h\"\n";
 
@@ -261,14 +261,6 @@ mod tests {
             "{HEAD}[[devices]]\nid = \"meter-1\"\nprotocol = \"dlt645\"\n\
              serial_port = \"/dev/ttyUSB0\"\nmeter_address = \"000000000001\"\n{extra}"
         )
-    }
-
-    fn err(text: &str) -> FieldError {
-        match GatewayConfig::from_toml_str(text, "gw.toml") {
-            Err(ConfigError::Invalid(e)) => e,
-            Err(other) => panic!("expected a field error, got {other}"),
-            Ok(_) => panic!("expected an error in:\n{text}"),
-        }
     }
 
     #[test]
