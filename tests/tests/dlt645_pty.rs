@@ -279,3 +279,70 @@ async fn misbehaviour_becomes_device_events() {
     shutdown.cancel();
     pty.join().await.unwrap();
 }
+
+/// The whole gateway (config file text → daemon → MQTT) with two meters
+/// sharing one pty line, against a Mosquitto nobody here wrote: both
+/// meters' readings arrive under their device ids with their own values.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_publishes_meters_sharing_a_line() {
+    let broker = gridwatch_tests::Mosquitto::start();
+    let clock = ManualClock::new(Timestamp(T0));
+    let shutdown = CancellationToken::new();
+    let (_line, pty) = start_line(&clock, &shutdown);
+    let meter = |id: &str, address: &str, phases: u8| {
+        format!(
+            "[[devices]]\nid = \"{id}\"\nprotocol = \"dlt645\"\nserial_port = \"{}\"\n\
+             meter_address = \"{address}\"\nphases = {phases}\npoll_interval_ms = 200\ntimeout_ms = 300\n",
+            pty.path().display()
+        )
+    };
+    let toml = format!(
+        "[gateway]\nid = \"gw-1\"\nsite = \"s\"\n[mqtt]\nhost = \"127.0.0.1\"\nport = {}\n{}{}",
+        broker.port(),
+        meter("flat-101", "000000000001", 1),
+        meter("shop-1", "000000000002", 3)
+    );
+    let config = GatewayConfig::from_toml_str(&toml, "gw.toml").unwrap();
+    let mut sub = gridwatch_tests::Subscriber::connect(
+        broker.port(),
+        "dlt645-watch",
+        &["gw/s/gw-1/reading/#"],
+    )
+    .await;
+    let gateway_stop = CancellationToken::new();
+    let gateway = tokio::spawn(gridwatch_gateway::run(
+        config,
+        Arc::new(clock.clone()),
+        gateway_stop.clone(),
+    ));
+    let mut seen = BTreeMap::new();
+    for _ in 0..50 {
+        let Some(m) = sub.next_matching(Duration::from_secs(10), |_| true).await else {
+            break;
+        };
+        let r: gridwatch_telemetry::Reading = gridwatch_telemetry::codec::decode(&m.payload)
+            .unwrap_or_else(|e| panic!("{}: {e}", m.topic));
+        seen.insert(r.device.as_str().to_owned(), r.values);
+        if seen.len() == 2 {
+            break;
+        }
+    }
+    gateway_stop.cancel();
+    gateway.await.unwrap().unwrap();
+    shutdown.cancel();
+    pty.join().await.unwrap();
+    assert_eq!(seen.len(), 2, "readings from both meters: {seen:?}");
+    close(
+        seen["flat-101"]["import_energy_kwh"],
+        1234.56,
+        0.01,
+        "flat-101 energy",
+    );
+    close(
+        seen["shop-1"]["import_energy_kwh"],
+        98_765.43,
+        0.01,
+        "shop-1 energy",
+    );
+    assert_eq!(seen["shop-1"].len(), 17);
+}
