@@ -44,7 +44,13 @@ async fn measure(baud: u32, units: &[u8], run: Duration) -> anyhow::Result<()> {
     }
     let stop = CancellationToken::new();
     let control = LineControl::default();
-    tokio::spawn(rtu::serve(line, baud, services, control.clone(), stop.clone()));
+    tokio::spawn(rtu::serve(
+        line,
+        baud,
+        services,
+        control.clone(),
+        stop.clone(),
+    ));
     let bus_config = SerialBusConfig {
         baud,
         ..SerialBusConfig::new("bench", &path)

@@ -450,25 +450,22 @@ print("pymodbus RTU checks passed")
 
 #[tokio::test]
 async fn pymodbus_reads_the_rtu_line_and_values_match() {
-    let line = PtyLine::open().expect("a pseudo-terminal pair");
-    let path = line.path().to_owned();
-    let piles: BTreeMap<u8, SharedPile> = [1, 2].into_iter().map(|u| (u, pile(u))).collect();
-    let peer = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
-    let services: BTreeMap<u8, PileService> = piles
-        .iter()
-        .map(|(&u, p)| (u, PileService::new(p.clone(), u, peer)))
-        .collect();
-    let stop = CancellationToken::new();
-    let _stop_on_drop = stop.clone().drop_guard();
-    tokio::spawn(rtu::serve(line, BAUD, services, LineControl::default(), stop.clone()));
+    let line = start_line().await;
+    let path = line.config.buses[0].port.clone();
+    let piles = &line.piles;
     piles[&2].with(|p| p.set_relay(3, false)).expect("socket 3");
 
     // The pile block and sockets 1 and 3 of each unit, as the model holds them.
     let mut want = serde_json::Map::new();
-    for (&unit, pile) in &piles {
+    for (&unit, pile) in piles {
         let blocks: Vec<(u16, Vec<u16>)> = [(0, 5), (100, 13), (140, 13)]
             .into_iter()
-            .map(|(start, n)| (start, pile.with(|p| p.read_holding(start, n)).expect("mapped")))
+            .map(|(start, n)| {
+                (
+                    start,
+                    pile.with(|p| p.read_holding(start, n)).expect("mapped"),
+                )
+            })
             .collect();
         want.insert(unit.to_string(), serde_json::json!(blocks));
     }
@@ -493,6 +490,9 @@ async fn pymodbus_reads_the_rtu_line_and_values_match() {
         "pymodbus checks failed:\n{stderr}\n{}",
         String::from_utf8_lossy(&out.stdout)
     );
-    assert!(piles[&2].with(|p| p.relay(3)).expect("socket 3"), "the coil write reached unit 2");
+    assert!(
+        piles[&2].with(|p| p.relay(3)).expect("socket 3"),
+        "the coil write reached unit 2"
+    );
     assert!(piles[&1].with(|p| p.relay(1)).expect("socket 1"));
 }
