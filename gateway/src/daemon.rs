@@ -153,6 +153,7 @@ pub async fn run(
             &outbox,
             time_seed,
             &clock,
+            &health,
             &sender,
             &shutdown,
         )?;
@@ -224,6 +225,7 @@ fn start_readers(
     outbox: &OutboxHandle,
     time_seed: u64,
     clock: &Arc<dyn Clock>,
+    health: &Arc<Health>,
     sender: &RecordSender,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
@@ -258,7 +260,8 @@ fn start_readers(
             clock.clone(),
             sender.clone(),
             edge.clone(),
-        );
+        )
+        .with_health(health.clone());
         let span = info_span!("reader", reader = %reader.id);
         span.in_scope(|| {
             info!(

@@ -5,7 +5,8 @@
 //! the wall clock, so the gateway can be tested against it unchanged and a
 //! district can run many times faster than real time. [`pile`] is a
 //! multi-socket e-bike charging pile on Modbus TCP; [`rtu`] puts it (or any
-//! Modbus service) on a pseudo-terminal as Modbus RTU units.
+//! Modbus service) on a pseudo-terminal as Modbus RTU units; [`readers`] are
+//! tag and plate readers on MQTT and on a serial pty.
 //!
 //! ```
 //! use gridwatch_simulators::pile::{ChargerKind, Fault, PileConfig, PileModel};
@@ -23,6 +24,7 @@ pub mod demo;
 pub mod district;
 pub mod meter;
 pub mod pile;
+pub mod readers;
 pub mod rtu;
 pub mod sim_clock;
 pub mod yard;

@@ -30,6 +30,10 @@ enum Command {
     /// Generate a synthetic district with ground truth: writes
     /// recording.jsonl, truth.json and register.json into --out.
     District(DistrictArgs),
+    /// A plate camera publishing JSON sightings to an MQTT broker.
+    ReaderMqtt(gridwatch_simulators::readers::cli::MqttArgs),
+    /// A serial RFID reader on a pty, linked at --link.
+    ReaderSerial(gridwatch_simulators::readers::cli::SerialArgs),
 }
 
 #[derive(clap::Args)]
@@ -173,6 +177,20 @@ async fn main() -> ExitCode {
             init_logs("info");
             serve_meter(args).await
         }
+        Command::ReaderMqtt(args) => {
+            init_logs("info");
+            with_ctrl_c(|stop| async move {
+                gridwatch_simulators::readers::cli::run_mqtt(&args, stop).await
+            })
+            .await
+        }
+        Command::ReaderSerial(args) => {
+            init_logs("info");
+            with_ctrl_c(|stop| async move {
+                gridwatch_simulators::readers::cli::run_serial(&args, stop).await
+            })
+            .await
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -181,6 +199,21 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Runs `f` with a token that Ctrl-C cancels.
+async fn with_ctrl_c<F, Fut>(f: F) -> anyhow::Result<()>
+where
+    F: FnOnce(CancellationToken) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let stop = CancellationToken::new();
+    let on_signal = stop.clone();
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        on_signal.cancel();
+    });
+    f(stop).await
 }
 
 fn district(args: &DistrictArgs) -> anyhow::Result<()> {

@@ -269,8 +269,6 @@ fn polls(records: &[Record]) -> usize {
 /// reason that names it, while pile-1 keeps its schedule.
 #[tokio::test]
 async fn misbehaving_units_go_offline_without_starving_the_other() {
-    let line = start_line().await;
-    let bus = modbus_rtu::spawn(&line.config.buses[0], line.stop.clone());
     let run = Duration::from_millis(1_500);
     for (behaviour, reason) in [
         (
@@ -283,6 +281,10 @@ async fn misbehaving_units_go_offline_without_starving_the_other() {
             "the response stopped after 7 of 15 bytes",
         ),
     ] {
+        // A fresh line and bus each time: the bus remembers that unit 2 was
+        // gone, and its reason, until a probe finds it again.
+        let line = start_line().await;
+        let bus = modbus_rtu::spawn(&line.config.buses[0], line.stop.clone());
         let by_device = poll_both(&line, &bus, behaviour, run).await;
         let two = events(&by_device["pile-2"]);
         let offline: Vec<_> = two

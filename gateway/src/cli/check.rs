@@ -155,6 +155,7 @@ fn summary_text(config: &GatewayConfig) -> String {
             if total == 1 { "request" } else { "requests" },
         );
     }
+    out.push_str(&super::readers::summary_text(config));
     out
 }
 
@@ -193,6 +194,7 @@ fn summary_json(config: &GatewayConfig) -> serde_json::Value {
         },
         "influx": config.influx.as_ref().map(|i| i.url.clone()),
         "devices": devices,
+        "readers": super::readers::summary_json(config),
     })
 }
 

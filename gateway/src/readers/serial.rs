@@ -75,6 +75,8 @@ pub async fn run(port: PathBuf, baud: u32, mut sink: SightingSink, shutdown: Can
         let reason = match open(&port, baud).and_then(watch) {
             Ok(fd) => {
                 backoff.reset();
+                sink.set_online(true);
+                sink.listening();
                 if online != Some(true) {
                     info!(reader = %sink.reader().id, "reading tags from {name} at {baud} baud");
                     if online == Some(false)
@@ -95,6 +97,7 @@ pub async fn run(port: PathBuf, baud: u32, mut sink: SightingSink, shutdown: Can
             let line = decoder.next_line();
             sink.malformed(&format!("{name} line {line}"), &LineError::NoChecksum);
         }
+        sink.set_online(false);
         let delay = backoff.next_delay();
         if online != Some(false) {
             warn!(
@@ -128,9 +131,17 @@ async fn read_port(
 ) -> Result<(), String> {
     let mut buf = [0u8; 256];
     let mut frames = Vec::new();
+    let mut silence = tokio::time::interval(super::mqtt::SILENCE_CHECK);
+    silence.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let mut guard = tokio::select! {
             g = fd.readable() => g.map_err(|e| format!("{name} failed: {e}"))?,
+            _ = silence.tick() => {
+                if !sink.check_silence(shutdown).await {
+                    return Ok(());
+                }
+                continue;
+            }
             _ = shutdown.cancelled() => return Ok(()),
         };
         let n = match guard.try_io(|f| f.get_ref().read(&mut buf)) {
@@ -140,6 +151,9 @@ async fn read_port(
             // A pty whose other end went away, or an unplugged adapter, says EIO.
             Ok(Err(e)) => return Err(format!("{name} failed: {e}")),
         };
+        if !sink.heard(shutdown).await {
+            return Ok(());
+        }
         frames.clear();
         decoder.feed(&buf[..n], &mut frames);
         for (line, frame) in frames.drain(..) {
