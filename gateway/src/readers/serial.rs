@@ -10,8 +10,9 @@
 use super::line::{Frame, LineDecoder, LineError};
 use super::{RawSighting, SightingSink};
 use crate::backoff::{words, Backoff};
+use crate::bus::serial::baud_rate;
 use gridwatch_telemetry::EventKind;
-use nix::sys::termios::{self, BaudRate, SetArg};
+use nix::sys::termios::{self, SetArg};
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
@@ -24,20 +25,6 @@ use tracing::{info, warn};
 
 /// Line speeds a serial reader may be configured with.
 pub const BAUD_RATES: [u32; 8] = [1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200];
-
-fn baud_rate(baud: u32) -> Option<BaudRate> {
-    Some(match baud {
-        1200 => BaudRate::B1200,
-        2400 => BaudRate::B2400,
-        4800 => BaudRate::B4800,
-        9600 => BaudRate::B9600,
-        19200 => BaudRate::B19200,
-        38400 => BaudRate::B38400,
-        57600 => BaudRate::B57600,
-        115200 => BaudRate::B115200,
-        _ => return None,
-    })
-}
 
 /// Opens `port` without blocking and, when it is a terminal, sets raw mode
 /// and `baud` (a FIFO or plain file is read as it is, for bench tests).
