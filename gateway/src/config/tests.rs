@@ -15,7 +15,7 @@ host = "127.0.0.1"
 port = 5020
 "#;
 
-fn err(text: &str) -> FieldError {
+pub(super) fn err(text: &str) -> FieldError {
     match GatewayConfig::from_toml_str(text, "gw.toml") {
         Err(ConfigError::Invalid(e)) => e,
         Err(other) => panic!("expected a field error, got {other}"),

@@ -27,6 +27,7 @@ id = "lobby-rfid"
 protocol = "serial"
 port = "/dev/ttyUSB0"
 location = "lift_lobby"
+offline_after_silence_s = 30
 
 [[readers]]
 id = "gate-cam"
@@ -212,6 +213,45 @@ async fn malformed_input_is_counted_and_logged_without_the_identity() {
         sink.malformed("topic cam/gate/1", &why);
     }
     assert_eq!(sink.stats().malformed.load(Ordering::Relaxed), 3);
+}
+
+#[tokio::test]
+async fn a_silent_reader_is_reported_offline_once_and_online_when_heard_again() {
+    let clock = ManualClock::new(Timestamp::from_millis(0));
+    let (sink, mut rx) = sink(0, &clock, None);
+    let health = Arc::new(crate::status::Health::new(
+        "gw-1".into(),
+        "estate-7".into(),
+        1,
+    ));
+    let mut sink = sink.with_health(health.clone());
+    let stop = CancellationToken::new();
+    sink.set_online(true);
+    assert!(sink.check_silence(&stop).await);
+    clock.advance(29_000);
+    assert!(sink.check_silence(&stop).await);
+    assert!(rx.try_recv().is_err(), "29 s of silence is fine");
+    clock.advance(1_000);
+    assert!(sink.check_silence(&stop).await);
+    clock.advance(60_000);
+    assert!(sink.check_silence(&stop).await);
+    let e = event(rx.try_recv().expect("offline"));
+    assert_eq!(
+        e.kind,
+        EventKind::DeviceOffline {
+            reason: "nothing heard for 30 s".into()
+        }
+    );
+    assert!(rx.try_recv().is_err(), "reported once");
+    assert_eq!(health.devices_online(), 0);
+    assert!(sink.heard(&stop).await);
+    assert_eq!(
+        event(rx.try_recv().expect("online")).kind,
+        EventKind::DeviceOnline
+    );
+    assert_eq!(health.devices_online(), 1);
+    assert!(sink.heard(&stop).await);
+    assert!(rx.try_recv().is_err(), "online once");
 }
 
 /// A pty pair: the master end stands in for the reader, the slave's path
