@@ -8,6 +8,7 @@ use crate::config::AnalyticsConfig;
 use crate::detect::group_rental::{GroupRental, GroupRentalStats};
 use crate::detect::indoor_charging::{IndoorCharging, IndoorChargingStats};
 use crate::detect::socket_safety::{SocketSafety, SocketSafetyStats};
+use crate::detect::socket_session::{SocketSession, SocketSessionStats};
 use crate::detect::Finding;
 use crate::register::Register;
 use gridwatch_telemetry::{Alert, Event, Reading};
@@ -23,6 +24,8 @@ pub struct PipelineStats {
     pub events: u64,
     /// The socket-safety detector's own counters.
     pub socket_safety: SocketSafetyStats,
+    /// The pile session rules' counters.
+    pub socket_session: SocketSessionStats,
     /// The indoor-charging detector's counters.
     pub indoor_charging: IndoorChargingStats,
     /// The group-rental detector's counters.
@@ -49,6 +52,7 @@ impl FlatMemory {
 #[derive(Debug, Clone)]
 pub struct Pipeline {
     socket_safety: SocketSafety,
+    socket_session: SocketSession,
     indoor_charging: IndoorCharging,
     group_rental: GroupRental,
     register: Register,
@@ -73,6 +77,7 @@ impl Pipeline {
         let d = &config.detect;
         Self {
             socket_safety: SocketSafety::new(&d.socket_safety),
+            socket_session: SocketSession::new(&d.socket_session),
             indoor_charging: IndoorCharging::new(&d.indoor_charging, d.local_time()),
             group_rental: GroupRental::new(&d.group_rental, d.local_time()),
             register,
@@ -89,6 +94,7 @@ impl Pipeline {
     pub fn process(&mut self, reading: &Reading) -> Vec<Alert> {
         self.readings += 1;
         let mut findings = self.socket_safety.observe(reading);
+        findings.extend(self.socket_session.observe(reading));
         findings.extend(self.indoor_charging.observe(reading));
         findings.extend(self.group_rental.observe(reading, &self.register));
         self.route(findings)
@@ -134,6 +140,7 @@ impl Pipeline {
             alerts: self.alerts,
             events: self.events,
             socket_safety: self.socket_safety.stats(),
+            socket_session: self.socket_session.stats(),
             indoor_charging: self.indoor_charging.stats(),
             group_rental: self.group_rental.stats(),
         }

@@ -13,6 +13,7 @@ pub mod group_rental;
 pub mod indoor_charging;
 pub mod local_time;
 pub mod socket_safety;
+pub mod socket_session;
 
 use crate::config::FieldError;
 use gridwatch_telemetry::{Evidence, Severity, Timestamp};
@@ -27,6 +28,8 @@ pub struct DetectConfig {
     pub utc_offset_min: i32,
     /// Charging-pile socket protections (overcurrent, overpower, over-temperature).
     pub socket_safety: socket_safety::SocketSafetyConfig,
+    /// Charging-pile session rules (full, too long, idle, taper reversal, …).
+    pub socket_session: socket_session::SocketSessionConfig,
     /// E-bikes and batteries indoors: sightings, load signature, both.
     pub indoor_charging: indoor_charging::IndoorChargingConfig,
     /// Flats used far beyond their registered occupancy.
@@ -38,6 +41,7 @@ impl Default for DetectConfig {
         Self {
             utc_offset_min: 480,
             socket_safety: Default::default(),
+            socket_session: Default::default(),
             indoor_charging: Default::default(),
             group_rental: Default::default(),
         }
@@ -59,6 +63,9 @@ impl DetectConfig {
         self.socket_safety
             .validate()
             .map_err(|e| e.within(&["socket_safety"]))?;
+        self.socket_session
+            .validate()
+            .map_err(|e| e.within(&["socket_session"]))?;
         self.indoor_charging
             .validate()
             .map_err(|e| e.within(&["indoor_charging"]))?;
