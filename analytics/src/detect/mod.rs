@@ -12,6 +12,7 @@ pub mod episode;
 pub mod group_rental;
 pub mod indoor_charging;
 pub mod local_time;
+pub mod meter_health;
 pub mod socket_safety;
 pub mod socket_session;
 
@@ -34,6 +35,8 @@ pub struct DetectConfig {
     pub indoor_charging: indoor_charging::IndoorChargingConfig,
     /// Flats used far beyond their registered occupancy.
     pub group_rental: group_rental::GroupRentalConfig,
+    /// Meters silent, stuck or running backwards.
+    pub meter_health: meter_health::MeterHealthConfig,
 }
 
 impl Default for DetectConfig {
@@ -44,6 +47,7 @@ impl Default for DetectConfig {
             socket_session: Default::default(),
             indoor_charging: Default::default(),
             group_rental: Default::default(),
+            meter_health: Default::default(),
         }
     }
 }
@@ -69,6 +73,9 @@ impl DetectConfig {
         self.indoor_charging
             .validate()
             .map_err(|e| e.within(&["indoor_charging"]))?;
+        self.meter_health
+            .validate()
+            .map_err(|e| e.within(&["meter_health"]))?;
         self.group_rental
             .validate()
             .map_err(|e| e.within(&["group_rental"]))
