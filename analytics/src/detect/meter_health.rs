@@ -26,7 +26,7 @@ use super::Finding;
 use crate::config::{positive, FieldError};
 use gridwatch_telemetry::{DeviceKind, Evidence, Reading, Severity, Timestamp};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 /// Rule: one meter silent.
 pub const RULE_NO_DATA: &str = "meter_no_data";
@@ -110,6 +110,10 @@ fn fields(kind: DeviceKind) -> Option<(&'static str, &'static str)> {
         _ => None,
     }
 }
+
+/// Per gateway at a sweep: meters, those newly past the limit, those silent
+/// for half of it.
+type GatewaySilence = (usize, Vec<String>, Vec<String>);
 
 #[derive(Debug, Clone)]
 struct MeterTrack {
@@ -268,8 +272,7 @@ impl MeterHealth {
         // (electricity every few minutes, water and gas hourly), so the
         // building share counts every meter silent for half the limit.
         let half = limit / 2;
-        let mut per_gateway: HashMap<(String, String), (usize, Vec<String>, Vec<String>)> =
-            HashMap::new();
+        let mut per_gateway: HashMap<(String, String), GatewaySilence> = HashMap::new();
         for (k, t) in &self.meters {
             let e = per_gateway
                 .entry((t.site.clone(), t.gateway.clone()))
@@ -343,17 +346,7 @@ impl MeterHealth {
 }
 
 fn evidence(values: &[(&str, f64)], thresholds: &[(&str, f64)], from: i64, to: i64) -> Evidence {
-    let map = |xs: &[(&str, f64)]| -> BTreeMap<String, f64> {
-        xs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
-    };
-    Evidence {
-        values: map(values),
-        thresholds: map(thresholds),
-        window_start: Timestamp(from),
-        window_end: Timestamp(to),
-        samples: Vec::new(),
-        series: None,
-    }
+    super::evidence_of(values, thresholds, Timestamp(from), Timestamp(to))
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -111,3 +111,24 @@ pub struct Finding {
     /// The numbers.
     pub evidence: Evidence,
 }
+
+/// Evidence made of named numbers over a window, without a sample series:
+/// what the rules that judge a whole session or a meter's register attach.
+pub(crate) fn evidence_of(
+    values: &[(&str, f64)],
+    thresholds: &[(&str, f64)],
+    from: Timestamp,
+    to: Timestamp,
+) -> Evidence {
+    let map = |xs: &[(&str, f64)]| -> std::collections::BTreeMap<String, f64> {
+        xs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
+    };
+    Evidence {
+        values: map(values),
+        thresholds: map(thresholds),
+        window_start: from,
+        window_end: to,
+        samples: Vec::new(),
+        series: None,
+    }
+}

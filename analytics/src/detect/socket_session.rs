@@ -29,11 +29,12 @@
 //! `socket_idle_live` asks every reading in the 5 minutes to be below
 //! 2.5 W, slightly stricter than the table's 5-minute mean.
 
+use super::socket_safety::secs_ms;
 use super::Finding;
 use crate::config::{positive, FieldError};
-use gridwatch_telemetry::{DeviceKind, Evidence, Reading, Severity, Timestamp};
+use gridwatch_telemetry::{DeviceKind, Reading, Severity, Timestamp};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 /// The `[detect.socket_session]` section. Defaults are DETECTION.md's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -466,9 +467,6 @@ impl SocketSession {
         thresholds: &[(&str, f64)],
     ) -> Finding {
         let name = RULES[rule];
-        let map = |xs: &[(&str, f64)]| -> BTreeMap<String, f64> {
-            xs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
-        };
         let shown: Vec<String> = values.iter().map(|(k, v)| format!("{k} {v:.1}")).collect();
         let limits: Vec<String> = thresholds.iter().map(|(k, v)| format!("{k} {v}")).collect();
         let (title, advice) = wording(rule);
@@ -486,14 +484,7 @@ impl SocketSession {
                 limits.join(", ")
             ),
             entity,
-            evidence: Evidence {
-                values: map(values),
-                thresholds: map(thresholds),
-                window_start: Timestamp(since),
-                window_end: r.ts,
-                samples: Vec::new(),
-                series: None,
-            },
+            evidence: super::evidence_of(values, thresholds, Timestamp(since), r.ts),
         }
     }
 }
@@ -574,10 +565,6 @@ impl Track {
         self.last_w = w;
         self.tapering && self.rises >= c.taper_rises
     }
-}
-
-fn secs_ms(s: u64) -> i64 {
-    i64::try_from(s.min(86_400 * 7)).unwrap_or(0) * 1000
 }
 
 fn held_s(since: i64, ts: i64) -> f64 {
