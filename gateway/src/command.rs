@@ -97,6 +97,9 @@ enum Link {
     Tcp(String, u16, u8, Duration),
     /// Through the task of a running RS-485 bus: bus id, unit.
     Rtu(String, u8),
+    /// A DL/T 645 meter: its built-in description offers no commands (relay
+    /// control needs the meter's password), so nothing is ever written.
+    None,
 }
 
 /// How to reach each device that can take commands.
@@ -128,6 +131,7 @@ impl Commands {
                         unit_id,
                     } => Link::Tcp(host.clone(), *port, *unit_id, d.timeout()),
                     Transport::ModbusRtu { bus, unit_id } => Link::Rtu(bus.clone(), *unit_id),
+                    Transport::Dlt645 { .. } => Link::None,
                 };
                 (
                     d.id.as_str().to_owned(),
@@ -225,6 +229,7 @@ impl Commands {
         let address = point.address_for(socket);
         let coil = matches!(point.function, Function::Coils);
         let (written, at) = match &target.bus {
+            Link::None => return Err(format!("{device} takes no commands over its protocol")),
             Link::Tcp(host, port, unit, timeout) => {
                 let mut bus = ModbusTcpBus::new(host.clone(), *port, *unit, *timeout);
                 let written = if coil {

@@ -3,9 +3,11 @@
 //! to bottom, this is the gateway.
 
 use crate::backoff::words;
+use crate::bus::dlt645::Dlt645Line;
 use crate::bus::modbus_rtu::{self, RtuBus};
 use crate::bus::modbus_tcp::{ModbusTcpBus, TcpLinks};
 use crate::config::{DeviceConfig, GatewayConfig, Transport};
+use crate::devices::dlt645::Dlt645Device;
 use crate::devices::modbus::{ModbusDevice, ModbusRtuDevice, ModbusTcpDevice};
 use crate::devices::poller::{Poller, Schedule};
 use crate::devices::DeviceStamp;
@@ -21,7 +23,8 @@ use crate::uplink::mqtt::{self, MqttUplink};
 use crate::uplink::{self, RecordSender};
 use anyhow::Context;
 use gridwatch_telemetry::Clock;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -127,6 +130,8 @@ pub async fn run(
         );
         let time_seed = DeviceStamp::first_seq_at(clock.now());
         let mut pollers = JoinSet::new();
+        // Meters naming one serial port share its line, one request at a time.
+        let mut serial_lines: HashMap<PathBuf, Arc<Dlt645Line>> = HashMap::new();
         // Devices at one host:port share one connection.
         let mut links = TcpLinks::default();
         for device in &config.devices {
@@ -140,6 +145,7 @@ pub async fn run(
                 &config,
                 &buses,
                 device,
+                &mut serial_lines,
                 first_seq,
                 clock.clone(),
                 health.clone(),
@@ -153,6 +159,7 @@ pub async fn run(
             &outbox,
             time_seed,
             &clock,
+            &health,
             &sender,
             &shutdown,
         )?;
@@ -224,6 +231,7 @@ fn start_readers(
     outbox: &OutboxHandle,
     time_seed: u64,
     clock: &Arc<dyn Clock>,
+    health: &Arc<Health>,
     sender: &RecordSender,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
@@ -258,7 +266,8 @@ fn start_readers(
             clock.clone(),
             sender.clone(),
             edge.clone(),
-        );
+        )
+        .with_health(health.clone());
         let span = info_span!("reader", reader = %reader.id);
         span.in_scope(|| {
             info!(
@@ -296,6 +305,7 @@ fn spawn_poller(
     config: &GatewayConfig,
     buses: &BTreeMap<String, RtuBus>,
     device: &DeviceConfig,
+    serial_lines: &mut HashMap<PathBuf, Arc<Dlt645Line>>,
     first_seq: u64,
     clock: Arc<dyn Clock>,
     health: Arc<Health>,
@@ -328,6 +338,36 @@ fn spawn_poller(
                 )
             });
             let poller = Poller::new(bound, stamp, schedule, clock, health, sender)
+                .with_report(device.report.clone());
+            set.spawn(poller.run(shutdown).instrument(span));
+        }
+        Transport::Dlt645 {
+            serial_port,
+            baud,
+            address,
+            phases,
+            wake_up,
+        } => {
+            let line = serial_lines
+                .entry(serial_port.clone())
+                .or_insert_with(|| Arc::new(Dlt645Line::new(serial_port.clone(), *baud)))
+                .clone();
+            let meter = Dlt645Device::new(
+                line,
+                *address,
+                *phases,
+                usize::from(*wake_up),
+                device.timeout(),
+            );
+            span.in_scope(|| {
+                info!(
+                    "polling {} (DL/T 645 {phases}-phase meter {address}) on {} at {baud} baud every {}",
+                    device.id,
+                    serial_port.display(),
+                    words(device.poll_interval())
+                )
+            });
+            let poller = Poller::new(meter, stamp, schedule, clock, health, sender)
                 .with_report(device.report.clone());
             set.spawn(poller.run(shutdown).instrument(span));
         }

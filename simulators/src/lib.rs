@@ -6,7 +6,8 @@
 //! district can run many times faster than real time. [`pile`] is a
 //! multi-socket e-bike charging pile on Modbus TCP; [`rtu`] puts it (or any
 //! Modbus service) on a pseudo-terminal as Modbus RTU units; [`readers`] are
-//! tag and plate readers on MQTT and on a serial pty.
+//! tag and plate readers on MQTT and on a serial pty; [`dlt645`] electricity
+//! meters on a pseudo-terminal.
 //!
 //! ```
 //! use gridwatch_simulators::pile::{ChargerKind, Fault, PileConfig, PileModel};
@@ -22,6 +23,7 @@
 pub mod broker;
 pub mod demo;
 pub mod district;
+pub mod dlt645;
 pub mod meter;
 pub mod pile;
 pub mod readers;

@@ -20,6 +20,11 @@ enum Command {
     Demo(demo::DemoOptions),
     /// Serve a simulated charging pile on Modbus TCP until Ctrl-C.
     Pile(PileArgs),
+    /// Serve simulated DL/T 645-2007 meters on a pseudo-terminal until
+    /// Ctrl-C; prints the port's path. Misbehaviour on demand: type
+    /// `<address|all> <behaviour>` on stdin (normal, abnormal[:ERR],
+    /// silent, bad-checksum, truncated, noise).
+    Dlt645(Dlt645Args),
     /// Serve simulated charging piles as Modbus RTU units on a
     /// pseudo-terminal (an RS-485 line) until Ctrl-C; prints the port path
     /// to put in the gateway's [[buses]].
@@ -47,6 +52,20 @@ struct DistrictArgs {
     /// Output directory.
     #[arg(long)]
     out: std::path::PathBuf,
+}
+
+#[derive(clap::Args)]
+struct Dlt645Args {
+    /// A meter on the line, `ADDRESS[:PHASES]` (12 digits; 1 or 3 phases).
+    /// Repeat for several meters on one line.
+    #[arg(long = "meter", default_value = "000000000001")]
+    meters: Vec<String>,
+    /// Baud rate the answers are paced at (the line is 8E1).
+    #[arg(long, default_value_t = 2400)]
+    baud: u32,
+    /// Answer at once instead of at the baud rate's pace.
+    #[arg(long)]
+    no_pace: bool,
 }
 
 #[derive(clap::Args)]
@@ -173,6 +192,10 @@ async fn main() -> ExitCode {
             serve_rtu(args).await
         }
         Command::District(args) => district(&args),
+        Command::Dlt645(args) => {
+            init_logs("info");
+            serve_dlt645(args).await
+        }
         Command::Meter(args) => {
             init_logs("info");
             serve_meter(args).await
@@ -268,6 +291,67 @@ async fn serve_pile(args: PileArgs) -> anyhow::Result<()> {
     let _ = tokio::signal::ctrl_c().await;
     shutdown.cancel();
     server.await??;
+    Ok(())
+}
+
+async fn serve_dlt645(args: Dlt645Args) -> anyhow::Result<()> {
+    use gridwatch_simulators::dlt645::{self, Line, LineTiming, PtyLine};
+    use std::sync::{Arc, Mutex};
+    use tokio::io::AsyncBufReadExt;
+    let meters = args
+        .meters
+        .iter()
+        .enumerate()
+        .map(|(i, m)| dlt645::parse_meter(m, i))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(anyhow::Error::msg)?;
+    let summary: Vec<String> = meters
+        .iter()
+        .map(|m| format!("{} ({}-phase)", m.address, m.phases))
+        .collect();
+    let line = Arc::new(Mutex::new(Line::new(meters)));
+    let shutdown = CancellationToken::new();
+    let timing = LineTiming {
+        baud: args.baud,
+        pace: !args.no_pace,
+        ..LineTiming::default()
+    };
+    let pty = PtyLine::open(
+        line.clone(),
+        Arc::new(gridwatch_telemetry::SystemClock),
+        timing,
+        shutdown.clone(),
+    )
+    .map_err(|e| anyhow::anyhow!("cannot open a pseudo-terminal: {e}"))?;
+    println!(
+        "DL/T 645 meters {} on {} at {} baud 8E1; type `<address|all> <behaviour>` to misbehave, Ctrl-C stops",
+        summary.join(", "),
+        pty.path().display(),
+        args.baud
+    );
+    let mut stdin = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            next = stdin.next_line() => match next {
+                Ok(Some(text)) if text.trim().is_empty() => {}
+                Ok(Some(text)) => {
+                    let mut l = line.lock().unwrap_or_else(|p| p.into_inner());
+                    match dlt645::command(&mut l, &text) {
+                        Ok(done) => println!("{done}"),
+                        Err(why) => eprintln!("{why}"),
+                    }
+                }
+                // Stdin closed (run in the background): keep serving.
+                Ok(None) | Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    break;
+                }
+            },
+        }
+    }
+    shutdown.cancel();
+    pty.join().await?;
     Ok(())
 }
 

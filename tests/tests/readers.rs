@@ -350,4 +350,31 @@ async fn readers_reach_the_uplink_as_pseudonymised_sightings_and_nothing_raw_lea
         assert!(log.contains(expected), "log lacks {expected:?}:\n{log}");
     }
     assert_no_raw_identity("the gateway log", log.as_bytes());
+
+    // Analytics ties the pseudonymised sighting to the flat whose register
+    // entry was made with the same site key (as `gridwatch-gateway
+    // pseudonym` makes it): an indoor-sighting alert for that flat.
+    let register = gridwatch_analytics::register::Register::from_file(
+        gridwatch_analytics::register::RegisterFile {
+            flats: Vec::new(),
+            tags: vec![gridwatch_analytics::register::TagEntry {
+                identity: key.pseudonym(IdentityKind::Tag, TAGS[0]),
+                flat: "estate-e2e/b1/1-302".into(),
+            }],
+        },
+    );
+    let analytics = gridwatch_analytics::AnalyticsConfig::from_toml_str(
+        "[mqtt]\nhost = \"127.0.0.1\"\n",
+        "analytics-e2e",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut pipeline = gridwatch_analytics::Pipeline::with_register(&analytics, register);
+    let alerts: Vec<_> = events
+        .iter()
+        .flat_map(|e| pipeline.process_event(e))
+        .collect();
+    assert!(
+        alerts.iter().any(|a| a.entity == "estate-e2e/b1/1-302"),
+        "the registered tag's sighting in the lobby alerts its flat: {alerts:?}"
+    );
 }

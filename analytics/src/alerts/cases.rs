@@ -121,6 +121,14 @@ impl Cases {
                     );
                     return false;
                 }
+                if let Some(by) = r.inhibited_by {
+                    info!(
+                        alert = r.id,
+                        "case {} is inhibited by case {by}, its root cause; nobody is notified",
+                        r.id
+                    );
+                    return false;
+                }
                 if r.notify() {
                     let event = match r.kind {
                         RecordedKind::Reopened => "reopened",

@@ -40,10 +40,20 @@ pub use precision::RulePrecision;
 pub use silences::{NewSilence, Silence};
 
 /// The schema, one file per version, applied in order.
-const MIGRATIONS: &[(&str, &str)] = &[(
-    "0001_alerts",
-    include_str!("../../migrations/0001_alerts.sql"),
-)];
+const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "0001_alerts",
+        include_str!("../../migrations/0001_alerts.sql"),
+    ),
+    (
+        "0002_inhibition",
+        include_str!("../../migrations/0002_inhibition.sql"),
+    ),
+    (
+        "0003_list_indexes",
+        include_str!("../../migrations/0003_list_indexes.sql"),
+    ),
+];
 
 /// The `[store]` section.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -132,6 +142,7 @@ impl Scope {
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
     origin: Arc<str>,
+    lists: Arc<Mutex<listing::ListCache>>,
 }
 
 impl Store {
@@ -167,6 +178,7 @@ impl Store {
         let store = Self {
             conn: Arc::new(Mutex::new(conn)),
             origin: origin.into(),
+            lists: Arc::default(),
         };
         {
             let mut c = store.lock();

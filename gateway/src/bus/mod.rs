@@ -6,8 +6,10 @@
 //! inter-frame silence, DESIGN.md §10) sit side by side behind the same
 //! [`RegisterReader`] trait.
 
+pub mod dlt645;
 pub mod modbus_rtu;
 pub mod modbus_tcp;
+pub mod serial;
 
 use crate::profile::Function;
 use std::fmt;

@@ -319,6 +319,20 @@ pub enum Transport {
         /// Modbus unit id.
         unit_id: u8,
     },
+    /// `protocol = "dlt645"`: a DL/T 645-2007 meter on a serial line.
+    Dlt645 {
+        /// The serial port (`/dev/ttyUSB0`); meters naming the same port
+        /// share it, one request at a time.
+        serial_port: PathBuf,
+        /// Line speed; the line is 8 data bits, even parity, 1 stop bit.
+        baud: u32,
+        /// The meter's 12-digit address.
+        address: gridwatch_dlt645::Address,
+        /// 1 or 3: whether phases B and C are read too.
+        phases: u8,
+        /// `FEH` bytes sent before each request to wake the meter.
+        wake_up: u8,
+    },
     /// `protocol = "modbus_rtu"`: one unit on an RS-485 bus.
     ModbusRtu {
         /// Id of the `[[buses]]` entry.
@@ -337,6 +351,15 @@ impl Transport {
                 port,
                 unit_id,
             } => format!("modbus_tcp {host}:{port} unit {unit_id}"),
+            Transport::Dlt645 {
+                serial_port,
+                baud,
+                address,
+                ..
+            } => format!(
+                "dlt645 {} at {baud} baud 8E1, meter {address}",
+                serial_port.display()
+            ),
             Transport::ModbusRtu { bus, unit_id } => format!("modbus_rtu bus {bus} unit {unit_id}"),
         }
     }

@@ -11,6 +11,8 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 use toml::Spanned;
 
+mod dlt645;
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
@@ -100,13 +102,25 @@ struct RawOutbox {
 enum Protocol {
     ModbusTcp,
     ModbusRtu,
+    Dlt645,
+}
+
+impl Protocol {
+    /// As written in the config.
+    fn name(self) -> &'static str {
+        match self {
+            Protocol::ModbusTcp => "modbus_tcp",
+            Protocol::ModbusRtu => "modbus_rtu",
+            Protocol::Dlt645 => "dlt645",
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawDevice {
     id: Spanned<String>,
-    profile: Spanned<String>,
+    profile: Option<Spanned<String>>,
     protocol: Spanned<Protocol>,
     host: Option<Spanned<String>>,
     bus: Option<Spanned<String>>,
@@ -121,6 +135,12 @@ struct RawDevice {
     deadband: Option<BTreeMap<String, Spanned<f64>>>,
     building: Option<Spanned<String>>,
     unit: Option<Spanned<String>>,
+    // protocol = "dlt645" (see dlt645.rs)
+    serial_port: Option<Spanned<PathBuf>>,
+    baud: Option<Spanned<u32>>,
+    meter_address: Option<Spanned<String>>,
+    phases: Option<Spanned<u8>>,
+    wake_up_bytes: Option<Spanned<u8>>,
 }
 
 /// Checks an id-like field: one topic level, no wildcards.
@@ -341,6 +361,26 @@ pub(super) fn build(
                     .into());
             }
         }
+        if let Transport::Dlt645 { serial_port, .. } = &device.transport {
+            // Two tasks on one port would interleave their frames.
+            if let Some(b) = buses.iter().find(|b| b.port == *serial_port) {
+                return Err(src
+                    .error(
+                        d.get_ref()
+                            .serial_port
+                            .as_ref()
+                            .map_or(d.get_ref().id.span(), |p| p.span()),
+                        format!("devices[{i}].serial_port"),
+                        format!(
+                            "{} is the port of Modbus RTU bus {:?}; one RS-485 line carries \
+                             either Modbus RTU or DL/T 645, so wire this meter to another port",
+                            serial_port.display(),
+                            b.id
+                        ),
+                    )
+                    .into());
+            }
+        }
         if let Some(j) = devices.iter().position(|x| x.id == device.id) {
             let first = src.location(id_spans[j].start);
             return Err(src
@@ -359,6 +399,7 @@ pub(super) fn build(
         id_spans.push(d.get_ref().id.span());
         devices.push(device);
     }
+    dlt645::check_shared_ports(src, &raw.devices, &devices)?;
     for (i, r) in readers.readers.iter().enumerate() {
         let taken = devices.iter().any(|d| d.id == r.id)
             || readers.readers[..i].iter().any(|o| o.id == r.id);
@@ -682,27 +723,10 @@ fn build_device(
 ) -> Result<DeviceConfig, ConfigError> {
     let f = |name: &str| format!("devices[{i}].{name}");
     let id = id_field(src, &d.id, &f("id"))?;
-    let profile = match library.get(d.profile.get_ref()) {
-        Ok(p) => p,
-        Err(ProfileError::Unknown { name, known }) => {
-            return Err(src
-                .error(
-                    d.profile.span(),
-                    f("profile"),
-                    format!("unknown device profile {name:?}; known profiles: {known}"),
-                )
-                .into())
-        }
-        Err(error) => {
-            let loc = src.location(d.profile.span().start);
-            return Err(ConfigError::Profile {
-                at: format!("{loc}: {}", f("profile")),
-                error,
-            });
-        }
-    };
-    let transport = match d.protocol.get_ref() {
+    let (profile, transport) = match d.protocol.get_ref() {
+        Protocol::Dlt645 => dlt645::build(src, i, d)?,
         Protocol::ModbusTcp => {
+            let profile = modbus_profile(src, i, d, library)?;
             if let Some(bus) = &d.bus {
                 return Err(src
                     .error(
@@ -719,13 +743,17 @@ fn build_device(
                     "protocol = \"modbus_tcp\" needs host (the device's or its TCP gateway's address)",
                 )
             })?;
-            Transport::ModbusTcp {
+            let transport = Transport::ModbusTcp {
                 host: non_empty(src, host, &f("host"))?,
                 port: bounded(src, &d.port, DEFAULT_MODBUS_PORT, &f("port"), 1, u16::MAX)?,
                 unit_id: d.unit_id.as_ref().map_or(DEFAULT_UNIT_ID, |u| *u.get_ref()),
-            }
+            };
+            (profile, transport)
         }
-        Protocol::ModbusRtu => rtu_transport(src, &f, d, buses)?,
+        Protocol::ModbusRtu => (
+            modbus_profile(src, i, d, library)?,
+            rtu_transport(src, &f, d, buses)?,
+        ),
     };
     let poll_interval_ms = bounded(
         src,
@@ -778,7 +806,21 @@ fn build_device(
         .map(|u| id_field(src, u, &f("unit")))
         .transpose()?;
 
-    let report = report_policy(src, i, d, &profile, poll_interval_ms)?;
+    let values: Vec<(String, f64)> = match &transport {
+        // A DL/T 645 meter's values come from the standard, not a profile.
+        Transport::Dlt645 { phases, .. } => crate::devices::dlt645::quantities(*phases)
+            .iter()
+            .map(|q| (q.name.to_owned(), 0.0))
+            .collect(),
+        _ => profile
+            .registers
+            .iter()
+            .chain(profile.channel.iter().flat_map(|c| c.registers.iter()))
+            .filter(|r| r.is_emitted())
+            .map(|r| (r.name.clone(), r.deadband))
+            .collect(),
+    };
+    let report = report_policy(src, i, d, &profile.model, &values, poll_interval_ms)?;
 
     Ok(DeviceConfig {
         id: DeviceId(id),
@@ -793,6 +835,48 @@ fn build_device(
         building,
         unit,
     })
+}
+
+/// The register map a Modbus device names, after refusing the fields of
+/// other protocols.
+fn modbus_profile(
+    src: &SourceFile,
+    i: usize,
+    d: &RawDevice,
+    library: &mut ProfileLibrary,
+) -> Result<Arc<Profile>, ConfigError> {
+    dlt645::refuse_fields(src, i, d)?;
+    let field = format!("devices[{i}].profile");
+    let name = d.profile.as_ref().ok_or_else(|| {
+        src.error(
+            d.protocol.span(),
+            &field,
+            format!(
+                "protocol = \"{}\" needs profile (the device's register map, config/devices/<profile>.toml)",
+                d.protocol.get_ref().name()
+            ),
+        )
+    })?;
+    match library.get(name.get_ref()) {
+        Ok(p) => Ok(p),
+        Err(ProfileError::Unknown {
+            name: unknown,
+            known,
+        }) => Err(src
+            .error(
+                name.span(),
+                field,
+                format!("unknown device profile {unknown:?}; known profiles: {known}"),
+            )
+            .into()),
+        Err(error) => {
+            let loc = src.location(name.span().start);
+            Err(ConfigError::Profile {
+                at: format!("{loc}: {field}"),
+                error,
+            })
+        }
+    }
 }
 
 /// `protocol = "modbus_rtu"`: a unit on one of the `[[buses]]`.
@@ -863,7 +947,8 @@ fn report_policy(
     src: &SourceFile,
     i: usize,
     d: &RawDevice,
-    profile: &Profile,
+    model: &str,
+    values: &[(String, f64)],
     poll_interval_ms: u64,
 ) -> Result<Option<crate::devices::report::ReportPolicy>, ConfigError> {
     let f = |name: &str| format!("devices[{i}].{name}");
@@ -887,27 +972,21 @@ fn report_policy(
         poll_interval_ms,
         86_400_000,
     )?;
-    let emitted = profile
-        .registers
+    let mut deadbands: std::collections::HashMap<String, f64> = values
         .iter()
-        .chain(profile.channel.iter().flat_map(|c| c.registers.iter()))
-        .filter(|r| r.is_emitted());
-    let mut deadbands: std::collections::HashMap<String, f64> = emitted
-        .clone()
-        .filter(|r| r.deadband > 0.0)
-        .map(|r| (r.name.clone(), r.deadband))
+        .filter(|(_, band)| *band > 0.0)
+        .cloned()
         .collect();
     if let Some(bands) = &d.deadband {
         for (name, band) in bands {
-            if !emitted.clone().any(|r| &r.name == name) {
+            if !values.iter().any(|(n, _)| n == name) {
                 return Err(src
                     .error(
                         band.span(),
                         format!("{}.{name}", f("deadband")),
                         format!(
-                            "profile {} has no value {name:?}; its values are {}",
-                            profile.model,
-                            crate::source::list(emitted.clone().map(|r| &r.name))
+                            "profile {model} has no value {name:?}; its values are {}",
+                            crate::source::list(values.iter().map(|(n, _)| n))
                         ),
                     )
                     .into());

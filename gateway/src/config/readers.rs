@@ -31,6 +31,7 @@ pub(super) struct RawReader {
     identity_kind: Option<IdentityKind>,
     direction: Option<Direction>,
     repeat_window_ms: Option<Spanned<u64>>,
+    offline_after_silence_s: Option<Spanned<u64>>,
     building: Option<Spanned<String>>,
     topic: Option<Spanned<String>>,
     json: Option<Spanned<JsonMappingConfig>>,
@@ -242,6 +243,17 @@ fn build_reader(cx: &Context<'_>, i: usize, r: &RawReader) -> Result<ReaderConfi
             0,
             3_600_000,
         )?,
+        offline_after_silence_s: match &r.offline_after_silence_s {
+            None => None,
+            Some(_) => Some(bounded(
+                src,
+                &r.offline_after_silence_s,
+                0,
+                &f("offline_after_silence_s"),
+                5,
+                7 * 86_400,
+            )?),
+        },
         building: r
             .building
             .as_ref()
@@ -385,6 +397,13 @@ identity = "/plate"
                     CAMERA.replace("mqtt\"", "mqtt\"\nbaud = 9600")
                 ),
                 "readers[1].baud: baud is not used with protocol = \"mqtt\"",
+            ),
+            (
+                format!(
+                    "{BASE}{}",
+                    CAMERA.replace("mqtt\"", "mqtt\"\noffline_after_silence_s = 1")
+                ),
+                "readers[0].offline_after_silence_s: 1 is out of range; use 5 to 604800",
             ),
             (
                 format!("{BASE}{CAMERA}{CAMERA}"),
