@@ -235,4 +235,24 @@ mod tests {
         let v = summary_json(&cfg);
         assert_eq!(v["devices"][0]["requests_per_poll"], 3);
     }
+
+    #[test]
+    fn summary_counts_one_request_per_dlt645_value() {
+        let cfg = GatewayConfig::from_toml_str(
+            "[gateway]\nid = \"gw-1\"\nsite = \"s\"\n[mqtt]\nhost = \"h\"\n\
+             [[devices]]\nid = \"m3\"\nprotocol = \"dlt645\"\nserial_port = \"/dev/ttyUSB0\"\n\
+             meter_address = \"000000000002\"\nphases = 3\n",
+            "gw.toml",
+        )
+        .unwrap();
+        let text = summary_text(&cfg);
+        assert!(
+            text.contains(
+                "m3: dlt645-3p via dlt645 /dev/ttyUSB0 at 2400 baud 8E1, meter 000000000002"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("17 DL/T 645 requests per poll"), "{text}");
+        assert_eq!(summary_json(&cfg)["devices"][0]["requests_per_poll"], 17);
+    }
 }
