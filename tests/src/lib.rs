@@ -96,25 +96,21 @@ impl Mosquitto {
                 .stderr(Stdio::null())
                 .spawn()
                 .expect("spawn mosquitto");
-            let addr = SocketAddr::from(([127, 0, 0, 1], port));
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(status)) = child.try_wait() {
-                    last_err = format!(
-                        "mosquitto exited with {status}: {}",
-                        std::fs::read_to_string(dir.path().join("mosquitto.log"))
-                            .unwrap_or_default()
-                    );
-                    break;
-                }
-                if TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
+            match wait_for_listener(&mut child, port, Duration::from_secs(10)) {
+                Ok(()) => {
                     return Mosquitto {
                         child,
                         port,
                         _dir: dir,
-                    };
+                    }
                 }
-                std::thread::sleep(Duration::from_millis(20));
+                Err(status) => {
+                    last_err = format!(
+                        "mosquitto {status}: {}",
+                        std::fs::read_to_string(dir.path().join("mosquitto.log"))
+                            .unwrap_or_default()
+                    );
+                }
             }
             let _ = child.kill();
             let _ = child.wait();
@@ -235,6 +231,23 @@ impl Drop for Subscriber {
     }
 }
 
+/// Waits until `child` accepts connections on loopback `port`. `Err` says
+/// why not: it exited (with its status) or the time ran out.
+fn wait_for_listener(child: &mut Child, port: u16, within: Duration) -> Result<(), String> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("exited with {status}"));
+        }
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Err(format!("did not listen within {} s", within.as_secs()))
+}
+
 /// A pymodbus TCP server (a Modbus implementation nobody here wrote) in a
 /// child process on a free loopback port, serving the words it was given;
 /// stopped on drop. pymodbus is pinned and installed by `scripts/test`.
@@ -293,10 +306,9 @@ impl PyModbusServer {
                 .stderr(Stdio::piped())
                 .spawn()
                 .expect("python3 runs (scripts/test installs it with pymodbus)");
-            let addr = SocketAddr::from(([127, 0, 0, 1], port));
-            let deadline = Instant::now() + Duration::from_secs(15);
-            while Instant::now() < deadline {
-                if let Ok(Some(status)) = child.try_wait() {
+            match wait_for_listener(&mut child, port, Duration::from_secs(15)) {
+                Ok(()) => return PyModbusServer { child, port },
+                Err(status) => {
                     let mut stderr = String::new();
                     if let Some(mut e) = child.stderr.take() {
                         use std::io::Read;
@@ -306,13 +318,8 @@ impl PyModbusServer {
                         !stderr.contains("No module named 'pymodbus'"),
                         "pymodbus is missing: run `pip install pymodbus==3.8.6` (scripts/test does)"
                     );
-                    last_err = format!("the pymodbus server exited with {status}: {stderr}");
-                    break;
+                    last_err = format!("the pymodbus server {status}: {stderr}");
                 }
-                if TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
-                    return PyModbusServer { child, port };
-                }
-                std::thread::sleep(Duration::from_millis(50));
             }
             let _ = child.kill();
             let _ = child.wait();
@@ -331,4 +338,25 @@ impl Drop for PyModbusServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Runs a Python script that uses pymodbus's client with `args`, for at
+/// most 60 s, and returns what it printed. Panics saying how to install
+/// pymodbus when it is missing (scripts/test installs it, pinned).
+pub async fn run_pymodbus_client(script: &str, args: &[String]) -> std::process::Output {
+    let run = tokio::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .expect("the pymodbus client finishes within 60 s")
+        .expect("python3 runs (scripts/test installs it with pymodbus)");
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("No module named 'pymodbus'"),
+        "pymodbus is missing: run `pip install pymodbus==3.8.6` (scripts/test does)"
+    );
+    out
 }

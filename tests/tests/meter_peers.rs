@@ -9,7 +9,7 @@ use gridwatch_gateway::devices::modbus::ModbusDevice;
 use gridwatch_gateway::devices::PollOutcome;
 use gridwatch_gateway::profile::{Function, ProfileLibrary, ValueType, WordOrder};
 use gridwatch_simulators::meter::{self, Behaviour, Control, MeterModel, SharedMeter};
-use gridwatch_tests::PyModbusServer;
+use gridwatch_tests::{run_pymodbus_client, PyModbusServer};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -17,22 +17,11 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-fn table(f: Function) -> &'static str {
-    match f {
-        Function::Input => "input",
-        Function::Holding => "holding",
-        other => panic!("no {other} in these profiles"),
-    }
-}
-
-fn type_name(t: ValueType) -> &'static str {
-    match t {
-        ValueType::U16 => "u16",
-        ValueType::I16 => "i16",
-        ValueType::I32 => "i32",
-        ValueType::F32 => "f32",
-        other => panic!("the peer script has no {other}"),
-    }
+/// The scripts' names for a table and a type: ours ("input", "holding",
+/// "f32", "i32", ...), which the scripts know for the tables and types
+/// these profiles use.
+fn names(f: Function, t: ValueType) -> (String, String) {
+    (f.to_string(), t.to_string())
 }
 
 fn order(w: WordOrder) -> &'static str {
@@ -57,13 +46,8 @@ async fn the_gateway_reads_a_pymodbus_server_as_python_encoded_it() {
                 ValueType::F32 => 100.25 + i as f64 * 3.5,
                 _ => 1000.0 + i as f64,
             };
-            points.push(json!([
-                table(r.function),
-                r.address,
-                type_name(r.value_type),
-                order(r.word_order),
-                v
-            ]));
+            let (table, type_name) = names(r.function, r.value_type);
+            points.push(json!([table, r.address, type_name, order(r.word_order), v]));
             expected.insert(r.name.clone(), v * r.scale + r.offset);
         }
         let server = PyModbusServer::start(&Value::Array(points));
@@ -131,31 +115,16 @@ async fn a_pymodbus_client_reads_the_meter_simulator() {
             .iter()
             .filter(|r| r.is_emitted())
             .map(|r| {
-                json!([
-                    r.name,
-                    table(r.function),
-                    r.address,
-                    type_name(r.value_type),
-                    order(r.word_order)
-                ])
+                let (table, type_name) = names(r.function, r.value_type);
+                json!([r.name, table, r.address, type_name, order(r.word_order)])
             })
             .collect();
-        let run = tokio::process::Command::new("python3")
-            .arg("-c")
-            .arg(CLIENT)
-            .arg(port.to_string())
-            .arg(Value::Array(points).to_string())
-            .kill_on_drop(true)
-            .output();
-        let out = tokio::time::timeout(Duration::from_secs(60), run)
-            .await
-            .expect("the pymodbus client finishes within 60 s")
-            .expect("python3 runs");
+        let out = run_pymodbus_client(
+            CLIENT,
+            &[port.to_string(), Value::Array(points).to_string()],
+        )
+        .await;
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            !stderr.contains("No module named 'pymodbus'"),
-            "pymodbus is missing: run `pip install pymodbus==3.8.6` (scripts/test does)"
-        );
         assert!(out.status.success(), "{name}: {stderr}");
         let raw: BTreeMap<String, f64> =
             serde_json::from_slice(&out.stdout).expect("the client prints JSON");
