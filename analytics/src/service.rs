@@ -117,7 +117,10 @@ pub async fn run_with(
     let span =
         info_span!("analytics", broker = %config.mqtt.broker(), client_id = %config.mqtt.client_id);
     let webhook = start_webhook(&config.notify.webhook, &shutdown)?;
-    let cases = Cases::new(store, directory, &config).with_webhook(webhook);
+    let email = crate::notify::email::start(&config.notify.email, directory.clone(), &shutdown)?;
+    let cases = Cases::new(store, directory, &config)
+        .with_webhook(webhook)
+        .with_channel(email);
     let mut service = Service::new(&config, tap, cases, stations);
     let (client, eventloop) = AsyncClient::new(config.mqtt.options(), CLIENT_CAPACITY);
     service
@@ -170,27 +173,13 @@ fn start_webhook(
         return Ok(None);
     };
     let endpoint = Endpoint::parse(url).map_err(anyhow::Error::msg)?;
-    let text = std::fs::read_to_string(secret_file).map_err(|e| {
-        anyhow::anyhow!(
-            "cannot read the webhook secret {}: {e}",
-            secret_file.display()
-        )
-    })?;
+    let text = crate::notify::channel::read_secret_file(secret_file, "webhook secret")?;
     let secret = text.lines().next().unwrap_or("").trim().as_bytes().to_vec();
     if secret.is_empty() {
-        anyhow::bail!("the webhook secret file {} is empty", secret_file.display());
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        if let Ok(m) = std::fs::metadata(secret_file) {
-            if m.permissions().mode() & 0o077 != 0 {
-                warn!(
-                    "the webhook secret {} is readable by other users; chmod 600 it",
-                    secret_file.display()
-                );
-            }
-        }
+        anyhow::bail!(
+            "the first line of the webhook secret file {} is empty",
+            secret_file.display()
+        );
     }
     info!("sending alert notices to webhook {url}");
     Ok(Some(spawn(

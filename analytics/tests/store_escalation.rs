@@ -5,6 +5,7 @@
 
 use gridwatch_analytics::alerts::cases::Cases;
 use gridwatch_analytics::alerts::directory::{hex, Directory};
+use gridwatch_analytics::alerts::lifecycle::{InhibitRule, InhibitScope};
 use gridwatch_analytics::notify::webhook::{self, Endpoint, WebhookConfig};
 use gridwatch_analytics::store::{Scope, Store};
 use gridwatch_analytics::AnalyticsConfig;
@@ -175,5 +176,49 @@ async fn with_grouping_a_burst_in_one_cell_is_one_notice() {
         .map(|n| n["case_id"].as_i64().unwrap())
         .collect();
     assert_eq!(ids, [1, 2]);
+    stop.cancel();
+}
+
+#[tokio::test]
+async fn an_inhibited_symptom_is_neither_published_nor_notified() {
+    let (url, mut rx) = receiver(2).await;
+    let stop = CancellationToken::new();
+    let sender = webhook::spawn(
+        WebhookConfig::default(),
+        Endpoint::parse(&url).unwrap(),
+        b"k".to_vec(),
+        stop.clone(),
+    );
+    let mut config = AnalyticsConfig::default();
+    config.alerts.inhibit = vec![InhibitRule {
+        source_rule: "socket_overcurrent".into(),
+        target_rules: vec!["socket_overpower".into()],
+        equal: InhibitScope::Entity,
+    }];
+    let store = Store::open_in_memory().unwrap();
+    let mut cases =
+        Cases::new(store.clone(), Arc::new(directory()), &config).with_webhook(Some(sender));
+    let t0 = 1_764_000_000_000;
+    assert!(cases.record(&alert(t0)), "the cause goes out");
+    let mut symptom = alert(t0);
+    symptom.rule = "socket_overpower".into();
+    symptom.id = format!("socket_overpower:{}:{t0}", symptom.entity);
+    assert!(
+        !cases.record(&symptom),
+        "the symptom is not published on MQTT"
+    );
+    // A third alert elsewhere proves the webhook is alive and ordered.
+    let mut elsewhere = alert(t0 + 1);
+    elsewhere.entity = "yard-a/gw-1/pile-1#9".into();
+    elsewhere.id = "socket_overcurrent:yard-a/gw-1/pile-1#9:1".into();
+    assert!(cases.record(&elsewhere));
+    let first = next(&mut rx).await;
+    let second = next(&mut rx).await;
+    assert_eq!(first["alert"]["rule"], "socket_overcurrent");
+    assert_eq!(
+        second["alert"]["entity"], "yard-a/gw-1/pile-1#9",
+        "no notice for the inhibited symptom came in between"
+    );
+    assert_eq!(store.get(&Scope::All, 2).unwrap().inhibited_by, Some(1));
     stop.cancel();
 }

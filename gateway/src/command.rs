@@ -20,6 +20,7 @@
 //! Parsing and the ack are pure ([`parse`], [`Ack`]); [`Commands::execute`]
 //! does the Modbus write.
 
+use crate::bus::modbus_rtu::RtuBus;
 use crate::bus::modbus_tcp::ModbusTcpBus;
 use crate::config::{GatewayConfig, Transport};
 use crate::profile::{Function, Profile};
@@ -89,10 +90,22 @@ fn loose_id(payload: &[u8]) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// How a command reaches a device.
+#[derive(Debug, Clone)]
+enum Link {
+    /// A fresh Modbus TCP connection: host, port, unit, timeout.
+    Tcp(String, u16, u8, Duration),
+    /// Through the task of a running RS-485 bus: bus id, unit.
+    Rtu(String, u8),
+    /// A DL/T 645 meter: its built-in description offers no commands (relay
+    /// control needs the meter's password), so nothing is ever written.
+    None,
+}
+
 /// How to reach each device that can take commands.
 #[derive(Debug, Clone)]
 struct Target {
-    bus: (String, u16, u8, Duration),
+    bus: Link,
     profile: Arc<Profile>,
 }
 
@@ -101,6 +114,7 @@ struct Target {
 pub struct Commands {
     gateway: String,
     targets: BTreeMap<String, Target>,
+    rtu: BTreeMap<String, RtuBus>,
 }
 
 impl Commands {
@@ -110,15 +124,19 @@ impl Commands {
             .devices
             .iter()
             .map(|d| {
-                let Transport::ModbusTcp {
-                    host,
-                    port,
-                    unit_id,
-                } = &d.transport;
+                let bus = match &d.transport {
+                    Transport::ModbusTcp {
+                        host,
+                        port,
+                        unit_id,
+                    } => Link::Tcp(host.clone(), *port, *unit_id, d.timeout()),
+                    Transport::ModbusRtu { bus, unit_id } => Link::Rtu(bus.clone(), *unit_id),
+                    Transport::Dlt645 { .. } => Link::None,
+                };
                 (
                     d.id.as_str().to_owned(),
                     Target {
-                        bus: (host.clone(), *port, *unit_id, d.timeout()),
+                        bus,
                         profile: d.profile.clone(),
                     },
                 )
@@ -127,7 +145,14 @@ impl Commands {
         Self {
             gateway: config.gateway.id.as_str().to_owned(),
             targets,
+            rtu: BTreeMap::new(),
         }
+    }
+
+    /// Lets commands reach RTU devices through their running `buses`.
+    pub fn with_rtu_buses(mut self, buses: &BTreeMap<String, RtuBus>) -> Self {
+        self.rtu = buses.clone();
+        self
     }
 
     /// Carries out `payload` for `device` and says how it went.
@@ -202,22 +227,37 @@ impl Commands {
             }
         };
         let address = point.address_for(socket);
-        let (host, port, unit, timeout) = target.bus.clone();
-        let mut bus = ModbusTcpBus::new(host, port, unit, timeout);
-        let written = match point.function {
-            Function::Coils => bus.write_coil(address, point.value != 0).await,
-            _ => bus.write_register(address, point.value).await,
+        let coil = matches!(point.function, Function::Coils);
+        let (written, at) = match &target.bus {
+            Link::None => return Err(format!("{device} takes no commands over its protocol")),
+            Link::Tcp(host, port, unit, timeout) => {
+                let mut bus = ModbusTcpBus::new(host.clone(), *port, *unit, *timeout);
+                let written = if coil {
+                    bus.write_coil(address, point.value != 0).await
+                } else {
+                    bus.write_register(address, point.value).await
+                };
+                (written, format!("at {}", bus.address()))
+            }
+            Link::Rtu(bus, unit) => {
+                let client = self
+                    .rtu
+                    .get(bus)
+                    .ok_or_else(|| format!("{device}'s bus {bus} is not running"))?
+                    .client(*unit);
+                let written = if coil {
+                    client.write_coil(address, point.value != 0).await
+                } else {
+                    client.write_register(address, point.value).await
+                };
+                (written, format!("({})", client.address()))
+            }
         };
         let what = match socket {
             Some(n) => format!("socket {n}"),
             None => device.to_owned(),
         };
-        written.map_err(|e| {
-            format!(
-                "{device} at {} did not carry out {action} on {what}: {e}",
-                bus.address()
-            )
-        })?;
+        written.map_err(|e| format!("{device} {at} did not carry out {action} on {what}: {e}"))?;
         Ok(match &point.result {
             Some(done) => format!("{what} {done}"),
             None => format!(

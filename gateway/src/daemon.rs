@@ -3,9 +3,12 @@
 //! to bottom, this is the gateway.
 
 use crate::backoff::words;
+use crate::bus::dlt645::Dlt645Line;
+use crate::bus::modbus_rtu::{self, RtuBus};
 use crate::bus::modbus_tcp::{ModbusTcpBus, TcpLinks};
 use crate::config::{DeviceConfig, GatewayConfig, Transport};
-use crate::devices::modbus::{ModbusDevice, ModbusTcpDevice};
+use crate::devices::dlt645::Dlt645Device;
+use crate::devices::modbus::{ModbusDevice, ModbusRtuDevice, ModbusTcpDevice};
 use crate::devices::poller::{Poller, Schedule};
 use crate::devices::DeviceStamp;
 use crate::edge::{self, Edge};
@@ -20,6 +23,8 @@ use crate::uplink::mqtt::{self, MqttUplink};
 use crate::uplink::{self, RecordSender};
 use anyhow::Context;
 use gridwatch_telemetry::Clock;
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -88,7 +93,24 @@ pub async fn run(
         }
         let outbox = OutboxHandle::new(outbox);
         health.set_outbox(&outbox.stats());
-        let uplink = MqttUplink::new(&config, clock.clone(), health.clone(), outbox.clone())?;
+        // One task per RS-485 line that has devices on it; devices and
+        // commands reach their units through it.
+        let buses: BTreeMap<String, RtuBus> = config
+            .buses
+            .iter()
+            .filter(|b| {
+                let used = config.devices.iter().any(|d| {
+                    matches!(&d.transport, Transport::ModbusRtu { bus, .. } if *bus == b.id)
+                });
+                if !used {
+                    warn!("bus {} ({}) has no devices; leaving the port closed", b.id, b.describe());
+                }
+                used
+            })
+            .map(|b| (b.id.clone(), modbus_rtu::spawn(b, shutdown.clone())))
+            .collect();
+        let uplink = MqttUplink::new(&config, clock.clone(), health.clone(), outbox.clone())?
+            .with_commands(crate::command::Commands::new(&config).with_rtu_buses(&buses));
         let influx_uplink = config
             .influx
             .as_ref()
@@ -108,6 +130,8 @@ pub async fn run(
         );
         let time_seed = DeviceStamp::first_seq_at(clock.now());
         let mut pollers = JoinSet::new();
+        // Meters naming one serial port share its line, one request at a time.
+        let mut serial_lines: HashMap<PathBuf, Arc<Dlt645Line>> = HashMap::new();
         // Devices at one host:port share one connection.
         let mut links = TcpLinks::default();
         for device in &config.devices {
@@ -119,7 +143,9 @@ pub async fn run(
                 &mut pollers,
                 &mut links,
                 &config,
+                &buses,
                 device,
+                &mut serial_lines,
                 first_seq,
                 clock.clone(),
                 health.clone(),
@@ -133,6 +159,7 @@ pub async fn run(
             &outbox,
             time_seed,
             &clock,
+            &health,
             &sender,
             &shutdown,
         )?;
@@ -204,6 +231,7 @@ fn start_readers(
     outbox: &OutboxHandle,
     time_seed: u64,
     clock: &Arc<dyn Clock>,
+    health: &Arc<Health>,
     sender: &RecordSender,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
@@ -238,7 +266,8 @@ fn start_readers(
             clock.clone(),
             sender.clone(),
             edge.clone(),
-        );
+        )
+        .with_health(health.clone());
         let span = info_span!("reader", reader = %reader.id);
         span.in_scope(|| {
             info!(
@@ -274,7 +303,9 @@ fn spawn_poller(
     set: &mut JoinSet<()>,
     links: &mut TcpLinks,
     config: &GatewayConfig,
+    buses: &BTreeMap<String, RtuBus>,
     device: &DeviceConfig,
+    serial_lines: &mut HashMap<PathBuf, Arc<Dlt645Line>>,
     first_seq: u64,
     clock: Arc<dyn Clock>,
     health: Arc<Health>,
@@ -301,6 +332,57 @@ fn spawn_poller(
             span.in_scope(|| {
                 info!(
                     "polling {} ({}) at {host}:{port} unit {unit_id} every {}",
+                    device.id,
+                    device.profile.model,
+                    words(device.poll_interval())
+                )
+            });
+            let poller = Poller::new(bound, stamp, schedule, clock, health, sender)
+                .with_report(device.report.clone());
+            set.spawn(poller.run(shutdown).instrument(span));
+        }
+        Transport::Dlt645 {
+            serial_port,
+            baud,
+            address,
+            phases,
+            wake_up,
+        } => {
+            let line = serial_lines
+                .entry(serial_port.clone())
+                .or_insert_with(|| Arc::new(Dlt645Line::new(serial_port.clone(), *baud)))
+                .clone();
+            let meter = Dlt645Device::new(
+                line,
+                *address,
+                *phases,
+                usize::from(*wake_up),
+                device.timeout(),
+            );
+            span.in_scope(|| {
+                info!(
+                    "polling {} (DL/T 645 {phases}-phase meter {address}) on {} at {baud} baud every {}",
+                    device.id,
+                    serial_port.display(),
+                    words(device.poll_interval())
+                )
+            });
+            let poller = Poller::new(meter, stamp, schedule, clock, health, sender)
+                .with_report(device.report.clone());
+            set.spawn(poller.run(shutdown).instrument(span));
+        }
+        Transport::ModbusRtu { bus, unit_id } => {
+            // Config validation guarantees the bus exists, and the daemon
+            // started every bus that has a device.
+            let Some(line) = buses.get(bus) else {
+                error!("{} names bus {bus}, which is not running", device.id);
+                return;
+            };
+            let logic = ModbusDevice::new(device.profile.clone(), device.max_gap_registers);
+            let bound = ModbusRtuDevice::new(logic, line.client(*unit_id));
+            span.in_scope(|| {
+                info!(
+                    "polling {} ({}) as unit {unit_id} on bus {bus} every {}",
                     device.id,
                     device.profile.model,
                     words(device.poll_interval())

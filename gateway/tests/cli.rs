@@ -102,6 +102,51 @@ fn a_missing_file_is_a_clear_error() {
     );
 }
 
+#[test]
+fn pseudonym_prints_keyed_hashes_from_stdin_or_arguments_and_never_the_identity() {
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    let key = write_config("site.key", "cli test site key, long enough\n");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let run = |args: &[&str], stdin: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_gridwatch-gateway"))
+            .arg("pseudonym")
+            .arg("--key-file")
+            .arg(&key)
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run gridwatch-gateway");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(stdin.as_bytes())
+            .expect("write stdin");
+        child.wait_with_output().expect("exits")
+    };
+    let from_stdin = run(&["--kind", "plate"], "粤B12345\n京A67890\n");
+    assert!(from_stdin.status.success(), "{from_stdin:?}");
+    let from_args = run(&["--kind", "plate", "粤b 12345", "京A-67890"], "");
+    let text = String::from_utf8(from_stdin.stdout).expect("utf-8");
+    assert_eq!(text, String::from_utf8(from_args.stdout).expect("utf-8"));
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2);
+    assert!(lines
+        .iter()
+        .all(|l| l.len() == 32 && l.chars().all(|c| c.is_ascii_hexdigit())));
+    assert!(!text.contains("12345"));
+
+    let missing = Command::new(env!("CARGO_BIN_EXE_gridwatch-gateway"))
+        .args(["pseudonym", "--key-file", "/nonexistent/site.key", "A1"])
+        .output()
+        .expect("run gridwatch-gateway");
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/site.key"));
+}
+
 /// A config using profile `bad-meter` from a `profiles` folder beside it,
 /// whose registers are `registers`.
 fn config_with_profile(tag: &str, registers: &str) -> (PathBuf, PathBuf) {

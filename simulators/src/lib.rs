@@ -4,7 +4,10 @@
 //! for, over a real socket, and takes its time from the caller rather than
 //! the wall clock, so the gateway can be tested against it unchanged and a
 //! district can run many times faster than real time. [`pile`] is a
-//! multi-socket e-bike charging pile on Modbus TCP.
+//! multi-socket e-bike charging pile on Modbus TCP; [`rtu`] puts it (or any
+//! Modbus service) on a pseudo-terminal as Modbus RTU units; [`readers`] are
+//! tag and plate readers on MQTT and on a serial pty; [`dlt645`] electricity
+//! meters on a pseudo-terminal.
 //!
 //! ```
 //! use gridwatch_simulators::pile::{ChargerKind, Fault, PileConfig, PileModel};
@@ -20,7 +23,10 @@
 pub mod broker;
 pub mod demo;
 pub mod district;
+pub mod dlt645;
 pub mod meter;
 pub mod pile;
+pub mod readers;
+pub mod rtu;
 pub mod sim_clock;
 pub mod yard;

@@ -20,12 +20,25 @@ enum Command {
     Demo(demo::DemoOptions),
     /// Serve a simulated charging pile on Modbus TCP until Ctrl-C.
     Pile(PileArgs),
+    /// Serve simulated DL/T 645-2007 meters on a pseudo-terminal until
+    /// Ctrl-C; prints the port's path. Misbehaviour on demand: type
+    /// `<address|all> <behaviour>` on stdin (normal, abnormal[:ERR],
+    /// silent, bad-checksum, truncated, noise).
+    Dlt645(Dlt645Args),
+    /// Serve simulated charging piles as Modbus RTU units on a
+    /// pseudo-terminal (an RS-485 line) until Ctrl-C; prints the port path
+    /// to put in the gateway's [[buses]].
+    Rtu(RtuArgs),
     /// Serve any device profile (config/devices) on Modbus TCP until Ctrl-C,
     /// with misbehaviour on demand.
     Meter(MeterArgs),
     /// Generate a synthetic district with ground truth: writes
     /// recording.jsonl, truth.json and register.json into --out.
     District(DistrictArgs),
+    /// A plate camera publishing JSON sightings to an MQTT broker.
+    ReaderMqtt(gridwatch_simulators::readers::cli::MqttArgs),
+    /// A serial RFID reader on a pty, linked at --link.
+    ReaderSerial(gridwatch_simulators::readers::cli::SerialArgs),
 }
 
 #[derive(clap::Args)]
@@ -39,6 +52,20 @@ struct DistrictArgs {
     /// Output directory.
     #[arg(long)]
     out: std::path::PathBuf,
+}
+
+#[derive(clap::Args)]
+struct Dlt645Args {
+    /// A meter on the line, `ADDRESS[:PHASES]` (12 digits; 1 or 3 phases).
+    /// Repeat for several meters on one line.
+    #[arg(long = "meter", default_value = "000000000001")]
+    meters: Vec<String>,
+    /// Baud rate the answers are paced at (the line is 8E1).
+    #[arg(long, default_value_t = 2400)]
+    baud: u32,
+    /// Answer at once instead of at the baud rate's pace.
+    #[arg(long)]
+    no_pace: bool,
 }
 
 #[derive(clap::Args)]
@@ -61,6 +88,32 @@ struct PileArgs {
     /// Seed of the measurement noise.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+}
+
+#[derive(clap::Args)]
+struct RtuArgs {
+    /// Line speed; the simulator answers no faster than this baud rate allows.
+    #[arg(long, default_value_t = 9600)]
+    baud: u32,
+    /// Unit addresses on the line, one charging pile each (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "1")]
+    units: Vec<u8>,
+    /// Number of sockets per pile.
+    #[arg(long, default_value_t = 10)]
+    sockets: u16,
+    /// Sockets with a lithium charger plugged in at start (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
+    charging: Vec<u16>,
+    /// Simulated seconds per wall-clock second.
+    #[arg(long, default_value_t = 1.0)]
+    speed: f64,
+    /// Seed of the measurement noise (unit n uses seed + n).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Misbehaving units, `unit=how` with how one of silent, crc, truncate,
+    /// noise, slow (300 ms), exception (0x04), e.g. `--misbehave 2=crc`.
+    #[arg(long, value_delimiter = ',')]
+    misbehave: Vec<String>,
 }
 
 #[derive(clap::Args)]
@@ -138,10 +191,32 @@ async fn main() -> ExitCode {
             init_logs("info");
             serve_pile(args).await
         }
+        Command::Rtu(args) => {
+            init_logs("info");
+            serve_rtu(args).await
+        }
         Command::District(args) => district(&args),
+        Command::Dlt645(args) => {
+            init_logs("info");
+            serve_dlt645(args).await
+        }
         Command::Meter(args) => {
             init_logs("info");
             serve_meter(args).await
+        }
+        Command::ReaderMqtt(args) => {
+            init_logs("info");
+            with_ctrl_c(|stop| async move {
+                gridwatch_simulators::readers::cli::run_mqtt(&args, stop).await
+            })
+            .await
+        }
+        Command::ReaderSerial(args) => {
+            init_logs("info");
+            with_ctrl_c(|stop| async move {
+                gridwatch_simulators::readers::cli::run_serial(&args, stop).await
+            })
+            .await
         }
     };
     match result {
@@ -151,6 +226,21 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Runs `f` with a token that Ctrl-C cancels.
+async fn with_ctrl_c<F, Fut>(f: F) -> anyhow::Result<()>
+where
+    F: FnOnce(CancellationToken) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let stop = CancellationToken::new();
+    let on_signal = stop.clone();
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        on_signal.cancel();
+    });
+    f(stop).await
 }
 
 fn district(args: &DistrictArgs) -> anyhow::Result<()> {
@@ -203,6 +293,155 @@ async fn serve_pile(args: PileArgs) -> anyhow::Result<()> {
         shutdown.clone(),
     ));
     let _ = tokio::signal::ctrl_c().await;
+    shutdown.cancel();
+    server.await??;
+    Ok(())
+}
+
+async fn serve_dlt645(args: Dlt645Args) -> anyhow::Result<()> {
+    use gridwatch_simulators::dlt645::{self, Line, LineTiming, PtyLine};
+    use std::sync::{Arc, Mutex};
+    use tokio::io::AsyncBufReadExt;
+    let meters = args
+        .meters
+        .iter()
+        .enumerate()
+        .map(|(i, m)| dlt645::parse_meter(m, i))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(anyhow::Error::msg)?;
+    let summary: Vec<String> = meters
+        .iter()
+        .map(|m| format!("{} ({}-phase)", m.address, m.phases))
+        .collect();
+    let line = Arc::new(Mutex::new(Line::new(meters)));
+    let shutdown = CancellationToken::new();
+    let timing = LineTiming {
+        baud: args.baud,
+        pace: !args.no_pace,
+        ..LineTiming::default()
+    };
+    let pty = PtyLine::open(
+        line.clone(),
+        Arc::new(gridwatch_telemetry::SystemClock),
+        timing,
+        shutdown.clone(),
+    )
+    .map_err(|e| anyhow::anyhow!("cannot open a pseudo-terminal: {e}"))?;
+    println!(
+        "DL/T 645 meters {} on {} at {} baud 8E1; type `<address|all> <behaviour>` to misbehave, Ctrl-C stops",
+        summary.join(", "),
+        pty.path().display(),
+        args.baud
+    );
+    let mut stdin = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            next = stdin.next_line() => match next {
+                Ok(Some(text)) if text.trim().is_empty() => {}
+                Ok(Some(text)) => {
+                    let mut l = line.lock().unwrap_or_else(|p| p.into_inner());
+                    match dlt645::command(&mut l, &text) {
+                        Ok(done) => println!("{done}"),
+                        Err(why) => eprintln!("{why}"),
+                    }
+                }
+                // Stdin closed (run in the background): keep serving.
+                Ok(None) | Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    break;
+                }
+            },
+        }
+    }
+    shutdown.cancel();
+    pty.join().await?;
+    Ok(())
+}
+
+/// `2=crc` → unit 2 corrupts its CRCs.
+fn misbehaviour(spec: &str) -> anyhow::Result<(u8, gridwatch_simulators::rtu::Behaviour)> {
+    use gridwatch_simulators::rtu::Behaviour;
+    let (unit, how) = spec
+        .split_once('=')
+        .ok_or_else(|| anyhow::anyhow!("--misbehave {spec:?}: expected unit=how, e.g. 2=silent"))?;
+    let unit: u8 = unit
+        .trim()
+        .parse()
+        .map_err(|_| anyhow::anyhow!("--misbehave {spec:?}: {unit:?} is not a unit address"))?;
+    let behaviour = match how.trim() {
+        "silent" => Behaviour::Silent,
+        "crc" => Behaviour::CorruptCrc,
+        "truncate" => Behaviour::Truncate,
+        "noise" => Behaviour::NoiseBefore,
+        "slow" => Behaviour::Slow(std::time::Duration::from_millis(300)),
+        "exception" => Behaviour::Exception(0x04),
+        other => anyhow::bail!(
+            "--misbehave {spec:?}: unknown behaviour {other:?}; use silent, crc, truncate, noise, slow or exception"
+        ),
+    };
+    Ok((unit, behaviour))
+}
+
+async fn serve_rtu(args: RtuArgs) -> anyhow::Result<()> {
+    use gridwatch_simulators::rtu;
+    let control = rtu::LineControl::default();
+    for spec in &args.misbehave {
+        let (unit, behaviour) = misbehaviour(spec)?;
+        if !args.units.contains(&unit) {
+            anyhow::bail!(
+                "--misbehave {spec:?}: unit {unit} is not in --units {:?}",
+                args.units
+            );
+        }
+        control.set(unit, behaviour);
+    }
+    let shutdown = CancellationToken::new();
+    let mut services = std::collections::BTreeMap::new();
+    let mut clocks = Vec::new();
+    for &unit in &args.units {
+        if !(1..=247).contains(&unit) {
+            anyhow::bail!("--units: {unit} is not a Modbus RTU unit address (1 to 247)");
+        }
+        let mut model = pile::PileModel::new(pile::PileConfig {
+            sockets: args.sockets,
+            seed: args.seed.wrapping_add(u64::from(unit)),
+            unit_id: unit,
+            ..pile::PileConfig::default()
+        })?;
+        for s in &args.charging {
+            model.plug_in(*s, pile::ChargerKind::Lithium)?;
+        }
+        let shared = pile::SharedPile::new(model);
+        clocks.push(pile::spawn_clock(
+            shared.clone(),
+            args.speed,
+            100,
+            shutdown.clone(),
+        )?);
+        // A serial line has no peer address; the service only logs it.
+        let peer = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
+        services.insert(unit, pile::PileService::new(shared, unit, peer));
+    }
+    let line =
+        rtu::PtyLine::open().map_err(|e| anyhow::anyhow!("cannot open a pseudo-terminal: {e}"))?;
+    // The one line a script reads: the port for the gateway's [[buses]].
+    println!("{}", line.path().display());
+    tracing::info!(
+        "{} charging pile(s) as Modbus RTU units {:?} at {} baud on {}; Ctrl-C stops",
+        args.units.len(),
+        args.units,
+        args.baud,
+        line.path().display()
+    );
+    let server = tokio::spawn(rtu::serve(
+        line,
+        args.baud,
+        services,
+        control,
+        shutdown.clone(),
+    ));
+    wait_for_stop().await;
     shutdown.cancel();
     server.await??;
     Ok(())

@@ -11,8 +11,8 @@
 use crate::alerts::directory::Directory;
 use crate::alerts::lifecycle::AlertsConfig;
 use crate::config::AnalyticsConfig;
+use crate::notify::channel::{Notice, NoticeSender};
 use crate::notify::group::Grouper;
-use crate::notify::webhook::{Notice, WebhookSender};
 use crate::store::{AlertCase, RecordedKind, Store};
 use gridwatch_telemetry::{Alert, Timestamp};
 use serde_json::json;
@@ -30,7 +30,7 @@ pub struct Cases {
     config: AlertsConfig,
     now: Option<Timestamp>,
     last_sweep: Option<Timestamp>,
-    webhook: Option<WebhookSender>,
+    channels: Vec<NoticeSender>,
     grouper: Grouper,
 }
 
@@ -43,14 +43,20 @@ impl Cases {
             config: config.alerts.clone(),
             now: None,
             last_sweep: None,
-            webhook: None,
+            channels: Vec::new(),
             grouper: Grouper::new(&config.notify.group),
         }
     }
 
     /// Also sends notices (new, re-opened, escalated) to a webhook.
-    pub fn with_webhook(mut self, webhook: Option<WebhookSender>) -> Self {
-        self.webhook = webhook;
+    pub fn with_webhook(self, webhook: Option<NoticeSender>) -> Self {
+        self.with_channel(webhook)
+    }
+
+    /// Also sends notices to a channel (webhook, e-mail); each gets every
+    /// notice, on its own queue.
+    pub fn with_channel(mut self, channel: Option<NoticeSender>) -> Self {
+        self.channels.extend(channel);
         self
     }
 
@@ -63,12 +69,13 @@ impl Cases {
     }
 
     fn notify(&self, case: i64, at: Timestamp, body: serde_json::Value) {
-        if let Some(w) = &self.webhook {
-            w.send(Notice {
-                case,
-                at_ms: at.0,
-                body: body.to_string().into_bytes(),
-            });
+        let notice = Notice {
+            case,
+            at_ms: at.0,
+            body: body.to_string().into_bytes(),
+        };
+        for c in &self.channels {
+            c.send(notice.clone());
         }
     }
 
@@ -114,6 +121,14 @@ impl Cases {
                     );
                     return false;
                 }
+                if let Some(by) = r.inhibited_by {
+                    info!(
+                        alert = r.id,
+                        "case {} is inhibited by case {by}, its root cause; nobody is notified",
+                        r.id
+                    );
+                    return false;
+                }
                 if r.notify() {
                     let event = match r.kind {
                         RecordedKind::Reopened => "reopened",
@@ -128,7 +143,7 @@ impl Cases {
                         "recipients": recipients,
                         "alert": alert,
                     });
-                    if self.grouper.enabled() && self.webhook.is_some() {
+                    if self.grouper.enabled() && !self.channels.is_empty() {
                         let key = self.grouper.key(&alert.cell, &alert.site).to_owned();
                         self.grouper.push(&key, notice, alert.ts);
                     } else {

@@ -100,6 +100,10 @@ pub struct User {
     pub company: Option<String>,
     /// Lower-case hex SHA-256 of their bearer token.
     pub token_sha256: String,
+    /// Where the e-mail channel (`[notify.email]`) reaches them; without it
+    /// they get no mail.
+    #[serde(default)]
+    pub email: Option<String>,
 }
 
 /// The parsed, checked directory file.
@@ -205,6 +209,14 @@ impl Directory {
                     at("users", i, "token_sha256"),
                     "must be 64 lower-case hex digits (printf %s \"$TOKEN\" | sha256sum)",
                 ));
+            }
+            if let Some(e) = &u.email {
+                if let Err(why) = e.parse::<lettre::Address>() {
+                    return Err(FieldError::at(
+                        at("users", i, "email"),
+                        format!("{e:?} is not an e-mail address ({why})"),
+                    ));
+                }
             }
             if !hashes.insert(h.as_str()) {
                 return Err(FieldError::at(
@@ -468,6 +480,26 @@ token_sha256 = "{}"
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("dir.toml:12:1: sites[0].cell"), "{e}");
+    }
+
+    #[test]
+    fn an_email_that_is_not_an_address_names_the_user_entry() {
+        let t = format!(
+            "{}\n[[users]]\nname = \"li\"\nrole = \"admin\"\ntoken_sha256 = \"{}\"\nemail = \"li at example\"\n",
+            text(),
+            sha("li")
+        );
+        let e = Directory::from_toml_str(&t, "dir.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("users[4].email"), "{e}");
+        assert!(e.contains("not an e-mail address"), "{e}");
+        let ok = t.replace("li at example", "li@example.org");
+        let d = Directory::from_toml_str(&ok, "dir.toml").unwrap();
+        assert_eq!(
+            d.user("li").unwrap().email.as_deref(),
+            Some("li@example.org")
+        );
     }
 
     #[test]

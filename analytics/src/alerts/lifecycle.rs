@@ -230,6 +230,52 @@ pub struct AlertsConfig {
     pub recheck_after_s: u64,
     /// Escalation times per severity.
     pub ack_within: AckWithin,
+    /// Root causes that inhibit dependent alerts (`[[alerts.inhibit]]`).
+    pub inhibit: Vec<InhibitRule>,
+}
+
+/// What an inhibiting case and the alert it covers must share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InhibitScope {
+    /// The same entity (one socket, one meter).
+    #[default]
+    Entity,
+    /// The same device: entities equal up to the socket (`…/pile-1#3` and
+    /// `…/pile-1#5` share `…/pile-1`).
+    Device,
+    /// The same site.
+    Site,
+}
+
+/// An Alertmanager-style inhibition: while a case of `source_rule` is
+/// active (open, acknowledged, in progress), new and repeated alerts of
+/// `target_rules` in the same `equal` scope are recorded and shown, marked
+/// with the case that explains them, but notify nobody. When that case is
+/// resolved the mark is lifted (and audited).
+///
+/// Why: one cause raises many alerts — a pile that went offline makes every
+/// socket's data stop, an overcurrent socket is also over power — and staff
+/// should be sent to the cause, not paged once per symptom.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InhibitRule {
+    /// The root-cause rule, e.g. `pile_offline` or `socket_overcurrent`.
+    pub source_rule: String,
+    /// The rules it inhibits; empty means every other rule.
+    #[serde(default)]
+    pub target_rules: Vec<String>,
+    /// What the two must share.
+    #[serde(default)]
+    pub equal: InhibitScope,
+}
+
+impl InhibitRule {
+    /// Whether this rule may inhibit alerts of `rule`.
+    pub fn targets(&self, rule: &str) -> bool {
+        rule != self.source_rule
+            && (self.target_rules.is_empty() || self.target_rules.iter().any(|t| t == rule))
+    }
 }
 
 impl Default for AlertsConfig {
@@ -239,6 +285,7 @@ impl Default for AlertsConfig {
             cooldown_by_rule_s: BTreeMap::new(),
             recheck_after_s: 7 * 86_400,
             ack_within: AckWithin::default(),
+            inhibit: Vec::new(),
         }
     }
 }
@@ -257,6 +304,28 @@ impl AlertsConfig {
                 let path =
                     crate::config::locate::FieldPath::keys(&key.split('.').collect::<Vec<_>>());
                 return Err(FieldError::at(path, "is 0; it must be at least 1 second"));
+            }
+        }
+        for (i, r) in self.inhibit.iter().enumerate() {
+            let at = |key: &str| {
+                crate::config::locate::FieldPath::keys(&["inhibit"])
+                    .index(i)
+                    .key(key)
+            };
+            if r.source_rule.trim().is_empty() {
+                return Err(FieldError::at(
+                    at("source_rule"),
+                    "is empty; name the root-cause rule",
+                ));
+            }
+            if r.target_rules.contains(&r.source_rule) {
+                return Err(FieldError::at(
+                    at("target_rules"),
+                    format!(
+                        "includes the source rule {:?}: a case cannot inhibit its own rule",
+                        r.source_rule
+                    ),
+                ));
             }
         }
         Ok(())

@@ -46,6 +46,12 @@ pub struct RuleScore {
     pub f1: f64,
     /// Median of (first alert − case start) over true positives, hours.
     pub median_ttd_h: Option<f64>,
+    /// False positives by the traits of their flat (the truth's `traits`;
+    /// `none` for a flat with none, `<kind> (too early)` for an alert before
+    /// its case began). A flat with two traits counts under both: this says
+    /// which behaviours a rule mistakes for its case.
+    #[serde(default)]
+    pub false_positives_by_trait: BTreeMap<String, u32>,
 }
 
 /// The whole evaluation.
@@ -84,6 +90,7 @@ pub fn evaluate(truth: &GroundTruth, alerts: &[Alert]) -> Evaluation {
             let mut tp = 0u32;
             let mut fp = 0u32;
             let mut ttd: Vec<f64> = Vec::new();
+            let mut by_trait: BTreeMap<String, u32> = BTreeMap::new();
             for (&(r, entity), &at) in &first {
                 if r != rule {
                     continue;
@@ -93,7 +100,20 @@ pub fn evaluate(truth: &GroundTruth, alerts: &[Alert]) -> Evaluation {
                         tp += 1;
                         ttd.push((at - start) as f64 / 3_600_000.0);
                     }
-                    _ => fp += 1,
+                    early => {
+                        fp += 1;
+                        if early.is_some() {
+                            *by_trait.entry(format!("{k} (too early)")).or_default() += 1;
+                        }
+                        match truth.traits.get(entity) {
+                            Some(traits) if !traits.is_empty() => {
+                                for t in traits {
+                                    *by_trait.entry(t.clone()).or_default() += 1;
+                                }
+                            }
+                            _ => *by_trait.entry("none".to_owned()).or_default() += 1,
+                        }
+                    }
                 }
             }
             let alerted = tp + fp;
@@ -123,6 +143,7 @@ pub fn evaluate(truth: &GroundTruth, alerts: &[Alert]) -> Evaluation {
                 recall,
                 f1,
                 median_ttd_h: (!ttd.is_empty()).then(|| crate::stats::median(&ttd)),
+                false_positives_by_trait: by_trait,
             }
         })
         .collect();
@@ -154,6 +175,18 @@ impl Evaluation {
                 r.recall,
                 r.f1,
                 r.median_ttd_h.map_or("-".to_owned(), |h| format!("{h:.1}"))
+            );
+        }
+        for r in self.rules.iter().filter(|r| r.false_positives > 0) {
+            let traits: Vec<String> = r
+                .false_positives_by_trait
+                .iter()
+                .map(|(t, n)| format!("{t} {n}"))
+                .collect();
+            out += &format!(
+                "false positives of {} by flat trait: {}\n",
+                r.rule,
+                traits.join(", ")
             );
         }
         out
@@ -198,6 +231,7 @@ mod tests {
                 case("c", 100 * 3_600_000),
                 case("d", 0),
             ],
+            traits: BTreeMap::from([("x".to_owned(), vec!["night_plateau".to_owned()])]),
             ..GroundTruth::default()
         };
         let alerts = vec![
@@ -218,6 +252,18 @@ mod tests {
         assert_eq!(g.recall, 0.5);
         assert_eq!(g.f1, 0.5);
         assert_eq!(g.median_ttd_h, Some(20.0));
+        // Which flats the false positives were: "c" too early (no traits), "x" a night plateau.
+        assert_eq!(
+            g.false_positives_by_trait,
+            BTreeMap::from([
+                ("group_rental (too early)".to_owned(), 1),
+                ("none".to_owned(), 1),
+                ("night_plateau".to_owned(), 1),
+            ])
+        );
+        assert!(e
+            .table()
+            .contains("false positives of group_rental by flat trait"));
         // A rule with no cases and no alerts scores 1/1, with no time to detect.
         let s = e
             .rules

@@ -4,6 +4,7 @@
 //! `gridwatch-analytics evaluate`.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// What kind of case was planted.
 pub mod kind {
@@ -50,4 +51,10 @@ pub struct GroundTruth {
     pub end_ms: i64,
     /// Every planted case.
     pub cases: Vec<Case>,
+    /// What else each flat does that is not a case (a computer on at night,
+    /// a thermostat blanket, more people than registered, …), by flat. Not
+    /// scored: it lets the evaluation say which behaviours a rule's false
+    /// positives share, which is what tells a detector's weakness from noise.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub traits: BTreeMap<String, Vec<String>>,
 }

@@ -1,7 +1,10 @@
 //! Notification channels: where alerts go once raised, one module per
-//! channel. MQTT (`alerts/{cell}/{severity}`) and signed webhooks; each
-//! runs apart, so a failing channel never blocks another or the detectors.
+//! channel. MQTT (`alerts/{cell}/{severity}`), signed webhooks and e-mail;
+//! each runs apart ([`channel`]), so a failing channel never blocks another
+//! or the detectors.
 
+pub mod channel;
+pub mod email;
 pub mod group;
 pub mod mqtt;
 pub mod webhook;
@@ -15,6 +18,8 @@ use serde::{Deserialize, Serialize};
 pub struct NotifyConfig {
     /// `[notify.webhook]`: signed JSON to one URL.
     pub webhook: webhook::WebhookConfig,
+    /// `[notify.email]`: mail over SMTP with TLS to the people named.
+    pub email: email::EmailConfig,
     /// `[notify.group]`: grouping of new-case notices per cell or site.
     pub group: group::GroupConfig,
 }
@@ -25,6 +30,7 @@ impl NotifyConfig {
         self.webhook
             .validate()
             .map_err(|e| e.within(&["webhook"]))?;
+        self.email.validate().map_err(|e| e.within(&["email"]))?;
         self.group.validate().map_err(|e| e.within(&["group"]))
     }
 }

@@ -1,13 +1,10 @@
 //! Alerts to a webhook: JSON over HTTP POST, signed with HMAC-SHA256,
 //! retried with backoff, on a task of its own.
 //!
-//! The service hands notices over with [`WebhookSender::send`], which never
-//! waits: when the channel's queue is full the notice is dropped and counted,
-//! so a receiver that is down for hours slows neither the detectors nor the
-//! other channels. The task posts one notice at a time; a connection error,
-//! a timeout, a 5xx or a 429 is retried with doubling delays up to
-//! `max_attempts`; any other 4xx is permanent (retrying cannot fix it) and
-//! the notice is dropped with an error in the log.
+//! Queueing and retries are [`super::channel`]'s, shared with e-mail: a
+//! connection error, a timeout, a 5xx or a 429 is retried with doubling
+//! delays up to `max_attempts`; any other 4xx is permanent (retrying cannot
+//! fix it) and the notice is dropped with an error in the log.
 //!
 //! Receivers check `X-Gridwatch-Signature: sha256=<hex>`, the HMAC-SHA256
 //! with the shared secret of `"{X-Gridwatch-Timestamp}.{body}"`, and should
@@ -15,18 +12,18 @@
 //! config. Only `http://` URLs are supported: put a TLS-terminating proxy
 //! on the same host in front of an HTTPS receiver.
 
+use super::channel::{Deliver, NoticeSender, RetryPolicy};
+pub use super::channel::{Notice, Outcome};
 use crate::config::FieldError;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info, warn};
+
+/// The webhook's handle, as the service and tests hold it.
+pub type WebhookSender = NoticeSender;
 
 /// The `[notify.webhook]` section.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,17 +72,18 @@ impl WebhookConfig {
                 "is required with url: receivers must be able to check the signature",
             ));
         }
-        for (key, v) in [
-            ("timeout_ms", self.timeout_ms),
-            ("retry_min_ms", self.retry_min_ms),
-            ("max_attempts", u64::from(self.max_attempts)),
-            ("max_queued", self.max_queued as u64),
-        ] {
-            if v == 0 {
-                return Err(FieldError::new(key, "is 0; it must be at least 1"));
-            }
+        self.policy().validate()
+    }
+
+    /// Queueing and retry settings for [`super::channel`].
+    pub fn policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            timeout_ms: self.timeout_ms,
+            retry_min_ms: self.retry_min_ms,
+            retry_max_ms: self.retry_max_ms,
+            max_attempts: self.max_attempts,
+            max_queued: self.max_queued,
         }
-        Ok(())
     }
 }
 
@@ -138,57 +136,19 @@ pub fn sign(secret: &[u8], timestamp_ms: i64, body: &[u8]) -> String {
     )
 }
 
-/// The delay before retry number `attempt` (1 = first retry).
-pub fn retry_delay(config: &WebhookConfig, attempt: u32) -> Duration {
-    let factor = 1u64 << attempt.saturating_sub(1).min(20);
-    Duration::from_millis(
-        config
-            .retry_min_ms
-            .saturating_mul(factor)
-            .min(config.retry_max_ms.max(config.retry_min_ms)),
-    )
+struct Webhook {
+    endpoint: Endpoint,
+    secret: Vec<u8>,
 }
 
-/// One notice: a JSON body and the event time it is about (the signature's
-/// timestamp, so that a replay signs the same).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Notice {
-    /// Case id, for the log.
-    pub case: i64,
-    /// Event time.
-    pub at_ms: i64,
-    /// The JSON body.
-    pub body: Vec<u8>,
-}
-
-/// The service's end of the channel.
-#[derive(Debug, Clone)]
-pub struct WebhookSender {
-    tx: mpsc::Sender<Notice>,
-    dropped: Arc<AtomicU64>,
-}
-
-impl WebhookSender {
-    /// Queues a notice without waiting; a full queue drops it (counted).
-    pub fn send(&self, notice: Notice) {
-        if self.tx.try_send(notice).is_err() {
-            let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-            warn!("the webhook queue is full; dropped a notice ({n} so far)");
-        }
+impl Deliver for Webhook {
+    fn name(&self) -> String {
+        format!("webhook {}", self.endpoint.authority)
     }
 
-    /// Notices dropped because the queue was full.
-    pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
+    async fn attempt(&self, notice: &Notice) -> Outcome {
+        post(&self.endpoint, &self.secret, notice).await
     }
-}
-
-/// What one attempt came to.
-#[derive(Debug, PartialEq, Eq)]
-enum Outcome {
-    Delivered,
-    Retry(String),
-    Permanent(String),
 }
 
 /// Starts the channel's task; it stops when `shutdown` is cancelled.
@@ -198,75 +158,7 @@ pub fn spawn(
     secret: Vec<u8>,
     shutdown: CancellationToken,
 ) -> WebhookSender {
-    let (tx, mut rx) = mpsc::channel::<Notice>(config.max_queued.max(1));
-    tokio::spawn(async move {
-        loop {
-            let notice = tokio::select! {
-                () = shutdown.cancelled() => break,
-                n = rx.recv() => match n { Some(n) => n, None => break },
-            };
-            deliver(&config, &endpoint, &secret, &notice, &shutdown).await;
-        }
-    });
-    WebhookSender {
-        tx,
-        dropped: Arc::new(AtomicU64::new(0)),
-    }
-}
-
-async fn deliver(
-    config: &WebhookConfig,
-    endpoint: &Endpoint,
-    secret: &[u8],
-    notice: &Notice,
-    shutdown: &CancellationToken,
-) {
-    for attempt in 1..=config.max_attempts {
-        let outcome = match tokio::time::timeout(
-            Duration::from_millis(config.timeout_ms),
-            post(endpoint, secret, notice),
-        )
-        .await
-        {
-            Ok(o) => o,
-            Err(_) => Outcome::Retry(format!("no answer within {} ms", config.timeout_ms)),
-        };
-        match outcome {
-            Outcome::Delivered => {
-                info!(
-                    alert = notice.case,
-                    "webhook {} took the notice for case {}", endpoint.authority, notice.case
-                );
-                return;
-            }
-            Outcome::Permanent(why) => {
-                error!(
-                    alert = notice.case,
-                    "webhook {} refused the notice for case {}: {why}; not retrying",
-                    endpoint.authority,
-                    notice.case
-                );
-                return;
-            }
-            Outcome::Retry(why) if attempt < config.max_attempts => {
-                let delay = retry_delay(config, attempt);
-                warn!(alert = notice.case, "webhook {} failed for case {} ({why}); attempt {attempt} of {}, retrying in {} ms", endpoint.authority, notice.case, config.max_attempts, delay.as_millis());
-                tokio::select! {
-                    () = shutdown.cancelled() => return,
-                    () = tokio::time::sleep(delay) => {}
-                }
-            }
-            Outcome::Retry(why) => {
-                error!(
-                    alert = notice.case,
-                    "webhook {} failed for case {} ({why}) {} times; dropped it",
-                    endpoint.authority,
-                    notice.case,
-                    config.max_attempts
-                );
-            }
-        }
-    }
+    super::channel::spawn(Webhook { endpoint, secret }, config.policy(), shutdown)
 }
 
 async fn post(endpoint: &Endpoint, secret: &[u8], notice: &Notice) -> Outcome {
@@ -318,6 +210,8 @@ fn classify(status_line: &[u8]) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+    use tokio::sync::mpsc;
 
     #[test]
     fn urls_become_endpoints() {
@@ -339,17 +233,6 @@ mod tests {
         assert_ne!(a, sign(b"k", 2, b"{}"));
         assert_ne!(a, sign(b"k", 1, b"{ }"));
         assert_ne!(a, sign(b"other", 1, b"{}"));
-    }
-
-    #[test]
-    fn retry_delays_double_up_to_the_maximum() {
-        let c = WebhookConfig {
-            retry_min_ms: 100,
-            retry_max_ms: 500,
-            ..WebhookConfig::default()
-        };
-        let d: Vec<u128> = (1..=5).map(|a| retry_delay(&c, a).as_millis()).collect();
-        assert_eq!(d, [100, 200, 400, 500, 500]);
     }
 
     #[test]
@@ -443,23 +326,6 @@ mod tests {
         }
         assert_eq!(sender.dropped(), 0);
         stop.cancel();
-    }
-
-    #[tokio::test]
-    async fn a_full_queue_drops_instead_of_waiting() {
-        let (tx, _rx) = mpsc::channel(1);
-        let sender = WebhookSender {
-            tx,
-            dropped: Arc::new(AtomicU64::new(0)),
-        };
-        for i in 0..3 {
-            sender.send(Notice {
-                case: i,
-                at_ms: 0,
-                body: Vec::new(),
-            });
-        }
-        assert_eq!(sender.dropped(), 2, "one queued, two dropped, none waited");
     }
 
     #[test]

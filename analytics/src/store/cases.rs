@@ -4,7 +4,7 @@
 use super::{Scope, Store, StoreError};
 use crate::alerts::lifecycle::{
     is_active, parse_severity, parse_state, state_name, transition, AckWithin, Action,
-    AlertsConfig, Disposition,
+    AlertsConfig, Disposition, InhibitScope,
 };
 use gridwatch_telemetry::{Alert, AlertState, Evidence, Severity, Timestamp};
 use rusqlite::{params, params_from_iter, OptionalExtension, Row, Transaction};
@@ -69,6 +69,9 @@ pub struct AlertCase {
     pub resolved_at: Option<Timestamp>,
     /// When the automatic re-check closes it if nothing returned.
     pub recheck_due: Option<Timestamp>,
+    /// The active root-cause case that inhibits this one (`[[alerts.inhibit]]`):
+    /// shown, but nobody is notified of it.
+    pub inhibited_by: Option<i64>,
 }
 
 /// One line of a case's trail.
@@ -115,12 +118,15 @@ pub struct Recorded {
     pub kind: RecordedKind,
     /// The silence that covers it, if any: notify nobody.
     pub silenced_by: Option<i64>,
+    /// The root-cause case that inhibits it, if any: notify nobody.
+    pub inhibited_by: Option<i64>,
 }
 
 impl Recorded {
     /// Whether people should hear about it (a new or re-opened case, not silenced).
     pub fn notify(&self) -> bool {
         self.silenced_by.is_none()
+            && self.inhibited_by.is_none()
             && matches!(
                 self.kind,
                 RecordedKind::Raised | RecordedKind::Recurrence { .. } | RecordedKind::Reopened
@@ -131,7 +137,7 @@ impl Recorded {
 const COLUMNS: &str = "id, rule, entity, site, cell, severity, state, title, summary, \
     first_seen_ms, last_seen_ms, opened_at_ms, count, peak, evidence, snapshot, assignee, \
     acknowledged_by, acknowledged_at_ms, escalation_level, reopened, recurrence_of, \
-    disposition, disposition_note, photos, resolved_by, resolved_at_ms, recheck_due_ms";
+    disposition, disposition_note, photos, resolved_by, resolved_at_ms, recheck_due_ms, inhibited_by";
 
 /// A row's raw text columns, checked after the query.
 struct RawCase {
@@ -179,6 +185,7 @@ fn raw(r: &Row<'_>) -> rusqlite::Result<RawCase> {
             resolved_by: r.get(25)?,
             resolved_at: opt_ts(26)?,
             recheck_due: opt_ts(27)?,
+            inhibited_by: r.get(28)?,
         },
         severity: r.get(5)?,
         state: r.get(6)?,
@@ -238,9 +245,107 @@ impl Store {
     pub fn record(&self, alert: &Alert, config: &AlertsConfig) -> Result<Recorded, StoreError> {
         let mut conn = self.lock();
         let tx = conn.transaction().map_err(|e| self.err(e))?;
-        let out = self.record_in(&tx, alert, config)?;
+        let mut out = self.record_in(&tx, alert, config)?;
+        out.inhibited_by = self.inhibit_in(&tx, &out, alert, config)?;
         tx.commit().map_err(|e| self.err(e))?;
         Ok(out)
+    }
+
+    /// The active case of a `[[alerts.inhibit]]` source rule that covers
+    /// `alert`, if any; sets (or clears) the case's mark and audits a change.
+    fn inhibit_in(
+        &self,
+        tx: &Transaction<'_>,
+        rec: &Recorded,
+        alert: &Alert,
+        config: &AlertsConfig,
+    ) -> Result<Option<i64>, StoreError> {
+        let before: Option<i64> = tx
+            .query_row(
+                "SELECT inhibited_by FROM alerts WHERE id = ?1",
+                [rec.id],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))?;
+        if rec.kind == RecordedKind::Duplicate {
+            return Ok(before);
+        }
+        let mut by: Option<(i64, &str)> = None;
+        for rule in config.inhibit.iter().filter(|r| r.targets(&alert.rule)) {
+            let (cond, key) = match rule.equal {
+                InhibitScope::Entity => ("entity = ?3", alert.entity.as_str()),
+                InhibitScope::Device => (
+                    "(entity = ?3 OR substr(entity, 1, length(?3) + 1) = ?3 || '#')",
+                    alert.entity.split('#').next().unwrap_or(&alert.entity),
+                ),
+                InhibitScope::Site => ("site = ?3", alert.site.as_str()),
+            };
+            let found: Option<i64> = tx
+                .query_row(
+                    &format!(
+                        "SELECT id FROM alerts WHERE rule = ?1 AND id != ?2 AND {cond} \
+                         AND state IN ('open', 'acknowledged', 'in_progress') ORDER BY id LIMIT 1"
+                    ),
+                    params![rule.source_rule, rec.id, key],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(|e| self.err(e))?;
+            if let Some(id) = found {
+                by = Some((id, rule.source_rule.as_str()));
+                break;
+            }
+        }
+        let after = by.map(|(id, _)| id);
+        if after != before {
+            tx.execute(
+                "UPDATE alerts SET inhibited_by = ?2 WHERE id = ?1",
+                params![rec.id, after],
+            )
+            .map_err(|e| self.err(e))?;
+            let (action, note) = match by {
+                Some((id, rule)) => (
+                    "inhibit",
+                    format!(
+                        "inhibited by case {id} ({rule}): nobody is notified while it is active"
+                    ),
+                ),
+                None => (
+                    "uninhibit",
+                    "no root-cause case covers it any more".to_owned(),
+                ),
+            };
+            tx.execute(
+                "INSERT INTO audit (alert_id, at_ms, actor, action, note) VALUES (?1, ?2, 'pipeline', ?3, ?4)",
+                params![rec.id, alert.ts.0, action, note],
+            )
+            .map_err(|e| self.err(e))?;
+        }
+        Ok(after)
+    }
+
+    /// Lifts the inhibition of every case that `source` inhibited (it was
+    /// resolved), auditing each under `actor`.
+    fn lift_in(
+        &self,
+        tx: &Transaction<'_>,
+        source: i64,
+        actor: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let note = format!("case {source}, which inhibited it, was resolved");
+        tx.execute(
+            "INSERT INTO audit (alert_id, at_ms, actor, action, note) \
+             SELECT id, ?2, ?3, 'uninhibit', ?4 FROM alerts WHERE inhibited_by = ?1",
+            params![source, now_ms, actor, note],
+        )
+        .map_err(|e| self.err(e))?;
+        tx.execute(
+            "UPDATE alerts SET inhibited_by = NULL, updated_at_ms = ?2 WHERE inhibited_by = ?1",
+            params![source, now_ms],
+        )
+        .map_err(|e| self.err(e))?;
+        Ok(())
     }
 
     fn record_in(
@@ -279,6 +384,7 @@ impl Store {
                     id,
                     kind: RecordedKind::Duplicate,
                     silenced_by,
+                    inhibited_by: None,
                 });
             }
             let fold = "UPDATE alerts SET last_seen_ms = MAX(last_seen_ms, ?2), count = count + 1, \
@@ -301,6 +407,7 @@ impl Store {
                     id,
                     kind: RecordedKind::Folded,
                     silenced_by,
+                    inhibited_by: None,
                 });
             }
             let within_cooldown =
@@ -323,6 +430,7 @@ impl Store {
                     id,
                     kind: RecordedKind::Reopened,
                     silenced_by,
+                    inhibited_by: None,
                 });
             }
             let new = self.insert(tx, alert, &evidence, Some(id))?;
@@ -337,6 +445,7 @@ impl Store {
                 id: new,
                 kind: RecordedKind::Recurrence { of: id },
                 silenced_by,
+                inhibited_by: None,
             });
         }
         let new = self.insert(tx, alert, &evidence, None)?;
@@ -345,6 +454,7 @@ impl Store {
             id: new,
             kind: RecordedKind::Raised,
             silenced_by,
+            inhibited_by: None,
         })
     }
 
@@ -489,6 +599,7 @@ impl Store {
                      resolved_by = ?6, resolved_at_ms = ?7, recheck_due_ms = ?8, updated_at_ms = ?7 WHERE id = ?1",
                     &[&id, &to, &disposition.as_str(), note, &photos, &actor, &now_ms, &due],
                 )?;
+                self.lift_in(&tx, id, actor, now_ms)?;
                 Some(format!("{disposition}: {note}"))
             }
         };

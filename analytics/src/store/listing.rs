@@ -64,10 +64,13 @@ pub struct AlertSummary {
     pub recurrence_of: Option<i64>,
     /// How it was closed.
     pub disposition: Option<Disposition>,
+    /// The root-cause case that inhibits this one, if any.
+    pub inhibited_by: Option<i64>,
 }
 
 const COLUMNS: &str = "id, rule, entity, site, cell, severity, state, title, first_seen_ms, \
-    last_seen_ms, count, peak, assignee, escalation_level, reopened, recurrence_of, disposition";
+    last_seen_ms, count, peak, assignee, escalation_level, reopened, recurrence_of, disposition, \
+    inhibited_by";
 
 type Raw = (AlertSummary, String, String, Option<String>);
 
@@ -91,6 +94,7 @@ fn raw(r: &rusqlite::Row<'_>) -> rusqlite::Result<Raw> {
             reopened: r.get(14)?,
             recurrence_of: r.get(15)?,
             disposition: None,
+            inhibited_by: r.get(17)?,
         },
         r.get(5)?,
         r.get(6)?,

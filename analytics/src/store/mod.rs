@@ -40,10 +40,16 @@ pub use precision::RulePrecision;
 pub use silences::{NewSilence, Silence};
 
 /// The schema, one file per version, applied in order.
-const MIGRATIONS: &[(&str, &str)] = &[(
-    "0001_alerts",
-    include_str!("../../migrations/0001_alerts.sql"),
-)];
+const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "0001_alerts",
+        include_str!("../../migrations/0001_alerts.sql"),
+    ),
+    (
+        "0002_inhibition",
+        include_str!("../../migrations/0002_inhibition.sql"),
+    ),
+];
 
 /// The `[store]` section.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]

@@ -157,7 +157,8 @@ fn row(out: &mut String, a: &AlertSummary) {
         escape(&a.title),
         escape(&a.site),
         escape(&a.cell),
-        if a.count > 1 { format!(" · seen {} times", a.count) } else { String::new() },
+        if a.count > 1 { format!(" · seen {} times", a.count) } else { String::new() }
+            + &a.inhibited_by.map(|c| format!(" · inhibited by case {c}")).unwrap_or_default(),
         page::state(a.state),
         a.last_seen.to_rfc3339()
     );
@@ -205,6 +206,12 @@ async fn alert_page(
             .map(|p| format!(", peak {}", page::number(p)))
             .unwrap_or_default(),
     );
+    if let Some(c) = a.inhibited_by {
+        let _ = write!(
+            body,
+            "<tr><th>Inhibited</th><td>by <a href=\"/alerts/{c}\">case {c}</a>, its root cause: nobody is notified until that case is resolved</td></tr>"
+        );
+    }
     if let Some(d) = a.disposition {
         let _ = write!(
             body,

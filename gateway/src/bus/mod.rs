@@ -2,11 +2,14 @@
 //!
 //! Device logic (`devices/`) plans reads and decodes words without touching a
 //! socket; a bus only executes one [`ReadRequest`] at a time and says in words
-//! why it failed. Modbus TCP lives here now; Modbus RTU (which must own its
-//! framing and inter-frame silence, DESIGN.md §10) will sit beside it behind
-//! the same [`RegisterReader`] trait.
+//! why it failed. Modbus TCP and Modbus RTU (which owns its framing and
+//! inter-frame silence, DESIGN.md §10) sit side by side behind the same
+//! [`RegisterReader`] trait.
 
+pub mod dlt645;
+pub mod modbus_rtu;
 pub mod modbus_tcp;
+pub mod serial;
 
 use crate::profile::Function;
 use std::fmt;

@@ -24,6 +24,19 @@ fn requests(profile: &Profile, max_gap: u16) -> (usize, usize, usize) {
     (d + c, d, c)
 }
 
+/// Requests one poll of `d` costs: a DL/T 645 meter needs one per value.
+fn device_requests(d: &crate::config::DeviceConfig) -> (usize, usize, usize) {
+    match &d.transport {
+        crate::config::Transport::Dlt645 { phases, .. } => {
+            let n = crate::devices::dlt645::quantities(*phases).len();
+            (n, n, 0)
+        }
+        crate::config::Transport::ModbusTcp { .. } | crate::config::Transport::ModbusRtu { .. } => {
+            requests(&d.profile, d.max_gap_registers)
+        }
+    }
+}
+
 fn channel_text(p: &Profile) -> String {
     match &p.channel {
         None => String::new(),
@@ -139,14 +152,19 @@ fn summary_text(config: &GatewayConfig) -> String {
     }
     let _ = writeln!(out, "devices ({}):", config.devices.len());
     for d in &config.devices {
-        let (total, dev, ch) = requests(&d.profile, d.max_gap_registers);
+        let (total, dev, ch) = device_requests(d);
         let split = match &d.profile.channel {
             Some(c) => format!(" ({dev} + {ch} for {} {}s)", c.max_count(), c.name),
             None => String::new(),
         };
+        let protocol = match &d.transport {
+            crate::config::Transport::Dlt645 { .. } => "DL/T 645",
+            crate::config::Transport::ModbusTcp { .. }
+            | crate::config::Transport::ModbusRtu { .. } => "Modbus",
+        };
         let _ = writeln!(
             out,
-            "  {}: {} via {}, every {} (timeout {}): {total} Modbus {} per poll{split}",
+            "  {}: {} via {}, every {} (timeout {}): {total} {protocol} {} per poll{split}",
             d.id,
             d.profile.model,
             d.transport.describe(),
@@ -155,6 +173,7 @@ fn summary_text(config: &GatewayConfig) -> String {
             if total == 1 { "request" } else { "requests" },
         );
     }
+    out.push_str(&super::readers::summary_text(config));
     out
 }
 
@@ -164,7 +183,7 @@ fn summary_json(config: &GatewayConfig) -> serde_json::Value {
         .devices
         .iter()
         .map(|d| {
-            let (total, _, _) = requests(&d.profile, d.max_gap_registers);
+            let (total, _, _) = device_requests(d);
             json!({
                 "id": d.id.as_str(),
                 "profile": d.profile.model,
@@ -193,6 +212,7 @@ fn summary_json(config: &GatewayConfig) -> serde_json::Value {
         },
         "influx": config.influx.as_ref().map(|i| i.url.clone()),
         "devices": devices,
+        "readers": super::readers::summary_json(config),
     })
 }
 

@@ -7,6 +7,7 @@
 //! other failure with 1.
 
 mod check;
+mod readers;
 
 use crate::config::{ConfigError, GatewayConfig};
 use clap::{Parser, Subcommand};
@@ -54,6 +55,19 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print the pseudonyms of tag ids or plates (one per line on standard
+    /// input, or as arguments), keyed with the site key: how the e-bike
+    /// register for analytics is made without sending raw identities.
+    Pseudonym {
+        /// `tag` or `plate`: how they are normalised before hashing.
+        #[arg(long, value_parser = ["tag", "plate"], default_value = "tag")]
+        kind: String,
+        /// The site key file; default: [pseudonym] site_key_file of the config.
+        #[arg(long, value_name = "FILE")]
+        key_file: Option<PathBuf>,
+        /// Identities; without any, lines of standard input.
+        identities: Vec<String>,
+    },
 }
 
 /// Entry point of the binary.
@@ -68,6 +82,11 @@ pub fn main() -> ExitCode {
             }
             Err(e) => config_failure(&e),
         },
+        Command::Pseudonym {
+            kind,
+            key_file,
+            identities,
+        } => pseudonym(&cli.config, &kind, key_file, &identities),
         Command::Run => {
             let config = match GatewayConfig::load(&cli.config) {
                 Ok(c) => c,
@@ -90,6 +109,54 @@ pub fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+fn pseudonym(
+    config: &std::path::Path,
+    kind: &str,
+    key_file: Option<PathBuf>,
+    identities: &[String],
+) -> ExitCode {
+    let kind = if kind == "plate" {
+        crate::pseudonym::IdentityKind::Plate
+    } else {
+        crate::pseudonym::IdentityKind::Tag
+    };
+    let key_file = match key_file {
+        Some(k) => k,
+        None => match GatewayConfig::load(config).map(|c| c.site_key_file) {
+            Ok(Some(k)) => k,
+            Ok(None) => {
+                eprintln!(
+                    "error: {} has no [pseudonym] site_key_file; pass --key-file",
+                    config.display()
+                );
+                return ExitCode::from(EXIT_CONFIG);
+            }
+            Err(e) => return config_failure(&e),
+        },
+    };
+    let key = match crate::pseudonym::SiteKey::load(&key_file) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let stdout = std::io::stdout();
+    let result = if identities.is_empty() {
+        readers::pseudonymise_lines(&key, kind, std::io::stdin().lock(), stdout.lock())
+    } else {
+        let text = identities.join("\n");
+        readers::pseudonymise_lines(&key, kind, text.as_bytes(), stdout.lock())
+    };
+    match result {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -10,12 +10,17 @@
 
 mod raw;
 mod readers;
+mod serial;
 #[cfg(test)]
 mod tests;
 
 use crate::profile::{Profile, ProfileError, ProfileLibrary};
 use crate::source::{FieldError, SourceFile};
 use gridwatch_telemetry::{DeviceId, GatewayId, SiteId};
+pub use serial::{
+    Parity, SerialBusConfig, DEFAULT_BAUD, DEFAULT_PROBE_INTERVAL_MS, DEFAULT_RTU_RETRIES,
+    DEFAULT_RTU_TIMEOUT_MS,
+};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -64,6 +69,8 @@ pub struct GatewayConfig {
     pub outbox: OutboxConfig,
     /// The InfluxDB uplink, when configured.
     pub influx: Option<InfluxConfig>,
+    /// RS-485 serial lines, in config order.
+    pub buses: Vec<SerialBusConfig>,
     /// Devices to poll, in config order.
     pub devices: Vec<DeviceConfig>,
     /// Tag and plate readers (`[[readers]]`), in config order.
@@ -312,6 +319,27 @@ pub enum Transport {
         /// Modbus unit id.
         unit_id: u8,
     },
+    /// `protocol = "dlt645"`: a DL/T 645-2007 meter on a serial line.
+    Dlt645 {
+        /// The serial port (`/dev/ttyUSB0`); meters naming the same port
+        /// share it, one request at a time.
+        serial_port: PathBuf,
+        /// Line speed; the line is 8 data bits, even parity, 1 stop bit.
+        baud: u32,
+        /// The meter's 12-digit address.
+        address: gridwatch_dlt645::Address,
+        /// 1 or 3: whether phases B and C are read too.
+        phases: u8,
+        /// `FEH` bytes sent before each request to wake the meter.
+        wake_up: u8,
+    },
+    /// `protocol = "modbus_rtu"`: one unit on an RS-485 bus.
+    ModbusRtu {
+        /// Id of the `[[buses]]` entry.
+        bus: String,
+        /// Modbus unit address (1..=247).
+        unit_id: u8,
+    },
 }
 
 impl Transport {
@@ -323,6 +351,16 @@ impl Transport {
                 port,
                 unit_id,
             } => format!("modbus_tcp {host}:{port} unit {unit_id}"),
+            Transport::Dlt645 {
+                serial_port,
+                baud,
+                address,
+                ..
+            } => format!(
+                "dlt645 {} at {baud} baud 8E1, meter {address}",
+                serial_port.display()
+            ),
+            Transport::ModbusRtu { bus, unit_id } => format!("modbus_rtu bus {bus} unit {unit_id}"),
         }
     }
 }
@@ -378,6 +416,11 @@ impl GatewayConfig {
             None,
             &mut ProfileLibrary::built_in(),
         )
+    }
+
+    /// The bus with id `id`.
+    pub fn bus(&self, id: &str) -> Option<&SerialBusConfig> {
+        self.buses.iter().find(|b| b.id == id)
     }
 
     /// The device with id `id`.

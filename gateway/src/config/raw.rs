@@ -11,6 +11,8 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 use toml::Spanned;
 
+mod dlt645;
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
@@ -19,6 +21,8 @@ struct RawConfig {
     #[serde(default)]
     outbox: RawOutbox,
     influx: Option<RawInflux>,
+    #[serde(default)]
+    buses: Vec<Spanned<super::serial::RawBus>>,
     #[serde(default)]
     devices: Vec<Spanned<RawDevice>>,
     #[serde(default)]
@@ -97,17 +101,31 @@ struct RawOutbox {
 #[serde(rename_all = "snake_case")]
 enum Protocol {
     ModbusTcp,
+    ModbusRtu,
+    Dlt645,
+}
+
+impl Protocol {
+    /// As written in the config.
+    fn name(self) -> &'static str {
+        match self {
+            Protocol::ModbusTcp => "modbus_tcp",
+            Protocol::ModbusRtu => "modbus_rtu",
+            Protocol::Dlt645 => "dlt645",
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawDevice {
     id: Spanned<String>,
-    profile: Spanned<String>,
-    protocol: Protocol,
-    host: Spanned<String>,
+    profile: Option<Spanned<String>>,
+    protocol: Spanned<Protocol>,
+    host: Option<Spanned<String>>,
+    bus: Option<Spanned<String>>,
     port: Option<Spanned<u16>>,
-    unit_id: Option<u8>,
+    unit_id: Option<Spanned<u8>>,
     poll_interval_ms: Option<Spanned<u64>>,
     timeout_ms: Option<Spanned<u64>>,
     retry_max_ms: Option<Spanned<u64>>,
@@ -117,6 +135,12 @@ struct RawDevice {
     deadband: Option<BTreeMap<String, Spanned<f64>>>,
     building: Option<Spanned<String>>,
     unit: Option<Spanned<String>>,
+    // protocol = "dlt645" (see dlt645.rs)
+    serial_port: Option<Spanned<PathBuf>>,
+    baud: Option<Spanned<u32>>,
+    meter_address: Option<Spanned<String>>,
+    phases: Option<Spanned<u8>>,
+    wake_up_bytes: Option<Spanned<u8>>,
 }
 
 /// Checks an id-like field: one topic level, no wildcards.
@@ -281,10 +305,62 @@ pub(super) fn build(
             )
             .into());
     }
+    let mut buses: Vec<SerialBusConfig> = Vec::with_capacity(raw.buses.len());
+    for (i, b) in raw.buses.iter().enumerate() {
+        let bus = serial::build_bus(src, i, b.get_ref())?;
+        if let Some(j) = buses.iter().position(|x| x.id == bus.id) {
+            return Err(src
+                .error(
+                    b.get_ref().id_span(),
+                    format!("buses[{i}].id"),
+                    format!(
+                        "{:?} is already used by buses[{j}]; bus ids must be unique",
+                        bus.id
+                    ),
+                )
+                .into());
+        }
+        if let Some(j) = buses.iter().position(|x| x.port == bus.port) {
+            return Err(src
+                .error(
+                    b.get_ref().id_span(),
+                    format!("buses[{i}].port"),
+                    format!(
+                        "{} is already buses[{j}] ({:?}); one serial port is one bus, \
+                         so list every device on it under that bus",
+                        bus.port.display(),
+                        buses[j].id
+                    ),
+                )
+                .into());
+        }
+        buses.push(bus);
+    }
     let mut devices: Vec<DeviceConfig> = Vec::with_capacity(raw.devices.len());
     let mut id_spans: Vec<Range<usize>> = Vec::new();
     for (i, d) in raw.devices.iter().enumerate() {
-        let device = build_device(src, i, d.get_ref(), library)?;
+        let device = build_device(src, i, d.get_ref(), &buses, library)?;
+        if let Transport::ModbusRtu { bus, unit_id } = &device.transport {
+            let same = devices.iter().position(|x| {
+                matches!(&x.transport, Transport::ModbusRtu { bus: b, unit_id: u } if b == bus && u == unit_id)
+            });
+            if let Some(j) = same {
+                return Err(src
+                    .error(
+                        d.get_ref()
+                            .bus
+                            .as_ref()
+                            .map_or(d.get_ref().id.span(), |b| b.span()),
+                        format!("devices[{i}].unit_id"),
+                        format!(
+                            "unit {unit_id} on bus {bus:?} is already devices[{j}] ({}); \
+                             every device on one RS-485 line needs its own unit id",
+                            devices[j].id.as_str()
+                        ),
+                    )
+                    .into());
+            }
+        }
         if let Some(j) = devices.iter().position(|x| x.id == device.id) {
             let first = src.location(id_spans[j].start);
             return Err(src
@@ -303,6 +379,7 @@ pub(super) fn build(
         id_spans.push(d.get_ref().id.span());
         devices.push(device);
     }
+    dlt645::check_shared_ports(src, &raw.devices, &devices)?;
     for (i, r) in readers.readers.iter().enumerate() {
         let taken = devices.iter().any(|d| d.id == r.id)
             || readers.readers[..i].iter().any(|o| o.id == r.id);
@@ -331,6 +408,7 @@ pub(super) fn build(
         mqtt,
         outbox,
         influx,
+        buses,
         devices,
         readers: readers.readers,
         local_mqtt: readers.local_mqtt,
@@ -620,35 +698,42 @@ fn build_device(
     src: &SourceFile,
     i: usize,
     d: &RawDevice,
+    buses: &[SerialBusConfig],
     library: &mut ProfileLibrary,
 ) -> Result<DeviceConfig, ConfigError> {
     let f = |name: &str| format!("devices[{i}].{name}");
     let id = id_field(src, &d.id, &f("id"))?;
-    let profile = match library.get(d.profile.get_ref()) {
-        Ok(p) => p,
-        Err(ProfileError::Unknown { name, known }) => {
-            return Err(src
-                .error(
-                    d.profile.span(),
-                    f("profile"),
-                    format!("unknown device profile {name:?}; known profiles: {known}"),
+    let (profile, transport) = match d.protocol.get_ref() {
+        Protocol::Dlt645 => dlt645::build(src, i, d)?,
+        Protocol::ModbusTcp => {
+            let profile = modbus_profile(src, i, d, library)?;
+            if let Some(bus) = &d.bus {
+                return Err(src
+                    .error(
+                        bus.span(),
+                        f("bus"),
+                        "a modbus_tcp device is reached by host and port; bus is for modbus_rtu",
+                    )
+                    .into());
+            }
+            let host = d.host.as_ref().ok_or_else(|| {
+                src.error(
+                    d.protocol.span(),
+                    f("host"),
+                    "protocol = \"modbus_tcp\" needs host (the device's or its TCP gateway's address)",
                 )
-                .into())
+            })?;
+            let transport = Transport::ModbusTcp {
+                host: non_empty(src, host, &f("host"))?,
+                port: bounded(src, &d.port, DEFAULT_MODBUS_PORT, &f("port"), 1, u16::MAX)?,
+                unit_id: d.unit_id.as_ref().map_or(DEFAULT_UNIT_ID, |u| *u.get_ref()),
+            };
+            (profile, transport)
         }
-        Err(error) => {
-            let loc = src.location(d.profile.span().start);
-            return Err(ConfigError::Profile {
-                at: format!("{loc}: {}", f("profile")),
-                error,
-            });
-        }
-    };
-    let transport = match d.protocol {
-        Protocol::ModbusTcp => Transport::ModbusTcp {
-            host: non_empty(src, &d.host, &f("host"))?,
-            port: bounded(src, &d.port, DEFAULT_MODBUS_PORT, &f("port"), 1, u16::MAX)?,
-            unit_id: d.unit_id.unwrap_or(DEFAULT_UNIT_ID),
-        },
+        Protocol::ModbusRtu => (
+            modbus_profile(src, i, d, library)?,
+            rtu_transport(src, &f, d, buses)?,
+        ),
     };
     let poll_interval_ms = bounded(
         src,
@@ -701,7 +786,21 @@ fn build_device(
         .map(|u| id_field(src, u, &f("unit")))
         .transpose()?;
 
-    let report = report_policy(src, i, d, &profile, poll_interval_ms)?;
+    let values: Vec<(String, f64)> = match &transport {
+        // A DL/T 645 meter's values come from the standard, not a profile.
+        Transport::Dlt645 { phases, .. } => crate::devices::dlt645::quantities(*phases)
+            .iter()
+            .map(|q| (q.name.to_owned(), 0.0))
+            .collect(),
+        _ => profile
+            .registers
+            .iter()
+            .chain(profile.channel.iter().flat_map(|c| c.registers.iter()))
+            .filter(|r| r.is_emitted())
+            .map(|r| (r.name.clone(), r.deadband))
+            .collect(),
+    };
+    let report = report_policy(src, i, d, &profile.model, &values, poll_interval_ms)?;
 
     Ok(DeviceConfig {
         id: DeviceId(id),
@@ -718,13 +817,118 @@ fn build_device(
     })
 }
 
+/// The register map a Modbus device names, after refusing the fields of
+/// other protocols.
+fn modbus_profile(
+    src: &SourceFile,
+    i: usize,
+    d: &RawDevice,
+    library: &mut ProfileLibrary,
+) -> Result<Arc<Profile>, ConfigError> {
+    dlt645::refuse_fields(src, i, d)?;
+    let field = format!("devices[{i}].profile");
+    let name = d.profile.as_ref().ok_or_else(|| {
+        src.error(
+            d.protocol.span(),
+            &field,
+            format!(
+                "protocol = \"{}\" needs profile (the device's register map, config/devices/<profile>.toml)",
+                d.protocol.get_ref().name()
+            ),
+        )
+    })?;
+    match library.get(name.get_ref()) {
+        Ok(p) => Ok(p),
+        Err(ProfileError::Unknown {
+            name: unknown,
+            known,
+        }) => Err(src
+            .error(
+                name.span(),
+                field,
+                format!("unknown device profile {unknown:?}; known profiles: {known}"),
+            )
+            .into()),
+        Err(error) => {
+            let loc = src.location(name.span().start);
+            Err(ConfigError::Profile {
+                at: format!("{loc}: {field}"),
+                error,
+            })
+        }
+    }
+}
+
+/// `protocol = "modbus_rtu"`: a unit on one of the `[[buses]]`.
+fn rtu_transport(
+    src: &SourceFile,
+    f: &dyn Fn(&str) -> String,
+    d: &RawDevice,
+    buses: &[SerialBusConfig],
+) -> Result<Transport, FieldError> {
+    if let Some(host) = &d.host {
+        return Err(src.error(
+            host.span(),
+            f("host"),
+            "a modbus_rtu device is reached through its bus; host and port are for modbus_tcp",
+        ));
+    }
+    if let Some(port) = &d.port {
+        return Err(src.error(
+            port.span(),
+            f("port"),
+            "a modbus_rtu device has no TCP port; its serial port is set on its bus",
+        ));
+    }
+    let known = || {
+        if buses.is_empty() {
+            "no [[buses]] are listed".to_owned()
+        } else {
+            format!(
+                "known buses: {}",
+                crate::source::list(buses.iter().map(|b| b.id.as_str()))
+            )
+        }
+    };
+    let bus = d.bus.as_ref().ok_or_else(|| {
+        src.error(
+            d.protocol.span(),
+            f("bus"),
+            format!(
+                "protocol = \"modbus_rtu\" needs bus (the id of a [[buses]] entry); {}",
+                known()
+            ),
+        )
+    })?;
+    let Some(b) = buses.iter().find(|b| b.id == *bus.get_ref()) else {
+        return Err(src.error(
+            bus.span(),
+            f("bus"),
+            format!("no bus {:?}; {}", bus.get_ref(), known()),
+        ));
+    };
+    let unit_id = d.unit_id.as_ref().map_or(DEFAULT_UNIT_ID, |u| *u.get_ref());
+    if !(1..=247).contains(&unit_id) {
+        return Err(src.error(
+            d.unit_id.as_ref().map_or(d.protocol.span(), |u| u.span()),
+            f("unit_id"),
+            format!("{unit_id} is not a Modbus RTU unit address; use 1 to 247 (0 is broadcast)"),
+        ));
+    }
+    Ok(Transport::ModbusRtu {
+        bus: b.id.clone(),
+        unit_id,
+    })
+}
+
 /// `max_silence_ms` and `deadband` of a device: report by exception, with
 /// the profile's deadbands overridden by the config's.
 fn report_policy(
     src: &SourceFile,
     i: usize,
     d: &RawDevice,
-    profile: &Profile,
+    model: &str,
+    values: &[(String, f64)],
     poll_interval_ms: u64,
 ) -> Result<Option<crate::devices::report::ReportPolicy>, ConfigError> {
     let f = |name: &str| format!("devices[{i}].{name}");
@@ -748,27 +952,21 @@ fn report_policy(
         poll_interval_ms,
         86_400_000,
     )?;
-    let emitted = profile
-        .registers
+    let mut deadbands: std::collections::HashMap<String, f64> = values
         .iter()
-        .chain(profile.channel.iter().flat_map(|c| c.registers.iter()))
-        .filter(|r| r.is_emitted());
-    let mut deadbands: std::collections::HashMap<String, f64> = emitted
-        .clone()
-        .filter(|r| r.deadband > 0.0)
-        .map(|r| (r.name.clone(), r.deadband))
+        .filter(|(_, band)| *band > 0.0)
+        .cloned()
         .collect();
     if let Some(bands) = &d.deadband {
         for (name, band) in bands {
-            if !emitted.clone().any(|r| &r.name == name) {
+            if !values.iter().any(|(n, _)| n == name) {
                 return Err(src
                     .error(
                         band.span(),
                         format!("{}.{name}", f("deadband")),
                         format!(
-                            "profile {} has no value {name:?}; its values are {}",
-                            profile.model,
-                            crate::source::list(emitted.clone().map(|r| &r.name))
+                            "profile {model} has no value {name:?}; its values are {}",
+                            crate::source::list(values.iter().map(|(n, _)| n))
                         ),
                     )
                     .into());

@@ -31,6 +31,7 @@ pub(super) struct RawReader {
     identity_kind: Option<IdentityKind>,
     direction: Option<Direction>,
     repeat_window_ms: Option<Spanned<u64>>,
+    offline_after_silence_s: Option<Spanned<u64>>,
     building: Option<Spanned<String>>,
     topic: Option<Spanned<String>>,
     json: Option<Spanned<JsonMappingConfig>>,
@@ -242,6 +243,17 @@ fn build_reader(cx: &Context<'_>, i: usize, r: &RawReader) -> Result<ReaderConfi
             0,
             3_600_000,
         )?,
+        offline_after_silence_s: match &r.offline_after_silence_s {
+            None => None,
+            Some(_) => Some(bounded(
+                src,
+                &r.offline_after_silence_s,
+                0,
+                &f("offline_after_silence_s"),
+                5,
+                7 * 86_400,
+            )?),
+        },
         building: r
             .building
             .as_ref()
@@ -329,6 +341,18 @@ identity = "/plate"
     }
 
     #[test]
+    fn the_shipped_readers_example_loads() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../config/gateway-readers.example.toml"
+        );
+        let cfg = GatewayConfig::load(path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(cfg.readers.len(), 2);
+        assert_eq!(cfg.readers[1].location, Location::LiftLobby);
+        assert_eq!(cfg.edge.rules[0].fire.len(), 2);
+    }
+
+    #[test]
     fn a_gateway_of_readers_alone_is_valid() {
         let cfg = GatewayConfig::from_toml_str(&format!("{BASE}{CAMERA}"), "gw.toml")
             .unwrap_or_else(|e| panic!("{e}"));
@@ -373,6 +397,13 @@ identity = "/plate"
                     CAMERA.replace("mqtt\"", "mqtt\"\nbaud = 9600")
                 ),
                 "readers[1].baud: baud is not used with protocol = \"mqtt\"",
+            ),
+            (
+                format!(
+                    "{BASE}{}",
+                    CAMERA.replace("mqtt\"", "mqtt\"\noffline_after_silence_s = 1")
+                ),
+                "readers[0].offline_after_silence_s: 1 is out of range; use 5 to 604800",
             ),
             (
                 format!("{BASE}{CAMERA}{CAMERA}"),

@@ -15,7 +15,7 @@ host = "127.0.0.1"
 port = 5020
 "#;
 
-fn err(text: &str) -> FieldError {
+pub(super) fn err(text: &str) -> FieldError {
     match GatewayConfig::from_toml_str(text, "gw.toml") {
         Err(ConfigError::Invalid(e)) => e,
         Err(other) => panic!("expected a field error, got {other}"),
@@ -276,6 +276,113 @@ fn a_tiny_outbox_cap_is_refused_with_its_range() {
     let text = format!("{GOOD}[outbox]\nmax_bytes = 100\n");
     let e = err(&text);
     assert_eq!(e.field, "outbox.max_bytes");
+}
+
+const RTU: &str = r#"[gateway]
+id = "gw-yard-a"
+site = "yard-a"
+
+[mqtt]
+host = "127.0.0.1"
+
+[[buses]]
+id = "rs485-1"
+port = "/dev/ttyUSB0"
+baud = 19200
+parity = "none"
+stop_bits = 2
+
+[[devices]]
+id = "pile-1"
+profile = "gridwatch-ebp12"
+protocol = "modbus_rtu"
+bus = "rs485-1"
+unit_id = 3
+"#;
+
+#[test]
+fn an_rtu_device_names_its_bus_and_unit() {
+    let cfg = GatewayConfig::from_toml_str(RTU, "gw.toml").unwrap();
+    let bus = cfg.bus("rs485-1").unwrap();
+    assert_eq!(bus.port, PathBuf::from("/dev/ttyUSB0"));
+    assert_eq!(
+        (bus.baud, bus.parity, bus.data_bits, bus.stop_bits),
+        (19_200, Parity::None, 8, 2)
+    );
+    assert_eq!(bus.timeout_ms, DEFAULT_RTU_TIMEOUT_MS);
+    assert_eq!(bus.retries, DEFAULT_RTU_RETRIES);
+    assert_eq!(bus.probe_interval_ms, DEFAULT_PROBE_INTERVAL_MS);
+    assert_eq!(bus.describe(), "/dev/ttyUSB0 19200 8N2");
+    assert_eq!(
+        cfg.devices[0].transport,
+        Transport::ModbusRtu {
+            bus: "rs485-1".into(),
+            unit_id: 3
+        }
+    );
+}
+
+#[test]
+fn a_bus_defaults_to_the_modbus_serial_line_settings() {
+    let text = RTU.replace("baud = 19200\nparity = \"none\"\nstop_bits = 2\n", "");
+    let cfg = GatewayConfig::from_toml_str(&text, "gw.toml").unwrap();
+    assert_eq!(cfg.buses[0].describe(), "/dev/ttyUSB0 9600 8E1");
+    assert_eq!(cfg.buses[0].bits_per_char(), 11);
+}
+
+#[test]
+fn rtu_config_mistakes_name_line_and_field() {
+    let e = err(&RTU.replace("bus = \"rs485-1\"", "bus = \"rs485-2\""));
+    assert_eq!(e.field, "devices[0].bus");
+    assert!(
+        e.to_string()
+            .contains("no bus \"rs485-2\"; known buses: rs485-1"),
+        "{e}"
+    );
+    assert!(e.to_string().starts_with("gw.toml:19:7:"), "{e}");
+
+    let e = err(&RTU.replace("bus = \"rs485-1\"\n", ""));
+    assert_eq!(e.field, "devices[0].bus");
+
+    let e = err(&RTU.replace("unit_id = 3", "unit_id = 0"));
+    assert_eq!(e.field, "devices[0].unit_id");
+    assert!(e.to_string().contains("use 1 to 247"), "{e}");
+
+    let e = err(&RTU.replace(
+        "bus = \"rs485-1\"\n",
+        "bus = \"rs485-1\"\nhost = \"10.0.0.2\"\n",
+    ));
+    assert_eq!(e.field, "devices[0].host");
+
+    let e = err(&RTU.replace("stop_bits = 2", "data_bits = 7"));
+    assert_eq!(e.field, "buses[0].data_bits");
+    assert!(e.to_string().contains("8 data bits"), "{e}");
+
+    let e = err(&RTU.replace("baud = 19200", "baud = 12"));
+    assert_eq!(e.field, "buses[0].baud");
+
+    let e = err(&RTU.replace("parity = \"none\"", "parity = \"mark\""));
+    assert!(e.to_string().contains("parity"), "{e}");
+
+    let e = err(&format!(
+        "{RTU}\n[[devices]]\nid = \"pile-2\"\nprofile = \"gridwatch-ebp12\"\nprotocol = \"modbus_rtu\"\nbus = \"rs485-1\"\nunit_id = 3\n"
+    ));
+    assert_eq!(e.field, "devices[1].unit_id");
+    assert!(
+        e.to_string()
+            .contains("unit 3 on bus \"rs485-1\" is already devices[0] (pile-1)"),
+        "{e}"
+    );
+
+    let two_buses = RTU.replace(
+        "[[devices]]",
+        "[[buses]]\nid = \"rs485-2\"\nport = \"/dev/ttyUSB0\"\n\n[[devices]]",
+    );
+    let e = err(&two_buses);
+    assert_eq!(e.field, "buses[1].port");
+
+    let e = err(&RTU.replace("protocol = \"modbus_rtu\"", "protocol = \"modbus_tcp\""));
+    assert_eq!(e.field, "devices[0].bus");
 }
 
 #[test]

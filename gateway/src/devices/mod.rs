@@ -8,6 +8,7 @@
 //! sequence counter ([`DeviceStamp`]).
 
 pub mod availability;
+pub mod dlt645;
 pub mod modbus;
 pub mod poller;
 pub mod report;

@@ -24,6 +24,7 @@ pub mod serial;
 use crate::devices::DeviceStamp;
 use crate::edge::Edge;
 use crate::pseudonym::{IdentityKind, SiteKey, MAX_IDENTITY_BYTES};
+use crate::status::Health;
 use crate::uplink::{Record, RecordSender};
 use gridwatch_telemetry::{Clock, DeviceId, EventKind, Timestamp};
 use serde::Deserialize;
@@ -148,6 +149,10 @@ pub struct ReaderConfig {
     pub direction: Option<Direction>,
     /// The same identity at this reader within this window is reported once.
     pub repeat_window_ms: u64,
+    /// No message (or heartbeat line) for this long: the reader is reported
+    /// offline (`None`: never; a quiet gate at night is normal for readers
+    /// that send no heartbeat).
+    pub offline_after_silence_s: Option<u64>,
     /// Building, when not the gateway's.
     pub building: Option<String>,
     /// How its sightings arrive.
@@ -209,6 +214,12 @@ pub struct SightingSink {
     edge: Option<SharedEdge>,
     stats: Arc<ReaderStats>,
     last_seen: HashMap<String, i64>,
+    health: Option<Arc<Health>>,
+    online: bool,
+    /// When the reader was last heard (ms), and whether it was reported
+    /// silent since.
+    last_heard_ms: Option<i64>,
+    silent: bool,
 }
 
 /// Distinct identities remembered for the repeat window at most; more are
@@ -234,6 +245,34 @@ impl SightingSink {
             edge,
             stats: Arc::default(),
             last_seen: HashMap::new(),
+            health: None,
+            online: false,
+            last_heard_ms: None,
+            silent: false,
+        }
+    }
+
+    /// Counts the reader in the gateway's status (`devices_online`) while
+    /// it is reachable.
+    pub fn with_health(mut self, health: Arc<Health>) -> Self {
+        self.health = Some(health);
+        self
+    }
+
+    /// Marks the reader reachable or not (its port is open, or the local
+    /// broker is connected); counts it in and out of the status once per
+    /// change.
+    pub fn set_online(&mut self, online: bool) {
+        if online == self.online {
+            return;
+        }
+        self.online = online;
+        if let Some(h) = &self.health {
+            if online {
+                h.device_up();
+            } else {
+                h.device_down();
+            }
         }
     }
 
@@ -298,6 +337,47 @@ impl SightingSink {
     pub async fn device_event(&mut self, kind: EventKind, shutdown: &CancellationToken) -> bool {
         let event = self.stamp.event(self.clock.now(), kind);
         self.sender.send(Record::Event(event), shutdown).await
+    }
+
+    /// Notes that the reader sent something (a read, a heartbeat, even a
+    /// malformed message: it is alive). A reader reported silent is
+    /// reported online again.
+    pub async fn heard(&mut self, shutdown: &CancellationToken) -> bool {
+        self.last_heard_ms = Some(self.clock.now().millis());
+        if self.silent {
+            self.silent = false;
+            self.set_online(true);
+            info!(reader = %self.reader.id, "reader {} is sending again", self.reader.id);
+            return self.device_event(EventKind::DeviceOnline, shutdown).await;
+        }
+        true
+    }
+
+    /// The reader's port or broker connection (re)opened: silence counts
+    /// from the next check, not from before the outage.
+    pub fn listening(&mut self) {
+        self.last_heard_ms = None;
+    }
+
+    /// Reports the reader offline once when it has not been heard for
+    /// `offline_after_silence_s` (counting from the first check when it
+    /// was never heard). Call it every second or so.
+    pub async fn check_silence(&mut self, shutdown: &CancellationToken) -> bool {
+        let Some(limit_s) = self.reader.offline_after_silence_s else {
+            return true;
+        };
+        let now = self.clock.now().millis();
+        let last = *self.last_heard_ms.get_or_insert(now);
+        let limit_ms = i64::try_from(limit_s.saturating_mul(1000)).unwrap_or(i64::MAX);
+        if self.silent || now.saturating_sub(last) < limit_ms {
+            return true;
+        }
+        self.silent = true;
+        self.set_online(false);
+        let reason = format!("nothing heard for {limit_s} s");
+        warn!(reader = %self.reader.id, "reader {} is offline: {reason}", self.reader.id);
+        self.device_event(EventKind::DeviceOffline { reason }, shutdown)
+            .await
     }
 
     /// Counts and logs a message that did not map: `at` says where it came

@@ -16,6 +16,9 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+/// How often readers are checked for silence (`offline_after_silence_s`).
+pub const SILENCE_CHECK: Duration = Duration::from_secs(1);
+
 /// The `[local_mqtt]` table: the LAN broker the readers publish to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalMqttConfig {
@@ -55,9 +58,19 @@ pub async fn run(
     let (client, mut eventloop) = AsyncClient::new(options, 64);
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(30));
     let mut down_since_logged = false;
+    let mut silence = tokio::time::interval(SILENCE_CHECK);
+    silence.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let event = tokio::select! {
             e = eventloop.poll() => e,
+            _ = silence.tick() => {
+                for r in &mut readers {
+                    if !r.sink.check_silence(&shutdown).await {
+                        return;
+                    }
+                }
+                continue;
+            }
             _ = shutdown.cancelled() => break,
         };
         match event {
@@ -71,7 +84,9 @@ pub async fn run(
                     readers.len(),
                     if readers.len() == 1 { "" } else { "s" }
                 );
-                for r in &readers {
+                for r in &mut readers {
+                    r.sink.set_online(true);
+                    r.sink.listening();
                     if let Err(e) = client.try_subscribe(&r.topic, QoS::AtLeastOnce) {
                         warn!("could not subscribe to {}: {e}", r.topic);
                     }
@@ -82,6 +97,9 @@ pub async fn run(
                     .iter_mut()
                     .filter(|r| rumqttc::matches(&p.topic, &r.topic))
                 {
+                    if !r.sink.heard(&shutdown).await {
+                        return;
+                    }
                     match r.mapping.apply(&p.payload) {
                         Ok(raw) => {
                             if !r.sink.sighting(raw, &shutdown).await {
@@ -94,6 +112,9 @@ pub async fn run(
             }
             Ok(_) => {}
             Err(e) => {
+                for r in &mut readers {
+                    r.sink.set_online(false);
+                }
                 let delay = backoff.next_delay();
                 if !down_since_logged {
                     down_since_logged = true;
@@ -113,4 +134,7 @@ pub async fn run(
         }
     }
     let _ = client.try_disconnect();
+    for r in &mut readers {
+        r.sink.set_online(false);
+    }
 }

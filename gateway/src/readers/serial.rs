@@ -10,8 +10,9 @@
 use super::line::{Frame, LineDecoder, LineError};
 use super::{RawSighting, SightingSink};
 use crate::backoff::{words, Backoff};
+use crate::bus::serial::baud_rate;
 use gridwatch_telemetry::EventKind;
-use nix::sys::termios::{self, BaudRate, SetArg};
+use nix::sys::termios::{self, SetArg};
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
@@ -24,20 +25,6 @@ use tracing::{info, warn};
 
 /// Line speeds a serial reader may be configured with.
 pub const BAUD_RATES: [u32; 8] = [1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200];
-
-fn baud_rate(baud: u32) -> Option<BaudRate> {
-    Some(match baud {
-        1200 => BaudRate::B1200,
-        2400 => BaudRate::B2400,
-        4800 => BaudRate::B4800,
-        9600 => BaudRate::B9600,
-        19200 => BaudRate::B19200,
-        38400 => BaudRate::B38400,
-        57600 => BaudRate::B57600,
-        115200 => BaudRate::B115200,
-        _ => return None,
-    })
-}
 
 /// Opens `port` without blocking and, when it is a terminal, sets raw mode
 /// and `baud` (a FIFO or plain file is read as it is, for bench tests).
@@ -75,6 +62,8 @@ pub async fn run(port: PathBuf, baud: u32, mut sink: SightingSink, shutdown: Can
         let reason = match open(&port, baud).and_then(watch) {
             Ok(fd) => {
                 backoff.reset();
+                sink.set_online(true);
+                sink.listening();
                 if online != Some(true) {
                     info!(reader = %sink.reader().id, "reading tags from {name} at {baud} baud");
                     if online == Some(false)
@@ -95,6 +84,7 @@ pub async fn run(port: PathBuf, baud: u32, mut sink: SightingSink, shutdown: Can
             let line = decoder.next_line();
             sink.malformed(&format!("{name} line {line}"), &LineError::NoChecksum);
         }
+        sink.set_online(false);
         let delay = backoff.next_delay();
         if online != Some(false) {
             warn!(
@@ -128,9 +118,17 @@ async fn read_port(
 ) -> Result<(), String> {
     let mut buf = [0u8; 256];
     let mut frames = Vec::new();
+    let mut silence = tokio::time::interval(super::mqtt::SILENCE_CHECK);
+    silence.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let mut guard = tokio::select! {
             g = fd.readable() => g.map_err(|e| format!("{name} failed: {e}"))?,
+            _ = silence.tick() => {
+                if !sink.check_silence(shutdown).await {
+                    return Ok(());
+                }
+                continue;
+            }
             _ = shutdown.cancelled() => return Ok(()),
         };
         let n = match guard.try_io(|f| f.get_ref().read(&mut buf)) {
@@ -140,6 +138,9 @@ async fn read_port(
             // A pty whose other end went away, or an unplugged adapter, says EIO.
             Ok(Err(e)) => return Err(format!("{name} failed: {e}")),
         };
+        if !sink.heard(shutdown).await {
+            return Ok(());
+        }
         frames.clear();
         decoder.feed(&buf[..n], &mut frames);
         for (line, frame) in frames.drain(..) {

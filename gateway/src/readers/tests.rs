@@ -27,6 +27,7 @@ id = "lobby-rfid"
 protocol = "serial"
 port = "/dev/ttyUSB0"
 location = "lift_lobby"
+offline_after_silence_s = 30
 
 [[readers]]
 id = "gate-cam"
@@ -214,6 +215,45 @@ async fn malformed_input_is_counted_and_logged_without_the_identity() {
     assert_eq!(sink.stats().malformed.load(Ordering::Relaxed), 3);
 }
 
+#[tokio::test]
+async fn a_silent_reader_is_reported_offline_once_and_online_when_heard_again() {
+    let clock = ManualClock::new(Timestamp::from_millis(0));
+    let (sink, mut rx) = sink(0, &clock, None);
+    let health = Arc::new(crate::status::Health::new(
+        "gw-1".into(),
+        "estate-7".into(),
+        1,
+    ));
+    let mut sink = sink.with_health(health.clone());
+    let stop = CancellationToken::new();
+    sink.set_online(true);
+    assert!(sink.check_silence(&stop).await);
+    clock.advance(29_000);
+    assert!(sink.check_silence(&stop).await);
+    assert!(rx.try_recv().is_err(), "29 s of silence is fine");
+    clock.advance(1_000);
+    assert!(sink.check_silence(&stop).await);
+    clock.advance(60_000);
+    assert!(sink.check_silence(&stop).await);
+    let e = event(rx.try_recv().expect("offline"));
+    assert_eq!(
+        e.kind,
+        EventKind::DeviceOffline {
+            reason: "nothing heard for 30 s".into()
+        }
+    );
+    assert!(rx.try_recv().is_err(), "reported once");
+    assert_eq!(health.devices_online(), 0);
+    assert!(sink.heard(&stop).await);
+    assert_eq!(
+        event(rx.try_recv().expect("online")).kind,
+        EventKind::DeviceOnline
+    );
+    assert_eq!(health.devices_online(), 1);
+    assert!(sink.heard(&stop).await);
+    assert!(rx.try_recv().is_err(), "online once");
+}
+
 /// A pty pair: the master end stands in for the reader, the slave's path
 /// is the "serial port" the gateway opens.
 fn pty() -> (std::fs::File, PathBuf) {
@@ -229,6 +269,11 @@ async fn a_serial_reader_over_a_pty_gives_sightings_and_reports_bad_lines() {
     let cfg = GatewayConfig::from_toml_str(CONFIG, "test").expect("valid");
     let reader = Arc::new(cfg.readers[0].clone());
     let (tx, mut rx) = queue();
+    let health = Arc::new(crate::status::Health::new(
+        "gw-1".into(),
+        "estate-7".into(),
+        1,
+    ));
     let sink = SightingSink::new(
         reader.clone(),
         DeviceStamp::for_reader(&cfg, &reader, 1),
@@ -236,7 +281,8 @@ async fn a_serial_reader_over_a_pty_gives_sightings_and_reports_bad_lines() {
         Arc::new(clock.clone()),
         tx,
         None,
-    );
+    )
+    .with_health(health.clone());
     let stats = sink.stats();
     let stop = CancellationToken::new();
     let task = tokio::spawn(serial::run(path, 9600, sink, stop.clone()));
@@ -275,6 +321,7 @@ async fn a_serial_reader_over_a_pty_gives_sightings_and_reports_bad_lines() {
         ]
     );
     assert_eq!(stats.malformed.load(Ordering::Relaxed), 2);
+    assert_eq!(health.devices_online(), 1, "the open port counts as online");
 
     // The reader disappears: the gateway reports it offline.
     drop(master);
@@ -285,6 +332,7 @@ async fn a_serial_reader_over_a_pty_gives_sightings_and_reports_bad_lines() {
     assert!(
         matches!(&event(offline).kind, EventKind::DeviceOffline { reason } if reason.contains("/dev/pts")),
     );
+    assert_eq!(health.devices_online(), 0);
     stop.cancel();
     tokio::time::timeout(Duration::from_secs(5), task)
         .await

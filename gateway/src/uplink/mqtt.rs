@@ -137,6 +137,13 @@ impl MqttUplink {
         })
     }
 
+    /// Replaces the command executor (the daemon's knows the running
+    /// RS-485 buses, which the config alone does not).
+    pub fn with_commands(mut self, commands: Commands) -> Self {
+        self.commands = commands;
+        self
+    }
+
     fn status_topic(&self) -> String {
         self.topics
             .status(self.site.as_str(), self.gateway.as_str())

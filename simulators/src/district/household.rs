@@ -147,6 +147,44 @@ impl Profile {
         }
     }
 
+    /// Names of what this flat plants or does that a detector might
+    /// mistake for (or that explains) a case, for the ground truth's
+    /// `traits`: the evaluation counts false positives by these.
+    pub fn traits(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if self.group_from_day.is_some() {
+            out.push("group_rental");
+        }
+        if self.actual > self.registered && self.group_from_day.is_none() {
+            out.push("under_registered");
+        }
+        if self.business {
+            out.push("business");
+        }
+        if self.tag.is_some() {
+            out.push("ebike_owner");
+        }
+        if self.indoor_charger.is_some() {
+            out.push("indoor_charger");
+        }
+        if self.night_plateau {
+            out.push("night_plateau");
+        }
+        if self.night_cycling {
+            out.push("night_cycling");
+        }
+        if self.vacation.is_some() {
+            out.push("vacation");
+        }
+        if self.leak.is_some() {
+            out.push("leak");
+        }
+        if self.group_from_day.is_none() && self.actual >= 5 {
+            out.push("large_household");
+        }
+        out
+    }
+
     /// Whether the flat is a group rental on `day`.
     pub fn is_group(&self, day: u32) -> bool {
         self.group_from_day.is_some_and(|d| day >= d)

@@ -92,8 +92,16 @@ pub fn generate(scenario: &Scenario, seed: u64, out_dir: &Path) -> anyhow::Resul
         start_ms: t0,
         end_ms: t0 + i64::from(scenario.days) * 86_400_000,
         cases: Vec::new(),
+        traits: Default::default(),
     };
     for f in &flats {
+        let traits = f.profile.traits();
+        if !traits.is_empty() {
+            truth.traits.insert(
+                f.key.clone(),
+                traits.into_iter().map(str::to_owned).collect(),
+            );
+        }
         if let Some(d) = f.profile.group_from_day {
             truth.cases.push(Case {
                 kind: kind::GROUP_RENTAL.into(),

@@ -47,14 +47,26 @@ pub struct IndoorChargingConfig {
     pub max_step_w: f64,
     /// Minutes before a step over which the level before it is taken.
     pub baseline_min: u32,
+    /// Minutes of the moving minimum the load is smoothed with: longer than
+    /// a fridge's or a thermostat's on-phase, shorter than a charger's taper.
+    pub smooth_min: u32,
     /// A reading at least this share of the step above the level is on the plateau.
     pub plateau_ratio: f64,
     /// Below this share of the step the session has ended.
     pub end_ratio: f64,
     /// Shortest plateau, minutes.
     pub min_plateau_min: u32,
-    /// Shortest taper, minutes.
+    /// Longest plateau, minutes: a charger's constant-current phase lasts
+    /// 1–5 h (DETECTION.md); a load that holds longer is something else.
+    pub max_plateau_min: u32,
+    /// Shortest taper, minutes (over at least three readings).
     pub min_taper_min: u32,
+    /// A taper reading this share of the step above the one before breaks
+    /// the taper: a charger's power falls monotonically.
+    pub taper_rise_ratio: f64,
+    /// Largest mean change between consecutive smoothed quiet-hour plateau
+    /// readings, as a share of the step: a constant current is flat.
+    pub max_roughness_ratio: f64,
     /// Longest session, hours; longer is a constant load, not a charger.
     pub max_session_h: u32,
     /// Local hours in which a session may start: from…
@@ -87,10 +99,14 @@ impl Default for IndoorChargingConfig {
             min_step_w: 60.0,
             max_step_w: 450.0,
             baseline_min: 30,
-            plateau_ratio: 0.6,
+            smooth_min: 20,
+            plateau_ratio: 0.75,
             end_ratio: 0.25,
             min_plateau_min: 60,
-            min_taper_min: 10,
+            max_plateau_min: 300,
+            min_taper_min: 15,
+            taper_rise_ratio: 0.15,
+            max_roughness_ratio: 0.1,
             max_session_h: 12,
             start_hour_from: 18,
             start_hour_to: 4,
@@ -129,6 +145,39 @@ impl IndoorChargingConfig {
                 format!(
                     "is {} with end_ratio {}; it needs 0 < end_ratio < plateau_ratio < 1",
                     self.plateau_ratio, self.end_ratio
+                ),
+            ));
+        }
+        if self.max_plateau_min < self.min_plateau_min {
+            return Err(FieldError::new(
+                "max_plateau_min",
+                format!(
+                    "is {}; it must be at least min_plateau_min ({})",
+                    self.max_plateau_min, self.min_plateau_min
+                ),
+            ));
+        }
+        if !(self.taper_rise_ratio >= 0.0 && self.taper_rise_ratio < 1.0) {
+            return Err(FieldError::new(
+                "taper_rise_ratio",
+                format!(
+                    "is {}; it must be at least 0 and below 1",
+                    self.taper_rise_ratio
+                ),
+            ));
+        }
+        if !(self.max_roughness_ratio > 0.0 && self.max_roughness_ratio.is_finite()) {
+            return Err(FieldError::new(
+                "max_roughness_ratio",
+                format!("is {}; it must be above 0", self.max_roughness_ratio),
+            ));
+        }
+        if self.smooth_min > 120 {
+            return Err(FieldError::new(
+                "smooth_min",
+                format!(
+                    "is {}; at most 120 minutes, or the smoothing swallows the taper",
+                    self.smooth_min
                 ),
             ));
         }
@@ -348,6 +397,7 @@ impl IndoorCharging {
             ("step_w".to_owned(), f64::from(s.step_w)),
             ("plateau_min".to_owned(), f64::from(s.plateau_min)),
             ("taper_min".to_owned(), f64::from(s.taper_min)),
+            ("roughness_w".to_owned(), f64::from(s.roughness_w)),
             (
                 "duration_min".to_owned(),
                 s.end.since(s.start) as f64 / 60_000.0,

@@ -14,6 +14,7 @@ pub mod plan;
 mod tests;
 
 use super::{Device, Measurement, PollOutcome};
+use crate::bus::modbus_rtu::RtuClient;
 use crate::bus::modbus_tcp::ModbusTcpBus;
 use crate::bus::{BusError, ReadRequest, RegisterReader};
 use crate::profile::{ChannelCount, Profile};
@@ -200,6 +201,35 @@ impl ModbusTcpDevice {
             bus,
             unit_id,
         }
+    }
+}
+
+/// A profile-driven device on an RS-485 bus: the same poll logic, its
+/// requests queued to the bus task that owns the serial port.
+#[derive(Debug)]
+pub struct ModbusRtuDevice {
+    logic: ModbusDevice,
+    client: RtuClient,
+}
+
+impl ModbusRtuDevice {
+    /// Binds `logic` to a unit on a running bus.
+    pub fn new(logic: ModbusDevice, client: RtuClient) -> Self {
+        Self { logic, client }
+    }
+}
+
+impl Device for ModbusRtuDevice {
+    async fn poll(&mut self) -> PollOutcome {
+        self.logic.poll(&mut self.client).await
+    }
+
+    fn address(&self) -> String {
+        self.client.address()
+    }
+
+    async fn close(&mut self) {
+        // The bus task owns the port and closes it when it stops.
     }
 }
 
