@@ -98,16 +98,21 @@ async fn next(rx: &mut mpsc::Receiver<Value>) -> Value {
         .unwrap()
 }
 
+/// A webhook channel to `url` with the test key.
+fn webhook_to(url: &str, stop: &CancellationToken) -> webhook::WebhookSender {
+    webhook::spawn(
+        WebhookConfig::default(),
+        Endpoint::parse(url).unwrap(),
+        b"k".to_vec(),
+        stop.clone(),
+    )
+}
+
 #[tokio::test]
 async fn a_new_case_notifies_on_duty_staff_and_escalates_to_backups_in_event_time() {
     let (url, mut rx) = receiver(2).await;
     let stop = CancellationToken::new();
-    let sender = webhook::spawn(
-        WebhookConfig::default(),
-        Endpoint::parse(&url).unwrap(),
-        b"k".to_vec(),
-        stop.clone(),
-    );
+    let sender = webhook_to(&url, &stop);
     let store = Store::open_in_memory().unwrap();
     let config = AnalyticsConfig::default(); // critical: acknowledge within 600 s
     let mut cases =
@@ -141,12 +146,7 @@ async fn a_new_case_notifies_on_duty_staff_and_escalates_to_backups_in_event_tim
 async fn with_grouping_a_burst_in_one_cell_is_one_notice() {
     let (url, mut rx) = receiver(1).await;
     let stop = CancellationToken::new();
-    let sender = webhook::spawn(
-        WebhookConfig::default(),
-        Endpoint::parse(&url).unwrap(),
-        b"k".to_vec(),
-        stop.clone(),
-    );
+    let sender = webhook_to(&url, &stop);
     let mut config = AnalyticsConfig::default();
     config.notify.group.wait_s = 30;
     config.notify.group.interval_s = 300;
@@ -183,12 +183,7 @@ async fn with_grouping_a_burst_in_one_cell_is_one_notice() {
 async fn an_inhibited_symptom_is_neither_published_nor_notified() {
     let (url, mut rx) = receiver(2).await;
     let stop = CancellationToken::new();
-    let sender = webhook::spawn(
-        WebhookConfig::default(),
-        Endpoint::parse(&url).unwrap(),
-        b"k".to_vec(),
-        stop.clone(),
-    );
+    let sender = webhook_to(&url, &stop);
     let mut config = AnalyticsConfig::default();
     config.alerts.inhibit = vec![InhibitRule {
         source_rule: "socket_overcurrent".into(),

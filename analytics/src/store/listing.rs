@@ -102,6 +102,32 @@ fn raw(r: &rusqlite::Row<'_>) -> rusqlite::Result<Raw> {
     ))
 }
 
+/// The list query for `scope` and `filter`, and its parameters.
+fn list_sql(scope: &Scope, filter: &AlertFilter) -> (String, Vec<String>) {
+    let (mut cond, mut args) = scope.sql();
+    let mut add = |sql: &str, v: &Option<String>| {
+        if let Some(v) = v {
+            cond.push_str(&format!(" AND {sql} = ?"));
+            args.push(v.clone());
+        }
+    };
+    if filter.state.as_deref() != Some("active") {
+        add("state", &filter.state);
+    }
+    add("severity", &filter.severity);
+    add("rule", &filter.rule);
+    add("site", &filter.site);
+    add("cell", &filter.cell);
+    if filter.state.as_deref() == Some("active") {
+        cond.push_str(" AND state IN ('open', 'acknowledged', 'in_progress')");
+    }
+    let limit = filter.limit.unwrap_or(100).clamp(1, 1000);
+    let sql = format!(
+        "SELECT {COLUMNS} FROM alerts WHERE {cond} ORDER BY last_seen_ms DESC, id DESC LIMIT {limit}"
+    );
+    (sql, args)
+}
+
 impl Store {
     /// Cases in `scope` matching `filter`, most recently seen first.
     pub fn list(
@@ -109,29 +135,17 @@ impl Store {
         scope: &Scope,
         filter: &AlertFilter,
     ) -> Result<Vec<AlertSummary>, StoreError> {
-        let (mut cond, mut args) = scope.sql();
-        let mut add = |sql: &str, v: &Option<String>| {
-            if let Some(v) = v {
-                cond.push_str(&format!(" AND {sql} = ?"));
-                args.push(v.clone());
-            }
-        };
-        if filter.state.as_deref() != Some("active") {
-            add("state", &filter.state);
-        }
-        add("severity", &filter.severity);
-        add("rule", &filter.rule);
-        add("site", &filter.site);
-        add("cell", &filter.cell);
-        if filter.state.as_deref() == Some("active") {
-            cond.push_str(" AND state IN ('open', 'acknowledged', 'in_progress')");
-        }
-        let limit = filter.limit.unwrap_or(100).clamp(1, 1000);
-        let sql = format!(
-            "SELECT {COLUMNS} FROM alerts WHERE {cond} ORDER BY last_seen_ms DESC, id DESC LIMIT {limit}"
-        );
+        let (sql, args) = list_sql(scope, filter);
         let conn = self.lock();
-        let mut stmt = conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
+        // Every write is an INSERT, UPDATE or DELETE on this one connection,
+        // so an unchanged count means an unchanged answer.
+        let version = conn.total_changes();
+        let key = (sql, args);
+        if let Some(hit) = self.lists_lock().get(&key, version) {
+            return Ok(hit);
+        }
+        let (sql, args) = &key;
+        let mut stmt = conn.prepare_cached(sql).map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map(params_from_iter(args.iter()), raw)
             .map_err(|e| self.err(e))?
@@ -150,6 +164,137 @@ impl Store {
                 }
                 Ok(a)
             })
-            .collect()
+            .collect::<Result<Vec<_>, StoreError>>()
+            .inspect(|list| self.lists_lock().put(key, version, list.clone()))
+    }
+
+    fn lists_lock(&self) -> std::sync::MutexGuard<'_, ListCache> {
+        self.lists.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Recent list answers, valid while the store is unchanged. Dashboard users
+/// poll the same few lists; after the first, each costs a lookup instead of
+/// a query and a sort (docs/BENCHMARKS.md, "Analytics API under load").
+#[derive(Debug, Default)]
+pub(crate) struct ListCache {
+    version: u64,
+    answers: std::collections::HashMap<(String, Vec<String>), Vec<AlertSummary>>,
+}
+
+/// Distinct lists kept at most; beyond, the cache starts over.
+const LIST_CACHE_ENTRIES: usize = 256;
+
+impl ListCache {
+    fn get(&mut self, key: &(String, Vec<String>), version: u64) -> Option<Vec<AlertSummary>> {
+        if version != self.version {
+            self.answers.clear();
+            self.version = version;
+            return None;
+        }
+        self.answers.get(key).cloned()
+    }
+
+    fn put(&mut self, key: (String, Vec<String>), version: u64, list: Vec<AlertSummary>) {
+        if version != self.version || self.answers.len() >= LIST_CACHE_ENTRIES {
+            self.answers.clear();
+            self.version = version;
+        }
+        self.answers.insert(key, list);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alert(entity: &str, ts: i64) -> gridwatch_telemetry::Alert {
+        gridwatch_telemetry::Alert {
+            schema: 1,
+            id: format!("r:{entity}:{ts}"),
+            rule: "r".into(),
+            entity: entity.into(),
+            cell: "c7".into(),
+            site: "yard-a".into(),
+            severity: Severity::Critical,
+            state: AlertState::Open,
+            ts: Timestamp(ts),
+            title: entity.into(),
+            summary: String::new(),
+            evidence: Default::default(),
+        }
+    }
+
+    /// A cached list is never served after any change to the store.
+    #[test]
+    fn a_repeated_list_sees_every_change() {
+        use crate::alerts::lifecycle::{Action, AlertsConfig};
+        let store = Store::open_in_memory().unwrap();
+        let config = AlertsConfig::default();
+        let scope = Scope::Cells(vec!["c7".into()]);
+        let active = AlertFilter {
+            state: Some("active".into()),
+            ..AlertFilter::default()
+        };
+        let a = store.record(&alert("e1", 1000), &config).unwrap();
+        assert_eq!(store.list(&scope, &active).unwrap().len(), 1);
+        assert_eq!(store.list(&scope, &active).unwrap().len(), 1, "cached");
+        store.record(&alert("e2", 2000), &config).unwrap();
+        let two = store.list(&scope, &active).unwrap();
+        assert_eq!(two.len(), 2, "a new case shows at once");
+        assert_eq!(two[1].state, AlertState::Open);
+        store
+            .act(
+                &scope,
+                a.id,
+                "wang",
+                &Action::Acknowledge,
+                Timestamp(3000),
+                1,
+            )
+            .unwrap();
+        let after = store.list(&scope, &active).unwrap();
+        assert_eq!(
+            after[1].state,
+            AlertState::Acknowledged,
+            "an action shows at once"
+        );
+        store.record(&alert("e2", 4000), &config).unwrap();
+        assert_eq!(
+            store.list(&scope, &active).unwrap()[0].count,
+            2,
+            "a fold shows"
+        );
+    }
+
+    /// Lists must be answered from an index alone: the rows also hold the
+    /// evidence JSON, and reading them made every list ~5x slower.
+    #[test]
+    fn lists_read_a_covering_index_not_the_rows() {
+        let store = Store::open_in_memory().unwrap();
+        let conn = store.lock();
+        for scope in [
+            Scope::Cells(vec!["c7".into(), "c8".into()]),
+            Scope::Sites(vec!["yard-a".into()]),
+        ] {
+            for state in [Some("active"), Some("open"), None] {
+                let filter = AlertFilter {
+                    state: state.map(str::to_owned),
+                    limit: Some(20),
+                    ..AlertFilter::default()
+                };
+                let (sql, args) = list_sql(&scope, &filter);
+                let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+                let plan: Vec<String> = stmt
+                    .query_map(params_from_iter(args.iter()), |r| r.get::<_, String>(3))
+                    .unwrap()
+                    .collect::<Result<_, _>>()
+                    .unwrap();
+                assert!(
+                    plan.iter().any(|p| p.contains("COVERING INDEX")),
+                    "{scope:?} {state:?}: {plan:?}"
+                );
+            }
+        }
     }
 }

@@ -49,6 +49,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0002_inhibition",
         include_str!("../../migrations/0002_inhibition.sql"),
     ),
+    (
+        "0003_list_indexes",
+        include_str!("../../migrations/0003_list_indexes.sql"),
+    ),
 ];
 
 /// The `[store]` section.
@@ -138,6 +142,7 @@ impl Scope {
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
     origin: Arc<str>,
+    lists: Arc<Mutex<listing::ListCache>>,
 }
 
 impl Store {
@@ -173,6 +178,7 @@ impl Store {
         let store = Self {
             conn: Arc::new(Mutex::new(conn)),
             origin: origin.into(),
+            lists: Arc::default(),
         };
         {
             let mut c = store.lock();
