@@ -7,7 +7,9 @@ use crate::alerts::{self, route::CellRouter};
 use crate::config::AnalyticsConfig;
 use crate::detect::group_rental::{GroupRental, GroupRentalStats};
 use crate::detect::indoor_charging::{IndoorCharging, IndoorChargingStats};
+use crate::detect::meter_health::MeterHealth;
 use crate::detect::socket_safety::{SocketSafety, SocketSafetyStats};
+use crate::detect::socket_session::{SocketSession, SocketSessionStats};
 use crate::detect::Finding;
 use crate::register::Register;
 use gridwatch_telemetry::{Alert, Event, Reading};
@@ -23,6 +25,8 @@ pub struct PipelineStats {
     pub events: u64,
     /// The socket-safety detector's own counters.
     pub socket_safety: SocketSafetyStats,
+    /// The pile session rules' counters.
+    pub socket_session: SocketSessionStats,
     /// The indoor-charging detector's counters.
     pub indoor_charging: IndoorChargingStats,
     /// The group-rental detector's counters.
@@ -49,6 +53,8 @@ impl FlatMemory {
 #[derive(Debug, Clone)]
 pub struct Pipeline {
     socket_safety: SocketSafety,
+    socket_session: SocketSession,
+    meter_health: MeterHealth,
     indoor_charging: IndoorCharging,
     group_rental: GroupRental,
     register: Register,
@@ -73,6 +79,8 @@ impl Pipeline {
         let d = &config.detect;
         Self {
             socket_safety: SocketSafety::new(&d.socket_safety),
+            socket_session: SocketSession::new(&d.socket_session),
+            meter_health: MeterHealth::new(&d.meter_health),
             indoor_charging: IndoorCharging::new(&d.indoor_charging, d.local_time()),
             group_rental: GroupRental::new(&d.group_rental, d.local_time()),
             register,
@@ -89,6 +97,8 @@ impl Pipeline {
     pub fn process(&mut self, reading: &Reading) -> Vec<Alert> {
         self.readings += 1;
         let mut findings = self.socket_safety.observe(reading);
+        findings.extend(self.socket_session.observe(reading));
+        findings.extend(self.meter_health.observe(reading));
         findings.extend(self.indoor_charging.observe(reading));
         findings.extend(self.group_rental.observe(reading, &self.register));
         self.route(findings)
@@ -121,9 +131,11 @@ impl Pipeline {
     pub fn flat_memory(&self) -> FlatMemory {
         let (n1, b1) = self.indoor_charging.memory();
         let (n2, b2) = self.group_rental.memory();
+        // Meter health keeps one small track per meter (three per flat).
+        let (_, b3) = self.meter_health.memory();
         FlatMemory {
             flats: n1.max(n2),
-            bytes: b1 + b2,
+            bytes: b1 + b2 + b3,
         }
     }
 
@@ -134,6 +146,7 @@ impl Pipeline {
             alerts: self.alerts,
             events: self.events,
             socket_safety: self.socket_safety.stats(),
+            socket_session: self.socket_session.stats(),
             indoor_charging: self.indoor_charging.stats(),
             group_rental: self.group_rental.stats(),
         }

@@ -12,7 +12,9 @@ pub mod episode;
 pub mod group_rental;
 pub mod indoor_charging;
 pub mod local_time;
+pub mod meter_health;
 pub mod socket_safety;
+pub mod socket_session;
 
 use crate::config::FieldError;
 use gridwatch_telemetry::{Evidence, Severity, Timestamp};
@@ -27,10 +29,14 @@ pub struct DetectConfig {
     pub utc_offset_min: i32,
     /// Charging-pile socket protections (overcurrent, overpower, over-temperature).
     pub socket_safety: socket_safety::SocketSafetyConfig,
+    /// Charging-pile session rules (full, too long, idle, taper reversal, …).
+    pub socket_session: socket_session::SocketSessionConfig,
     /// E-bikes and batteries indoors: sightings, load signature, both.
     pub indoor_charging: indoor_charging::IndoorChargingConfig,
     /// Flats used far beyond their registered occupancy.
     pub group_rental: group_rental::GroupRentalConfig,
+    /// Meters silent, stuck or running backwards.
+    pub meter_health: meter_health::MeterHealthConfig,
 }
 
 impl Default for DetectConfig {
@@ -38,8 +44,10 @@ impl Default for DetectConfig {
         Self {
             utc_offset_min: 480,
             socket_safety: Default::default(),
+            socket_session: Default::default(),
             indoor_charging: Default::default(),
             group_rental: Default::default(),
+            meter_health: Default::default(),
         }
     }
 }
@@ -59,9 +67,15 @@ impl DetectConfig {
         self.socket_safety
             .validate()
             .map_err(|e| e.within(&["socket_safety"]))?;
+        self.socket_session
+            .validate()
+            .map_err(|e| e.within(&["socket_session"]))?;
         self.indoor_charging
             .validate()
             .map_err(|e| e.within(&["indoor_charging"]))?;
+        self.meter_health
+            .validate()
+            .map_err(|e| e.within(&["meter_health"]))?;
         self.group_rental
             .validate()
             .map_err(|e| e.within(&["group_rental"]))
@@ -96,4 +110,25 @@ pub struct Finding {
     pub summary: String,
     /// The numbers.
     pub evidence: Evidence,
+}
+
+/// Evidence made of named numbers over a window, without a sample series:
+/// what the rules that judge a whole session or a meter's register attach.
+pub(crate) fn evidence_of(
+    values: &[(&str, f64)],
+    thresholds: &[(&str, f64)],
+    from: Timestamp,
+    to: Timestamp,
+) -> Evidence {
+    let map = |xs: &[(&str, f64)]| -> std::collections::BTreeMap<String, f64> {
+        xs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
+    };
+    Evidence {
+        values: map(values),
+        thresholds: map(thresholds),
+        window_start: from,
+        window_end: to,
+        samples: Vec::new(),
+        series: None,
+    }
 }

@@ -204,7 +204,8 @@ impl SocketSafetyConfig {
     }
 }
 
-fn secs_ms(s: u64) -> i64 {
+/// Seconds of config as milliseconds, capped at a day (no overflow).
+pub(super) fn secs_ms(s: u64) -> i64 {
     i64::try_from(s.min(MAX_SECONDS)).unwrap_or(0) * 1000
 }
 

@@ -361,6 +361,26 @@ pub(super) fn build(
                     .into());
             }
         }
+        if let Transport::Dlt645 { serial_port, .. } = &device.transport {
+            // Two tasks on one port would interleave their frames.
+            if let Some(b) = buses.iter().find(|b| b.port == *serial_port) {
+                return Err(src
+                    .error(
+                        d.get_ref()
+                            .serial_port
+                            .as_ref()
+                            .map_or(d.get_ref().id.span(), |p| p.span()),
+                        format!("devices[{i}].serial_port"),
+                        format!(
+                            "{} is the port of Modbus RTU bus {:?}; one RS-485 line carries \
+                             either Modbus RTU or DL/T 645, so wire this meter to another port",
+                            serial_port.display(),
+                            b.id
+                        ),
+                    )
+                    .into());
+            }
+        }
         if let Some(j) = devices.iter().position(|x| x.id == device.id) {
             let first = src.location(id_spans[j].start);
             return Err(src

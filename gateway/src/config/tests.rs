@@ -426,3 +426,17 @@ fn report_by_exception_settings_are_checked() {
     let e = err(&format!("{GOOD}max_silence_ms = 100\n"));
     assert_eq!(e.field, "devices[0].max_silence_ms");
 }
+
+#[test]
+fn a_dlt645_meter_cannot_share_a_modbus_rtu_port() {
+    let text = format!(
+        "{RTU}\n[[devices]]\nid = \"meter-1\"\nprotocol = \"dlt645\"\nserial_port = \"/dev/ttyUSB0\"\nmeter_address = \"000000001302\"\n"
+    );
+    let e = err(&text);
+    assert_eq!(e.field, "devices[1].serial_port");
+    assert!(
+        e.message
+            .contains("is the port of Modbus RTU bus \"rs485-1\""),
+        "{e}"
+    );
+}

@@ -22,14 +22,14 @@
 pub mod pdu;
 
 use gridwatch_firmware::slave::rtu::{crc16, FrameReceiver};
-use gridwatch_gateway::bus::modbus_rtu::LineTiming;
+use gridwatch_gateway::bus::modbus_rtu::{pause_until, LineTiming};
 use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::time::{sleep_until, Instant};
+use tokio::time::Instant;
 use tokio_modbus::server::Service;
 use tokio_modbus::{ExceptionCode, Response, SlaveRequest};
 use tokio_serial::{SerialPort, SerialStream};
@@ -171,7 +171,7 @@ where
         let frame_end = last_byte_us.map(|us| start + Duration::from_micros(us) + silence);
         let read = tokio::select! {
             r = master.read(&mut buf) => Some(r),
-            _ = async { sleep_until(frame_end.unwrap_or_else(Instant::now)).await }, if frame_end.is_some() => None,
+            _ = async { pause_until(frame_end.unwrap_or_else(Instant::now)).await }, if frame_end.is_some() => None,
             _ = shutdown.cancelled() => break,
         };
         match read {
@@ -198,7 +198,7 @@ where
         if let Some(reply) = answer(&units, &control, &frame).await {
             // The reply starts after the silence and reaches the master when
             // its last byte has been sent.
-            sleep_until(end + timing.wire_time(reply.len())).await;
+            pause_until(end + timing.wire_time(reply.len())).await;
             master.write_all(&reply).await?;
             master.flush().await?;
         }

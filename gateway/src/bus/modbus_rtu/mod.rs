@@ -23,11 +23,13 @@ use crate::config::{Parity, SerialBusConfig};
 use frame::{Answer, Progress, ResponseReader, RtuRequest};
 use gridwatch_firmware::slave::rtu::silence_us;
 use schedule::{Scheduler, Turn};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
 use tokio::sync::{mpsc, oneshot};
-use tokio::time::{sleep_until, timeout, Instant};
+use tokio::time::{sleep_until, Instant};
 use tokio_serial::SerialStream;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -70,6 +72,30 @@ impl LineTiming {
     /// response, silence. The limit the bus's utilisation is measured against.
     pub fn cycle(&self, request_bytes: usize, response_bytes: usize) -> Duration {
         self.wire_time(request_bytes + response_bytes) + 2 * self.silence
+    }
+}
+
+/// Sleeps until `deadline` to within a few tens of microseconds.
+///
+/// tokio's timer rounds every sleep up to a whole millisecond, which at
+/// 115 200 baud is more than half an inter-frame silence: a bus that slept
+/// that way would leave a third of the line idle. The last millisecond is
+/// slept on a blocking thread instead, whose sleep the kernel keeps to
+/// ~60 µs. Shared with the simulator, which keeps the wire's timing the
+/// same way.
+pub async fn pause_until(deadline: Instant) {
+    const COARSE: Duration = Duration::from_millis(1);
+    let now = Instant::now();
+    if deadline <= now {
+        return;
+    }
+    if deadline - now > 2 * COARSE {
+        sleep_until(deadline - COARSE).await;
+    }
+    let rest = deadline.saturating_duration_since(Instant::now());
+    if !rest.is_zero() {
+        // A failed join only means the runtime is shutting down.
+        let _ = tokio::task::spawn_blocking(move || std::thread::sleep(rest)).await;
     }
 }
 
@@ -374,9 +400,17 @@ impl BusTask {
         // line that never goes quiet is a failed attempt.
         let give_up_at = Instant::now() + self.config.timeout();
         loop {
-            sleep_until(self.quiet_at).await;
-            match timeout(Duration::ZERO, port.read(&mut scratch)).await {
-                Ok(Ok(n)) if n > 0 => {
+            pause_until(self.quiet_at).await;
+            // Polled once, never waited for: `timeout(ZERO, ..)` would wait
+            // for the timer's next millisecond tick.
+            let mut stray = ReadBuf::new(&mut scratch);
+            let polled = std::future::poll_fn(|cx| {
+                Poll::Ready(Pin::new(&mut *port).poll_read(cx, &mut stray))
+            })
+            .await;
+            let n = stray.filled().len();
+            match polled {
+                Poll::Ready(Ok(())) if n > 0 => {
                     debug!("discarded {n} stray bytes on {}", self.port_name);
                     self.quiet_at = Instant::now() + self.timing.silence;
                     if Instant::now() >= give_up_at {
@@ -385,7 +419,7 @@ impl BusTask {
                         ));
                     }
                 }
-                Ok(Err(e)) => return Err(io(e)),
+                Poll::Ready(Err(e)) => return Err(io(e)),
                 _ => break,
             }
         }

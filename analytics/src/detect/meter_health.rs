@@ -1,0 +1,382 @@
+//! Meter health: a meter that stopped reporting, whose register stopped
+//! moving, or whose register runs backwards. Every other flat detector
+//! trusts these readings; DETECTION.md: "missing data is its own state (no
+//! data), never normal".
+//!
+//! Per meter (electricity, water, gas; the entity is the reading's
+//! `site/gateway/device`), one small state machine:
+//! - `meter_no_data` (minor): no reading for `no_data_min` of event time,
+//!   judged at sweeps every `sweep_min` of event time (the newest reading of
+//!   any meter is "now": analytics never reads the wall clock). One alert per
+//!   silence; when the meter reports again it is back to normal (logged, the
+//!   alert stays for a person to close). When a meter reaches the limit and
+//!   at least `building_share` of its gateway's meters have been silent for
+//!   half of it (they fall silent at different moments: electricity every
+//!   few minutes, water and gas hourly), one `building_no_data` (major)
+//!   alert replaces all of theirs: one root cause, one alert.
+//! - `meter_stuck` (minor): the cumulative register (`energy_kwh`,
+//!   `volume_m3`) of a meter of `stuck_kinds` (electricity and water) has
+//!   not moved for `stuck_h` while the meter kept reporting. A vacant flat does that too, so the evidence gives the
+//!   interval values the meter reported meanwhile.
+//! - `meter_reversed` (major): the cumulative register went down by more
+//!   than `reverse_tolerance`, or an interval value was negative: a meter
+//!   wired backwards, tampered with or replaced. Once per `cooldown_h`.
+
+use super::Finding;
+use crate::config::{positive, FieldError};
+use gridwatch_telemetry::{DeviceKind, Evidence, Reading, Severity, Timestamp};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// Rule: one meter silent.
+pub const RULE_NO_DATA: &str = "meter_no_data";
+/// Rule: most of a building's meters silent at once.
+pub const RULE_BUILDING_NO_DATA: &str = "building_no_data";
+/// Rule: register not moving.
+pub const RULE_STUCK: &str = "meter_stuck";
+/// Rule: register going backwards.
+pub const RULE_REVERSED: &str = "meter_reversed";
+
+/// The `[detect.meter_health]` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MeterHealthConfig {
+    /// Turns the detector off.
+    pub enabled: bool,
+    /// A meter silent this long (event time) is in the "no data" state, minutes.
+    pub no_data_min: u32,
+    /// How often silences are looked for, minutes of event time.
+    pub sweep_min: u32,
+    /// This share of a gateway's meters silent at once is one building alert.
+    pub building_share: f64,
+    /// A register unchanged this long is stuck, hours.
+    pub stuck_h: u32,
+    /// Meter kinds whose register should move every day. Not gas by
+    /// default: gas is only for cooking, and a day without cooking is normal.
+    pub stuck_kinds: Vec<DeviceKind>,
+    /// A register lower than the previous by more than this is reversed (its unit).
+    pub reverse_tolerance: f64,
+    /// At most one stuck or reversed alert per meter in this many hours.
+    pub cooldown_h: u32,
+}
+
+impl Default for MeterHealthConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            no_data_min: 180,
+            sweep_min: 10,
+            building_share: 0.8,
+            stuck_h: 24,
+            stuck_kinds: vec![DeviceKind::ElectricityMeter, DeviceKind::WaterMeter],
+            reverse_tolerance: 0.001,
+            cooldown_h: 168,
+        }
+    }
+}
+
+impl MeterHealthConfig {
+    /// Checks every field; the error names the first bad one.
+    pub fn validate(&self) -> Result<(), FieldError> {
+        positive("reverse_tolerance", self.reverse_tolerance)?;
+        if !(self.building_share > 0.0 && self.building_share <= 1.0) {
+            return Err(FieldError::new(
+                "building_share",
+                format!(
+                    "is {}; it must be above 0 and at most 1",
+                    self.building_share
+                ),
+            ));
+        }
+        for (key, v) in [
+            ("no_data_min", self.no_data_min),
+            ("sweep_min", self.sweep_min),
+            ("stuck_h", self.stuck_h),
+        ] {
+            if v == 0 {
+                return Err(FieldError::new(key, "is 0; it must be at least 1"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The register and interval value names of a meter kind.
+fn fields(kind: DeviceKind) -> Option<(&'static str, &'static str)> {
+    match kind {
+        DeviceKind::ElectricityMeter => Some(("energy_kwh", "power_w")),
+        DeviceKind::WaterMeter => Some(("volume_m3", "flow_l")),
+        DeviceKind::GasMeter => Some(("volume_m3", "use_m3")),
+        _ => None,
+    }
+}
+
+/// Per gateway at a sweep: meters, those newly past the limit, those silent
+/// for half of it.
+type GatewaySilence = (usize, Vec<String>, Vec<String>);
+
+#[derive(Debug, Clone)]
+struct MeterTrack {
+    site: String,
+    gateway: String,
+    last_ts: i64,
+    silent: bool,
+    total: f64,
+    total_since: i64,
+    /// Sum of interval values since the register last moved.
+    used_since: f64,
+    alerted_stuck: Option<i64>,
+    alerted_reversed: Option<i64>,
+}
+
+/// The detector.
+#[derive(Debug, Clone)]
+pub struct MeterHealth {
+    config: MeterHealthConfig,
+    meters: HashMap<String, MeterTrack>,
+    now: i64,
+    next_sweep: i64,
+}
+
+impl MeterHealth {
+    /// A detector for a validated config.
+    pub fn new(config: &MeterHealthConfig) -> Self {
+        Self {
+            config: config.clone(),
+            meters: HashMap::new(),
+            now: i64::MIN,
+            next_sweep: i64::MIN,
+        }
+    }
+
+    /// Meters with state, and the bytes that state takes (keys included).
+    pub fn memory(&self) -> (usize, usize) {
+        let bytes = self
+            .meters
+            .iter()
+            .map(|(k, v)| {
+                k.capacity()
+                    + v.site.capacity()
+                    + v.gateway.capacity()
+                    + std::mem::size_of::<(String, MeterTrack)>()
+            })
+            .sum();
+        (self.meters.len(), bytes)
+    }
+
+    /// Feeds one reading; meters are tracked, and every reading moves event
+    /// time on (which is when silences are looked for).
+    pub fn observe(&mut self, r: &Reading) -> Vec<Finding> {
+        if !self.config.enabled {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        if r.ts.0 > self.now {
+            self.now = r.ts.0;
+            if self.now >= self.next_sweep {
+                out = self.sweep();
+                self.next_sweep = self.now + i64::from(self.config.sweep_min) * 60_000;
+            }
+        }
+        let Some((total_key, interval_key)) = fields(r.kind) else {
+            return out;
+        };
+        let entity = r.entity();
+        let total = r.value(total_key).filter(|v| v.is_finite());
+        let interval = r.value(interval_key).filter(|v| v.is_finite());
+        let ts = r.ts.0;
+        let t = self
+            .meters
+            .entry(entity.clone())
+            .or_insert_with(|| MeterTrack {
+                site: r.site.to_string(),
+                gateway: r.gateway.to_string(),
+                last_ts: ts,
+                silent: false,
+                total: total.unwrap_or(f64::NAN),
+                total_since: ts,
+                used_since: 0.0,
+                alerted_stuck: None,
+                alerted_reversed: None,
+            });
+        if ts < t.last_ts {
+            return out;
+        }
+        if t.silent {
+            tracing::info!(meter = %entity, "{entity} reports again after a silence; its no-data alert stays open until someone closes it");
+            t.silent = false;
+        }
+        t.last_ts = ts;
+        let cfg = &self.config;
+        let cooldown = i64::from(cfg.cooldown_h) * 3_600_000;
+        let may = |last: Option<i64>| last.is_none_or(|l| ts - l >= cooldown);
+        let mut reversed = None;
+        if let Some(v) = total {
+            if t.total.is_finite() && v < t.total - cfg.reverse_tolerance {
+                reversed = Some((total_key, v, t.total));
+            }
+            if !(t.total.is_finite() && (v - t.total).abs() <= f64::EPSILON * v.abs().max(1.0)) {
+                t.total = v;
+                t.total_since = ts;
+                t.used_since = 0.0;
+            }
+        }
+        if let Some(x) = interval {
+            if x < 0.0 && reversed.is_none() {
+                reversed = Some((interval_key, x, 0.0));
+            }
+            t.used_since += x.max(0.0);
+        }
+        if let Some((key, value, before)) = reversed {
+            if may(t.alerted_reversed) {
+                t.alerted_reversed = Some(ts);
+                out.push(finding(
+                    RULE_REVERSED,
+                    &entity,
+                    r,
+                    Severity::Major,
+                    Timestamp(ts),
+                    format!("{key} went from {before} to {value}: the meter runs backwards (wired in reverse, tampered with or replaced). Check it; its readings feed the other detectors."),
+                    &[(key, value), ("previous", before)],
+                    &[("reverse_tolerance", cfg.reverse_tolerance)],
+                ));
+            }
+        }
+        let stuck_ms = i64::from(cfg.stuck_h) * 3_600_000;
+        if total.is_some()
+            && cfg.stuck_kinds.contains(&r.kind)
+            && ts - t.total_since >= stuck_ms
+            && may(t.alerted_stuck)
+        {
+            t.alerted_stuck = Some(ts);
+            let hours = (ts - t.total_since) as f64 / 3_600_000.0;
+            out.push(finding(
+                RULE_STUCK,
+                &entity,
+                r,
+                Severity::Minor,
+                Timestamp(t.total_since),
+                format!("{total_key} has stayed at {} for {hours:.0} h while the meter kept reporting ({interval_key} summed {:.1} meanwhile): a stuck register, or a vacant flat. Check the meter.", t.total, t.used_since),
+                &[("hours_unchanged", hours), (total_key, t.total), ("interval_sum", t.used_since)],
+                &[("stuck_h", f64::from(cfg.stuck_h))],
+            ));
+        }
+        out
+    }
+
+    /// Looks for meters silent past `no_data_min`.
+    fn sweep(&mut self) -> Vec<Finding> {
+        let limit = i64::from(self.config.no_data_min) * 60_000;
+        let now = self.now;
+        // A building gone dark silences its meters at different moments
+        // (electricity every few minutes, water and gas hourly), so the
+        // building share counts every meter silent for half the limit.
+        let half = limit / 2;
+        let mut per_gateway: HashMap<(String, String), GatewaySilence> = HashMap::new();
+        for (k, t) in &self.meters {
+            let e = per_gateway
+                .entry((t.site.clone(), t.gateway.clone()))
+                .or_default();
+            e.0 += 1;
+            if !t.silent && now - t.last_ts >= limit {
+                e.1.push(k.clone());
+            }
+            if now - t.last_ts >= half {
+                e.2.push(k.clone());
+            }
+        }
+        let mut out = Vec::new();
+        let mut gateways: Vec<_> = per_gateway
+            .into_iter()
+            .filter(|(_, v)| !v.1.is_empty())
+            .collect();
+        gateways.sort();
+        for ((site, gateway), (count, mut silent, quiet)) in gateways {
+            silent.sort();
+            let building =
+                quiet.len() as f64 >= self.config.building_share * count as f64 && count > 1;
+            // Under a building alert every quiet meter is held back.
+            let held = if building { &quiet } else { &silent };
+            for k in held {
+                if let Some(t) = self.meters.get_mut(k) {
+                    t.silent = true;
+                }
+            }
+            let since = silent
+                .iter()
+                .filter_map(|k| self.meters.get(k).map(|t| t.last_ts))
+                .min()
+                .unwrap_or(now);
+            let minutes = (now - since) as f64 / 60_000.0;
+            if building {
+                let entity = format!("{site}/{gateway}");
+                out.push(Finding {
+                    id: format!("{RULE_BUILDING_NO_DATA}:{entity}:{since}"),
+                    rule: RULE_BUILDING_NO_DATA,
+                    entity: entity.clone(),
+                    site,
+                    severity: Severity::Major,
+                    ts: Timestamp(now),
+                    title: format!("No data from {entity}: {} of {count} meters silent", quiet.len()),
+                    summary: format!("{} of the {count} meters behind gateway {entity} have sent nothing for {minutes:.0} min or more (since {}): a power cut, the gateway or its uplink. Meter alerts of this building are held back; no data is not normal use.", quiet.len(), Timestamp(since)),
+                    evidence: evidence(&[("silent_meters", quiet.len() as f64), ("meters", count as f64), ("silent_min", minutes)], &[("no_data_min", f64::from(self.config.no_data_min)), ("building_share", self.config.building_share)], since, now),
+                });
+                continue;
+            }
+            for k in silent {
+                let Some(t) = self.meters.get(&k) else {
+                    continue;
+                };
+                let m = (now - t.last_ts) as f64 / 60_000.0;
+                out.push(Finding {
+                    id: format!("{RULE_NO_DATA}:{k}:{}", t.last_ts),
+                    rule: RULE_NO_DATA,
+                    entity: k.clone(),
+                    site: t.site.clone(),
+                    severity: Severity::Minor,
+                    ts: Timestamp(now),
+                    title: format!("No data from meter {k} for {m:.0} min"),
+                    summary: format!("Meter {k} has sent nothing since {} ({m:.0} min). Its flat is not being watched until it returns: check the meter and its wiring.", Timestamp(t.last_ts)),
+                    evidence: evidence(&[("silent_min", m)], &[("no_data_min", f64::from(self.config.no_data_min))], t.last_ts, now),
+                });
+            }
+        }
+        out
+    }
+}
+
+fn evidence(values: &[(&str, f64)], thresholds: &[(&str, f64)], from: i64, to: i64) -> Evidence {
+    super::evidence_of(values, thresholds, Timestamp(from), Timestamp(to))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn finding(
+    rule: &'static str,
+    entity: &str,
+    r: &Reading,
+    severity: Severity,
+    since: Timestamp,
+    summary: String,
+    values: &[(&str, f64)],
+    thresholds: &[(&str, f64)],
+) -> Finding {
+    let what = if rule == RULE_STUCK {
+        "register not moving"
+    } else {
+        "register running backwards"
+    };
+    Finding {
+        id: format!("{rule}:{entity}:{}", since.0),
+        rule,
+        entity: entity.to_owned(),
+        site: r.site.to_string(),
+        severity,
+        ts: r.ts,
+        title: format!("Meter {entity}: {what}"),
+        summary: format!("Meter {entity}: {summary}"),
+        evidence: evidence(values, thresholds, since.0, r.ts.0),
+    }
+}
+
+#[cfg(test)]
+mod tests;

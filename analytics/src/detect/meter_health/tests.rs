@@ -1,0 +1,140 @@
+//! Silences, stuck and reversed registers, at their limits and just below.
+
+use super::*;
+
+const MIN: i64 = 60_000;
+
+fn em(gateway: &str, n: u32, t_min: i64, energy: f64, power: f64) -> Reading {
+    let mut r = Reading::new(
+        Timestamp(t_min * MIN),
+        gateway,
+        format!("em-{n}").as_str(),
+        DeviceKind::ElectricityMeter,
+        0,
+    );
+    r.site = "s01".into();
+    r.values.insert("energy_kwh".into(), energy);
+    r.values.insert("power_w".into(), power);
+    r
+}
+
+/// Five meters on gw-1 and one on gw-2 every 5 min for `minutes`; `alive(n,
+/// t)` says whether meter n of gw-1 reports at minute t. Returns (rule,
+/// entity, minute) of every finding.
+fn run(minutes: i64, alive: impl Fn(u32, i64) -> bool) -> Vec<(&'static str, String, i64)> {
+    let mut d = MeterHealth::new(&MeterHealthConfig::default());
+    let mut out = Vec::new();
+    for i in 0..=minutes / 5 {
+        let t = i * 5;
+        let e = t as f64 / 600.0;
+        let mut batch = vec![em("gw-2", 9, t, e, 100.0)];
+        batch.extend(
+            (1..=5)
+                .filter(|&n| alive(n, t))
+                .map(|n| em("gw-1", n, t, e, 100.0)),
+        );
+        for r in batch {
+            out.extend(
+                d.observe(&r)
+                    .into_iter()
+                    .map(|f| (f.rule, f.entity, f.ts.0 / MIN)),
+            );
+        }
+    }
+    out
+}
+
+#[test]
+fn a_silent_meter_is_no_data_after_180_min_not_before() {
+    let found = run(600, |n, t| n != 1 || t < 100);
+    assert_eq!(found, vec![(RULE_NO_DATA, "s01/gw-1/em-1".to_owned(), 280)]);
+    // Silent for 175 min, then back: never in the no-data state.
+    let found = run(600, |n, t| n != 1 || !(100..270).contains(&t));
+    assert!(found.is_empty(), "{found:?}");
+}
+
+#[test]
+fn a_whole_building_silent_is_one_alert_not_one_per_meter() {
+    let found = run(600, |_, t| t < 100);
+    assert_eq!(
+        found,
+        vec![(RULE_BUILDING_NO_DATA, "s01/gw-1".to_owned(), 280)]
+    );
+}
+
+#[test]
+fn a_meter_back_from_silence_can_fall_silent_again() {
+    let found = run(1200, |n, t| n != 1 || t < 100 || (400..500).contains(&t));
+    let minutes: Vec<i64> = found.iter().map(|f| f.2).collect();
+    assert_eq!(minutes, vec![280, 680], "{found:?}");
+}
+
+#[test]
+fn a_register_unchanged_for_24_h_is_stuck() {
+    for (hours, expected) in [(24, 1), (23, 0)] {
+        let mut d = MeterHealth::new(&MeterHealthConfig::default());
+        let mut n = 0;
+        for i in 0..=hours * 12 {
+            n += d
+                .observe(&em("gw-1", 1, i * 5, 12.5, 80.0))
+                .iter()
+                .filter(|f| f.rule == RULE_STUCK)
+                .count();
+        }
+        assert_eq!(n, expected, "{hours} h unchanged");
+    }
+}
+
+#[test]
+fn a_register_going_down_is_reversed() {
+    for (drop, expected) in [(0.0011, 1), (0.001, 0)] {
+        let mut d = MeterHealth::new(&MeterHealthConfig::default());
+        d.observe(&em("gw-1", 1, 0, 100.0, 80.0));
+        let f = d.observe(&em("gw-1", 1, 5, 100.0 - drop, 80.0));
+        assert_eq!(
+            f.iter().filter(|f| f.rule == RULE_REVERSED).count(),
+            expected,
+            "drop {drop}"
+        );
+    }
+    // A negative interval value is reversed too, and alerts once per cooldown.
+    let mut d = MeterHealth::new(&MeterHealthConfig::default());
+    let n: usize = (0..10)
+        .map(|i| {
+            d.observe(&em("gw-1", 1, i * 5, 100.0 + i as f64, -50.0))
+                .len()
+        })
+        .sum();
+    assert_eq!(n, 1);
+}
+
+#[test]
+fn a_gas_register_resting_for_a_day_is_not_stuck_by_default() {
+    let mut d = MeterHealth::new(&MeterHealthConfig::default());
+    let mut n = 0;
+    for i in 0..=30 {
+        let mut r = Reading::new(
+            Timestamp(i * 60 * MIN),
+            "gw-1",
+            "gm-1",
+            DeviceKind::GasMeter,
+            0,
+        );
+        r.values.insert("volume_m3".into(), 3.2);
+        r.values.insert("use_m3".into(), 0.0);
+        n += d.observe(&r).len();
+    }
+    assert_eq!(n, 0);
+}
+
+#[test]
+fn meters_that_fall_silent_at_different_moments_in_one_outage_are_one_building_alert() {
+    // Meters 4-5 (hourly meters) last reported at minute 60, meters 1-3 at
+    // 95: at 240 the first two reach the limit and the other three have
+    // been silent for more than half of it.
+    let found = run(600, |n, t| if n <= 3 { t < 100 } else { t < 65 });
+    assert_eq!(
+        found,
+        vec![(RULE_BUILDING_NO_DATA, "s01/gw-1".to_owned(), 240)]
+    );
+}

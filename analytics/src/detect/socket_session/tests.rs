@@ -1,0 +1,232 @@
+//! Every rule at its threshold and just below it.
+
+use super::*;
+
+const S: i64 = 1000;
+const H: f64 = 3600.0;
+
+/// A socket reading at `t` seconds: relay on, `session_s` = t + `session0`.
+fn sock(t: i64, session0: f64, values: &[(&str, f64)]) -> Reading {
+    let mut r = Reading::new(
+        Timestamp(t * S),
+        "gw-y",
+        "pile-1",
+        DeviceKind::ChargingSocket,
+        0,
+    );
+    r.site = "yard".into();
+    r.socket = Some(1);
+    r.values.insert("relay_on".into(), 1.0);
+    r.values.insert("session_s".into(), session0 + t as f64);
+    r.values.insert("power_w".into(), 150.0);
+    r.values.insert("current_a".into(), 0.7);
+    r.values.insert("residual_ma".into(), 0.0);
+    for (k, v) in values {
+        r.values.insert((*k).into(), *v);
+    }
+    r
+}
+
+fn pile(t: i64, total_w: f64) -> Reading {
+    let mut r = Reading::new(
+        Timestamp(t * S),
+        "gw-y",
+        "pile-1",
+        DeviceKind::ChargingPile,
+        0,
+    );
+    r.site = "yard".into();
+    r.values.insert("total_power_w".into(), total_w);
+    r
+}
+
+/// Feeds readings every `step` seconds from 0 to `until` built by `f(t)`;
+/// returns (rule, t in seconds) of every finding.
+fn run(step: i64, until: i64, f: impl Fn(i64) -> Reading) -> Vec<(&'static str, i64)> {
+    let mut d = SocketSession::new(&SocketSessionConfig::default());
+    (0..=until / step)
+        .flat_map(|i| d.observe(&f(i * step)))
+        .map(|x| (x.rule, x.ts.0 / S))
+        .collect()
+}
+
+fn only(rule: &str, found: &[(&'static str, i64)]) -> Vec<i64> {
+    found
+        .iter()
+        .filter(|(r, _)| *r == rule)
+        .map(|(_, t)| *t)
+        .collect()
+}
+
+#[test]
+fn residual_current_trips_at_30_ma_on_the_first_sample() {
+    let at = run(10, 100, |t| {
+        sock(t, 0.0, &[("residual_ma", if t >= 50 { 30.0 } else { 0.0 })])
+    });
+    assert_eq!(only("socket_residual_current", &at), vec![50]);
+    let below = run(10, 100, |t| sock(t, 0.0, &[("residual_ma", 29.9)]));
+    assert!(only("socket_residual_current", &below).is_empty());
+}
+
+#[test]
+fn a_nonstandard_charger_is_flagged_after_5_s_above_600_w() {
+    let at = run(1, 30, |t| {
+        sock(t, 0.0, &[("power_w", if t >= 10 { 600.1 } else { 150.0 })])
+    });
+    assert_eq!(only("socket_nonstandard_charger", &at), vec![15]);
+    let below = run(1, 30, |t| sock(t, 0.0, &[("power_w", 600.0)]));
+    assert!(only("socket_nonstandard_charger", &below).is_empty());
+    // Above for 4 s only: not yet persistent.
+    let short = run(1, 30, |t| {
+        sock(
+            t,
+            0.0,
+            &[("power_w", if (10..15).contains(&t) { 700.0 } else { 150.0 })],
+        )
+    });
+    assert!(only("socket_nonstandard_charger", &short).is_empty());
+}
+
+#[test]
+fn not_full_after_8_h_while_still_charging() {
+    let start = 8.0 * H - 120.0;
+    let at = run(60, 600, |t| sock(t, start, &[]));
+    assert_eq!(only("socket_not_full_after", &at), vec![120]);
+    // Drawing less than the "full" power at 8 h: not this rule.
+    let full = run(60, 600, |t| sock(t, start, &[("power_w", 44.9)]));
+    assert!(only("socket_not_full_after", &full).is_empty());
+    let before = run(60, 600, |t| sock(t, 8.0 * H - 601.0, &[]));
+    assert!(only("socket_not_full_after", &before).is_empty());
+}
+
+#[test]
+fn session_cap_and_forced_stop_fire_once_at_their_hour() {
+    let cap = run(60, 600, |t| sock(t, 12.0 * H - 60.0, &[]));
+    assert_eq!(only("socket_session_over_cap", &cap), vec![60]);
+    assert!(only("socket_forced_stop_missed", &cap).is_empty());
+    let forced = run(60, 600, |t| sock(t, 24.0 * H - 60.0, &[]));
+    assert_eq!(only("socket_forced_stop_missed", &forced), vec![60]);
+    let just_below = run(60, 600, |t| sock(t, 12.0 * H - 601.0, &[]));
+    assert!(only("socket_session_over_cap", &just_below).is_empty());
+    // Relay off: the session is over, nothing is live.
+    let off = run(60, 600, |t| sock(t, 24.0 * H, &[("relay_on", 0.0)]));
+    assert!(only("socket_forced_stop_missed", &off).is_empty());
+}
+
+#[test]
+fn power_not_cut_45_min_after_full() {
+    let at = run(60, 3600, |t| {
+        sock(t, 0.0, &[("power_w", if t >= 600 { 44.9 } else { 150.0 })])
+    });
+    assert_eq!(only("socket_live_after_full", &at), vec![600 + 45 * 60]);
+    let below = run(60, 3600 * 2, |t| {
+        sock(t, 0.0, &[("power_w", if t >= 600 { 45.0 } else { 150.0 })])
+    });
+    assert!(only("socket_live_after_full", &below).is_empty());
+}
+
+#[test]
+fn a_live_socket_with_nothing_drawing_for_5_min() {
+    let at = run(60, 900, |t| {
+        sock(t, 0.0, &[("power_w", if t >= 60 { 2.4 } else { 150.0 })])
+    });
+    assert_eq!(only("socket_idle_live", &at), vec![360]);
+    let below = run(60, 900, |t| {
+        sock(t, 0.0, &[("power_w", if t >= 60 { 2.5 } else { 150.0 })])
+    });
+    assert!(only("socket_idle_live", &below).is_empty());
+}
+
+#[test]
+fn power_rising_on_3_samples_after_the_taper_began() {
+    // 200 W, then the taper to 150 W (below 80 % of the peak), then rises.
+    let series = |rises: &'static [f64]| {
+        move |t: i64| {
+            let i = (t / 60) as usize;
+            let w = match i {
+                0..=9 => 200.0,
+                10 => 150.0,
+                _ => *rises.get(i - 11).unwrap_or(&100.0),
+            };
+            sock(t, 0.0, &[("power_w", w)])
+        }
+    };
+    let at = run(60, 1200, series(&[151.0, 152.0, 153.0]));
+    assert_eq!(only("socket_taper_reversal", &at), vec![13 * 60]);
+    let two = run(
+        60,
+        1200,
+        series(&[151.0, 152.0, 151.0, 152.0, 153.0, 154.0]),
+    );
+    assert_eq!(
+        only("socket_taper_reversal", &two),
+        vec![16 * 60],
+        "two rises then a fall restart the count"
+    );
+    let flat = run(60, 1200, series(&[151.0, 152.0, 152.0]));
+    assert!(only("socket_taper_reversal", &flat).is_empty());
+}
+
+#[test]
+fn lead_acid_stuck_in_bulk_after_6_h() {
+    let at = run(60, 300, |t| sock(t, 6.0 * H - 60.0, &[("current_a", 0.56)]));
+    assert_eq!(only("socket_bulk_stuck", &at), vec![60]);
+    let below = run(60, 300, |t| sock(t, 6.0 * H, &[("current_a", 0.55)]));
+    assert!(only("socket_bulk_stuck", &below).is_empty());
+}
+
+#[test]
+fn pile_over_its_cut_limit_for_5_s() {
+    let mut d = SocketSession::new(&SocketSessionConfig::default());
+    let fired: Vec<i64> = (0..20)
+        .flat_map(|t| d.observe(&pile(t, if t >= 3 { 8700.1 } else { 8000.0 })))
+        .map(|f| f.ts.0 / S)
+        .collect();
+    assert_eq!(fired, vec![8]);
+    let mut d = SocketSession::new(&SocketSessionConfig::default());
+    assert!((0..20).all(|t| d.observe(&pile(t, 8700.0)).is_empty()));
+}
+
+#[test]
+fn a_session_started_while_the_pile_is_over_its_new_session_limit() {
+    for (total, expected) in [(7800.1, 1), (7800.0, 0)] {
+        let mut d = SocketSession::new(&SocketSessionConfig::default());
+        d.observe(&pile(0, total));
+        let f = d.observe(&sock(1, -1.0, &[]));
+        let n = f
+            .iter()
+            .filter(|f| f.rule == "pile_session_over_limit")
+            .count();
+        assert_eq!(n, expected, "pile at {total} W");
+    }
+}
+
+#[test]
+fn a_rule_fires_once_per_session_and_again_in_the_next() {
+    let mut d = SocketSession::new(&SocketSessionConfig::default());
+    let mut fired = Vec::new();
+    for t in 0..10 {
+        fired.extend(d.observe(&sock(t * 10, 0.0, &[("residual_ma", 40.0)])));
+    }
+    // A new session: session_s starts again from 0.
+    for t in 10..20 {
+        fired.extend(d.observe(&sock(t * 10, -100.0, &[("residual_ma", 40.0)])));
+    }
+    let ids: Vec<&str> = fired.iter().map(|f| f.id.as_str()).collect();
+    assert_eq!(fired.len(), 2, "{ids:?}");
+    assert_ne!(fired[0].id, fired[1].id);
+    assert_eq!(fired[0].severity, Severity::Critical);
+    assert_eq!(fired[0].evidence.values["residual_ma"], 40.0);
+}
+
+#[test]
+fn a_gap_in_the_data_restarts_the_hold() {
+    // 2.4 W for 4 min, 11 min without data, 2.4 W for 4 min: never 5 min held.
+    let mut d = SocketSession::new(&SocketSessionConfig::default());
+    let ts = [0, 60, 120, 180, 240, 900, 960, 1020, 1080, 1140];
+    let n: usize = ts
+        .iter()
+        .map(|&t| d.observe(&sock(t, 0.0, &[("power_w", 2.4)])).len())
+        .sum();
+    assert_eq!(n, 0);
+}
