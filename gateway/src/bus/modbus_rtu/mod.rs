@@ -469,3 +469,55 @@ impl BusTask {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timing_follows_the_serial_line_spec() {
+        let slow = LineTiming::new(9_600, 11);
+        assert_eq!(slow.char_time, Duration::from_nanos(1_145_833));
+        assert_eq!(slow.silence, Duration::from_micros(4_010), "3.5 characters");
+        let fast = LineTiming::new(115_200, 11);
+        assert_eq!(
+            fast.silence,
+            Duration::from_micros(1_750),
+            "fixed above 19 200 baud"
+        );
+        // 8-byte request, 31-byte response, two silences.
+        assert_eq!(
+            fast.cycle(8, 31),
+            fast.wire_time(39) + Duration::from_micros(3_500)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_port_that_cannot_be_opened_fails_reads_in_words_and_stays_up() {
+        let stop = CancellationToken::new();
+        let config = SerialBusConfig::new("rs485-1", "/dev/gridwatch-no-such-port");
+        let bus = spawn(&config, stop.clone());
+        let mut client = bus.client(3);
+        let request = ReadRequest {
+            function: crate::profile::Function::Holding,
+            start: 0,
+            count: 2,
+        };
+        for _ in 0..2 {
+            let e = timeout_read(&mut client, request).await;
+            assert!(
+                e.contains("/dev/gridwatch-no-such-port"),
+                "the reason names the port: {e}"
+            );
+        }
+        assert_eq!(client.address(), "unit 3 on /dev/gridwatch-no-such-port");
+        stop.cancel();
+    }
+
+    async fn timeout_read(client: &mut RtuClient, request: ReadRequest) -> String {
+        match tokio::time::timeout(Duration::from_secs(5), client.read(request)).await {
+            Ok(Err(BusError::Unreachable(reason))) => reason,
+            other => panic!("expected an unreachable error, got {other:?}"),
+        }
+    }
+}
