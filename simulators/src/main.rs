@@ -141,6 +141,10 @@ struct MeterArgs {
     /// (port closed).
     #[arg(long, default_value = "normal")]
     behave: meter::Behaviour,
+    /// Separate devices, each on its own port from --port upwards (with
+    /// --port 0, each on any free port); every one serves --units units.
+    #[arg(long, default_value_t = 1)]
+    devices: u16,
     /// Disappear and return in a cycle: UP_S:DOWN_S seconds.
     #[arg(long, value_parser = parse_flap)]
     flap: Option<(u64, u64)>,
@@ -454,6 +458,9 @@ async fn serve_meter(args: MeterArgs) -> anyhow::Result<()> {
         None => ProfileLibrary::built_in(),
     };
     let profile = library.get(&args.profile)?;
+    if args.devices == 0 {
+        anyhow::bail!("--devices must be at least 1");
+    }
     if args.units == 0 || u16::from(args.unit) + u16::from(args.units) - 1 > 247 {
         anyhow::bail!(
             "--unit {} --units {} leaves the unit ids 1..=247",
@@ -461,30 +468,55 @@ async fn serve_meter(args: MeterArgs) -> anyhow::Result<()> {
             args.units
         );
     }
-    let units: meter::Units = Arc::new(
-        (0..args.units)
-            .map(|i| {
-                let id = args.unit + i;
-                let model = meter::MeterModel::new(profile.clone(), args.seed + u64::from(id));
-                (id, meter::SharedMeter::new(model))
-            })
-            .collect::<BTreeMap<_, _>>(),
-    );
-    let listen = std::net::SocketAddr::new(args.host, args.port);
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
-    let local = listener.local_addr()?;
-    // For scripts that asked for port 0.
-    println!("listening on {local}");
     let shutdown = CancellationToken::new();
     let control = meter::Control::new(args.behave);
-    let _clock = meter::spawn_clock(
-        units.clone(),
-        args.speed,
-        Duration::from_secs(1),
-        shutdown.clone(),
-    );
+    let mut servers = Vec::new();
+    let mut all_units = Vec::new();
+    for d in 0..args.devices {
+        let units: meter::Units = Arc::new(
+            (0..args.units)
+                .map(|i| {
+                    let id = args.unit + i;
+                    let seed = args.seed + u64::from(d) * 1000 + u64::from(id);
+                    let model = meter::MeterModel::new(profile.clone(), seed);
+                    (id, meter::SharedMeter::new(model))
+                })
+                .collect::<BTreeMap<_, _>>(),
+        );
+        let port = if args.port == 0 {
+            0
+        } else {
+            args.port.checked_add(d).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "--port {} --devices {} runs past port 65535",
+                    args.port,
+                    args.devices
+                )
+            })?
+        };
+        let listen = std::net::SocketAddr::new(args.host, port);
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+        let local = listener.local_addr()?;
+        // For scripts that asked for port 0.
+        println!("listening on {local}");
+        all_units.push(units.clone());
+        servers.push(tokio::spawn(meter::serve(
+            listener,
+            units,
+            control.clone(),
+            shutdown.clone(),
+        )));
+    }
+    for units in &all_units {
+        let _clock = meter::spawn_clock(
+            units.clone(),
+            args.speed,
+            Duration::from_secs(1),
+            shutdown.clone(),
+        );
+    }
     if let Some((up, down)) = args.flap {
         let control = control.clone();
         let stop = shutdown.clone();
@@ -504,17 +536,19 @@ async fn serve_meter(args: MeterArgs) -> anyhow::Result<()> {
         });
     }
     tracing::info!(
-        "{} ({} registers) serving Modbus TCP on {local}, unit ids {}..={}, behaving {:?}; Ctrl-C stops",
+        "{} device(s) of {} ({} registers) serving Modbus TCP, unit ids {}..={}, behaving {:?}; Ctrl-C stops",
+        args.devices,
         profile.model,
         profile.register_count(),
         args.unit,
         args.unit + args.units - 1,
         args.behave
     );
-    let server = tokio::spawn(meter::serve(listener, units, control, shutdown.clone()));
     wait_for_stop().await;
     shutdown.cancel();
-    server.await??;
+    for server in servers {
+        server.await??;
+    }
     Ok(())
 }
 

@@ -97,25 +97,21 @@ impl Mosquitto {
                 .stderr(Stdio::null())
                 .spawn()
                 .expect("spawn mosquitto");
-            let addr = SocketAddr::from(([127, 0, 0, 1], port));
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(status)) = child.try_wait() {
-                    last_err = format!(
-                        "mosquitto exited with {status}: {}",
-                        std::fs::read_to_string(dir.path().join("mosquitto.log"))
-                            .unwrap_or_default()
-                    );
-                    break;
-                }
-                if TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
+            match wait_for_listener(&mut child, port, Duration::from_secs(10)) {
+                Ok(()) => {
                     return Mosquitto {
                         child,
                         port,
                         _dir: dir,
-                    };
+                    }
                 }
-                std::thread::sleep(Duration::from_millis(20));
+                Err(status) => {
+                    last_err = format!(
+                        "mosquitto {status}: {}",
+                        std::fs::read_to_string(dir.path().join("mosquitto.log"))
+                            .unwrap_or_default()
+                    );
+                }
             }
             let _ = child.kill();
             let _ = child.wait();
@@ -234,4 +230,134 @@ impl Drop for Subscriber {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// Waits until `child` accepts connections on loopback `port`. `Err` says
+/// why not: it exited (with its status) or the time ran out.
+fn wait_for_listener(child: &mut Child, port: u16, within: Duration) -> Result<(), String> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("exited with {status}"));
+        }
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Err(format!("did not listen within {} s", within.as_secs()))
+}
+
+/// A pymodbus TCP server (a Modbus implementation nobody here wrote) in a
+/// child process on a free loopback port, serving the words it was given;
+/// stopped on drop. pymodbus is pinned and installed by `scripts/test`.
+pub struct PyModbusServer {
+    child: Child,
+    port: u16,
+}
+
+/// The server script: argv[1] port, argv[2] a JSON list of points
+/// `[table ("input"/"holding"), address, type ("u16", "i16", "i32", "f32"),
+/// word order ("high_first"/"low_first"), value]`, which Python's `struct`
+/// encodes (big-endian bytes), independently of the gateway's encoder. Unit
+/// ids are not checked (any unit answers).
+const PYMODBUS_SERVER: &str = r#"
+import json, struct, sys
+from pymodbus.datastore import ModbusSequentialDataBlock, ModbusServerContext, ModbusSlaveContext
+from pymodbus.server import StartTcpServer
+
+port = int(sys.argv[1])
+points = json.loads(sys.argv[2])
+fmt = {"u16": ">H", "i16": ">h", "i32": ">i", "f32": ">f"}
+tables = {"input": {}, "holding": {}}
+for table, addr, typ, order, value in points:
+    v = value if typ == "f32" else int(value)
+    b = struct.pack(fmt[typ], v)
+    words = [int.from_bytes(b[i:i + 2], "big") for i in range(0, len(b), 2)]
+    if order == "low_first":
+        words.reverse()
+    for i, w in enumerate(words):
+        tables[table][addr + i] = w
+def block(words):
+    values = [0] * (max(list(words) + [0]) + 1)
+    for a, w in words.items():
+        values[a] = w
+    # pymodbus adds 1 to every request address before the lookup.
+    return ModbusSequentialDataBlock(1, values)
+slave = ModbusSlaveContext(ir=block(tables["input"]), hr=block(tables["holding"]))
+StartTcpServer(ModbusServerContext(slaves=slave, single=True), address=("127.0.0.1", port))
+"#;
+
+impl PyModbusServer {
+    /// Starts the server with `points` (see the script above) and waits until
+    /// it accepts connections. Panics saying how to install pymodbus when it
+    /// is missing.
+    pub fn start(points: &serde_json::Value) -> PyModbusServer {
+        let mut last_err = String::new();
+        for _attempt in 0..3 {
+            let port = free_port();
+            let mut child = Command::new("python3")
+                .arg("-c")
+                .arg(PYMODBUS_SERVER)
+                .arg(port.to_string())
+                .arg(points.to_string())
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("python3 runs (scripts/test installs it with pymodbus)");
+            match wait_for_listener(&mut child, port, Duration::from_secs(15)) {
+                Ok(()) => return PyModbusServer { child, port },
+                Err(status) => {
+                    let mut stderr = String::new();
+                    if let Some(mut e) = child.stderr.take() {
+                        use std::io::Read;
+                        let _ = e.read_to_string(&mut stderr);
+                    }
+                    assert!(
+                        !stderr.contains("No module named 'pymodbus'"),
+                        "pymodbus is missing: run `pip install pymodbus==3.8.6` (scripts/test does)"
+                    );
+                    last_err = format!("the pymodbus server {status}: {stderr}");
+                }
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("could not start the pymodbus server: {last_err}");
+    }
+
+    /// The port it listens on (127.0.0.1).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+impl Drop for PyModbusServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs a Python script that uses pymodbus's client with `args`, for at
+/// most 60 s, and returns what it printed. Panics saying how to install
+/// pymodbus when it is missing (scripts/test installs it, pinned).
+pub async fn run_pymodbus_client(script: &str, args: &[String]) -> std::process::Output {
+    let run = tokio::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .expect("the pymodbus client finishes within 60 s")
+        .expect("python3 runs (scripts/test installs it with pymodbus)");
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("No module named 'pymodbus'"),
+        "pymodbus is missing: run `pip install pymodbus==3.8.6` (scripts/test does)"
+    );
+    out
 }

@@ -14,9 +14,6 @@ use gridwatch_simulators::pile::{ChargerSpec, SocketError};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-/// The pymodbus version scripts/test installs.
-const PYMODBUS: &str = "3.8.6";
-
 /// Every check runs in Python against the live server; any failed assert
 /// exits non-zero with the message on stderr.
 const CLIENT: &str = r#"
@@ -106,21 +103,8 @@ async fn pymodbus_reads_and_commands_the_simulated_firmware() {
     let shutdown = CancellationToken::new();
     let server = tokio::spawn(serve(listener, pile.clone(), 1, shutdown.clone()));
 
-    let run = tokio::process::Command::new("python3")
-        .arg("-c")
-        .arg(CLIENT)
-        .arg(port.to_string())
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(60), run)
-        .await
-        .expect("the pymodbus client finishes within 60 s")
-        .expect("python3 runs (install it, and `pip install pymodbus==3.8.6`)");
+    let out = gridwatch_tests::run_pymodbus_client(CLIENT, &[port.to_string()]).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !stderr.contains("No module named 'pymodbus'"),
-        "pymodbus is missing: run `pip install pymodbus=={PYMODBUS}` (scripts/test does)"
-    );
     assert!(
         out.status.success(),
         "pymodbus checks failed:\n{stderr}\n{}",

@@ -18,7 +18,7 @@ use crate::bus::modbus_rtu::RtuClient;
 use crate::bus::modbus_tcp::ModbusTcpBus;
 use crate::bus::{BusError, ReadRequest, RegisterReader};
 use crate::profile::{ChannelCount, Profile};
-use decode::{decode_block, DecodeError, RegisterImage};
+use decode::{decode_block, decode_labels, DecodeError, RegisterImage};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -29,6 +29,7 @@ pub struct ModbusDevice {
     max_gap: u16,
     device_plan: Vec<ReadRequest>,
     channel_plans: HashMap<u16, Vec<ReadRequest>>,
+    labels_logged: bool,
 }
 
 impl ModbusDevice {
@@ -40,6 +41,7 @@ impl ModbusDevice {
             max_gap,
             device_plan,
             channel_plans: HashMap::new(),
+            labels_logged: false,
         }
     }
 
@@ -76,6 +78,14 @@ impl ModbusDevice {
             }
         };
         let device_ok = device_values.is_some();
+        if device_ok && !self.labels_logged {
+            // Serial numbers and firmware versions are text, not values:
+            // said once, in the log, when the device first answers.
+            self.labels_logged = true;
+            for (name, text) in decode_labels(&profile.registers, &image, 0) {
+                tracing::info!("{} reports {name} {text:?}", profile.model);
+            }
+        }
         let device_map = device_values.clone().unwrap_or_default();
         if let Some(values) = device_values.filter(|v| !v.is_empty()) {
             measurements.push(Measurement {

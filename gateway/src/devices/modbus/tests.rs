@@ -254,6 +254,14 @@ struct Running {
 }
 
 fn start_poller(port: u16, clock: ManualClock) -> Running {
+    start_reporting_poller(port, clock, None)
+}
+
+fn start_reporting_poller(
+    port: u16,
+    clock: ManualClock,
+    report: Option<crate::devices::report::ReportPolicy>,
+) -> Running {
     let cfg =
         GatewayConfig::from_toml_str(&CONFIG.replace("PORT", &port.to_string()), "test").unwrap();
     let d = &cfg.devices[0];
@@ -279,7 +287,8 @@ fn start_poller(port: u16, clock: ManualClock) -> Running {
         Arc::new(clock),
         health.clone(),
         sender,
-    );
+    )
+    .with_report(report);
     let stop = CancellationToken::new();
     tokio::spawn(poller.run(stop.clone()));
     Running {
@@ -372,4 +381,59 @@ async fn an_unreachable_device_goes_offline_once_and_comes_back() {
     assert_eq!(online.seq, offline.seq + 1);
     assert!(matches!(next(&mut run.records).await, Record::Reading(_)));
     assert_eq!(run.health.devices_online(), 1);
+}
+
+#[tokio::test]
+async fn report_by_exception_holds_flat_readings_back_until_the_silence_runs_out() {
+    let (l, addr) = listener().await;
+    let regs = pile(1);
+    let _server = serve(l, regs.clone()).drop_guard();
+    let clock = ManualClock::new(Timestamp(1_000));
+    let policy = crate::devices::report::ReportPolicy {
+        max_silence_ms: 10_000,
+        deadbands: [("voltage_v".to_owned(), 1.0)].into_iter().collect(),
+    };
+    let mut run = start_reporting_poller(addr.port(), clock.clone(), Some(policy));
+
+    // The first poll goes out whole: the pile and its socket.
+    let first: Vec<Option<u16>> = [next(&mut run.records).await, next(&mut run.records).await]
+        .into_iter()
+        .map(|r| match r {
+            Record::Reading(r) => r.socket,
+            Record::Event(e) => panic!("unexpected event {e:?}"),
+        })
+        .collect();
+    assert_eq!(first, [None, Some(1)]);
+    // Polls every 50 ms with the same values: nothing for a while.
+    let quiet = tokio::time::timeout(Duration::from_millis(400), run.records.recv()).await;
+    assert!(quiet.is_err(), "flat readings are held back: {quiet:?}");
+
+    // 0.9 V is inside the 1 V deadband; 1.4 V is not, and only the socket moved.
+    regs.set(101, &[2310]);
+    let quiet = tokio::time::timeout(Duration::from_millis(300), run.records.recv()).await;
+    assert!(quiet.is_err(), "inside the deadband: {quiet:?}");
+    regs.set(101, &[2315]);
+    match next(&mut run.records).await {
+        Record::Reading(r) => {
+            assert_eq!(r.socket, Some(1));
+            assert_eq!(r.value("voltage_v"), Some(231.5));
+            assert_eq!(r.value("current_a"), Some(1.234), "readings go out whole");
+        }
+        Record::Event(e) => panic!("unexpected event {e:?}"),
+    }
+
+    // After max_silence_ms both blocks go out again, unchanged.
+    clock.advance(10_000);
+    let mut sockets = Vec::new();
+    for _ in 0..2 {
+        match next(&mut run.records).await {
+            Record::Reading(r) => {
+                assert_eq!(r.ts, Timestamp(11_000));
+                sockets.push(r.socket);
+            }
+            Record::Event(e) => panic!("unexpected event {e:?}"),
+        }
+    }
+    sockets.sort();
+    assert_eq!(sockets, [None, Some(1)]);
 }
