@@ -8,6 +8,7 @@ use crate::config::AnalyticsConfig;
 use crate::detect::group_rental::{GroupRental, GroupRentalStats};
 use crate::detect::indoor_charging::{IndoorCharging, IndoorChargingStats};
 use crate::detect::meter_health::MeterHealth;
+use crate::detect::pile_offline::PileOffline;
 use crate::detect::socket_safety::{SocketSafety, SocketSafetyStats};
 use crate::detect::socket_session::{SocketSession, SocketSessionStats};
 use crate::detect::Finding;
@@ -55,6 +56,7 @@ pub struct Pipeline {
     socket_safety: SocketSafety,
     socket_session: SocketSession,
     meter_health: MeterHealth,
+    pile_offline: PileOffline,
     indoor_charging: IndoorCharging,
     group_rental: GroupRental,
     register: Register,
@@ -81,6 +83,7 @@ impl Pipeline {
             socket_safety: SocketSafety::new(&d.socket_safety),
             socket_session: SocketSession::new(&d.socket_session),
             meter_health: MeterHealth::new(&d.meter_health),
+            pile_offline: PileOffline::new(&d.pile_offline),
             indoor_charging: IndoorCharging::new(&d.indoor_charging, d.local_time()),
             group_rental: GroupRental::new(&d.group_rental, d.local_time()),
             register,
@@ -99,6 +102,7 @@ impl Pipeline {
         let mut findings = self.socket_safety.observe(reading);
         findings.extend(self.socket_session.observe(reading));
         findings.extend(self.meter_health.observe(reading));
+        self.pile_offline.observe(reading);
         findings.extend(self.indoor_charging.observe(reading));
         findings.extend(self.group_rental.observe(reading, &self.register));
         self.route(findings)
@@ -108,7 +112,8 @@ impl Pipeline {
     /// that use events.
     pub fn process_event(&mut self, event: &Event) -> Vec<Alert> {
         self.events += 1;
-        let findings = self.indoor_charging.observe_event(event, &self.register);
+        let mut findings = self.indoor_charging.observe_event(event, &self.register);
+        findings.extend(self.pile_offline.observe_event(event));
         self.route(findings)
     }
 

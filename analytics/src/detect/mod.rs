@@ -13,6 +13,7 @@ pub mod group_rental;
 pub mod indoor_charging;
 pub mod local_time;
 pub mod meter_health;
+pub mod pile_offline;
 pub mod socket_safety;
 pub mod socket_session;
 
@@ -37,6 +38,8 @@ pub struct DetectConfig {
     pub group_rental: group_rental::GroupRentalConfig,
     /// Meters silent, stuck or running backwards.
     pub meter_health: meter_health::MeterHealthConfig,
+    /// Charging piles their gateway reports offline (a root cause).
+    pub pile_offline: pile_offline::PileOfflineConfig,
 }
 
 impl Default for DetectConfig {
@@ -48,6 +51,7 @@ impl Default for DetectConfig {
             indoor_charging: Default::default(),
             group_rental: Default::default(),
             meter_health: Default::default(),
+            pile_offline: Default::default(),
         }
     }
 }
@@ -76,6 +80,9 @@ impl DetectConfig {
         self.meter_health
             .validate()
             .map_err(|e| e.within(&["meter_health"]))?;
+        self.pile_offline
+            .validate()
+            .map_err(|e| e.within(&["pile_offline"]))?;
         self.group_rental
             .validate()
             .map_err(|e| e.within(&["group_rental"]))
