@@ -115,7 +115,7 @@ pub async fn play(
                 .await
                 .context("publishing a district reading to the demo broker")?;
             fed.readings += 1;
-            if fed.readings % BATCH == 0 {
+            if fed.readings.is_multiple_of(BATCH) {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
         }
