@@ -4,29 +4,10 @@
 
 use gridwatch_simulators::demo::{self, DemoFault, DemoOptions};
 use serde_json::Value;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// The demo's console, readable while the demo writes to it.
-#[derive(Clone, Default)]
-struct Console(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Console {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("console lock").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Console {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().expect("console lock")).into_owned()
-    }
-}
+// The demo's console, readable while the demo writes to it.
+use gridwatch_tests::SharedBuffer as Console;
 
 /// The dashboard URL and the grid staff token the demo printed.
 fn url_and_staff_token(text: &str) -> Option<(String, String)> {
