@@ -3,152 +3,22 @@
 //! clean shutdown leaves `offline`, a vanished gateway is marked offline by
 //! its last will, and a broker that starts late is found by the reconnect.
 //!
-//! Needs `mosquitto` (Debian package `mosquitto`); without it these tests
-//! say so and pass vacuously.
+//! Needs `mosquitto` (Debian package `mosquitto`, which scripts/test
+//! installs); the broker and the fake pile come from `support`.
+
+mod support;
 
 use gridwatch_gateway::GatewayConfig;
 use gridwatch_telemetry::{
     codec, DeviceKind, GatewayState, ManualClock, Reading, Status, Timestamp,
 };
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
-use std::collections::BTreeMap;
-use std::future::{ready, Ready};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
+use support::{free_port, start_pile, Broker};
 use tokio::sync::mpsc;
-use tokio_modbus::prelude::{ExceptionCode, Request, Response};
-use tokio_modbus::server::tcp::{accept_tcp_connection, Server};
 use tokio_util::sync::CancellationToken;
-
-const MOSQUITTO: &str = "/usr/sbin/mosquitto";
-
-/// The broker binary. scripts/test installs Mosquitto, so a missing binary is
-/// a broken setup and fails the test rather than skipping it.
-fn mosquitto_path() -> PathBuf {
-    let p = Path::new(MOSQUITTO);
-    assert!(
-        p.exists(),
-        "{MOSQUITTO} is not installed; run scripts/test (it runs apt-get install -y mosquitto)"
-    );
-    p.to_owned()
-}
-
-/// A Mosquitto on its own port, stopped on drop.
-struct Broker {
-    child: Child,
-    port: u16,
-    dir: PathBuf,
-}
-
-impl Broker {
-    fn start(exe: &Path, port: u16) -> Broker {
-        let dir = std::env::temp_dir().join(format!("gw-mosq-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let conf = dir.join("mosquitto.conf");
-        std::fs::write(
-            &conf,
-            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
-        )
-        .unwrap();
-        let child = Command::new(exe)
-            .arg("-c")
-            .arg(&conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        Broker { child, port, dir }
-    }
-
-    async fn ready(&self) {
-        for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-                .await
-                .is_ok()
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("mosquitto did not start on port {}", self.port);
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-async fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    l.local_addr().unwrap().port()
-}
-
-/// Holding registers of a fake two-socket pile.
-#[derive(Clone)]
-struct Pile(Arc<Mutex<BTreeMap<u16, u16>>>);
-
-impl Pile {
-    fn new() -> Pile {
-        let mut m = BTreeMap::new();
-        for (i, w) in [1u16, 2, 0, 500, 0].iter().enumerate() {
-            m.insert(i as u16, *w);
-        }
-        for a in 100..140 {
-            m.insert(a, 0);
-        }
-        m.insert(101, 2301); // socket 1 voltage 230.1 V
-        Pile(Arc::new(Mutex::new(m)))
-    }
-}
-
-impl tokio_modbus::server::Service for Pile {
-    type Request = Request<'static>;
-    type Response = Response;
-    type Exception = ExceptionCode;
-    type Future = Ready<Result<Response, ExceptionCode>>;
-
-    fn call(&self, req: Self::Request) -> Self::Future {
-        let m = self.0.lock().unwrap();
-        ready(match req {
-            Request::ReadHoldingRegisters(start, n) => (0..n)
-                .map(|i| m.get(&(start + i)).copied())
-                .collect::<Option<Vec<_>>>()
-                .map(Response::ReadHoldingRegisters)
-                .ok_or(ExceptionCode::IllegalDataAddress),
-            _ => Err(ExceptionCode::IllegalFunction),
-        })
-    }
-}
-
-async fn start_pile() -> (SocketAddr, CancellationToken) {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    let stop = CancellationToken::new();
-    let stopped = stop.clone();
-    tokio::spawn(async move {
-        let pile = Pile::new();
-        let on_connected = move |stream, a| {
-            let pile = pile.clone();
-            async move { accept_tcp_connection(stream, a, move |_| Ok(Some(pile.clone()))) }
-        };
-        let _ = Server::new(l)
-            .serve_until(
-                &on_connected,
-                |_| {},
-                async move { stopped.cancelled().await },
-            )
-            .await;
-    });
-    (addr, stop)
-}
 
 fn config(broker_port: u16, pile: SocketAddr, gateway: &str) -> GatewayConfig {
     GatewayConfig::from_toml_str(
@@ -225,10 +95,8 @@ async fn status_until(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readings_and_status_reach_the_broker_and_shutdown_leaves_offline() {
-    let exe = mosquitto_path();
-    let broker = Broker::start(&exe, free_port().await);
-    broker.ready().await;
-    let (pile, _pile_stop) = start_pile().await;
+    let broker = Broker::start().await;
+    let (pile, _, _pile_stop) = start_pile().await;
 
     let mut status = subscribe(broker.port, "gw/yard-t/gw-it/status", "t-status").await;
     let mut readings = subscribe(broker.port, "gw/yard-t/gw-it/reading/+", "t-readings").await;
@@ -286,10 +154,8 @@ async fn readings_and_status_reach_the_broker_and_shutdown_leaves_offline() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_vanished_gateway_is_marked_offline_by_its_last_will() {
-    let exe = mosquitto_path();
-    let broker = Broker::start(&exe, free_port().await);
-    broker.ready().await;
-    let (pile, _pile_stop) = start_pile().await;
+    let broker = Broker::start().await;
+    let (pile, _, _pile_stop) = start_pile().await;
     let mut status = subscribe(broker.port, "gw/yard-t/gw-will/status", "w-status").await;
     tokio::time::sleep(Duration::from_millis(200)).await;
 
@@ -311,9 +177,8 @@ async fn a_vanished_gateway_is_marked_offline_by_its_last_will() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_that_starts_late_is_found_by_reconnecting() {
-    let exe = mosquitto_path();
     let port = free_port().await;
-    let (pile, _pile_stop) = start_pile().await;
+    let (pile, _, _pile_stop) = start_pile().await;
     let shutdown = CancellationToken::new();
     let gw = tokio::spawn(gridwatch_gateway::run(
         config(port, pile, "gw-late"),
@@ -322,8 +187,7 @@ async fn a_broker_that_starts_late_is_found_by_reconnecting() {
     ));
     // Let it fail a couple of times first.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let broker = Broker::start(&exe, port);
-    broker.ready().await;
+    let _broker = Broker::start_on(port).await;
     let mut status = subscribe(port, "gw/yard-t/gw-late/status", "l-status").await;
     status_until(&mut status, GatewayState::Online, Duration::from_secs(15)).await;
     shutdown.cancel();

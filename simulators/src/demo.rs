@@ -7,6 +7,7 @@
 //! prints has really crossed MQTT.
 
 use crate::broker::EmbeddedBroker;
+use crate::district::{self, feed, feed::demo_scenario};
 use crate::pile::Fault;
 use crate::yard::{Yard, YardOptions};
 use anyhow::Context as _;
@@ -17,6 +18,16 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Seed of the demo's district: fixed, so every run shows the same flats.
+const DISTRICT_SEED: u64 = 1;
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
 
 /// Which fault the demo injects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -49,8 +60,9 @@ pub struct DemoOptions {
     /// this is what happens anyway, unless --exit-after-alert.
     #[arg(long)]
     pub keep_running: bool,
-    /// Stop a few seconds after the first alert even with the dashboard on
-    /// (for scripts and tests).
+    /// Stop a few seconds after the first alert (and the first district
+    /// alert, unless --no-district) even with the dashboard on (for scripts
+    /// and tests).
     #[arg(long)]
     pub exit_after_alert: bool,
     /// Port of the dashboard on 127.0.0.1; when taken, any free port is used
@@ -60,6 +72,10 @@ pub struct DemoOptions {
     /// Do not start the dashboard (the console output alone, as before).
     #[arg(long)]
     pub no_dashboard: bool,
+    /// Do not play the simulated district (flats with meters, some of them
+    /// group rentals or charging e-bikes indoors) next to the yard.
+    #[arg(long)]
+    pub no_district: bool,
     /// Seconds between the pile status lines.
     #[arg(long, default_value_t = 5)]
     pub status_every_s: u64,
@@ -74,6 +90,14 @@ pub struct DemoOutcome {
     pub time_to_alert: Option<Duration>,
     /// Where the dashboard listened, if it ran.
     pub dashboard: Option<std::net::SocketAddr>,
+    /// Wall time from the start to the district's first group-rental or
+    /// indoor-charging alert.
+    pub time_to_district_alert: Option<Duration>,
+}
+
+/// Rules of the district's detectors, to tell their alerts from the yard's.
+fn is_district_rule(rule: &str) -> bool {
+    rule.starts_with("group_rental") || rule.starts_with("indoor_")
 }
 
 /// A login of the demo's dashboard: made up for each run, so the printed
@@ -92,6 +116,16 @@ pub struct DemoLogin {
 /// member on duty there and one property manager of the site's company.
 /// Returns the file's text and the two logins.
 pub fn demo_directory(yard: &YardOptions) -> (String, Vec<DemoLogin>) {
+    demo_directory_covering(yard, &[])
+}
+
+/// [`demo_directory`] that also puts `sites` (id and buildings; the
+/// simulated district's) in the yard's cell and company, so the demo's staff
+/// and manager see the district's alerts too.
+pub fn demo_directory_covering(
+    yard: &YardOptions,
+    sites: &[(String, Vec<String>)],
+) -> (String, Vec<DemoLogin>) {
     let logins = vec![
         DemoLogin {
             user: "demo.staff",
@@ -138,6 +172,15 @@ token_sha256 = "{manager}"
         staff = hash(&logins[0].token),
         manager = hash(&logins[1].token),
     );
+    let mut text = text;
+    for (id, buildings) in sites {
+        let buildings: Vec<String> = buildings.iter().map(|b| format!("{b:?}")).collect();
+        text.push_str(&format!(
+            "\n[[sites]]\nid = {id:?}\ncell = {cell:?}\ncompany = \"demo-property\"\nbuildings = [{}]\n",
+            buildings.join(", "),
+            cell = yard.cell,
+        ));
+    }
     (text, logins)
 }
 
@@ -195,20 +238,20 @@ pub async fn run(opts: &DemoOptions, out: &mut (impl Write + Send)) -> anyhow::R
                 .collect::<Vec<_>>()
         );
     }
+    let district = (!opts.no_district).then(demo_scenario);
+    let district_sites = district.as_ref().map(district::sites).unwrap_or_default();
+    yard_opts.more_sites = district_sites.iter().map(|(s, _)| s.clone()).collect();
     let mut logins = Vec::new();
-    let _scratch = if opts.no_dashboard {
-        None
-    } else {
-        let scratch = Scratch::new()?;
-        let (text, l) = demo_directory(&yard_opts);
+    let scratch = Scratch::new()?;
+    if !opts.no_dashboard {
+        let (text, l) = demo_directory_covering(&yard_opts, &district_sites);
         let file = scratch.0.join("directory.toml");
         std::fs::write(&file, text)
             .with_context(|| format!("writing the demo directory {}", file.display()))?;
         logins = l;
         yard_opts.directory = Some(file);
         yard_opts.api_listen = Some(dashboard_listen(opts.dashboard_port));
-        Some(scratch)
-    };
+    }
     let stay = opts.keep_running || (!opts.no_dashboard && !opts.exit_after_alert);
     let (tx, mut rx) = mpsc::channel(1024);
     let _watcher = watch(broker.port(), tx).await?;
@@ -260,6 +303,26 @@ pub async fn run(opts: &DemoOptions, out: &mut (impl Write + Send)) -> anyhow::R
             )?;
         }
     }
+    let district_stop = CancellationToken::new();
+    let district_on = district.is_some();
+    let district_site = |site: &str| district_sites.iter().any(|(s, _)| s == site);
+    let mut district_task = district.map(|scenario| {
+        writeln!(
+            out,
+            "  simulated district         site {}: {} flats with electricity, water and gas meters over {} days, some group rentals or charging e-bikes indoors; its readings go to the broker as their gateways' would, the {} days in seconds",
+            district_sites.iter().map(|(s, _)| s.as_str()).collect::<Vec<_>>().join(", "),
+            scenario.flat_count(),
+            scenario.days,
+            scenario.days
+        )
+        .ok();
+        let dir = scratch.0.join("district");
+        let (broker, stop) = (broker.addr(), district_stop.clone());
+        tokio::spawn(async move {
+            feed::play(&scenario, DISTRICT_SEED, &dir, broker, now_ms(), stop).await
+        })
+    });
+    let mut time_to_district_alert = None;
     writeln!(
         out,
         "  simulated time runs {}x faster than the wall clock; a fault is injected after {} s\n",
@@ -313,11 +376,33 @@ pub async fn run(opts: &DemoOptions, out: &mut (impl Write + Send)) -> anyhow::R
             if now >= f {
                 break Ok(());
             }
-        } else if alerts.is_empty() && now >= deadline {
-            break Err(anyhow::anyhow!(
-                "no alert arrived within {} s of the fault; something in the chain is broken (rerun with RUST_LOG=info to see the gateway and analytics logs)",
-                opts.timeout_s
-            ));
+        } else if now >= deadline {
+            if !alerts.iter().any(|a| !district_site(&a.site)) {
+                break Err(anyhow::anyhow!(
+                    "no alert arrived within {} s of the fault; something in the chain is broken (rerun with RUST_LOG=info to see the gateway and analytics logs)",
+                    opts.timeout_s
+                ));
+            }
+            if district_on && time_to_district_alert.is_none() {
+                break Err(anyhow::anyhow!(
+                    "the simulated district raised no alert within {} s of the fault (rerun with RUST_LOG=info to see the analytics logs, or use --no-district)",
+                    opts.timeout_s
+                ));
+            }
+        }
+        if district_task.as_ref().is_some_and(|t| t.is_finished()) {
+            let task = district_task.take().expect("checked above");
+            match task.await {
+                Ok(Ok(fed)) => writeln!(
+                    out,
+                    "[{:>5.1} s] district: {} readings of {} flats played",
+                    secs(started),
+                    fed.readings,
+                    fed.flats
+                )?,
+                Ok(Err(e)) => writeln!(out, "[{:>5.1} s] district stopped: {e:#}", secs(started))?,
+                Err(e) => writeln!(out, "[{:>5.1} s] district stopped: {e}", secs(started))?,
+            }
         }
         let wait = Duration::from_millis(200);
         let received = tokio::select! {
@@ -369,7 +454,17 @@ pub async fn run(opts: &DemoOptions, out: &mut (impl Write + Send)) -> anyhow::R
                     a.severity
                 )?;
                 writeln!(out, "{}", gridwatch_analytics::render_alert(&a))?;
-                if alerts.is_empty() {
+                let district_alert = is_district_rule(&a.rule);
+                if district_alert && time_to_district_alert.is_none() {
+                    time_to_district_alert = Some(started.elapsed());
+                    if let Some(addr) = yard.api_addr {
+                        writeln!(
+                            out,
+                            "The district's alerts are on the dashboard too: http://{addr}/alerts (grid staff token above)."
+                        )?;
+                    }
+                }
+                if alerts.iter().all(|a| district_site(&a.site)) && !district_site(&a.site) {
                     if let Some(addr) = yard.api_addr {
                         writeln!(
                             out,
@@ -379,7 +474,9 @@ pub async fn run(opts: &DemoOptions, out: &mut (impl Write + Send)) -> anyhow::R
                     }
                 }
                 alerts.push(*a);
-                if !stay && finish_at.is_none() {
+                let pile_seen = alerts.iter().any(|a| !district_site(&a.site));
+                let district_done = !district_on || time_to_district_alert.is_some();
+                if !stay && finish_at.is_none() && pile_seen && district_done {
                     // Let related alerts of the same fault (e.g. overpower) arrive too.
                     finish_at = Some(Instant::now() + Duration::from_secs(3));
                 }
@@ -389,6 +486,10 @@ pub async fn run(opts: &DemoOptions, out: &mut (impl Write + Send)) -> anyhow::R
         }
     };
     let dashboard = yard.api_addr;
+    district_stop.cancel();
+    if let Some(task) = district_task {
+        let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+    }
     yard.stop().await?;
     outcome?;
     if let Some(t) = time_to_alert {
@@ -399,10 +500,18 @@ pub async fn run(opts: &DemoOptions, out: &mut (impl Write + Send)) -> anyhow::R
             t.as_secs_f64()
         )?;
     }
+    if let Some(t) = time_to_district_alert {
+        writeln!(
+            out,
+            "The district's first alert arrived {:.1} s (wall clock) after the start.",
+            t.as_secs_f64()
+        )?;
+    }
     Ok(DemoOutcome {
         alerts,
         time_to_alert,
         dashboard,
+        time_to_district_alert,
     })
 }
 
@@ -516,5 +625,28 @@ mod tests {
         assert!(!text.contains(&logins[0].token));
         let (_, again) = demo_directory(&yard);
         assert_ne!(again[0].token, logins[0].token);
+    }
+
+    #[test]
+    fn the_demo_directory_covers_the_district_for_staff_and_manager() {
+        let yard = YardOptions::new("127.0.0.1:1883".parse().unwrap());
+        let sites = district::sites(&demo_scenario());
+        assert_eq!(
+            sites,
+            [("s01".to_owned(), vec!["b01".to_owned(), "b02".to_owned()])]
+        );
+        let (text, logins) = demo_directory_covering(&yard, &sites);
+        let dir = Directory::from_toml_str(&text, "demo directory").expect("directory loads");
+        let s01 = dir
+            .sites
+            .iter()
+            .find(|s| s.id == "s01")
+            .expect("district site");
+        assert_eq!((s01.cell.as_str(), s01.buildings.len()), ("cell-demo", 2));
+        let manager = dir.authenticate(&logins[1].token).expect("manager token");
+        assert_eq!(
+            dir.scope(manager),
+            Scope::Sites(vec![yard.site.clone(), "s01".into()])
+        );
     }
 }

@@ -46,6 +46,9 @@ pub struct YardOptions {
     pub api_listen: Option<SocketAddr>,
     /// The directory file analytics reads users, cells and sites from.
     pub directory: Option<PathBuf>,
+    /// Further sites whose readings reach the same broker (the demo's
+    /// simulated district), routed to the yard's grid cell.
+    pub more_sites: Vec<String>,
 }
 
 impl YardOptions {
@@ -68,6 +71,7 @@ impl YardOptions {
             seed: 7,
             api_listen: None,
             directory: None,
+            more_sites: Vec::new(),
         }
     }
 
@@ -126,6 +130,12 @@ cell = "{cell}"
             site = self.site,
             cell = self.cell,
         );
+        for site in &self.more_sites {
+            text.push_str(&format!(
+                "\n[[cells.sites]]\nsite = \"{site}\"\ncell = \"{cell}\"\n",
+                cell = self.cell
+            ));
+        }
         if let Some(listen) = self.api_listen {
             text.push_str(&format!("\n[api]\nlisten = \"{listen}\"\n"));
         }

@@ -12,10 +12,9 @@ use gridwatch_gateway::GatewayConfig;
 use gridwatch_simulators::readers::{LineFault, MqttFault, MqttReaderSim, SerialReaderSim};
 use gridwatch_telemetry::{codec, Event, EventKind, SystemClock, Timestamp};
 use gridwatch_tests::{Message, Mosquitto, Subscriber, TempDir};
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -23,25 +22,8 @@ const SITE_KEY: &str = "end-to-end test site key, not a real one";
 const PLATES: [&str; 2] = ["粤B12345", "京A67890"];
 const TAGS: [&str; 3] = ["E2003412AB01", "E2003412AB02", "E2003412AB03"];
 
-/// Everything the gateway logs, at debug level, for the privacy check.
-#[derive(Clone, Default)]
-struct LogBuffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for LogBuffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("log lock").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl LogBuffer {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().expect("log lock")).into_owned()
-    }
-}
+// Everything the gateway logs, at debug level, for the privacy check.
+use gridwatch_tests::SharedBuffer as LogBuffer;
 
 fn capture_logs() -> LogBuffer {
     let buffer = LogBuffer::default();

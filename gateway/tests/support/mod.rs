@@ -53,13 +53,19 @@ pub struct Broker {
 impl Broker {
     /// Starts it on a free port and waits until it accepts connections.
     pub async fn start() -> Broker {
+        Broker::start_on(free_port().await).await
+    }
+
+    /// Starts it on `port`, which the caller chose earlier (to test a
+    /// client that was pointed at a broker before the broker existed).
+    pub async fn start_on(port: u16) -> Broker {
         assert!(
             Path::new(MOSQUITTO).exists(),
             "{MOSQUITTO} is not installed; run scripts/test (it runs apt-get install -y mosquitto)"
         );
         let mut b = Broker {
             child: None,
-            port: free_port().await,
+            port,
             dir: tempfile::tempdir().unwrap(),
         };
         b.resume().await;

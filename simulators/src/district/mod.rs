@@ -25,6 +25,7 @@
 //! # Ok::<(), anyhow::Error>(())
 //! ```
 
+pub mod feed;
 pub mod household;
 pub mod rng;
 pub mod scenario;
@@ -366,6 +367,29 @@ fn month_of(days: i64) -> i64 {
 }
 
 /// Draws every flat's profile.
+/// Id of the `n`th site (from 1), as its gateways report it.
+fn site_id(n: u32) -> String {
+    format!("s{n:02}")
+}
+
+/// Id of the `n`th building of a site (from 1).
+fn building_id(n: u32) -> String {
+    format!("b{n:02}")
+}
+
+/// The sites of a scenario's district with their buildings: what a
+/// directory must list for the district's alerts to reach someone.
+pub fn sites(s: &Scenario) -> Vec<(String, Vec<String>)> {
+    (1..=s.sites)
+        .map(|si| {
+            (
+                site_id(si),
+                (1..=s.buildings_per_site).map(building_id).collect(),
+            )
+        })
+        .collect()
+}
+
 fn layout(s: &Scenario, seed: u64) -> Vec<Flat> {
     let mut flats = Vec::with_capacity(s.flat_count() as usize);
     let mut idx = 0u64;
@@ -380,8 +404,8 @@ fn layout(s: &Scenario, seed: u64) -> Vec<Flat> {
                 for n in 1..=s.flats_per_floor {
                     idx += 1;
                     let mut rng = Rng::new(seed, idx);
-                    let site = format!("s{si:02}");
-                    let building = format!("b{bi:02}");
+                    let site = site_id(si);
+                    let building = building_id(bi);
                     let unit = format!("{floor:02}{n:02}");
                     let key = format!("{site}/{building}/{unit}");
                     let mut registered = match rng.unit() {
