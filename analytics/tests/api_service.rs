@@ -6,7 +6,7 @@ mod support;
 
 use gridwatch_analytics::alerts::directory::hex;
 use gridwatch_analytics::{run_with, AnalyticsConfig, RunOptions};
-use gridwatch_telemetry::{codec, DeviceKind, Reading, Timestamp};
+use gridwatch_telemetry::codec;
 use rumqttc::{AsyncClient, MqttOptions, QoS};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -94,16 +94,7 @@ async fn an_alert_from_mqtt_is_handled_over_the_api_and_survives_a_restart() {
         AsyncClient::new(MqttOptions::new("pub", "127.0.0.1", broker.port()), 50);
     tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
     for s in 0..=10 {
-        let mut r = Reading::new(
-            Timestamp(T0 + s * 1000),
-            "gw-1",
-            "pile-1",
-            DeviceKind::ChargingSocket,
-            s as u64,
-        );
-        r.site = "yard-a".into();
-        r.socket = Some(3);
-        r.values.insert("current_a".into(), 7.0);
+        let r = support::socket_reading(T0 + s * 1000, s as u64, 7.0);
         let payload = codec::encode(&r).unwrap();
         client
             .publish(

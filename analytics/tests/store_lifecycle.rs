@@ -1,6 +1,8 @@
 //! The alert store: folding, cool-down, recurrence, escalation, re-check,
 //! silences, precision, scoping, and surviving a restart.
 
+mod support;
+
 use gridwatch_analytics::alerts::lifecycle::{
     AckWithin, Action, AlertsConfig, Disposition, InhibitRule, InhibitScope,
 };
@@ -564,7 +566,7 @@ fn an_inhibit_rule_naming_its_own_source_is_refused() {
 fn a_pile_its_gateway_reports_offline_inhibits_its_socket_alerts() {
     use gridwatch_analytics::config::AnalyticsConfig;
     use gridwatch_analytics::pipeline::Pipeline;
-    use gridwatch_telemetry::{DeviceKind, Event, EventKind, Reading};
+    use gridwatch_telemetry::{Event, EventKind};
 
     let s = Store::open_in_memory().unwrap();
     let c = inhibiting(
@@ -573,19 +575,7 @@ fn a_pile_its_gateway_reports_offline_inhibits_its_socket_alerts() {
         InhibitScope::Device,
     );
     let mut p = Pipeline::new(&AnalyticsConfig::default());
-    let socket = |sec: i64, amps: f64| {
-        let mut r = Reading::new(
-            Timestamp(sec * 1000),
-            "gw-1",
-            "pile-1",
-            DeviceKind::ChargingSocket,
-            sec as u64,
-        );
-        r.site = "yard-a".into();
-        r.socket = Some(3);
-        r.values.insert("current_a".into(), amps);
-        r
-    };
+    let socket = |sec: i64, amps: f64| support::socket_reading(sec * 1000, sec as u64, amps);
     let availability = |sec: i64, kind: EventKind| Event {
         schema: 1,
         ts: Timestamp(sec * 1000),

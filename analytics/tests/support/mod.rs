@@ -161,3 +161,19 @@ fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
     l.local_addr().expect("local addr").port()
 }
+
+/// A reading of socket 3 of `pile-1` behind `gw-1` at `yard-a`: the socket
+/// the tests drive over limits (5.5 A by default) or keep normal.
+pub fn socket_reading(ts_ms: i64, seq: u64, current_a: f64) -> gridwatch_telemetry::Reading {
+    let mut r = gridwatch_telemetry::Reading::new(
+        gridwatch_telemetry::Timestamp(ts_ms),
+        "gw-1",
+        "pile-1",
+        gridwatch_telemetry::DeviceKind::ChargingSocket,
+        seq,
+    );
+    r.site = "yard-a".into();
+    r.socket = Some(3);
+    r.values.insert("current_a".into(), current_a);
+    r
+}
