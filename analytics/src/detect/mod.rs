@@ -13,6 +13,7 @@ pub mod group_rental;
 pub mod indoor_charging;
 pub mod local_time;
 pub mod meter_health;
+pub mod night_water;
 pub mod pile_offline;
 pub mod socket_safety;
 pub mod socket_session;
@@ -38,6 +39,8 @@ pub struct DetectConfig {
     pub group_rental: group_rental::GroupRentalConfig,
     /// Meters silent, stuck or running backwards.
     pub meter_health: meter_health::MeterHealthConfig,
+    /// Water flowing all night: a leak, not people.
+    pub night_water: night_water::NightWaterConfig,
     /// Charging piles their gateway reports offline (a root cause).
     pub pile_offline: pile_offline::PileOfflineConfig,
 }
@@ -51,6 +54,7 @@ impl Default for DetectConfig {
             indoor_charging: Default::default(),
             group_rental: Default::default(),
             meter_health: Default::default(),
+            night_water: Default::default(),
             pile_offline: Default::default(),
         }
     }
@@ -80,6 +84,9 @@ impl DetectConfig {
         self.meter_health
             .validate()
             .map_err(|e| e.within(&["meter_health"]))?;
+        self.night_water
+            .validate()
+            .map_err(|e| e.within(&["night_water"]))?;
         self.pile_offline
             .validate()
             .map_err(|e| e.within(&["pile_offline"]))?;
