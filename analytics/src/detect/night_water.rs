@@ -140,17 +140,7 @@ impl NightWater {
 
     /// Meters with state, and the bytes that state takes (keys included).
     pub fn memory(&self) -> (usize, usize) {
-        let bytes = self
-            .meters
-            .iter()
-            .map(|(k, v)| {
-                k.capacity()
-                    + v.entity.capacity()
-                    + v.site.capacity()
-                    + std::mem::size_of::<(String, Track)>()
-            })
-            .sum();
-        (self.meters.len(), bytes)
+        super::map_memory(&self.meters, |t| t.entity.capacity() + t.site.capacity())
     }
 
     /// Feeds one reading; only water meters with `flow_l` are looked at.
