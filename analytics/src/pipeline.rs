@@ -8,6 +8,7 @@ use crate::config::AnalyticsConfig;
 use crate::detect::group_rental::{GroupRental, GroupRentalStats};
 use crate::detect::indoor_charging::{IndoorCharging, IndoorChargingStats};
 use crate::detect::meter_health::MeterHealth;
+use crate::detect::night_water::NightWater;
 use crate::detect::pile_offline::PileOffline;
 use crate::detect::socket_safety::{SocketSafety, SocketSafetyStats};
 use crate::detect::socket_session::{SocketSession, SocketSessionStats};
@@ -59,6 +60,7 @@ pub struct Pipeline {
     socket_safety: SocketSafety,
     socket_session: SocketSession,
     meter_health: MeterHealth,
+    night_water: NightWater,
     pile_offline: PileOffline,
     indoor_charging: IndoorCharging,
     group_rental: GroupRental,
@@ -87,6 +89,7 @@ impl Pipeline {
             socket_safety: SocketSafety::new(&d.socket_safety),
             socket_session: SocketSession::new(&d.socket_session),
             meter_health: MeterHealth::new(&d.meter_health),
+            night_water: NightWater::new(&d.night_water, d.local_time()),
             pile_offline: PileOffline::new(&d.pile_offline),
             indoor_charging: IndoorCharging::new(&d.indoor_charging, d.local_time()),
             group_rental: GroupRental::new(&d.group_rental, d.local_time()),
@@ -107,6 +110,7 @@ impl Pipeline {
         let mut findings = self.socket_safety.observe(reading);
         findings.extend(self.socket_session.observe(reading));
         findings.extend(self.meter_health.observe(reading));
+        findings.extend(self.night_water.observe(reading));
         self.pile_offline.observe(reading);
         findings.extend(self.indoor_charging.observe(reading));
         findings.extend(self.group_rental.observe(reading, &self.register));
@@ -144,10 +148,11 @@ impl Pipeline {
         let (n2, b2) = self.group_rental.memory();
         // Meter health keeps one small track per meter (three per flat).
         let (_, b3) = self.meter_health.memory();
-        let (n4, b4) = self.three_in_one.memory();
+        let (_, b4) = self.night_water.memory();
+        let (n5, b5) = self.three_in_one.memory();
         FlatMemory {
-            flats: n1.max(n2).max(n4),
-            bytes: b1 + b2 + b3 + b4,
+            flats: n1.max(n2).max(n5),
+            bytes: b1 + b2 + b3 + b4 + b5,
         }
     }
 

@@ -151,17 +151,7 @@ impl MeterHealth {
 
     /// Meters with state, and the bytes that state takes (keys included).
     pub fn memory(&self) -> (usize, usize) {
-        let bytes = self
-            .meters
-            .iter()
-            .map(|(k, v)| {
-                k.capacity()
-                    + v.site.capacity()
-                    + v.gateway.capacity()
-                    + std::mem::size_of::<(String, MeterTrack)>()
-            })
-            .sum();
-        (self.meters.len(), bytes)
+        super::map_memory(&self.meters, |t| t.site.capacity() + t.gateway.capacity())
     }
 
     /// Feeds one reading; meters are tracked, and every reading moves event

@@ -13,6 +13,7 @@ pub mod group_rental;
 pub mod indoor_charging;
 pub mod local_time;
 pub mod meter_health;
+pub mod night_water;
 pub mod pile_offline;
 pub mod socket_safety;
 pub mod socket_session;
@@ -39,6 +40,8 @@ pub struct DetectConfig {
     pub group_rental: group_rental::GroupRentalConfig,
     /// Meters silent, stuck or running backwards.
     pub meter_health: meter_health::MeterHealthConfig,
+    /// Water flowing all night: a leak, not people.
+    pub night_water: night_water::NightWaterConfig,
     /// Charging piles their gateway reports offline (a root cause).
     pub pile_offline: pile_offline::PileOfflineConfig,
     /// Dwellings that are also workshops or stores (weekday daytime machines).
@@ -54,6 +57,7 @@ impl Default for DetectConfig {
             indoor_charging: Default::default(),
             group_rental: Default::default(),
             meter_health: Default::default(),
+            night_water: Default::default(),
             pile_offline: Default::default(),
             three_in_one: Default::default(),
         }
@@ -84,6 +88,9 @@ impl DetectConfig {
         self.meter_health
             .validate()
             .map_err(|e| e.within(&["meter_health"]))?;
+        self.night_water
+            .validate()
+            .map_err(|e| e.within(&["night_water"]))?;
         self.pile_offline
             .validate()
             .map_err(|e| e.within(&["pile_offline"]))?;
@@ -145,4 +152,18 @@ pub(crate) fn evidence_of(
         samples: Vec::new(),
         series: None,
     }
+}
+
+/// Entries of a per-entity state map and the bytes they take: the entry
+/// itself, its key, and what `heap(value)` says the value owns. How every
+/// detector reports its memory per monitored flat.
+pub(crate) fn map_memory<V>(
+    map: &std::collections::HashMap<String, V>,
+    heap: impl Fn(&V) -> usize,
+) -> (usize, usize) {
+    let bytes = map
+        .iter()
+        .map(|(k, v)| k.capacity() + heap(v) + std::mem::size_of::<(String, V)>())
+        .sum();
+    (map.len(), bytes)
 }

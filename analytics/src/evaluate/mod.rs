@@ -21,6 +21,7 @@ pub const RULE_KINDS: &[(&str, &str)] = &[
     ("indoor_charging_signature", kind::INDOOR_CHARGING),
     ("indoor_sighting", kind::INDOOR_CHARGING),
     ("indoor_charging_fused", kind::INDOOR_CHARGING),
+    ("night_water_leak", kind::LEAK),
 ];
 
 /// One rule's figures.
