@@ -50,9 +50,9 @@ fn run(
         let weekend = day % 7 >= 5;
         for h in 0..24 {
             let kw = match h {
-                9..18 if weekend => weekend_kw,
-                9..18 => weekday_kw,
-                19..24 => evening_kw,
+                9..=17 if weekend => weekend_kw,
+                9..=17 => weekday_kw,
+                19..=23 => evening_kw,
                 _ => 0.2,
             };
             out.extend(d.observe(&reading(DAY0 + day * 24 * HOUR + h * HOUR, kw), &reg));
@@ -114,17 +114,24 @@ fn evening_as_busy_as_the_day_is_a_household_not_machines() {
 
 #[test]
 fn config_errors_name_the_field() {
-    let mut c = ThreeInOneConfig::default();
-    assert!(c.validate().is_ok());
-    c.min_daytime_kw = 0.0;
-    assert_eq!(c.validate().unwrap_err().path.to_string(), "min_daytime_kw");
-    let mut c = ThreeInOneConfig::default();
-    c.persistence_days = 30;
-    assert_eq!(
-        c.validate().unwrap_err().path.to_string(),
-        "persistence_days"
-    );
-    let mut c = ThreeInOneConfig::default();
-    c.day_end_hour = 8;
-    assert_eq!(c.validate().unwrap_err().path.to_string(), "day_end_hour");
+    assert!(ThreeInOneConfig::default().validate().is_ok());
+    let bad = [
+        ThreeInOneConfig {
+            min_daytime_kw: 0.0,
+            ..Default::default()
+        },
+        ThreeInOneConfig {
+            persistence_days: 30,
+            ..Default::default()
+        },
+        ThreeInOneConfig {
+            day_end_hour: 8,
+            ..Default::default()
+        },
+    ];
+    let keys: Vec<String> = bad
+        .iter()
+        .map(|c| c.validate().unwrap_err().path.to_string())
+        .collect();
+    assert_eq!(keys, ["min_daytime_kw", "persistence_days", "day_end_hour"]);
 }
