@@ -12,6 +12,7 @@ use crate::detect::night_water::NightWater;
 use crate::detect::pile_offline::PileOffline;
 use crate::detect::socket_safety::{SocketSafety, SocketSafetyStats};
 use crate::detect::socket_session::{SocketSession, SocketSessionStats};
+use crate::detect::three_in_one::{ThreeInOne, ThreeInOneStats};
 use crate::detect::Finding;
 use crate::register::Register;
 use gridwatch_telemetry::{Alert, Event, Reading};
@@ -33,6 +34,8 @@ pub struct PipelineStats {
     pub indoor_charging: IndoorChargingStats,
     /// The group-rental detector's counters.
     pub group_rental: GroupRentalStats,
+    /// The three-in-one detector's counters.
+    pub three_in_one: ThreeInOneStats,
 }
 
 /// Memory held for monitored flats by the flat detectors.
@@ -61,6 +64,7 @@ pub struct Pipeline {
     pile_offline: PileOffline,
     indoor_charging: IndoorCharging,
     group_rental: GroupRental,
+    three_in_one: ThreeInOne,
     register: Register,
     router: CellRouter,
     readings: u64,
@@ -89,6 +93,7 @@ impl Pipeline {
             pile_offline: PileOffline::new(&d.pile_offline),
             indoor_charging: IndoorCharging::new(&d.indoor_charging, d.local_time()),
             group_rental: GroupRental::new(&d.group_rental, d.local_time()),
+            three_in_one: ThreeInOne::new(&d.three_in_one, d.local_time()),
             register,
             router: CellRouter::new(&config.cells),
             readings: 0,
@@ -109,6 +114,7 @@ impl Pipeline {
         self.pile_offline.observe(reading);
         findings.extend(self.indoor_charging.observe(reading));
         findings.extend(self.group_rental.observe(reading, &self.register));
+        findings.extend(self.three_in_one.observe(reading, &self.register));
         self.route(findings)
     }
 
@@ -143,9 +149,10 @@ impl Pipeline {
         // Meter health keeps one small track per meter (three per flat).
         let (_, b3) = self.meter_health.memory();
         let (_, b4) = self.night_water.memory();
+        let (n5, b5) = self.three_in_one.memory();
         FlatMemory {
-            flats: n1.max(n2),
-            bytes: b1 + b2 + b3 + b4,
+            flats: n1.max(n2).max(n5),
+            bytes: b1 + b2 + b3 + b4 + b5,
         }
     }
 
@@ -159,6 +166,7 @@ impl Pipeline {
             socket_session: self.socket_session.stats(),
             indoor_charging: self.indoor_charging.stats(),
             group_rental: self.group_rental.stats(),
+            three_in_one: self.three_in_one.stats(),
         }
     }
 }

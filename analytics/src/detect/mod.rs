@@ -17,6 +17,7 @@ pub mod night_water;
 pub mod pile_offline;
 pub mod socket_safety;
 pub mod socket_session;
+pub mod three_in_one;
 
 use crate::config::FieldError;
 use gridwatch_telemetry::{Evidence, Severity, Timestamp};
@@ -43,6 +44,8 @@ pub struct DetectConfig {
     pub night_water: night_water::NightWaterConfig,
     /// Charging piles their gateway reports offline (a root cause).
     pub pile_offline: pile_offline::PileOfflineConfig,
+    /// Dwellings that are also workshops or stores (weekday daytime machines).
+    pub three_in_one: three_in_one::ThreeInOneConfig,
 }
 
 impl Default for DetectConfig {
@@ -56,6 +59,7 @@ impl Default for DetectConfig {
             meter_health: Default::default(),
             night_water: Default::default(),
             pile_offline: Default::default(),
+            three_in_one: Default::default(),
         }
     }
 }
@@ -90,6 +94,9 @@ impl DetectConfig {
         self.pile_offline
             .validate()
             .map_err(|e| e.within(&["pile_offline"]))?;
+        self.three_in_one
+            .validate()
+            .map_err(|e| e.within(&["three_in_one"]))?;
         self.group_rental
             .validate()
             .map_err(|e| e.within(&["group_rental"]))

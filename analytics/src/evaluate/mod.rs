@@ -22,6 +22,7 @@ pub const RULE_KINDS: &[(&str, &str)] = &[
     ("indoor_sighting", kind::INDOOR_CHARGING),
     ("indoor_charging_fused", kind::INDOOR_CHARGING),
     ("night_water_leak", kind::LEAK),
+    ("three_in_one", kind::THREE_IN_ONE),
 ];
 
 /// One rule's figures.

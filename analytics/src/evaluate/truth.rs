@@ -16,6 +16,8 @@ pub mod kind {
     pub const BIKE_INDOORS: &str = "bike_indoors";
     /// A continuous water leak.
     pub const LEAK: &str = "leak";
+    /// A lived-in flat with unregistered weekday daytime machines.
+    pub const THREE_IN_ONE: &str = "three_in_one";
 }
 
 /// One planted case.

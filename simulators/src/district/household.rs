@@ -21,6 +21,9 @@ pub struct Profile {
     pub group_size: u8,
     /// A registered business with heavy use.
     pub business: bool,
+    /// Three-in-one premises: from this day on, machines of this many watts
+    /// run 09–18 on weekdays (not registered as a business).
+    pub three_in_one: Option<(u32, f64)>,
     /// Multiplies all use (people differ).
     pub intensity: f64,
     /// Fridge cycle phase, minutes.
@@ -160,6 +163,9 @@ impl Profile {
         }
         if self.business {
             out.push("business");
+        }
+        if self.three_in_one.is_some() {
+            out.push("three_in_one");
         }
         if self.tag.is_some() {
             out.push("ebike_owner");
@@ -364,6 +370,16 @@ pub fn standing_w(
     }
     if p.business && (9 * 60..18 * 60).contains(&mod_min) && !weekend {
         act += 800.0;
+    }
+    if let Some((from, watts)) = p.three_in_one {
+        if day >= from && (9 * 60..18 * 60).contains(&mod_min) && !weekend {
+            // Motors cycling: full load most minutes, idle in some.
+            act += if (minute / 7) % 4 == 3 {
+                0.3 * watts
+            } else {
+                watts
+            };
+        }
     }
     base + fridge + act * rng.lognormal(0.25)
 }

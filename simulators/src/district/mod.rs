@@ -114,6 +114,14 @@ pub fn generate(scenario: &Scenario, seed: u64, out_dir: &Path) -> anyhow::Resul
                 ),
             });
         }
+        if let Some((d, watts)) = f.profile.three_in_one {
+            truth.cases.push(Case {
+                kind: kind::THREE_IN_ONE.into(),
+                entity: f.key.clone(),
+                start_ms: t0 + i64::from(d) * 86_400_000,
+                note: format!("{:.1} kW weekdays 09-18", watts / 1000.0),
+            });
+        }
         if let Some((d, lph)) = f.profile.leak {
             truth.cases.push(Case {
                 kind: kind::LEAK.into(),
@@ -436,6 +444,16 @@ fn layout(s: &Scenario, seed: u64) -> Vec<Flat> {
                     } else if rng.chance(s.under_registered_rate) {
                         actual = registered + rng.int(1, 2) as u8;
                     }
+                    // Its own stream, so planting these moves no other draw.
+                    let mut t3 = Rng::new(seed ^ 0x3131, idx);
+                    let three_in_one =
+                        (group_from_day.is_none() && !business && t3.chance(s.three_in_one_rate))
+                            .then(|| {
+                                (
+                                    t3.int(0, i64::from(s.days / 2)) as u32,
+                                    t3.range(1500.0, 3500.0),
+                                )
+                            });
                     let tag = rng
                         .chance(s.ebike_owner_rate)
                         .then(|| format!("tag-{seed}-{idx:05}"));
@@ -467,6 +485,7 @@ fn layout(s: &Scenario, seed: u64) -> Vec<Flat> {
                         group_from_day,
                         group_size,
                         business,
+                        three_in_one,
                         intensity: rng.lognormal(0.3),
                         fridge_phase: rng.int(0, 39),
                         tag,

@@ -36,6 +36,9 @@ pub struct Scenario {
     pub under_registered_rate: f64,
     /// Share of flats with a registered business and heavy use (to be suppressed).
     pub business_rate: f64,
+    /// Share of flats that become three-in-one premises (unregistered weekday
+    /// daytime machines in a lived-in flat) during the run.
+    pub three_in_one_rate: f64,
     /// Share of flats with an e-bike (and a registered tag).
     pub ebike_owner_rate: f64,
     /// Share of flats that charge an e-bike battery indoors.
@@ -77,6 +80,7 @@ impl Default for Scenario {
             group_rental_onset_share: 0.5,
             under_registered_rate: 0.10,
             business_rate: 0.01,
+            three_in_one_rate: 0.01,
             ebike_owner_rate: 0.35,
             indoor_charging_rate: 0.05,
             charge_night_prob: 0.6,
@@ -175,6 +179,7 @@ impl Scenario {
             ("group_rental_onset_share", self.group_rental_onset_share),
             ("under_registered_rate", self.under_registered_rate),
             ("business_rate", self.business_rate),
+            ("three_in_one_rate", self.three_in_one_rate),
             ("ebike_owner_rate", self.ebike_owner_rate),
             ("indoor_charging_rate", self.indoor_charging_rate),
             ("charge_night_prob", self.charge_night_prob),

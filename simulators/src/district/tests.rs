@@ -14,6 +14,7 @@ fn small() -> Scenario {
         electricity_interval_s: 900,
         group_rental_rate: 0.2,
         indoor_charging_rate: 0.2,
+        three_in_one_rate: 0.2,
         ebike_owner_rate: 0.5,
         ..Scenario::default()
     }
@@ -92,6 +93,7 @@ fn every_case_names_a_registered_flat_inside_the_run() {
     assert_eq!(truth.cases.len() as u64, s.cases);
     assert!(truth.cases.iter().any(|c| c.kind == kind::GROUP_RENTAL));
     assert!(truth.cases.iter().any(|c| c.kind == kind::INDOOR_CHARGING));
+    assert!(truth.cases.iter().any(|c| c.kind == kind::THREE_IN_ONE));
     for c in &truth.cases {
         assert!(register.flats.iter().any(|f| f.flat == c.entity), "{c:?}");
         assert!(
