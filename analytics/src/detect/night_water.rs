@@ -58,8 +58,8 @@ impl Default for NightWaterConfig {
             enabled: true,
             night_start_h: 1,
             night_end_h: 5,
-            min_flow_lph: 2.0,
-            nights: 3,
+            min_flow_lph: 3.0,
+            nights: 5,
             min_coverage: 0.75,
             max_interval_h: 2.0,
         }
