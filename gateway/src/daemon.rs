@@ -10,7 +10,7 @@ use crate::config::{DeviceConfig, GatewayConfig, Transport};
 use crate::devices::dlt645::Dlt645Device;
 use crate::devices::modbus::{ModbusDevice, ModbusRtuDevice, ModbusTcpDevice};
 use crate::devices::poller::{Poller, Schedule};
-use crate::devices::DeviceStamp;
+use crate::devices::{Device, DeviceStamp};
 use crate::edge::{self, Edge};
 use crate::outbox::writer::{self, OutboxHandle};
 use crate::outbox::Outbox;
@@ -312,13 +312,21 @@ fn spawn_poller(
     sender: RecordSender,
     shutdown: CancellationToken,
 ) {
-    let stamp = DeviceStamp::new(config, device, first_seq);
     let schedule = Schedule {
         poll_interval: device.poll_interval(),
         retry_max: device.retry_max(),
         offline_after_failures: device.offline_after_failures,
     };
-    let span = info_span!("device", device = %device.id);
+    let start = PollerStart {
+        stamp: DeviceStamp::new(config, device, first_seq),
+        schedule,
+        report: device.report.clone(),
+        clock,
+        health,
+        sender,
+        shutdown,
+        span: info_span!("device", device = %device.id),
+    };
     match &device.transport {
         Transport::ModbusTcp {
             host,
@@ -329,17 +337,11 @@ fn spawn_poller(
             let link = links.get(host, *port);
             let bus = ModbusTcpBus::on(link, host.clone(), *port, *unit_id, device.timeout());
             let bound = ModbusTcpDevice::new(logic, bus, *unit_id);
-            span.in_scope(|| {
-                info!(
-                    "polling {} ({}) at {host}:{port} unit {unit_id} every {}",
-                    device.id,
-                    device.profile.model,
-                    words(device.poll_interval())
-                )
-            });
-            let poller = Poller::new(bound, stamp, schedule, clock, health, sender)
-                .with_report(device.report.clone());
-            set.spawn(poller.run(shutdown).instrument(span));
+            let what = format!(
+                "{} ({}) at {host}:{port} unit {unit_id}",
+                device.id, device.profile.model
+            );
+            start.spawn(set, bound, &what, device.poll_interval());
         }
         Transport::Dlt645 {
             serial_port,
@@ -359,17 +361,12 @@ fn spawn_poller(
                 usize::from(*wake_up),
                 device.timeout(),
             );
-            span.in_scope(|| {
-                info!(
-                    "polling {} (DL/T 645 {phases}-phase meter {address}) on {} at {baud} baud every {}",
-                    device.id,
-                    serial_port.display(),
-                    words(device.poll_interval())
-                )
-            });
-            let poller = Poller::new(meter, stamp, schedule, clock, health, sender)
-                .with_report(device.report.clone());
-            set.spawn(poller.run(shutdown).instrument(span));
+            let what = format!(
+                "{} (DL/T 645 {phases}-phase meter {address}) on {} at {baud} baud",
+                device.id,
+                serial_port.display()
+            );
+            start.spawn(set, meter, &what, device.poll_interval());
         }
         Transport::ModbusRtu { bus, unit_id } => {
             // Config validation guarantees the bus exists, and the daemon
@@ -380,17 +377,49 @@ fn spawn_poller(
             };
             let logic = ModbusDevice::new(device.profile.clone(), device.max_gap_registers);
             let bound = ModbusRtuDevice::new(logic, line.client(*unit_id));
-            span.in_scope(|| {
-                info!(
-                    "polling {} ({}) as unit {unit_id} on bus {bus} every {}",
-                    device.id,
-                    device.profile.model,
-                    words(device.poll_interval())
-                )
-            });
-            let poller = Poller::new(bound, stamp, schedule, clock, health, sender)
-                .with_report(device.report.clone());
-            set.spawn(poller.run(shutdown).instrument(span));
+            let what = format!(
+                "{} ({}) as unit {unit_id} on bus {bus}",
+                device.id, device.profile.model
+            );
+            start.spawn(set, bound, &what, device.poll_interval());
         }
+    }
+}
+
+/// What every device's poller is started with, whatever its protocol, so
+/// that the transports differ only in how they build the device.
+struct PollerStart {
+    stamp: DeviceStamp,
+    schedule: Schedule,
+    report: Option<crate::devices::report::ReportPolicy>,
+    clock: Arc<dyn Clock>,
+    health: Arc<Health>,
+    sender: RecordSender,
+    shutdown: CancellationToken,
+    span: tracing::Span,
+}
+
+impl PollerStart {
+    /// Logs what is polled (`what`: the device and where it is) and spawns
+    /// its poller into `set`.
+    fn spawn<D: Device + 'static>(
+        self,
+        set: &mut JoinSet<()>,
+        device: D,
+        what: &str,
+        every: std::time::Duration,
+    ) {
+        self.span
+            .in_scope(|| info!("polling {what} every {}", words(every)));
+        let poller = Poller::new(
+            device,
+            self.stamp,
+            self.schedule,
+            self.clock,
+            self.health,
+            self.sender,
+        )
+        .with_report(self.report);
+        set.spawn(poller.run(self.shutdown).instrument(self.span));
     }
 }
