@@ -7,6 +7,14 @@
 //! positive; a case whose flat was never alerted is a miss. Time to detect is
 //! the first alert's event time minus the case's start. The table maps each
 //! rule to the case kinds it should find ([`RULE_KINDS`]).
+//!
+//! Faults and gaps come and go many times on one entity, so rules that find
+//! them are scored per *episode* ([`EPISODE_RULES`]): a case (with an end) is
+//! detected when an alert of its rule on its entity falls between its start
+//! and its end plus the rule's grace; an alert inside no such window is a
+//! false positive. Precision is then over alerts, recall over episodes, and
+//! time to detect is measured from the instant the rule was due (the case's
+//! start), so its maximum says whether every episode was caught in time.
 
 pub mod truth;
 
@@ -25,6 +33,19 @@ pub const RULE_KINDS: &[(&str, &str)] = &[
     ("three_in_one", kind::THREE_IN_ONE),
 ];
 
+/// Rules scored per episode: (rule, case kind, grace in ms after the
+/// episode's end during which an alert still counts — a silence is only
+/// known to be one once the next reading is overdue).
+pub const EPISODE_RULES: &[(&str, &str, i64)] = &[];
+
+/// How a rule is scored.
+pub mod unit {
+    /// One case per flat, found once (precision over flats).
+    pub const FLAT: &str = "flat";
+    /// Many episodes per entity, each to be found (precision over alerts).
+    pub const EPISODE: &str = "episode";
+}
+
 /// One rule's figures.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RuleScore {
@@ -32,22 +53,34 @@ pub struct RuleScore {
     pub rule: String,
     /// The case kind it is scored against.
     pub kind: String,
+    /// [`unit::FLAT`] or [`unit::EPISODE`]: what `alerted`, `true_positives`
+    /// and `false_positives` count (flats, or alerts).
+    #[serde(default = "flat_unit")]
+    pub unit: String,
     /// Planted cases of that kind.
     pub cases: u32,
-    /// Flats alerted.
+    /// Cases found (per flat: equal to `true_positives`).
+    #[serde(default)]
+    pub detected: u32,
+    /// Flats alerted (per episode: alerts).
     pub alerted: u32,
-    /// Alerted flats with a case that had begun.
+    /// Alerted flats with a case that had begun (per episode: alerts inside
+    /// an episode's window).
     pub true_positives: u32,
-    /// Alerted flats without one.
+    /// Alerted flats without one (per episode: alerts outside every window).
     pub false_positives: u32,
     /// TP / alerted (1 when nothing was alerted).
     pub precision: f64,
-    /// TP / cases (1 when there were no cases).
+    /// Detected / cases (1 when there were no cases).
     pub recall: f64,
     /// Harmonic mean of the two.
     pub f1: f64,
-    /// Median of (first alert − case start) over true positives, hours.
+    /// Median of (first alert − case start) over detected cases, hours.
     pub median_ttd_h: Option<f64>,
+    /// The longest of those, hours: for a pile fault, whether every episode
+    /// was caught within one sample period of its rule being due.
+    #[serde(default)]
+    pub max_ttd_h: Option<f64>,
     /// False positives by the traits of their flat (the truth's `traits`;
     /// `none` for a flat with none, `<kind> (too early)` for an alert before
     /// its case began). A flat with two traits counts under both: this says
@@ -67,8 +100,124 @@ pub struct Evaluation {
     pub flats: u32,
     /// Days.
     pub days: u32,
-    /// One entry per rule of [`RULE_KINDS`].
+    /// One entry per rule of [`RULE_KINDS`], then of [`EPISODE_RULES`].
     pub rules: Vec<RuleScore>,
+}
+
+fn flat_unit() -> String {
+    unit::FLAT.to_owned()
+}
+
+fn score(
+    rule: &str,
+    kind: &str,
+    unit: &str,
+    (cases, detected, alerted, tp): (usize, u32, u32, u32),
+    ttd: &[f64],
+    by_trait: BTreeMap<String, u32>,
+) -> RuleScore {
+    let precision = if alerted == 0 {
+        1.0
+    } else {
+        f64::from(tp) / f64::from(alerted)
+    };
+    let recall = if cases == 0 {
+        1.0
+    } else {
+        f64::from(detected) / cases as f64
+    };
+    let f1 = if precision + recall > 0.0 {
+        2.0 * precision * recall / (precision + recall)
+    } else {
+        0.0
+    };
+    RuleScore {
+        rule: rule.to_owned(),
+        kind: kind.to_owned(),
+        unit: unit.to_owned(),
+        cases: cases as u32,
+        detected,
+        alerted,
+        true_positives: tp,
+        false_positives: alerted - tp,
+        precision,
+        recall,
+        f1,
+        median_ttd_h: (!ttd.is_empty()).then(|| crate::stats::median(ttd)),
+        max_ttd_h: ttd.iter().copied().reduce(f64::max),
+        false_positives_by_trait: by_trait,
+    }
+}
+
+fn count_traits(truth: &GroundTruth, entity: &str, by_trait: &mut BTreeMap<String, u32>) {
+    match truth.traits.get(entity) {
+        Some(traits) if !traits.is_empty() => {
+            for t in traits {
+                *by_trait.entry(t.clone()).or_default() += 1;
+            }
+        }
+        _ => *by_trait.entry("none".to_owned()).or_default() += 1,
+    }
+}
+
+/// Scores one episode rule: every alert against the windows of its entity.
+fn score_episodes(
+    truth: &GroundTruth,
+    alerts: &[Alert],
+    rule: &str,
+    k: &str,
+    grace_ms: i64,
+) -> RuleScore {
+    let mut windows: HashMap<&str, Vec<(i64, i64, usize)>> = HashMap::new();
+    let mut n = 0usize;
+    for c in truth.cases.iter().filter(|c| c.kind == k) {
+        let end = c.end_ms.unwrap_or(truth.end_ms).saturating_add(grace_ms);
+        windows
+            .entry(c.entity.as_str())
+            .or_default()
+            .push((c.start_ms, end, n));
+        n += 1;
+    }
+    let mut first: Vec<Option<i64>> = vec![None; n];
+    let starts: Vec<i64> = truth
+        .cases
+        .iter()
+        .filter(|c| c.kind == k)
+        .map(|c| c.start_ms)
+        .collect();
+    let (mut alerted, mut tp) = (0u32, 0u32);
+    let mut by_trait: BTreeMap<String, u32> = BTreeMap::new();
+    for a in alerts.iter().filter(|a| a.rule == rule) {
+        alerted += 1;
+        let hit = windows.get(a.entity.as_str()).and_then(|w| {
+            w.iter()
+                .filter(|&&(s, e, _)| (s..=e).contains(&a.ts.0))
+                .map(|&(_, _, i)| i)
+                .next()
+        });
+        match hit {
+            Some(i) => {
+                tp += 1;
+                let f = first[i].get_or_insert(a.ts.0);
+                *f = (*f).min(a.ts.0);
+            }
+            None => count_traits(truth, a.entity.as_str(), &mut by_trait),
+        }
+    }
+    let ttd: Vec<f64> = first
+        .iter()
+        .zip(&starts)
+        .filter_map(|(f, s)| f.map(|f| (f - s) as f64 / 3_600_000.0))
+        .collect();
+    let detected = ttd.len() as u32;
+    score(
+        rule,
+        k,
+        unit::EPISODE,
+        (n, detected, alerted, tp),
+        &ttd,
+        by_trait,
+    )
 }
 
 /// Scores `alerts` against `truth`.
@@ -80,7 +229,7 @@ pub fn evaluate(truth: &GroundTruth, alerts: &[Alert]) -> Evaluation {
             .or_insert(a.ts.0);
         *e = (*e).min(a.ts.0);
     }
-    let rules = RULE_KINDS
+    let mut rules: Vec<RuleScore> = RULE_KINDS
         .iter()
         .map(|&(rule, k)| {
             let cases: BTreeMap<&str, i64> = truth
@@ -90,65 +239,42 @@ pub fn evaluate(truth: &GroundTruth, alerts: &[Alert]) -> Evaluation {
                 .map(|c| (c.entity.as_str(), c.start_ms))
                 .collect();
             let mut tp = 0u32;
-            let mut fp = 0u32;
+            let mut alerted = 0u32;
             let mut ttd: Vec<f64> = Vec::new();
             let mut by_trait: BTreeMap<String, u32> = BTreeMap::new();
             for (&(r, entity), &at) in &first {
                 if r != rule {
                     continue;
                 }
+                alerted += 1;
                 match cases.get(entity) {
                     Some(&start) if at >= start => {
                         tp += 1;
                         ttd.push((at - start) as f64 / 3_600_000.0);
                     }
                     early => {
-                        fp += 1;
                         if early.is_some() {
                             *by_trait.entry(format!("{k} (too early)")).or_default() += 1;
                         }
-                        match truth.traits.get(entity) {
-                            Some(traits) if !traits.is_empty() => {
-                                for t in traits {
-                                    *by_trait.entry(t.clone()).or_default() += 1;
-                                }
-                            }
-                            _ => *by_trait.entry("none".to_owned()).or_default() += 1,
-                        }
+                        count_traits(truth, entity, &mut by_trait);
                     }
                 }
             }
-            let alerted = tp + fp;
-            let precision = if alerted == 0 {
-                1.0
-            } else {
-                f64::from(tp) / f64::from(alerted)
-            };
-            let recall = if cases.is_empty() {
-                1.0
-            } else {
-                f64::from(tp) / cases.len() as f64
-            };
-            let f1 = if precision + recall > 0.0 {
-                2.0 * precision * recall / (precision + recall)
-            } else {
-                0.0
-            };
-            RuleScore {
-                rule: rule.to_owned(),
-                kind: k.to_owned(),
-                cases: cases.len() as u32,
-                alerted,
-                true_positives: tp,
-                false_positives: fp,
-                precision,
-                recall,
-                f1,
-                median_ttd_h: (!ttd.is_empty()).then(|| crate::stats::median(&ttd)),
-                false_positives_by_trait: by_trait,
-            }
+            score(
+                rule,
+                k,
+                unit::FLAT,
+                (cases.len(), tp, alerted, tp),
+                &ttd,
+                by_trait,
+            )
         })
         .collect();
+    rules.extend(
+        EPISODE_RULES
+            .iter()
+            .map(|&(rule, k, grace)| score_episodes(truth, alerts, rule, k, grace)),
+    );
     Evaluation {
         scenario: truth.scenario.clone(),
         seed: truth.seed,
@@ -162,21 +288,25 @@ impl Evaluation {
     /// The table for a terminal.
     pub fn table(&self) -> String {
         let mut out = format!(
-            "scenario {} seed {}: {} flats, {} days\n{:<27} {:>5} {:>7} {:>4} {:>4} {:>9} {:>6} {:>5} {:>9}\n",
-            self.scenario, self.seed, self.flats, self.days, "rule", "cases", "alerted", "tp", "fp", "precision", "recall", "f1", "ttd_h_med"
+            "scenario {} seed {}: {} flats, {} days (per flat: tp/fp count flats; per episode: alerts)\n{:<27} {:<7} {:>5} {:>5} {:>7} {:>5} {:>5} {:>9} {:>6} {:>5} {:>9} {:>9}\n",
+            self.scenario, self.seed, self.flats, self.days, "rule", "unit", "cases", "found", "alerted", "tp", "fp", "precision", "recall", "f1", "ttd_h_med", "ttd_h_max"
         );
+        let hours = |h: Option<f64>| h.map_or("-".to_owned(), |h| format!("{h:.2}"));
         for r in &self.rules {
             out += &format!(
-                "{:<27} {:>5} {:>7} {:>4} {:>4} {:>9.3} {:>6.3} {:>5.3} {:>9}\n",
+                "{:<27} {:<7} {:>5} {:>5} {:>7} {:>5} {:>5} {:>9.3} {:>6.3} {:>5.3} {:>9} {:>9}\n",
                 r.rule,
+                r.unit,
                 r.cases,
+                r.detected,
                 r.alerted,
                 r.true_positives,
                 r.false_positives,
                 r.precision,
                 r.recall,
                 r.f1,
-                r.median_ttd_h.map_or("-".to_owned(), |h| format!("{h:.1}"))
+                hours(r.median_ttd_h),
+                hours(r.max_ttd_h),
             );
         }
         for r in self.rules.iter().filter(|r| r.false_positives > 0) {
@@ -224,6 +354,7 @@ mod tests {
             kind: kind::GROUP_RENTAL.into(),
             entity: e.into(),
             start_ms: start,
+            end_ms: None,
             note: String::new(),
         };
         let truth = GroundTruth {
@@ -274,5 +405,58 @@ mod tests {
             .unwrap();
         assert_eq!((s.precision, s.recall, s.median_ttd_h), (1.0, 1.0, None));
         assert!(e.table().contains("group_rental"));
+    }
+
+    #[test]
+    fn episodes_are_found_inside_their_window_and_alerts_outside_are_false() {
+        let h = 3_600_000;
+        let ep = |e: &str, start: i64, end: i64| Case {
+            kind: "meter_gap".into(),
+            entity: e.into(),
+            start_ms: start,
+            end_ms: Some(end),
+            note: String::new(),
+        };
+        let truth = GroundTruth {
+            end_ms: 100 * h,
+            cases: vec![
+                ep("m1", 10 * h, 12 * h),
+                ep("m1", 50 * h, 51 * h),
+                ep("m2", 5 * h, 6 * h),
+            ],
+            ..GroundTruth::default()
+        };
+        let alerts = vec![
+            // First episode of m1, twice: found once, 30 min after it was due.
+            alert("meter_no_data", "m1", 10 * h + h / 2),
+            alert("meter_no_data", "m1", 11 * h),
+            // Within the grace after m1's second episode ended.
+            alert("meter_no_data", "m1", 51 * h + h / 4),
+            // Outside every window: a false positive, as is the other entity.
+            alert("meter_no_data", "m1", 30 * h),
+            alert("meter_no_data", "m3", 5 * h),
+            // Another rule is not counted.
+            alert("meter_stuck", "m2", 5 * h),
+        ];
+        let s = score_episodes(&truth, &alerts, "meter_no_data", "meter_gap", h / 2);
+        assert_eq!(s.unit, unit::EPISODE);
+        assert_eq!(
+            (
+                s.cases,
+                s.detected,
+                s.alerted,
+                s.true_positives,
+                s.false_positives
+            ),
+            (3, 2, 5, 3, 2)
+        );
+        assert_eq!(s.precision, 0.6);
+        assert!((s.recall - 2.0 / 3.0).abs() < 1e-12);
+        assert_eq!(s.median_ttd_h, Some(0.875));
+        assert_eq!(s.max_ttd_h, Some(1.25));
+        assert_eq!(
+            s.false_positives_by_trait,
+            BTreeMap::from([("none".to_owned(), 2)])
+        );
     }
 }

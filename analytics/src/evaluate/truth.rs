@@ -29,7 +29,13 @@ pub struct Case {
     /// The flat, `site/building/unit`.
     pub entity: String,
     /// When it began (for an indoor charger, its first session), ms UTC.
+    /// For an episode, the instant from which its rule is due: the condition
+    /// has persisted as long as the rule's definition requires.
     pub start_ms: i64,
+    /// For an episode (a pile fault, a meter gap), when it ended, ms UTC;
+    /// `None` for a flat's lasting case.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_ms: Option<i64>,
     /// A few words for a person reading the file.
     #[serde(default)]
     pub note: String,

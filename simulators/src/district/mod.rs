@@ -108,6 +108,7 @@ pub fn generate(scenario: &Scenario, seed: u64, out_dir: &Path) -> anyhow::Resul
                 kind: kind::GROUP_RENTAL.into(),
                 entity: f.key.clone(),
                 start_ms: t0 + i64::from(d) * 86_400_000,
+                end_ms: None,
                 note: format!(
                     "{} people, {} registered",
                     f.profile.group_size, f.profile.registered
@@ -119,6 +120,7 @@ pub fn generate(scenario: &Scenario, seed: u64, out_dir: &Path) -> anyhow::Resul
                 kind: kind::THREE_IN_ONE.into(),
                 entity: f.key.clone(),
                 start_ms: t0 + i64::from(d) * 86_400_000,
+                end_ms: None,
                 note: format!("{:.1} kW weekdays 09-18", watts / 1000.0),
             });
         }
@@ -127,6 +129,7 @@ pub fn generate(scenario: &Scenario, seed: u64, out_dir: &Path) -> anyhow::Resul
                 kind: kind::LEAK.into(),
                 entity: f.key.clone(),
                 start_ms: t0 + i64::from(d) * 86_400_000,
+                end_ms: None,
                 note: format!("{lph:.1} L/h"),
             });
         }
@@ -184,6 +187,7 @@ pub fn generate(scenario: &Scenario, seed: u64, out_dir: &Path) -> anyhow::Resul
                             kind: kind::INDOOR_CHARGING.into(),
                             entity: f.key.clone(),
                             start_ms: ts(s.start).0,
+                            end_ms: None,
                             note: format!("{charger:?}"),
                         });
                     }
@@ -214,6 +218,7 @@ pub fn generate(scenario: &Scenario, seed: u64, out_dir: &Path) -> anyhow::Resul
                             kind: kind::BIKE_INDOORS.into(),
                             entity: f.key.clone(),
                             start_ms: ts(at).0,
+                            end_ms: None,
                             note: "bike taken indoors, not charged".into(),
                         });
                     }
