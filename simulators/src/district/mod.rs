@@ -10,7 +10,9 @@
 //! (from day 0 or from a day during the run), registered businesses, owners
 //! who charge an e-bike battery indoors (charger signature in the load, tag
 //! sometimes seen at the lift), bikes taken indoors without charging, and
-//! leaks. Meters drop out for hours; whole buildings go dark.
+//! leaks. Meters drop out for hours; whole buildings go dark. Each site's
+//! yard has charging piles used by its e-bike owners, with planted faulty
+//! sessions and near misses ([`piles`]).
 //!
 //! [`generate`] is deterministic for a scenario and seed and writes three
 //! files: `recording.jsonl` (readings and events in event-time order, the
@@ -27,6 +29,7 @@
 
 pub mod feed;
 pub mod household;
+mod piles;
 pub mod rng;
 pub mod scenario;
 
@@ -85,6 +88,7 @@ pub fn generate(scenario: &Scenario, seed: u64, out_dir: &Path) -> anyhow::Resul
     let offset_ms = i64::from(scenario.utc_offset_min) * MIN_MS;
     let t0 = start_day * 86_400_000 - offset_ms;
     let mut flats = layout(scenario, seed);
+    let mut yard = piles::Yard::new(scenario, seed, t0, &flats);
     let mut truth = GroundTruth {
         scenario: scenario.name.clone(),
         seed,
@@ -317,6 +321,7 @@ pub fn generate(scenario: &Scenario, seed: u64, out_dir: &Path) -> anyhow::Resul
                 k = end;
             }
         }
+        yard.day(day, &mut records);
         records.sort_by_key(Record::ts);
         let next_day = Timestamp(t0 + (i64::from(day) + 1) * 86_400_000);
         let cut = records.partition_point(|r| r.ts() < next_day);
@@ -334,6 +339,7 @@ pub fn generate(scenario: &Scenario, seed: u64, out_dir: &Path) -> anyhow::Resul
         }
     }
     out.flush()?;
+    truth.cases.extend(yard.finish());
     summary.cases = truth.cases.len() as u64;
     truth
         .cases
