@@ -12,7 +12,7 @@
 //! sometimes seen at the lift), bikes taken indoors without charging, and
 //! leaks. Meters drop out for hours; whole buildings go dark. Each site's
 //! yard has charging piles used by its e-bike owners, with planted faulty
-//! sessions and near misses ([`piles`]).
+//! sessions and near misses (`piles.rs`).
 //!
 //! [`generate`] is deterministic for a scenario and seed and writes three
 //! files: `recording.jsonl` (readings and events in event-time order, the
