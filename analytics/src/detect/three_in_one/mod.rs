@@ -76,10 +76,10 @@ impl Default for ThreeInOneConfig {
             window_days: 14,
             min_weekdays: 5,
             min_weekend_days: 2,
-            min_daytime_kw: 1.5,
+            min_daytime_kw: 1.0,
             daytime_vs_evening_ratio: 2.0,
             weekday_vs_weekend_ratio: 1.8,
-            min_evening_kw: 0.2,
+            min_evening_kw: 0.1,
             persistence_days: 5,
             cooldown_days: 30,
         }
