@@ -181,18 +181,24 @@ pub fn generate(scenario: &Scenario, seed: u64, out_dir: &Path) -> anyhow::Resul
             if let (Some(charger), true) = (f.profile.indoor_charger, home) {
                 if f.rng.chance(scenario.charge_night_prob) {
                     let s = charge_session(charger, &mut f.rng, day_start);
+                    let carried_up = f
+                        .rng
+                        .chance(scenario.sighting_prob)
+                        .then(|| s.start - f.rng.int(5, 40));
                     if !f.first_charge {
                         f.first_charge = true;
+                        // The case begins when the battery comes in: its lift
+                        // sighting when there was one, else the first charge.
                         truth.cases.push(Case {
                             kind: kind::INDOOR_CHARGING.into(),
                             entity: f.key.clone(),
-                            start_ms: ts(s.start).0,
+                            start_ms: ts(carried_up.unwrap_or(s.start).min(s.start)).0,
                             end_ms: None,
                             note: format!("{charger:?}"),
                         });
                     }
-                    if f.rng.chance(scenario.sighting_prob) {
-                        sightings.push((s.start - f.rng.int(5, 40), "lift_lobby"));
+                    if let Some(at) = carried_up {
+                        sightings.push((at, "lift_lobby"));
                     }
                     if f.rng.chance(scenario.sighting_prob) {
                         let morning = (s.start + s.minutes).max(day_start + 1440 + 390);
