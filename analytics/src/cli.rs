@@ -47,7 +47,8 @@ pub enum Command {
         /// The analytics config; defaults if absent.
         #[arg(long, short)]
         config: Option<PathBuf>,
-        /// The register of flats and tags; register.json beside the recording if absent.
+        /// The register of flats and tags; else the config's `[register] path`;
+        /// else register.json beside the recording.
         #[arg(long)]
         register: Option<PathBuf>,
         /// Write every alert as JSON lines here.
@@ -62,7 +63,8 @@ pub enum Command {
         /// The ground truth; truth.json beside the recording if absent.
         #[arg(long)]
         truth: Option<PathBuf>,
-        /// The register; register.json beside the recording if absent.
+        /// The register; else the config's `[register] path`; else
+        /// register.json beside the recording.
         #[arg(long)]
         register: Option<PathBuf>,
         /// The analytics config; defaults if absent.
@@ -222,10 +224,14 @@ fn replay_file(
         Some(p) => AnalyticsConfig::load(p).map_err(|e| config_error(&e))?,
         None => AnalyticsConfig::default(),
     };
-    let reg_path = register
+    // --register, else the config's [register] path, else beside the recording.
+    let named = register
         .map(PathBuf::from)
+        .or_else(|| c.register.path.clone());
+    let reg_path = named
+        .clone()
         .unwrap_or_else(|| beside(recording, "register.json"));
-    let reg = if register.is_some() || reg_path.exists() {
+    let reg = if named.is_some() || reg_path.exists() {
         crate::register::Register::load(&reg_path).map_err(|e| {
             eprintln!("error: {e}");
             ExitCode::from(EXIT_CONFIG)

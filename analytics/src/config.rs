@@ -39,6 +39,9 @@ pub struct AnalyticsConfig {
     pub api: crate::api::ApiConfig,
     /// Channels besides MQTT (webhook).
     pub notify: crate::notify::NotifyConfig,
+    /// The register of flats and tags (registered occupants, businesses,
+    /// tag owners).
+    pub register: crate::register::RegisterConfig,
 }
 
 /// A config value that is well-formed TOML but not acceptable, with the path
