@@ -1,5 +1,5 @@
-//! The `gridwatch-analytics` command line: `run`, `check`, `replay` and
-//! `evaluate`.
+//! The `gridwatch-analytics` command line: `run`, `check`, `replay`,
+//! `evaluate` and `summarize`.
 //!
 //! Errors are one line on stderr. Exit codes: 0 success, 1 the service failed
 //! at run time, 2 the command line or the config is wrong (so that systemd and
@@ -71,6 +71,17 @@ pub enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
         /// Write the evaluation as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+    /// Summarise evaluations of one scenario over seeds (the JSON files of
+    /// `evaluate --json`): per rule, mean (min–max) of precision, recall,
+    /// F1 and time to detect, as Markdown tables.
+    Summarize {
+        /// The evaluation files, one per seed.
+        #[arg(required = true)]
+        evaluations: Vec<PathBuf>,
+        /// Write the summary as JSON here.
         #[arg(long)]
         json: Option<PathBuf>,
     },
@@ -168,6 +179,37 @@ pub fn main() -> ExitCode {
             print!("{}", e.table());
             if let Some(path) = json {
                 let text = serde_json::to_string_pretty(&e).unwrap_or_default();
+                if let Err(err) = std::fs::write(&path, text) {
+                    eprintln!("error: cannot write {}: {err}", path.display());
+                    return ExitCode::FAILURE;
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Summarize { evaluations, json } => {
+            let mut evals = Vec::new();
+            for path in &evaluations {
+                match std::fs::read(path)
+                    .map_err(|e| e.to_string())
+                    .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+                {
+                    Ok(e) => evals.push(e),
+                    Err(e) => {
+                        eprintln!("error: cannot read evaluation {}: {e}", path.display());
+                        return ExitCode::from(EXIT_CONFIG);
+                    }
+                }
+            }
+            let summary = match crate::evaluate::summary::summarize(&evals) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(EXIT_CONFIG);
+                }
+            };
+            print!("{}", summary.markdown());
+            if let Some(path) = json {
+                let text = serde_json::to_string_pretty(&summary).unwrap_or_default();
                 if let Err(err) = std::fs::write(&path, text) {
                     eprintln!("error: cannot write {}: {err}", path.display());
                     return ExitCode::FAILURE;
