@@ -1,5 +1,5 @@
-//! The `gridwatch-analytics` command line: `run`, `check`, `replay` and
-//! `evaluate`.
+//! The `gridwatch-analytics` command line: `run`, `check`, `replay`,
+//! `evaluate` and `summarize`.
 //!
 //! Errors are one line on stderr. Exit codes: 0 success, 1 the service failed
 //! at run time, 2 the command line or the config is wrong (so that systemd and
@@ -47,7 +47,8 @@ pub enum Command {
         /// The analytics config; defaults if absent.
         #[arg(long, short)]
         config: Option<PathBuf>,
-        /// The register of flats and tags; register.json beside the recording if absent.
+        /// The register of flats and tags; else the config's `[register] path`;
+        /// else register.json beside the recording.
         #[arg(long)]
         register: Option<PathBuf>,
         /// Write every alert as JSON lines here.
@@ -62,13 +63,25 @@ pub enum Command {
         /// The ground truth; truth.json beside the recording if absent.
         #[arg(long)]
         truth: Option<PathBuf>,
-        /// The register; register.json beside the recording if absent.
+        /// The register; else the config's `[register] path`; else
+        /// register.json beside the recording.
         #[arg(long)]
         register: Option<PathBuf>,
         /// The analytics config; defaults if absent.
         #[arg(long, short)]
         config: Option<PathBuf>,
         /// Write the evaluation as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+    /// Summarise evaluations of one scenario over seeds (the JSON files of
+    /// `evaluate --json`): per rule, mean (min–max) of precision, recall,
+    /// F1 and time to detect, as Markdown tables.
+    Summarize {
+        /// The evaluation files, one per seed.
+        #[arg(required = true)]
+        evaluations: Vec<PathBuf>,
+        /// Write the summary as JSON here.
         #[arg(long)]
         json: Option<PathBuf>,
     },
@@ -144,19 +157,11 @@ pub fn main() -> ExitCode {
             json,
         } => {
             let truth_path = truth.unwrap_or_else(|| beside(&recording, "truth.json"));
-            let truth: crate::evaluate::truth::GroundTruth = match std::fs::read(&truth_path)
-                .map_err(|e| e.to_string())
-                .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
-            {
-                Ok(t) => t,
-                Err(e) => {
-                    eprintln!(
-                        "error: cannot read ground truth {}: {e}",
-                        truth_path.display()
-                    );
-                    return ExitCode::from(EXIT_CONFIG);
-                }
-            };
+            let truth: crate::evaluate::truth::GroundTruth =
+                match read_json(&truth_path, "ground truth") {
+                    Ok(t) => t,
+                    Err(code) => return code,
+                };
             let r = match replay_file(&recording, config.as_deref(), register.as_deref()) {
                 Ok(r) => r,
                 Err(code) => return code,
@@ -164,14 +169,25 @@ pub fn main() -> ExitCode {
             let e = crate::evaluate::evaluate(&truth, &r.alerts);
             print!("{}", r.describe());
             print!("{}", e.table());
-            if let Some(path) = json {
-                let text = serde_json::to_string_pretty(&e).unwrap_or_default();
-                if let Err(err) = std::fs::write(&path, text) {
-                    eprintln!("error: cannot write {}: {err}", path.display());
-                    return ExitCode::FAILURE;
+            write_json(json.as_deref(), &e)
+        }
+        Command::Summarize { evaluations, json } => {
+            let mut evals = Vec::new();
+            for path in &evaluations {
+                match read_json(path, "evaluation") {
+                    Ok(e) => evals.push(e),
+                    Err(code) => return code,
                 }
             }
-            ExitCode::SUCCESS
+            let summary = match crate::evaluate::summary::summarize(&evals) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(EXIT_CONFIG);
+                }
+            };
+            print!("{}", summary.markdown());
+            write_json(json.as_deref(), &summary)
         }
         Command::Run { config } => {
             let c = match AnalyticsConfig::load(&config) {
@@ -204,6 +220,37 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Reads a JSON input file (`what` names it in the one-line error, which
+/// carries serde's line and column); a bad input exits 2.
+fn read_json<T: serde::de::DeserializeOwned>(
+    path: &std::path::Path,
+    what: &str,
+) -> Result<T, ExitCode> {
+    std::fs::read(path)
+        .map_err(|e| e.to_string())
+        .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+        .map_err(|e| {
+            eprintln!("error: cannot read {what} {}: {e}", path.display());
+            ExitCode::from(EXIT_CONFIG)
+        })
+}
+
+/// Writes an output as pretty JSON when a path was given; exit 1 if it
+/// cannot be written.
+fn write_json<T: serde::Serialize>(path: Option<&std::path::Path>, value: &T) -> ExitCode {
+    let Some(path) = path else {
+        return ExitCode::SUCCESS;
+    };
+    let text = serde_json::to_string_pretty(value).unwrap_or_default();
+    match std::fs::write(path, text) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: cannot write {}: {err}", path.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// `name` in the directory of `file`.
 fn beside(file: &std::path::Path, name: &str) -> PathBuf {
     file.parent()
@@ -222,10 +269,14 @@ fn replay_file(
         Some(p) => AnalyticsConfig::load(p).map_err(|e| config_error(&e))?,
         None => AnalyticsConfig::default(),
     };
-    let reg_path = register
+    // --register, else the config's [register] path, else beside the recording.
+    let named = register
         .map(PathBuf::from)
+        .or_else(|| c.register.path.clone());
+    let reg_path = named
+        .clone()
         .unwrap_or_else(|| beside(recording, "register.json"));
-    let reg = if register.is_some() || reg_path.exists() {
+    let reg = if named.is_some() || reg_path.exists() {
         crate::register::Register::load(&reg_path).map_err(|e| {
             eprintln!("error: {e}");
             ExitCode::from(EXIT_CONFIG)
