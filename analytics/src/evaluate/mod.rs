@@ -412,15 +412,19 @@ mod tests {
         }
     }
 
+    fn case(kind: &str, entity: &str, start_ms: i64, end_ms: Option<i64>) -> Case {
+        Case {
+            kind: kind.into(),
+            entity: entity.into(),
+            start_ms,
+            end_ms,
+            note: String::new(),
+        }
+    }
+
     #[test]
     fn precision_recall_and_time_to_detect_per_rule() {
-        let case = |e: &str, start| Case {
-            kind: kind::GROUP_RENTAL.into(),
-            entity: e.into(),
-            start_ms: start,
-            end_ms: None,
-            note: String::new(),
-        };
+        let case = |e: &str, start| case(kind::GROUP_RENTAL, e, start, None);
         let truth = GroundTruth {
             cases: vec![
                 case("a", 0),
@@ -473,13 +477,7 @@ mod tests {
 
     #[test]
     fn a_lift_sighting_is_scored_against_bikes_indoors_and_indoor_charging() {
-        let case = |k: &str, e: &str, start| Case {
-            kind: k.into(),
-            entity: e.into(),
-            start_ms: start,
-            end_ms: None,
-            note: String::new(),
-        };
+        let case = |k: &str, e: &str, start| case(k, e, start, None);
         let truth = GroundTruth {
             cases: vec![
                 case(kind::BIKE_INDOORS, "a", 10),
@@ -519,13 +517,7 @@ mod tests {
     #[test]
     fn episodes_are_found_inside_their_window_and_alerts_outside_are_false() {
         let h = 3_600_000;
-        let ep = |e: &str, start: i64, end: i64| Case {
-            kind: "meter_gap".into(),
-            entity: e.into(),
-            start_ms: start,
-            end_ms: Some(end),
-            note: String::new(),
-        };
+        let ep = |e: &str, start: i64, end: i64| case("meter_gap", e, start, Some(end));
         let truth = GroundTruth {
             end_ms: 100 * h,
             cases: vec![
