@@ -641,7 +641,7 @@ fn new_session_for(
     // Some plants need a battery kind; pick an owner who has one.
     let needs = match plant {
         Plant::TaperReversal | Plant::TaperBump2 => Some(ChargerKind::Lithium),
-        Plant::LiveAfterFull => Some(ChargerKind::LeadAcid),
+        Plant::LiveAfterFull | Plant::BulkStuck => Some(ChargerKind::LeadAcid),
         _ => None,
     };
     let fitting: Vec<&(String, Battery)> = owners
