@@ -9,13 +9,17 @@
 //! `power_w`, `energy_wh`, `temperature_c`, `relay_on`, `session_s`,
 //! `residual_ma`), the pile reading first.
 //!
-//! **Sample period.** A socket whose relay is on reports every 60 s; an idle
-//! one (relay off) every 10 minutes and whenever its state changes; the pile
-//! reports every 60 s while any relay is on, else every 10 minutes. Every
-//! rule in the table is about a live socket (or a loaded pile), so they
-//! see 60 s data whenever they can fire; the idle cadence keeps the
-//! recording small (a pile is idle most of the day) and stays within
-//! `socket_session`'s 600 s gap. The piles are simulated at that 60 s step:
+//! **Sample period.** A socket whose relay is on reports every 60 s, and so
+//! for one minute more after its relay opens; an idle one every 10 minutes
+//! and whenever its state changes; the pile reports every 60 s while any
+//! relay is on (and the minute after), else every 10 minutes. Every rule in
+//! the table is about a live socket (or a loaded pile), so they see 60 s
+//! data whenever they can fire; the idle cadence keeps the recording small
+//! (a pile is idle most of the day) and stays within `socket_session`'s
+//! 600 s gap. The extra minute lets `socket_safety` see a condition end: it
+//! closes an episode only after 30 s below its clear level with no gap over
+//! 60 s, and a socket that then idles for a day at 10-minute readings would
+//! otherwise keep its episode open and miss its next fault. The piles are simulated at that 60 s step:
 //! a condition begins at a sample instant, so "detected within one sample
 //! period of the condition persisting" is measurable exactly.
 //!
@@ -285,6 +289,8 @@ struct Socket {
     note: String,
     /// Last reported relay state, to report every change.
     reported_relay: bool,
+    /// Reports every minute up to here (the minute after the relay opened).
+    tail: i64,
     // Truth.
     holds: [Hold; CONDITIONS.len()],
     /// Over-temperature episode: crossing of 65 °C, of 75 °C, since when the
@@ -359,6 +365,7 @@ impl Yard {
                         sun: rng.unit(),
                         note: String::new(),
                         reported_relay: false,
+                        tail: i64::MIN,
                         holds: [Hold::default(); CONDITIONS.len()],
                         hot: None,
                         last_t: None,
@@ -554,7 +561,10 @@ impl Pile {
         }
         self.was_live = live;
         for (s, now) in self.sockets.iter_mut().zip(&states) {
-            if !(now.relay || now.changed || m % IDLE_EVERY_MIN == 0) {
+            if now.changed && !now.relay {
+                s.tail = m + 1;
+            }
+            if !(now.relay || now.changed || m <= s.tail || m % IDLE_EVERY_MIN == 0) {
                 continue;
             }
             self.seq += 1;
