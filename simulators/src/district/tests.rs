@@ -208,10 +208,15 @@ fn pile_scenario() -> Scenario {
 
 #[test]
 fn every_planted_pile_fault_is_detected_within_one_sample_and_near_misses_stay_quiet() {
+    for seed in [11, 12] {
+        pile_faults_found_and_near_misses_quiet(seed);
+    }
+}
+
+fn pile_faults_found_and_near_misses_quiet(seed: u64) {
     use gridwatch_analytics::evaluate::{evaluate, EPISODE_RULES};
     use gridwatch_analytics::register::Register;
     let scenario = pile_scenario();
-    let seed = 11;
     static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(200);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dir = Scratch(std::env::temp_dir().join(format!("gw-district-{}-{n}", std::process::id())));
