@@ -27,6 +27,7 @@
 
 pub mod feed;
 pub mod household;
+pub mod live;
 pub mod rng;
 pub mod scenario;
 

@@ -107,6 +107,27 @@ impl MeterModel {
         }
     }
 
+    /// Sets one device-level value by its register name, for a driver that
+    /// knows the true value (the live district replays recorded readings)
+    /// rather than letting the model invent one. Refused when the profile has
+    /// no such register or the value does not fit its type.
+    pub fn set(&mut self, name: &str, value: f64) -> Result<(), String> {
+        let profile = self.profile.clone();
+        let reg = profile
+            .registers
+            .iter()
+            .find(|r| r.name == name)
+            .ok_or_else(|| format!("profile {} has no register {name:?}", profile.model))?;
+        encode(reg, value).map_err(|e| {
+            format!(
+                "{name} = {value} does not fit profile {}: {e}",
+                profile.model
+            )
+        })?;
+        self.store(None, 0, reg, value);
+        Ok(())
+    }
+
     /// Every emitted value as the gateway should read it, by block and name.
     pub fn values(&self) -> &BTreeMap<(Block, String), f64> {
         &self.values
