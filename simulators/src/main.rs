@@ -79,6 +79,10 @@ struct DistrictLiveArgs {
     /// Play at most this many days.
     #[arg(long)]
     days: Option<u32>,
+    /// Also write every reading that came back from the broker to this
+    /// file, as a recording `gridwatch-analytics evaluate` can score.
+    #[arg(long)]
+    capture: Option<std::path::PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -322,6 +326,7 @@ async fn district_live(args: &DistrictLiveArgs, stop: CancellationToken) -> anyh
         speed: args.speed,
         days: args.days,
         progress_every: std::time::Duration::from_secs(2),
+        capture: args.capture.clone(),
     };
     let mut stderr = std::io::stderr();
     let s = live::run(&scenario, &d.out, &truth, &opts, &mut stderr, stop).await?;

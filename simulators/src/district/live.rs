@@ -68,6 +68,10 @@ pub struct LiveOptions {
     pub days: Option<u32>,
     /// Time between progress lines on the progress writer (wall).
     pub progress_every: Duration,
+    /// Write every reading that came back from the broker here, as a
+    /// recording (`{"reading": …}` lines), so `gridwatch-analytics
+    /// evaluate` can score the live stream against the district's truth.
+    pub capture: Option<PathBuf>,
 }
 
 /// What a live run did.
@@ -406,7 +410,15 @@ pub async fn run(
     }
 
     // Count what comes back from the broker, per building.
-    let watcher = watch_readings(opts.broker, counters.clone(), shutdown.clone()).await?;
+    let capture = match &opts.capture {
+        Some(path) => Some(std::io::BufWriter::with_capacity(
+            1 << 20,
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot create the capture {}", path.display()))?,
+        )),
+        None => None,
+    };
+    let watcher = watch_readings(opts.broker, counters.clone(), capture, shutdown.clone()).await?;
 
     // Recorded readings up to the first poll are already in the registers.
     let recording = dir.join("recording.jsonl");
@@ -466,6 +478,10 @@ pub async fn run(
         anyhow::Ok(())
     }
     .await;
+    // Polls after the last day are no part of the run (the meters go
+    // stale then): count up to here.
+    let answered = counters.answered.load(Ordering::Relaxed);
+    let refused = counters.refused.load(Ordering::Relaxed);
     // Let the last polls' readings reach the broker and come back.
     if result.is_ok() && !shutdown.is_cancelled() {
         tokio::time::sleep(Duration::from_millis(1000)).await;
@@ -487,7 +503,18 @@ pub async fn run(
             }
         }
     }
-    watcher.abort();
+    match tokio::time::timeout(Duration::from_secs(10), watcher).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => {
+            failure.get_or_insert(e);
+        }
+        Ok(Err(e)) => {
+            failure.get_or_insert(anyhow::anyhow!("the reading watcher panicked: {e}"));
+        }
+        Err(_) => {
+            failure.get_or_insert(anyhow::anyhow!("the reading watcher did not stop within 10 s"));
+        }
+    }
     if let Some(e) = failure {
         return Err(e);
     }
@@ -497,8 +524,8 @@ pub async fn run(
         days,
         speed,
         applied: counters.applied.load(Ordering::Relaxed),
-        polls_answered: counters.answered.load(Ordering::Relaxed),
-        polls_refused: counters.refused.load(Ordering::Relaxed),
+        polls_answered: answered,
+        polls_refused: refused,
         published: counters.published.load(Ordering::Relaxed),
         wall_s,
     })
@@ -586,8 +613,9 @@ impl Player {
 async fn watch_readings(
     broker: SocketAddr,
     counters: Arc<Counters>,
+    mut capture: Option<std::io::BufWriter<std::fs::File>>,
     shutdown: CancellationToken,
-) -> anyhow::Result<JoinHandle<()>> {
+) -> anyhow::Result<JoinHandle<anyhow::Result<()>>> {
     let mut opts = rumqttc::MqttOptions::new(
         format!("gridwatch-live-watch-{}", std::process::id()),
         broker.ip().to_string(),
@@ -620,7 +648,12 @@ async fn watch_readings(
         let _client = client;
         loop {
             let ev = tokio::select! {
-                _ = shutdown.cancelled() => return,
+                _ = shutdown.cancelled() => {
+                    if let Some(out) = capture.as_mut() {
+                        out.flush().context("writing the capture")?;
+                    }
+                    return Ok(());
+                }
                 ev = eventloop.poll() => ev,
             };
             match ev {
@@ -638,6 +671,12 @@ async fn watch_readings(
                             .unwrap_or_else(std::sync::PoisonError::into_inner)
                             .entry(key)
                             .or_default() += 1;
+                        if let Some(out) = capture.as_mut() {
+                            serde_json::to_writer(&mut *out, &Record::Reading(r))
+                                .map_err(anyhow::Error::from)
+                                .and_then(|()| Ok(out.write_all(b"\n")?))
+                                .context("writing the capture")?;
+                        }
                     }
                 }
                 Ok(_) => {}
@@ -645,4 +684,81 @@ async fn watch_readings(
             }
         }
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gridwatch_analytics::register::FlatEntry;
+
+    fn register(flats: &[&str]) -> RegisterFile {
+        RegisterFile {
+            flats: flats
+                .iter()
+                .map(|f| FlatEntry {
+                    flat: (*f).to_owned(),
+                    occupants: 2,
+                    area_m2: 60.0,
+                    business: false,
+                })
+                .collect(),
+            tags: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn flats_group_into_buildings_and_a_cabinet_holds_at_most_247() {
+        let b = buildings(&register(&["s01/b01/0101", "s01/b02/0101", "s01/b01/0102"])).unwrap();
+        assert_eq!(b.len(), 2);
+        assert_eq!(b[0].flats, ["0101", "0102"]);
+        assert_eq!((b[1].site.as_str(), b[1].id.as_str()), ("s01", "b02"));
+        let many: Vec<String> = (0..248).map(|i| format!("s01/b01/{i:04}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        let e = buildings(&register(&many)).err().unwrap().to_string();
+        assert!(e.contains("248 flats") && e.contains("247"), "{e}");
+        let e = buildings(&register(&["s01-b01-0101"])).err().unwrap().to_string();
+        assert!(e.contains("s01-b01-0101"), "{e}");
+    }
+
+    #[test]
+    fn the_gateway_config_is_valid_and_names_every_meter_of_every_flat() {
+        let b = Building {
+            site: "s01".into(),
+            id: "b01".into(),
+            flats: vec!["0101".into(), "0102".into()],
+        };
+        let cab = [
+            SocketAddr::from(([127, 0, 0, 1], 5001)),
+            SocketAddr::from(([127, 0, 0, 1], 5002)),
+            SocketAddr::from(([127, 0, 0, 1], 5003)),
+        ];
+        let text = gateway_toml(
+            &b,
+            SocketAddr::from(([127, 0, 0, 1], 1883)),
+            &cab,
+            &[104, 1248, 1248],
+            Path::new("/tmp/outbox \"quoted\""),
+        );
+        let config = gridwatch_gateway::GatewayConfig::from_toml_str(&text, "test").unwrap();
+        assert_eq!(config.devices.len(), 6);
+        let d = config
+            .devices
+            .iter()
+            .find(|d| d.id.as_str() == "wm-0102")
+            .unwrap();
+        assert_eq!(d.unit.as_deref(), Some("0102"));
+        // The device inherits the gateway's building.
+        assert_eq!(d.building, None);
+        assert_eq!(config.gateway.building.as_deref(), Some("b01"));
+    }
+
+    #[test]
+    fn default_speed_plays_a_day_in_about_30_s_unless_polls_get_too_fast() {
+        assert_eq!(default_speed(&Scenario::default()), 2880.0);
+        let fast = Scenario {
+            electricity_interval_s: 60,
+            ..Scenario::default()
+        };
+        assert_eq!(default_speed(&fast), 600.0);
+    }
 }

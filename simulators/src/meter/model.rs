@@ -256,6 +256,22 @@ mod tests {
     }
 
     #[test]
+    fn set_writes_what_the_gateway_decodes_and_refuses_what_does_not_fit() {
+        let p = ProfileLibrary::built_in().get("gridwatch-flat-wm").unwrap();
+        let mut m = MeterModel::new(p, 1);
+        m.set("flow_l", 12.3).unwrap();
+        m.set("volume_m3", 104.0567).unwrap();
+        let got = decoded(&m);
+        assert_eq!(got["flow_l"], 12.3);
+        assert_eq!(got["volume_m3"], 104.0567);
+        let e = m.set("power_w", 1.0).unwrap_err();
+        assert!(e.contains("no register \"power_w\""), "{e}");
+        let e = m.set("flow_l", -1.0).unwrap_err();
+        assert!(e.contains("flow_l"), "{e}");
+        assert_eq!(decoded(&m)["flow_l"], 12.3, "a refused value leaves the register");
+    }
+
+    #[test]
     fn counters_only_go_up_and_gauges_move() {
         let p = ProfileLibrary::built_in().get("eastron-sdm120").unwrap();
         let mut m = MeterModel::new(p, 1);
