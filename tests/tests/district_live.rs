@@ -42,8 +42,12 @@ fn recorded(dir: &std::path::Path) -> BTreeMap<String, Vec<Reading>> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_flat_meter_arrives_through_modbus_and_the_gateway_as_recorded() {
     let mosquitto = Mosquitto::start();
-    let mut sub = Subscriber::connect(mosquitto.port(), "district-live-test", &["gw/+/+/reading/+"])
-        .await;
+    let mut sub = Subscriber::connect(
+        mosquitto.port(),
+        "district-live-test",
+        &["gw/+/+/reading/+"],
+    )
+    .await;
     let dir = TempDir::new("district-live");
     let scenario = tiny();
     let truth = live::prepare(&scenario, 4, dir.path(), false).expect("district generated");
@@ -66,7 +70,10 @@ async fn every_flat_meter_arrives_through_modbus_and_the_gateway_as_recorded() {
     .expect("live run completes");
     assert_eq!(summary.flats, 6);
     assert_eq!(summary.buildings, 1);
-    assert!(summary.applied > 0 && summary.polls_answered > 0, "{summary:?}");
+    assert!(
+        summary.applied > 0 && summary.polls_answered > 0,
+        "{summary:?}"
+    );
 
     let live: Vec<Reading> = sub
         .collect_for(Duration::from_secs(2))
@@ -98,8 +105,18 @@ async fn every_flat_meter_arrives_through_modbus_and_the_gateway_as_recorded() {
                 ["energy_kwh", "power_w"],
                 300_000,
             ),
-            ("wm", DeviceKind::WaterMeter, ["flow_l", "volume_m3"], 3_600_000),
-            ("gm", DeviceKind::GasMeter, ["use_m3", "volume_m3"], 3_600_000),
+            (
+                "wm",
+                DeviceKind::WaterMeter,
+                ["flow_l", "volume_m3"],
+                3_600_000,
+            ),
+            (
+                "gm",
+                DeviceKind::GasMeter,
+                ["use_m3", "volume_m3"],
+                3_600_000,
+            ),
         ] {
             let device = format!("{prefix}-{unit}");
             let mut got = by_device
@@ -143,7 +160,11 @@ async fn every_flat_meter_arrives_through_modbus_and_the_gateway_as_recorded() {
                     r.values
                 );
                 if let Some(prev) = last {
-                    let c = if prefix == "em" { "energy_kwh" } else { "volume_m3" };
+                    let c = if prefix == "em" {
+                        "energy_kwh"
+                    } else {
+                        "volume_m3"
+                    };
                     assert!(r.ts > prev.ts, "{device}: two readings stamped {}", r.ts);
                     assert!(
                         r.values[c] >= prev.values[c],

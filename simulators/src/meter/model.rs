@@ -268,7 +268,11 @@ mod tests {
         assert!(e.contains("no register \"power_w\""), "{e}");
         let e = m.set("flow_l", -1.0).unwrap_err();
         assert!(e.contains("flow_l"), "{e}");
-        assert_eq!(decoded(&m)["flow_l"], 12.3, "a refused value leaves the register");
+        assert_eq!(
+            decoded(&m)["flow_l"],
+            12.3,
+            "a refused value leaves the register"
+        );
     }
 
     #[test]
