@@ -16,6 +16,7 @@
 //! time to detect is measured from the instant the rule was due (the case's
 //! start), so its maximum says whether every episode was caught in time.
 
+pub mod summary;
 pub mod truth;
 
 use gridwatch_telemetry::Alert;
@@ -23,14 +24,20 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use truth::{kind, GroundTruth};
 
-/// Which planted kind each evaluated rule is meant to find.
-pub const RULE_KINDS: &[(&str, &str)] = &[
-    ("group_rental", kind::GROUP_RENTAL),
-    ("indoor_charging_signature", kind::INDOOR_CHARGING),
-    ("indoor_sighting", kind::INDOOR_CHARGING),
-    ("indoor_charging_fused", kind::INDOOR_CHARGING),
-    ("night_water_leak", kind::LEAK),
-    ("three_in_one", kind::THREE_IN_ONE),
+/// Which planted kinds each evaluated rule is meant to find. A lift
+/// sighting is a hazard whether or not the battery is then charged
+/// (DETECTION.md), so `indoor_sighting` is scored against both bikes taken
+/// indoors and indoor charging.
+pub const RULE_KINDS: &[(&str, &[&str])] = &[
+    ("group_rental", &[kind::GROUP_RENTAL]),
+    ("indoor_charging_signature", &[kind::INDOOR_CHARGING]),
+    (
+        "indoor_sighting",
+        &[kind::INDOOR_CHARGING, kind::BIKE_INDOORS],
+    ),
+    ("indoor_charging_fused", &[kind::INDOOR_CHARGING]),
+    ("night_water_leak", &[kind::LEAK]),
+    ("three_in_one", &[kind::THREE_IN_ONE]),
 ];
 
 /// Rules scored per episode: (rule, case kind, grace in ms after the
@@ -231,13 +238,18 @@ pub fn evaluate(truth: &GroundTruth, alerts: &[Alert]) -> Evaluation {
     }
     let mut rules: Vec<RuleScore> = RULE_KINDS
         .iter()
-        .map(|&(rule, k)| {
-            let cases: BTreeMap<&str, i64> = truth
+        .map(|&(rule, kinds)| {
+            let k = kinds.join("+");
+            // A flat with cases of two of the kinds counts once, from the earlier.
+            let mut cases: BTreeMap<&str, i64> = BTreeMap::new();
+            for c in truth
                 .cases
                 .iter()
-                .filter(|c| c.kind == k)
-                .map(|c| (c.entity.as_str(), c.start_ms))
-                .collect();
+                .filter(|c| kinds.contains(&c.kind.as_str()))
+            {
+                let s = cases.entry(c.entity.as_str()).or_insert(c.start_ms);
+                *s = (*s).min(c.start_ms);
+            }
             let mut tp = 0u32;
             let mut alerted = 0u32;
             let mut ttd: Vec<f64> = Vec::new();
@@ -262,7 +274,7 @@ pub fn evaluate(truth: &GroundTruth, alerts: &[Alert]) -> Evaluation {
             }
             score(
                 rule,
-                k,
+                &k,
                 unit::FLAT,
                 (cases.len(), tp, alerted, tp),
                 &ttd,
@@ -405,6 +417,51 @@ mod tests {
             .unwrap();
         assert_eq!((s.precision, s.recall, s.median_ttd_h), (1.0, 1.0, None));
         assert!(e.table().contains("group_rental"));
+    }
+
+    #[test]
+    fn a_lift_sighting_is_scored_against_bikes_indoors_and_indoor_charging() {
+        let case = |k: &str, e: &str, start| Case {
+            kind: k.into(),
+            entity: e.into(),
+            start_ms: start,
+            end_ms: None,
+            note: String::new(),
+        };
+        let truth = GroundTruth {
+            cases: vec![
+                case(kind::BIKE_INDOORS, "a", 10),
+                case(kind::INDOOR_CHARGING, "b", 10),
+                // Both on one flat: one case, from the earlier start.
+                case(kind::INDOOR_CHARGING, "c", 50),
+                case(kind::BIKE_INDOORS, "c", 20),
+            ],
+            ..GroundTruth::default()
+        };
+        let alerts = vec![
+            alert("indoor_sighting", "a", 10),
+            alert("indoor_sighting", "c", 30),
+            alert("indoor_sighting", "z", 30),
+            alert("indoor_charging_signature", "a", 10),
+        ];
+        let e = evaluate(&truth, &alerts);
+        let s = e
+            .rules
+            .iter()
+            .find(|r| r.rule == "indoor_sighting")
+            .unwrap();
+        assert_eq!(s.kind, "indoor_charging+bike_indoors");
+        assert_eq!(
+            (s.cases, s.alerted, s.true_positives, s.false_positives),
+            (3, 3, 2, 1)
+        );
+        // The signature rule looks for charging only: "a" is a false positive.
+        let g = e
+            .rules
+            .iter()
+            .find(|r| r.rule == "indoor_charging_signature")
+            .unwrap();
+        assert_eq!((g.cases, g.true_positives, g.false_positives), (2, 0, 1));
     }
 
     #[test]

@@ -10,7 +10,9 @@
 //! (from day 0 or from a day during the run), registered businesses, owners
 //! who charge an e-bike battery indoors (charger signature in the load, tag
 //! sometimes seen at the lift), bikes taken indoors without charging, and
-//! leaks. Meters drop out for hours; whole buildings go dark.
+//! leaks. Meters drop out for hours; whole buildings go dark. Weekdays,
+//! weekends and public holidays (lived like weekends) set the weekly
+//! rhythm; heating in the cold months sets the season.
 //!
 //! [`generate`] is deterministic for a scenario and seed and writes three
 //! files: `recording.jsonl` (readings and events in event-time order, the
@@ -149,12 +151,14 @@ pub fn generate(scenario: &Scenario, seed: u64, out_dir: &Path) -> anyhow::Resul
     // Records generated for one day that fall after its end (a battery carried
     // down the next morning) wait for the next day's batch.
     let mut pending: Vec<Record> = Vec::new();
+    let holidays = scenario.holiday_days();
     let e_int = i64::from(scenario.electricity_interval_s) / 60;
     let w_int = i64::from(scenario.water_gas_interval_s) / 60;
     for day in 0..scenario.days {
         let day_start = i64::from(day) * 1440;
         let epoch_day = start_day + i64::from(day);
-        let weekend = (epoch_day + 3).rem_euclid(7) >= 5;
+        // A holiday is lived like a weekend.
+        let weekend = (epoch_day + 3).rem_euclid(7) >= 5 || holidays.contains(&epoch_day);
         let winter = matches!(month_of(epoch_day), 11 | 12 | 1 | 2 | 3);
         let mut records: Vec<Record> =
             Vec::with_capacity(flats.len() * (1440 / e_int as usize + 60));
@@ -182,18 +186,24 @@ pub fn generate(scenario: &Scenario, seed: u64, out_dir: &Path) -> anyhow::Resul
             if let (Some(charger), true) = (f.profile.indoor_charger, home) {
                 if f.rng.chance(scenario.charge_night_prob) {
                     let s = charge_session(charger, &mut f.rng, day_start);
+                    let carried_up = f
+                        .rng
+                        .chance(scenario.sighting_prob)
+                        .then(|| s.start - f.rng.int(5, 40));
                     if !f.first_charge {
                         f.first_charge = true;
+                        // The case begins when the battery comes in: its lift
+                        // sighting when there was one, else the first charge.
                         truth.cases.push(Case {
                             kind: kind::INDOOR_CHARGING.into(),
                             entity: f.key.clone(),
-                            start_ms: ts(s.start).0,
+                            start_ms: ts(carried_up.unwrap_or(s.start).min(s.start)).0,
                             end_ms: None,
                             note: format!("{charger:?}"),
                         });
                     }
-                    if f.rng.chance(scenario.sighting_prob) {
-                        sightings.push((s.start - f.rng.int(5, 40), "lift_lobby"));
+                    if let Some(at) = carried_up {
+                        sightings.push((at, "lift_lobby"));
                     }
                     if f.rng.chance(scenario.sighting_prob) {
                         let morning = (s.start + s.minutes).max(day_start + 1440 + 390);

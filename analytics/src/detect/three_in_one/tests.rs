@@ -83,8 +83,8 @@ fn weekday_machine_loads_with_night_living_alert_once_with_numbers() {
 
 #[test]
 fn daytime_load_at_the_threshold_alerts_and_just_below_does_not() {
-    assert_eq!(run(21, 1.5, 0.5, 0.5, false).1.len(), 1);
-    assert!(run(21, 1.45, 0.5, 0.5, false).1.is_empty());
+    assert_eq!(run(21, 1.0, 0.4, 0.4, false).1.len(), 1);
+    assert!(run(21, 0.95, 0.4, 0.4, false).1.is_empty());
 }
 
 #[test]
@@ -98,8 +98,10 @@ fn the_same_load_at_weekends_is_not_a_working_week() {
 
 #[test]
 fn a_dark_workshop_and_a_registered_business_are_not_flagged() {
-    // Nobody home in the evening: a workshop, not a dwelling.
-    assert!(run(28, 2.5, 0.5, 0.1, false).1.is_empty());
+    // Nobody home in the evening (a fridge and standby, ~65 W): a
+    // workshop, not a dwelling; one person's evening (~0.12 kW) is.
+    assert!(run(28, 2.5, 0.5, 0.07, false).1.is_empty());
+    assert_eq!(run(28, 2.5, 0.5, 0.12, false).1.len(), 1);
     // A business the register knows about.
     let (d, out) = run(28, 2.5, 0.5, 0.6, true);
     assert!(out.is_empty());
