@@ -378,16 +378,7 @@ fn round(v: f64, digits: i32) -> f64 {
 
 /// Month (1–12) of a day since the epoch.
 fn month_of(days: i64) -> i64 {
-    let z = days + 719_468;
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    if mp < 10 {
-        mp + 3
-    } else {
-        mp - 9
-    }
+    i64::from(gridwatch_telemetry::time::civil_from_days(days).1)
 }
 
 /// Draws every flat's profile.
