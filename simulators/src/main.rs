@@ -333,7 +333,7 @@ async fn district_live(args: &DistrictLiveArgs, stop: CancellationToken) -> anyh
     println!(
         "played {} days of {} flats in {} buildings live at {:.0}x in {:.1} s: {} recorded readings \
          into the meters, {} polls answered, {} refused (no fresh data), {} readings published \
-         ({:.0}/s)",
+         ({:.0}/s); {} recorded charging-pile readings not played",
         s.days,
         s.flats,
         s.buildings,
@@ -343,7 +343,8 @@ async fn district_live(args: &DistrictLiveArgs, stop: CancellationToken) -> anyh
         s.polls_answered,
         s.polls_refused,
         s.published,
-        s.published as f64 / s.wall_s.max(1e-9)
+        s.published as f64 / s.wall_s.max(1e-9),
+        s.piles_not_played
     );
     Ok(())
 }

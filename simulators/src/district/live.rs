@@ -16,7 +16,8 @@
 //!
 //! The meters use the `gridwatch-flat-em/wm/gm` profiles in `config/devices/`,
 //! whose value names are those of the recording and the detectors.
-//! Tag sightings are not played: see docs/detection-evaluation.md.
+//! Tag sightings and the yards' charging piles are not played: see
+//! docs/detection-evaluation.md.
 
 use super::{generate, Scenario};
 use crate::meter::{MeterModel, MeterService, SharedMeter};
@@ -93,6 +94,8 @@ pub struct LiveSummary {
     pub polls_refused: u64,
     /// Readings that came back from the broker (published by the gateways).
     pub published: u64,
+    /// Recorded readings of the yards' charging piles, which are not played.
+    pub piles_not_played: u64,
     /// Wall time of the run, seconds (generation excluded).
     pub wall_s: f64,
 }
@@ -159,6 +162,7 @@ struct Counters {
     answered: AtomicU64,
     refused: AtomicU64,
     published: AtomicU64,
+    not_played: AtomicU64,
     by_building: Mutex<BTreeMap<String, u64>>,
 }
 
@@ -538,6 +542,7 @@ pub async fn run(
         polls_answered: answered,
         polls_refused: refused,
         published: counters.published.load(Ordering::Relaxed),
+        piles_not_played: counters.not_played.load(Ordering::Relaxed),
         wall_s,
     })
 }
@@ -588,6 +593,14 @@ impl Player {
             if r.ts.0 > now_ms {
                 self.next = Some(r);
                 break;
+            }
+            if matches!(
+                r.kind,
+                DeviceKind::ChargingPile | DeviceKind::ChargingSocket
+            ) {
+                // The yard's piles are not played live (see the module docs).
+                self.counters.not_played.fetch_add(1, Ordering::Relaxed);
+                continue;
             }
             let key = (r.gateway.as_str().to_owned(), r.device.as_str().to_owned());
             let Some(m) = self.meters.get(&key) else {

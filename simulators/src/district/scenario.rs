@@ -61,6 +61,18 @@ pub struct Scenario {
     pub meter_gap_prob: f64,
     /// Chance per building and day of a 1–6 h outage of all its meters.
     pub building_outage_prob: f64,
+    /// Charging piles in each site's yard (0: none).
+    pub piles_per_site: u32,
+    /// Sockets per pile (1–12, the EBP-12's register map).
+    pub sockets_per_pile: u16,
+    /// Chance per charging session that the pile fails one protection in it
+    /// (a planted fault of DETECTION.md's pile table).
+    pub pile_fault_rate: f64,
+    /// Chance per charging session of a near miss that must raise nothing.
+    pub pile_near_miss_rate: f64,
+    /// Chance per pile and day of an afternoon of delivery riders' 1 kW
+    /// chargers: half overload the pile, half come close.
+    pub pile_heavy_afternoon_prob: f64,
     /// Public holidays, `YYYY-MM-DD`: households live them like a weekend
     /// and workshops and businesses stand still, which a detector that
     /// knows only the weekday must not read as a change of occupancy.
@@ -116,6 +128,11 @@ impl Default for Scenario {
             leak_rate: 0.02,
             meter_gap_prob: 0.01,
             building_outage_prob: 0.002,
+            piles_per_site: 1,
+            sockets_per_pile: 12,
+            pile_fault_rate: 0.03,
+            pile_near_miss_rate: 0.03,
+            pile_heavy_afternoon_prob: 0.03,
             holidays: china_holidays_2026(),
         }
     }
@@ -186,6 +203,18 @@ impl Scenario {
                 return Err(format!("{k} is 0; it must be at least 1"));
             }
         }
+        if self.piles_per_site > 9 {
+            return Err(format!(
+                "piles_per_site is {}; at most 9 piles per yard",
+                self.piles_per_site
+            ));
+        }
+        if !(1..=12).contains(&self.sockets_per_pile) {
+            return Err(format!(
+                "sockets_per_pile is {}; a pile has 1 to 12 sockets",
+                self.sockets_per_pile
+            ));
+        }
         if let Some(bad) = self.holidays.iter().find(|d| days_from_date(d).is_none()) {
             return Err(format!("holidays: {bad:?} is not YYYY-MM-DD"));
         }
@@ -222,6 +251,9 @@ impl Scenario {
             ("leak_rate", self.leak_rate),
             ("meter_gap_prob", self.meter_gap_prob),
             ("building_outage_prob", self.building_outage_prob),
+            ("pile_fault_rate", self.pile_fault_rate),
+            ("pile_near_miss_rate", self.pile_near_miss_rate),
+            ("pile_heavy_afternoon_prob", self.pile_heavy_afternoon_prob),
         ] {
             if !(0.0..=1.0).contains(&v) {
                 return Err(format!("{k} is {v}; a rate is 0 to 1"));
@@ -281,6 +313,16 @@ mod tests {
             ..Scenario::default()
         };
         assert!(bad.check().unwrap_err().contains("leak_rate"));
+        let bad = Scenario {
+            sockets_per_pile: 13,
+            ..Scenario::default()
+        };
+        assert!(bad.check().unwrap_err().contains("sockets_per_pile"));
+        let bad = Scenario {
+            pile_fault_rate: -0.1,
+            ..Scenario::default()
+        };
+        assert!(bad.check().unwrap_err().contains("pile_fault_rate"));
         let bad = Scenario {
             holidays: vec!["2026-04-05".into(), "Qingming".into()],
             ..Scenario::default()
