@@ -5,7 +5,7 @@
 //!
 //! Per meter (electricity, water, gas; the entity is the reading's
 //! `site/gateway/device`), one small state machine:
-//! - `meter_no_data` (minor): no reading for `no_data_min` of event time,
+//! - `meter_no_data` (minor): no reading for more than `no_data_min` of event time,
 //!   judged at sweeps every `sweep_min` of event time (the newest reading of
 //!   any meter is "now": analytics never reads the wall clock). One alert per
 //!   silence; when the meter reports again it is back to normal (logged, the
@@ -268,7 +268,12 @@ impl MeterHealth {
                 .entry((t.site.clone(), t.gateway.clone()))
                 .or_default();
             e.0 += 1;
-            if !t.silent && now - t.last_ts >= limit {
+            // More than the limit: the sweep runs on the first reading of
+            // an instant, before the rest of that instant's readings, so a
+            // meter whose reading is due exactly now is not yet late (else a
+            // building's hourly meters, silent for exactly the limit after an
+            // outage, would each alert in the instant they report again).
+            if !t.silent && now - t.last_ts > limit {
                 e.1.push(k.clone());
             }
             if now - t.last_ts >= half {
