@@ -61,6 +61,12 @@ pub struct Scenario {
     pub meter_gap_prob: f64,
     /// Chance per building and day of a 1–6 h outage of all its meters.
     pub building_outage_prob: f64,
+    /// Share of flats with an electricity or water meter whose register
+    /// sticks from some day (for 2–10 days or to the end) while use goes on.
+    pub stuck_meter_rate: f64,
+    /// Share of flats (without another planted case) with an electricity or
+    /// water meter wired backwards from some day (for 2–10 days or to the end).
+    pub reversed_meter_rate: f64,
 }
 
 impl Default for Scenario {
@@ -92,6 +98,8 @@ impl Default for Scenario {
             leak_rate: 0.02,
             meter_gap_prob: 0.01,
             building_outage_prob: 0.002,
+            stuck_meter_rate: 0.01,
+            reversed_meter_rate: 0.01,
         }
     }
 }
@@ -194,6 +202,8 @@ impl Scenario {
             ("leak_rate", self.leak_rate),
             ("meter_gap_prob", self.meter_gap_prob),
             ("building_outage_prob", self.building_outage_prob),
+            ("stuck_meter_rate", self.stuck_meter_rate),
+            ("reversed_meter_rate", self.reversed_meter_rate),
         ] {
             if !(0.0..=1.0).contains(&v) {
                 return Err(format!("{k} is {v}; a rate is 0 to 1"));
@@ -246,5 +256,10 @@ mod tests {
             ..Scenario::default()
         };
         assert!(bad.check().unwrap_err().contains("leak_rate"));
+        let bad = Scenario {
+            stuck_meter_rate: -0.1,
+            ..Scenario::default()
+        };
+        assert!(bad.check().unwrap_err().contains("stuck_meter_rate"));
     }
 }
