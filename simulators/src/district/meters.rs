@@ -21,8 +21,10 @@
 //!   cause, one alert), so their silences are not `meter_gap` cases; a
 //!   meter that was already due on its own before is.
 //! - `meter_stuck`: the register unchanged for `stuck_h` while the register
-//!   is stuck (from the reading where it last moved + `stuck_h`), to the
-//!   reading where it moves again.
+//!   is stuck and the meter's interval values show use (from the reading
+//!   where it last moved + `stuck_h`, or the first use after that), to the
+//!   reading where it moves again. A stuck meter in a flat that uses
+//!   nothing is not a case: it cannot be told from a vacant flat.
 //! - `meter_reversed`: from the first reading at which the register fell by
 //!   more than `reverse_tolerance` or the interval value was negative, to
 //!   when the wiring was put right.
@@ -151,6 +153,9 @@ pub struct Watch {
     silences: Vec<Silence>,
     total: f64,
     changed_at: i64,
+    /// The first reading since the register last moved whose interval value
+    /// showed use.
+    used_at: Option<i64>,
     fault: Option<(Fault, i64, i64)>,
     case: Option<Case>,
     cases: Vec<Case>,
@@ -177,6 +182,7 @@ impl Watch {
             silences: Vec::new(),
             total: f64::NAN,
             changed_at: 0,
+            used_at: None,
             fault: fault.map(|p| (p.fault, at(p.from), at(p.to))),
             case: None,
             cases: Vec::new(),
@@ -201,6 +207,9 @@ impl Watch {
         if moved {
             self.total = total;
             self.changed_at = ts;
+            self.used_at = None;
+        } else if interval > 0.0 && self.used_at.is_none() {
+            self.used_at = Some(ts);
         }
         let Some((fault, from, to)) = self.fault else {
             return;
@@ -215,19 +224,19 @@ impl Watch {
                     } else {
                         self.case = Some(c);
                     }
-                } else if self.cases.is_empty()
-                    && !moved
-                    && ts > from
-                    && self.changed_at < to
-                    && ts - self.changed_at >= stuck_ms
+                } else if let (true, false, Some(used_at)) =
+                    (self.cases.is_empty(), moved, self.used_at)
                 {
-                    self.case = Some(Case {
-                        kind: kind::METER_STUCK.into(),
-                        entity: self.entity.clone(),
-                        start_ms: self.changed_at + stuck_ms,
-                        end_ms: None,
-                        note: format!("register stuck at {total}"),
-                    });
+                    if ts > from && self.changed_at < to && ts - self.changed_at >= stuck_ms {
+                        self.case = Some(Case {
+                            kind: kind::METER_STUCK.into(),
+                            entity: self.entity.clone(),
+                            // Due once it has rested that long and use was measured meanwhile.
+                            start_ms: (self.changed_at + stuck_ms).max(used_at),
+                            end_ms: None,
+                            note: format!("register stuck at {total}"),
+                        });
+                    }
                 }
             }
             Fault::Reversed => {

@@ -169,3 +169,39 @@ fn a_meter_reporting_exactly_at_the_limit_is_not_silent_even_when_the_sweep_come
     }
     assert_eq!(found, vec![(RULE_NO_DATA, 290)]);
 }
+
+#[test]
+fn a_register_at_rest_while_the_meter_measures_no_use_is_a_vacant_flat_not_stuck() {
+    // Water meter of a flat away: volume unchanged, flow 0, for 3 days.
+    let water = |h: i64, volume: f64, flow: Option<f64>| {
+        let mut r = Reading::new(
+            Timestamp(h * 60 * MIN),
+            "gw-1",
+            "wm-1",
+            DeviceKind::WaterMeter,
+            0,
+        );
+        r.values.insert("volume_m3".into(), volume);
+        if let Some(f) = flow {
+            r.values.insert("flow_l".into(), f);
+        }
+        r
+    };
+    let stuck = |d: &mut MeterHealth, r: &Reading| {
+        d.observe(r).iter().filter(|f| f.rule == RULE_STUCK).count()
+    };
+    let mut d = MeterHealth::new(&MeterHealthConfig::default());
+    // The last use moves the register; its flow belongs to that move.
+    assert_eq!(stuck(&mut d, &water(0, 1.0, Some(0.0))), 0);
+    assert_eq!(stuck(&mut d, &water(1, 1.012, Some(12.0))), 0);
+    let vacant: usize = (2..=72)
+        .map(|h| stuck(&mut d, &water(h, 1.012, Some(0.0))))
+        .sum();
+    assert_eq!(vacant, 0);
+    // Then 5 L flow through a register that does not move: stuck, at once.
+    assert_eq!(stuck(&mut d, &water(73, 1.012, Some(5.0))), 1);
+    // A meter without interval values is judged on its register alone.
+    let mut d = MeterHealth::new(&MeterHealthConfig::default());
+    let n: usize = (0..=24).map(|h| stuck(&mut d, &water(h, 2.0, None))).sum();
+    assert_eq!(n, 1);
+}
