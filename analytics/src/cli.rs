@@ -1,5 +1,5 @@
-//! The `gridwatch-analytics` command line: `run`, `check`, `replay` and
-//! `evaluate`.
+//! The `gridwatch-analytics` command line: `run`, `check`, `replay`,
+//! `evaluate` and `summarize`.
 //!
 //! Errors are one line on stderr. Exit codes: 0 success, 1 the service failed
 //! at run time, 2 the command line or the config is wrong (so that systemd and
@@ -47,7 +47,8 @@ pub enum Command {
         /// The analytics config; defaults if absent.
         #[arg(long, short)]
         config: Option<PathBuf>,
-        /// The register of flats and tags; register.json beside the recording if absent.
+        /// The register of flats and tags; else the config's `[register] path`;
+        /// else register.json beside the recording.
         #[arg(long)]
         register: Option<PathBuf>,
         /// Write every alert as JSON lines here.
@@ -62,13 +63,25 @@ pub enum Command {
         /// The ground truth; truth.json beside the recording if absent.
         #[arg(long)]
         truth: Option<PathBuf>,
-        /// The register; register.json beside the recording if absent.
+        /// The register; else the config's `[register] path`; else
+        /// register.json beside the recording.
         #[arg(long)]
         register: Option<PathBuf>,
         /// The analytics config; defaults if absent.
         #[arg(long, short)]
         config: Option<PathBuf>,
         /// Write the evaluation as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+    /// Summarise evaluations of one scenario over seeds (the JSON files of
+    /// `evaluate --json`): per rule, mean (min–max) of precision, recall,
+    /// F1 and time to detect, as Markdown tables.
+    Summarize {
+        /// The evaluation files, one per seed.
+        #[arg(required = true)]
+        evaluations: Vec<PathBuf>,
+        /// Write the summary as JSON here.
         #[arg(long)]
         json: Option<PathBuf>,
     },
@@ -173,6 +186,37 @@ pub fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+        Command::Summarize { evaluations, json } => {
+            let mut evals = Vec::new();
+            for path in &evaluations {
+                match std::fs::read(path)
+                    .map_err(|e| e.to_string())
+                    .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+                {
+                    Ok(e) => evals.push(e),
+                    Err(e) => {
+                        eprintln!("error: cannot read evaluation {}: {e}", path.display());
+                        return ExitCode::from(EXIT_CONFIG);
+                    }
+                }
+            }
+            let summary = match crate::evaluate::summary::summarize(&evals) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(EXIT_CONFIG);
+                }
+            };
+            print!("{}", summary.markdown());
+            if let Some(path) = json {
+                let text = serde_json::to_string_pretty(&summary).unwrap_or_default();
+                if let Err(err) = std::fs::write(&path, text) {
+                    eprintln!("error: cannot write {}: {err}", path.display());
+                    return ExitCode::FAILURE;
+                }
+            }
+            ExitCode::SUCCESS
+        }
         Command::Run { config } => {
             let c = match AnalyticsConfig::load(&config) {
                 Ok(c) => c,
@@ -222,10 +266,14 @@ fn replay_file(
         Some(p) => AnalyticsConfig::load(p).map_err(|e| config_error(&e))?,
         None => AnalyticsConfig::default(),
     };
-    let reg_path = register
+    // --register, else the config's [register] path, else beside the recording.
+    let named = register
         .map(PathBuf::from)
+        .or_else(|| c.register.path.clone());
+    let reg_path = named
+        .clone()
         .unwrap_or_else(|| beside(recording, "register.json"));
-    let reg = if register.is_some() || reg_path.exists() {
+    let reg = if named.is_some() || reg_path.exists() {
         crate::register::Register::load(&reg_path).map_err(|e| {
             eprintln!("error: {e}");
             ExitCode::from(EXIT_CONFIG)

@@ -39,6 +39,9 @@ pub struct AnalyticsConfig {
     pub api: crate::api::ApiConfig,
     /// Channels besides MQTT (webhook).
     pub notify: crate::notify::NotifyConfig,
+    /// The register of flats and tags (registered occupants, businesses,
+    /// tag owners).
+    pub register: crate::register::RegisterConfig,
 }
 
 /// A config value that is well-formed TOML but not acceptable, with the path
@@ -131,36 +134,52 @@ fn located(origin: &str, at: Option<Position>, field: Option<&FieldPath>, msg: &
     out
 }
 
+/// Reads a TOML file's text, or says which file could not be read.
+pub(crate) fn read_toml(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Parses TOML text and checks the result, so that every file Gridwatch
+/// analytics reads reports a problem the same way: origin, line and column,
+/// and the field's path, whether toml refused the text or `check` refused
+/// a value.
+pub(crate) fn parse_toml<T: serde::de::DeserializeOwned>(
+    text: &str,
+    origin: &str,
+    check: impl FnOnce(&T) -> Result<(), FieldError>,
+) -> Result<T, ConfigError> {
+    let value: T = toml::from_str(text).map_err(|e| {
+        let offset = e.span().map(|s| s.start);
+        ConfigError::Parse {
+            origin: origin.to_owned(),
+            at: offset.map(|o| position(text, o)),
+            field: offset.and_then(|o| field_at(text, o)),
+            message: e.message().to_owned(),
+        }
+    })?;
+    check(&value).map_err(|e| ConfigError::Invalid {
+        origin: origin.to_owned(),
+        at: locate(text, &e.path),
+        field: e.path,
+        message: e.message,
+    })?;
+    Ok(value)
+}
+
 impl AnalyticsConfig {
     /// Reads, parses and validates the config file at `path`.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        Self::from_toml_str(&text, &path.display().to_string())
+        Self::from_toml_str(&read_toml(path)?, &path.display().to_string())
     }
 
     /// Parses and validates config text; `origin` names it in errors (a file
     /// name, or something like `<inline>` in tests).
     pub fn from_toml_str(text: &str, origin: &str) -> Result<Self, ConfigError> {
-        let config: AnalyticsConfig = toml::from_str(text).map_err(|e| {
-            let offset = e.span().map(|s| s.start);
-            ConfigError::Parse {
-                origin: origin.to_owned(),
-                at: offset.map(|o| position(text, o)),
-                field: offset.and_then(|o| field_at(text, o)),
-                message: e.message().to_owned(),
-            }
-        })?;
-        config.check().map_err(|e| ConfigError::Invalid {
-            origin: origin.to_owned(),
-            at: locate(text, &e.path),
-            field: e.path,
-            message: e.message,
-        })?;
-        Ok(config)
+        parse_toml(text, origin, Self::check)
     }
 
     /// Checks a config built in code (tests, the demo) the way a file would be

@@ -1,4 +1,5 @@
-//! Ingest: MQTT messages in, [`Reading`]s out.
+//! Ingest: MQTT messages in, [`Reading`]s and [`Event`]s (tag sightings,
+//! devices going offline) out.
 //!
 //! The decoding is sans-IO ([`ReadingDecoder::decode`] takes a topic and the
 //! payload bytes) so that every malformed input is a unit test; the
@@ -13,14 +14,15 @@
 
 use gridwatch_telemetry::codec::{self, CodecError};
 use gridwatch_telemetry::topic::{TopicKind, Topics};
-use gridwatch_telemetry::Reading;
+use gridwatch_telemetry::{Event, Reading};
 use thiserror::Error;
 
 /// Why a message did not become a reading.
 #[derive(Debug, Error)]
 pub enum IngestError {
-    /// The topic is not `{prefix}/{site}/{gateway}/reading/{device}`.
-    #[error("topic {topic:?} is not a reading topic under prefix {prefix:?}")]
+    /// The topic is not `{prefix}/{site}/{gateway}/reading/{device}` (nor,
+    /// where events are expected, `…/event/{device}`).
+    #[error("topic {topic:?} is not a reading or event topic under prefix {prefix:?}")]
     NotAReadingTopic {
         /// The topic.
         topic: String,
@@ -52,7 +54,16 @@ pub enum IngestError {
     },
 }
 
-/// Turns reading messages into [`Reading`]s.
+/// A message the service acts on.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Incoming {
+    /// A measurement.
+    Reading(Reading),
+    /// Something that happened: a tag sighting, a device offline.
+    Event(Event),
+}
+
+/// Turns reading and event messages into [`Reading`]s and [`Event`]s.
 #[derive(Debug, Clone)]
 pub struct ReadingDecoder {
     topics: Topics,
@@ -71,16 +82,62 @@ impl ReadingDecoder {
         self.topics.all_readings()
     }
 
+    /// Both subscription filters: every reading and every event
+    /// (`{prefix}/+/+/event/+`), which carry the sightings the
+    /// indoor-charging rules and the offline events pile_offline need.
+    pub fn filters(&self) -> [String; 2] {
+        [self.topics.all_readings(), self.topics.all_events()]
+    }
+
+    /// Decodes a message from either filter of [`Self::filters`].
+    pub fn decode_message(&self, topic: &str, payload: &[u8]) -> Result<Incoming, IngestError> {
+        let is_event = self
+            .topics
+            .parse(topic)
+            .is_some_and(|p| p.kind == TopicKind::Event);
+        if !is_event {
+            return self.decode(topic, payload).map(Incoming::Reading);
+        }
+        let parts = self
+            .topics
+            .parse(topic)
+            .ok_or_else(|| self.not_ours(topic))?;
+        let mut event: Event = codec::decode(payload).map_err(|source| IngestError::Payload {
+            topic: topic.to_owned(),
+            source,
+        })?;
+        if event.site.as_str().is_empty() {
+            event.site = parts.site.into();
+        }
+        check_origin(
+            topic,
+            [
+                ("site", parts.site, event.site.as_str()),
+                ("gateway", parts.gateway, event.gateway.as_str()),
+                (
+                    "device",
+                    parts.device.unwrap_or_default(),
+                    event.device.as_str(),
+                ),
+            ],
+        )?;
+        Ok(Incoming::Event(event))
+    }
+
+    fn not_ours(&self, topic: &str) -> IngestError {
+        IngestError::NotAReadingTopic {
+            topic: topic.to_owned(),
+            prefix: self.topics.prefix().to_owned(),
+        }
+    }
+
     /// Decodes one message. A payload without a `site` takes the topic's.
     pub fn decode(&self, topic: &str, payload: &[u8]) -> Result<Reading, IngestError> {
         let parts = self
             .topics
             .parse(topic)
             .filter(|p| p.kind == TopicKind::Reading)
-            .ok_or_else(|| IngestError::NotAReadingTopic {
-                topic: topic.to_owned(),
-                prefix: self.topics.prefix().to_owned(),
-            })?;
+            .ok_or_else(|| self.not_ours(topic))?;
         let mut reading: Reading =
             codec::decode(payload).map_err(|source| IngestError::Payload {
                 topic: topic.to_owned(),
@@ -89,23 +146,36 @@ impl ReadingDecoder {
         if reading.site.as_str().is_empty() {
             reading.site = parts.site.into();
         }
-        let device = parts.device.unwrap_or_default();
-        for (field, in_topic, in_payload) in [
-            ("site", parts.site, reading.site.as_str()),
-            ("gateway", parts.gateway, reading.gateway.as_str()),
-            ("device", device, reading.device.as_str()),
-        ] {
-            if in_topic != in_payload {
-                return Err(IngestError::Mismatch {
-                    topic: topic.to_owned(),
-                    field,
-                    in_topic: in_topic.to_owned(),
-                    in_payload: in_payload.to_owned(),
-                });
-            }
-        }
+        check_origin(
+            topic,
+            [
+                ("site", parts.site, reading.site.as_str()),
+                ("gateway", parts.gateway, reading.gateway.as_str()),
+                (
+                    "device",
+                    parts.device.unwrap_or_default(),
+                    reading.device.as_str(),
+                ),
+            ],
+        )?;
         Ok(reading)
     }
+}
+
+/// Refuses a payload that names another site, gateway or device than its
+/// topic (field, value in the topic, value in the payload).
+fn check_origin(topic: &str, fields: [(&'static str, &str, &str); 3]) -> Result<(), IngestError> {
+    for (field, in_topic, in_payload) in fields {
+        if in_topic != in_payload {
+            return Err(IngestError::Mismatch {
+                topic: topic.to_owned(),
+                field,
+                in_topic: in_topic.to_owned(),
+                in_payload: in_payload.to_owned(),
+            });
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -169,6 +239,66 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains(TOPIC), "{e}");
+    }
+
+    fn sighting(site: &str, device: &str) -> Vec<u8> {
+        codec::encode(&Event {
+            schema: gridwatch_telemetry::SCHEMA_VERSION,
+            ts: Timestamp(5),
+            gateway: "gw-1".into(),
+            site: site.into(),
+            device: device.into(),
+            seq: 1,
+            kind: gridwatch_telemetry::EventKind::Sighting {
+                location: "lift_lobby".into(),
+                identity: "tag-hmac".into(),
+                direction: None,
+            },
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn events_and_readings_decode_from_their_own_topics() {
+        let d = ReadingDecoder::new("gw");
+        assert_eq!(d.filters(), ["gw/+/+/reading/+", "gw/+/+/event/+"]);
+        let topic = "gw/yard-a/gw-1/event/reader-lift";
+        let Ok(Incoming::Event(e)) = d.decode_message(topic, &sighting("", "reader-lift")) else {
+            panic!("a sighting on an event topic is an event");
+        };
+        assert_eq!(
+            (e.site.as_str(), e.device.as_str()),
+            ("yard-a", "reader-lift")
+        );
+        assert!(matches!(
+            d.decode_message(TOPIC, &payload("yard-a", "gw-1")),
+            Ok(Incoming::Reading(_))
+        ));
+        // The same checks as for readings: another device than the topic's,
+        // a reading's payload on an event topic, garbage, a status topic.
+        let e = d
+            .decode_message(topic, &sighting("yard-a", "reader-gate"))
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                IngestError::Mismatch {
+                    field: "device",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let e = d
+            .decode_message("gw/yard-a/gw-1/event/pile-1", &payload("yard-a", "gw-1"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("gw/yard-a/gw-1/event/pile-1"), "{e}");
+        assert!(d.decode_message(topic, b"{not json").is_err());
+        assert!(matches!(
+            d.decode_message("gw/yard-a/gw-1/status", b"{}"),
+            Err(IngestError::NotAReadingTopic { .. })
+        ));
     }
 
     #[test]

@@ -11,8 +11,19 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use thiserror::Error;
+
+/// The `[register]` section of the analytics config: where the running
+/// service finds the register (replay and evaluate take `--register`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegisterConfig {
+    /// The register file (JSON, see docs/analytics.md). Without it group
+    /// rental assumes `[detect.group_rental] default_occupants` for every
+    /// flat and a lift sighting names its reader, not a flat.
+    pub path: Option<PathBuf>,
+}
 
 /// One flat of the register.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -94,6 +105,11 @@ pub struct Register {
 }
 
 impl Register {
+    /// Flats and tags registered, for a start-up line.
+    pub fn counts(&self) -> (usize, usize) {
+        (self.flats.len(), self.tags.len())
+    }
+
     /// Reads a register JSON file.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, RegisterError> {
         let path = path.as_ref();

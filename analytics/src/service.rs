@@ -1,8 +1,9 @@
-//! The running service: one MQTT connection, readings in, alerts out.
+//! The running service: one MQTT connection, readings and events in, alerts out.
 //!
 //! Read top to bottom, this is the whole data path of the binary:
 //! broker → [`ReadingDecoder`] → [`Pipeline`] → log line + [`AlertOutbox`] →
 //! broker. It runs as one task that owns rumqttc's event loop. Readings are
+//! and events (tag sightings at a lift, devices going offline) are
 //! processed where they arrive (the detectors are cheap and sans-IO), and
 //! alerts are handed to the client with `try_publish` only: awaiting a full
 //! request channel from the task that must drain it would deadlock.
@@ -16,7 +17,7 @@ use crate::alerts::directory::Directory;
 use crate::api::AppState;
 use crate::config::AnalyticsConfig;
 use crate::connection::Backoff;
-use crate::ingest::ReadingDecoder;
+use crate::ingest::{Incoming, ReadingDecoder};
 use crate::notify::mqtt::{AlertOutbox, OutgoingAlert};
 use crate::pipeline::Pipeline;
 use crate::store::stations::Stations;
@@ -88,6 +89,21 @@ pub async fn run_with(
     directory
         .route_into(&mut config.cells)
         .map_err(anyhow::Error::msg)?;
+    let register = match &config.register.path {
+        Some(p) => {
+            let r = crate::register::Register::load(p)?;
+            let (flats, tags) = r.counts();
+            info!("register {}: {flats} flats, {tags} tags", p.display());
+            r
+        }
+        None => {
+            info!(
+                "no register ([register] path): group rental assumes {} occupants per flat; sightings name their reader",
+                config.detect.group_rental.default_occupants
+            );
+            crate::register::Register::default()
+        }
+    };
     let store = Store::open(&config.store)?;
     let stations = Stations::new(config.detect.socket_safety.max_sockets);
     let directory = Arc::new(directory);
@@ -121,7 +137,7 @@ pub async fn run_with(
     let cases = Cases::new(store, directory, &config)
         .with_webhook(webhook)
         .with_channel(email);
-    let mut service = Service::new(&config, tap, cases, stations);
+    let mut service = Service::new(&config, register, tap, cases, stations);
     let (client, eventloop) = AsyncClient::new(config.mqtt.options(), CLIENT_CAPACITY);
     service
         .run(client, eventloop, shutdown)
@@ -209,6 +225,7 @@ struct Service {
 impl Service {
     fn new(
         config: &AnalyticsConfig,
+        register: crate::register::Register,
         tap: Option<mpsc::Sender<Alert>>,
         cases: Cases,
         stations: Stations,
@@ -216,7 +233,7 @@ impl Service {
         Self {
             mqtt: config.mqtt.clone(),
             decoder: ReadingDecoder::new(&config.mqtt.topic_prefix),
-            pipeline: Pipeline::new(config),
+            pipeline: Pipeline::with_register(config, register),
             outbox: AlertOutbox::new(config.mqtt.max_queued_alerts),
             tap,
             connected: false,
@@ -239,7 +256,7 @@ impl Service {
         let mut backoff = Backoff::for_config(&self.mqtt);
         info!(
             "analytics starting: readings from {} on broker {} as client {}",
-            self.decoder.filter(),
+            self.filters(),
             self.mqtt.broker(),
             self.mqtt.client_id
         );
@@ -288,7 +305,7 @@ impl Service {
                     session_present = ack.session_present,
                     "connected to broker {}; {session}; subscribing to {}",
                     self.mqtt.broker(),
-                    self.decoder.filter()
+                    self.filters()
                 );
                 self.outbox.on_connected(ack.session_present);
             }
@@ -301,11 +318,11 @@ impl Service {
                     error!(
                         "broker {} refused the subscription to {}; no readings will arrive (check the broker's ACL for {})",
                         self.mqtt.broker(),
-                        self.decoder.filter(),
+                        self.filters(),
                         self.mqtt.client_id
                     );
                 } else {
-                    info!("subscribed to {}", self.decoder.filter());
+                    info!("subscribed to {}", self.filters());
                 }
             }
             Event::Incoming(Packet::Publish(p)) => self.on_message(&p.topic, &p.payload),
@@ -335,9 +352,23 @@ impl Service {
         );
     }
 
+    /// The subscription filters, for log lines.
+    fn filters(&self) -> String {
+        self.decoder.filters().join(" and ")
+    }
+
     fn on_message(&mut self, topic: &str, payload: &[u8]) {
-        let reading = match self.decoder.decode(topic, payload) {
-            Ok(r) => r,
+        let reading = match self.decoder.decode_message(topic, payload) {
+            Ok(Incoming::Reading(r)) => r,
+            Ok(Incoming::Event(e)) => {
+                let span = tracing::debug_span!("event", device = %e.device, seq = e.seq);
+                let _guard = span.enter();
+                for alert in self.pipeline.process_event(&e) {
+                    self.raise(alert);
+                }
+                self.cases.tick(e.ts);
+                return;
+            }
             Err(e) => {
                 self.malformed += 1;
                 if self.malformed_budget.allow() {
@@ -396,7 +427,11 @@ impl Service {
             return;
         }
         if self.subscribe_due {
-            match client.try_subscribe(self.decoder.filter(), QoS::AtLeastOnce) {
+            let filters = self
+                .decoder
+                .filters()
+                .map(|f| rumqttc::SubscribeFilter::new(f, QoS::AtLeastOnce));
+            match client.try_subscribe_many(filters) {
                 Ok(()) => self.subscribe_due = false,
                 Err(_) => return,
             }

@@ -96,3 +96,44 @@ fn a_missing_config_exits_2() {
         .expect("run binary");
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// `summarize` averages `evaluate --json` files over seeds and refuses a
+/// file that is not one, naming it.
+#[test]
+fn summarize_prints_the_spread_over_seeds_and_names_a_bad_file() {
+    use gridwatch_analytics::evaluate::{evaluate, truth::GroundTruth};
+    let dir = TempDir::new("summarize");
+    let mut files = Vec::new();
+    for (seed, precision) in [(1u64, 0.5), (2, 1.0)] {
+        let mut e = evaluate(&GroundTruth::default(), &[]);
+        e.scenario = "default".into();
+        e.seed = seed;
+        e.rules[0].precision = precision;
+        let path = dir.path().join(format!("evaluation-{seed}.json"));
+        std::fs::write(&path, serde_json::to_vec(&e).unwrap()).unwrap();
+        files.push(path);
+    }
+    let out = bin().arg("summarize").args(&files).output().expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("seeds 1, 2"), "{stdout}");
+    assert!(
+        stdout.contains("| `group_rental` | flat | 0.75 (0.50–1.00) |"),
+        "{stdout}"
+    );
+    let bad = dir.path().join("truth.json");
+    std::fs::write(&bad, "{\"not\": \"an evaluation\"}").unwrap();
+    let out = bin()
+        .arg("summarize")
+        .arg(&files[0])
+        .arg(&bad)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&bad.display().to_string()), "{stderr}");
+}

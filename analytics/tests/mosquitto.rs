@@ -251,3 +251,100 @@ async fn after_a_broker_restart_analytics_subscribes_again() {
         .expect("service task")
         .expect("service result");
 }
+
+/// A lift sighting published by a gateway's reader reaches the service on
+/// the event topic, and the register in `[register] path` ties the tag to
+/// its owner's flat: the alert names the flat, not the reader.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lift_sighting_over_the_broker_names_the_flat_of_the_register() {
+    init_logs();
+    let Some(broker) = Mosquitto::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let register = dir.path().join("register.json");
+    std::fs::write(
+        &register,
+        r#"{"flats": [{"flat": "yard-a/b1/0301", "occupants": 2}],
+            "tags": [{"identity": "hmac-of-tag-1", "flat": "yard-a/b1/0301"}]}"#,
+    )
+    .expect("write register");
+    let mut config = config(broker.port(), "analytics-sightings");
+    config.register.path = Some(register);
+    let shutdown = CancellationToken::new();
+    let service = tokio::spawn(gridwatch_analytics::run_with_tap(
+        config,
+        shutdown.clone(),
+        None,
+    ));
+    broker
+        .wait_for_subscription(
+            "analytics-sightings",
+            "gw/+/+/event/+",
+            Duration::from_secs(10),
+        )
+        .await;
+    let (client, mut alerts) = observer(broker.port(), "sightings-observer").await;
+    let sighting = |identity: &str, seq: u64| gridwatch_telemetry::Event {
+        schema: gridwatch_telemetry::SCHEMA_VERSION,
+        ts: Timestamp(T0 + seq as i64 * 60_000),
+        gateway: "gw-1".into(),
+        site: "yard-a".into(),
+        device: "reader-lift".into(),
+        seq,
+        kind: gridwatch_telemetry::EventKind::Sighting {
+            location: "lift_lobby".into(),
+            identity: identity.into(),
+            direction: None,
+        },
+    };
+    for (identity, seq) in [("hmac-of-tag-1", 1), ("hmac-unknown", 2)] {
+        client
+            .publish(
+                "gw/yard-a/gw-1/event/reader-lift",
+                QoS::AtLeastOnce,
+                false,
+                codec::encode(&sighting(identity, seq)).expect("encode"),
+            )
+            .await
+            .expect("publish sighting");
+    }
+    let mut got = Vec::new();
+    while let Some((_, a)) = next_alert(&mut alerts, Duration::from_secs(10)).await {
+        got.push((a.rule.clone(), a.entity.clone()));
+        if got.len() == 2 {
+            break;
+        }
+    }
+    assert_eq!(
+        got,
+        [
+            ("indoor_sighting".to_owned(), "yard-a/b1/0301".to_owned()),
+            // A tag the register does not know is still a bike indoors,
+            // named by the reader that saw it.
+            (
+                "indoor_sighting".to_owned(),
+                "yard-a/gw-1/reader-lift".to_owned()
+            ),
+        ]
+    );
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(10), service)
+        .await
+        .expect("service stops on shutdown")
+        .expect("service task")
+        .expect("service result");
+}
+
+/// A register that cannot be read stops the start with the file's name,
+/// before anything connects.
+#[tokio::test]
+async fn a_missing_register_stops_the_start_and_names_the_file() {
+    let mut config = config(1, "analytics-no-register");
+    config.register.path = Some("/nonexistent/gridwatch/register.json".into());
+    let e = gridwatch_analytics::run_with_tap(config, CancellationToken::new(), None)
+        .await
+        .expect_err("a missing register is an error")
+        .to_string();
+    assert!(e.contains("/nonexistent/gridwatch/register.json"), "{e}");
+}

@@ -243,6 +243,18 @@ pub async fn run(opts: &DemoOptions, out: &mut (impl Write + Send)) -> anyhow::R
     yard_opts.more_sites = district_sites.iter().map(|(s, _)| s.clone()).collect();
     let mut logins = Vec::new();
     let scratch = Scratch::new()?;
+    // The district is generated before analytics starts, so that analytics
+    // reads its register (registered occupants, businesses, tag owners).
+    let district_dir = scratch.0.join("district");
+    let district_flats = match &district {
+        Some(scenario) => {
+            let summary =
+                feed::generate_in_background(scenario, DISTRICT_SEED, &district_dir).await?;
+            yard_opts.register = Some(district_dir.join("register.json"));
+            summary.flats
+        }
+        None => 0,
+    };
     if !opts.no_dashboard {
         let (text, l) = demo_directory_covering(&yard_opts, &district_sites);
         let file = scratch.0.join("directory.toml");
@@ -316,10 +328,10 @@ pub async fn run(opts: &DemoOptions, out: &mut (impl Write + Send)) -> anyhow::R
             scenario.days
         )
         .ok();
-        let dir = scratch.0.join("district");
+        let dir = district_dir.clone();
         let (broker, stop) = (broker.addr(), district_stop.clone());
         tokio::spawn(async move {
-            feed::play(&scenario, DISTRICT_SEED, &dir, broker, now_ms(), stop).await
+            feed::publish(&scenario, district_flats, &dir, broker, now_ms(), stop).await
         })
     });
     let mut time_to_district_alert = None;
@@ -395,9 +407,10 @@ pub async fn run(opts: &DemoOptions, out: &mut (impl Write + Send)) -> anyhow::R
             match task.await {
                 Ok(Ok(fed)) => writeln!(
                     out,
-                    "[{:>5.1} s] district: {} readings of {} flats played",
+                    "[{:>5.1} s] district: {} readings and {} tag sightings of {} flats played",
                     secs(started),
                     fed.readings,
+                    fed.events,
                     fed.flats
                 )?,
                 Ok(Err(e)) => writeln!(out, "[{:>5.1} s] district stopped: {e:#}", secs(started))?,

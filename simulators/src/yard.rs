@@ -46,6 +46,10 @@ pub struct YardOptions {
     pub api_listen: Option<SocketAddr>,
     /// The directory file analytics reads users, cells and sites from.
     pub directory: Option<PathBuf>,
+    /// The register of flats and tags analytics reads (the demo district's
+    /// `register.json`), so group rental knows each flat's registered
+    /// occupants instead of assuming them.
+    pub register: Option<PathBuf>,
     /// Further sites whose readings reach the same broker (the demo's
     /// simulated district), routed to the yard's grid cell.
     pub more_sites: Vec<String>,
@@ -71,6 +75,7 @@ impl YardOptions {
             seed: 7,
             api_listen: None,
             directory: None,
+            register: None,
             more_sites: Vec::new(),
         }
     }
@@ -139,14 +144,16 @@ cell = "{cell}"
         if let Some(listen) = self.api_listen {
             text.push_str(&format!("\n[api]\nlisten = \"{listen}\"\n"));
         }
-        if let Some(dir) = &self.directory {
-            // A TOML basic string: escape what could end or bend it.
-            let path = dir
-                .display()
-                .to_string()
-                .replace('\\', "\\\\")
-                .replace('"', "\\\"");
-            text.push_str(&format!("\n[directory]\npath = \"{path}\"\n"));
+        for (section, file) in [("directory", &self.directory), ("register", &self.register)] {
+            if let Some(file) = file {
+                // A TOML basic string: escape what could end or bend it.
+                let path = file
+                    .display()
+                    .to_string()
+                    .replace('\\', "\\\\")
+                    .replace('"', "\\\"");
+                text.push_str(&format!("\n[{section}]\npath = \"{path}\"\n"));
+            }
         }
         text
     }

@@ -11,7 +11,7 @@
 //! `printf %s "$TOKEN" | sha256sum`.
 
 use crate::alerts::route::{CellsConfig, SiteCell};
-use crate::config::locate::{field_at, locate, position, FieldPath};
+use crate::config::locate::FieldPath;
 use crate::config::{ConfigError, FieldError};
 use crate::store::Scope;
 use gridwatch_telemetry::ids::validate_id;
@@ -123,31 +123,15 @@ pub struct Directory {
 impl Directory {
     /// Reads and checks the directory file at `path`.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        Self::from_toml_str(&text, &path.display().to_string())
+        Self::from_toml_str(
+            &crate::config::read_toml(path)?,
+            &path.display().to_string(),
+        )
     }
 
     /// Parses and checks directory text; `origin` names it in errors.
     pub fn from_toml_str(text: &str, origin: &str) -> Result<Self, ConfigError> {
-        let d: Directory = toml::from_str(text).map_err(|e| {
-            let offset = e.span().map(|s| s.start);
-            ConfigError::Parse {
-                origin: origin.to_owned(),
-                at: offset.map(|o| position(text, o)),
-                field: offset.and_then(|o| field_at(text, o)),
-                message: e.message().to_owned(),
-            }
-        })?;
-        d.validate().map_err(|e| ConfigError::Invalid {
-            origin: origin.to_owned(),
-            at: locate(text, &e.path),
-            field: e.path,
-            message: e.message,
-        })?;
-        Ok(d)
+        crate::config::parse_toml(text, origin, Self::validate)
     }
 
     /// Checks ids, references between sections, and that no two users share

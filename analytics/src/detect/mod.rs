@@ -9,6 +9,7 @@
 //! ([`crate::alerts`]).
 
 pub mod episode;
+pub mod flat_table;
 pub mod group_rental;
 pub mod indoor_charging;
 pub mod local_time;

@@ -16,6 +16,7 @@
 //! time to detect is measured from the instant the rule was due (the case's
 //! start), so its maximum says whether every episode was caught in time.
 
+pub mod summary;
 pub mod truth;
 
 use gridwatch_telemetry::Alert;

@@ -44,13 +44,15 @@ pub struct Fed {
     pub flats: u32,
     /// Readings published.
     pub readings: u64,
+    /// Events (tag sightings at gates and lifts) published.
+    pub events: u64,
 }
 
 /// Generates `scenario` with `seed` into `dir` and publishes its readings to
 /// `broker` in event-time order, shifted by whole days so that the district's
 /// last day ends about now (local times of day, which the detectors look
-/// at, are kept). Tag sightings are not published: the analytics service
-/// consumes readings only, so the load-based detectors are the ones that fire.
+/// at, are kept). Tag sightings go to the gateways' event topics, as their
+/// readers' would, so the sighting and fused indoor-charging rules fire too.
 pub async fn play(
     scenario: &Scenario,
     seed: u64,
@@ -59,12 +61,33 @@ pub async fn play(
     now_ms: i64,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Fed> {
-    let summary = {
-        let (scenario, dir) = (scenario.clone(), dir.to_path_buf());
-        tokio::task::spawn_blocking(move || generate(&scenario, seed, &dir))
-            .await
-            .context("generating the demo district")??
-    };
+    let summary = generate_in_background(scenario, seed, dir).await?;
+    publish(scenario, summary.flats, dir, broker, now_ms, shutdown).await
+}
+
+/// Generates `scenario` into `dir` off the async threads (a district takes
+/// from milliseconds to minutes).
+pub async fn generate_in_background(
+    scenario: &Scenario,
+    seed: u64,
+    dir: &Path,
+) -> anyhow::Result<super::Summary> {
+    let (scenario, dir) = (scenario.clone(), dir.to_path_buf());
+    tokio::task::spawn_blocking(move || generate(&scenario, seed, &dir))
+        .await
+        .context("generating the demo district")?
+}
+
+/// Publishes the readings of a district already generated into `dir` (see
+/// [`play`]); `flats` is reported back in [`Fed`].
+pub async fn publish(
+    scenario: &Scenario,
+    flats: u32,
+    dir: &Path,
+    broker: SocketAddr,
+    now_ms: i64,
+    shutdown: CancellationToken,
+) -> anyhow::Result<Fed> {
     let end_ms = scenario.start_day().unwrap_or(0) * DAY_MS
         - i64::from(scenario.utc_offset_min) * 60_000
         + i64::from(scenario.days) * DAY_MS;
@@ -94,28 +117,38 @@ pub async fn play(
         .with_context(|| format!("opening the demo district's {}", path.display()))?;
     let topics = Topics::default();
     let mut fed = Fed {
-        flats: summary.flats,
-        readings: 0,
+        flats,
+        ..Fed::default()
     };
     let result = async {
         for record in RecordReader::new(std::io::BufReader::new(file)) {
-            let Record::Reading(mut r) =
-                record.with_context(|| format!("reading {}", path.display()))?
-            else {
-                continue;
-            };
+            let record = record.with_context(|| format!("reading {}", path.display()))?;
             if shutdown.is_cancelled() {
                 break;
             }
-            r.ts.0 += shift_ms;
-            let topic = topics.reading(r.site.as_str(), r.gateway.as_str(), r.device.as_str());
-            let payload = codec::encode(&r).context("encoding a district reading")?;
+            let (topic, payload) = match record {
+                Record::Reading(mut r) => {
+                    r.ts.0 += shift_ms;
+                    fed.readings += 1;
+                    (
+                        topics.reading(r.site.as_str(), r.gateway.as_str(), r.device.as_str()),
+                        codec::encode(&r).context("encoding a district reading")?,
+                    )
+                }
+                Record::Event(mut e) => {
+                    e.ts.0 += shift_ms;
+                    fed.events += 1;
+                    (
+                        topics.event(e.site.as_str(), e.gateway.as_str(), e.device.as_str()),
+                        codec::encode(&e).context("encoding a district sighting")?,
+                    )
+                }
+            };
             client
                 .publish(topic, QoS::AtMostOnce, false, payload)
                 .await
                 .context("publishing a district reading to the demo broker")?;
-            fed.readings += 1;
-            if fed.readings.is_multiple_of(BATCH) {
+            if (fed.readings + fed.events).is_multiple_of(BATCH) {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
         }

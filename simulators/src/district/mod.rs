@@ -10,7 +10,9 @@
 //! (from day 0 or from a day during the run), registered businesses, owners
 //! who charge an e-bike battery indoors (charger signature in the load, tag
 //! sometimes seen at the lift), bikes taken indoors without charging, and
-//! leaks. Meters drop out for hours; whole buildings go dark.
+//! leaks. Meters drop out for hours; whole buildings go dark. Weekdays,
+//! weekends and public holidays (lived like weekends) set the weekly
+//! rhythm; heating in the cold months sets the season.
 //!
 //! [`generate`] is deterministic for a scenario and seed and writes three
 //! files: `recording.jsonl` (readings and events in event-time order, the
@@ -199,12 +201,14 @@ pub fn generate(scenario: &Scenario, seed: u64, out_dir: &Path) -> anyhow::Resul
     // Records generated for one day that fall after its end (a battery carried
     // down the next morning) wait for the next day's batch.
     let mut pending: Vec<Record> = Vec::new();
+    let holidays = scenario.holiday_days();
     let e_int = i64::from(scenario.electricity_interval_s) / 60;
     let w_int = i64::from(scenario.water_gas_interval_s) / 60;
     for day in 0..scenario.days {
         let day_start = i64::from(day) * 1440;
         let epoch_day = start_day + i64::from(day);
-        let weekend = (epoch_day + 3).rem_euclid(7) >= 5;
+        // A holiday is lived like a weekend.
+        let weekend = (epoch_day + 3).rem_euclid(7) >= 5 || holidays.contains(&epoch_day);
         let winter = matches!(month_of(epoch_day), 11 | 12 | 1 | 2 | 3);
         let mut records: Vec<Record> =
             Vec::with_capacity(flats.len() * (1440 / e_int as usize + 60));

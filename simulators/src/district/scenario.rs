@@ -67,6 +67,30 @@ pub struct Scenario {
     /// Share of flats (without another planted case) with an electricity or
     /// water meter wired backwards from some day (for 2–10 days or to the end).
     pub reversed_meter_rate: f64,
+    /// Public holidays, `YYYY-MM-DD`: households live them like a weekend
+    /// and workshops and businesses stand still, which a detector that
+    /// knows only the weekday must not read as a change of occupancy.
+    pub holidays: Vec<String>,
+}
+
+/// China's statutory holidays of 2026 (Spring Festival, Qingming, Labour
+/// Day, Dragon Boat, Mid-Autumn, National Day) as days off; the weekend
+/// days worked in exchange (调休) are not modelled.
+pub fn china_holidays_2026() -> Vec<String> {
+    let mut days = Vec::new();
+    for (month, from, to) in [
+        (2, 15, 23),
+        (4, 4, 6),
+        (5, 1, 5),
+        (6, 19, 21),
+        (9, 25, 27),
+        (10, 1, 7),
+    ] {
+        for d in from..=to {
+            days.push(format!("2026-{month:02}-{d:02}"));
+        }
+    }
+    days
 }
 
 impl Default for Scenario {
@@ -100,6 +124,7 @@ impl Default for Scenario {
             building_outage_prob: 0.002,
             stuck_meter_rate: 0.01,
             reversed_meter_rate: 0.01,
+            holidays: china_holidays_2026(),
         }
     }
 }
@@ -169,6 +194,9 @@ impl Scenario {
                 return Err(format!("{k} is 0; it must be at least 1"));
             }
         }
+        if let Some(bad) = self.holidays.iter().find(|d| days_from_date(d).is_none()) {
+            return Err(format!("holidays: {bad:?} is not YYYY-MM-DD"));
+        }
         if self.floors > 99 || self.flats_per_floor > 99 {
             return Err("floors and flats_per_floor must be at most 99".into());
         }
@@ -214,25 +242,39 @@ impl Scenario {
 
     /// Days since 1970-01-01 of the first local day.
     pub fn start_day(&self) -> Option<i64> {
-        let mut it = self.start_date.split('-').map(|p| p.parse::<i64>().ok());
-        let (y, m, d) = (it.next()??, it.next()??, it.next()??);
-        if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
-            return None;
-        }
-        // Howard Hinnant's days_from_civil.
-        let y = if m <= 2 { y - 1 } else { y };
-        let era = y.div_euclid(400);
-        let yoe = y - era * 400;
-        let mp = (m + 9) % 12;
-        let doy = (153 * mp + 2) / 5 + d - 1;
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-        Some(era * 146_097 + doe - 719_468)
+        days_from_date(&self.start_date)
+    }
+
+    /// Days since 1970-01-01 of every holiday (invalid dates left out;
+    /// [`Scenario::check`] reports them).
+    pub fn holiday_days(&self) -> Vec<i64> {
+        self.holidays
+            .iter()
+            .filter_map(|d| days_from_date(d))
+            .collect()
     }
 
     /// Flats in the district.
     pub fn flat_count(&self) -> u32 {
         self.sites * self.buildings_per_site * self.floors * self.flats_per_floor
     }
+}
+
+/// Days since 1970-01-01 of a `YYYY-MM-DD` date.
+fn days_from_date(date: &str) -> Option<i64> {
+    let mut it = date.split('-').map(|p| p.parse::<i64>().ok());
+    let (y, m, d) = (it.next()??, it.next()??, it.next()??);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    // Howard Hinnant's days_from_civil.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some(era * 146_097 + doe - 719_468)
 }
 
 #[cfg(test)]
@@ -261,5 +303,12 @@ mod tests {
             ..Scenario::default()
         };
         assert!(bad.check().unwrap_err().contains("stuck_meter_rate"));
+        let bad = Scenario {
+            holidays: vec!["2026-04-05".into(), "Qingming".into()],
+            ..Scenario::default()
+        };
+        assert!(bad.check().unwrap_err().contains("\"Qingming\""));
+        // Qingming 2026 falls in the default run, 34 days after it starts.
+        assert!(s.holiday_days().contains(&(20_514 + 34)));
     }
 }

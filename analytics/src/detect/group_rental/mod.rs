@@ -27,6 +27,7 @@ pub mod day;
 #[cfg(test)]
 mod tests;
 
+use super::flat_table::FlatTable;
 use super::local_time::{in_hours, LocalTime};
 use super::Finding;
 use crate::config::{positive, FieldError};
@@ -193,9 +194,7 @@ pub struct GroupRentalStats {
 pub struct GroupRental {
     config: GroupRentalConfig,
     local: LocalTime,
-    index: HashMap<String, u32>,
-    keys: Vec<String>,
-    flats: Vec<FlatTrack>,
+    flats: FlatTable<FlatTrack>,
     buildings: HashMap<String, BuildingTrack>,
     stats: GroupRentalStats,
 }
@@ -206,9 +205,7 @@ impl GroupRental {
         Self {
             config: config.clone(),
             local,
-            index: HashMap::new(),
-            keys: Vec::new(),
-            flats: Vec::new(),
+            flats: FlatTable::default(),
             buildings: HashMap::new(),
             stats: GroupRentalStats::default(),
         }
@@ -222,15 +219,13 @@ impl GroupRental {
     /// Flats with state, and the bytes that state takes (keys, index and
     /// building lists included).
     pub fn memory(&self) -> (usize, usize) {
-        let keys: usize = self.keys.iter().map(|k| 2 * k.capacity() + 24).sum();
-        let index = self.index.capacity() * (std::mem::size_of::<(String, u32)>() + 1);
-        let flats = self.flats.capacity() * std::mem::size_of::<FlatTrack>();
+        let flats = self.flats.bytes();
         let buildings: usize = self
             .buildings
             .iter()
             .map(|(k, b)| k.capacity() + b.flats.capacity() * 4 + 48)
             .sum();
-        (self.flats.len(), keys + index + flats + buildings)
+        (self.flats.len(), flats + buildings)
     }
 
     /// Feeds a meter reading; readings not bound to a unit are ignored.
@@ -249,8 +244,8 @@ impl GroupRental {
         };
         let day = self.local.day(r.ts) as i32;
         let building = format!("{}/{}", r.site, r.building.as_deref().unwrap_or(""));
-        let idx = match self.index.get(&flat) {
-            Some(i) => *i,
+        let idx = match self.flats.find(&flat) {
+            Some(i) => i,
             None => self.add_flat(flat, &building, register, day),
         };
         let mut out = Vec::new();
@@ -264,7 +259,7 @@ impl GroupRental {
             }
         }
         let night = in_hours(self.local.hour(r.ts), 0, 5);
-        let t = &mut self.flats[idx as usize];
+        let t = &mut self.flats[idx];
         if day < t.today.day {
             return out; // late reading of a day already closed
         }
@@ -287,25 +282,25 @@ impl GroupRental {
 
     fn add_flat(&mut self, flat: String, building: &str, register: &Register, day: i32) -> u32 {
         let facts = register.flat(&flat);
-        let idx = self.flats.len() as u32;
-        self.flats.push(FlatTrack {
-            today: DayUse::new(day),
-            last_ts: [i64::MIN; 3],
-            smooth: [f32::NAN; 4],
-            valid_days: 0,
-            base_n: 0,
-            base_mean: 0.0,
-            base_m2: 0.0,
-            cusum: 0.0,
-            suspect: 0,
-            alerted_at: None,
-            occupants: facts
-                .map_or(self.config.default_occupants, |f| f.occupants)
-                .max(1),
-            business: facts.is_some_and(|f| f.business),
-        });
-        self.index.insert(flat.clone(), idx);
-        self.keys.push(flat);
+        let idx = self.flats.insert(
+            flat,
+            FlatTrack {
+                today: DayUse::new(day),
+                last_ts: [i64::MIN; 3],
+                smooth: [f32::NAN; 4],
+                valid_days: 0,
+                base_n: 0,
+                base_mean: 0.0,
+                base_m2: 0.0,
+                cusum: 0.0,
+                suspect: 0,
+                alerted_at: None,
+                occupants: facts
+                    .map_or(self.config.default_occupants, |f| f.occupants)
+                    .max(1),
+                business: facts.is_some_and(|f| f.business),
+            },
+        );
         self.buildings
             .entry(building.to_owned())
             .or_insert_with(|| BuildingTrack {
@@ -328,7 +323,7 @@ impl GroupRental {
         let alpha = (2.0 / (f64::from(cfg.smoothing_days) + 1.0)) as f32;
         let mut complete = 0usize;
         for &i in &members {
-            let t = &mut self.flats[i as usize];
+            let t = &mut self.flats[i];
             let feats = (t.today.day == bday)
                 .then(|| {
                     t.today
@@ -364,7 +359,7 @@ impl GroupRental {
         if complete * 2 < members.len() || complete < cfg.min_peers {
             self.stats.skipped_days += 1;
             for &i in &members {
-                self.flats[i as usize].suspect <<= 1;
+                self.flats[i].suspect <<= 1;
             }
             return Vec::new();
         }
@@ -374,7 +369,7 @@ impl GroupRental {
         for f in 0..4 {
             let xs: Vec<f64> = members
                 .iter()
-                .map(|&i| f64::from(self.flats[i as usize].smooth[f]))
+                .map(|&i| f64::from(self.flats[i].smooth[f]))
                 .filter(|v| v.is_finite())
                 .collect();
             if xs.len() < cfg.min_peers {
@@ -384,7 +379,7 @@ impl GroupRental {
             let zs = robust_z(&xs);
             let mut k = 0;
             for (m, &i) in members.iter().enumerate() {
-                if self.flats[i as usize].smooth[f].is_finite() {
+                if self.flats[i].smooth[f].is_finite() {
                     z_of[m][f] = zs[k] as f32;
                     k += 1;
                 }
@@ -393,7 +388,7 @@ impl GroupRental {
         let mut out = Vec::new();
         let end = self.local.day_end(i64::from(bday));
         for (m, &i) in members.iter().enumerate() {
-            let t = &self.flats[i as usize];
+            let t = &self.flats[i];
             let mut factors: Vec<(String, f64, f64)> = Vec::new();
             for f in 0..4 {
                 let z = f64::from(z_of[m][f]);
@@ -425,7 +420,7 @@ impl GroupRental {
                 && factors.len() >= cfg.min_factors as usize
                 && score >= cfg.min_score
                 && !t.business;
-            let t = &mut self.flats[i as usize];
+            let t = &mut self.flats[i];
             t.suspect = (t.suspect << 1) | u16::from(suspect);
             let recent = (t.suspect & ((1u16 << (cfg.persistence_days + 3)) - 1)).count_ones();
             let cooled = t
@@ -433,7 +428,7 @@ impl GroupRental {
                 .is_none_or(|a| end.0 - a >= i64::from(cfg.cooldown_days) * 86_400_000);
             if suspect && recent >= cfg.persistence_days && cooled {
                 t.alerted_at = Some(end.0);
-                let t = &self.flats[i as usize];
+                let t = &self.flats[i];
                 out.push(self.finding(i, site, end, &factors, recent, medians, t));
             }
         }
@@ -452,7 +447,7 @@ impl GroupRental {
         medians: [f32; 4],
         t: &FlatTrack,
     ) -> Finding {
-        let flat = &self.keys[i as usize];
+        let flat = self.flats.key(i);
         let mut top: Vec<&(String, f64, f64)> = factors.iter().collect();
         top.sort_by(|a, b| b.1.total_cmp(&a.1));
         let score: f64 = factors.iter().map(|f| f.1.min(20.0)).sum();
@@ -481,7 +476,7 @@ impl GroupRental {
         Finding {
             id: format!("{RULE_GROUP_RENTAL}:{flat}:{}", end.0),
             rule: RULE_GROUP_RENTAL,
-            entity: flat.clone(),
+            entity: flat.to_owned(),
             site: site.to_owned(),
             severity: Severity::Minor,
             ts: end,

@@ -25,12 +25,12 @@
 #[cfg(test)]
 mod tests;
 
+use super::flat_table::FlatTable;
 use super::{evidence_of, local_time::LocalTime, Finding};
 use crate::config::{positive, FieldError};
 use crate::register::{flat_key, Register};
 use gridwatch_telemetry::{DeviceKind, Reading, Severity, Timestamp};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 
 /// Rule name.
 pub const RULE_THREE_IN_ONE: &str = "three_in_one";
@@ -185,9 +185,7 @@ pub struct ThreeInOneStats {
 pub struct ThreeInOne {
     config: ThreeInOneConfig,
     local: LocalTime,
-    index: HashMap<String, usize>,
-    keys: Vec<String>,
-    flats: Vec<FlatTrack>,
+    flats: FlatTable<FlatTrack>,
     stats: ThreeInOneStats,
 }
 
@@ -202,9 +200,7 @@ impl ThreeInOne {
         Self {
             config: config.clone(),
             local,
-            index: HashMap::new(),
-            keys: Vec::new(),
-            flats: Vec::new(),
+            flats: FlatTable::default(),
             stats: ThreeInOneStats::default(),
         }
     }
@@ -216,17 +212,13 @@ impl ThreeInOne {
 
     /// Flats with state, and the bytes that state takes (keys and index included).
     pub fn memory(&self) -> (usize, usize) {
-        let keys: usize = self.keys.iter().map(|k| 2 * k.capacity() + 24).sum();
-        let index = self.index.capacity() * (std::mem::size_of::<(String, usize)>() + 1);
-        let flats: usize = self
+        let rings: usize = self
             .flats
+            .rows()
             .iter()
-            .map(|f| {
-                std::mem::size_of::<FlatTrack>()
-                    + f.ring.capacity() * std::mem::size_of::<DaySummary>()
-            })
+            .map(|f| f.ring.capacity() * std::mem::size_of::<DaySummary>())
             .sum();
-        (self.flats.len(), keys + index + flats)
+        (self.flats.len(), self.flats.bytes() + rings)
     }
 
     /// Feeds an electricity-meter reading; others are ignored.
@@ -241,11 +233,11 @@ impl ThreeInOne {
             return Vec::new();
         };
         let day = self.local.day(r.ts) as i32;
-        let idx = match self.index.get(&flat) {
-            Some(i) => *i,
+        let idx = match self.flats.find(&flat) {
+            Some(i) => i,
             None => {
                 let business = register.flat(&flat).is_some_and(|f| f.business);
-                self.flats.push(FlatTrack {
+                let track = FlatTrack {
                     day,
                     last_ts: i64::MIN,
                     parts: [Part::default(); 3],
@@ -253,10 +245,8 @@ impl ThreeInOne {
                     streak: 0,
                     alerted_at: None,
                     business,
-                });
-                self.index.insert(flat.clone(), self.flats.len() - 1);
-                self.keys.push(flat);
-                self.flats.len() - 1
+                };
+                self.flats.insert(flat, track)
             }
         };
         let t = &self.flats[idx];
@@ -289,7 +279,7 @@ impl ThreeInOne {
     }
 
     /// Ends the flat's open day, keeps its summary and judges the window.
-    fn close_day(&mut self, idx: usize, site: &str) -> Option<Finding> {
+    fn close_day(&mut self, idx: u32, site: &str) -> Option<Finding> {
         self.stats.flat_days += 1;
         let cfg = self.config.clone();
         let t = &mut self.flats[idx];
@@ -334,15 +324,15 @@ impl ThreeInOne {
         Some(self.finding(idx, site, end, &w, streak))
     }
 
-    fn finding(&self, idx: usize, site: &str, end: Timestamp, w: &Window, days: u16) -> Finding {
-        let flat = &self.keys[idx];
+    fn finding(&self, idx: u32, site: &str, end: Timestamp, w: &Window, days: u16) -> Finding {
+        let flat = self.flats.key(idx);
         let c = &self.config;
         let vs_evening = w.weekday_day_kw / w.weekday_evening_kw.max(1e-3);
         let vs_weekend = w.weekday_day_kw / w.weekend_day_kw.max(1e-3);
         Finding {
             id: format!("{RULE_THREE_IN_ONE}:{flat}:{}", end.0),
             rule: RULE_THREE_IN_ONE,
-            entity: flat.clone(),
+            entity: flat.to_owned(),
             site: site.to_owned(),
             severity: Severity::Major,
             ts: end,
