@@ -157,19 +157,11 @@ pub fn main() -> ExitCode {
             json,
         } => {
             let truth_path = truth.unwrap_or_else(|| beside(&recording, "truth.json"));
-            let truth: crate::evaluate::truth::GroundTruth = match std::fs::read(&truth_path)
-                .map_err(|e| e.to_string())
-                .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
-            {
-                Ok(t) => t,
-                Err(e) => {
-                    eprintln!(
-                        "error: cannot read ground truth {}: {e}",
-                        truth_path.display()
-                    );
-                    return ExitCode::from(EXIT_CONFIG);
-                }
-            };
+            let truth: crate::evaluate::truth::GroundTruth =
+                match read_json(&truth_path, "ground truth") {
+                    Ok(t) => t,
+                    Err(code) => return code,
+                };
             let r = match replay_file(&recording, config.as_deref(), register.as_deref()) {
                 Ok(r) => r,
                 Err(code) => return code,
@@ -177,27 +169,14 @@ pub fn main() -> ExitCode {
             let e = crate::evaluate::evaluate(&truth, &r.alerts);
             print!("{}", r.describe());
             print!("{}", e.table());
-            if let Some(path) = json {
-                let text = serde_json::to_string_pretty(&e).unwrap_or_default();
-                if let Err(err) = std::fs::write(&path, text) {
-                    eprintln!("error: cannot write {}: {err}", path.display());
-                    return ExitCode::FAILURE;
-                }
-            }
-            ExitCode::SUCCESS
+            write_json(json.as_deref(), &e)
         }
         Command::Summarize { evaluations, json } => {
             let mut evals = Vec::new();
             for path in &evaluations {
-                match std::fs::read(path)
-                    .map_err(|e| e.to_string())
-                    .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
-                {
+                match read_json(path, "evaluation") {
                     Ok(e) => evals.push(e),
-                    Err(e) => {
-                        eprintln!("error: cannot read evaluation {}: {e}", path.display());
-                        return ExitCode::from(EXIT_CONFIG);
-                    }
+                    Err(code) => return code,
                 }
             }
             let summary = match crate::evaluate::summary::summarize(&evals) {
@@ -208,14 +187,7 @@ pub fn main() -> ExitCode {
                 }
             };
             print!("{}", summary.markdown());
-            if let Some(path) = json {
-                let text = serde_json::to_string_pretty(&summary).unwrap_or_default();
-                if let Err(err) = std::fs::write(&path, text) {
-                    eprintln!("error: cannot write {}: {err}", path.display());
-                    return ExitCode::FAILURE;
-                }
-            }
-            ExitCode::SUCCESS
+            write_json(json.as_deref(), &summary)
         }
         Command::Run { config } => {
             let c = match AnalyticsConfig::load(&config) {
@@ -244,6 +216,37 @@ pub fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+/// Reads a JSON input file (`what` names it in the one-line error, which
+/// carries serde's line and column); a bad input exits 2.
+fn read_json<T: serde::de::DeserializeOwned>(
+    path: &std::path::Path,
+    what: &str,
+) -> Result<T, ExitCode> {
+    std::fs::read(path)
+        .map_err(|e| e.to_string())
+        .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+        .map_err(|e| {
+            eprintln!("error: cannot read {what} {}: {e}", path.display());
+            ExitCode::from(EXIT_CONFIG)
+        })
+}
+
+/// Writes an output as pretty JSON when a path was given; exit 1 if it
+/// cannot be written.
+fn write_json<T: serde::Serialize>(path: Option<&std::path::Path>, value: &T) -> ExitCode {
+    let Some(path) = path else {
+        return ExitCode::SUCCESS;
+    };
+    let text = serde_json::to_string_pretty(value).unwrap_or_default();
+    match std::fs::write(path, text) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: cannot write {}: {err}", path.display());
+            ExitCode::FAILURE
         }
     }
 }

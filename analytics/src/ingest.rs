@@ -14,7 +14,7 @@
 
 use gridwatch_telemetry::codec::{self, CodecError};
 use gridwatch_telemetry::topic::{TopicKind, Topics};
-use gridwatch_telemetry::{Event, Reading};
+use gridwatch_telemetry::{Event, Reading, SiteId};
 use thiserror::Error;
 
 /// Why a message did not become a reading.
@@ -91,91 +91,78 @@ impl ReadingDecoder {
 
     /// Decodes a message from either filter of [`Self::filters`].
     pub fn decode_message(&self, topic: &str, payload: &[u8]) -> Result<Incoming, IngestError> {
-        let is_event = self
-            .topics
-            .parse(topic)
-            .is_some_and(|p| p.kind == TopicKind::Event);
-        if !is_event {
-            return self.decode(topic, payload).map(Incoming::Reading);
-        }
-        let parts = self
-            .topics
-            .parse(topic)
-            .ok_or_else(|| self.not_ours(topic))?;
-        let mut event: Event = codec::decode(payload).map_err(|source| IngestError::Payload {
-            topic: topic.to_owned(),
-            source,
-        })?;
-        if event.site.as_str().is_empty() {
-            event.site = parts.site.into();
-        }
-        check_origin(
-            topic,
-            [
-                ("site", parts.site, event.site.as_str()),
-                ("gateway", parts.gateway, event.gateway.as_str()),
-                (
-                    "device",
-                    parts.device.unwrap_or_default(),
-                    event.device.as_str(),
-                ),
-            ],
-        )?;
-        Ok(Incoming::Event(event))
-    }
-
-    fn not_ours(&self, topic: &str) -> IngestError {
-        IngestError::NotAReadingTopic {
-            topic: topic.to_owned(),
-            prefix: self.topics.prefix().to_owned(),
+        match self.topics.parse(topic).map(|p| p.kind) {
+            Some(TopicKind::Event) => self
+                .decode_as(topic, payload, TopicKind::Event)
+                .map(Incoming::Event),
+            _ => self.decode(topic, payload).map(Incoming::Reading),
         }
     }
 
     /// Decodes one message. A payload without a `site` takes the topic's.
     pub fn decode(&self, topic: &str, payload: &[u8]) -> Result<Reading, IngestError> {
+        self.decode_as(topic, payload, TopicKind::Reading)
+    }
+
+    /// Decodes a message of the topic kind `kind`: the payload must be one,
+    /// and must come from the site, gateway and device its topic names.
+    fn decode_as<M: FromGateway>(
+        &self,
+        topic: &str,
+        payload: &[u8],
+        kind: TopicKind,
+    ) -> Result<M, IngestError> {
         let parts = self
             .topics
             .parse(topic)
-            .filter(|p| p.kind == TopicKind::Reading)
-            .ok_or_else(|| self.not_ours(topic))?;
-        let mut reading: Reading =
-            codec::decode(payload).map_err(|source| IngestError::Payload {
+            .filter(|p| p.kind == kind)
+            .ok_or_else(|| IngestError::NotAReadingTopic {
                 topic: topic.to_owned(),
-                source,
+                prefix: self.topics.prefix().to_owned(),
             })?;
-        if reading.site.as_str().is_empty() {
-            reading.site = parts.site.into();
+        let mut msg: M = codec::decode(payload).map_err(|source| IngestError::Payload {
+            topic: topic.to_owned(),
+            source,
+        })?;
+        let (site, gateway, device) = msg.origin();
+        if site.as_str().is_empty() {
+            *site = parts.site.into();
         }
-        check_origin(
-            topic,
-            [
-                ("site", parts.site, reading.site.as_str()),
-                ("gateway", parts.gateway, reading.gateway.as_str()),
-                (
-                    "device",
-                    parts.device.unwrap_or_default(),
-                    reading.device.as_str(),
-                ),
-            ],
-        )?;
-        Ok(reading)
+        for (field, in_topic, in_payload) in [
+            ("site", parts.site, site.as_str()),
+            ("gateway", parts.gateway, gateway),
+            ("device", parts.device.unwrap_or_default(), device),
+        ] {
+            if in_topic != in_payload {
+                return Err(IngestError::Mismatch {
+                    topic: topic.to_owned(),
+                    field,
+                    in_topic: in_topic.to_owned(),
+                    in_payload: in_payload.to_owned(),
+                });
+            }
+        }
+        Ok(msg)
     }
 }
 
-/// Refuses a payload that names another site, gateway or device than its
-/// topic (field, value in the topic, value in the payload).
-fn check_origin(topic: &str, fields: [(&'static str, &str, &str); 3]) -> Result<(), IngestError> {
-    for (field, in_topic, in_payload) in fields {
-        if in_topic != in_payload {
-            return Err(IngestError::Mismatch {
-                topic: topic.to_owned(),
-                field,
-                in_topic: in_topic.to_owned(),
-                in_payload: in_payload.to_owned(),
-            });
-        }
+/// A message a gateway publishes about one of its devices: what ingest
+/// checks against the topic it came on (DESIGN.md §9).
+trait FromGateway: codec::Message {
+    /// The site (to be filled in from the topic when empty), gateway and device.
+    fn origin(&mut self) -> (&mut SiteId, &str, &str);
+}
+
+impl FromGateway for Reading {
+    fn origin(&mut self) -> (&mut SiteId, &str, &str) {
+        (&mut self.site, self.gateway.as_str(), self.device.as_str())
     }
-    Ok(())
+}
+
+impl FromGateway for Event {
+    fn origin(&mut self) -> (&mut SiteId, &str, &str) {
+        (&mut self.site, self.gateway.as_str(), self.device.as_str())
+    }
 }
 
 #[cfg(test)]

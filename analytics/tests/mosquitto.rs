@@ -110,6 +110,16 @@ async fn publish(client: &AsyncClient, r: &Reading) {
         .expect("publish");
 }
 
+/// Stops the service and checks it ended cleanly, in bounded time.
+async fn stop(shutdown: CancellationToken, service: tokio::task::JoinHandle<anyhow::Result<()>>) {
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(10), service)
+        .await
+        .expect("service stops on shutdown")
+        .expect("service task")
+        .expect("service result");
+}
+
 async fn next_alert(
     rx: &mut mpsc::UnboundedReceiver<(String, Vec<u8>)>,
     within: Duration,
@@ -202,12 +212,7 @@ async fn overcurrent_over_a_real_broker_raises_exactly_one_alert() {
     assert_eq!(tapped, alert);
     println!("{}", render_alert(&tapped));
 
-    shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(10), service)
-        .await
-        .expect("service stops on shutdown")
-        .expect("service task")
-        .expect("service result");
+    stop(shutdown, service).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -244,12 +249,7 @@ async fn after_a_broker_restart_analytics_subscribes_again() {
     assert_eq!(topic, "alerts/cell-07/critical");
     assert_eq!(alert.entity, "yard-a/gw-1/pile-1#2");
 
-    shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(10), service)
-        .await
-        .expect("service stops on shutdown")
-        .expect("service task")
-        .expect("service result");
+    stop(shutdown, service).await;
 }
 
 /// A lift sighting published by a gateway's reader reaches the service on
@@ -328,12 +328,7 @@ async fn a_lift_sighting_over_the_broker_names_the_flat_of_the_register() {
             ),
         ]
     );
-    shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(10), service)
-        .await
-        .expect("service stops on shutdown")
-        .expect("service task")
-        .expect("service result");
+    stop(shutdown, service).await;
 }
 
 /// A register that cannot be read stops the start with the file's name,

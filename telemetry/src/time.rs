@@ -60,9 +60,23 @@ impl fmt::Display for Timestamp {
     }
 }
 
+/// Days since 1970-01-01 of a proleptic Gregorian date (month 1–12, day
+/// 1–31, not checked against the month's length), after Howard Hinnant's
+/// `days_from_civil`: the one date conversion Gridwatch needs, without a
+/// date crate.
+pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// Days since the epoch to (year, month, day), after Howard Hinnant's
-/// `civil_from_days`; avoids a date crate for one conversion.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
+/// `civil_from_days`; the inverse of [`days_from_civil`].
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
@@ -138,6 +152,21 @@ mod tests {
             "2000-02-29T00:00:00.000Z"
         );
         assert_eq!(Timestamp(-1).to_rfc3339(), "1969-12-31T23:59:59.999Z");
+    }
+
+    #[test]
+    fn days_and_dates_convert_both_ways() {
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(days_from_civil(2026, 3, 2), 20_514);
+        assert_eq!(days_from_civil(2000, 2, 29), 11_016);
+        assert_eq!(days_from_civil(1969, 12, 31), -1);
+        // Every day of four years, across a leap day and a century rule.
+        for z in [-400, 10_900, 20_400] {
+            for day in z..z + 1461 {
+                let (y, m, d) = civil_from_days(day);
+                assert_eq!(days_from_civil(y, i64::from(m), i64::from(d)), day);
+            }
+        }
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! hold for a time; it fires on the first reading at which it has held that
 //! long, so it is detected within one sample period of persisting. Each fires
 //! at most once per charging session (a socket) or per episode (a pile). A
-//! new session begins when `session_s` goes down or the relay switches on.
+//! new session begins when the relay switches on, or when `session_s` goes
+//! down with the relay on (an unplug resets it with the relay off: no session).
 //! A silence longer than `max_gap_s` restarts every hold: no data is not
 //! evidence of anything.
 //!
@@ -306,7 +307,10 @@ impl SocketSession {
         }
         let relay = value("relay_on").is_none_or(|v| v >= 0.5);
         let session_s = value("session_s");
-        let new_session = (relay && !t.relay_on) || session_s.is_some_and(|s| s < t.last_session_s);
+        // Only a live relay starts a session: pile firmware resets
+        // `session_s` to 0 when the plug comes out, relay off, and that
+        // is the end of a session, not the start of one.
+        let new_session = relay && (!t.relay_on || session_s.is_some_and(|s| s < t.last_session_s));
         t.relay_on = relay;
         if let Some(s) = session_s {
             t.last_session_s = s;

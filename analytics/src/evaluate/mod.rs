@@ -51,7 +51,58 @@ pub const EPISODE_RULES: &[(&str, &str, i64)] = &[
     // Both fire on a reading: at most one interval (an hour) late.
     ("meter_stuck", kind::METER_STUCK, 60 * MINUTE_MS),
     ("meter_reversed", kind::METER_REVERSED, 60 * MINUTE_MS),
+    ("socket_overcurrent", kind::PILE_OVERCURRENT, PILE_GRACE_MS),
+    ("socket_overpower", kind::PILE_OVERPOWER, PILE_GRACE_MS),
+    (
+        "socket_overtemperature",
+        kind::PILE_OVERTEMPERATURE,
+        PILE_GRACE_MS,
+    ),
+    (
+        "socket_residual_current",
+        kind::PILE_RESIDUAL_CURRENT,
+        PILE_GRACE_MS,
+    ),
+    (
+        "socket_nonstandard_charger",
+        kind::PILE_NONSTANDARD_CHARGER,
+        PILE_GRACE_MS,
+    ),
+    ("socket_not_full_after", kind::PILE_NOT_FULL, PILE_GRACE_MS),
+    (
+        "socket_session_over_cap",
+        kind::PILE_SESSION_OVER_CAP,
+        PILE_GRACE_MS,
+    ),
+    (
+        "socket_forced_stop_missed",
+        kind::PILE_FORCED_STOP_MISSED,
+        PILE_GRACE_MS,
+    ),
+    (
+        "socket_live_after_full",
+        kind::PILE_LIVE_AFTER_FULL,
+        PILE_GRACE_MS,
+    ),
+    ("socket_idle_live", kind::PILE_IDLE_LIVE, PILE_GRACE_MS),
+    (
+        "socket_taper_reversal",
+        kind::PILE_TAPER_REVERSAL,
+        PILE_GRACE_MS,
+    ),
+    ("socket_bulk_stuck", kind::PILE_BULK_STUCK, PILE_GRACE_MS),
+    ("pile_overload", kind::PILE_OVERLOAD, PILE_GRACE_MS),
+    (
+        "pile_session_over_limit",
+        kind::PILE_SESSION_OVER_LIMIT,
+        PILE_GRACE_MS,
+    ),
 ];
+
+/// Grace for pile faults: one sample period of a live socket (60 s). A
+/// condition's end is only seen at the next sample; a session-start fault
+/// (over the pile limit) is an instant whose alert comes with that sample.
+pub const PILE_GRACE_MS: i64 = 60_000;
 
 const MINUTE_MS: i64 = 60_000;
 
@@ -370,15 +421,19 @@ mod tests {
         }
     }
 
+    fn case(kind: &str, entity: &str, start_ms: i64, end_ms: Option<i64>) -> Case {
+        Case {
+            kind: kind.into(),
+            entity: entity.into(),
+            start_ms,
+            end_ms,
+            note: String::new(),
+        }
+    }
+
     #[test]
     fn precision_recall_and_time_to_detect_per_rule() {
-        let case = |e: &str, start| Case {
-            kind: kind::GROUP_RENTAL.into(),
-            entity: e.into(),
-            start_ms: start,
-            end_ms: None,
-            note: String::new(),
-        };
+        let case = |e: &str, start| case(kind::GROUP_RENTAL, e, start, None);
         let truth = GroundTruth {
             cases: vec![
                 case("a", 0),
@@ -431,13 +486,7 @@ mod tests {
 
     #[test]
     fn a_lift_sighting_is_scored_against_bikes_indoors_and_indoor_charging() {
-        let case = |k: &str, e: &str, start| Case {
-            kind: k.into(),
-            entity: e.into(),
-            start_ms: start,
-            end_ms: None,
-            note: String::new(),
-        };
+        let case = |k: &str, e: &str, start| case(k, e, start, None);
         let truth = GroundTruth {
             cases: vec![
                 case(kind::BIKE_INDOORS, "a", 10),
@@ -477,13 +526,7 @@ mod tests {
     #[test]
     fn episodes_are_found_inside_their_window_and_alerts_outside_are_false() {
         let h = 3_600_000;
-        let ep = |e: &str, start: i64, end: i64| Case {
-            kind: "meter_gap".into(),
-            entity: e.into(),
-            start_ms: start,
-            end_ms: Some(end),
-            note: String::new(),
-        };
+        let ep = |e: &str, start: i64, end: i64| case("meter_gap", e, start, Some(end));
         let truth = GroundTruth {
             end_ms: 100 * h,
             cases: vec![

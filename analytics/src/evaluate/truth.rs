@@ -30,6 +30,36 @@ pub mod kind {
     /// A meter wired backwards: register counting down, negative interval
     /// values (an episode, entity the meter).
     pub const METER_REVERSED: &str = "meter_reversed";
+    /// A socket above its current limit for the persistence time, and the
+    /// pile did not cut it (one episode).
+    pub const PILE_OVERCURRENT: &str = "pile_overcurrent";
+    /// A socket above its power limit for the persistence time, uncut.
+    pub const PILE_OVERPOWER: &str = "pile_overpower";
+    /// A socket above 65 °C for a minute while heating fast, or above 75 °C
+    /// for a minute, uncut.
+    pub const PILE_OVERTEMPERATURE: &str = "pile_overtemperature";
+    /// Earth leakage at or above the trip current, untripped.
+    pub const PILE_RESIDUAL_CURRENT: &str = "pile_residual_current";
+    /// A session drawing more than an e-bike charger may.
+    pub const PILE_NONSTANDARD_CHARGER: &str = "pile_nonstandard_charger";
+    /// Still charging 8 h into a session.
+    pub const PILE_NOT_FULL: &str = "pile_not_full";
+    /// A session live past its 12 h cap.
+    pub const PILE_SESSION_OVER_CAP: &str = "pile_session_over_cap";
+    /// A session live past the 24 h forced stop.
+    pub const PILE_FORCED_STOP_MISSED: &str = "pile_forced_stop_missed";
+    /// Full (under 45 W for 45 min) and the relay still on.
+    pub const PILE_LIVE_AFTER_FULL: &str = "pile_live_after_full";
+    /// Relay on with nothing drawing for 5 min (abandoned).
+    pub const PILE_IDLE_LIVE: &str = "pile_idle_live";
+    /// Power rising again after the taper began.
+    pub const PILE_TAPER_REVERSAL: &str = "pile_taper_reversal";
+    /// Current still above the bulk limit 6 h into a session.
+    pub const PILE_BULK_STUCK: &str = "pile_bulk_stuck";
+    /// A whole pile above its cut limit for the persistence time.
+    pub const PILE_OVERLOAD: &str = "pile_overload";
+    /// A session that began while its pile drew more than its new-session limit.
+    pub const PILE_SESSION_OVER_LIMIT: &str = "pile_session_over_limit";
 }
 
 /// One planted case.
@@ -38,9 +68,10 @@ pub mod kind {
 pub struct Case {
     /// What ([`kind`]).
     pub kind: String,
-    /// The flat, `site/building/unit`; for a meter episode the entity its
-    /// alert carries (the meter `site/gateway/device`, or for an outage the
-    /// building's `site/gateway`).
+    /// The flat, `site/building/unit`; for a meter or pile episode, the
+    /// entity its rule alerts on (a meter `site/gateway/device`, a building's
+    /// `site/gateway`, a socket `site/gateway/device#socket`, or
+    /// `site/gateway/device` for a whole pile).
     pub entity: String,
     /// When it began (for an indoor charger, its first session), ms UTC.
     /// For an episode, the instant from which its rule is due: the condition

@@ -67,6 +67,18 @@ pub struct Scenario {
     /// Share of flats (without another planted case) with an electricity or
     /// water meter wired backwards from some day (for 2–10 days or to the end).
     pub reversed_meter_rate: f64,
+    /// Charging piles in each site's yard (0: none).
+    pub piles_per_site: u32,
+    /// Sockets per pile (1–12, the EBP-12's register map).
+    pub sockets_per_pile: u16,
+    /// Chance per charging session that the pile fails one protection in it
+    /// (a planted fault of DETECTION.md's pile table).
+    pub pile_fault_rate: f64,
+    /// Chance per charging session of a near miss that must raise nothing.
+    pub pile_near_miss_rate: f64,
+    /// Chance per pile and day of an afternoon of delivery riders' 1 kW
+    /// chargers: half overload the pile, half come close.
+    pub pile_heavy_afternoon_prob: f64,
     /// Public holidays, `YYYY-MM-DD`: households live them like a weekend
     /// and workshops and businesses stand still, which a detector that
     /// knows only the weekday must not read as a change of occupancy.
@@ -124,6 +136,11 @@ impl Default for Scenario {
             building_outage_prob: 0.002,
             stuck_meter_rate: 0.01,
             reversed_meter_rate: 0.01,
+            piles_per_site: 1,
+            sockets_per_pile: 12,
+            pile_fault_rate: 0.03,
+            pile_near_miss_rate: 0.03,
+            pile_heavy_afternoon_prob: 0.03,
             holidays: china_holidays_2026(),
         }
     }
@@ -194,6 +211,18 @@ impl Scenario {
                 return Err(format!("{k} is 0; it must be at least 1"));
             }
         }
+        if self.piles_per_site > 9 {
+            return Err(format!(
+                "piles_per_site is {}; at most 9 piles per yard",
+                self.piles_per_site
+            ));
+        }
+        if !(1..=12).contains(&self.sockets_per_pile) {
+            return Err(format!(
+                "sockets_per_pile is {}; a pile has 1 to 12 sockets",
+                self.sockets_per_pile
+            ));
+        }
         if let Some(bad) = self.holidays.iter().find(|d| days_from_date(d).is_none()) {
             return Err(format!("holidays: {bad:?} is not YYYY-MM-DD"));
         }
@@ -232,6 +261,9 @@ impl Scenario {
             ("building_outage_prob", self.building_outage_prob),
             ("stuck_meter_rate", self.stuck_meter_rate),
             ("reversed_meter_rate", self.reversed_meter_rate),
+            ("pile_fault_rate", self.pile_fault_rate),
+            ("pile_near_miss_rate", self.pile_near_miss_rate),
+            ("pile_heavy_afternoon_prob", self.pile_heavy_afternoon_prob),
         ] {
             if !(0.0..=1.0).contains(&v) {
                 return Err(format!("{k} is {v}; a rate is 0 to 1"));
@@ -267,14 +299,7 @@ fn days_from_date(date: &str) -> Option<i64> {
     if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
         return None;
     }
-    // Howard Hinnant's days_from_civil.
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    Some(era * 146_097 + doe - 719_468)
+    Some(gridwatch_telemetry::time::days_from_civil(y, m, d))
 }
 
 #[cfg(test)]
@@ -303,6 +328,16 @@ mod tests {
             ..Scenario::default()
         };
         assert!(bad.check().unwrap_err().contains("stuck_meter_rate"));
+        let bad = Scenario {
+            sockets_per_pile: 13,
+            ..Scenario::default()
+        };
+        assert!(bad.check().unwrap_err().contains("sockets_per_pile"));
+        let bad = Scenario {
+            pile_fault_rate: -0.1,
+            ..Scenario::default()
+        };
+        assert!(bad.check().unwrap_err().contains("pile_fault_rate"));
         let bad = Scenario {
             holidays: vec!["2026-04-05".into(), "Qingming".into()],
             ..Scenario::default()

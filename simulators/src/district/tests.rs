@@ -61,12 +61,17 @@ fn the_recording_is_in_event_time_order_and_counts_match() {
     let (dir, s) = generated(5);
     let file = std::fs::File::open(dir.path().join("recording.jsonl")).unwrap();
     let mut last = Timestamp(i64::MIN);
-    let (mut readings, mut events) = (0u64, 0u64);
+    let (mut readings, mut events, mut pile) = (0u64, 0u64, 0u64);
     for rec in RecordReader::new(std::io::BufReader::new(file)) {
         let rec = rec.unwrap();
         assert!(rec.ts() >= last, "{:?} before {last}", rec.ts());
         last = rec.ts();
         match rec {
+            Record::Reading(r) if r.kind == DeviceKind::ChargingSocket => {
+                pile += 1;
+                assert!(r.socket.is_some() && r.values.contains_key("relay_on"));
+            }
+            Record::Reading(r) if r.kind == DeviceKind::ChargingPile => pile += 1,
             Record::Reading(r) => {
                 readings += 1;
                 assert!(r.unit.is_some() && r.building.is_some());
@@ -74,7 +79,14 @@ fn the_recording_is_in_event_time_order_and_counts_match() {
             Record::Event(_) => events += 1,
         }
     }
-    assert_eq!((readings, events), (s.readings, s.events));
+    assert_eq!((readings + pile, events), (s.readings, s.events));
+    // One 12-socket pile, 14 days: at least the idle cadence (every 10
+    // minutes), at most every minute.
+    let idle = 13 * 14 * 144;
+    assert!(
+        pile >= idle && pile <= 13 * 14 * 1440,
+        "{pile} pile readings"
+    );
     // 20 flats × 14 days × (96 electricity + 24 water + 24 gas), less the gaps.
     let full = 20 * 14 * (96 + 24 + 24);
     assert!(
@@ -95,6 +107,12 @@ fn every_case_names_a_registered_flat_inside_the_run() {
     assert!(truth.cases.iter().any(|c| c.kind == kind::INDOOR_CHARGING));
     assert!(truth.cases.iter().any(|c| c.kind == kind::THREE_IN_ONE));
     for c in &truth.cases {
+        if c.kind.starts_with("pile_") {
+            // A pile fault names the socket (or the pile) its rule alerts on.
+            assert!(c.entity.starts_with("s01/gw-s01-yard/pile-1"), "{c:?}");
+            assert!(c.end_ms.is_none_or(|e| e >= c.start_ms), "{c:?}");
+            continue;
+        }
         match c.kind.as_str() {
             // A meter `site/gw-site-building/xm-unit` of a registered flat.
             kind::METER_GAP | kind::METER_STUCK | kind::METER_REVERSED => {
@@ -180,6 +198,87 @@ fn the_small_scenario_file_replays_to_the_same_alerts_and_the_detectors_find_cas
     );
 }
 
+/// A yard busy with faults and near misses: every owner's flat has a bike.
+fn pile_scenario() -> Scenario {
+    Scenario {
+        name: "piles".into(),
+        days: 12,
+        sites: 1,
+        buildings_per_site: 1,
+        floors: 2,
+        flats_per_floor: 5,
+        electricity_interval_s: 3600,
+        ebike_owner_rate: 1.0,
+        pile_fault_rate: 0.5,
+        pile_near_miss_rate: 0.7,
+        pile_heavy_afternoon_prob: 0.35,
+        ..Scenario::default()
+    }
+}
+
+#[test]
+fn every_planted_pile_fault_is_detected_within_one_sample_and_near_misses_stay_quiet() {
+    use gridwatch_analytics::evaluate::{evaluate, EPISODE_RULES};
+    use gridwatch_analytics::register::Register;
+    let scenario = pile_scenario();
+    let seed = 11;
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(200);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = Scratch(std::env::temp_dir().join(format!("gw-district-{}-{n}", std::process::id())));
+    generate(&scenario, seed, dir.path()).unwrap();
+    let truth: GroundTruth =
+        serde_json::from_slice(&std::fs::read(dir.path().join("truth.json")).unwrap()).unwrap();
+    let register = Register::load(dir.path().join("register.json")).unwrap();
+    let file = std::fs::File::open(dir.path().join("recording.jsonl")).unwrap();
+    let replayed = gridwatch_analytics::replay::replay(
+        &gridwatch_analytics::AnalyticsConfig::default(),
+        register,
+        std::io::BufReader::new(file),
+    )
+    .unwrap();
+    let e = evaluate(&truth, &replayed.alerts);
+    let table = e.table();
+    // Every row of the table was planted at least once, and found in time.
+    for (rule, kind, _) in EPISODE_RULES.iter().filter(|r| r.1.starts_with("pile_")) {
+        let r = e.rules.iter().find(|r| r.rule == *rule).unwrap();
+        assert!(r.cases > 0, "no {kind} planted\n{table}");
+        assert_eq!(r.detected, r.cases, "{rule} missed episodes\n{table}");
+        assert_eq!(r.false_positives, 0, "{rule} fired outside faults\n{table}");
+        let max = r.max_ttd_h.unwrap() * 3600.0;
+        assert!((0.0..=60.0).contains(&max), "{rule}: {max} s\n{table}");
+    }
+    // The near misses were there to be mistaken.
+    let mut yard = piles::Yard::new(&scenario, seed, truth.start_ms, &layout(&scenario, seed));
+    let mut sink = Vec::new();
+    for day in 0..scenario.days {
+        yard.day(day, &mut sink);
+        sink.clear();
+    }
+    let planted = yard.planted();
+    for near in [
+        "InrushSpike",
+        "Warm62",
+        "CreepBelowCeiling",
+        "TempGlitch",
+        "Residual20",
+        "Charger590",
+        "TaperBump2",
+    ] {
+        assert!(
+            planted.iter().any(|(p, n)| p == near && *n > 0),
+            "{near} not planted: {planted:?}"
+        );
+    }
+    // No other rule mistakes pile readings for anything.
+    let socket_rules: Vec<&str> = EPISODE_RULES.iter().map(|r| r.0).collect();
+    for a in &replayed.alerts {
+        if a.entity.contains("yard") {
+            assert!(socket_rules.contains(&a.rule.as_str()), "{a:?}");
+        }
+    }
+    eprintln!("{table}\n{planted:?}");
+}
+
 /// A district with many meter faults, gaps and outages, for the meter-health
 /// rules (15-minute electricity readings, so every reading instant is a sweep).
 fn faulty() -> Scenario {
@@ -195,12 +294,13 @@ fn faulty() -> Scenario {
         building_outage_prob: 0.1,
         stuck_meter_rate: 0.25,
         reversed_meter_rate: 0.25,
+        piles_per_site: 0,
         ..Scenario::default()
     }
 }
 
 fn generated_as(s: &Scenario, seed: u64) -> (Scratch, GroundTruth) {
-    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(200);
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(300);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dir = Scratch(std::env::temp_dir().join(format!("gw-district-{}-{n}", std::process::id())));
     generate(s, seed, dir.path()).unwrap();
@@ -223,7 +323,17 @@ fn planted_meter_faults_gaps_and_outages_are_found_by_the_meter_health_rules() {
     )
     .unwrap();
     let e = gridwatch_analytics::evaluate::evaluate(&truth, &replay.alerts);
-    for (rule, _, _) in gridwatch_analytics::evaluate::EPISODE_RULES {
+    let meter_kinds = [
+        kind::METER_GAP,
+        kind::BUILDING_OUTAGE,
+        kind::METER_STUCK,
+        kind::METER_REVERSED,
+    ];
+    let rules = gridwatch_analytics::evaluate::EPISODE_RULES
+        .iter()
+        .filter(|r| meter_kinds.contains(&r.1));
+    assert_eq!(rules.clone().count(), 4);
+    for (rule, _, _) in rules {
         let r = e.rules.iter().find(|r| r.rule == *rule).unwrap();
         // Every planted episode found, within a sweep or a reading of being due.
         assert!(

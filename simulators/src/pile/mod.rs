@@ -47,6 +47,7 @@ mod socket;
 
 use std::sync::{Arc, Mutex, PoisonError};
 
+pub(crate) use charger::Charger;
 pub use charger::{ChargeStage, ChargerKind, ChargerSpec, MAX_CHARGE_CURRENT_A};
 pub use clock::{spawn_clock, ClockError};
 pub use config::{PileConfig, PileConfigError, Protection};

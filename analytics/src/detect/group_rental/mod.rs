@@ -15,7 +15,8 @@
 //! CUSUM level shift against the flat's own first `baseline_days` (k =
 //! `cusum_k`, h = `cusum_h`, on the sum of the norm ratios). A day is
 //! suspect with at least `min_factors` factors adding up to `min_score` (each
-//! capped at 20); the flat is alerted after
+//! capped at 20), `min_people_factors` of them from water, gas or the night
+//! base load (electricity by day alone is machines, not people); the flat is alerted after
 //! `persistence_days` suspect days out of the last `persistence_days + 3`.
 //!
 //! Suppressed: flats with a registered business; days on which fewer than
@@ -69,6 +70,11 @@ pub struct GroupRentalConfig {
     pub cusum_h: f64,
     /// Factors needed for a suspect day.
     pub min_factors: u32,
+    /// Of those, factors that count people rather than machines (water,
+    /// gas, the night base load) needed: a flat whose excess is electricity
+    /// alone, by day, is a workshop (three-in-one) or a business, not a
+    /// crowd. 0 turns this off.
+    pub min_people_factors: u32,
     /// Score (sum of the factors' values, each capped at 20) needed for a
     /// suspect day: how far out, not only in how many ways.
     pub min_score: f64,
@@ -95,6 +101,7 @@ impl Default for GroupRentalConfig {
             cusum_k: 0.5,
             cusum_h: 5.0,
             min_factors: 2,
+            min_people_factors: 1,
             min_score: 30.0,
             persistence_days: 7,
             min_coverage: 0.8,
@@ -146,6 +153,15 @@ impl GroupRentalConfig {
             if v == 0 {
                 return Err(FieldError::new(key, "is 0; it must be at least 1"));
             }
+        }
+        if self.min_people_factors > 4 {
+            return Err(FieldError::new(
+                "min_people_factors",
+                format!(
+                    "is {}; only 4 factors count people (water z, water vs norm, gas z, night base z)",
+                    self.min_people_factors
+                ),
+            ));
         }
         Ok(())
     }
@@ -416,8 +432,10 @@ impl GroupRental {
                 factors.push(("cusum_level_shift".into(), f64::from(t.cusum), f64::NAN));
             }
             let score: f64 = factors.iter().map(|f| f.1.min(20.0)).sum();
+            let people = factors.iter().filter(|f| counts_people(&f.0)).count();
             let suspect = t.valid_days >= 3
                 && factors.len() >= cfg.min_factors as usize
+                && people >= cfg.min_people_factors as usize
                 && score >= cfg.min_score
                 && !t.business;
             let t = &mut self.flats[i];
@@ -512,4 +530,10 @@ impl GroupRental {
             },
         }
     }
+}
+
+/// Whether a factor measures people (showers, cooking, someone up at night)
+/// rather than electricity by day, which machines explain as well.
+fn counts_people(factor: &str) -> bool {
+    factor.starts_with("water_") || factor.starts_with("gas_") || factor.starts_with("night_base_")
 }

@@ -55,6 +55,18 @@ fn run_with(
     scale: impl Fn(usize, i64) -> f64,
     skip: impl Fn(usize, i64) -> bool,
 ) -> Vec<Finding> {
+    run_split(cfg, days, reg, |u, d| [scale(u, d); 2], skip)
+}
+
+/// Like [`run_with`], with separate scales for electricity by day
+/// (09–18) and for everything else (electricity at other hours, water, gas).
+fn run_split(
+    cfg: &GroupRentalConfig,
+    days: i64,
+    reg: &Register,
+    scale: impl Fn(usize, i64) -> [f64; 2],
+    skip: impl Fn(usize, i64) -> bool,
+) -> Vec<Finding> {
     let mut d = GroupRental::new(cfg, LocalTime::new(480));
     let mut out = Vec::new();
     for day in 0..days {
@@ -65,10 +77,12 @@ fn run_with(
                     continue;
                 }
                 // Slight differences between ordinary flats, so MAD is not 0.
-                let k = scale(u, day) * (1.0 + 0.3 * (u as f64 - 4.5) / 4.5);
+                let spread = 1.0 + 0.3 * (u as f64 - 4.5) / 4.5;
+                let [by_day, k] = scale(u, day).map(|s| s * spread);
                 let night = if h < 5 { 60.0 } else { 250.0 };
+                let ke = if (9..18).contains(&h) { by_day } else { k };
                 out.extend(d.observe(
-                    &reading(DeviceKind::ElectricityMeter, u, ts, "power_w", night * k),
+                    &reading(DeviceKind::ElectricityMeter, u, ts, "power_w", night * ke),
                     reg,
                 ));
                 out.extend(d.observe(
@@ -125,6 +139,44 @@ fn a_flat_only_moderately_above_its_peers_stays_below_the_score() {
     };
     let f = run_with(&no_score, 30, &register(&[]), scale, |_, _| false);
     assert_eq!(f.len(), 1, "without min_score it is alerted: {f:?}");
+}
+
+#[test]
+fn electricity_alone_is_machines_not_a_crowd() {
+    // Eight times the daytime electricity of its peers (a workshop at
+    // home), with a couple's nights, water and gas: far out, but nothing
+    // counts people.
+    let cfg = GroupRentalConfig::default();
+    let machines = |u: usize, day: i64| {
+        if u == 3 && day >= 16 {
+            [8.0, 1.0]
+        } else {
+            [1.0, 1.0]
+        }
+    };
+    let f = run_split(&cfg, 40, &register(&[]), machines, |_, _| false);
+    assert!(f.is_empty(), "{f:?}");
+    // The same flat is alerted when the people rule is off, and a crowd
+    // (water and gas up too) is alerted with it on.
+    let off = GroupRentalConfig {
+        min_people_factors: 0,
+        ..cfg.clone()
+    };
+    assert_eq!(
+        run_split(&off, 40, &register(&[]), machines, |_, _| false).len(),
+        1
+    );
+    let crowd = |u: usize, day: i64| {
+        if u == 3 && day >= 16 {
+            [5.0, 5.0]
+        } else {
+            [1.0, 1.0]
+        }
+    };
+    assert_eq!(
+        run_split(&cfg, 40, &register(&[]), crowd, |_, _| false).len(),
+        1
+    );
 }
 
 #[test]

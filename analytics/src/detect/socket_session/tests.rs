@@ -202,6 +202,33 @@ fn a_session_started_while_the_pile_is_over_its_new_session_limit() {
 }
 
 #[test]
+fn an_unplug_resetting_session_s_with_the_relay_off_is_no_new_session() {
+    let mut d = SocketSession::new(&SocketSessionConfig::default());
+    d.observe(&pile(0, 9000.0));
+    // A session started before the pile was over its limit…
+    let mut first = sock(1, 0.0, &[]);
+    first.values.insert("relay_on".into(), 0.0);
+    d.observe(&first);
+    let live = d.observe(&sock(2, 0.0, &[]));
+    assert_eq!(only("pile_session_over_limit", &rules(&live)), vec![2]);
+    // …ends: relay off, then the plug comes out and session_s goes back to 0.
+    let mut off = sock(3, 0.0, &[("power_w", 0.0)]);
+    off.values.insert("relay_on".into(), 0.0);
+    assert!(d.observe(&off).is_empty());
+    let mut unplugged = sock(4, -4.0, &[("power_w", 0.0)]);
+    unplugged.values.insert("relay_on".into(), 0.0);
+    assert!(d.observe(&unplugged).is_empty());
+    assert_eq!(d.stats().sessions, 1);
+    // The next plug-in with the relay on is a session again.
+    let again = d.observe(&sock(5, -5.0, &[]));
+    assert_eq!(only("pile_session_over_limit", &rules(&again)), vec![5]);
+}
+
+fn rules(f: &[Finding]) -> Vec<(&'static str, i64)> {
+    f.iter().map(|x| (x.rule, x.ts.0 / S)).collect()
+}
+
+#[test]
 fn a_rule_fires_once_per_session_and_again_in_the_next() {
     let mut d = SocketSession::new(&SocketSessionConfig::default());
     let mut fired = Vec::new();
