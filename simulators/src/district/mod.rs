@@ -31,6 +31,7 @@
 
 pub mod feed;
 pub mod household;
+pub mod live;
 pub mod meters;
 mod piles;
 pub mod rng;
