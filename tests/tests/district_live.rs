@@ -23,6 +23,8 @@ fn tiny() -> Scenario {
         flats_per_floor: 3,
         electricity_interval_s: 300,
         water_gas_interval_s: 3600,
+        // The flat meters' unsigned registers cannot hold a reversed meter.
+        reversed_meter_rate: 0.0,
         ..Scenario::default()
     }
 }
