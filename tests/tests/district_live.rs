@@ -23,7 +23,7 @@ fn tiny() -> Scenario {
         flats_per_floor: 3,
         electricity_interval_s: 300,
         water_gas_interval_s: 3600,
-        // The flat meters' unsigned registers cannot hold a reversed meter.
+        // No meter wired backwards, so every counter must only go up.
         reversed_meter_rate: 0.0,
         ..Scenario::default()
     }

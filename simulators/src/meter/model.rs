@@ -266,11 +266,15 @@ mod tests {
         assert_eq!(got["volume_m3"], 104.0567);
         let e = m.set("power_w", 1.0).unwrap_err();
         assert!(e.contains("no register \"power_w\""), "{e}");
-        let e = m.set("flow_l", -1.0).unwrap_err();
+        // A backwards-wired meter's negative interval fits its i32 register...
+        m.set("flow_l", -1.5).unwrap();
+        assert_eq!(decoded(&m)["flow_l"], -1.5);
+        // ...a value beyond it does not, and leaves the register as it was.
+        let e = m.set("flow_l", 1e12).unwrap_err();
         assert!(e.contains("flow_l"), "{e}");
         assert_eq!(
             decoded(&m)["flow_l"],
-            12.3,
+            -1.5,
             "a refused value leaves the register"
         );
     }
