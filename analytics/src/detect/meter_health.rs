@@ -5,7 +5,7 @@
 //!
 //! Per meter (electricity, water, gas; the entity is the reading's
 //! `site/gateway/device`), one small state machine:
-//! - `meter_no_data` (minor): no reading for `no_data_min` of event time,
+//! - `meter_no_data` (minor): no reading for more than `no_data_min` of event time,
 //!   judged at sweeps every `sweep_min` of event time (the newest reading of
 //!   any meter is "now": analytics never reads the wall clock). One alert per
 //!   silence; when the meter reports again it is back to normal (logged, the
@@ -16,8 +16,12 @@
 //!   alert replaces all of theirs: one root cause, one alert.
 //! - `meter_stuck` (minor): the cumulative register (`energy_kwh`,
 //!   `volume_m3`) of a meter of `stuck_kinds` (electricity and water) has
-//!   not moved for `stuck_h` while the meter kept reporting. A vacant flat does that too, so the evidence gives the
-//!   interval values the meter reported meanwhile.
+//!   not moved for `stuck_h` while the meter kept reporting, and its own
+//!   interval values (`power_w`, `flow_l`) show use meanwhile. A vacant
+//!   flat's register rests too, with interval values of zero: that is not
+//!   a fault (on the district, every water meter of a flat away on holiday
+//!   alerted before). A meter that reports no interval values is judged on
+//!   its register alone.
 //! - `meter_reversed` (major): the cumulative register went down by more
 //!   than `reverse_tolerance`, or an interval value was negative: a meter
 //!   wired backwards, tampered with or replaced. Once per `cooldown_h`.
@@ -123,8 +127,11 @@ struct MeterTrack {
     silent: bool,
     total: f64,
     total_since: i64,
-    /// Sum of interval values since the register last moved.
+    /// Sum of interval values since the register last moved (the values
+    /// of the reading that moved it belong to that move).
     used_since: f64,
+    /// Whether the meter reports interval values at all.
+    has_interval: bool,
     alerted_stuck: Option<i64>,
     alerted_reversed: Option<i64>,
 }
@@ -183,9 +190,11 @@ impl MeterHealth {
                 gateway: r.gateway.to_string(),
                 last_ts: ts,
                 silent: false,
-                total: total.unwrap_or(f64::NAN),
+                // Not known yet: the first register "moves" it.
+                total: f64::NAN,
                 total_since: ts,
                 used_since: 0.0,
+                has_interval: false,
                 alerted_stuck: None,
                 alerted_reversed: None,
             });
@@ -201,6 +210,7 @@ impl MeterHealth {
         let cooldown = i64::from(cfg.cooldown_h) * 3_600_000;
         let may = |last: Option<i64>| last.is_none_or(|l| ts - l >= cooldown);
         let mut reversed = None;
+        let mut moved = false;
         if let Some(v) = total {
             if t.total.is_finite() && v < t.total - cfg.reverse_tolerance {
                 reversed = Some((total_key, v, t.total));
@@ -209,13 +219,17 @@ impl MeterHealth {
                 t.total = v;
                 t.total_since = ts;
                 t.used_since = 0.0;
+                moved = true;
             }
         }
         if let Some(x) = interval {
             if x < 0.0 && reversed.is_none() {
                 reversed = Some((interval_key, x, 0.0));
             }
-            t.used_since += x.max(0.0);
+            t.has_interval = true;
+            if !moved {
+                t.used_since += x.max(0.0);
+            }
         }
         if let Some((key, value, before)) = reversed {
             if may(t.alerted_reversed) {
@@ -236,6 +250,9 @@ impl MeterHealth {
         if total.is_some()
             && cfg.stuck_kinds.contains(&r.kind)
             && ts - t.total_since >= stuck_ms
+            // A register at rest while the meter itself measured no use is a
+            // vacant flat, not a stuck register.
+            && (!t.has_interval || t.used_since > 0.0)
             && may(t.alerted_stuck)
         {
             t.alerted_stuck = Some(ts);
@@ -246,7 +263,7 @@ impl MeterHealth {
                 r,
                 Severity::Minor,
                 Timestamp(t.total_since),
-                format!("{total_key} has stayed at {} for {hours:.0} h while the meter kept reporting ({interval_key} summed {:.1} meanwhile): a stuck register, or a vacant flat. Check the meter.", t.total, t.used_since),
+                format!("{total_key} has stayed at {} for {hours:.0} h while the meter kept reporting use ({interval_key} summed {:.1} meanwhile): a stuck register. Check the meter.", t.total, t.used_since),
                 &[("hours_unchanged", hours), (total_key, t.total), ("interval_sum", t.used_since)],
                 &[("stuck_h", f64::from(cfg.stuck_h))],
             ));
@@ -268,7 +285,12 @@ impl MeterHealth {
                 .entry((t.site.clone(), t.gateway.clone()))
                 .or_default();
             e.0 += 1;
-            if !t.silent && now - t.last_ts >= limit {
+            // More than the limit: the sweep runs on the first reading of
+            // an instant, before the rest of that instant's readings, so a
+            // meter whose reading is due exactly now is not yet late (else a
+            // building's hourly meters, silent for exactly the limit after an
+            // outage, would each alert in the instant they report again).
+            if !t.silent && now - t.last_ts > limit {
                 e.1.push(k.clone());
             }
             if now - t.last_ts >= half {

@@ -44,6 +44,13 @@ pub const RULE_KINDS: &[(&str, &[&str])] = &[
 /// episode's end during which an alert still counts — a silence is only
 /// known to be one once the next reading is overdue).
 pub const EPISODE_RULES: &[(&str, &str, i64)] = &[
+    // A silence is judged at sweeps (10 min of event time by default), and
+    // the sweep that sees a meter back comes before its reading is applied.
+    ("meter_no_data", kind::METER_GAP, 10 * MINUTE_MS),
+    ("building_no_data", kind::BUILDING_OUTAGE, 10 * MINUTE_MS),
+    // Both fire on a reading: at most one interval (an hour) late.
+    ("meter_stuck", kind::METER_STUCK, 60 * MINUTE_MS),
+    ("meter_reversed", kind::METER_REVERSED, 60 * MINUTE_MS),
     ("socket_overcurrent", kind::PILE_OVERCURRENT, PILE_GRACE_MS),
     ("socket_overpower", kind::PILE_OVERPOWER, PILE_GRACE_MS),
     (
@@ -96,6 +103,8 @@ pub const EPISODE_RULES: &[(&str, &str, i64)] = &[
 /// condition's end is only seen at the next sample; a session-start fault
 /// (over the pile limit) is an instant whose alert comes with that sample.
 pub const PILE_GRACE_MS: i64 = 60_000;
+
+const MINUTE_MS: i64 = 60_000;
 
 /// How a rule is scored.
 pub mod unit {

@@ -18,6 +18,18 @@ pub mod kind {
     pub const LEAK: &str = "leak";
     /// A lived-in flat with unregistered weekday daytime machines.
     pub const THREE_IN_ONE: &str = "three_in_one";
+    /// A meter silent for longer than `meter_no_data` allows (an episode,
+    /// from the instant the rule is due to the meter's next reading).
+    pub const METER_GAP: &str = "meter_gap";
+    /// A building's meters dark together (an episode, entity
+    /// `site/gateway`: one root cause, one `building_no_data` alert).
+    pub const BUILDING_OUTAGE: &str = "building_outage";
+    /// A register that stopped moving while its flat went on using (an
+    /// episode, entity the meter `site/gateway/device`).
+    pub const METER_STUCK: &str = "meter_stuck";
+    /// A meter wired backwards: register counting down, negative interval
+    /// values (an episode, entity the meter).
+    pub const METER_REVERSED: &str = "meter_reversed";
     /// A socket above its current limit for the persistence time, and the
     /// pile did not cut it (one episode).
     pub const PILE_OVERCURRENT: &str = "pile_overcurrent";
@@ -56,9 +68,10 @@ pub mod kind {
 pub struct Case {
     /// What ([`kind`]).
     pub kind: String,
-    /// The flat, `site/building/unit`; for a pile fault, the entity its rule
-    /// alerts on (`site/gateway/device#socket`, or `site/gateway/device` for
-    /// the whole pile).
+    /// The flat, `site/building/unit`; for a meter or pile episode, the
+    /// entity its rule alerts on (a meter `site/gateway/device`, a building's
+    /// `site/gateway`, a socket `site/gateway/device#socket`, or
+    /// `site/gateway/device` for a whole pile).
     pub entity: String,
     /// When it began (for an indoor charger, its first session), ms UTC.
     /// For an episode, the instant from which its rule is due: the condition

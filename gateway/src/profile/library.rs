@@ -32,6 +32,18 @@ pub const BUILT_IN: &[(&str, &str)] = &[
         include_str!("../../../config/devices/gridwatch-ebp12.toml"),
     ),
     (
+        "gridwatch-flat-em",
+        include_str!("../../../config/devices/gridwatch-flat-em.toml"),
+    ),
+    (
+        "gridwatch-flat-gm",
+        include_str!("../../../config/devices/gridwatch-flat-gm.toml"),
+    ),
+    (
+        "gridwatch-flat-wm",
+        include_str!("../../../config/devices/gridwatch-flat-wm.toml"),
+    ),
+    (
         "panametrics-gf868",
         include_str!("../../../config/devices/panametrics-gf868.toml"),
     ),

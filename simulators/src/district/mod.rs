@@ -31,6 +31,8 @@
 
 pub mod feed;
 pub mod household;
+pub mod live;
+pub mod meters;
 mod piles;
 pub mod rng;
 pub mod scenario;
@@ -101,8 +103,58 @@ pub fn generate(scenario: &Scenario, seed: u64, out_dir: &Path) -> anyhow::Resul
         cases: Vec::new(),
         traits: Default::default(),
     };
-    for f in &flats {
-        let traits = f.profile.traits();
+    // Meter faults, from streams of their own; what each meter wrote, for its labels.
+    let health = gridwatch_analytics::detect::meter_health::MeterHealthConfig::default();
+    let per_building = (scenario.floors * scenario.flats_per_floor) as usize;
+    let mut faults: Vec<Vec<meters::Planted>> = flats
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let p = &f.profile;
+            let other_case = p.group_from_day.is_some()
+                || p.three_in_one.is_some()
+                || p.indoor_charger.is_some()
+                || p.leak.is_some()
+                || p.business;
+            meters::plant(scenario, seed, i as u64 + 1, !other_case)
+        })
+        .collect();
+    let mut watches: Vec<[meters::Watch; 3]> = flats
+        .iter()
+        .zip(&faults)
+        .enumerate()
+        .map(|(i, (f, planted))| {
+            std::array::from_fn(|m| {
+                let prefix = ["em", "wm", "gm"][m];
+                let interval = if m == 0 {
+                    scenario.electricity_interval_s
+                } else {
+                    scenario.water_gas_interval_s
+                };
+                meters::Watch::new(
+                    format!("{}/{}/{prefix}-{}", f.site, f.gateway, f.unit),
+                    i / per_building,
+                    i64::from(interval) / 60,
+                    planted.iter().find(|p| p.meter == m),
+                    t0,
+                )
+            })
+        })
+        .collect();
+    let gateways: Vec<String> = flats
+        .iter()
+        .step_by(per_building)
+        .map(|f| format!("{}/{}", f.site, f.gateway))
+        .collect();
+    let mut outages: Vec<meters::Outage> = Vec::new();
+    for (f, planted) in flats.iter().zip(&faults) {
+        let mut traits = f.profile.traits();
+        for p in planted {
+            traits.push(match p.fault {
+                meters::Fault::Stuck => "stuck_meter",
+                meters::Fault::Reversed => "reversed_meter",
+            });
+        }
         if !traits.is_empty() {
             truth.traits.insert(
                 f.key.clone(),
@@ -166,19 +218,24 @@ pub fn generate(scenario: &Scenario, seed: u64, out_dir: &Path) -> anyhow::Resul
         let mut records: Vec<Record> =
             Vec::with_capacity(flats.len() * (1440 / e_int as usize + 60));
         records.append(&mut pending);
-        // Building outages: (building key, from, to) in run minutes.
-        let mut outages: Vec<(String, i64, i64)> = Vec::new();
-        for f in &flats {
-            let b = format!("{}/{}", f.site, f.building);
-            if !outages.iter().any(|o| o.0 == b) && world.chance(scenario.building_outage_prob) {
-                let from = day_start + world.int(0, 1380);
-                outages.push((b, from, from + world.int(60, 360)));
+        // Building outages: one draw per building and day, (from, to) in run minutes.
+        let dark_today: Vec<Option<(i64, i64)>> = gateways
+            .iter()
+            .map(|_| {
+                world.chance(scenario.building_outage_prob).then(|| {
+                    let from = day_start + world.int(0, 1380);
+                    (from, from + world.int(60, 360))
+                })
+            })
+            .collect();
+        for (b, o) in dark_today.iter().enumerate() {
+            if let Some((from, to)) = *o {
+                outages.push((b, t0 + from * MIN_MS, t0 + to * MIN_MS));
             }
         }
-        for f in flats.iter_mut() {
+        for (i, f) in flats.iter_mut().enumerate() {
             let ts = |m: i64| Timestamp(t0 + m * MIN_MS);
-            let bkey = format!("{}/{}", f.site, f.building);
-            let dark = outages.iter().find(|o| o.0 == bkey).map(|o| (o.1, o.2));
+            let dark = dark_today[i / per_building];
             let (mut ev, gas) = day_events(&f.profile, &mut f.rng, day, day_start, weekend, winter);
             f.events.retain(|e| e.start + e.minutes > day_start);
             f.events.append(&mut ev);
@@ -274,12 +331,16 @@ pub fn generate(scenario: &Scenario, seed: u64, out_dir: &Path) -> anyhow::Resul
                 let mut w = standing_w(&f.profile, day, mid, mid - day_start, weekend, &mut f.rng);
                 w += f.events.iter().map(|e| e.mean_over(k, end)).sum::<f64>();
                 w = (w + 4.0 * f.rng.normal()).max(0.0);
-                f.energy_kwh += w * e_int as f64 / 60_000.0;
+                let inc = w * e_int as f64 / 60_000.0;
+                f.energy_kwh += inc;
+                let (kwh, w) = meters::show(&mut faults[i], 0, end, f.energy_kwh, inc, w);
                 if !silent(end, 0) {
                     f.seq[0] += 1;
+                    let (w, kwh) = (round(w, 1), round(kwh, 3));
+                    watches[i][0].record(&health, ts(end).0, kwh, w);
                     let mut r = f.reading(DeviceKind::ElectricityMeter, "em", 0, ts(end));
-                    r.values.insert("power_w".into(), round(w, 1));
-                    r.values.insert("energy_kwh".into(), round(f.energy_kwh, 3));
+                    r.values.insert("power_w".into(), w);
+                    r.values.insert("energy_kwh".into(), kwh);
                     records.push(Record::Reading(r));
                 }
                 k = end;
@@ -314,18 +375,24 @@ pub fn generate(scenario: &Scenario, seed: u64, out_dir: &Path) -> anyhow::Resul
                     .sum();
                 f.water_m3 += litres / 1000.0;
                 f.gas_m3 += gas;
+                let (m3, litres) =
+                    meters::show(&mut faults[i], 1, end, f.water_m3, litres / 1000.0, litres);
                 if !silent(end, 1) {
                     f.seq[1] += 1;
+                    let (litres, m3) = (round(litres, 1), round(m3, 4));
+                    watches[i][1].record(&health, ts(end).0, m3, litres);
                     let mut r = f.reading(DeviceKind::WaterMeter, "wm", 1, ts(end));
-                    r.values.insert("flow_l".into(), round(litres, 1));
-                    r.values.insert("volume_m3".into(), round(f.water_m3, 4));
+                    r.values.insert("flow_l".into(), litres);
+                    r.values.insert("volume_m3".into(), m3);
                     records.push(Record::Reading(r));
                 }
                 if !silent(end, 2) {
                     f.seq[2] += 1;
+                    let (gas, m3) = (round(gas, 3), round(f.gas_m3, 3));
+                    watches[i][2].record(&health, ts(end).0, m3, gas);
                     let mut r = f.reading(DeviceKind::GasMeter, "gm", 2, ts(end));
-                    r.values.insert("use_m3".into(), round(gas, 3));
-                    r.values.insert("volume_m3".into(), round(f.gas_m3, 3));
+                    r.values.insert("use_m3".into(), gas);
+                    r.values.insert("volume_m3".into(), m3);
                     records.push(Record::Reading(r));
                 }
                 k = end;
@@ -349,6 +416,13 @@ pub fn generate(scenario: &Scenario, seed: u64, out_dir: &Path) -> anyhow::Resul
         }
     }
     out.flush()?;
+    truth.cases.extend(meters::cases(
+        &health,
+        watches.into_iter().flatten().collect(),
+        &gateways,
+        &outages,
+        truth.end_ms,
+    ));
     truth.cases.extend(yard.finish());
     summary.cases = truth.cases.len() as u64;
     truth

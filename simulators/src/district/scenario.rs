@@ -61,6 +61,12 @@ pub struct Scenario {
     pub meter_gap_prob: f64,
     /// Chance per building and day of a 1–6 h outage of all its meters.
     pub building_outage_prob: f64,
+    /// Share of flats with an electricity or water meter whose register
+    /// sticks from some day (for 2–10 days or to the end) while use goes on.
+    pub stuck_meter_rate: f64,
+    /// Share of flats (without another planted case) with an electricity or
+    /// water meter wired backwards from some day (for 2–10 days or to the end).
+    pub reversed_meter_rate: f64,
     /// Charging piles in each site's yard (0: none).
     pub piles_per_site: u32,
     /// Sockets per pile (1–12, the EBP-12's register map).
@@ -128,6 +134,8 @@ impl Default for Scenario {
             leak_rate: 0.02,
             meter_gap_prob: 0.01,
             building_outage_prob: 0.002,
+            stuck_meter_rate: 0.01,
+            reversed_meter_rate: 0.01,
             piles_per_site: 1,
             sockets_per_pile: 12,
             pile_fault_rate: 0.03,
@@ -251,6 +259,8 @@ impl Scenario {
             ("leak_rate", self.leak_rate),
             ("meter_gap_prob", self.meter_gap_prob),
             ("building_outage_prob", self.building_outage_prob),
+            ("stuck_meter_rate", self.stuck_meter_rate),
+            ("reversed_meter_rate", self.reversed_meter_rate),
             ("pile_fault_rate", self.pile_fault_rate),
             ("pile_near_miss_rate", self.pile_near_miss_rate),
             ("pile_heavy_afternoon_prob", self.pile_heavy_afternoon_prob),
@@ -313,6 +323,11 @@ mod tests {
             ..Scenario::default()
         };
         assert!(bad.check().unwrap_err().contains("leak_rate"));
+        let bad = Scenario {
+            stuck_meter_rate: -0.1,
+            ..Scenario::default()
+        };
+        assert!(bad.check().unwrap_err().contains("stuck_meter_rate"));
         let bad = Scenario {
             sockets_per_pile: 13,
             ..Scenario::default()

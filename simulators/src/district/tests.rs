@@ -113,7 +113,17 @@ fn every_case_names_a_registered_flat_inside_the_run() {
             assert!(c.end_ms.is_none_or(|e| e >= c.start_ms), "{c:?}");
             continue;
         }
-        assert!(register.flats.iter().any(|f| f.flat == c.entity), "{c:?}");
+        match c.kind.as_str() {
+            // A meter `site/gw-site-building/xm-unit` of a registered flat.
+            kind::METER_GAP | kind::METER_STUCK | kind::METER_REVERSED => {
+                let p: Vec<&str> = c.entity.split('/').collect();
+                let flat = format!("{}/{}/{}", p[0], &p[1][7..], &p[2][3..]);
+                assert!(register.flats.iter().any(|f| f.flat == flat), "{c:?}");
+            }
+            kind::BUILDING_OUTAGE => assert!(c.entity.starts_with("s01/gw-s01-b"), "{c:?}"),
+            _ => assert!(register.flats.iter().any(|f| f.flat == c.entity), "{c:?}"),
+        }
+        assert!(c.end_ms.is_none_or(|e| e > c.start_ms), "{c:?}");
         assert!(
             (truth.start_ms..truth.end_ms).contains(&c.start_ms),
             "{c:?}"
@@ -272,4 +282,120 @@ fn pile_faults_found_and_near_misses_quiet(seed: u64) {
         }
     }
     eprintln!("{table}\n{planted:?}");
+}
+
+/// A district with many meter faults, gaps and outages, for the meter-health
+/// rules (15-minute electricity readings, so every reading instant is a sweep).
+fn faulty() -> Scenario {
+    Scenario {
+        name: "faulty".into(),
+        days: 21,
+        sites: 1,
+        buildings_per_site: 4,
+        floors: 3,
+        flats_per_floor: 4,
+        electricity_interval_s: 900,
+        meter_gap_prob: 0.05,
+        building_outage_prob: 0.1,
+        stuck_meter_rate: 0.25,
+        reversed_meter_rate: 0.25,
+        piles_per_site: 0,
+        ..Scenario::default()
+    }
+}
+
+fn generated_as(s: &Scenario, seed: u64) -> (Scratch, GroundTruth) {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(300);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = Scratch(std::env::temp_dir().join(format!("gw-district-{}-{n}", std::process::id())));
+    generate(s, seed, dir.path()).unwrap();
+    let truth =
+        serde_json::from_slice(&std::fs::read(dir.path().join("truth.json")).unwrap()).unwrap();
+    (dir, truth)
+}
+
+#[test]
+fn planted_meter_faults_gaps_and_outages_are_found_by_the_meter_health_rules() {
+    let scenario = faulty();
+    let (dir, truth) = generated_as(&scenario, 2);
+    let register =
+        gridwatch_analytics::register::Register::load(dir.path().join("register.json")).unwrap();
+    let file = std::fs::File::open(dir.path().join("recording.jsonl")).unwrap();
+    let replay = gridwatch_analytics::replay::replay(
+        &gridwatch_analytics::AnalyticsConfig::default(),
+        register,
+        std::io::BufReader::new(file),
+    )
+    .unwrap();
+    let e = gridwatch_analytics::evaluate::evaluate(&truth, &replay.alerts);
+    let meter_kinds = [
+        kind::METER_GAP,
+        kind::BUILDING_OUTAGE,
+        kind::METER_STUCK,
+        kind::METER_REVERSED,
+    ];
+    let rules = gridwatch_analytics::evaluate::EPISODE_RULES
+        .iter()
+        .filter(|r| meter_kinds.contains(&r.1));
+    assert_eq!(rules.clone().count(), 4);
+    for (rule, _, _) in rules {
+        let r = e.rules.iter().find(|r| r.rule == *rule).unwrap();
+        // Every planted episode found, within a sweep or a reading of being due.
+        assert!(
+            r.cases > 0 && r.detected == r.cases,
+            "{rule}\n{}",
+            e.table()
+        );
+        assert!(r.precision >= 0.95, "{rule}\n{}", e.table());
+        assert!(
+            r.max_ttd_h.is_some_and(|h| h <= 1.0),
+            "{rule}\n{}",
+            e.table()
+        );
+    }
+    // Outages are drawn per building and day: at most the expected count
+    // are long enough to label (drawn per flat, most building-days had one).
+    let outages = truth
+        .cases
+        .iter()
+        .filter(|c| c.kind == kind::BUILDING_OUTAGE)
+        .count();
+    let building_days = f64::from(scenario.buildings_per_site * scenario.days);
+    assert!(
+        (outages as f64) <= scenario.building_outage_prob * building_days,
+        "{outages} outages labelled in {building_days} building-days"
+    );
+    // A faulty meter is no other rule's false positive.
+    for r in &e.rules {
+        for t in ["stuck_meter", "reversed_meter"] {
+            assert!(
+                !r.false_positives_by_trait.contains_key(t),
+                "{} on {t}\n{}",
+                r.rule,
+                e.table()
+            );
+        }
+    }
+}
+
+#[test]
+fn planting_meter_faults_moves_no_other_case() {
+    let with = faulty();
+    let without = Scenario {
+        stuck_meter_rate: 0.0,
+        reversed_meter_rate: 0.0,
+        ..faulty()
+    };
+    let ((_a, a), (_b, b)) = (generated_as(&with, 3), generated_as(&without, 3));
+    let faults = [kind::METER_STUCK, kind::METER_REVERSED];
+    let others = |t: &GroundTruth| -> Vec<Case> {
+        t.cases
+            .iter()
+            .filter(|c| !faults.contains(&c.kind.as_str()))
+            .cloned()
+            .collect()
+    };
+    assert!(a.cases.iter().any(|c| faults.contains(&c.kind.as_str())));
+    assert!(!b.cases.iter().any(|c| faults.contains(&c.kind.as_str())));
+    assert_eq!(others(&a), others(&b));
 }

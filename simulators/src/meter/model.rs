@@ -107,6 +107,27 @@ impl MeterModel {
         }
     }
 
+    /// Sets one device-level value by its register name, for a driver that
+    /// knows the true value (the live district replays recorded readings)
+    /// rather than letting the model invent one. Refused when the profile has
+    /// no such register or the value does not fit its type.
+    pub fn set(&mut self, name: &str, value: f64) -> Result<(), String> {
+        let profile = self.profile.clone();
+        let reg = profile
+            .registers
+            .iter()
+            .find(|r| r.name == name)
+            .ok_or_else(|| format!("profile {} has no register {name:?}", profile.model))?;
+        encode(reg, value).map_err(|e| {
+            format!(
+                "{name} = {value} does not fit profile {}: {e}",
+                profile.model
+            )
+        })?;
+        self.store(None, 0, reg, value);
+        Ok(())
+    }
+
     /// Every emitted value as the gateway should read it, by block and name.
     pub fn values(&self) -> &BTreeMap<(Block, String), f64> {
         &self.values
@@ -232,6 +253,30 @@ mod tests {
         assert!((220.0..240.0).contains(&v["voltage_l1_v"]), "{v:?}");
         assert!((395.0..405.0).contains(&v["voltage_l1_l2_v"]), "{v:?}");
         assert!((49.9..50.1).contains(&v["frequency_hz"]), "{v:?}");
+    }
+
+    #[test]
+    fn set_writes_what_the_gateway_decodes_and_refuses_what_does_not_fit() {
+        let p = ProfileLibrary::built_in().get("gridwatch-flat-wm").unwrap();
+        let mut m = MeterModel::new(p, 1);
+        m.set("flow_l", 12.3).unwrap();
+        m.set("volume_m3", 104.0567).unwrap();
+        let got = decoded(&m);
+        assert_eq!(got["flow_l"], 12.3);
+        assert_eq!(got["volume_m3"], 104.0567);
+        let e = m.set("power_w", 1.0).unwrap_err();
+        assert!(e.contains("no register \"power_w\""), "{e}");
+        // A backwards-wired meter's negative interval fits its i32 register...
+        m.set("flow_l", -1.5).unwrap();
+        assert_eq!(decoded(&m)["flow_l"], -1.5);
+        // ...a value beyond it does not, and leaves the register as it was.
+        let e = m.set("flow_l", 1e12).unwrap_err();
+        assert!(e.contains("flow_l"), "{e}");
+        assert_eq!(
+            decoded(&m)["flow_l"],
+            -1.5,
+            "a refused value leaves the register"
+        );
     }
 
     #[test]

@@ -130,11 +130,78 @@ fn a_gas_register_resting_for_a_day_is_not_stuck_by_default() {
 #[test]
 fn meters_that_fall_silent_at_different_moments_in_one_outage_are_one_building_alert() {
     // Meters 4-5 (hourly meters) last reported at minute 60, meters 1-3 at
-    // 95: at 240 the first two reach the limit and the other three have
+    // 95: at 250 the first two are past the limit and the other three have
     // been silent for more than half of it.
     let found = run(600, |n, t| if n <= 3 { t < 100 } else { t < 65 });
     assert_eq!(
         found,
-        vec![(RULE_BUILDING_NO_DATA, "s01/gw-1".to_owned(), 240)]
+        vec![(RULE_BUILDING_NO_DATA, "s01/gw-1".to_owned(), 250)]
     );
+}
+
+#[test]
+fn a_meter_reporting_exactly_at_the_limit_is_not_silent_even_when_the_sweep_comes_first() {
+    // Meter 1 of gw-1 is silent from minute 100 to 280 (its last reading at
+    // 100, the next at 280): the sweep at 280 runs on gw-2's reading, before
+    // meter 1's, and must not call it silent. One more interval and it is.
+    let mut d = MeterHealth::new(&MeterHealthConfig::default());
+    let mut found = Vec::new();
+    for t in (0..=600).step_by(10) {
+        let mut batch = vec![em("gw-2", 9, t, t as f64, 100.0)];
+        if !(101..280).contains(&t) {
+            batch.push(em("gw-1", 1, t, t as f64, 100.0));
+        }
+        for r in batch {
+            found.extend(d.observe(&r).into_iter().map(|f| f.rule));
+        }
+    }
+    assert!(found.is_empty(), "{found:?}");
+    let mut d = MeterHealth::new(&MeterHealthConfig::default());
+    let mut found = Vec::new();
+    for t in (0..=600).step_by(10) {
+        let mut batch = vec![em("gw-2", 9, t, t as f64, 100.0)];
+        if !(101..290).contains(&t) {
+            batch.push(em("gw-1", 1, t, t as f64, 100.0));
+        }
+        for r in batch {
+            found.extend(d.observe(&r).into_iter().map(|f| (f.rule, f.ts.0 / MIN)));
+        }
+    }
+    assert_eq!(found, vec![(RULE_NO_DATA, 290)]);
+}
+
+#[test]
+fn a_register_at_rest_while_the_meter_measures_no_use_is_a_vacant_flat_not_stuck() {
+    // Water meter of a flat away: volume unchanged, flow 0, for 3 days.
+    let water = |h: i64, volume: f64, flow: Option<f64>| {
+        let mut r = Reading::new(
+            Timestamp(h * 60 * MIN),
+            "gw-1",
+            "wm-1",
+            DeviceKind::WaterMeter,
+            0,
+        );
+        r.values.insert("volume_m3".into(), volume);
+        if let Some(f) = flow {
+            r.values.insert("flow_l".into(), f);
+        }
+        r
+    };
+    let stuck = |d: &mut MeterHealth, r: &Reading| {
+        d.observe(r).iter().filter(|f| f.rule == RULE_STUCK).count()
+    };
+    let mut d = MeterHealth::new(&MeterHealthConfig::default());
+    // The last use moves the register; its flow belongs to that move.
+    assert_eq!(stuck(&mut d, &water(0, 1.0, Some(0.0))), 0);
+    assert_eq!(stuck(&mut d, &water(1, 1.012, Some(12.0))), 0);
+    let vacant: usize = (2..=72)
+        .map(|h| stuck(&mut d, &water(h, 1.012, Some(0.0))))
+        .sum();
+    assert_eq!(vacant, 0);
+    // Then 5 L flow through a register that does not move: stuck, at once.
+    assert_eq!(stuck(&mut d, &water(73, 1.012, Some(5.0))), 1);
+    // A meter without interval values is judged on its register alone.
+    let mut d = MeterHealth::new(&MeterHealthConfig::default());
+    let n: usize = (0..=24).map(|h| stuck(&mut d, &water(h, 2.0, None))).sum();
+    assert_eq!(n, 1);
 }

@@ -1,0 +1,799 @@
+//! The district live: its flats' meters on Modbus TCP, read by the real
+//! gateway at accelerated time, so the readings analytics gets have gone
+//! through the same devices → Modbus → gateway → MQTT path as in the field.
+//!
+//! The recording is the model: as a [`ScaledClock`] passes each recorded
+//! reading's timestamp, its values are written into that meter's registers
+//! (interval values and counters alike). Per building one server per meter
+//! kind (as a meter cabinet behind a TCP-to-RS-485 box: the flat's index is
+//! the unit id) answers from those registers, and one in-process gateway per
+//! building (the real `gridwatch_gateway::run`, with a ScaledClock of the
+//! same speed) polls every meter at the district's interval scaled by the
+//! speed and publishes to the broker. A meter with no recorded reading for
+//! more than 1¼ of its interval (a gap or an outage in the district) answers
+//! with exception 0x0B, as a dead meter behind such a box does, so the
+//! gateway publishes nothing for it rather than stale values.
+//!
+//! The meters use the `gridwatch-flat-em/wm/gm` profiles in `config/devices/`,
+//! whose value names are those of the recording and the detectors.
+//! Tag sightings and the yards' charging piles are not played: see
+//! docs/detection-evaluation.md.
+
+use super::{generate, Scenario};
+use crate::meter::{MeterModel, MeterService, SharedMeter};
+use crate::sim_clock::ScaledClock;
+use anyhow::{bail, Context as _};
+use gridwatch_analytics::evaluate::truth::GroundTruth;
+use gridwatch_analytics::recording::{Record, RecordReader};
+use gridwatch_analytics::register::RegisterFile;
+use gridwatch_gateway::profile::ProfileLibrary;
+use gridwatch_telemetry::topic::Topics;
+use gridwatch_telemetry::{codec, Clock, DeviceKind, Reading, Timestamp};
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+use tokio_modbus::server::tcp::{accept_tcp_connection, Server};
+use tokio_modbus::server::Service;
+use tokio_modbus::{ExceptionCode, Response, SlaveRequest};
+use tokio_util::sync::CancellationToken;
+
+const DAY_MS: i64 = 86_400_000;
+/// The shortest poll interval the gateway accepts (its config's bound).
+const MIN_POLL_MS: u64 = 50;
+/// Highest Modbus unit id.
+const MAX_UNITS: usize = 247;
+
+/// The meter kinds of a flat: recording device prefix, profile, reading kind.
+const METERS: [(&str, &str, DeviceKind); 3] = [
+    ("em", "gridwatch-flat-em", DeviceKind::ElectricityMeter),
+    ("wm", "gridwatch-flat-wm", DeviceKind::WaterMeter),
+    ("gm", "gridwatch-flat-gm", DeviceKind::GasMeter),
+];
+
+/// How a live run goes.
+#[derive(Debug, Clone)]
+pub struct LiveOptions {
+    /// Broker the gateways publish to.
+    pub broker: SocketAddr,
+    /// Simulated time per wall time; `None`: [`default_speed`].
+    pub speed: Option<f64>,
+    /// Play at most this many days of the recording.
+    pub days: Option<u32>,
+    /// Time between progress lines on the progress writer (wall).
+    pub progress_every: Duration,
+    /// Write every reading that came back from the broker here, as a
+    /// recording (`{"reading": …}` lines), so `gridwatch-analytics
+    /// evaluate` can score the live stream against the district's truth.
+    pub capture: Option<PathBuf>,
+}
+
+/// What a live run did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LiveSummary {
+    /// Flats.
+    pub flats: usize,
+    /// Buildings (one gateway each).
+    pub buildings: usize,
+    /// Simulated days played.
+    pub days: u32,
+    /// Simulated time per wall time used.
+    pub speed: f64,
+    /// Recorded readings written into meter registers.
+    pub applied: u64,
+    /// Modbus read requests the meters answered.
+    pub polls_answered: u64,
+    /// Modbus read requests refused because the meter had no fresh data.
+    pub polls_refused: u64,
+    /// Readings that came back from the broker (published by the gateways).
+    pub published: u64,
+    /// Recorded readings of the yards' charging piles, which are not played.
+    pub piles_not_played: u64,
+    /// Wall time of the run, seconds (generation excluded).
+    pub wall_s: f64,
+}
+
+/// A day in about 30 s of wall time, slowed down when the shortest meter
+/// interval would then be polled more often than every 100 ms (the gateway
+/// accepts 50 ms; the margin keeps a loaded machine on schedule).
+pub fn default_speed(scenario: &Scenario) -> f64 {
+    let shortest_s = scenario
+        .electricity_interval_s
+        .min(scenario.water_gas_interval_s);
+    2880.0_f64.min(f64::from(shortest_s) * 1000.0 / 100.0)
+}
+
+/// Generates the district into `dir`, or reuses one generated there before
+/// from the same scenario and seed (`reuse`); returns its ground truth,
+/// whose start and length the live run follows.
+pub fn prepare(
+    scenario: &Scenario,
+    seed: u64,
+    dir: &Path,
+    reuse: bool,
+) -> anyhow::Result<GroundTruth> {
+    let truth_path = dir.join("truth.json");
+    if reuse && truth_path.exists() && dir.join("recording.jsonl").exists() {
+        let truth: GroundTruth = serde_json::from_slice(
+            &std::fs::read(&truth_path)
+                .with_context(|| format!("cannot read {}", truth_path.display()))?,
+        )
+        .with_context(|| format!("{} is not a district's truth.json", truth_path.display()))?;
+        if truth.scenario != scenario.name || truth.seed != seed {
+            bail!(
+                "{} holds scenario {:?} seed {}, not {:?} seed {}: generate into another --out",
+                dir.display(),
+                truth.scenario,
+                truth.seed,
+                scenario.name,
+                seed
+            );
+        }
+        return Ok(truth);
+    }
+    generate(scenario, seed, dir)?;
+    let truth = serde_json::from_slice(&std::fs::read(&truth_path)?)
+        .with_context(|| format!("reading back {}", truth_path.display()))?;
+    Ok(truth)
+}
+
+/// One flat meter as the driver and the server see it.
+#[derive(Clone)]
+struct LiveMeter {
+    meter: SharedMeter,
+    /// Simulated ms until which the meter answers (its last recorded
+    /// reading + 1¼ interval); before the first reading it refuses.
+    fresh_until: Arc<AtomicI64>,
+    interval_ms: i64,
+    /// Value names the profile has, to reject a recording that does not fit.
+    names: Arc<Vec<String>>,
+}
+
+#[derive(Default)]
+struct Counters {
+    applied: AtomicU64,
+    answered: AtomicU64,
+    refused: AtomicU64,
+    published: AtomicU64,
+    not_played: AtomicU64,
+    by_building: Mutex<BTreeMap<String, u64>>,
+}
+
+/// A meter cabinet: the flat meters of one kind in one building, by unit id.
+#[derive(Clone)]
+struct CabinetService {
+    inner: MeterService,
+    meters: Arc<BTreeMap<u8, LiveMeter>>,
+    /// Set when the gateways start; until then every meter refuses.
+    clock: Arc<OnceLock<ScaledClock>>,
+    counters: Arc<Counters>,
+}
+
+impl Service for CabinetService {
+    type Request = SlaveRequest<'static>;
+    type Response = Response;
+    type Exception = ExceptionCode;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, ExceptionCode>> + Send>>;
+
+    fn call(&self, req: Self::Request) -> Self::Future {
+        let now = self.clock.get().map(|c| c.now().0);
+        let fresh = self
+            .meters
+            .get(&req.slave)
+            .is_some_and(|m| now.is_some_and(|now| now < m.fresh_until.load(Ordering::Relaxed)));
+        let answer = if fresh {
+            self.counters.answered.fetch_add(1, Ordering::Relaxed);
+            self.inner.answer(req)
+        } else {
+            self.counters.refused.fetch_add(1, Ordering::Relaxed);
+            Err(ExceptionCode::GatewayTargetDevice)
+        };
+        Box::pin(std::future::ready(answer))
+    }
+}
+
+async fn serve_cabinet(
+    listener: TcpListener,
+    service: CabinetService,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let new_service = move |_peer: SocketAddr| -> std::io::Result<Option<CabinetService>> {
+        Ok(Some(service.clone()))
+    };
+    let on_connected = |stream: TcpStream, peer: SocketAddr| {
+        std::future::ready(accept_tcp_connection(stream, peer, &new_service))
+    };
+    let on_error = |e: std::io::Error| tracing::debug!("a meter cabinet client went away: {e}");
+    Server::new(listener)
+        .serve_until(&on_connected, on_error, shutdown.cancelled_owned())
+        .await
+        .context("serving a meter cabinet")?;
+    Ok(())
+}
+
+/// A building: its site, id, flats (unit ids from 1, in register order).
+struct Building {
+    site: String,
+    id: String,
+    flats: Vec<String>,
+}
+
+fn buildings(register: &RegisterFile) -> anyhow::Result<Vec<Building>> {
+    let mut out: Vec<Building> = Vec::new();
+    for f in &register.flats {
+        let mut parts = f.flat.split('/');
+        let (Some(site), Some(building), Some(unit), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            bail!("register.json: flat {:?} is not site/building/unit", f.flat);
+        };
+        match out.iter_mut().find(|b| b.site == site && b.id == building) {
+            Some(b) => b.flats.push(unit.to_owned()),
+            None => out.push(Building {
+                site: site.to_owned(),
+                id: building.to_owned(),
+                flats: vec![unit.to_owned()],
+            }),
+        }
+    }
+    for b in &out {
+        if b.flats.len() > MAX_UNITS {
+            bail!(
+                "building {}/{} has {} flats; one meter cabinet holds at most {MAX_UNITS} (Modbus unit ids)",
+                b.site,
+                b.id,
+                b.flats.len()
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// The gateway config of one building, as an installer would write it.
+fn gateway_toml(
+    b: &Building,
+    broker: SocketAddr,
+    cabinets: &[SocketAddr; 3],
+    polls_ms: &[u64; 3],
+    outbox: &Path,
+) -> String {
+    let outbox = outbox
+        .display()
+        .to_string()
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"");
+    let mut t = format!(
+        "[gateway]\nid = \"gw-{site}-{b}\"\nsite = \"{site}\"\nbuilding = \"{b}\"\n\n\
+         [mqtt]\nhost = \"{host}\"\nport = {port}\nclient_id = \"live-gw-{site}-{b}-{pid}\"\n\
+         inflight = 200\nmax_publish_per_s = 100000\n\n\
+         [outbox]\ndir = \"{outbox}\"\nfsync_interval_ms = {fsync}\n",
+        site = b.site,
+        b = b.id,
+        host = broker.ip(),
+        port = broker.port(),
+        pid = std::process::id(),
+        // Nothing leaves the outbox before its group commit: at the default
+        // 1 s, a reading would arrive `speed` seconds of simulated time late
+        // (100 min at 6000x), and analytics would see whole buildings go
+        // silent. Half the shortest poll keeps that under an interval.
+        fsync = (polls_ms.iter().copied().min().unwrap_or(1000) / 2).max(1),
+    );
+    for (k, (prefix, profile, _)) in METERS.iter().enumerate() {
+        for (i, unit) in b.flats.iter().enumerate() {
+            t.push_str(&format!(
+                "\n[[devices]]\nid = \"{prefix}-{unit}\"\nprofile = \"{profile}\"\n\
+                 protocol = \"modbus_tcp\"\nhost = \"{host}\"\nport = {port}\nunit_id = {id}\n\
+                 poll_interval_ms = {poll}\nretry_max_ms = {poll}\ntimeout_ms = 2000\n\
+                 unit = \"{unit}\"\n",
+                host = cabinets[k].ip(),
+                port = cabinets[k].port(),
+                id = i + 1,
+                poll = polls_ms[k],
+            ));
+        }
+    }
+    t
+}
+
+/// Local date and time of simulated `ms`, for progress lines.
+fn local(ms: i64, offset_min: i32) -> String {
+    let t = Timestamp(ms + i64::from(offset_min) * 60_000).to_rfc3339();
+    t.get(..16).unwrap_or(&t).replace('T', " ")
+}
+
+/// Plays the district generated in `dir` (see [`prepare`]) live through
+/// Modbus and the real gateway to `opts.broker`, writing progress lines to
+/// `progress`, until its days are played or `shutdown`.
+pub async fn run(
+    scenario: &Scenario,
+    dir: &Path,
+    truth: &GroundTruth,
+    opts: &LiveOptions,
+    progress: &mut (dyn Write + Send),
+    shutdown: CancellationToken,
+) -> anyhow::Result<LiveSummary> {
+    let speed = opts.speed.unwrap_or_else(|| default_speed(scenario));
+    if !(speed.is_finite() && speed > 0.0) {
+        bail!("--speed {speed} must be a positive number");
+    }
+    let intervals_s = [
+        scenario.electricity_interval_s,
+        scenario.water_gas_interval_s,
+        scenario.water_gas_interval_s,
+    ];
+    let shortest = intervals_s.iter().copied().min().unwrap_or(1);
+    // A whole number of wall milliseconds per shortest interval, so the
+    // polls do not drift against the meters' interval ends over the days.
+    let shortest_ms = (f64::from(shortest) * 1000.0 / speed).round().max(1.0);
+    let speed = f64::from(shortest) * 1000.0 / shortest_ms;
+    let polls_ms = intervals_s.map(|s| (f64::from(s) * 1000.0 / speed).round() as u64);
+    if polls_ms.iter().any(|p| *p < MIN_POLL_MS) {
+        bail!(
+            "--speed {speed}: the {shortest} s meter interval would be polled every {:.0} ms, \
+             below the gateway's {MIN_POLL_MS} ms; use --speed {} or less",
+            f64::from(shortest) * 1000.0 / speed,
+            u64::from(shortest) * 1000 / MIN_POLL_MS
+        );
+    }
+    let days = opts.days.map_or(truth.days, |d| d.min(truth.days)).max(1);
+    let register_path = dir.join("register.json");
+    let register: RegisterFile = serde_json::from_slice(
+        &std::fs::read(&register_path)
+            .with_context(|| format!("cannot read {}", register_path.display()))?,
+    )
+    .with_context(|| format!("{} is not a district register", register_path.display()))?;
+    let buildings = buildings(&register)?;
+
+    // Polls sit half the shortest interval after the interval ends, so a
+    // poll never races the reading it should see.
+    let offset_ms = i64::from(shortest) * 500;
+    let start = Timestamp(truth.start_ms + offset_ms);
+    let end_ms = truth.start_ms + i64::from(days) * DAY_MS + offset_ms;
+    let clock_cell: Arc<OnceLock<ScaledClock>> = Arc::new(OnceLock::new());
+    let counters = Arc::new(Counters::default());
+    let shutdown = shutdown.child_token();
+    let mut tasks: Vec<(String, JoinHandle<anyhow::Result<()>>)> = Vec::new();
+    let mut library = ProfileLibrary::built_in();
+    // (gateway, device) -> meter
+    let mut meters: HashMap<(String, String), LiveMeter> = HashMap::new();
+    let mut configs = Vec::new();
+    for b in &buildings {
+        let mut cabinets = [SocketAddr::from(([127, 0, 0, 1], 0)); 3];
+        for (k, (prefix, profile, _)) in METERS.iter().enumerate() {
+            let profile = library
+                .get(profile)
+                .with_context(|| format!("loading the {profile} meter profile"))?;
+            let names: Arc<Vec<String>> =
+                Arc::new(profile.registers.iter().map(|r| r.name.clone()).collect());
+            let mut units = BTreeMap::new();
+            let mut live = BTreeMap::new();
+            for (i, unit) in b.flats.iter().enumerate() {
+                let id = u8::try_from(i + 1).context("unit id")?;
+                let m = LiveMeter {
+                    meter: SharedMeter::new(MeterModel::new(profile.clone(), i as u64)),
+                    fresh_until: Arc::new(AtomicI64::new(i64::MIN)),
+                    interval_ms: i64::from(intervals_s[k]) * 1000,
+                    names: names.clone(),
+                };
+                units.insert(id, m.meter.clone());
+                meters.insert(
+                    (
+                        format!("gw-{}-{}", b.site, b.id),
+                        format!("{prefix}-{unit}"),
+                    ),
+                    m.clone(),
+                );
+                live.insert(id, m);
+            }
+            let listener = TcpListener::bind("127.0.0.1:0")
+                .await
+                .context("binding a meter cabinet's Modbus TCP port on 127.0.0.1")?;
+            cabinets[k] = listener.local_addr()?;
+            let service = CabinetService {
+                inner: MeterService::new(
+                    Arc::new(units),
+                    crate::meter::Control::new(Default::default()),
+                ),
+                meters: Arc::new(live),
+                clock: clock_cell.clone(),
+                counters: counters.clone(),
+            };
+            tasks.push((
+                format!("{prefix} cabinet of {}/{}", b.site, b.id),
+                tokio::spawn(serve_cabinet(listener, service, shutdown.clone())),
+            ));
+        }
+        let outbox = dir
+            .join("live-outbox")
+            .join(format!("gw-{}-{}", b.site, b.id));
+        let _ = std::fs::remove_dir_all(&outbox);
+        let text = gateway_toml(b, opts.broker, &cabinets, &polls_ms, &outbox);
+        let config = gridwatch_gateway::GatewayConfig::from_toml_str(
+            &text,
+            &format!("live gateway config of {}/{}", b.site, b.id),
+        )?;
+        configs.push((format!("gateway of {}/{}", b.site, b.id), config));
+    }
+
+    // Count what comes back from the broker, per building.
+    let capture = match &opts.capture {
+        Some(path) => Some(std::io::BufWriter::with_capacity(
+            1 << 20,
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot create the capture {}", path.display()))?,
+        )),
+        None => None,
+    };
+    let watcher = watch_readings(opts.broker, counters.clone(), capture, shutdown.clone()).await?;
+
+    // Recorded readings up to the first poll are already in the registers.
+    let recording = dir.join("recording.jsonl");
+    let mut player = Player::open(&recording, meters, counters.clone())?;
+    player.apply_until(start.0)?;
+
+    let wall = Instant::now();
+    // The clock starts here: the gateways poll from now on.
+    let clock = ScaledClock::new(start, speed);
+    // The cabinets judge freshness by the clock the gateways stamp with.
+    let _ = clock_cell.set(clock);
+    for (name, config) in configs {
+        let gw_clock: Arc<dyn Clock> = Arc::new(clock);
+        tasks.push((
+            name,
+            tokio::spawn(gridwatch_gateway::run(config, gw_clock, shutdown.clone())),
+        ));
+    }
+    let result = async {
+        let mut tick = tokio::time::interval(Duration::from_millis(5));
+        let mut next_report = Instant::now() + opts.progress_every;
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            let now = clock.now().0;
+            player.apply_until(now.min(end_ms))?;
+            if let Some((name, _)) = tasks.iter().find(|(_, t)| t.is_finished()) {
+                bail!("{name} stopped early");
+            }
+            if Instant::now() >= next_report || now >= end_ms {
+                next_report = Instant::now() + opts.progress_every;
+                let day = ((now - truth.start_ms).div_euclid(DAY_MS) + 1).min(i64::from(days));
+                let per_building: Vec<String> = counters
+                    .by_building
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .iter()
+                    .map(|(b, n)| format!("{b} {n}"))
+                    .collect();
+                writeln!(
+                    progress,
+                    "{}  day {day}/{days}  recorded {}  polled {} ({} refused)  published {}  [{}]",
+                    local(now, scenario.utc_offset_min),
+                    counters.applied.load(Ordering::Relaxed),
+                    counters.answered.load(Ordering::Relaxed),
+                    counters.refused.load(Ordering::Relaxed),
+                    counters.published.load(Ordering::Relaxed),
+                    per_building.join(", ")
+                )?;
+            }
+            if now >= end_ms {
+                break;
+            }
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    // Polls after the last day are no part of the run (the meters go
+    // stale then): count up to here.
+    let answered = counters.answered.load(Ordering::Relaxed);
+    let refused = counters.refused.load(Ordering::Relaxed);
+    // Let the last polls' readings reach the broker and come back.
+    if result.is_ok() && !shutdown.is_cancelled() {
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+    }
+    let wall_s = wall.elapsed().as_secs_f64();
+    shutdown.cancel();
+    let mut failure = result.err();
+    for (name, task) in tasks {
+        match tokio::time::timeout(Duration::from_secs(10), task).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => {
+                failure.get_or_insert(e.context(format!("{name} failed")));
+            }
+            Ok(Err(e)) => {
+                failure.get_or_insert(anyhow::anyhow!("{name} panicked: {e}"));
+            }
+            Err(_) => {
+                failure.get_or_insert(anyhow::anyhow!("{name} did not stop within 10 s"));
+            }
+        }
+    }
+    match tokio::time::timeout(Duration::from_secs(10), watcher).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => {
+            failure.get_or_insert(e);
+        }
+        Ok(Err(e)) => {
+            failure.get_or_insert(anyhow::anyhow!("the reading watcher panicked: {e}"));
+        }
+        Err(_) => {
+            failure.get_or_insert(anyhow::anyhow!(
+                "the reading watcher did not stop within 10 s"
+            ));
+        }
+    }
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    Ok(LiveSummary {
+        flats: register.flats.len(),
+        buildings: buildings.len(),
+        days,
+        speed,
+        applied: counters.applied.load(Ordering::Relaxed),
+        polls_answered: answered,
+        polls_refused: refused,
+        published: counters.published.load(Ordering::Relaxed),
+        piles_not_played: counters.not_played.load(Ordering::Relaxed),
+        wall_s,
+    })
+}
+
+/// Writes recorded readings into the meters as simulated time passes them.
+struct Player {
+    path: PathBuf,
+    records: RecordReader<std::io::BufReader<std::fs::File>>,
+    next: Option<Reading>,
+    meters: HashMap<(String, String), LiveMeter>,
+    counters: Arc<Counters>,
+}
+
+impl Player {
+    fn open(
+        path: &Path,
+        meters: HashMap<(String, String), LiveMeter>,
+        counters: Arc<Counters>,
+    ) -> anyhow::Result<Player> {
+        let file =
+            std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        Ok(Player {
+            path: path.to_path_buf(),
+            records: RecordReader::new(std::io::BufReader::with_capacity(1 << 20, file)),
+            next: None,
+            meters,
+            counters,
+        })
+    }
+
+    fn pull(&mut self) -> anyhow::Result<Option<Reading>> {
+        if let Some(r) = self.next.take() {
+            return Ok(Some(r));
+        }
+        for record in self.records.by_ref() {
+            match record.with_context(|| format!("reading {}", self.path.display()))? {
+                Record::Reading(r) => return Ok(Some(r)),
+                // Sightings are not played (see the module docs).
+                Record::Event(_) => continue,
+            }
+        }
+        Ok(None)
+    }
+
+    /// Applies every recorded reading stamped at or before `now_ms`.
+    fn apply_until(&mut self, now_ms: i64) -> anyhow::Result<()> {
+        while let Some(r) = self.pull()? {
+            if r.ts.0 > now_ms {
+                self.next = Some(r);
+                break;
+            }
+            if matches!(
+                r.kind,
+                DeviceKind::ChargingPile | DeviceKind::ChargingSocket
+            ) {
+                // The yard's piles are not played live (see the module docs).
+                self.counters.not_played.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            let key = (r.gateway.as_str().to_owned(), r.device.as_str().to_owned());
+            let Some(m) = self.meters.get(&key) else {
+                bail!(
+                    "{}: reading of {}/{} at {}: no such meter in register.json",
+                    self.path.display(),
+                    key.0,
+                    key.1,
+                    r.ts
+                );
+            };
+            for (name, v) in &r.values {
+                if !m.names.contains(name) {
+                    bail!(
+                        "{}: reading of {}/{} carries {name:?}, which its meter profile has not",
+                        self.path.display(),
+                        key.0,
+                        key.1
+                    );
+                }
+                m.meter.with(|model| model.set(name, *v)).map_err(|e| {
+                    anyhow::anyhow!("{}: {}/{}: {e}", self.path.display(), key.0, key.1)
+                })?;
+            }
+            m.fresh_until
+                .store(r.ts.0 + m.interval_ms * 5 / 4, Ordering::Relaxed);
+            self.counters.applied.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+}
+
+/// Subscribes to every reading on `broker` and counts them per building.
+async fn watch_readings(
+    broker: SocketAddr,
+    counters: Arc<Counters>,
+    mut capture: Option<std::io::BufWriter<std::fs::File>>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<JoinHandle<anyhow::Result<()>>> {
+    let mut opts = rumqttc::MqttOptions::new(
+        format!("gridwatch-live-watch-{}", std::process::id()),
+        broker.ip().to_string(),
+        broker.port(),
+    );
+    opts.set_keep_alive(Duration::from_secs(30));
+    opts.set_max_packet_size(1 << 20, 1 << 20);
+    let (client, mut eventloop) = rumqttc::AsyncClient::new(opts, 1000);
+    client
+        .subscribe(Topics::default().all_readings(), rumqttc::QoS::AtMostOnce)
+        .await
+        .context("subscribing to the district's readings")?;
+    // Wait for the subscription to be acknowledged, so no reading is missed.
+    let acked = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match eventloop.poll().await {
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_))) => return Ok(()),
+                Ok(_) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    })
+    .await;
+    match acked {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => bail!("cannot watch readings on the broker {broker}: {e}"),
+        Err(_) => bail!("the broker {broker} did not acknowledge a subscription within 10 s"),
+    }
+    Ok(tokio::spawn(async move {
+        let _client = client;
+        loop {
+            let ev = tokio::select! {
+                _ = shutdown.cancelled() => {
+                    if let Some(out) = capture.as_mut() {
+                        out.flush().context("writing the capture")?;
+                    }
+                    return Ok(());
+                }
+                ev = eventloop.poll() => ev,
+            };
+            match ev {
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p))) => {
+                    if let Ok(r) = codec::decode::<Reading>(&p.payload) {
+                        counters.published.fetch_add(1, Ordering::Relaxed);
+                        let key = format!(
+                            "{}/{}",
+                            r.site.as_str(),
+                            r.building.as_deref().unwrap_or("-")
+                        );
+                        *counters
+                            .by_building
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .entry(key)
+                            .or_default() += 1;
+                        if let Some(out) = capture.as_mut() {
+                            serde_json::to_writer(&mut *out, &Record::Reading(r))
+                                .map_err(anyhow::Error::from)
+                                .and_then(|()| Ok(out.write_all(b"\n")?))
+                                .context("writing the capture")?;
+                        }
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gridwatch_analytics::register::FlatEntry;
+
+    fn register(flats: &[&str]) -> RegisterFile {
+        RegisterFile {
+            flats: flats
+                .iter()
+                .map(|f| FlatEntry {
+                    flat: (*f).to_owned(),
+                    occupants: 2,
+                    area_m2: 60.0,
+                    business: false,
+                })
+                .collect(),
+            tags: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn flats_group_into_buildings_and_a_cabinet_holds_at_most_247() {
+        let b = buildings(&register(&["s01/b01/0101", "s01/b02/0101", "s01/b01/0102"])).unwrap();
+        assert_eq!(b.len(), 2);
+        assert_eq!(b[0].flats, ["0101", "0102"]);
+        assert_eq!((b[1].site.as_str(), b[1].id.as_str()), ("s01", "b02"));
+        let many: Vec<String> = (0..248).map(|i| format!("s01/b01/{i:04}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        let e = buildings(&register(&many)).err().unwrap().to_string();
+        assert!(e.contains("248 flats") && e.contains("247"), "{e}");
+        let e = buildings(&register(&["s01-b01-0101"]))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("s01-b01-0101"), "{e}");
+    }
+
+    #[test]
+    fn the_gateway_config_is_valid_and_names_every_meter_of_every_flat() {
+        let b = Building {
+            site: "s01".into(),
+            id: "b01".into(),
+            flats: vec!["0101".into(), "0102".into()],
+        };
+        let cab = [
+            SocketAddr::from(([127, 0, 0, 1], 5001)),
+            SocketAddr::from(([127, 0, 0, 1], 5002)),
+            SocketAddr::from(([127, 0, 0, 1], 5003)),
+        ];
+        let text = gateway_toml(
+            &b,
+            SocketAddr::from(([127, 0, 0, 1], 1883)),
+            &cab,
+            &[104, 1248, 1248],
+            Path::new("/tmp/outbox \"quoted\""),
+        );
+        let config = gridwatch_gateway::GatewayConfig::from_toml_str(&text, "test").unwrap();
+        assert_eq!(config.devices.len(), 6);
+        let d = config
+            .devices
+            .iter()
+            .find(|d| d.id.as_str() == "wm-0102")
+            .unwrap();
+        assert_eq!(d.unit.as_deref(), Some("0102"));
+        // The device inherits the gateway's building.
+        assert_eq!(d.building, None);
+        assert_eq!(config.gateway.building.as_deref(), Some("b01"));
+    }
+
+    #[test]
+    fn the_live_scenario_file_loads_and_fits_one_cabinet_per_building() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/scenarios/live.toml");
+        let s = Scenario::load(path).unwrap();
+        assert_eq!(s.flat_count(), 40);
+        assert!((s.floors * s.flats_per_floor) as usize <= MAX_UNITS);
+    }
+
+    #[test]
+    fn default_speed_plays_a_day_in_about_30_s_unless_polls_get_too_fast() {
+        assert_eq!(default_speed(&Scenario::default()), 2880.0);
+        let fast = Scenario {
+            electricity_interval_s: 60,
+            ..Scenario::default()
+        };
+        assert_eq!(default_speed(&fast), 600.0);
+    }
+}
