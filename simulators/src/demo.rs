@@ -404,18 +404,7 @@ pub async fn run(opts: &DemoOptions, out: &mut (impl Write + Send)) -> anyhow::R
         }
         if district_task.as_ref().is_some_and(|t| t.is_finished()) {
             let task = district_task.take().expect("checked above");
-            match task.await {
-                Ok(Ok(fed)) => writeln!(
-                    out,
-                    "[{:>5.1} s] district: {} readings and {} tag sightings of {} flats played",
-                    secs(started),
-                    fed.readings,
-                    fed.events,
-                    fed.flats
-                )?,
-                Ok(Err(e)) => writeln!(out, "[{:>5.1} s] district stopped: {e:#}", secs(started))?,
-                Err(e) => writeln!(out, "[{:>5.1} s] district stopped: {e}", secs(started))?,
-            }
+            report_district(out, started, task.await)?;
         }
         let wait = Duration::from_millis(200);
         let received = tokio::select! {
@@ -501,7 +490,10 @@ pub async fn run(opts: &DemoOptions, out: &mut (impl Write + Send)) -> anyhow::R
     let dashboard = yard.api_addr;
     district_stop.cancel();
     if let Some(task) = district_task {
-        let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        // Say how far the district got, whether it finished or was stopped.
+        if let Ok(done) = tokio::time::timeout(Duration::from_secs(5), task).await {
+            report_district(out, started, done)?;
+        }
     }
     yard.stop().await?;
     outcome?;
@@ -526,6 +518,31 @@ pub async fn run(opts: &DemoOptions, out: &mut (impl Write + Send)) -> anyhow::R
         dashboard,
         time_to_district_alert,
     })
+}
+
+/// One line on what the district's feed did, or why it stopped.
+fn report_district(
+    out: &mut impl Write,
+    started: Instant,
+    done: Result<anyhow::Result<feed::Fed>, tokio::task::JoinError>,
+) -> std::io::Result<()> {
+    match done {
+        Ok(Ok(fed)) => writeln!(
+            out,
+            "[{:>5.1} s] district: {} readings and {} tag sightings of {} flats played{}",
+            secs(started),
+            fed.readings,
+            fed.events,
+            fed.flats,
+            if fed.stopped_early {
+                " (stopped with the demo before the last day)"
+            } else {
+                ""
+            }
+        ),
+        Ok(Err(e)) => writeln!(out, "[{:>5.1} s] district stopped: {e:#}", secs(started)),
+        Err(e) => writeln!(out, "[{:>5.1} s] district stopped: {e}", secs(started)),
+    }
 }
 
 fn secs(since: Instant) -> f64 {

@@ -49,6 +49,8 @@ pub struct Fed {
     pub readings: u64,
     /// Events (tag sightings at gates and lifts) published.
     pub events: u64,
+    /// The feed was told to stop before the recording's end.
+    pub stopped_early: bool,
 }
 
 /// Generates `scenario` with `seed` into `dir` and publishes its readings to
@@ -127,6 +129,7 @@ pub async fn publish(
         for record in RecordReader::new(std::io::BufReader::new(file)) {
             let record = record.with_context(|| format!("reading {}", path.display()))?;
             if shutdown.is_cancelled() {
+                fed.stopped_early = true;
                 break;
             }
             let (topic, payload) = match record {
