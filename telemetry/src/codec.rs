@@ -204,4 +204,29 @@ mod tests {
         assert_eq!(v["location"], "lift_lobby");
         assert_eq!(decode::<Event>(&encode(&e).unwrap()).unwrap(), e);
     }
+
+    #[test]
+    fn session_started_without_identity_still_decodes_and_stays_without_it() {
+        let old = br#"{"schema":1,"ts":5,"gateway":"gw-a-yard","site":"a","device":"pile-1","seq":2,"type":"session_started","socket":3}"#;
+        let e = decode::<Event>(old).unwrap();
+        assert_eq!(
+            e.kind,
+            EventKind::SessionStarted {
+                socket: 3,
+                identity: None
+            }
+        );
+        let v: serde_json::Value = serde_json::from_slice(&encode(&e).unwrap()).unwrap();
+        assert!(v.get("identity").is_none(), "{v}");
+        let tagged = Event {
+            kind: EventKind::SessionStarted {
+                socket: 3,
+                identity: Some("tag-1-00007".into()),
+            },
+            ..e
+        };
+        let v: serde_json::Value = serde_json::from_slice(&encode(&tagged).unwrap()).unwrap();
+        assert_eq!(v["identity"], "tag-1-00007");
+        assert_eq!(decode::<Event>(&encode(&tagged).unwrap()).unwrap(), tagged);
+    }
 }

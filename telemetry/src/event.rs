@@ -48,6 +48,11 @@ pub enum EventKind {
     SessionStarted {
         /// Socket number (1-based).
         socket: u16,
+        /// The pseudonymised tag or card that started the session, when the
+        /// pile has a card reader: the per-owner history behind the
+        /// abnormal-session-energy rule needs it. Absent in older payloads.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        identity: Option<String>,
     },
     /// A charging session ended on a socket.
     SessionEnded {
