@@ -122,6 +122,7 @@ impl Pipeline {
     /// that use events.
     pub fn process_event(&mut self, event: &Event) -> Vec<Alert> {
         self.events += 1;
+        self.socket_session.observe_event(event);
         let mut findings = self.indoor_charging.observe_event(event, &self.register);
         findings.extend(self.pile_offline.observe_event(event));
         self.route(findings)

@@ -24,16 +24,18 @@
 //! | `socket_bulk_stuck` | relay on, `session_s` ≥ 6 h, `current_a` > 0.55 | major |
 //! | `pile_overload` | pile `total_power_w` > 8.7 kW for 5 s | critical |
 //! | `pile_session_over_limit` | a socket's session began while the pile drew > 7.8 kW | major |
+//! | `socket_abnormal_session_energy` | the session's `energy_wh` > 1.3 × the median of the energies of the starting tag's previous sessions (at least 3, the last 10 kept) | major |
 //!
-//! Not covered: "abnormal session energy" (> 1.3 × that tag's median) needs
-//! the tag of each session, which socket readings do not carry yet.
-//! `socket_idle_live` asks every reading in the 5 minutes to be below
+//! The last rule needs to know who started the session: socket readings
+//! carry no tag, so it takes the identity of the `session_started` event
+//! ([`SocketSession::observe_event`]); sessions without one are not judged
+//! (`socket_session/energy.rs` has the details). `socket_idle_live` asks every reading in the 5 minutes to be below
 //! 2.5 W, slightly stricter than the table's 5-minute mean.
 
 use super::socket_safety::secs_ms;
 use super::Finding;
 use crate::config::{positive, FieldError};
-use gridwatch_telemetry::{DeviceKind, Reading, Severity, Timestamp};
+use gridwatch_telemetry::{DeviceKind, Event, EventKind, Reading, Severity, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -79,6 +81,17 @@ pub struct SocketSessionConfig {
     pub pile_persistence_s: u64,
     /// A longer silence between readings restarts every hold, s.
     pub max_gap_s: u64,
+    /// Abnormal session energy: a session above this multiple of its tag's
+    /// median session energy.
+    pub energy_ratio: f64,
+    /// …once the tag has at least this many previous sessions (fewer say
+    /// nothing about what is usual).
+    pub energy_min_sessions: u32,
+    /// Past session energies kept per tag (the median is over these).
+    pub energy_history: u32,
+    /// Tags whose history is kept; past this new tags are not judged (a
+    /// warning says so once), so memory stays bounded.
+    pub energy_max_tags: usize,
 }
 
 impl Default for SocketSessionConfig {
@@ -103,6 +116,10 @@ impl Default for SocketSessionConfig {
             pile_new_session_w: 7800.0,
             pile_persistence_s: 5,
             max_gap_s: 600,
+            energy_ratio: 1.3,
+            energy_min_sessions: 3,
+            energy_history: 10,
+            energy_max_tags: 100_000,
         }
     }
 }
@@ -147,6 +164,36 @@ impl SocketSessionConfig {
                 ),
             ));
         }
+        if !(self.energy_ratio.is_finite() && self.energy_ratio > 1.0) {
+            return Err(FieldError::new(
+                "energy_ratio",
+                format!(
+                    "is {}; it must be above 1 (a multiple of the usual energy)",
+                    self.energy_ratio
+                ),
+            ));
+        }
+        if !(1..=64).contains(&self.energy_history) {
+            return Err(FieldError::new(
+                "energy_history",
+                format!("is {}; it must be 1 to 64 sessions", self.energy_history),
+            ));
+        }
+        if self.energy_min_sessions == 0 || self.energy_min_sessions > self.energy_history {
+            return Err(FieldError::new(
+                "energy_min_sessions",
+                format!(
+                    "is {}; it must be at least 1 and at most energy_history ({})",
+                    self.energy_min_sessions, self.energy_history
+                ),
+            ));
+        }
+        if self.energy_max_tags == 0 {
+            return Err(FieldError::new(
+                "energy_max_tags",
+                "is 0; no tag's history could be kept",
+            ));
+        }
         if self.max_gap_s == 0 {
             return Err(FieldError::new(
                 "max_gap_s",
@@ -158,7 +205,7 @@ impl SocketSessionConfig {
 }
 
 /// Rule names, in the order of the table above.
-pub const RULES: [&str; 11] = [
+pub const RULES: [&str; 12] = [
     "socket_residual_current",
     "socket_nonstandard_charger",
     "socket_not_full_after",
@@ -170,6 +217,7 @@ pub const RULES: [&str; 11] = [
     "socket_bulk_stuck",
     "pile_overload",
     "pile_session_over_limit",
+    "socket_abnormal_session_energy",
 ];
 const RESIDUAL: usize = 0;
 const NONSTANDARD: usize = 1;
@@ -182,6 +230,7 @@ const REVERSAL: usize = 7;
 const BULK: usize = 8;
 const PILE_OVERLOAD: usize = 9;
 const PILE_NEW_SESSION: usize = 10;
+const ENERGY: usize = 11;
 
 /// A rule that fired: which, since when, the values and the thresholds.
 type Hit = (
@@ -214,6 +263,8 @@ pub struct SocketSessionStats {
     pub sessions: u64,
     /// Findings raised.
     pub findings: u64,
+    /// `session_started` events that named who started the session.
+    pub identified_sessions: u64,
 }
 
 /// The detector.
@@ -223,6 +274,7 @@ pub struct SocketSession {
     tracks: HashMap<String, Track>,
     /// Latest total power per pile (`site/gateway/device`).
     pile_w: HashMap<String, f64>,
+    energy: energy::SessionEnergy,
     stats: SocketSessionStats,
 }
 
@@ -233,7 +285,41 @@ impl SocketSession {
             config: config.clone(),
             tracks: HashMap::new(),
             pile_w: HashMap::new(),
+            energy: energy::SessionEnergy::default(),
             stats: SocketSessionStats::default(),
+        }
+    }
+
+    /// Feeds one event: a `session_started` with the identity that started
+    /// it opens the session whose energy the abnormal-energy rule judges
+    /// against that identity's history. Raises nothing itself.
+    pub fn observe_event(&mut self, e: &Event) {
+        if !self.config.enabled {
+            return;
+        }
+        let EventKind::SessionStarted { socket, identity } = &e.kind else {
+            return;
+        };
+        let entity = format!("{}/{}/{}#{}", e.site, e.gateway, e.device, socket);
+        if identity.is_some() {
+            self.stats.identified_sessions += 1;
+        }
+        let lim = self.energy_limits();
+        self.energy.started(&entity, identity.as_deref(), lim);
+    }
+
+    /// Tags with a session-energy history.
+    pub fn identities(&self) -> usize {
+        self.energy.identities()
+    }
+
+    fn energy_limits(&self) -> energy::Limits {
+        let c = &self.config;
+        energy::Limits {
+            ratio: c.energy_ratio,
+            min_sessions: c.energy_min_sessions as usize,
+            keep: c.energy_history.max(1) as usize,
+            max_tags: c.energy_max_tags,
         }
     }
 
@@ -299,6 +385,7 @@ impl SocketSession {
         let pile = format!("{}/{}/{}", r.site, r.gateway, r.device);
         let pile_w = self.pile_w.get(&pile).copied();
         let c = self.config.clone();
+        let lim = self.energy_limits();
         let gap = secs_ms(c.max_gap_s);
         let ts = r.ts.0;
         let t = self.tracks.entry(entity.clone()).or_default();
@@ -444,6 +531,24 @@ impl SocketSession {
                 ],
             ));
         }
+        if let Some(wh) = value("energy_wh") {
+            if let Some(x) = self.energy.reading(&entity, wh, lim) {
+                hits.push((
+                    ENERGY,
+                    ts,
+                    vec![
+                        ("session_energy_wh", x.energy_wh),
+                        ("median_wh", x.median_wh),
+                        ("ratio", x.energy_wh / x.median_wh),
+                        ("sessions", x.previous as f64),
+                    ],
+                    vec![
+                        ("energy_ratio", c.energy_ratio),
+                        ("energy_min_sessions", f64::from(c.energy_min_sessions)),
+                    ],
+                ));
+            }
+        }
         let severity = |rule| match rule {
             RESIDUAL | FORCED => Severity::Critical,
             IDLE => Severity::Minor,
@@ -506,6 +611,7 @@ fn wording(rule: usize) -> (&'static str, &'static str) {
         REVERSAL => ("Taper reversal", "Power rose again after the taper began: a failing battery or charger; inspect before the next charge."),
         BULK => ("Lead-acid stuck in bulk", "The charger never left its bulk stage: a failing battery or charger; inspect it."),
         PILE_OVERLOAD => ("Pile over its power limit", "The whole pile draws more than it may: it must cut sessions; check its protection."),
+        ENERGY => ("Abnormal session energy", "Far more energy than this tag's sessions usually take: a second or bigger battery, a modified pack or a lent tag; check the bike."),
         _ => ("Session started over the pile limit", "A new session began while the pile was above its new-session limit: check its protection."),
     }
 }
@@ -574,6 +680,8 @@ impl Track {
 fn held_s(since: i64, ts: i64) -> f64 {
     (ts - since) as f64 / 1000.0
 }
+
+mod energy;
 
 #[cfg(test)]
 mod tests;

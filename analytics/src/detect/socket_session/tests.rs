@@ -257,3 +257,172 @@ fn a_gap_in_the_data_restarts_the_hold() {
         .sum();
     assert_eq!(n, 0);
 }
+
+// ---- Abnormal session energy ----------------------------------------------
+
+const ENERGY_RULE: &str = "socket_abnormal_session_energy";
+
+fn started(d: &mut SocketSession, t: i64, socket: u16, tag: Option<&str>) {
+    d.observe_event(&Event {
+        schema: 1,
+        ts: Timestamp(t * S),
+        gateway: "gw-y".into(),
+        site: "yard".into(),
+        device: "pile-1".into(),
+        seq: 0,
+        kind: EventKind::SessionStarted {
+            socket,
+            identity: tag.map(Into::into),
+        },
+    });
+}
+
+/// One session on `socket` from `t0` s: the start event, one reading per
+/// minute with the session energy in `wh`, then the unplug (register reset).
+/// Returns the energy findings as (seconds into the session, evidence).
+fn session(
+    d: &mut SocketSession,
+    t0: i64,
+    socket: u16,
+    tag: Option<&str>,
+    wh: &[f64],
+) -> Vec<(i64, Finding)> {
+    started(d, t0, socket, tag);
+    let mut out = Vec::new();
+    for (i, e) in wh.iter().enumerate() {
+        let t = t0 + 60 * i as i64;
+        let mut r = sock(t, -(t0 as f64), &[("energy_wh", *e)]);
+        r.socket = Some(socket);
+        for f in d.observe(&r) {
+            if f.rule == ENERGY_RULE {
+                out.push((t - t0, f));
+            }
+        }
+    }
+    let t = t0 + 60 * wh.len() as i64;
+    let mut r = sock(t, -(t0 as f64), &[("energy_wh", 0.0), ("relay_on", 0.0)]);
+    r.socket = Some(socket);
+    out.extend(
+        d.observe(&r)
+            .into_iter()
+            .filter(|f| f.rule == ENERGY_RULE)
+            .map(|f| (t - t0, f)),
+    );
+    out
+}
+
+/// A session rising in 10 Wh steps to `top`.
+fn ramp(top: f64) -> Vec<f64> {
+    (1..=(top / 10.0) as usize).map(|i| i as f64 * 10.0).collect()
+}
+
+const DAY: i64 = 86_400;
+
+#[test]
+fn abnormal_energy_fires_at_the_first_reading_past_1_3_times_the_tags_median() {
+    let mut d = SocketSession::new(&SocketSessionConfig::default());
+    for (k, top) in [90.0, 100.0, 110.0].into_iter().enumerate() {
+        assert!(session(&mut d, k as i64 * DAY, 1, Some("tag-a"), &ramp(top)).is_empty());
+    }
+    // Median 100 Wh: 130 is not above 1.3 ×, 140 is (the 14th reading).
+    let found = session(&mut d, 3 * DAY, 1, Some("tag-a"), &ramp(250.0));
+    assert_eq!(found.len(), 1, "once per session");
+    let (at, f) = &found[0];
+    assert_eq!(*at, 13 * 60);
+    assert_eq!(f.severity, Severity::Major);
+    assert_eq!(f.entity, "yard/gw-y/pile-1#1");
+    let v = &f.evidence.values;
+    assert_eq!(v["session_energy_wh"], 140.0);
+    assert_eq!(v["median_wh"], 100.0);
+    assert!((v["ratio"] - 1.4).abs() < 1e-9);
+    assert_eq!(v["sessions"], 3.0);
+}
+
+#[test]
+fn abnormal_energy_stays_quiet_at_1_29_times_the_median() {
+    let mut d = SocketSession::new(&SocketSessionConfig::default());
+    for k in 0..3 {
+        session(&mut d, k * DAY, 1, Some("tag-a"), &[50.0, 100.0]);
+    }
+    let quiet = session(&mut d, 3 * DAY, 1, Some("tag-a"), &[60.0, 120.0, 129.0]);
+    assert!(quiet.is_empty());
+    // The same energy exactly at 1.3 × is not above it either.
+    let quiet = session(&mut d, 4 * DAY, 1, Some("tag-a"), &[60.0, 130.0]);
+    assert!(quiet.is_empty());
+}
+
+#[test]
+fn abnormal_energy_needs_min_sessions_before_it_judges() {
+    let mut d = SocketSession::new(&SocketSessionConfig::default());
+    session(&mut d, 0, 1, Some("tag-a"), &[100.0]);
+    session(&mut d, DAY, 1, Some("tag-a"), &[100.0]);
+    // Two previous sessions: 400 Wh says nothing yet.
+    assert!(session(&mut d, 2 * DAY, 1, Some("tag-a"), &[400.0]).is_empty());
+    // Now three (100, 100, 400; median 100).
+    let found = session(&mut d, 3 * DAY, 1, Some("tag-a"), &[131.0]);
+    assert_eq!(found.len(), 1);
+}
+
+#[test]
+fn abnormal_energy_fires_once_per_session_and_again_in_the_next() {
+    let mut d = SocketSession::new(&SocketSessionConfig::default());
+    for k in 0..3 {
+        session(&mut d, k * DAY, 2, Some("tag-a"), &[100.0]);
+    }
+    let first = session(&mut d, 3 * DAY, 2, Some("tag-a"), &[200.0, 300.0, 400.0]);
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].0, 0);
+    // Median of (100, 100, 100, 400) = 100: 300 is abnormal again.
+    let second = session(&mut d, 4 * DAY, 2, Some("tag-a"), &[300.0]);
+    assert_eq!(second.len(), 1);
+    assert_ne!(first[0].1.id, second[0].1.id);
+}
+
+#[test]
+fn abnormal_energy_judges_each_tag_against_its_own_history() {
+    let mut d = SocketSession::new(&SocketSessionConfig::default());
+    for k in 0..3 {
+        session(&mut d, k * DAY, 1, Some("tag-small"), &[100.0]);
+        session(&mut d, k * DAY, 2, Some("tag-big"), &[1000.0]);
+    }
+    // 300 Wh is usual for neither; only the small tag's history makes it abnormal.
+    assert!(session(&mut d, 3 * DAY, 1, Some("tag-big"), &[300.0]).is_empty());
+    assert_eq!(
+        session(&mut d, 4 * DAY, 2, Some("tag-small"), &[300.0]).len(),
+        1
+    );
+    // A tag never seen, or a session nobody identified: not judged.
+    assert!(session(&mut d, 5 * DAY, 1, Some("tag-new"), &[5000.0]).is_empty());
+    assert!(session(&mut d, 6 * DAY, 1, None, &[5000.0]).is_empty());
+    assert_eq!(d.identities(), 3);
+    assert_eq!(d.stats().identified_sessions, 9);
+}
+
+#[test]
+fn abnormal_energy_history_is_bounded_in_tags() {
+    let config = SocketSessionConfig {
+        energy_max_tags: 2,
+        ..SocketSessionConfig::default()
+    };
+    let mut d = SocketSession::new(&config);
+    for (k, tag) in ["a", "b", "c", "d"].into_iter().enumerate() {
+        session(&mut d, k as i64 * DAY, 1, Some(tag), &[100.0]);
+    }
+    assert_eq!(d.identities(), 2);
+}
+
+#[test]
+fn bad_energy_config_is_named() {
+    let bad = |f: &dyn Fn(&mut SocketSessionConfig)| {
+        let mut c = SocketSessionConfig::default();
+        f(&mut c);
+        c.validate().unwrap_err().path.to_string()
+    };
+    assert!(bad(&|c| c.energy_ratio = 1.0).contains("energy_ratio"));
+    assert!(bad(&|c| c.energy_ratio = f64::NAN).contains("energy_ratio"));
+    assert!(bad(&|c| c.energy_min_sessions = 0).contains("energy_min_sessions"));
+    assert!(bad(&|c| c.energy_min_sessions = 11).contains("energy_min_sessions"));
+    assert!(bad(&|c| c.energy_history = 0).contains("energy_history"));
+    assert!(bad(&|c| c.energy_max_tags = 0).contains("energy_max_tags"));
+    assert!(SocketSessionConfig::default().validate().is_ok());
+}
