@@ -97,6 +97,11 @@ pub const EPISODE_RULES: &[(&str, &str, i64)] = &[
         kind::PILE_SESSION_OVER_LIMIT,
         PILE_GRACE_MS,
     ),
+    (
+        "socket_abnormal_session_energy",
+        kind::PILE_ABNORMAL_SESSION_ENERGY,
+        PILE_GRACE_MS,
+    ),
 ];
 
 /// Grace for pile faults: one sample period of a live socket (60 s). A

@@ -60,6 +60,9 @@ pub mod kind {
     pub const PILE_OVERLOAD: &str = "pile_overload";
     /// A session that began while its pile drew more than its new-session limit.
     pub const PILE_SESSION_OVER_LIMIT: &str = "pile_session_over_limit";
+    /// A session whose energy passed 1.3 × the median of the previous
+    /// sessions (at least 3) of the tag that started it.
+    pub const PILE_ABNORMAL_SESSION_ENERGY: &str = "pile_abnormal_session_energy";
 }
 
 /// One planted case.

@@ -66,10 +66,25 @@ use super::{round, Flat, Scenario, MIN_MS};
 use crate::pile::{ChargeStage, Charger, ChargerKind, ChargerSpec};
 use gridwatch_analytics::evaluate::truth::{kind, Case};
 use gridwatch_analytics::recording::Record;
-use gridwatch_telemetry::{DeviceKind, Reading, Timestamp};
+use gridwatch_telemetry::{DeviceKind, Event, EventKind, Reading, Timestamp};
 
 /// Mixed into the seed for every pile stream.
 const STREAM: u64 = 0x9113_5A7E;
+/// Mixed in (besides `STREAM`) for the abnormal-energy plants, so that they
+/// move nothing else.
+const ENERGY_STREAM: u64 = 0xE4E6_0000;
+/// The table's "abnormal session energy": above this × the tag's median…
+const ENERGY_RATIO: f64 = 1.3;
+/// …of at least this many previous sessions…
+const ENERGY_MIN_SESSIONS: usize = 3;
+/// …of the last this many (the rule's default window).
+const ENERGY_HISTORY: usize = 10;
+/// A bigger pack's charger stays below this (well under the 600 W
+/// non-standard limit and the 540-595 W near misses), W.
+const BIG_PACK_MAX_W: f64 = 520.0;
+/// Energy plants are evening sessions from this local minute: the heavy
+/// afternoons (which test the pile limits) are over by then.
+const ENERGY_FROM_MIN: i64 = 19 * 60;
 /// An idle socket (and an idle pile) reports this often, minutes.
 const IDLE_EVERY_MIN: i64 = 10;
 /// Thermal time constant of a socket, minutes.
@@ -123,6 +138,8 @@ enum Plant {
     IdleLive,
     /// A delivery rider's 0.85–1.1 kW charger on a heavy afternoon.
     Heavy,
+    /// A second or bigger pack: more energy than the owner's usual.
+    BigPack,
     // Near misses: must raise nothing.
     InrushSpike,
     Warm62,
@@ -131,6 +148,8 @@ enum Plant {
     Residual20,
     Charger590,
     TaperBump2,
+    /// A slightly bigger charge than usual (about 1.1–1.25 ×).
+    BigPackNear,
 }
 
 const FAULTS: [Plant; 13] = [
@@ -232,6 +251,11 @@ struct Session {
     bump_w: f64,
     peak_w: f64,
     energy_wh: f64,
+    /// A bigger pack: power above 45 W is this many times the owner's
+    /// charger's while it is on its plateau (1 = the usual pack).
+    boost: f64,
+    /// The owner's tag.
+    tag: String,
 }
 
 /// The truth's view of one condition on one entity.
@@ -291,6 +315,8 @@ struct Socket {
     reported_relay: bool,
     /// Reports every minute up to here (the minute after the relay opened).
     tail: i64,
+    /// The energy of a session that ended this minute, for the energy truth.
+    ended: bool,
     // Truth.
     holds: [Hold; CONDITIONS.len()],
     /// Over-temperature episode: crossing of 65 °C, of 75 °C, since when the
@@ -311,6 +337,30 @@ struct Pile {
     seq: u64,
     overload: Hold,
     was_live: bool,
+    /// Tag of each owner (flat key → tag).
+    tags: std::collections::HashMap<String, String>,
+    /// The abnormal-energy plants' own stream.
+    energy_rng: Rng,
+    /// Index of the pile, to order the energy log as the recording is.
+    index: usize,
+}
+
+/// What the energy truth needs, in recording order: (ts, pile, order within
+/// the pile's output, what).
+type EnergyLog = Vec<(i64, usize, u64, EnergyObs)>;
+
+#[derive(Debug, Clone)]
+enum EnergyObs {
+    /// A session began on a socket, started by a tag.
+    Start {
+        socket: String,
+        tag: String,
+        note: String,
+    },
+    /// A socket reported its session energy (what the reading shows).
+    Energy { socket: String, wh: f64 },
+    /// The session on a socket ended (unplugged).
+    End { socket: String },
 }
 
 /// The yards of a district: every pile, and the truth so far.
@@ -323,6 +373,8 @@ pub(super) struct Yard {
     cases: Vec<Case>,
     /// Sessions by plant, for the docs and tests.
     planted: Vec<(Plant, u32)>,
+    energy_rates: (f64, f64),
+    energy_log: EnergyLog,
 }
 
 impl Yard {
@@ -334,6 +386,11 @@ impl Yard {
             .map(|(site, _)| site)
             .enumerate()
         {
+            let tags: std::collections::HashMap<String, String> = flats
+                .iter()
+                .filter(|f| f.site == site)
+                .filter_map(|f| f.profile.tag.clone().map(|t| (f.key.clone(), t)))
+                .collect();
             let owners: Vec<(String, Battery)> = flats
                 .iter()
                 .enumerate()
@@ -352,7 +409,9 @@ impl Yard {
                 let gateway = format!("gw-{site}-yard");
                 let device = format!("pile-{p}");
                 let entity = format!("{site}/{gateway}/{device}");
-                let mut rng = Rng::new(seed ^ STREAM, (si as u64 + 1) * 100 + u64::from(p));
+                let stream = (si as u64 + 1) * 100 + u64::from(p);
+                let mut rng = Rng::new(seed ^ STREAM, stream);
+                let energy_rng = Rng::new(seed ^ STREAM ^ ENERGY_STREAM, stream);
                 let sockets = (1..=s.sockets_per_pile)
                     .map(|n| Socket {
                         n,
@@ -366,6 +425,7 @@ impl Yard {
                         note: String::new(),
                         reported_relay: false,
                         tail: i64::MIN,
+                        ended: false,
                         holds: [Hold::default(); CONDITIONS.len()],
                         hot: None,
                         last_t: None,
@@ -383,6 +443,9 @@ impl Yard {
                     seq: 0,
                     overload: Hold::default(),
                     was_live: false,
+                    tags: tags.clone(),
+                    energy_rng,
+                    index: piles.len(),
                 });
             }
         }
@@ -394,6 +457,8 @@ impl Yard {
             heavy_prob: s.pile_heavy_afternoon_prob,
             cases: Vec::new(),
             planted: Vec::new(),
+            energy_rates: (s.pile_energy_fault_rate, s.pile_energy_near_miss_rate),
+            energy_log: Vec::new(),
         }
     }
 
@@ -401,6 +466,7 @@ impl Yard {
     pub(super) fn day(&mut self, day: u32, out: &mut Vec<Record>) {
         let day_start = i64::from(day) * 1440;
         let rates = (self.fault_rate, self.near_miss_rate, self.heavy_prob);
+        let energy_rates = self.energy_rates;
         for pile in &mut self.piles {
             pile.plan_day(day_start, rates.2);
             let clear = pile.rng.range(0.3, 1.0);
@@ -411,8 +477,10 @@ impl Yard {
                     clear,
                     self.t0,
                     rates,
+                    energy_rates,
                     &mut self.cases,
                     &mut self.planted,
+                    &mut self.energy_log,
                     out,
                 );
             }
@@ -420,7 +488,9 @@ impl Yard {
     }
 
     /// The cases planted; those still open at the end have no end.
-    pub(super) fn finish(self) -> Vec<Case> {
+    pub(super) fn finish(mut self) -> Vec<Case> {
+        let energy = energy_truth(std::mem::take(&mut self.energy_log));
+        self.cases.extend(energy);
         self.cases
     }
 
@@ -477,8 +547,10 @@ impl Pile {
         clear: f64,
         t0: i64,
         (fault_rate, near_rate, _): (f64, f64, f64),
+        (energy_rate, energy_near_rate): (f64, f64),
         cases: &mut Vec<Case>,
         planted: &mut Vec<(Plant, u32)>,
+        energy_log: &mut EnergyLog,
         out: &mut Vec<Record>,
     ) {
         let ts = t0 + m * MIN_MS;
@@ -496,16 +568,36 @@ impl Pile {
         let mut states: Vec<SocketNow> = Vec::with_capacity(self.sockets.len());
         for s in &mut self.sockets {
             let mut changed = false;
+            s.ended = false;
             if s.session.as_ref().is_some_and(|x| x.unplug <= m) {
                 s.session = None;
                 changed = true;
+                s.ended = true;
             }
             let arrival = s.arrivals.iter().find(|a| a.0 == m).map(|a| a.1);
             let mut new_session = false;
             if let (None, Some(heavy)) = (&s.session, arrival) {
-                if let Some(sess) =
+                if let Some(mut sess) =
                     new_session_for(&mut self.rng, &self.owners, m, heavy, fault_rate, near_rate)
                 {
+                    // A bigger pack, from the energy stream only (three
+                    // draws per session, whatever is planted).
+                    let (u, v, w) = (
+                        self.energy_rng.unit(),
+                        self.energy_rng.unit(),
+                        self.energy_rng.unit(),
+                    );
+                    let eligible = sess.0.plant == Plant::None
+                        && m.rem_euclid(1440) >= ENERGY_FROM_MIN
+                        && matches!(sess.0.load, Load::Curve(_));
+                    if eligible && u < energy_rate {
+                        sess.0.plant = Plant::BigPack;
+                        sess.0.boost = 1.8 + 1.4 * v;
+                    } else if eligible && w < energy_near_rate {
+                        sess.0.plant = Plant::BigPackNear;
+                        sess.0.boost = 1.15 + 0.2 * v;
+                    }
+                    sess.0.tag = self.tags.get(&sess.2).cloned().unwrap_or_default();
                     count(planted, sess.0.plant);
                     s.note = sess.1;
                     s.session = Some(sess.0);
@@ -567,6 +659,40 @@ impl Pile {
             if !(now.relay || now.changed || m <= s.tail || m % IDLE_EVERY_MIN == 0) {
                 continue;
             }
+            if s.ended {
+                let socket = s.entity.clone();
+                energy_log.push((ts, self.index, self.seq, EnergyObs::End { socket }));
+            }
+            if now.new_session {
+                // A pile with a card reader knows who started the session.
+                let tag = s.session.as_ref().map(|x| x.tag.clone()).unwrap_or_default();
+                self.seq += 1;
+                let e = Event {
+                    schema: gridwatch_telemetry::SCHEMA_VERSION,
+                    ts: Timestamp(ts),
+                    gateway: self.gateway.as_str().into(),
+                    site: self.site.as_str().into(),
+                    device: self.device.as_str().into(),
+                    seq: self.seq,
+                    kind: EventKind::SessionStarted {
+                        socket: s.n,
+                        identity: Some(tag.clone()),
+                    },
+                };
+                out.push(Record::Event(e));
+                let plant = now.plant.unwrap_or(Plant::None);
+                let boost = s.session.as_ref().map_or(1.0, |x| x.boost);
+                energy_log.push((
+                    ts,
+                    self.index,
+                    self.seq,
+                    EnergyObs::Start {
+                        socket: s.entity.clone(),
+                        tag,
+                        note: format!("{plant:?} (pack x{boost:.2}); {}", s.note),
+                    },
+                ));
+            }
             self.seq += 1;
             let mut r = Reading::new(
                 Timestamp(ts),
@@ -594,6 +720,17 @@ impl Pile {
                 r.values.insert(k.into(), v);
             }
             out.push(Record::Reading(r));
+            if s.session.is_some() {
+                energy_log.push((
+                    ts,
+                    self.index,
+                    self.seq,
+                    EnergyObs::Energy {
+                        socket: s.entity.clone(),
+                        wh: round(now.energy_wh, 1),
+                    },
+                ));
+            }
             s.truth(cases, ts, now, total);
         }
     }
@@ -635,7 +772,7 @@ fn new_session_for(
     arrival: Plant,
     fault_rate: f64,
     near_rate: f64,
-) -> Option<(Session, String)> {
+) -> Option<(Session, String, String)> {
     if owners.is_empty() {
         return None;
     }
@@ -695,6 +832,8 @@ fn new_session_for(
         bump_w: 0.0,
         peak_w: 0.0,
         energy_wh: 0.0,
+        boost: 1.0,
+        tag: String::new(),
     };
     let never_full = |rng: &mut Rng| Load::Watts {
         w: rng.range(55.0, 105.0),
@@ -804,6 +943,7 @@ fn new_session_for(
         Plant::TempGlitch => {
             s.from = m + rng.int(10, 90);
         }
+        Plant::BigPack | Plant::BigPackNear => {}
         Plant::Charger590 => {
             s.load = Load::Watts {
                 w: rng.range(540.0, 595.0),
@@ -812,7 +952,7 @@ fn new_session_for(
             s.unplug = m + rng.int(120, 300);
         }
     }
-    Some((s, note))
+    Some((s, note, owner))
 }
 
 impl Socket {
@@ -858,6 +998,18 @@ impl Socket {
                         s.bump_w *= 0.5;
                     }
                     power += s.bump_w;
+                }
+                // A bigger pack on a bigger charger: more power on the
+                // plateau, the same curve after it (so the pile's cuts,
+                // which look at power under 45 W, come when they would).
+                if s.boost > 1.0 && power > FULL_W {
+                    if let Load::Curve(c) = &s.load {
+                        if c.stage() == ChargeStage::Plateau {
+                            power = (FULL_W + s.boost * (power - FULL_W))
+                                .min(BIG_PACK_MAX_W)
+                                .max(power);
+                        }
+                    }
                 }
                 s.peak_w = s.peak_w.max(power);
                 let residual = if matches!(s.plant, Plant::Residual | Plant::Residual20)
@@ -1090,5 +1242,109 @@ fn truth_hold(
         if let Some(i) = h.open.take() {
             cases[i].end_ms = Some(ts);
         }
+    }
+}
+
+/// The truth of the "abnormal session energy" row, from what the sockets
+/// reported, in recording order: a case opens at the first sample at which
+/// a session's energy is above 1.3 × the median of the energies of the
+/// sessions of its tag that had ended when it began (at least 3; the last
+/// 10, the rule's window), and closes when the session ends. Every session
+/// counts, planted or not: an ordinary one whose battery started emptier
+/// than usual is a case too, by the table's definition.
+fn energy_truth(mut log: EnergyLog) -> Vec<Case> {
+    use std::collections::HashMap;
+    struct Live {
+        tag: String,
+        note: String,
+        median: Option<f64>,
+        previous: usize,
+        wh: f64,
+        case: Option<usize>,
+    }
+    log.sort_by_key(|(ts, pile, order, _)| (*ts, *pile, *order));
+    let mut history: HashMap<String, Vec<f32>> = HashMap::new();
+    let mut live: HashMap<String, Live> = HashMap::new();
+    let mut cases: Vec<Case> = Vec::new();
+    let end = |live: &mut HashMap<String, Live>,
+               history: &mut HashMap<String, Vec<f32>>,
+               cases: &mut Vec<Case>,
+               socket: &str,
+               ts: i64| {
+        let Some(l) = live.remove(socket) else {
+            return;
+        };
+        if let Some(i) = l.case {
+            cases[i].end_ms = Some(ts);
+            if let Some(m) = l.median {
+                cases[i].note = format!(
+                    "{}; session {:.0} Wh = {:.2} x the median {:.0} Wh of {} sessions",
+                    cases[i].note,
+                    l.wh,
+                    l.wh / m,
+                    m,
+                    l.previous
+                );
+            }
+        }
+        if l.wh > 0.0 {
+            let h = history.entry(l.tag).or_default();
+            h.push(l.wh as f32);
+            if h.len() > ENERGY_HISTORY {
+                h.remove(0);
+            }
+        }
+    };
+    for (ts, _, _, obs) in log {
+        match obs {
+            EnergyObs::Start { socket, tag, note } => {
+                end(&mut live, &mut history, &mut cases, &socket, ts);
+                let past = history.get(&tag).map_or(&[][..], Vec::as_slice);
+                live.insert(
+                    socket,
+                    Live {
+                        median: median_f32(past),
+                        previous: past.len(),
+                        tag,
+                        note,
+                        wh: 0.0,
+                        case: None,
+                    },
+                );
+            }
+            EnergyObs::Energy { socket, wh } => {
+                let Some(l) = live.get_mut(&socket) else {
+                    continue;
+                };
+                l.wh = l.wh.max(wh);
+                let over = l
+                    .median
+                    .is_some_and(|m| l.previous >= ENERGY_MIN_SESSIONS && wh > ENERGY_RATIO * m);
+                if over && l.case.is_none() {
+                    l.case = Some(cases.len());
+                    cases.push(Case {
+                        kind: kind::PILE_ABNORMAL_SESSION_ENERGY.into(),
+                        entity: socket,
+                        start_ms: ts,
+                        end_ms: None,
+                        note: format!("{}; tag {}", l.note, l.tag),
+                    });
+                }
+            }
+            EnergyObs::End { socket } => end(&mut live, &mut history, &mut cases, &socket, ts),
+        }
+    }
+    cases
+}
+
+/// Median of session energies (the mean of the middle two for an even count).
+fn median_f32(v: &[f32]) -> Option<f64> {
+    let mut v: Vec<f64> = v.iter().map(|x| f64::from(*x)).collect();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(v[n / 2]),
+        _ => Some((v[n / 2 - 1] + v[n / 2]) / 2.0),
     }
 }

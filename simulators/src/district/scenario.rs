@@ -76,6 +76,13 @@ pub struct Scenario {
     pub pile_fault_rate: f64,
     /// Chance per charging session of a near miss that must raise nothing.
     pub pile_near_miss_rate: f64,
+    /// Chance per ordinary evening session (from 19:00, no other plant) that
+    /// the owner charges a second or bigger pack: about 1.5-2 x the usual
+    /// energy (the pile table's "abnormal session energy").
+    pub pile_energy_fault_rate: f64,
+    /// Chance per ordinary evening session of a slightly bigger charge
+    /// (about 1.1-1.25 x), a near miss for the same row.
+    pub pile_energy_near_miss_rate: f64,
     /// Chance per pile and day of an afternoon of delivery riders' 1 kW
     /// chargers: half overload the pile, half come close.
     pub pile_heavy_afternoon_prob: f64,
@@ -140,6 +147,8 @@ impl Default for Scenario {
             sockets_per_pile: 12,
             pile_fault_rate: 0.03,
             pile_near_miss_rate: 0.03,
+            pile_energy_fault_rate: 0.05,
+            pile_energy_near_miss_rate: 0.05,
             pile_heavy_afternoon_prob: 0.03,
             holidays: china_holidays_2026(),
         }
@@ -263,6 +272,8 @@ impl Scenario {
             ("reversed_meter_rate", self.reversed_meter_rate),
             ("pile_fault_rate", self.pile_fault_rate),
             ("pile_near_miss_rate", self.pile_near_miss_rate),
+            ("pile_energy_fault_rate", self.pile_energy_fault_rate),
+            ("pile_energy_near_miss_rate", self.pile_energy_near_miss_rate),
             ("pile_heavy_afternoon_prob", self.pile_heavy_afternoon_prob),
         ] {
             if !(0.0..=1.0).contains(&v) {

@@ -212,6 +212,8 @@ fn pile_scenario() -> Scenario {
         pile_fault_rate: 0.5,
         pile_near_miss_rate: 0.7,
         pile_heavy_afternoon_prob: 0.35,
+        pile_energy_fault_rate: 0.6,
+        pile_energy_near_miss_rate: 0.9,
         ..Scenario::default()
     }
 }
@@ -268,6 +270,8 @@ fn pile_faults_found_and_near_misses_quiet(seed: u64) {
         "Residual20",
         "Charger590",
         "TaperBump2",
+        "BigPack",
+        "BigPackNear",
     ] {
         assert!(
             planted.iter().any(|(p, n)| p == near && *n > 0),
