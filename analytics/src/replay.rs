@@ -81,7 +81,7 @@ impl Replay {
         );
         out += &format!("{} alerts\n", self.alerts.len());
         for (rule, count) in by_rule {
-            out += &format!("  {rule:<28} {count}\n");
+            out += &format!("  {rule:<31} {count}\n");
         }
         out
     }

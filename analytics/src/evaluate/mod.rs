@@ -366,13 +366,13 @@ impl Evaluation {
     /// The table for a terminal.
     pub fn table(&self) -> String {
         let mut out = format!(
-            "scenario {} seed {}: {} flats, {} days (per flat: tp/fp count flats; per episode: alerts)\n{:<27} {:<7} {:>5} {:>5} {:>7} {:>5} {:>5} {:>9} {:>6} {:>5} {:>9} {:>9}\n",
+            "scenario {} seed {}: {} flats, {} days (per flat: tp/fp count flats; per episode: alerts)\n{:<31} {:<7} {:>5} {:>5} {:>7} {:>5} {:>5} {:>9} {:>6} {:>5} {:>9} {:>9}\n",
             self.scenario, self.seed, self.flats, self.days, "rule", "unit", "cases", "found", "alerted", "tp", "fp", "precision", "recall", "f1", "ttd_h_med", "ttd_h_max"
         );
         let hours = |h: Option<f64>| h.map_or("-".to_owned(), |h| format!("{h:.2}"));
         for r in &self.rules {
             out += &format!(
-                "{:<27} {:<7} {:>5} {:>5} {:>7} {:>5} {:>5} {:>9.3} {:>6.3} {:>5.3} {:>9} {:>9}\n",
+                "{:<31} {:<7} {:>5} {:>5} {:>7} {:>5} {:>5} {:>9.3} {:>6.3} {:>5.3} {:>9} {:>9}\n",
                 r.rule,
                 r.unit,
                 r.cases,

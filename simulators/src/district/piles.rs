@@ -51,6 +51,18 @@
 //! case), a one-sample temperature glitch above 65 °C, leakage of 12–26 mA, a
 //! 540–595 W charger, a taper with two rising samples.
 //!
+//! **Abnormal session energy.** At every session start the gateway emits a
+//! `session_started` event with the owner's tag (a pile with a card reader),
+//! just before the socket's first reading of the session; `energy_wh` counts
+//! the session. With `pile_energy_fault_rate` an ordinary evening session
+//! (from 19:00, no other plant) is a bigger pack: power above 45 W × 1.8–3.2
+//! on the charger's plateau, capped at 520 W; with
+//! `pile_energy_near_miss_rate` × 1.15–1.35. Power under 45 W is untouched,
+//! so the pile's cuts and the pile stream's draws are as they would have
+//! been, and the plants draw from their own stream: no other case moves.
+//! Its truth ([`energy_truth`]) applies the table's definition to every
+//! session, planted or not.
+//!
 //! **Ground truth** is computed from what the simulation did, per condition
 //! of the table (not by running the rules): a case opens at the instant the
 //! condition has persisted as long as the table requires (start) and closes
@@ -665,7 +677,11 @@ impl Pile {
             }
             if now.new_session {
                 // A pile with a card reader knows who started the session.
-                let tag = s.session.as_ref().map(|x| x.tag.clone()).unwrap_or_default();
+                let tag = s
+                    .session
+                    .as_ref()
+                    .map(|x| x.tag.clone())
+                    .unwrap_or_default();
                 self.seq += 1;
                 let e = Event {
                     schema: gridwatch_telemetry::SCHEMA_VERSION,

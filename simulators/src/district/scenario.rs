@@ -273,7 +273,10 @@ impl Scenario {
             ("pile_fault_rate", self.pile_fault_rate),
             ("pile_near_miss_rate", self.pile_near_miss_rate),
             ("pile_energy_fault_rate", self.pile_energy_fault_rate),
-            ("pile_energy_near_miss_rate", self.pile_energy_near_miss_rate),
+            (
+                "pile_energy_near_miss_rate",
+                self.pile_energy_near_miss_rate,
+            ),
             ("pile_heavy_afternoon_prob", self.pile_heavy_afternoon_prob),
         ] {
             if !(0.0..=1.0).contains(&v) {

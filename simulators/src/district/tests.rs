@@ -254,6 +254,15 @@ fn pile_faults_found_and_near_misses_quiet(seed: u64) {
         let max = r.max_ttd_h.unwrap() * 3600.0;
         assert!((0.0..=60.0).contains(&max), "{rule}: {max} s\n{table}");
     }
+    // Bigger packs were planted and made cases (besides the sessions that
+    // are cases by the table's definition: heavy chargers, an owner's
+    // emptier battery).
+    let big = truth
+        .cases
+        .iter()
+        .filter(|c| c.kind == kind::PILE_ABNORMAL_SESSION_ENERGY && c.note.starts_with("BigPack "))
+        .count();
+    assert!(big > 0, "no bigger pack became a case\n{table}");
     // The near misses were there to be mistaken.
     let mut yard = piles::Yard::new(&scenario, seed, truth.start_ms, &layout(&scenario, seed));
     let mut sink = Vec::new();
@@ -286,6 +295,39 @@ fn pile_faults_found_and_near_misses_quiet(seed: u64) {
         }
     }
     eprintln!("{table}\n{planted:?}");
+}
+
+#[test]
+fn bigger_packs_move_no_other_pile_case() {
+    let run = |rate: f64| {
+        let scenario = Scenario {
+            pile_energy_fault_rate: rate,
+            pile_energy_near_miss_rate: rate,
+            ..pile_scenario()
+        };
+        let mut yard = piles::Yard::new(&scenario, 11, 0, &layout(&scenario, 11));
+        let mut sink = Vec::new();
+        for day in 0..scenario.days {
+            yard.day(day, &mut sink);
+            sink.clear();
+        }
+        let planted = yard.planted();
+        let cases: Vec<_> = yard
+            .finish()
+            .into_iter()
+            .filter(|c| c.kind != kind::PILE_ABNORMAL_SESSION_ENERGY)
+            .collect();
+        (cases, planted)
+    };
+    let (without, planted) = run(0.0);
+    assert!(planted.iter().all(|(p, _)| !p.starts_with("BigPack")));
+    let (with, planted) = run(0.8);
+    assert!(
+        planted.iter().any(|(p, n)| p == "BigPack" && *n > 0),
+        "{planted:?}"
+    );
+    assert!(!without.is_empty());
+    assert_eq!(with, without);
 }
 
 /// A district with many meter faults, gaps and outages, for the meter-health

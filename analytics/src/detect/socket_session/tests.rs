@@ -313,7 +313,9 @@ fn session(
 
 /// A session rising in 10 Wh steps to `top`.
 fn ramp(top: f64) -> Vec<f64> {
-    (1..=(top / 10.0) as usize).map(|i| i as f64 * 10.0).collect()
+    (1..=(top / 10.0) as usize)
+        .map(|i| i as f64 * 10.0)
+        .collect()
 }
 
 const DAY: i64 = 86_400;
