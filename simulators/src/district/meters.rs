@@ -281,8 +281,9 @@ pub fn cases(
 ) -> Vec<Case> {
     let limit = i64::from(cfg.no_data_min) * MIN_MS;
     let half = limit / 2;
-    // The last sweep is at the last reading, `end_ms`; a silence running to
-    // the end counts if the rule was due one sweep and one reading before.
+    // Sweeps go on as long as any meter reports (electricity every few
+    // minutes), so a silence running to the end counts if the rule was due
+    // at least one sweep before the end.
     let sweep = i64::from(cfg.sweep_min) * MIN_MS;
     let mut out = Vec::new();
     for w in &mut watches {
@@ -290,11 +291,11 @@ pub fn cases(
         out.append(&mut w.cases);
     }
     // A silence is due when it outlasts the limit.
-    let due = |w: &Watch, s: &Silence| -> Option<i64> {
+    let due = |s: &Silence| -> Option<i64> {
         let at = s.0 + limit;
         match s.1 {
             Some(resume) => (resume > at).then_some(at),
-            None => (end_ms - at >= sweep + w.interval_ms).then_some(at),
+            None => (end_ms - at >= sweep).then_some(at),
         }
     };
     let silent_at = |s: &Silence, t: i64| s.0 < t && s.1.is_none_or(|r| r > t);
@@ -307,7 +308,7 @@ pub fn cases(
         for &i in &members {
             for (j, s) in watches[i].silences.iter().enumerate() {
                 if s.0 < to && s.1.is_none_or(|r| r > from) && !held.contains(&(i, j)) {
-                    candidates.extend(due(&watches[i], s));
+                    candidates.extend(due(s));
                 }
             }
         }
@@ -360,7 +361,7 @@ pub fn cases(
             if held.contains(&(i, j)) {
                 continue;
             }
-            if let Some(at) = due(w, s) {
+            if let Some(at) = due(s) {
                 out.push(Case {
                     kind: kind::METER_GAP.into(),
                     entity: w.entity.clone(),
