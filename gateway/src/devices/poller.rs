@@ -1,9 +1,13 @@
 //! The task that polls one device for as long as the gateway runs.
 //!
 //! Polls start on a fixed schedule (a tokio interval with
-//! `MissedTickBehavior::Delay`: a slow poll delays the next one instead of
-//! causing a burst, and the schedule never drifts by the poll's own
-//! duration). While the device does not answer, attempts follow a backoff
+//! `MissedTickBehavior::Skip`: a slow or late poll never causes a burst,
+//! and the schedule keeps its phase — the next poll is on the original
+//! grid, not one period after the late one. A meter that closes an interval
+//! value every N minutes is then read at the same offset into each interval;
+//! with `Delay` every late tick moved the phase for good, and once it had
+//! wandered onto the interval ends a poll could read one interval twice and
+//! miss the next (seen in `gridwatch-sim district-live` at 6000×).) While the device does not answer, attempts follow a backoff
 //! from the poll interval up to `retry_max_ms` instead; the first answer
 //! puts it back on schedule. Nothing a device does ends the task: only the
 //! shutdown signal does.
@@ -78,7 +82,7 @@ impl<D: Device> Poller<D> {
     /// Polls until `shutdown`, then closes the connection.
     pub async fn run(mut self, shutdown: CancellationToken) {
         let mut interval = tokio::time::interval(self.schedule.poll_interval);
-        interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        interval.set_missed_tick_behavior(MissedTickBehavior::Skip);
         let mut retry_in: Option<Duration> = None;
         loop {
             let wait = async {
