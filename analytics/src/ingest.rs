@@ -1,7 +1,7 @@
 //! Ingest: MQTT messages in, [`Reading`]s and [`Event`]s (tag sightings,
 //! devices going offline) out.
 //!
-//! The decoding is sans-IO ([`ReadingDecoder::decode`] takes a topic and the
+//! The decoding is sans-IO ([`MessageDecoder::decode`] takes a topic and the
 //! payload bytes) so that every malformed input is a unit test; the
 //! connection that delivers the messages lives in [`crate::service`].
 //!
@@ -23,7 +23,7 @@ pub enum IngestError {
     /// The topic is not `{prefix}/{site}/{gateway}/reading/{device}` (nor,
     /// where events are expected, `…/event/{device}`).
     #[error("topic {topic:?} is not a reading or event topic under prefix {prefix:?}")]
-    NotAReadingTopic {
+    NotOurTopic {
         /// The topic.
         topic: String,
         /// The prefix in use.
@@ -65,21 +65,16 @@ pub enum Incoming {
 
 /// Turns reading and event messages into [`Reading`]s and [`Event`]s.
 #[derive(Debug, Clone)]
-pub struct ReadingDecoder {
+pub struct MessageDecoder {
     topics: Topics,
 }
 
-impl ReadingDecoder {
+impl MessageDecoder {
     /// A decoder for topics under `prefix`.
     pub fn new(prefix: &str) -> Self {
         Self {
             topics: Topics::new(prefix),
         }
-    }
-
-    /// The subscription filter for every reading (`{prefix}/+/+/reading/+`).
-    pub fn filter(&self) -> String {
-        self.topics.all_readings()
     }
 
     /// Both subscription filters: every reading and every event
@@ -116,7 +111,7 @@ impl ReadingDecoder {
             .topics
             .parse(topic)
             .filter(|p| p.kind == kind)
-            .ok_or_else(|| IngestError::NotAReadingTopic {
+            .ok_or_else(|| IngestError::NotOurTopic {
                 topic: topic.to_owned(),
                 prefix: self.topics.prefix().to_owned(),
             })?;
@@ -188,7 +183,7 @@ mod tests {
 
     #[test]
     fn a_valid_reading_decodes() {
-        let r = ReadingDecoder::new("gw")
+        let r = MessageDecoder::new("gw")
             .decode(TOPIC, &payload("yard-a", "gw-1"))
             .unwrap();
         assert_eq!(r.entity(), "yard-a/gw-1/pile-1#3");
@@ -196,7 +191,7 @@ mod tests {
 
     #[test]
     fn a_payload_without_site_takes_the_topics() {
-        let r = ReadingDecoder::new("gw")
+        let r = MessageDecoder::new("gw")
             .decode(TOPIC, &payload("", "gw-1"))
             .unwrap();
         assert_eq!(r.site.as_str(), "yard-a");
@@ -204,7 +199,7 @@ mod tests {
 
     #[test]
     fn a_payload_claiming_another_gateway_is_refused() {
-        let e = ReadingDecoder::new("gw")
+        let e = MessageDecoder::new("gw")
             .decode(TOPIC, &payload("yard-a", "gw-2"))
             .unwrap_err();
         assert!(
@@ -221,7 +216,7 @@ mod tests {
 
     #[test]
     fn garbage_names_the_topic() {
-        let e = ReadingDecoder::new("gw")
+        let e = MessageDecoder::new("gw")
             .decode(TOPIC, b"{not json")
             .unwrap_err()
             .to_string();
@@ -247,7 +242,7 @@ mod tests {
 
     #[test]
     fn events_and_readings_decode_from_their_own_topics() {
-        let d = ReadingDecoder::new("gw");
+        let d = MessageDecoder::new("gw");
         assert_eq!(d.filters(), ["gw/+/+/reading/+", "gw/+/+/event/+"]);
         let topic = "gw/yard-a/gw-1/event/reader-lift";
         let Ok(Incoming::Event(e)) = d.decode_message(topic, &sighting("", "reader-lift")) else {
@@ -284,17 +279,17 @@ mod tests {
         assert!(d.decode_message(topic, b"{not json").is_err());
         assert!(matches!(
             d.decode_message("gw/yard-a/gw-1/status", b"{}"),
-            Err(IngestError::NotAReadingTopic { .. })
+            Err(IngestError::NotOurTopic { .. })
         ));
     }
 
     #[test]
     fn other_topics_are_refused() {
-        let d = ReadingDecoder::new("gw");
+        let d = MessageDecoder::new("gw");
         assert!(matches!(
             d.decode("gw/yard-a/gw-1/event/pile-1", &payload("yard-a", "gw-1")),
-            Err(IngestError::NotAReadingTopic { .. })
+            Err(IngestError::NotOurTopic { .. })
         ));
-        assert_eq!(d.filter(), "gw/+/+/reading/+");
+        assert_eq!(d.filters()[0], "gw/+/+/reading/+");
     }
 }

@@ -1,7 +1,7 @@
 //! The running service: one MQTT connection, readings and events in, alerts out.
 //!
 //! Read top to bottom, this is the whole data path of the binary:
-//! broker → [`ReadingDecoder`] → [`Pipeline`] → log line + [`AlertOutbox`] →
+//! broker → [`MessageDecoder`] → [`Pipeline`] → log line + [`AlertOutbox`] →
 //! broker. It runs as one task that owns rumqttc's event loop. Readings are
 //! and events (tag sightings at a lift, devices going offline) are
 //! processed where they arrive (the detectors are cheap and sans-IO), and
@@ -17,7 +17,7 @@ use crate::alerts::directory::Directory;
 use crate::api::AppState;
 use crate::config::AnalyticsConfig;
 use crate::connection::Backoff;
-use crate::ingest::{Incoming, ReadingDecoder};
+use crate::ingest::{Incoming, MessageDecoder};
 use crate::notify::mqtt::{AlertOutbox, OutgoingAlert};
 use crate::pipeline::Pipeline;
 use crate::store::stations::Stations;
@@ -208,7 +208,7 @@ fn start_webhook(
 
 struct Service {
     mqtt: crate::connection::MqttConfig,
-    decoder: ReadingDecoder,
+    decoder: MessageDecoder,
     pipeline: Pipeline,
     outbox: AlertOutbox,
     tap: Option<mpsc::Sender<Alert>>,
@@ -232,7 +232,7 @@ impl Service {
     ) -> Self {
         Self {
             mqtt: config.mqtt.clone(),
-            decoder: ReadingDecoder::new(&config.mqtt.topic_prefix),
+            decoder: MessageDecoder::new(&config.mqtt.topic_prefix),
             pipeline: Pipeline::with_register(config, register),
             outbox: AlertOutbox::new(config.mqtt.max_queued_alerts),
             tap,

@@ -34,19 +34,10 @@ impl History {
     }
 }
 
-/// Median of session energies (mean of the two middle ones for an even count).
+/// Median of session energies; `None` before the first session.
 pub(super) fn median(values: &[f32]) -> Option<f64> {
-    if values.is_empty() {
-        return None;
-    }
-    let mut v: Vec<f64> = values.iter().map(|x| f64::from(*x)).collect();
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    Some(if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    })
+    let v: Vec<f64> = values.iter().map(|x| f64::from(*x)).collect();
+    (!v.is_empty()).then(|| crate::stats::median(&v))
 }
 
 /// The session on a socket that an identity started.
