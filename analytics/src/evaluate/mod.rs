@@ -436,6 +436,39 @@ mod tests {
         }
     }
 
+    /// The tables name rules by string: a detector's rule renamed without
+    /// them would silently score nothing.
+    #[test]
+    fn every_scored_rule_is_one_a_detector_raises() {
+        use crate::detect::*;
+        let mut raised: Vec<&str> = socket_session::RULES.to_vec();
+        raised.extend([
+            socket_safety::RULE_OVERCURRENT,
+            socket_safety::RULE_OVERPOWER,
+            socket_safety::RULE_OVERTEMPERATURE,
+            meter_health::RULE_NO_DATA,
+            meter_health::RULE_BUILDING_NO_DATA,
+            meter_health::RULE_STUCK,
+            meter_health::RULE_REVERSED,
+            indoor_charging::RULE_SIGHTING,
+            indoor_charging::RULE_SIGNATURE,
+            indoor_charging::RULE_FUSED,
+            group_rental::RULE_GROUP_RENTAL,
+            three_in_one::RULE_THREE_IN_ONE,
+            night_water::RULE_LEAK,
+        ]);
+        let scored = RULE_KINDS
+            .iter()
+            .map(|r| r.0)
+            .chain(EPISODE_RULES.iter().map(|r| r.0));
+        for rule in scored {
+            assert!(
+                raised.contains(&rule),
+                "{rule} is scored but no detector raises it"
+            );
+        }
+    }
+
     #[test]
     fn precision_recall_and_time_to_detect_per_rule() {
         let case = |e: &str, start| case(kind::GROUP_RENTAL, e, start, None);

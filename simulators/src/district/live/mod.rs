@@ -19,6 +19,13 @@
 //! Tag sightings and the yards' charging piles are not played: see
 //! docs/detection-evaluation.md.
 
+mod cabinet;
+mod capture;
+mod player;
+
+use cabinet::serve_cabinet;
+use capture::watch_readings;
+
 use super::{generate, Scenario};
 use crate::meter::{MeterModel, MeterService, SharedMeter};
 use crate::sim_clock::ScaledClock;
@@ -174,48 +181,6 @@ struct CabinetService {
     /// Set when the gateways start; until then every meter refuses.
     clock: Arc<OnceLock<ScaledClock>>,
     counters: Arc<Counters>,
-}
-
-impl Service for CabinetService {
-    type Request = SlaveRequest<'static>;
-    type Response = Response;
-    type Exception = ExceptionCode;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, ExceptionCode>> + Send>>;
-
-    fn call(&self, req: Self::Request) -> Self::Future {
-        let now = self.clock.get().map(|c| c.now().0);
-        let fresh = self
-            .meters
-            .get(&req.slave)
-            .is_some_and(|m| now.is_some_and(|now| now < m.fresh_until.load(Ordering::Relaxed)));
-        let answer = if fresh {
-            self.counters.answered.fetch_add(1, Ordering::Relaxed);
-            self.inner.answer(req)
-        } else {
-            self.counters.refused.fetch_add(1, Ordering::Relaxed);
-            Err(ExceptionCode::GatewayTargetDevice)
-        };
-        Box::pin(std::future::ready(answer))
-    }
-}
-
-async fn serve_cabinet(
-    listener: TcpListener,
-    service: CabinetService,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    let new_service = move |_peer: SocketAddr| -> std::io::Result<Option<CabinetService>> {
-        Ok(Some(service.clone()))
-    };
-    let on_connected = |stream: TcpStream, peer: SocketAddr| {
-        std::future::ready(accept_tcp_connection(stream, peer, &new_service))
-    };
-    let on_error = |e: std::io::Error| tracing::debug!("a meter cabinet client went away: {e}");
-    Server::new(listener)
-        .serve_until(&on_connected, on_error, shutdown.cancelled_owned())
-        .await
-        .context("serving a meter cabinet")?;
-    Ok(())
 }
 
 /// A building: its site, id, flats (unit ids from 1, in register order).
@@ -554,160 +519,6 @@ struct Player {
     next: Option<Reading>,
     meters: HashMap<(String, String), LiveMeter>,
     counters: Arc<Counters>,
-}
-
-impl Player {
-    fn open(
-        path: &Path,
-        meters: HashMap<(String, String), LiveMeter>,
-        counters: Arc<Counters>,
-    ) -> anyhow::Result<Player> {
-        let file =
-            std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-        Ok(Player {
-            path: path.to_path_buf(),
-            records: RecordReader::new(std::io::BufReader::with_capacity(1 << 20, file)),
-            next: None,
-            meters,
-            counters,
-        })
-    }
-
-    fn pull(&mut self) -> anyhow::Result<Option<Reading>> {
-        if let Some(r) = self.next.take() {
-            return Ok(Some(r));
-        }
-        for record in self.records.by_ref() {
-            match record.with_context(|| format!("reading {}", self.path.display()))? {
-                Record::Reading(r) => return Ok(Some(r)),
-                // Sightings are not played (see the module docs).
-                Record::Event(_) => continue,
-            }
-        }
-        Ok(None)
-    }
-
-    /// Applies every recorded reading stamped at or before `now_ms`.
-    fn apply_until(&mut self, now_ms: i64) -> anyhow::Result<()> {
-        while let Some(r) = self.pull()? {
-            if r.ts.0 > now_ms {
-                self.next = Some(r);
-                break;
-            }
-            if matches!(
-                r.kind,
-                DeviceKind::ChargingPile | DeviceKind::ChargingSocket
-            ) {
-                // The yard's piles are not played live (see the module docs).
-                self.counters.not_played.fetch_add(1, Ordering::Relaxed);
-                continue;
-            }
-            let key = (r.gateway.as_str().to_owned(), r.device.as_str().to_owned());
-            let Some(m) = self.meters.get(&key) else {
-                bail!(
-                    "{}: reading of {}/{} at {}: no such meter in register.json",
-                    self.path.display(),
-                    key.0,
-                    key.1,
-                    r.ts
-                );
-            };
-            for (name, v) in &r.values {
-                if !m.names.contains(name) {
-                    bail!(
-                        "{}: reading of {}/{} carries {name:?}, which its meter profile has not",
-                        self.path.display(),
-                        key.0,
-                        key.1
-                    );
-                }
-                m.meter.with(|model| model.set(name, *v)).map_err(|e| {
-                    anyhow::anyhow!("{}: {}/{}: {e}", self.path.display(), key.0, key.1)
-                })?;
-            }
-            m.fresh_until
-                .store(r.ts.0 + m.interval_ms * 5 / 4, Ordering::Relaxed);
-            self.counters.applied.fetch_add(1, Ordering::Relaxed);
-        }
-        Ok(())
-    }
-}
-
-/// Subscribes to every reading on `broker` and counts them per building.
-async fn watch_readings(
-    broker: SocketAddr,
-    counters: Arc<Counters>,
-    mut capture: Option<std::io::BufWriter<std::fs::File>>,
-    shutdown: CancellationToken,
-) -> anyhow::Result<JoinHandle<anyhow::Result<()>>> {
-    let mut opts = rumqttc::MqttOptions::new(
-        format!("gridwatch-live-watch-{}", std::process::id()),
-        broker.ip().to_string(),
-        broker.port(),
-    );
-    opts.set_keep_alive(Duration::from_secs(30));
-    opts.set_max_packet_size(1 << 20, 1 << 20);
-    let (client, mut eventloop) = rumqttc::AsyncClient::new(opts, 1000);
-    client
-        .subscribe(Topics::default().all_readings(), rumqttc::QoS::AtMostOnce)
-        .await
-        .context("subscribing to the district's readings")?;
-    // Wait for the subscription to be acknowledged, so no reading is missed.
-    let acked = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            match eventloop.poll().await {
-                Ok(rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_))) => return Ok(()),
-                Ok(_) => {}
-                Err(e) => return Err(e),
-            }
-        }
-    })
-    .await;
-    match acked {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => bail!("cannot watch readings on the broker {broker}: {e}"),
-        Err(_) => bail!("the broker {broker} did not acknowledge a subscription within 10 s"),
-    }
-    Ok(tokio::spawn(async move {
-        let _client = client;
-        loop {
-            let ev = tokio::select! {
-                _ = shutdown.cancelled() => {
-                    if let Some(out) = capture.as_mut() {
-                        out.flush().context("writing the capture")?;
-                    }
-                    return Ok(());
-                }
-                ev = eventloop.poll() => ev,
-            };
-            match ev {
-                Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p))) => {
-                    if let Ok(r) = codec::decode::<Reading>(&p.payload) {
-                        counters.published.fetch_add(1, Ordering::Relaxed);
-                        let key = format!(
-                            "{}/{}",
-                            r.site.as_str(),
-                            r.building.as_deref().unwrap_or("-")
-                        );
-                        *counters
-                            .by_building
-                            .lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner)
-                            .entry(key)
-                            .or_default() += 1;
-                        if let Some(out) = capture.as_mut() {
-                            serde_json::to_writer(&mut *out, &Record::Reading(r))
-                                .map_err(anyhow::Error::from)
-                                .and_then(|()| Ok(out.write_all(b"\n")?))
-                                .context("writing the capture")?;
-                        }
-                    }
-                }
-                Ok(_) => {}
-                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-            }
-        }
-    }))
 }
 
 #[cfg(test)]
