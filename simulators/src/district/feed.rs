@@ -153,7 +153,7 @@ pub async fn publish(
             client
                 .publish(topic, QoS::AtMostOnce, false, payload)
                 .await
-                .context("publishing a district reading to the demo broker")?;
+                .context("publishing a district reading or sighting to the demo broker")?;
             if (fed.readings + fed.events).is_multiple_of(BATCH) {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
