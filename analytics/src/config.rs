@@ -25,6 +25,9 @@ use thiserror::Error;
 pub struct AnalyticsConfig {
     /// The broker readings come from and alerts go to.
     pub mqtt: MqttConfig,
+    /// What the live service believes (timestamps) and keeps of what it
+    /// refuses (the dead-letter file).
+    pub ingest: crate::ingest::IngestConfig,
     /// Which grid cell's staff handle the alerts of each site.
     pub cells: CellsConfig,
     /// Detector thresholds.
@@ -195,6 +198,7 @@ impl AnalyticsConfig {
 
     fn check(&self) -> Result<(), FieldError> {
         self.mqtt.validate().map_err(|e| e.within(&["mqtt"]))?;
+        self.ingest.validate().map_err(|e| e.within(&["ingest"]))?;
         self.cells.validate().map_err(|e| e.within(&["cells"]))?;
         self.detect.validate().map_err(|e| e.within(&["detect"]))?;
         self.alerts.validate().map_err(|e| e.within(&["alerts"]))?;

@@ -11,6 +11,10 @@ use rumqttc::MqttOptions;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
+/// The largest packet MQTT 3.1.1 can carry (the remaining-length field's
+/// maximum), the limit analytics reads incoming packets up to.
+pub const MQTT_MAX_PACKET_BYTES: usize = 268_435_455;
+
 /// The `[mqtt]` section.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -36,9 +40,13 @@ pub struct MqttConfig {
     pub reconnect_min_ms: u64,
     /// Longest wait between reconnection attempts.
     pub reconnect_max_ms: u64,
-    /// Largest MQTT packet accepted or sent. A larger incoming packet breaks
-    /// the connection (rumqttc treats it as a protocol error), so keep the
-    /// broker's `message_size_limit` at or below this.
+    /// Largest MQTT packet analytics sends (an alert with its evidence).
+    /// Incoming packets are read up to MQTT's own limit whatever this says:
+    /// rumqttc treats a larger one as a protocol error and drops the
+    /// connection, and the broker would redeliver the same message on every
+    /// reconnect. Oversized messages are refused after reading instead
+    /// (`[ingest] max_message_bytes`); the broker's `message_size_limit`
+    /// keeps them from being sent at all.
     pub max_packet_bytes: usize,
     /// Alerts waiting for the broker (disconnected, or not yet acknowledged)
     /// beyond this many are dropped oldest first, counted and logged.
@@ -132,7 +140,7 @@ impl MqttConfig {
         let mut o = MqttOptions::new(self.client_id.clone(), self.host.clone(), self.port);
         o.set_keep_alive(Duration::from_secs(self.keep_alive_s))
             .set_clean_session(self.clean_session)
-            .set_max_packet_size(self.max_packet_bytes, self.max_packet_bytes);
+            .set_max_packet_size(MQTT_MAX_PACKET_BYTES, self.max_packet_bytes);
         o
     }
 }

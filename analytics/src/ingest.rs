@@ -293,3 +293,79 @@ mod tests {
         assert_eq!(d.filters()[0], "gw/+/+/reading/+");
     }
 }
+
+/// The `[ingest]` section: what the live service believes and what it keeps
+/// of what it refuses.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    /// A message stamped more than this far ahead of this host's clock is
+    /// quarantined (see [`crate::clock_guard`]). Five minutes covers a
+    /// gateway whose NTP is a little off, not one whose clock is wrong.
+    pub max_ahead_s: u64,
+    /// A message stamped before this instant (ms since the epoch, UTC) is
+    /// quarantined: a Pi has no battery-backed clock and starts in 1970
+    /// until it synchronises. Default 2024-01-01T00:00:00Z.
+    pub min_ts_ms: i64,
+    /// A message larger than this many bytes is dropped unread (counted,
+    /// logged, dead-lettered) instead of breaking the connection. Set the
+    /// broker's `message_size_limit` to the same value so it never forwards
+    /// one.
+    pub max_message_bytes: usize,
+    /// JSON-lines file where every dropped message goes with its topic, the
+    /// reason and (up to 64 KiB of) its payload; none keeps only the count
+    /// and the log line.
+    pub dead_letter_path: Option<std::path::PathBuf>,
+    /// The dead-letter file stops growing at this size; later drops are
+    /// still counted and logged.
+    pub dead_letter_max_bytes: u64,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            max_ahead_s: 300,
+            min_ts_ms: 1_704_067_200_000,
+            max_message_bytes: 1024 * 1024,
+            dead_letter_path: None,
+            dead_letter_max_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+impl IngestConfig {
+    /// Checks every field; the error names the first bad one.
+    pub fn validate(&self) -> Result<(), crate::config::FieldError> {
+        use crate::config::FieldError;
+        if self.max_ahead_s == 0 {
+            return Err(FieldError::new(
+                "max_ahead_s",
+                "is 0; clocks are never exact, allow at least a few seconds (default 300)",
+            ));
+        }
+        if self.min_ts_ms < 0 {
+            return Err(FieldError::new(
+                "min_ts_ms",
+                format!("is {}; it must be 0 or later", self.min_ts_ms),
+            ));
+        }
+        if self.max_message_bytes < 4096 {
+            return Err(FieldError::new(
+                "max_message_bytes",
+                format!(
+                    "is {}; a reading with all its values needs at least 4096",
+                    self.max_message_bytes
+                ),
+            ));
+        }
+        if let Some(p) = &self.dead_letter_path {
+            if p.as_os_str().is_empty() {
+                return Err(FieldError::new(
+                    "dead_letter_path",
+                    "is empty; give a file path or leave the key out",
+                ));
+            }
+        }
+        Ok(())
+    }
+}

@@ -44,8 +44,10 @@
 pub mod alerts;
 pub mod api;
 pub mod cli;
+pub mod clock_guard;
 pub mod config;
 pub mod connection;
+pub mod dead_letter;
 pub mod detect;
 pub mod evaluate;
 pub mod ingest;

@@ -128,6 +128,14 @@ impl Pipeline {
         self.route(findings)
     }
 
+    /// Routes a finding made outside the detectors (the live service's
+    /// [`crate::clock_guard`]) like any other.
+    pub fn raise_finding(&mut self, finding: Finding) -> Alert {
+        let cell = self.router.cell_for(&finding.site).to_owned();
+        self.alerts += 1;
+        alerts::raise(finding, &cell)
+    }
+
     fn route(&mut self, findings: Vec<Finding>) -> Vec<Alert> {
         if findings.is_empty() {
             return Vec::new();

@@ -15,15 +15,17 @@
 use crate::alerts::cases::Cases;
 use crate::alerts::directory::Directory;
 use crate::api::AppState;
+use crate::clock_guard::{Admission, ClockGuard};
 use crate::config::AnalyticsConfig;
 use crate::connection::Backoff;
+use crate::dead_letter::DeadLetters;
 use crate::ingest::{Incoming, MessageDecoder};
 use crate::notify::mqtt::{AlertOutbox, OutgoingAlert};
 use crate::pipeline::Pipeline;
 use crate::store::stations::Stations;
 use crate::store::Store;
 use gridwatch_telemetry::Alert;
-use gridwatch_telemetry::SystemClock;
+use gridwatch_telemetry::{Clock, SystemClock};
 use rumqttc::{
     AsyncClient, ConnectionError, Event, EventLoop, Outgoing, Packet, QoS, SubscribeReasonCode,
 };
@@ -216,6 +218,11 @@ struct Service {
     subscribe_due: bool,
     malformed: u64,
     malformed_budget: LogBudget,
+    /// Messages over `[ingest] max_message_bytes`, dropped unread.
+    oversized: u64,
+    max_message_bytes: usize,
+    clock_guard: ClockGuard,
+    dead_letters: DeadLetters,
     tap_dropped: u64,
     last_stats: Instant,
     cases: Cases,
@@ -240,6 +247,13 @@ impl Service {
             subscribe_due: false,
             malformed: 0,
             malformed_budget: LogBudget::new(MALFORMED_LOG_BUDGET, Duration::from_secs(60)),
+            oversized: 0,
+            max_message_bytes: config.ingest.max_message_bytes,
+            clock_guard: ClockGuard::new(&config.ingest),
+            dead_letters: DeadLetters::new(
+                config.ingest.dead_letter_path.clone(),
+                config.ingest.dead_letter_max_bytes,
+            ),
             tap_dropped: 0,
             last_stats: Instant::now(),
             cases,
@@ -358,22 +372,55 @@ impl Service {
     }
 
     fn on_message(&mut self, topic: &str, payload: &[u8]) {
-        let reading = match self.decoder.decode_message(topic, payload) {
-            Ok(Incoming::Reading(r)) => r,
-            Ok(Incoming::Event(e)) => {
+        let now = SystemClock.now();
+        if payload.len() > self.max_message_bytes {
+            self.oversized += 1;
+            let reason = format!(
+                "{} bytes, over [ingest] max_message_bytes ({})",
+                payload.len(),
+                self.max_message_bytes
+            );
+            if self.malformed_budget.allow() {
+                warn!(topic, "dropped a message unread: {reason}");
+            }
+            self.dead_letters.record(now, topic, &reason, payload);
+            return;
+        }
+        let incoming = match self.decoder.decode_message(topic, payload) {
+            Ok(incoming) => incoming,
+            Err(e) => {
+                self.malformed += 1;
+                if self.malformed_budget.allow() {
+                    warn!(topic, "dropped a message: {e}");
+                }
+                self.dead_letters
+                    .record(now, topic, &e.to_string(), payload);
+                return;
+            }
+        };
+        let (site, gateway, ts) = match &incoming {
+            Incoming::Reading(r) => (r.site.as_str(), r.gateway.as_str(), r.ts),
+            Incoming::Event(e) => (e.site.as_str(), e.gateway.as_str(), e.ts),
+        };
+        if let Admission::Quarantine { reason, finding } =
+            self.clock_guard.admit(site, gateway, ts, now)
+        {
+            debug!(topic, "quarantined: {reason}");
+            if let Some(f) = finding {
+                let alert = self.pipeline.raise_finding(*f);
+                self.raise(alert);
+            }
+            return;
+        }
+        let reading = match incoming {
+            Incoming::Reading(r) => r,
+            Incoming::Event(e) => {
                 let span = tracing::debug_span!("event", device = %e.device, seq = e.seq);
                 let _guard = span.enter();
                 for alert in self.pipeline.process_event(&e) {
                     self.raise(alert);
                 }
                 self.cases.tick(e.ts);
-                return;
-            }
-            Err(e) => {
-                self.malformed += 1;
-                if self.malformed_budget.allow() {
-                    warn!(topic, "dropped a message: {e}");
-                }
                 return;
             }
         };
@@ -457,14 +504,21 @@ impl Service {
         info!(
             readings = s.readings,
             malformed = self.malformed,
+            oversized = self.oversized,
+            quarantined = self.clock_guard.quarantined(),
+            dead_lettered = self.dead_letters.refused() - self.dead_letters.not_written(),
             out_of_order = s.socket_safety.out_of_order,
             alerts = s.alerts,
-            "so far: {} readings, {} malformed messages ({} not logged), {} out of order or repeated, \
+            "so far: {} readings, {} malformed messages ({} not logged), {} oversized messages dropped, \
+             {} quarantined for their timestamp ({} gateways now), {} out of order or repeated, \
              {} alerts raised, {} acknowledged by the broker, {} waiting, {} dropped (queue full), \
              {} not passed to the tap (full)",
             s.readings,
             self.malformed,
             self.malformed_budget.take_suppressed(),
+            self.oversized,
+            self.clock_guard.quarantined(),
+            self.clock_guard.gateways_in_quarantine(),
             s.socket_safety.out_of_order,
             s.alerts,
             self.outbox.acknowledged(),
