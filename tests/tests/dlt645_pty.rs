@@ -167,7 +167,7 @@ fn start_poller(
     let (sender, records) = uplink::queue();
     let poller = Poller::new(
         meter,
-        DeviceStamp::new(&config, d, 1),
+        config.device_stamp(d, 1),
         Schedule {
             poll_interval: d.poll_interval(),
             retry_max: d.retry_max(),

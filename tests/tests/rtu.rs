@@ -221,7 +221,7 @@ async fn poll_both(
         };
         let poller = Poller::new(
             device,
-            DeviceStamp::new(&line.config, d, 1),
+            line.config.device_stamp(d, 1),
             schedule,
             Arc::new(SystemClock),
             health.clone(),

@@ -29,12 +29,12 @@
 //! once without cancelling a poll halfway.
 
 use super::rate::RateLimit;
-use super::StoredRecord;
-use crate::backoff::{jittered, words, Backoff};
-use crate::bus::io_reason;
 use crate::command::{Ack, Commands};
 use crate::config::{GatewayConfig, MqttConfig};
+use crate::net::io_reason;
+use crate::net::{jittered, words, Backoff};
 use crate::outbox::writer::OutboxHandle;
+use crate::outbox::StoredRecord;
 use crate::outbox::{Entry, ReadCursor};
 use crate::status::Health;
 use gridwatch_telemetry::topic::TopicKind;
