@@ -8,7 +8,7 @@ use gridwatch_gateway::bus::dlt645::Dlt645Line;
 use gridwatch_gateway::config::{GatewayConfig, Transport};
 use gridwatch_gateway::devices::dlt645::Dlt645Device;
 use gridwatch_gateway::devices::poller::{Poller, Schedule};
-use gridwatch_gateway::devices::{Device, DeviceStamp, PollOutcome};
+use gridwatch_gateway::devices::{Device, PollOutcome};
 use gridwatch_gateway::status::Health;
 use gridwatch_gateway::uplink::{self, Record};
 use gridwatch_simulators::dlt645::{Behaviour, Line, LineTiming, Meter, PtyLine, SharedLine};
