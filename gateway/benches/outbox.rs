@@ -5,7 +5,7 @@
 //! cargo bench -p gridwatch-gateway --bench outbox
 //! ```
 
-use gridwatch_gateway::outbox::{record, Outbox, OutboxOptions};
+use gridwatch_gateway::outbox::{frame, Outbox, OutboxOptions};
 use gridwatch_gateway::uplink::Record;
 use gridwatch_telemetry::{DeviceKind, Reading, Timestamp};
 use std::path::Path;
@@ -75,7 +75,7 @@ fn append_with_commit_every(bencher: divan::Bencher, n: usize) {
     eprintln!(
         "bytes appended per reading: {per:.0} (payload {}, record header {})",
         payload.len(),
-        record::HEADER_LEN
+        frame::HEADER_LEN
     );
 }
 

@@ -24,7 +24,7 @@ use crate::bus::modbus_rtu::RtuBus;
 use crate::bus::modbus_tcp::ModbusTcpBus;
 use crate::config::{GatewayConfig, Transport};
 use crate::profile::{Function, Profile};
-use crate::source::list;
+use crate::toml_file::list;
 use gridwatch_telemetry::{Timestamp, SCHEMA_VERSION};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -2,7 +2,6 @@
 //! durable outbox, and the MQTT uplink reading it from its cursor. Read top
 //! to bottom, this is the gateway.
 
-use crate::backoff::words;
 use crate::bus::dlt645::Dlt645Line;
 use crate::bus::modbus_rtu::{self, RtuBus};
 use crate::bus::modbus_tcp::{ModbusTcpBus, TcpLinks};
@@ -12,15 +11,16 @@ use crate::devices::modbus::{ModbusDevice, ModbusRtuDevice, ModbusTcpDevice};
 use crate::devices::poller::{Poller, Schedule};
 use crate::devices::{Device, DeviceStamp};
 use crate::edge::{self, Edge};
+use crate::net::words;
 use crate::outbox::writer::{self, OutboxHandle};
-use crate::outbox::Outbox;
+use crate::outbox::{self, RecordSender};
+use crate::outbox::{Outbox, OutboxStats};
 use crate::pseudonym::SiteKey;
 use crate::readers::mqtt::MqttReader;
 use crate::readers::{self, serial, ReaderSource, SightingSink};
 use crate::status::Health;
 use crate::uplink::influx::{self, InfluxUplink};
 use crate::uplink::mqtt::{self, MqttUplink};
-use crate::uplink::{self, RecordSender};
 use anyhow::Context;
 use gridwatch_telemetry::Clock;
 use std::collections::{BTreeMap, HashMap};
@@ -92,7 +92,8 @@ pub async fn run(
             );
         }
         let outbox = OutboxHandle::new(outbox);
-        health.set_outbox(&outbox.stats());
+        let stats = outbox.stats();
+        health.set_outbox(stats.pending, stats.dropped);
         // One task per RS-485 line that has devices on it; devices and
         // commands reach their units through it.
         let buses: BTreeMap<String, RtuBus> = config
@@ -117,14 +118,17 @@ pub async fn run(
             .map(|i| InfluxUplink::new(i, outbox.clone(), &dir))
             .transpose()?;
 
-        let (sender, records) = uplink::queue();
+        let (sender, records) = outbox::queue();
         let writer_task = tokio::spawn(
             writer::run(
                 outbox.clone(),
                 records,
                 config.outbox.fsync_interval(),
                 clock.clone(),
-                health.clone(),
+                {
+                    let health = health.clone();
+                    move |s: &OutboxStats| health.set_outbox(s.pending, s.dropped)
+                },
             )
             .in_current_span(),
         );
@@ -261,7 +265,7 @@ fn start_readers(
         let reader = Arc::new(reader.clone());
         let sink = SightingSink::new(
             reader.clone(),
-            DeviceStamp::for_reader(config, &reader, first_seq),
+            config.reader_stamp(&reader, first_seq),
             key.clone(),
             clock.clone(),
             sender.clone(),
@@ -318,7 +322,7 @@ fn spawn_poller(
         offline_after_failures: device.offline_after_failures,
     };
     let start = PollerStart {
-        stamp: DeviceStamp::new(config, device, first_seq),
+        stamp: config.device_stamp(device, first_seq),
         schedule,
         report: device.report.clone(),
         clock,

@@ -2,12 +2,15 @@
 //! readings to MQTT.
 //!
 //! A reading's path through this crate follows the module list: a
-//! [`config`] names the devices and their [`profile`]s (register maps as
-//! data); a [`bus`] carries reads to a device; [`devices`] plan the reads,
-//! decode the words and stamp [`Reading`](gridwatch_telemetry::Reading)s and
-//! [`Event`](gridwatch_telemetry::Event)s; the [`uplink`] publishes them,
-//! along with the gateway's retained [`status`]. [`run`] wires it together;
-//! the `gridwatch-gateway` binary ([`cli`]) is a thin shell around it.
+//! device's [`profile`] (its register map as data) says what to read; a
+//! [`bus`] carries reads to a device; [`devices`] plan the reads, decode the
+//! words and stamp [`Reading`](gridwatch_telemetry::Reading)s and
+//! [`Event`](gridwatch_telemetry::Event)s, and tag [`readers`] turn scans into
+//! events; both queue them to the durable [`outbox`]; the [`uplink`]s publish
+//! from it, along with the gateway's retained [`status`]. The [`config`]
+//! reads the file and hands each component its section; [`run`] wires it all
+//! together; the `gridwatch-gateway` binary ([`cli`]) is a thin shell around
+//! it. docs/architecture.md draws the picture.
 //!
 //! ```no_run
 //! use gridwatch_gateway::GatewayConfig;
@@ -39,7 +42,8 @@
 //! # Ok(()) }
 //! ```
 
-pub mod backoff;
+// In the order a reading flows; each module imports only those above it
+// (scripts/check-module-cycles checks it).
 pub mod bus;
 pub mod cli;
 pub mod command;
@@ -47,12 +51,13 @@ pub mod config;
 mod daemon;
 pub mod devices;
 pub mod edge;
+pub mod net;
 pub mod outbox;
 pub mod profile;
 pub mod pseudonym;
 pub mod readers;
-pub mod source;
 pub mod status;
+pub mod toml_file;
 pub mod uplink;
 
 pub use config::{ConfigError, GatewayConfig};

@@ -46,10 +46,13 @@ impl Health {
             });
     }
 
-    /// The outbox's latest counters.
-    pub fn set_outbox(&self, stats: &crate::outbox::OutboxStats) {
-        self.outbox_pending.store(stats.pending, Ordering::Relaxed);
-        self.outbox_dropped.store(stats.dropped, Ordering::Relaxed);
+    /// The outbox's latest counters: records not yet delivered everywhere,
+    /// and records dropped at its cap since start. Plain numbers, so status
+    /// and outbox know nothing of each other; the daemon wires the writer's
+    /// counters here.
+    pub fn set_outbox(&self, pending: u64, dropped: u64) {
+        self.outbox_pending.store(pending, Ordering::Relaxed);
+        self.outbox_dropped.store(dropped, Ordering::Relaxed);
     }
 
     /// Records the outbox dropped at its cap since start.

@@ -8,7 +8,7 @@ use gridwatch_gateway::bus::dlt645::Dlt645Line;
 use gridwatch_gateway::config::{GatewayConfig, Transport};
 use gridwatch_gateway::devices::dlt645::Dlt645Device;
 use gridwatch_gateway::devices::poller::{Poller, Schedule};
-use gridwatch_gateway::devices::{Device, DeviceStamp, PollOutcome};
+use gridwatch_gateway::devices::{Device, PollOutcome};
 use gridwatch_gateway::status::Health;
 use gridwatch_gateway::uplink::{self, Record};
 use gridwatch_simulators::dlt645::{Behaviour, Line, LineTiming, Meter, PtyLine, SharedLine};
@@ -167,7 +167,7 @@ fn start_poller(
     let (sender, records) = uplink::queue();
     let poller = Poller::new(
         meter,
-        DeviceStamp::new(&config, d, 1),
+        config.device_stamp(d, 1),
         Schedule {
             poll_interval: d.poll_interval(),
             retry_max: d.retry_max(),

@@ -13,7 +13,7 @@ use std::time::Duration;
 use gridwatch_gateway::bus::modbus_rtu::{self, RtuBus};
 use gridwatch_gateway::devices::modbus::{ModbusDevice, ModbusRtuDevice};
 use gridwatch_gateway::devices::poller::{Poller, Schedule};
-use gridwatch_gateway::devices::{DeviceStamp, Measurement, PollOutcome};
+use gridwatch_gateway::devices::{Measurement, PollOutcome};
 use gridwatch_gateway::status::Health;
 use gridwatch_gateway::uplink::{self, Record};
 use gridwatch_gateway::GatewayConfig;
@@ -221,7 +221,7 @@ async fn poll_both(
         };
         let poller = Poller::new(
             device,
-            DeviceStamp::new(&line.config, d, 1),
+            line.config.device_stamp(d, 1),
             schedule,
             Arc::new(SystemClock),
             health.clone(),

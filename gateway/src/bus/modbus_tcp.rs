@@ -16,7 +16,7 @@
 //! connection attempt, not ten.
 
 use super::{io_reason, BusError, ReadRequest, RegisterReader};
-use crate::backoff::{words, Backoff};
+use crate::net::{words, Backoff};
 use crate::profile::Function;
 use std::collections::HashMap;
 use std::net::SocketAddr;

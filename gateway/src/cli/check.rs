@@ -1,8 +1,8 @@
 //! `gridwatch-gateway check`: what a valid config will make the gateway do.
 
-use crate::backoff::words;
 use crate::config::GatewayConfig;
 use crate::devices::modbus::plan;
+use crate::net::words;
 use crate::profile::{ChannelCount, Profile};
 use serde_json::json;
 use std::collections::BTreeMap;

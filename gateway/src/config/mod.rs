@@ -4,23 +4,23 @@
 //! Parsed from TOML once, validated once, and then plain data: a
 //! [`GatewayConfig`] that exists is one the gateway can run. Every problem is
 //! reported as `file:line:column: field: what is wrong` (see
-//! [`crate::source`]), because the person reading it is an installer on a
+//! [`crate::toml_file`]), because the person reading it is an installer on a
 //! Raspberry Pi with an editor open. The format is documented in
 //! `docs/gateway.md` and shown in `config/gateway.example.toml`.
 
 mod raw;
 mod readers;
-mod serial;
 #[cfg(test)]
 mod tests;
 
-use crate::profile::{Profile, ProfileError, ProfileLibrary};
-use crate::source::{FieldError, SourceFile};
-use gridwatch_telemetry::{DeviceId, GatewayId, SiteId};
-pub use serial::{
+pub use crate::bus::modbus_rtu::config::{
     Parity, SerialBusConfig, DEFAULT_BAUD, DEFAULT_PROBE_INTERVAL_MS, DEFAULT_RTU_RETRIES,
     DEFAULT_RTU_TIMEOUT_MS,
 };
+use crate::devices::DeviceStamp;
+use crate::profile::{Profile, ProfileError, ProfileLibrary};
+use crate::toml_file::{FieldError, SourceFile};
+use gridwatch_telemetry::{DeviceId, GatewayId, SiteId};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -391,6 +391,43 @@ pub enum ConfigError {
 }
 
 impl GatewayConfig {
+    /// The identity and `seq` counter of `device`'s messages, counting from
+    /// `first_seq`: this gateway, its site, and the device's building (the
+    /// gateway's when the device names none).
+    pub fn device_stamp(&self, device: &DeviceConfig, first_seq: u64) -> DeviceStamp {
+        DeviceStamp::new(
+            self.gateway.id.clone(),
+            self.gateway.site.clone(),
+            device
+                .building
+                .clone()
+                .or_else(|| self.gateway.building.clone()),
+            device.unit.clone(),
+            device.id.clone(),
+            first_seq,
+        )
+    }
+
+    /// The identity and `seq` counter of a tag or plate `reader`'s events,
+    /// as [`Self::device_stamp`] (readers have no unit).
+    pub fn reader_stamp(
+        &self,
+        reader: &crate::readers::ReaderConfig,
+        first_seq: u64,
+    ) -> DeviceStamp {
+        DeviceStamp::new(
+            self.gateway.id.clone(),
+            self.gateway.site.clone(),
+            reader
+                .building
+                .clone()
+                .or_else(|| self.gateway.building.clone()),
+            None,
+            reader.id.clone(),
+            first_seq,
+        )
+    }
+
     /// Reads and validates the config at `path`. A relative `profiles_dir`
     /// is taken relative to the file's folder.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, ConfigError> {

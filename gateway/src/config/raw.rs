@@ -5,6 +5,7 @@
 //! unknown fields.
 
 use super::*;
+use crate::toml_file::bounded;
 use gridwatch_telemetry::ids::validate_id;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -22,7 +23,7 @@ struct RawConfig {
     outbox: RawOutbox,
     influx: Option<RawInflux>,
     #[serde(default)]
-    buses: Vec<Spanned<super::serial::RawBus>>,
+    buses: Vec<Spanned<crate::bus::modbus_rtu::config::RawBus>>,
     #[serde(default)]
     devices: Vec<Spanned<RawDevice>>,
     #[serde(default)]
@@ -152,29 +153,6 @@ pub(super) fn id_field(
     validate_id(value.get_ref())
         .map(|()| value.get_ref().clone())
         .map_err(|why| src.error(value.span(), field, format!("{:?} {why}", value.get_ref())))
-}
-
-/// Checks that a number lies in `range` (inclusive), naming the unit.
-pub(super) fn bounded<T>(
-    src: &SourceFile,
-    value: &Option<Spanned<T>>,
-    default: T,
-    field: &str,
-    min: T,
-    max: T,
-) -> Result<T, FieldError>
-where
-    T: Copy + PartialOrd + std::fmt::Display,
-{
-    match value {
-        None => Ok(default),
-        Some(v) if *v.get_ref() < min || *v.get_ref() > max => Err(src.error(
-            v.span(),
-            field,
-            format!("{} is out of range; use {min} to {max}", v.get_ref()),
-        )),
-        Some(v) => Ok(*v.get_ref()),
-    }
 }
 
 pub(super) fn non_empty(
@@ -307,7 +285,7 @@ pub(super) fn build(
     }
     let mut buses: Vec<SerialBusConfig> = Vec::with_capacity(raw.buses.len());
     for (i, b) in raw.buses.iter().enumerate() {
-        let bus = serial::build_bus(src, i, b.get_ref())?;
+        let bus = crate::bus::modbus_rtu::config::build_bus(src, i, b.get_ref())?;
         if let Some(j) = buses.iter().position(|x| x.id == bus.id) {
             return Err(src
                 .error(
@@ -793,7 +771,7 @@ fn build_device(
         profile.max_gap_registers,
         &f("max_gap_registers"),
         0,
-        crate::devices::modbus::plan::MAX_READ_REGISTERS,
+        crate::profile::MAX_READ_REGISTERS,
     )?;
     let building = d
         .building
@@ -906,7 +884,7 @@ fn rtu_transport(
         } else {
             format!(
                 "known buses: {}",
-                crate::source::list(buses.iter().map(|b| b.id.as_str()))
+                crate::toml_file::list(buses.iter().map(|b| b.id.as_str()))
             )
         }
     };
@@ -986,7 +964,7 @@ fn report_policy(
                         format!("{}.{name}", f("deadband")),
                         format!(
                             "profile {model} has no value {name:?}; its values are {}",
-                            crate::source::list(values.iter().map(|(n, _)| n))
+                            crate::toml_file::list(values.iter().map(|(n, _)| n))
                         ),
                     )
                     .into());

@@ -1,14 +1,15 @@
 //! The `[[readers]]`, `[local_mqtt]`, `[pseudonym]` and `[edge]` parts of
 //! the gateway config, as written and as checked.
 
-use super::raw::{bounded, id_field, non_empty, resolve};
+use super::raw::{id_field, non_empty, resolve};
 use crate::edge::EdgeConfig;
 use crate::pseudonym::IdentityKind;
 use crate::readers::mapping::{JsonMapping, JsonMappingConfig};
 use crate::readers::mqtt::LocalMqttConfig;
 use crate::readers::serial::BAUD_RATES;
 use crate::readers::{Direction, Location, ReaderConfig, ReaderSource, DEFAULT_REPEAT_WINDOW_MS};
-use crate::source::{FieldError, SourceFile};
+use crate::toml_file::bounded;
+use crate::toml_file::{FieldError, SourceFile};
 use gridwatch_telemetry::DeviceId;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};

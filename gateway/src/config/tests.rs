@@ -440,3 +440,51 @@ fn a_dlt645_meter_cannot_share_a_modbus_rtu_port() {
         "{e}"
     );
 }
+
+#[test]
+fn stamps_carry_the_gateway_and_the_building_it_lends_its_devices() {
+    let cfg = GatewayConfig::from_toml_str(
+        r#"
+[gateway]
+id = "gw-1"
+site = "yard-a"
+building = "b1"
+[mqtt]
+host = "localhost"
+[[devices]]
+id = "pile-1"
+profile = "gridwatch-ebp12"
+protocol = "modbus_tcp"
+host = "127.0.0.1"
+unit = "lot-3"
+[[devices]]
+id = "pile-2"
+profile = "gridwatch-ebp12"
+protocol = "modbus_tcp"
+host = "127.0.0.1"
+building = "b2"
+"#,
+        "test",
+    )
+    .unwrap();
+    let reading = |cfg: &GatewayConfig, i: usize| {
+        cfg.device_stamp(&cfg.devices[i], 7).reading(
+            gridwatch_telemetry::Timestamp(11),
+            crate::devices::Measurement {
+                kind: gridwatch_telemetry::DeviceKind::ChargingSocket,
+                socket: Some(1),
+                values: Default::default(),
+            },
+        )
+    };
+    let r = reading(&cfg, 0);
+    assert_eq!(
+        (r.seq, r.site.as_str(), r.gateway.as_str()),
+        (7, "yard-a", "gw-1")
+    );
+    assert_eq!(r.building.as_deref(), Some("b1"));
+    assert_eq!(r.unit.as_deref(), Some("lot-3"));
+    let r = reading(&cfg, 1);
+    assert_eq!(r.building.as_deref(), Some("b2"));
+    assert_eq!(r.unit, None);
+}

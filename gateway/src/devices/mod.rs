@@ -13,7 +13,6 @@ pub mod modbus;
 pub mod poller;
 pub mod report;
 
-use crate::config::{DeviceConfig, GatewayConfig};
 use gridwatch_telemetry::{
     DeviceId, DeviceKind, Event, EventKind, GatewayId, Reading, SiteId, Timestamp, SCHEMA_VERSION,
 };
@@ -78,36 +77,24 @@ pub struct DeviceStamp {
 }
 
 impl DeviceStamp {
-    /// Stamps for `device` of `config`, counting from `first_seq`.
-    pub fn new(config: &GatewayConfig, device: &DeviceConfig, first_seq: u64) -> Self {
-        Self {
-            gateway: config.gateway.id.clone(),
-            site: config.gateway.site.clone(),
-            building: device
-                .building
-                .clone()
-                .or_else(|| config.gateway.building.clone()),
-            unit: device.unit.clone(),
-            device: device.id.clone(),
-            next_seq: first_seq,
-        }
-    }
-
-    /// Stamps for a tag or plate `reader` of `config`, counting from `first_seq`.
-    pub fn for_reader(
-        config: &GatewayConfig,
-        reader: &crate::readers::ReaderConfig,
+    /// Stamps for `device` of gateway `gateway` at `site`, counting from
+    /// `first_seq`. The config builds these for its devices and readers
+    /// ([`crate::config::GatewayConfig::device_stamp`]), so this module needs
+    /// no config of its own.
+    pub fn new(
+        gateway: GatewayId,
+        site: SiteId,
+        building: Option<String>,
+        unit: Option<String>,
+        device: DeviceId,
         first_seq: u64,
     ) -> Self {
         Self {
-            gateway: config.gateway.id.clone(),
-            site: config.gateway.site.clone(),
-            building: reader
-                .building
-                .clone()
-                .or_else(|| config.gateway.building.clone()),
-            unit: None,
-            device: reader.id.clone(),
+            gateway,
+            site,
+            building,
+            unit,
+            device,
             next_seq: first_seq,
         }
     }
@@ -165,25 +152,16 @@ impl DeviceStamp {
 mod tests {
     use super::*;
 
-    const CONFIG: &str = r#"
-[gateway]
-id = "gw-1"
-site = "yard-a"
-building = "b1"
-[mqtt]
-host = "localhost"
-[[devices]]
-id = "pile-1"
-profile = "gridwatch-ebp12"
-protocol = "modbus_tcp"
-host = "127.0.0.1"
-unit = "lot-3"
-"#;
-
     #[test]
     fn readings_and_events_share_one_sequence_and_carry_identity() {
-        let cfg = GatewayConfig::from_toml_str(CONFIG, "test").unwrap();
-        let mut stamp = DeviceStamp::new(&cfg, &cfg.devices[0], 7);
+        let mut stamp = DeviceStamp::new(
+            "gw-1".into(),
+            "yard-a".into(),
+            Some("b1".into()),
+            Some("lot-3".into()),
+            "pile-1".into(),
+            7,
+        );
         let m = Measurement {
             kind: DeviceKind::ChargingSocket,
             socket: Some(3),

@@ -15,9 +15,9 @@
 use super::availability::{Availability, State};
 use super::report::{ExceptionFilter, ReportPolicy};
 use super::{Device, DeviceStamp, PollOutcome};
-use crate::backoff::{words, Backoff};
+use crate::net::{words, Backoff};
+use crate::outbox::{Record, RecordSender};
 use crate::status::Health;
-use crate::uplink::{Record, RecordSender};
 use gridwatch_telemetry::{Clock, EventKind, Timestamp};
 use std::sync::Arc;
 use std::time::Duration;

@@ -24,12 +24,14 @@
 //! yet delivered, and says so in the log. A full disk is logged and counted,
 //! never fatal.
 
-pub mod record;
+pub mod frame;
+pub mod queue;
 pub mod segment;
 pub mod state;
 pub mod writer;
 
-pub use record::Entry;
+pub use frame::Entry;
+pub use queue::{queue, Record, RecordSender, StoredRecord};
 use segment::{Position, Segment};
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::{self, File, OpenOptions};
@@ -320,7 +322,7 @@ impl Outbox {
     ) -> Result<u64, OutboxError> {
         let id = self.next_id();
         self.scratch.clear();
-        record::encode(id, now_ms, payload, &mut self.scratch);
+        frame::encode(id, now_ms, payload, &mut self.scratch);
         let path = self.active_path().to_owned();
         if let Err(e) = self.active.file.write_all(&self.scratch) {
             self.stats.write_failures += 1;

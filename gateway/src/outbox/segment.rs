@@ -1,7 +1,7 @@
 //! One segment file of the outbox: named for its first record id, scanned
 //! and repaired on start, read from a remembered offset.
 
-use super::record::{self, Decoded, Entry};
+use super::frame::{self, Decoded, Entry};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -68,7 +68,7 @@ pub fn scan_and_repair(path: &Path, first_id: u64, committed: Option<u64>) -> io
     let mut last_ms = i64::MIN;
     let mut reason = None;
     loop {
-        match record::decode(&bytes[at..]) {
+        match frame::decode(&bytes[at..]) {
             Decoded::Record {
                 id,
                 appended_ms,
@@ -160,7 +160,7 @@ pub fn read(
         (&mut f).take(chunk as u64).read_to_end(&mut buf)?;
         let mut at = 0usize;
         while pos.id < below && out.len() < max_records && taken < max_bytes {
-            match record::decode(&buf[at..]) {
+            match frame::decode(&buf[at..]) {
                 Decoded::Record {
                     id,
                     appended_ms,

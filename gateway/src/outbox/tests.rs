@@ -99,7 +99,7 @@ fn a_torn_tail_is_cut_off_on_open_and_never_served() {
     let last = segment_files(dir.path()).pop().unwrap();
     // Half a record at the end, as a power cut mid-write leaves it.
     let mut half = Vec::new();
-    record::encode(10, 5, &payload(10), &mut half);
+    frame::encode(10, 5, &payload(10), &mut half);
     half.truncate(half.len() / 2);
     let good_len = fs::metadata(&last).unwrap().len();
     fs::OpenOptions::new()
@@ -132,7 +132,7 @@ fn a_flipped_bit_ends_the_segment_at_the_damage() {
     }
     let seg = segment_files(dir.path()).remove(0);
     let mut bytes = fs::read(&seg).unwrap();
-    let third = 2 * record::encoded_len(payload(0).len()) + record::HEADER_LEN + 3;
+    let third = 2 * frame::encoded_len(payload(0).len()) + frame::HEADER_LEN + 3;
     bytes[third] ^= 0x10;
     fs::write(&seg, &bytes).unwrap();
     let (o, rec) = Outbox::open(options(dir.path()), &["mqtt"]).unwrap();
@@ -238,7 +238,7 @@ fn damage_in_an_older_segment_costs_only_its_tail() {
     let first = segment_files(dir.path()).remove(0);
     let per_segment = Segment::first_id_of(&segment_files(dir.path())[1]).unwrap();
     let mut bytes = fs::read(&first).unwrap();
-    let at = record::encoded_len(payload(0).len()) + record::HEADER_LEN + 1;
+    let at = frame::encoded_len(payload(0).len()) + frame::HEADER_LEN + 1;
     bytes[at] ^= 0x01; // the second record
     fs::write(&first, &bytes).unwrap();
     let (o, rec) = Outbox::open(options(dir.path()), &["mqtt"]).unwrap();

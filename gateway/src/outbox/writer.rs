@@ -1,7 +1,7 @@
 //! The task that appends what pollers measured to the outbox, and the handle
 //! uplinks share it through.
 //!
-//! Pollers send [`Record`]s through the bounded queue of [`crate::uplink`];
+//! Pollers send [`Record`]s through the bounded queue of [`super::queue`];
 //! this task appends each one and runs the group commit every
 //! `fsync_interval`, on a blocking thread (an SD card's fsync can take tens of
 //! milliseconds). After a commit it publishes the new durable end on a
@@ -9,8 +9,7 @@
 //! written (disk full) is counted and logged once per episode; polling goes on.
 
 use super::{Entry, Outbox, OutboxError, OutboxStats, ReadCursor};
-use crate::status::Health;
-use crate::uplink::Record;
+use crate::outbox::Record;
 use gridwatch_telemetry::Clock;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -91,13 +90,15 @@ impl OutboxHandle {
 }
 
 /// Appends records from `records` until every sender is gone, committing
-/// every `fsync_interval`; commits once more at the end.
+/// every `fsync_interval`; commits once more at the end. `on_stats` hears the
+/// outbox's counters after every batch and commit (the daemon feeds the
+/// gateway's status with them).
 pub async fn run(
     handle: Arc<OutboxHandle>,
     mut records: mpsc::Receiver<Record>,
     fsync_interval: Duration,
     clock: Arc<dyn Clock>,
-    health: Arc<Health>,
+    on_stats: impl Fn(&OutboxStats) + Send,
 ) {
     let mut tick = tokio::time::interval(fsync_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -139,19 +140,19 @@ pub async fn run(
                         }
                     }
                 }
-                health.set_outbox(&o.stats());
+                on_stats(&o.stats());
             }
             _ = tick.tick(), if dirty => {
                 dirty = false;
                 if let Err(e) = handle.commit().await {
                     error!("the outbox could not sync its records to disk: {e}");
                 }
-                health.set_outbox(&handle.stats());
+                on_stats(&handle.stats());
             }
         }
     }
     if let Err(e) = handle.commit().await {
         error!("the outbox could not sync its last records to disk: {e}");
     }
-    health.set_outbox(&handle.stats());
+    on_stats(&handle.stats());
 }

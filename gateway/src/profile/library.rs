@@ -8,7 +8,7 @@
 //! quirk without a new build.
 
 use super::{Profile, ProfileError};
-use crate::source::list;
+use crate::toml_file::list;
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

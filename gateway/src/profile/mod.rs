@@ -22,7 +22,12 @@ pub mod units;
 
 pub use library::{ProfileLibrary, BUILT_IN};
 
-use crate::source::FieldError;
+use crate::toml_file::FieldError;
+
+/// Most registers one Modbus read of holding or input registers may return
+/// (the PDU limit for functions 0x03 and 0x04). A profile's `max_read` is
+/// checked against it, and the device's read planner never exceeds it.
+pub const MAX_READ_REGISTERS: u16 = 125;
 use gridwatch_telemetry::DeviceKind;
 use serde::Deserialize;
 use std::collections::BTreeMap;

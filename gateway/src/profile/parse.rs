@@ -4,7 +4,7 @@ use super::{
     units, ByteOrder, Channel, ChannelCount, Function, Profile, Register, ValueType, WordOrder,
     WritePoint,
 };
-use crate::source::{list, FieldError, Location, SourceFile};
+use crate::toml_file::{list, FieldError, Location, SourceFile};
 use gridwatch_telemetry::DeviceKind;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -630,9 +630,7 @@ fn value_type(
         RawType::Bcd16 => ValueType::Bcd16,
         RawType::Bcd32 => ValueType::Bcd32,
         RawType::String => match &raw.count {
-            Some(c)
-                if (1..=crate::devices::modbus::plan::MAX_READ_REGISTERS).contains(c.get_ref()) =>
-            {
+            Some(c) if (1..=crate::profile::MAX_READ_REGISTERS).contains(c.get_ref()) => {
                 ValueType::String {
                     words: *c.get_ref(),
                 }

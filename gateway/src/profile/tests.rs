@@ -1,5 +1,5 @@
 use super::*;
-use crate::source::FieldError;
+use crate::toml_file::FieldError;
 
 const HEADER: &str = r#"model = "m1"
 vendor = "v"

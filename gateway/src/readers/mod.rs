@@ -23,9 +23,9 @@ pub mod serial;
 
 use crate::devices::DeviceStamp;
 use crate::edge::Edge;
+use crate::outbox::{Record, RecordSender};
 use crate::pseudonym::{IdentityKind, SiteKey, MAX_IDENTITY_BYTES};
 use crate::status::Health;
-use crate::uplink::{Record, RecordSender};
 use gridwatch_telemetry::{Clock, DeviceId, EventKind, Timestamp};
 use serde::Deserialize;
 use std::collections::HashMap;

@@ -10,7 +10,7 @@
 
 use super::mapping::JsonMapping;
 use super::SightingSink;
-use crate::backoff::{words, Backoff};
+use crate::net::{words, Backoff};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;

@@ -9,8 +9,8 @@
 
 use super::line::{Frame, LineDecoder, LineError};
 use super::{RawSighting, SightingSink};
-use crate::backoff::{words, Backoff};
 use crate::bus::serial::baud_rate;
+use crate::net::{words, Backoff};
 use gridwatch_telemetry::EventKind;
 use nix::sys::termios::{self, SetArg};
 use std::fs::File;

@@ -2,7 +2,7 @@ use super::*;
 use crate::config::GatewayConfig;
 use crate::edge::output::LoggedPin;
 use crate::edge::{EdgeConfig, Pin};
-use crate::uplink::queue;
+use crate::outbox::queue;
 use gridwatch_telemetry::{Event, ManualClock};
 use std::io::Write;
 use std::os::fd::AsFd;
@@ -52,7 +52,7 @@ fn sink(
     let cfg = GatewayConfig::from_toml_str(CONFIG, "test").expect("valid");
     let reader = Arc::new(cfg.readers[reader].clone());
     let (tx, rx) = queue();
-    let stamp = DeviceStamp::for_reader(&cfg, &reader, 100);
+    let stamp = cfg.reader_stamp(&reader, 100);
     let sink = SightingSink::new(reader, stamp, key(), Arc::new(clock.clone()), tx, edge);
     (sink, rx)
 }
@@ -100,7 +100,7 @@ async fn a_sighting_leaves_pseudonymised_and_stamped() {
     assert_eq!(identity, &key().pseudonym(IdentityKind::Tag, "4a1b2c3"));
     assert_eq!(direction, &None);
     let json = String::from_utf8(
-        crate::uplink::Record::Event(e)
+        crate::outbox::Record::Event(e)
             .to_payload()
             .expect("encodes"),
     )
@@ -276,7 +276,7 @@ async fn a_serial_reader_over_a_pty_gives_sightings_and_reports_bad_lines() {
     ));
     let sink = SightingSink::new(
         reader.clone(),
-        DeviceStamp::for_reader(&cfg, &reader, 1),
+        cfg.reader_stamp(&reader, 1),
         key(),
         Arc::new(clock.clone()),
         tx,

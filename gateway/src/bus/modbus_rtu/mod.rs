@@ -14,12 +14,13 @@
 //! request with the reason and is reopened with a backoff; nothing here
 //! ends the daemon.
 
+pub mod config;
 pub mod frame;
 pub mod schedule;
 
 use super::{BusError, ReadRequest, RegisterReader};
-use crate::backoff::Backoff;
-use crate::config::{Parity, SerialBusConfig};
+use crate::net::Backoff;
+pub use config::{Parity, SerialBusConfig};
 use frame::{Answer, Progress, ResponseReader, RtuRequest};
 use gridwatch_firmware::slave::rtu::silence_us;
 use schedule::{Scheduler, Turn};
@@ -257,7 +258,7 @@ impl BusTask {
                         warn!(
                             "bus {}: {reason}; trying again in {}",
                             self.config.id,
-                            crate::backoff::words(wait)
+                            crate::net::words(wait)
                         );
                         open_again_at = Instant::now() + wait;
                         self.fail_all(&reason);
@@ -300,7 +301,7 @@ impl BusTask {
                             "unit {unit} on {} did not answer after {attempts} tries ({reason}); \
                              trying it every {} until it returns",
                             self.port_name,
-                            crate::backoff::words(self.config.probe_interval())
+                            crate::net::words(self.config.probe_interval())
                         );
                     }
                     Err(BusError::Unreachable(format!("unit {unit}: {reason}")))

@@ -103,7 +103,7 @@ impl<J> Scheduler<J> {
             Some(a) => Turn::Skip(format!(
                 "{}; it is tried again in {}",
                 a.reason,
-                crate::backoff::words(a.next_probe.saturating_duration_since(now))
+                crate::net::words(a.next_probe.saturating_duration_since(now))
             )),
         };
         Some((unit, job, turn))

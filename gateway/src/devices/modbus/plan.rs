@@ -11,8 +11,9 @@
 use crate::bus::ReadRequest;
 use crate::profile::{Function, Profile};
 
-/// Most registers one read of holding or input registers may return.
-pub const MAX_READ_REGISTERS: u16 = 125;
+/// Most registers one read of holding or input registers may return; it
+/// lives with the profile, which checks a block's `max_read` against it.
+pub use crate::profile::MAX_READ_REGISTERS;
 
 /// Most coils or discrete inputs one read may return (functions 0x01, 0x02).
 pub const MAX_READ_BITS: u16 = 2000;

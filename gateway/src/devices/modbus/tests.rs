@@ -3,10 +3,9 @@
 use super::*;
 use crate::config::GatewayConfig;
 use crate::devices::poller::{Poller, Schedule};
-use crate::devices::DeviceStamp;
+use crate::outbox::{self, Record};
 use crate::profile::ProfileLibrary;
 use crate::status::Health;
-use crate::uplink::{self, Record};
 use gridwatch_telemetry::{DeviceKind, EventKind, ManualClock, Timestamp};
 use std::collections::BTreeMap;
 use std::future::{ready, Ready};
@@ -275,10 +274,10 @@ fn start_reporting_poller(
         cfg.gateway.site.clone(),
         1,
     ));
-    let (sender, records) = uplink::queue();
+    let (sender, records) = outbox::queue();
     let poller = Poller::new(
         device,
-        DeviceStamp::new(&cfg, d, 100),
+        cfg.device_stamp(d, 100),
         Schedule {
             poll_interval: d.poll_interval(),
             retry_max: d.retry_max(),

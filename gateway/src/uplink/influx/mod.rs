@@ -17,11 +17,11 @@
 
 pub mod verdict;
 
-use super::Record;
-use crate::backoff::{jittered, words, Backoff};
 use crate::config::{InfluxApi, InfluxConfig};
+use crate::net::{jittered, words, Backoff};
 use crate::outbox::writer::OutboxHandle;
 use crate::outbox::ReadCursor;
+use crate::outbox::Record;
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;

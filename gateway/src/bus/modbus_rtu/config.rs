@@ -1,4 +1,4 @@
-//! `[[buses]]`: the RS-485 serial lines of the gateway.
+//! `[[buses]]`: the RS-485 serial lines of the gateway, as the config file names them.
 //!
 //! A bus is named once with its port and line settings, and every Modbus
 //! RTU device on it names the bus (`bus = "rs485-1"`) and its `unit_id`.
@@ -6,8 +6,8 @@
 //! time, so line settings belong to the bus, not to each device: devices on
 //! one line that disagree about baud rate or parity cannot share it anyway.
 
-use super::raw::bounded;
-use crate::source::{FieldError, SourceFile};
+use crate::toml_file::bounded;
+use crate::toml_file::{FieldError, SourceFile};
 use gridwatch_telemetry::ids::validate_id;
 use serde::Deserialize;
 use std::path::PathBuf;
@@ -110,9 +110,11 @@ impl SerialBusConfig {
     }
 }
 
+/// One `[[buses]]` table as written, spans kept for errors; [`build_bus`]
+/// checks it into a [`SerialBusConfig`].
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct RawBus {
+pub struct RawBus {
     id: Spanned<String>,
     port: Spanned<PathBuf>,
     baud: Option<Spanned<u32>>,
@@ -126,17 +128,13 @@ pub(super) struct RawBus {
 
 impl RawBus {
     /// Where the bus's id is written, for "already used" errors.
-    pub(super) fn id_span(&self) -> std::ops::Range<usize> {
+    pub fn id_span(&self) -> std::ops::Range<usize> {
         self.id.span()
     }
 }
 
-/// Checks `buses[i]`.
-pub(super) fn build_bus(
-    src: &SourceFile,
-    i: usize,
-    b: &RawBus,
-) -> Result<SerialBusConfig, FieldError> {
+/// Checks `buses[i]` of the config file `src`.
+pub fn build_bus(src: &SourceFile, i: usize, b: &RawBus) -> Result<SerialBusConfig, FieldError> {
     let f = |name: &str| format!("buses[{i}].{name}");
     validate_id(b.id.get_ref())
         .map_err(|why| src.error(b.id.span(), f("id"), format!("{:?} {why}", b.id.get_ref())))?;

@@ -28,13 +28,15 @@
 //! channel, so this task can wait on the broker, the outbox and the clock at
 //! once without cancelling a poll halfway.
 
-use super::rate::RateLimit;
-use super::StoredRecord;
-use crate::backoff::{jittered, words, Backoff};
-use crate::bus::io_reason;
+pub mod window;
+
+use self::window::{DeliveryWindow, Next, Publish};
 use crate::command::{Ack, Commands};
 use crate::config::{GatewayConfig, MqttConfig};
+use crate::net::io_reason;
+use crate::net::{jittered, words, Backoff};
 use crate::outbox::writer::OutboxHandle;
+use crate::outbox::StoredRecord;
 use crate::outbox::{Entry, ReadCursor};
 use crate::status::Health;
 use gridwatch_telemetry::topic::TopicKind;
@@ -44,7 +46,7 @@ use rumqttc::{
     AsyncClient, ConnectionError, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet, QoS,
     StateError, TlsConfiguration, Transport,
 };
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -102,9 +104,6 @@ enum Ended {
     Shutdown,
     Lost { why: String, was_connected: bool },
 }
-
-/// What one publish handed to rumqttc is, until rumqttc names its packet id.
-type Sent = Option<u64>;
 
 impl MqttUplink {
     /// An uplink for `config`'s `[mqtt]` table that delivers `outbox`;
@@ -280,17 +279,15 @@ impl MqttUplink {
                 None
             };
             if let Some(until) = drain_until {
-                let drained = s.unacked.is_empty()
+                let drained = s.window.is_idle()
                     && s.ahead.is_empty()
                     && s.reader.next_id() >= *s.durable.borrow();
                 if !s.connected || drained || Instant::now() >= until {
                     break Ended::Shutdown;
                 }
             }
-            let want_more = !writer_gone
-                && s.connected
-                && s.ahead.is_empty()
-                && s.unacked.len() < self.inflight;
+            let want_more =
+                !writer_gone && s.connected && s.ahead.is_empty() && s.window.room() > 0;
             let until = drain_until.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
             tokio::select! {
                 ev = events.recv() => match ev {
@@ -399,13 +396,8 @@ struct Session {
     durable: tokio::sync::watch::Receiver<u64>,
     /// Records read from the outbox, not yet handed to rumqttc.
     ahead: VecDeque<Entry>,
-    /// Publishes handed to rumqttc whose packet id it has not named yet, in order.
-    queued: VecDeque<Sent>,
-    /// Packet id → record, for publishes on the wire.
-    on_wire: HashMap<u16, Sent>,
-    /// Records sent on this connection: id → PUBACKed.
-    unacked: BTreeMap<u64, bool>,
-    rate: RateLimit,
+    /// What is in flight, and how far the cursor may move.
+    window: DeliveryWindow,
 }
 
 impl Session {
@@ -417,10 +409,12 @@ impl Session {
             reader: ReadCursor::at(from),
             durable: uplink.outbox.durable(),
             ahead: VecDeque::new(),
-            queued: VecDeque::new(),
-            on_wire: HashMap::new(),
-            unacked: BTreeMap::new(),
-            rate: RateLimit::new(uplink.max_publish_per_s, Instant::now().into_std()),
+            window: DeliveryWindow::new(
+                uplink.inflight,
+                uplink.max_publish_per_s,
+                from,
+                Instant::now().into_std(),
+            ),
         }
     }
 
@@ -429,13 +423,12 @@ impl Session {
             uplink
                 .topics
                 .cmd_ack(uplink.site.as_str(), uplink.gateway.as_str(), &ack.device);
-        self.queued.push_back(None);
-        if let Err(e) = client.try_publish(topic, QoS::AtLeastOnce, false, ack.to_json()) {
-            self.queued.pop_back();
-            warn!(
+        match client.try_publish(topic, QoS::AtLeastOnce, false, ack.to_json()) {
+            Ok(()) => self.window.handed(Publish::Other),
+            Err(e) => warn!(
                 "could not publish the ack of a command for {}: {e}",
                 ack.device
-            );
+            ),
         }
     }
 
@@ -446,12 +439,9 @@ impl Session {
         state: GatewayState,
     ) -> Result<(), rumqttc::ClientError> {
         let payload = uplink.status_payload(state);
-        self.queued.push_back(None);
-        let r = client.try_publish(uplink.status_topic(), QoS::AtLeastOnce, true, payload);
-        if r.is_err() {
-            self.queued.pop_back();
-        }
-        r
+        client.try_publish(uplink.status_topic(), QoS::AtLeastOnce, true, payload)?;
+        self.window.handed(Publish::Other);
+        Ok(())
     }
 
     /// Hands records to rumqttc while the window and the rate allow. Returns
@@ -461,9 +451,9 @@ impl Session {
         uplink: &MqttUplink,
         client: &AsyncClient,
     ) -> Result<Option<Duration>, String> {
-        while self.unacked.len() < uplink.inflight {
+        while self.window.room() > 0 {
             if self.ahead.is_empty() {
-                let room = uplink.inflight - self.unacked.len();
+                let room = self.window.room();
                 match uplink.outbox.read(&mut self.reader, room.max(16)) {
                     Ok(got) => self.ahead.extend(got),
                     Err(e) => {
@@ -475,24 +465,25 @@ impl Session {
             let Some(entry) = self.ahead.front() else {
                 return Ok(None);
             };
-            if let Err(wait) = self.rate.take(Instant::now().into_std()) {
-                return Ok(Some(wait));
+            match self.window.next(Instant::now().into_std()) {
+                Next::Send => {}
+                Next::Wait(wait) => return Ok(Some(wait)),
+                Next::Full => return Ok(None),
             }
             let id = entry.id;
             let message = uplink.message(entry);
             self.ahead.pop_front();
             let Some((topic, payload)) = message else {
                 // Unpublishable: count it as delivered so it never blocks the queue.
-                self.unacked.insert(id, true);
-                self.advance(uplink);
+                if let Some(cursor) = self.window.skipped(id) {
+                    uplink.outbox.acknowledge(NAME, cursor);
+                }
                 continue;
             };
-            self.queued.push_back(Some(id));
             if let Err(e) = client.try_publish(topic, QoS::AtLeastOnce, false, payload) {
-                self.queued.pop_back();
                 return Err(format!("the MQTT client refused a publish: {e}"));
             }
-            self.unacked.insert(id, false);
+            self.window.handed(Publish::Record(id));
         }
         Ok(None)
     }
@@ -530,33 +521,13 @@ impl Session {
                     warn!("could not subscribe to commands: {e}");
                 }
             }
-            Event::Outgoing(Outgoing::Publish(pkid)) => {
-                if let Some(sent) = self.queued.pop_front() {
-                    self.on_wire.insert(pkid, sent);
-                }
-            }
+            Event::Outgoing(Outgoing::Publish(pkid)) => self.window.on_outgoing(pkid),
             Event::Incoming(Packet::PubAck(ack)) => {
-                if let Some(Some(id)) = self.on_wire.remove(&ack.pkid) {
-                    if let Some(acked) = self.unacked.get_mut(&id) {
-                        *acked = true;
-                    }
-                    self.advance(uplink);
+                if let Some(cursor) = self.window.on_puback(ack.pkid) {
+                    uplink.outbox.acknowledge(NAME, cursor);
                 }
             }
             _ => {}
-        }
-    }
-
-    /// Moves the cursor over the unbroken run of acknowledged records.
-    fn advance(&mut self, uplink: &MqttUplink) {
-        let mut next = None;
-        while let Some((&id, &true)) = self.unacked.first_key_value() {
-            self.unacked.remove(&id);
-            next = Some(id + 1);
-        }
-        if let Some(next) = next {
-            let cursor = self.unacked.first_key_value().map_or(next, |(&id, _)| id);
-            uplink.outbox.acknowledge(NAME, cursor);
         }
     }
 }

@@ -146,6 +146,30 @@ where
     }
 }
 
+/// Checks that an optional number lies in `min..=max`, naming the field and
+/// the limits; `default` when it is absent.
+pub fn bounded<T>(
+    src: &SourceFile,
+    value: &Option<toml::Spanned<T>>,
+    default: T,
+    field: &str,
+    min: T,
+    max: T,
+) -> Result<T, FieldError>
+where
+    T: Copy + PartialOrd + std::fmt::Display,
+{
+    match value {
+        None => Ok(default),
+        Some(v) if *v.get_ref() < min || *v.get_ref() > max => Err(src.error(
+            v.span(),
+            field,
+            format!("{} is out of range; use {min} to {max}", v.get_ref()),
+        )),
+        Some(v) => Ok(*v.get_ref()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

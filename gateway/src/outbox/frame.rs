@@ -1,4 +1,4 @@
-//! The bytes of one outbox record: framing and checksum, no I/O.
+//! The bytes of one outbox entry on disk (its frame): framing and checksum, no I/O.
 //!
 //! ```text
 //! len: u32 LE | crc: u32 LE | id: u64 LE | appended_ms: i64 LE | payload: len bytes

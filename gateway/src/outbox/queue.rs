@@ -1,0 +1,176 @@
+//! The queue from devices and readers to the outbox writer, and the
+//! [`Record`] that travels on it: one reading or event, before it is stored.
+//!
+//! Pollers hand [`Record`]s through one bounded queue ([`QUEUE_CAPACITY`]
+//! records) to the outbox writer ([`super::writer`]), which appends them to
+//! the durable outbox. The queue only absorbs bursts: when it is full (the
+//! disk is slower than the pollers) a poller **waits** and logs that once per
+//! episode, rather than dropping a reading. An outage of the broker or
+//! InfluxDB never fills it: the outbox holds what the uplinks have not
+//! delivered, up to its cap.
+
+use gridwatch_telemetry::codec::{self, CodecError};
+use gridwatch_telemetry::{DeviceId, Event, Reading};
+use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TrySendError;
+use tokio_util::sync::CancellationToken;
+
+/// Records the queue from pollers to the uplink holds. A 12-socket pile
+/// polled every second makes 13 records a second, so this is over a minute
+/// of one pile's data, on top of rumqttc's own queue.
+pub const QUEUE_CAPACITY: usize = 1024;
+
+/// What travels from devices to uplinks.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Record {
+    /// Measured values.
+    Reading(Reading),
+    /// Something that happened.
+    Event(Event),
+}
+
+/// Tags of a record's bytes in the outbox.
+const TAG_READING: u8 = b'R';
+const TAG_EVENT: u8 = b'E';
+
+/// Why stored bytes are not a record.
+#[derive(Debug, thiserror::Error)]
+pub enum PayloadError {
+    /// The framing around the JSON is wrong.
+    #[error("stored record is malformed: {0}")]
+    Malformed(&'static str),
+    /// The JSON is not a valid message.
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+}
+
+impl Record {
+    /// The device it is about.
+    pub fn device(&self) -> &DeviceId {
+        match self {
+            Record::Reading(r) => &r.device,
+            Record::Event(e) => &e.device,
+        }
+    }
+
+    /// Its per-device sequence number.
+    pub fn seq(&self) -> u64 {
+        match self {
+            Record::Reading(r) => r.seq,
+            Record::Event(e) => e.seq,
+        }
+    }
+
+    /// The bytes stored in the outbox: a tag, the device id (so an uplink
+    /// can pick the topic without parsing JSON) and the JSON payload that
+    /// is published as it is.
+    pub fn to_payload(&self) -> Result<Vec<u8>, CodecError> {
+        let (tag, json) = match self {
+            Record::Reading(r) => (TAG_READING, codec::encode(r)?),
+            Record::Event(e) => (TAG_EVENT, codec::encode(e)?),
+        };
+        let device = self.device().as_str().as_bytes();
+        let mut out = Vec::with_capacity(2 + device.len() + json.len());
+        out.push(tag);
+        // Device ids are at most 64 bytes (validated in the config).
+        out.push(u8::try_from(device.len()).unwrap_or(u8::MAX));
+        out.extend_from_slice(&device[..device.len().min(255)]);
+        out.extend_from_slice(&json);
+        Ok(out)
+    }
+
+    /// Decodes the bytes [`Self::to_payload`] made.
+    pub fn from_payload(bytes: &[u8]) -> Result<Self, PayloadError> {
+        let stored = StoredRecord::parse(bytes)?;
+        Ok(match stored.is_event {
+            false => Record::Reading(codec::decode(stored.json)?),
+            true => Record::Event(codec::decode(stored.json)?),
+        })
+    }
+}
+
+/// A stored record's parts, without parsing its JSON.
+#[derive(Debug, Clone, Copy)]
+pub struct StoredRecord<'a> {
+    /// An event (else a reading).
+    pub is_event: bool,
+    /// The device id.
+    pub device: &'a str,
+    /// The JSON message, as published.
+    pub json: &'a [u8],
+}
+
+impl<'a> StoredRecord<'a> {
+    /// Splits stored bytes into their parts.
+    pub fn parse(bytes: &'a [u8]) -> Result<Self, PayloadError> {
+        let (&tag, rest) = bytes
+            .split_first()
+            .ok_or(PayloadError::Malformed("empty"))?;
+        let is_event = match tag {
+            TAG_READING => false,
+            TAG_EVENT => true,
+            _ => return Err(PayloadError::Malformed("unknown tag")),
+        };
+        let (&len, rest) = rest
+            .split_first()
+            .ok_or(PayloadError::Malformed("no device"))?;
+        let len = usize::from(len);
+        if rest.len() < len {
+            return Err(PayloadError::Malformed("device id cut short"));
+        }
+        let device = std::str::from_utf8(&rest[..len])
+            .map_err(|_| PayloadError::Malformed("device id is not UTF-8"))?;
+        Ok(Self {
+            is_event,
+            device,
+            json: &rest[len..],
+        })
+    }
+}
+
+/// The sending side of the queue, for one poller: it waits when the queue
+/// is full and says so once.
+#[derive(Debug, Clone)]
+pub struct RecordSender {
+    tx: mpsc::Sender<Record>,
+    waiting_logged: bool,
+}
+
+/// The queue from pollers to an uplink.
+pub fn queue() -> (RecordSender, mpsc::Receiver<Record>) {
+    let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+    (
+        RecordSender {
+            tx,
+            waiting_logged: false,
+        },
+        rx,
+    )
+}
+
+impl RecordSender {
+    /// Queues `record`, waiting for room if needed. Returns false if the
+    /// outbox writer is gone or `shutdown` fired while waiting (the record is lost
+    /// then, as the gateway is stopping).
+    pub async fn send(&mut self, record: Record, shutdown: &CancellationToken) -> bool {
+        let record = match self.tx.try_send(record) {
+            Ok(()) => {
+                self.waiting_logged = false;
+                return true;
+            }
+            Err(TrySendError::Closed(_)) => return false,
+            Err(TrySendError::Full(record)) => record,
+        };
+        if !self.waiting_logged {
+            self.waiting_logged = true;
+            tracing::warn!(
+                "the outbox queue is full ({QUEUE_CAPACITY} records); polling pauses \
+                 until the outbox catches up, so no reading is dropped"
+            );
+        }
+        tokio::select! {
+            sent = self.tx.send(record) => sent.is_ok(),
+            _ = shutdown.cancelled() => false,
+        }
+    }
+}
