@@ -7,7 +7,7 @@
 //! multi-socket e-bike charging pile on Modbus TCP; [`rtu`] puts it (or any
 //! Modbus service) on a pseudo-terminal as Modbus RTU units; [`readers`] are
 //! tag and plate readers on MQTT and on a serial pty; [`dlt645`] electricity
-//! meters on a pseudo-terminal.
+//! meters and [`cjt188`] water, gas and heat meters on pseudo-terminals.
 //!
 //! ```
 //! use gridwatch_simulators::pile::{ChargerKind, Fault, PileConfig, PileModel};
@@ -21,6 +21,7 @@
 //! ```
 
 pub mod broker;
+pub mod cjt188;
 pub mod demo;
 pub mod district;
 pub mod dlt645;

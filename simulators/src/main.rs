@@ -29,6 +29,8 @@ enum Command {
     /// `<address|all> <behaviour>` on stdin (normal, abnormal[:ERR],
     /// silent, bad-checksum, truncated, noise).
     Dlt645(cli::dlt645::Dlt645Args),
+    /// Serve simulated CJ/T 188 water, gas and heat meters on a pseudo-terminal until Ctrl-C; prints the port's path. Misbehaviour on demand: `<address|all> <behaviour>` on stdin (silent, bad-checksum, truncated, noise, low-battery, valve-closed, …).
+    Cjt188(gridwatch_simulators::cjt188::cli::Args),
     /// Serve simulated charging piles and profile-driven meters as Modbus
     /// RTU units on a pseudo-terminal (an RS-485 line) until Ctrl-C; prints
     /// the port path to put in the gateway's [[buses]].
@@ -73,6 +75,10 @@ async fn main() -> ExitCode {
         Command::Dlt645(args) => {
             cli::init_logs("info");
             cli::dlt645::run(args).await
+        }
+        Command::Cjt188(args) => {
+            cli::init_logs("info");
+            gridwatch_simulators::cjt188::cli::run(args).await
         }
         Command::Meter(args) => {
             cli::init_logs("info");

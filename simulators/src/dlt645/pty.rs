@@ -72,23 +72,8 @@ impl PtyLine {
         timing: LineTiming,
         shutdown: CancellationToken,
     ) -> io::Result<Self> {
-        let pty = nix::pty::openpty(None, None).map_err(io::Error::from)?;
-        // No echo, no line editing: the slave carries bytes, not text.
-        let mut t = tcgetattr(&pty.slave).map_err(io::Error::from)?;
-        cfmakeraw(&mut t);
-        tcsetattr(&pty.slave, SetArg::TCSANOW, &t).map_err(io::Error::from)?;
-        let path = nix::unistd::ttyname(&pty.slave).map_err(io::Error::from)?;
-        let flags = OFlag::from_bits_truncate(
-            fcntl(&pty.master, FcntlArg::F_GETFL).map_err(io::Error::from)?,
-        );
-        fcntl(&pty.master, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))
-            .map_err(io::Error::from)?;
-        // SAFETY: the `File` owns the master's descriptor and the `AsyncFd`
-        // owns the `File`, so the descriptor stays open and is not reused
-        // while it is registered: the I/O-safety condition of `register`.
-        let master =
-            unsafe { AsyncFd::register(File::from(pty.master)) }.map_err(|e| e.into_parts().1)?;
-        let task = tokio::spawn(serve(master, pty.slave, line, clock, timing, shutdown));
+        let (master, slave, path) = open_raw_pty()?;
+        let task = tokio::spawn(serve(master, slave, line, clock, timing, shutdown));
         Ok(Self { path, task })
     }
 
@@ -103,6 +88,28 @@ impl PtyLine {
     }
 }
 
+/// Opens a raw pseudo-terminal pair for a simulated serial line: the
+/// master, non-blocking and registered with tokio, the slave (to keep open,
+/// so the master never sees a hang-up when the gateway closes the port) and
+/// the slave's path. Shared by the simulated meter lines.
+pub(crate) fn open_raw_pty() -> io::Result<(AsyncFd<File>, OwnedFd, PathBuf)> {
+    let pty = nix::pty::openpty(None, None).map_err(io::Error::from)?;
+    // No echo, no line editing: the slave carries bytes, not text.
+    let mut t = tcgetattr(&pty.slave).map_err(io::Error::from)?;
+    cfmakeraw(&mut t);
+    tcsetattr(&pty.slave, SetArg::TCSANOW, &t).map_err(io::Error::from)?;
+    let path = nix::unistd::ttyname(&pty.slave).map_err(io::Error::from)?;
+    let flags =
+        OFlag::from_bits_truncate(fcntl(&pty.master, FcntlArg::F_GETFL).map_err(io::Error::from)?);
+    fcntl(&pty.master, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK)).map_err(io::Error::from)?;
+    // SAFETY: the `File` owns the master's descriptor and the `AsyncFd`
+    // owns the `File`, so the descriptor stays open and is not reused
+    // while it is registered: the I/O-safety condition of `register`.
+    let master =
+        unsafe { AsyncFd::register(File::from(pty.master)) }.map_err(|e| e.into_parts().1)?;
+    Ok((master, pty.slave, path))
+}
+
 async fn serve(
     master: AsyncFd<File>,
     slave: OwnedFd,
@@ -111,15 +118,10 @@ async fn serve(
     timing: LineTiming,
     shutdown: CancellationToken,
 ) -> io::Result<()> {
-    let _keep_open = slave;
     let mut receiver = Receiver::new();
-    let mut buf = [0u8; 256];
-    loop {
-        let n = tokio::select! {
-            n = read(&master, &mut buf) => n?,
-            _ = shutdown.cancelled() => return Ok(()),
-        };
-        let mut rest = &buf[..n];
+    serve_line(master, slave, timing, shutdown, move |bytes| {
+        let mut answers = Vec::new();
+        let mut rest = bytes;
         while !rest.is_empty() {
             rest = receiver.push(rest);
             while let Some(got) = receiver.next_frame() {
@@ -130,24 +132,47 @@ async fn serve(
                         continue;
                     }
                 };
-                let answer = {
-                    let mut line = line.lock().unwrap_or_else(|p| p.into_inner());
-                    line.respond(&request, clock.now().millis())
-                };
-                let Some(answer) = answer else { continue };
-                let delay = timing.turnaround + timing.wire_time(answer.len());
-                tokio::select! {
-                    _ = tokio::time::sleep(delay) => {}
-                    _ = shutdown.cancelled() => return Ok(()),
-                }
-                if let Err(e) = write_all(&master, &answer).await {
-                    warn!("simulated line could not write an answer: {e}");
-                }
+                let mut line = line.lock().unwrap_or_else(|p| p.into_inner());
+                answers.extend(line.respond(&request, clock.now().millis()));
+            }
+        }
+        answers
+    })
+    .await
+}
+
+/// Serves a simulated serial line on `master` until `shutdown`: `answer`
+/// takes the bytes as they arrive and returns the answers they complete,
+/// each written after the line's turnaround and wire time. The protocol
+/// lives in `answer`; this part is shared by the simulated meter lines.
+pub(crate) async fn serve_line(
+    master: AsyncFd<File>,
+    slave: OwnedFd,
+    timing: LineTiming,
+    shutdown: CancellationToken,
+    mut answer: impl FnMut(&[u8]) -> Vec<Vec<u8>>,
+) -> io::Result<()> {
+    let _keep_open = slave;
+    let mut buf = [0u8; 256];
+    loop {
+        let n = tokio::select! {
+            n = read(&master, &mut buf) => n?,
+            _ = shutdown.cancelled() => return Ok(()),
+        };
+        for bytes in answer(&buf[..n]) {
+            let delay = timing.turnaround + timing.wire_time(bytes.len());
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = shutdown.cancelled() => return Ok(()),
+            }
+            if let Err(e) = write_all(&master, &bytes).await {
+                warn!("simulated line could not write an answer: {e}");
             }
         }
     }
 }
 
+/// Reads what the gateway sent, waiting while nobody has the slave open.
 async fn read(fd: &AsyncFd<File>, buf: &mut [u8]) -> io::Result<usize> {
     loop {
         let mut guard = fd.readable().await?;
@@ -162,6 +187,7 @@ async fn read(fd: &AsyncFd<File>, buf: &mut [u8]) -> io::Result<usize> {
     }
 }
 
+/// Writes an answer to the gateway.
 async fn write_all(fd: &AsyncFd<File>, mut bytes: &[u8]) -> io::Result<()> {
     while !bytes.is_empty() {
         let mut guard = fd.writable().await?;
