@@ -36,14 +36,19 @@ const CALLERS: &[(&str, &str, &str)] = &[
 fn directory_toml() -> String {
     let h = |t: &str| hex(&Sha256::digest(t.as_bytes()));
     let mut text = String::from(
-        "[[cells]]\nid = \"cell-07\"\non_duty = [\"wang\"]\n\
+        "[[cells]]\nid = \"cell-07\"\non_duty = [\"wang\", \"zhao.min\"]\n\
          [[cells]]\nid = \"cell-08\"\non_duty = [\"li\"]\n\
          [[companies]]\nid = \"greenleaf\"\n\
          [[sites]]\nid = \"yard-a\"\ncell = \"cell-07\"\ncompany = \"greenleaf\"\n\
          [[sites]]\nid = \"yard-c\"\ncell = \"cell-08\"\n",
     );
-    let li = ("grid staff", "li", "contract-token-li");
-    for (role, name, token) in CALLERS.iter().chain(std::iter::once(&li)) {
+    // Not callers: li (the other cell's staff) and zhao.min, the assignee
+    // in the document's example, on duty in cell-07 with wang.
+    let others = [
+        ("grid staff", "li", "contract-token-li"),
+        ("grid staff", "zhao.min", "contract-token-zhao"),
+    ];
+    for (role, name, token) in CALLERS.iter().chain(others.iter()) {
         let role = match *role {
             "grid staff" => "grid_staff",
             "property manager" => "property_manager",
