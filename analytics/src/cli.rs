@@ -97,10 +97,10 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Check { config, json } => match AnalyticsConfig::load(&config) {
             Ok(c) => {
-                if let Some(path) = &c.directory.path {
-                    if let Err(e) = crate::alerts::directory::Directory::load(path) {
-                        return config_error(&e);
-                    }
+                // Everything `run` refuses before it starts, not only the file.
+                if let Err(e) = crate::config::preflight::preflight(&c) {
+                    eprintln!("error: {e:#}");
+                    return ExitCode::from(EXIT_CONFIG);
                 }
                 if json {
                     match serde_json::to_string_pretty(&c) {

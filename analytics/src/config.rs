@@ -9,6 +9,7 @@
 //! reading it is installing a service, not debugging Rust.
 
 pub mod locate;
+pub mod preflight;
 
 use crate::alerts::route::CellsConfig;
 use crate::connection::MqttConfig;

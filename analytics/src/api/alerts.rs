@@ -3,10 +3,11 @@
 
 use super::auth::Caller;
 use super::error::ApiError;
+use super::extract::{JsonBody, Path, Query};
 use super::AppState;
 use crate::alerts::lifecycle::{Action, Disposition};
 use crate::store::{AlertCase, AlertFilter, AlertSummary, AuditEntry, RulePrecision};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
@@ -19,12 +20,50 @@ pub struct AlertDetail {
     pub audit: Vec<AuditEntry>,
 }
 
+/// The values the list's `state` filter takes: a state, or `active` for
+/// the first three.
+pub const STATES: &[&str] = &[
+    "open",
+    "acknowledged",
+    "in_progress",
+    "resolved",
+    "closed",
+    "active",
+];
+
+/// The values the list's `severity` filter takes.
+pub const SEVERITIES: &[&str] = &["minor", "major", "critical"];
+
+/// The largest `limit` the list takes; 100 without one.
+pub const MAX_LIMIT: u32 = 1000;
+
+/// Refuses a filter that could only answer a misleading empty list: an
+/// unknown state or severity (`?state=opne`), or a limit out of range.
+pub fn check_filter(filter: &AlertFilter) -> Result<(), ApiError> {
+    let one_of = |name: &str, value: &Option<String>, valid: &[&str]| match value {
+        Some(v) if !valid.contains(&v.as_str()) => Err(ApiError::BadRequest(format!(
+            "unknown {name} {v:?}; use one of {}",
+            valid.join(", ")
+        ))),
+        _ => Ok(()),
+    };
+    one_of("state", &filter.state, STATES)?;
+    one_of("severity", &filter.severity, SEVERITIES)?;
+    match filter.limit {
+        Some(l) if !(1..=MAX_LIMIT).contains(&l) => Err(ApiError::BadRequest(format!(
+            "limit {l} is out of range; use 1 to {MAX_LIMIT}"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// `GET /api/v1/alerts`.
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Query(filter): Query<AlertFilter>,
 ) -> Result<Json<Vec<AlertSummary>>, ApiError> {
+    check_filter(&filter)?;
     Ok(Json(state.store.list(&caller.scope, &filter)?))
 }
 
@@ -96,7 +135,7 @@ pub async fn assign(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,
-    Json(body): Json<AssignBody>,
+    JsonBody(body): JsonBody<AssignBody>,
 ) -> Result<Json<AlertCase>, ApiError> {
     let case = state.store.get(&caller.scope, id)?;
     let fits = state.directory.user(&body.assignee).is_some_and(|u| {
@@ -125,7 +164,7 @@ pub async fn comment(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,
-    Json(body): Json<CommentBody>,
+    JsonBody(body): JsonBody<CommentBody>,
 ) -> Result<Json<AlertCase>, ApiError> {
     if body.text.trim().is_empty() {
         return Err(ApiError::BadRequest("a comment needs text".into()));
@@ -165,7 +204,7 @@ pub async fn close(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,
-    Json(body): Json<CloseBody>,
+    JsonBody(body): JsonBody<CloseBody>,
 ) -> Result<Json<AlertCase>, ApiError> {
     let action = close_action(body)?;
     apply(&state, &caller, id, &action).map(Json)

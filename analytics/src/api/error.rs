@@ -16,6 +16,8 @@ pub enum ApiError {
     NotFound(String),
     /// The request is wrong (400).
     BadRequest(String),
+    /// The body is not declared as JSON (415).
+    UnsupportedMediaType(String),
     /// The action does not fit the alert's state (409).
     Conflict(String),
     /// The store failed (500); the details go to the log, not the caller.
@@ -44,6 +46,7 @@ impl IntoResponse for ApiError {
             ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, m),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, m),
             ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
+            ApiError::UnsupportedMediaType(m) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, m),
             ApiError::Conflict(m) => (StatusCode::CONFLICT, m),
             ApiError::Internal(m) => {
                 tracing::error!("API request failed: {m}");

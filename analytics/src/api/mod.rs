@@ -16,6 +16,7 @@
 pub mod alerts;
 pub mod auth;
 pub mod error;
+pub mod extract;
 pub mod silences;
 pub mod stations;
 
@@ -83,7 +84,8 @@ pub fn router(state: AppState) -> Router {
             axum::routing::delete(silences::expire),
         )
         .route("/api/v1/precision", get(alerts::precision))
-        .route("/api/v1/sites/:site/stations", get(stations::site));
+        .route("/api/v1/sites/:site/stations", get(stations::site))
+        .layer(axum::middleware::map_response(extract::json_errors));
     api.merge(crate::web::router()).with_state(state)
 }
 

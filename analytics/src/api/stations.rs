@@ -3,9 +3,10 @@
 
 use super::auth::Caller;
 use super::error::ApiError;
+use super::extract::Path;
 use super::AppState;
 use crate::store::stations::SocketView;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
 
 /// Whether `caller` may see `site`: its property managers, the staff of its

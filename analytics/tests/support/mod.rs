@@ -157,7 +157,8 @@ impl Drop for Mosquitto {
     }
 }
 
-fn free_port() -> u16 {
+/// A port nothing listens on now (the OS picks it; closed again at once).
+pub fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
     l.local_addr().expect("local addr").port()
 }
