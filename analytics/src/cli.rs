@@ -54,6 +54,10 @@ pub enum Command {
         /// Write every alert as JSON lines here.
         #[arg(long)]
         alerts: Option<PathBuf>,
+        /// Stop at the first unreadable line instead of counting and
+        /// skipping it (the skipped lines are listed by number either way).
+        #[arg(long)]
+        strict: bool,
     },
     /// Replay a recording and score the alerts against its ground truth:
     /// precision, recall, F1 and median time to detect per detector.
@@ -73,6 +77,10 @@ pub enum Command {
         /// Write the evaluation as JSON here.
         #[arg(long)]
         json: Option<PathBuf>,
+        /// Stop at the first unreadable line instead of counting and
+        /// skipping it (the skipped lines are listed by number either way).
+        #[arg(long)]
+        strict: bool,
     },
     /// Summarise evaluations of one scenario over seeds (the JSON files of
     /// `evaluate --json`): per rule, mean (min–max) of precision, recall,
@@ -123,7 +131,8 @@ pub fn main() -> ExitCode {
             config,
             register,
             alerts,
-        } => match replay_file(&recording, config.as_deref(), register.as_deref()) {
+            strict,
+        } => match replay_file(&recording, config.as_deref(), register.as_deref(), strict) {
             Ok(r) => {
                 print!("{}", r.describe());
                 if let Some(path) = alerts {
@@ -155,6 +164,7 @@ pub fn main() -> ExitCode {
             register,
             config,
             json,
+            strict,
         } => {
             let truth_path = truth.unwrap_or_else(|| beside(&recording, "truth.json"));
             let truth: crate::evaluate::truth::GroundTruth =
@@ -162,7 +172,7 @@ pub fn main() -> ExitCode {
                     Ok(t) => t,
                     Err(code) => return code,
                 };
-            let r = match replay_file(&recording, config.as_deref(), register.as_deref()) {
+            let r = match replay_file(&recording, config.as_deref(), register.as_deref(), strict) {
                 Ok(r) => r,
                 Err(code) => return code,
             };
@@ -264,6 +274,7 @@ fn replay_file(
     recording: &std::path::Path,
     config: Option<&std::path::Path>,
     register: Option<&std::path::Path>,
+    strict: bool,
 ) -> Result<crate::replay::Replay, ExitCode> {
     let c = match config {
         Some(p) => AnalyticsConfig::load(p).map_err(|e| config_error(&e))?,
@@ -292,7 +303,9 @@ fn replay_file(
         eprintln!("error: cannot open recording {}: {e}", recording.display());
         ExitCode::from(EXIT_CONFIG)
     })?;
-    crate::replay::replay(&c, reg, std::io::BufReader::with_capacity(1 << 20, file)).map_err(|e| {
+    let options = crate::replay::ReplayOptions { strict };
+    let input = std::io::BufReader::with_capacity(1 << 20, file);
+    crate::replay::replay_with(&c, reg, input, options).map_err(|e| {
         eprintln!("error: {}: {e}", recording.display());
         ExitCode::FAILURE
     })
