@@ -54,6 +54,10 @@ pub enum Command {
         /// Write every alert as JSON lines here.
         #[arg(long)]
         alerts: Option<PathBuf>,
+        /// Stop at the first unreadable line instead of counting and
+        /// skipping it (the skipped lines are listed by number either way).
+        #[arg(long)]
+        strict: bool,
     },
     /// Replay a recording and score the alerts against its ground truth:
     /// precision, recall, F1 and median time to detect per detector.
@@ -73,6 +77,16 @@ pub enum Command {
         /// Write the evaluation as JSON here.
         #[arg(long)]
         json: Option<PathBuf>,
+        /// Write the evaluation as Markdown here.
+        #[arg(long)]
+        markdown: Option<PathBuf>,
+        /// Write one SVG chart per rule (`<rule>.svg`) into this directory.
+        #[arg(long)]
+        svg: Option<PathBuf>,
+        /// Stop at the first unreadable line instead of counting and
+        /// skipping it (the skipped lines are listed by number either way).
+        #[arg(long)]
+        strict: bool,
     },
     /// Summarise evaluations of one scenario over seeds (the JSON files of
     /// `evaluate --json`): per rule, mean (min–max) of precision, recall,
@@ -84,6 +98,9 @@ pub enum Command {
         /// Write the summary as JSON here.
         #[arg(long)]
         json: Option<PathBuf>,
+        /// Write one SVG chart per rule (`<rule>.svg`) into this directory.
+        #[arg(long)]
+        svg: Option<PathBuf>,
     },
 }
 
@@ -123,8 +140,9 @@ pub fn main() -> ExitCode {
             config,
             register,
             alerts,
-        } => match replay_file(&recording, config.as_deref(), register.as_deref()) {
-            Ok(r) => {
+            strict,
+        } => match replay_file(&recording, config.as_deref(), register.as_deref(), strict) {
+            Ok((r, _)) => {
                 print!("{}", r.describe());
                 if let Some(path) = alerts {
                     let mut text = String::new();
@@ -155,6 +173,9 @@ pub fn main() -> ExitCode {
             register,
             config,
             json,
+            markdown,
+            svg,
+            strict,
         } => {
             let truth_path = truth.unwrap_or_else(|| beside(&recording, "truth.json"));
             let truth: crate::evaluate::truth::GroundTruth =
@@ -162,16 +183,42 @@ pub fn main() -> ExitCode {
                     Ok(t) => t,
                     Err(code) => return code,
                 };
-            let r = match replay_file(&recording, config.as_deref(), register.as_deref()) {
-                Ok(r) => r,
-                Err(code) => return code,
-            };
+            let (r, reg) =
+                match replay_file(&recording, config.as_deref(), register.as_deref(), strict) {
+                    Ok(r) => r,
+                    Err(code) => return code,
+                };
+            // Every case must name a flat of the register (when there is one)
+            // or a device of the recording: a case on nothing is a silent miss.
+            let flats = |f: &str| reg.flat(f).is_some();
+            let flats: Option<&dyn Fn(&str) -> bool> = (reg.flat_count() > 0).then_some(&flats);
+            if let Err(e) = truth.check_entities(flats, &r.devices) {
+                eprintln!("error: ground truth {}: {e}", truth_path.display());
+                return ExitCode::from(EXIT_CONFIG);
+            }
             let e = crate::evaluate::evaluate(&truth, &r.alerts);
             print!("{}", r.describe());
             print!("{}", e.table());
+            if let Some(path) = &markdown {
+                if let Err(err) = std::fs::write(path, e.markdown()) {
+                    eprintln!("error: cannot write {}: {err}", path.display());
+                    return ExitCode::FAILURE;
+                }
+            }
+            let charts = e.rules.iter().map(|s| {
+                let chart = crate::evaluate::svg::rule_chart(s, &e.scenario, e.seed);
+                (s.rule.clone(), chart)
+            });
+            if let Some(code) = write_svgs(svg.as_deref(), charts) {
+                return code;
+            }
             write_json(json.as_deref(), &e)
         }
-        Command::Summarize { evaluations, json } => {
+        Command::Summarize {
+            evaluations,
+            json,
+            svg,
+        } => {
             let mut evals = Vec::new();
             for path in &evaluations {
                 match read_json(path, "evaluation") {
@@ -187,6 +234,14 @@ pub fn main() -> ExitCode {
                 }
             };
             print!("{}", summary.markdown());
+            let charts = summary.rules.iter().map(|r| {
+                let chart =
+                    crate::evaluate::svg::summary_chart(r, &summary.scenario, &summary.seeds);
+                (r.rule.clone(), chart)
+            });
+            if let Some(code) = write_svgs(svg.as_deref(), charts) {
+                return code;
+            }
             write_json(json.as_deref(), &summary)
         }
         Command::Run { config } => {
@@ -251,6 +306,22 @@ fn write_json<T: serde::Serialize>(path: Option<&std::path::Path>, value: &T) ->
     }
 }
 
+/// Writes the charts when a directory was given; the exit code if that
+/// failed.
+fn write_svgs(
+    dir: Option<&std::path::Path>,
+    charts: impl IntoIterator<Item = (String, String)>,
+) -> Option<ExitCode> {
+    let dir = dir?;
+    match crate::evaluate::svg::write_all(dir, charts) {
+        Ok(_) => None,
+        Err(err) => {
+            eprintln!("error: cannot write charts into {}: {err}", dir.display());
+            Some(ExitCode::FAILURE)
+        }
+    }
+}
+
 /// `name` in the directory of `file`.
 fn beside(file: &std::path::Path, name: &str) -> PathBuf {
     file.parent()
@@ -264,7 +335,8 @@ fn replay_file(
     recording: &std::path::Path,
     config: Option<&std::path::Path>,
     register: Option<&std::path::Path>,
-) -> Result<crate::replay::Replay, ExitCode> {
+    strict: bool,
+) -> Result<(crate::replay::Replay, crate::register::Register), ExitCode> {
     let c = match config {
         Some(p) => AnalyticsConfig::load(p).map_err(|e| config_error(&e))?,
         None => AnalyticsConfig::default(),
@@ -292,10 +364,14 @@ fn replay_file(
         eprintln!("error: cannot open recording {}: {e}", recording.display());
         ExitCode::from(EXIT_CONFIG)
     })?;
-    crate::replay::replay(&c, reg, std::io::BufReader::with_capacity(1 << 20, file)).map_err(|e| {
-        eprintln!("error: {}: {e}", recording.display());
-        ExitCode::FAILURE
-    })
+    let options = crate::replay::ReplayOptions { strict };
+    let input = std::io::BufReader::with_capacity(1 << 20, file);
+    crate::replay::replay_with(&c, reg.clone(), input, options)
+        .map(|r| (r, reg))
+        .map_err(|e| {
+            eprintln!("error: {}: {e}", recording.display());
+            ExitCode::FAILURE
+        })
 }
 
 fn config_error(e: &crate::ConfigError) -> ExitCode {

@@ -5,6 +5,11 @@
 //! `{"reading": {…}}` or `{"event": {…}}`, the inner object being the
 //! telemetry JSON of that message (docs/telemetry.md), so a recording can be
 //! cut, grepped and fed to other tools line by line.
+//!
+//! The inner object is decoded with the live telemetry codec
+//! ([`gridwatch_telemetry::codec::decode`]), schema check included: a
+//! message that the live service would refuse (`"schema": 2`, a `null`
+//! value) is refused here too, so replay never sees what live cannot.
 
 use gridwatch_telemetry::{Event, Reading};
 use serde::{Deserialize, Serialize};
@@ -44,14 +49,63 @@ pub enum RecordingError {
         source: std::io::Error,
     },
     /// The line is not a record.
-    #[error("line {line} of the recording is not a reading or event: {source}")]
+    #[error("line {line} of the recording is not a reading or event: {reason}")]
     Parse {
         /// 1-based line number.
         line: u64,
-        /// serde_json's account.
-        #[source]
-        source: serde_json::Error,
+        /// What is wrong with it (the codec's or serde_json's account).
+        reason: String,
     },
+}
+
+impl RecordingError {
+    /// The 1-based line the error is about.
+    pub fn line(&self) -> u64 {
+        match self {
+            RecordingError::Io { line, .. } | RecordingError::Parse { line, .. } => *line,
+        }
+    }
+}
+
+/// Decodes one line: `{"reading": {…}}` or `{"event": {…}}`, the inner
+/// object through the live codec. Lines as the simulator writes them are cut
+/// by text (no second parse); any other spacing goes through a JSON object.
+pub fn decode_line(line: &str) -> Result<Record, String> {
+    use gridwatch_telemetry::codec::decode;
+    let t = line.trim();
+    let inner = |prefix: &str| {
+        t.strip_prefix(prefix)
+            .and_then(|rest| rest.strip_suffix('}'))
+            .map(str::as_bytes)
+    };
+    if let Some(body) = inner(r#"{"reading":"#) {
+        return decode::<Reading>(body)
+            .map(Record::Reading)
+            .map_err(|e| e.to_string());
+    }
+    if let Some(body) = inner(r#"{"event":"#) {
+        return decode::<Event>(body)
+            .map(Record::Event)
+            .map_err(|e| e.to_string());
+    }
+    let map: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(t).map_err(|e| e.to_string())?;
+    let mut entries = map.into_iter();
+    let (key, value) = match (entries.next(), entries.next()) {
+        (Some(kv), None) => kv,
+        _ => return Err("expected one key, \"reading\" or \"event\"".to_owned()),
+    };
+    let body = serde_json::to_vec(&value).map_err(|e| e.to_string())?;
+    match key.as_str() {
+        "reading" => decode::<Reading>(&body).map(Record::Reading),
+        "event" => decode::<Event>(&body).map(Record::Event),
+        other => {
+            return Err(format!(
+                "unknown key {other:?}, expected \"reading\" or \"event\""
+            ))
+        }
+    }
+    .map_err(|e| e.to_string())
 }
 
 /// Reads records one line at a time; blank lines are skipped.
@@ -85,8 +139,8 @@ impl<R: BufRead> Iterator for RecordReader<R> {
                 Ok(_) => {
                     let line = self.line;
                     return Some(
-                        serde_json::from_str(&self.buf)
-                            .map_err(|source| RecordingError::Parse { line, source }),
+                        decode_line(&self.buf)
+                            .map_err(|reason| RecordingError::Parse { line, reason }),
                     );
                 }
                 Err(source) => {
@@ -133,5 +187,25 @@ mod tests {
         assert_eq!(got[1].as_ref().unwrap(), &Record::Event(e));
         let err = got[2].as_ref().unwrap_err().to_string();
         assert!(err.contains("line 4"), "{err}");
+    }
+
+    /// The live codec refuses a newer schema; so must replay (a `"schema":2`
+    /// reading once raised `meter_reversed` in replay that live never saw).
+    #[test]
+    fn a_newer_schema_is_refused_as_live_refuses_it() {
+        let mut r = Reading::new(Timestamp(5), "gw", "em-1", DeviceKind::ElectricityMeter, 1);
+        r.values.insert("energy_kwh".into(), 3.0);
+        r.schema = 2;
+        let compact = serde_json::to_string(&Record::Reading(r.clone())).unwrap();
+        let spaced = serde_json::to_string_pretty(&Record::Reading(r)).unwrap();
+        for text in [compact, spaced.replace('\n', " ")] {
+            let got: Vec<_> = RecordReader::new(text.as_bytes()).collect();
+            let err = got[0].as_ref().unwrap_err().to_string();
+            assert!(err.contains("schema version 2"), "{err}");
+        }
+        // Schema 1 with other spacing still reads.
+        let ok = r#"{ "reading" : {"schema":1,"ts":5,"gateway":"gw","site":"s","device":"em-1","kind":"electricity_meter","seq":1,"values":{"energy_kwh":3.0}} }"#;
+        let got: Vec<_> = RecordReader::new(ok.as_bytes()).collect();
+        assert!(got[0].is_ok(), "{:?}", got[0]);
     }
 }

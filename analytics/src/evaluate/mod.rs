@@ -15,8 +15,20 @@
 //! false positive. Precision is then over alerts, recall over episodes, and
 //! time to detect is measured from the instant the rule was due (the case's
 //! start), so its maximum says whether every episode was caught in time.
+//!
+//! Rules that judge silence at sweeps (`meter_no_data`, `building_no_data`:
+//! every 10 minutes of event time by default) cannot see an episode that
+//! ends before the next sweep. Their sweep period is part of the scoring
+//! window ([`EPISODE_RULES`]): an episode shorter than it that was found
+//! counts as found; one that was not is not a miss but is counted apart
+//! (`below_sweep`), so the table says how many such episodes there were.
+//!
+//! Nothing flatters: a rule that raised nothing has no precision (`None`,
+//! shown as "—"), a rule without cases no recall; neither is 1.
 
+pub mod report;
 pub mod summary;
+pub mod svg;
 pub mod truth;
 
 use gridwatch_telemetry::Alert;
@@ -44,10 +56,11 @@ pub const RULE_KINDS: &[(&str, &[&str])] = &[
 /// episode's end during which an alert still counts — a silence is only
 /// known to be one once the next reading is overdue).
 pub const EPISODE_RULES: &[(&str, &str, i64)] = &[
-    // A silence is judged at sweeps (10 min of event time by default), and
-    // the sweep that sees a meter back comes before its reading is applied.
-    ("meter_no_data", kind::METER_GAP, 10 * MINUTE_MS),
-    ("building_no_data", kind::BUILDING_OUTAGE, 10 * MINUTE_MS),
+    // A silence is judged at sweeps ([`SWEEP_MS`]), and the sweep that sees
+    // a meter back comes before its reading is applied: the grace is one
+    // sweep period.
+    ("meter_no_data", kind::METER_GAP, SWEEP_MS),
+    ("building_no_data", kind::BUILDING_OUTAGE, SWEEP_MS),
     // Both fire on a reading: at most one interval (an hour) late.
     ("meter_stuck", kind::METER_STUCK, 60 * MINUTE_MS),
     ("meter_reversed", kind::METER_REVERSED, 60 * MINUTE_MS),
@@ -111,6 +124,16 @@ pub const PILE_GRACE_MS: i64 = 60_000;
 
 const MINUTE_MS: i64 = 60_000;
 
+/// The no-data sweep period (analytics' default, 10 min of event time).
+pub const SWEEP_MS: i64 = 10 * MINUTE_MS;
+
+/// Rules judged at sweeps rather than on a reading: an episode of theirs
+/// shorter than [`SWEEP_MS`] may end between two sweeps, unseen.
+pub const SWEPT_RULES: &[&str] = &["meter_no_data", "building_no_data"];
+
+/// Days in the month of "false alerts per 100 flats per month".
+pub const MONTH_DAYS: f64 = 30.0;
+
 /// How a rule is scored.
 pub mod unit {
     /// One case per flat, found once (precision over flats).
@@ -142,14 +165,30 @@ pub struct RuleScore {
     pub true_positives: u32,
     /// Alerted flats without one (per episode: alerts outside every window).
     pub false_positives: u32,
-    /// TP / alerted (1 when nothing was alerted).
-    pub precision: f64,
-    /// Detected / cases (1 when there were no cases).
-    pub recall: f64,
-    /// Harmonic mean of the two.
-    pub f1: f64,
+    /// TP / alerted; `None` when nothing was alerted (a rule that never
+    /// fired has no precision, and is not averaged as if it had 1).
+    pub precision: Option<f64>,
+    /// Detected / cases; `None` when there were no cases to find.
+    pub recall: Option<f64>,
+    /// Harmonic mean of the two, when both exist.
+    pub f1: Option<f64>,
+    /// Episodes shorter than the sweep period that were not found: not
+    /// counted as cases or misses (the rule could not see them), but shown.
+    #[serde(default)]
+    pub below_sweep: u32,
+    /// Alerts outside every case (per flat: every alert on a flat without
+    /// its case, or before it began).
+    #[serde(default)]
+    pub false_alerts: u32,
+    /// `false_alerts` per 100 flats per 30 days: the rate grid staff live
+    /// with. `None` when the district has no flats or days.
+    #[serde(default)]
+    pub false_alerts_per_100_flats_month: Option<f64>,
     /// Median of (first alert − case start) over detected cases, hours.
     pub median_ttd_h: Option<f64>,
+    /// 90th percentile (nearest rank) of the same, hours.
+    #[serde(default)]
+    pub p90_ttd_h: Option<f64>,
     /// The longest of those, hours: for a pile fault, whether every episode
     /// was caught within one sample period of its rule being due.
     #[serde(default)]
@@ -160,6 +199,11 @@ pub struct RuleScore {
     /// which behaviours a rule mistakes for its case.
     #[serde(default)]
     pub false_positives_by_trait: BTreeMap<String, u32>,
+    /// Missed cases by the case's own traits (`key=value` from the truth's
+    /// per-case `traits`; `none` for a case without any): which cases a rule
+    /// cannot see (charger type, start hour, household size, …).
+    #[serde(default)]
+    pub misses_by_trait: BTreeMap<String, u32>,
 }
 
 /// The whole evaluation.
@@ -181,44 +225,70 @@ fn flat_unit() -> String {
     unit::FLAT.to_owned()
 }
 
-fn score(
-    rule: &str,
-    kind: &str,
-    unit: &str,
-    (cases, detected, alerted, tp): (usize, u32, u32, u32),
-    ttd: &[f64],
-    by_trait: BTreeMap<String, u32>,
-) -> RuleScore {
-    let precision = if alerted == 0 {
-        1.0
-    } else {
-        f64::from(tp) / f64::from(alerted)
+/// What one rule counted, before the ratios.
+#[derive(Default)]
+struct Counts {
+    cases: usize,
+    detected: u32,
+    alerted: u32,
+    tp: u32,
+    below_sweep: u32,
+    false_alerts: u32,
+    ttd_h: Vec<f64>,
+    fp_by_trait: BTreeMap<String, u32>,
+    misses_by_trait: BTreeMap<String, u32>,
+}
+
+/// The nearest-rank quantile `q` of `xs` (sorted here), `None` when empty.
+pub fn quantile(xs: &[f64], q: f64) -> Option<f64> {
+    if xs.is_empty() {
+        return None;
+    }
+    let mut v = xs.to_vec();
+    v.sort_by(f64::total_cmp);
+    let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
+    Some(v[rank - 1])
+}
+
+fn score(truth: &GroundTruth, rule: &str, kind: &str, unit: &str, c: Counts) -> RuleScore {
+    let precision = (c.alerted > 0).then(|| f64::from(c.tp) / f64::from(c.alerted));
+    let recall = (c.cases > 0).then(|| f64::from(c.detected) / c.cases as f64);
+    let f1 = match (precision, recall) {
+        (Some(p), Some(r)) if p + r > 0.0 => Some(2.0 * p * r / (p + r)),
+        (Some(_), Some(_)) => Some(0.0),
+        _ => None,
     };
-    let recall = if cases == 0 {
-        1.0
-    } else {
-        f64::from(detected) / cases as f64
-    };
-    let f1 = if precision + recall > 0.0 {
-        2.0 * precision * recall / (precision + recall)
-    } else {
-        0.0
-    };
+    let flat_months = f64::from(truth.flats) / 100.0 * f64::from(truth.days) / MONTH_DAYS;
     RuleScore {
         rule: rule.to_owned(),
         kind: kind.to_owned(),
         unit: unit.to_owned(),
-        cases: cases as u32,
-        detected,
-        alerted,
-        true_positives: tp,
-        false_positives: alerted - tp,
+        cases: c.cases as u32,
+        detected: c.detected,
+        alerted: c.alerted,
+        true_positives: c.tp,
+        false_positives: c.alerted - c.tp,
         precision,
         recall,
         f1,
-        median_ttd_h: (!ttd.is_empty()).then(|| crate::stats::median(ttd)),
-        max_ttd_h: ttd.iter().copied().reduce(f64::max),
-        false_positives_by_trait: by_trait,
+        below_sweep: c.below_sweep,
+        false_alerts: c.false_alerts,
+        false_alerts_per_100_flats_month: (flat_months > 0.0)
+            .then(|| f64::from(c.false_alerts) / flat_months),
+        median_ttd_h: (!c.ttd_h.is_empty()).then(|| crate::stats::median(&c.ttd_h)),
+        p90_ttd_h: quantile(&c.ttd_h, 0.9),
+        max_ttd_h: c.ttd_h.iter().copied().reduce(f64::max),
+        false_positives_by_trait: c.fp_by_trait,
+        misses_by_trait: c.misses_by_trait,
+    }
+}
+
+fn count_case_traits(case: &truth::Case, by_trait: &mut BTreeMap<String, u32>) {
+    if case.traits.is_empty() {
+        *by_trait.entry("none".to_owned()).or_default() += 1;
+    }
+    for (k, v) in &case.traits {
+        *by_trait.entry(format!("{k}={v}")).or_default() += 1;
     }
 }
 
@@ -241,27 +311,19 @@ fn score_episodes(
     k: &str,
     grace_ms: i64,
 ) -> RuleScore {
+    let cases: Vec<&truth::Case> = truth.cases.iter().filter(|c| c.kind == k).collect();
     let mut windows: HashMap<&str, Vec<(i64, i64, usize)>> = HashMap::new();
-    let mut n = 0usize;
-    for c in truth.cases.iter().filter(|c| c.kind == k) {
+    for (i, c) in cases.iter().enumerate() {
         let end = c.end_ms.unwrap_or(truth.end_ms).saturating_add(grace_ms);
         windows
             .entry(c.entity.as_str())
             .or_default()
-            .push((c.start_ms, end, n));
-        n += 1;
+            .push((c.start_ms, end, i));
     }
-    let mut first: Vec<Option<i64>> = vec![None; n];
-    let starts: Vec<i64> = truth
-        .cases
-        .iter()
-        .filter(|c| c.kind == k)
-        .map(|c| c.start_ms)
-        .collect();
-    let (mut alerted, mut tp) = (0u32, 0u32);
-    let mut by_trait: BTreeMap<String, u32> = BTreeMap::new();
+    let mut first: Vec<Option<i64>> = vec![None; cases.len()];
+    let mut n = Counts::default();
     for a in alerts.iter().filter(|a| a.rule == rule) {
-        alerted += 1;
+        n.alerted += 1;
         let hit = windows.get(a.entity.as_str()).and_then(|w| {
             w.iter()
                 .filter(|&&(s, e, _)| (s..=e).contains(&a.ts.0))
@@ -270,82 +332,95 @@ fn score_episodes(
         });
         match hit {
             Some(i) => {
-                tp += 1;
+                n.tp += 1;
                 let f = first[i].get_or_insert(a.ts.0);
                 *f = (*f).min(a.ts.0);
             }
-            None => count_traits(truth, a.entity.as_str(), &mut by_trait),
+            None => {
+                n.false_alerts += 1;
+                count_traits(truth, a.entity.as_str(), &mut n.fp_by_trait);
+            }
         }
     }
-    let ttd: Vec<f64> = first
-        .iter()
-        .zip(&starts)
-        .filter_map(|(f, s)| f.map(|f| (f - s) as f64 / 3_600_000.0))
-        .collect();
-    let detected = ttd.len() as u32;
-    score(
-        rule,
-        k,
-        unit::EPISODE,
-        (n, detected, alerted, tp),
-        &ttd,
-        by_trait,
-    )
+    let swept = SWEPT_RULES.contains(&rule);
+    for (c, f) in cases.iter().zip(&first) {
+        match f {
+            Some(f) => {
+                n.cases += 1;
+                n.detected += 1;
+                n.ttd_h.push((f - c.start_ms) as f64 / 3_600_000.0);
+            }
+            None if swept && c.end_ms.is_some_and(|e| e - c.start_ms < SWEEP_MS) => {
+                n.below_sweep += 1;
+            }
+            None => {
+                n.cases += 1;
+                count_case_traits(c, &mut n.misses_by_trait);
+            }
+        }
+    }
+    score(truth, rule, k, unit::EPISODE, n)
 }
 
 /// Scores `alerts` against `truth`.
 pub fn evaluate(truth: &GroundTruth, alerts: &[Alert]) -> Evaluation {
-    let mut first: HashMap<(&str, &str), i64> = HashMap::new();
+    // Per (rule, flat): the first alert and how many there were.
+    let mut first: HashMap<(&str, &str), (i64, u32)> = HashMap::new();
     for a in alerts {
         let e = first
             .entry((a.rule.as_str(), a.entity.as_str()))
-            .or_insert(a.ts.0);
-        *e = (*e).min(a.ts.0);
+            .or_insert((a.ts.0, 0));
+        e.0 = e.0.min(a.ts.0);
+        e.1 += 1;
     }
     let mut rules: Vec<RuleScore> = RULE_KINDS
         .iter()
         .map(|&(rule, kinds)| {
             let k = kinds.join("+");
             // A flat with cases of two of the kinds counts once, from the earlier.
-            let mut cases: BTreeMap<&str, i64> = BTreeMap::new();
+            let mut cases: BTreeMap<&str, &truth::Case> = BTreeMap::new();
             for c in truth
                 .cases
                 .iter()
                 .filter(|c| kinds.contains(&c.kind.as_str()))
             {
-                let s = cases.entry(c.entity.as_str()).or_insert(c.start_ms);
-                *s = (*s).min(c.start_ms);
+                let s = cases.entry(c.entity.as_str()).or_insert(c);
+                if c.start_ms < s.start_ms {
+                    *s = c;
+                }
             }
-            let mut tp = 0u32;
-            let mut alerted = 0u32;
-            let mut ttd: Vec<f64> = Vec::new();
-            let mut by_trait: BTreeMap<String, u32> = BTreeMap::new();
-            for (&(r, entity), &at) in &first {
+            let mut n = Counts {
+                cases: cases.len(),
+                ..Counts::default()
+            };
+            let mut found: std::collections::HashSet<&str> = Default::default();
+            for (&(r, entity), &(at, count)) in &first {
                 if r != rule {
                     continue;
                 }
-                alerted += 1;
+                n.alerted += 1;
                 match cases.get(entity) {
-                    Some(&start) if at >= start => {
-                        tp += 1;
-                        ttd.push((at - start) as f64 / 3_600_000.0);
+                    Some(c) if at >= c.start_ms => {
+                        n.tp += 1;
+                        found.insert(entity);
+                        n.ttd_h.push((at - c.start_ms) as f64 / 3_600_000.0);
                     }
                     early => {
+                        n.false_alerts += count;
                         if early.is_some() {
-                            *by_trait.entry(format!("{k} (too early)")).or_default() += 1;
+                            *n.fp_by_trait.entry(format!("{k} (too early)")).or_default() += 1;
                         }
-                        count_traits(truth, entity, &mut by_trait);
+                        count_traits(truth, entity, &mut n.fp_by_trait);
                     }
                 }
             }
-            score(
-                rule,
-                &k,
-                unit::FLAT,
-                (cases.len(), tp, alerted, tp),
-                &ttd,
-                by_trait,
-            )
+            n.detected = n.tp;
+            for (entity, c) in &cases {
+                if !found.contains(entity) {
+                    count_case_traits(c, &mut n.misses_by_trait);
+                }
+            }
+            score(truth, rule, &k, unit::FLAT, n)
         })
         .collect();
     rules.extend(
@@ -362,249 +437,5 @@ pub fn evaluate(truth: &GroundTruth, alerts: &[Alert]) -> Evaluation {
     }
 }
 
-impl Evaluation {
-    /// The table for a terminal.
-    pub fn table(&self) -> String {
-        let mut out = format!(
-            "scenario {} seed {}: {} flats, {} days (per flat: tp/fp count flats; per episode: alerts)\n{:<31} {:<7} {:>5} {:>5} {:>7} {:>5} {:>5} {:>9} {:>6} {:>5} {:>9} {:>9}\n",
-            self.scenario, self.seed, self.flats, self.days, "rule", "unit", "cases", "found", "alerted", "tp", "fp", "precision", "recall", "f1", "ttd_h_med", "ttd_h_max"
-        );
-        let hours = |h: Option<f64>| h.map_or("-".to_owned(), |h| format!("{h:.2}"));
-        for r in &self.rules {
-            out += &format!(
-                "{:<31} {:<7} {:>5} {:>5} {:>7} {:>5} {:>5} {:>9.3} {:>6.3} {:>5.3} {:>9} {:>9}\n",
-                r.rule,
-                r.unit,
-                r.cases,
-                r.detected,
-                r.alerted,
-                r.true_positives,
-                r.false_positives,
-                r.precision,
-                r.recall,
-                r.f1,
-                hours(r.median_ttd_h),
-                hours(r.max_ttd_h),
-            );
-        }
-        for r in self.rules.iter().filter(|r| r.false_positives > 0) {
-            let traits: Vec<String> = r
-                .false_positives_by_trait
-                .iter()
-                .map(|(t, n)| format!("{t} {n}"))
-                .collect();
-            out += &format!(
-                "false positives of {} by flat trait: {}\n",
-                r.rule,
-                traits.join(", ")
-            );
-        }
-        out
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use gridwatch_telemetry::{AlertState, Evidence, Severity, Timestamp};
-    use truth::Case;
-
-    fn alert(rule: &str, entity: &str, ts: i64) -> Alert {
-        Alert {
-            schema: 1,
-            id: format!("{rule}:{entity}:{ts}"),
-            rule: rule.into(),
-            entity: entity.into(),
-            cell: "c".into(),
-            site: "s".into(),
-            severity: Severity::Minor,
-            state: AlertState::Open,
-            ts: Timestamp(ts),
-            title: String::new(),
-            summary: String::new(),
-            evidence: Evidence::default(),
-        }
-    }
-
-    fn case(kind: &str, entity: &str, start_ms: i64, end_ms: Option<i64>) -> Case {
-        Case {
-            kind: kind.into(),
-            entity: entity.into(),
-            start_ms,
-            end_ms,
-            note: String::new(),
-        }
-    }
-
-    /// The tables name rules by string: a detector's rule renamed without
-    /// them would silently score nothing.
-    #[test]
-    fn every_scored_rule_is_one_a_detector_raises() {
-        use crate::detect::*;
-        let mut raised: Vec<&str> = socket_session::RULES.to_vec();
-        raised.extend([
-            socket_safety::RULE_OVERCURRENT,
-            socket_safety::RULE_OVERPOWER,
-            socket_safety::RULE_OVERTEMPERATURE,
-            meter_health::RULE_NO_DATA,
-            meter_health::RULE_BUILDING_NO_DATA,
-            meter_health::RULE_STUCK,
-            meter_health::RULE_REVERSED,
-            indoor_charging::RULE_SIGHTING,
-            indoor_charging::RULE_SIGNATURE,
-            indoor_charging::RULE_FUSED,
-            group_rental::RULE_GROUP_RENTAL,
-            three_in_one::RULE_THREE_IN_ONE,
-            night_water::RULE_LEAK,
-        ]);
-        let scored = RULE_KINDS
-            .iter()
-            .map(|r| r.0)
-            .chain(EPISODE_RULES.iter().map(|r| r.0));
-        for rule in scored {
-            assert!(
-                raised.contains(&rule),
-                "{rule} is scored but no detector raises it"
-            );
-        }
-    }
-
-    #[test]
-    fn precision_recall_and_time_to_detect_per_rule() {
-        let case = |e: &str, start| case(kind::GROUP_RENTAL, e, start, None);
-        let truth = GroundTruth {
-            cases: vec![
-                case("a", 0),
-                case("b", 0),
-                case("c", 100 * 3_600_000),
-                case("d", 0),
-            ],
-            traits: BTreeMap::from([("x".to_owned(), vec!["night_plateau".to_owned()])]),
-            ..GroundTruth::default()
-        };
-        let alerts = vec![
-            alert("group_rental", "a", 10 * 3_600_000),
-            alert("group_rental", "a", 50 * 3_600_000),
-            alert("group_rental", "b", 30 * 3_600_000),
-            // Before its case began: a false positive.
-            alert("group_rental", "c", 50 * 3_600_000),
-            alert("group_rental", "x", 0),
-        ];
-        let e = evaluate(&truth, &alerts);
-        let g = &e.rules[0];
-        assert_eq!(
-            (g.cases, g.alerted, g.true_positives, g.false_positives),
-            (4, 4, 2, 2)
-        );
-        assert_eq!(g.precision, 0.5);
-        assert_eq!(g.recall, 0.5);
-        assert_eq!(g.f1, 0.5);
-        assert_eq!(g.median_ttd_h, Some(20.0));
-        // Which flats the false positives were: "c" too early (no traits), "x" a night plateau.
-        assert_eq!(
-            g.false_positives_by_trait,
-            BTreeMap::from([
-                ("group_rental (too early)".to_owned(), 1),
-                ("none".to_owned(), 1),
-                ("night_plateau".to_owned(), 1),
-            ])
-        );
-        assert!(e
-            .table()
-            .contains("false positives of group_rental by flat trait"));
-        // A rule with no cases and no alerts scores 1/1, with no time to detect.
-        let s = e
-            .rules
-            .iter()
-            .find(|r| r.rule == "indoor_charging_fused")
-            .unwrap();
-        assert_eq!((s.precision, s.recall, s.median_ttd_h), (1.0, 1.0, None));
-        assert!(e.table().contains("group_rental"));
-    }
-
-    #[test]
-    fn a_lift_sighting_is_scored_against_bikes_indoors_and_indoor_charging() {
-        let case = |k: &str, e: &str, start| case(k, e, start, None);
-        let truth = GroundTruth {
-            cases: vec![
-                case(kind::BIKE_INDOORS, "a", 10),
-                case(kind::INDOOR_CHARGING, "b", 10),
-                // Both on one flat: one case, from the earlier start.
-                case(kind::INDOOR_CHARGING, "c", 50),
-                case(kind::BIKE_INDOORS, "c", 20),
-            ],
-            ..GroundTruth::default()
-        };
-        let alerts = vec![
-            alert("indoor_sighting", "a", 10),
-            alert("indoor_sighting", "c", 30),
-            alert("indoor_sighting", "z", 30),
-            alert("indoor_charging_signature", "a", 10),
-        ];
-        let e = evaluate(&truth, &alerts);
-        let s = e
-            .rules
-            .iter()
-            .find(|r| r.rule == "indoor_sighting")
-            .unwrap();
-        assert_eq!(s.kind, "indoor_charging+bike_indoors");
-        assert_eq!(
-            (s.cases, s.alerted, s.true_positives, s.false_positives),
-            (3, 3, 2, 1)
-        );
-        // The signature rule looks for charging only: "a" is a false positive.
-        let g = e
-            .rules
-            .iter()
-            .find(|r| r.rule == "indoor_charging_signature")
-            .unwrap();
-        assert_eq!((g.cases, g.true_positives, g.false_positives), (2, 0, 1));
-    }
-
-    #[test]
-    fn episodes_are_found_inside_their_window_and_alerts_outside_are_false() {
-        let h = 3_600_000;
-        let ep = |e: &str, start: i64, end: i64| case("meter_gap", e, start, Some(end));
-        let truth = GroundTruth {
-            end_ms: 100 * h,
-            cases: vec![
-                ep("m1", 10 * h, 12 * h),
-                ep("m1", 50 * h, 51 * h),
-                ep("m2", 5 * h, 6 * h),
-            ],
-            ..GroundTruth::default()
-        };
-        let alerts = vec![
-            // First episode of m1, twice: found once, 30 min after it was due.
-            alert("meter_no_data", "m1", 10 * h + h / 2),
-            alert("meter_no_data", "m1", 11 * h),
-            // Within the grace after m1's second episode ended.
-            alert("meter_no_data", "m1", 51 * h + h / 4),
-            // Outside every window: a false positive, as is the other entity.
-            alert("meter_no_data", "m1", 30 * h),
-            alert("meter_no_data", "m3", 5 * h),
-            // Another rule is not counted.
-            alert("meter_stuck", "m2", 5 * h),
-        ];
-        let s = score_episodes(&truth, &alerts, "meter_no_data", "meter_gap", h / 2);
-        assert_eq!(s.unit, unit::EPISODE);
-        assert_eq!(
-            (
-                s.cases,
-                s.detected,
-                s.alerted,
-                s.true_positives,
-                s.false_positives
-            ),
-            (3, 2, 5, 3, 2)
-        );
-        assert_eq!(s.precision, 0.6);
-        assert!((s.recall - 2.0 / 3.0).abs() < 1e-12);
-        assert_eq!(s.median_ttd_h, Some(0.875));
-        assert_eq!(s.max_ttd_h, Some(1.25));
-        assert_eq!(
-            s.false_positives_by_trait,
-            BTreeMap::from([("none".to_owned(), 2)])
-        );
-    }
-}
+mod tests;

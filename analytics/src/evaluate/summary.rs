@@ -1,10 +1,13 @@
 //! Several evaluations of one scenario (one per seed) in one table: the
 //! spread over seeds is what tells a detector's quality from one lucky or
 //! unlucky district, so figures are reported as mean (min–max), never from
-//! one seed alone.
+//! one seed alone. A figure undefined on a seed (precision of a rule that
+//! did not fire there, recall without cases) is left out of its mean, and
+//! the seeds where it was undefined are counted and shown.
 
 use super::{Evaluation, RuleScore};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Mean, smallest and largest of one figure over seeds.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -50,16 +53,51 @@ pub struct RuleSummary {
     pub unit: String,
     /// Per seed, in the order given: (true positives, alerted, cases found, cases).
     pub per_seed: Vec<(u32, u32, u32, u32)>,
-    /// Precision over seeds.
-    pub precision: Spread,
-    /// Recall over seeds.
-    pub recall: Spread,
-    /// F1 over seeds.
-    pub f1: Spread,
+    /// Precision per seed (`None` where the rule raised nothing).
+    pub precision_per_seed: Vec<Option<f64>>,
+    /// Recall per seed (`None` where there were no cases).
+    pub recall_per_seed: Vec<Option<f64>>,
+    /// False alerts per 100 flats per month, per seed.
+    pub false_alerts_per_100_flats_month_per_seed: Vec<Option<f64>>,
+    /// Precision over the seeds where it is defined.
+    pub precision: Option<Spread>,
+    /// Seeds where precision was undefined (nothing alerted).
+    pub precision_undefined: u32,
+    /// Recall over the seeds where it is defined.
+    pub recall: Option<Spread>,
+    /// Seeds where recall was undefined (no cases).
+    pub recall_undefined: u32,
+    /// F1 over the seeds where it is defined.
+    pub f1: Option<Spread>,
+    /// False alerts per 100 flats per month over seeds.
+    pub false_alerts_per_100_flats_month: Option<Spread>,
     /// Median time to detect over the seeds that detected anything, hours.
     pub median_ttd_h: Option<Spread>,
+    /// 90th percentile time to detect over those seeds, hours.
+    pub p90_ttd_h: Option<Spread>,
     /// Longest time to detect in any seed, hours.
     pub max_ttd_h: Option<f64>,
+    /// Misses by case trait, summed over seeds.
+    pub misses_by_trait: BTreeMap<String, u32>,
+    /// False positives by flat trait, summed over seeds.
+    pub false_positives_by_trait: BTreeMap<String, u32>,
+}
+
+fn show(s: Option<Spread>, undefined: u32, seeds: usize, digits: usize) -> String {
+    match s {
+        None => "—".to_owned(),
+        Some(s) if undefined > 0 => format!(
+            "{} ({undefined} of {seeds} seeds undefined)",
+            s.show(digits)
+        ),
+        Some(s) => s.show(digits),
+    }
+}
+
+fn add(into: &mut BTreeMap<String, u32>, from: &BTreeMap<String, u32>) {
+    for (k, v) in from {
+        *into.entry(k.clone()).or_default() += v;
+    }
 }
 
 /// The summary of a scenario over seeds.
@@ -91,9 +129,20 @@ pub fn summarize(evals: &[Evaluation]) -> Result<Summary, String> {
                 .iter()
                 .filter_map(|e| e.rules.iter().find(|x| x.rule == r.rule))
                 .collect();
-            let spread = |f: fn(&RuleScore) -> f64| {
-                Spread::of(scores.iter().map(|s| f(s))).expect("the first evaluation has the rule")
+            let defined = |f: fn(&RuleScore) -> Option<f64>| {
+                let v: Vec<Option<f64>> = scores.iter().map(|s| f(s)).collect();
+                let undefined = v.iter().filter(|x| x.is_none()).count() as u32;
+                (Spread::of(v.iter().flatten().copied()), undefined, v)
             };
+            let (precision, precision_undefined, precision_per_seed) = defined(|s| s.precision);
+            let (recall, recall_undefined, recall_per_seed) = defined(|s| s.recall);
+            let (fa, _, fa_per_seed) = defined(|s| s.false_alerts_per_100_flats_month);
+            let mut misses_by_trait = BTreeMap::new();
+            let mut false_positives_by_trait = BTreeMap::new();
+            for s in &scores {
+                add(&mut misses_by_trait, &s.misses_by_trait);
+                add(&mut false_positives_by_trait, &s.false_positives_by_trait);
+            }
             RuleSummary {
                 rule: r.rule.clone(),
                 unit: r.unit.clone(),
@@ -101,11 +150,20 @@ pub fn summarize(evals: &[Evaluation]) -> Result<Summary, String> {
                     .iter()
                     .map(|s| (s.true_positives, s.alerted, s.detected, s.cases))
                     .collect(),
-                precision: spread(|s| s.precision),
-                recall: spread(|s| s.recall),
-                f1: spread(|s| s.f1),
+                precision_per_seed,
+                recall_per_seed,
+                false_alerts_per_100_flats_month_per_seed: fa_per_seed,
+                precision,
+                precision_undefined,
+                recall,
+                recall_undefined,
+                f1: Spread::of(scores.iter().filter_map(|s| s.f1)),
+                false_alerts_per_100_flats_month: fa,
                 median_ttd_h: Spread::of(scores.iter().filter_map(|s| s.median_ttd_h)),
+                p90_ttd_h: Spread::of(scores.iter().filter_map(|s| s.p90_ttd_h)),
                 max_ttd_h: scores.iter().filter_map(|s| s.max_ttd_h).reduce(f64::max),
+                misses_by_trait,
+                false_positives_by_trait,
             }
         })
         .collect();
@@ -122,20 +180,23 @@ impl Summary {
     pub fn markdown(&self) -> String {
         let seeds: Vec<String> = self.seeds.iter().map(u64::to_string).collect();
         let mut out = format!(
-            "Scenario {}, seeds {}.\n\n| rule | unit | precision mean (min–max) | recall mean (min–max) | F1 mean (min–max) | median TTD h, mean (min–max) | max TTD h |\n|---|---|---|---|---|---|---|\n",
+            "Scenario {}, seeds {}. Undefined figures (no alerts: no precision; no cases: no recall) are left out of the means and counted; — = undefined on every seed.\n\n| rule | unit | precision mean (min–max) | recall mean (min–max) | F1 mean (min–max) | TTD h median, mean (min–max) | TTD h p90, mean (min–max) | max TTD h | false alerts /100 flats/month |\n|---|---|---|---|---|---|---|---|---|\n",
             self.scenario,
             seeds.join(", ")
         );
+        let n = self.seeds.len();
         for r in &self.rules {
             out += &format!(
-                "| `{}` | {} | {} | {} | {} | {} | {} |\n",
+                "| `{}` | {} | {} | {} | {} | {} | {} | {} | {} |\n",
                 r.rule,
                 r.unit,
-                r.precision.show(2),
-                r.recall.show(2),
-                r.f1.show(2),
-                r.median_ttd_h.map_or("–".to_owned(), |s| s.show(1)),
-                r.max_ttd_h.map_or("–".to_owned(), |h| format!("{h:.2}")),
+                show(r.precision, r.precision_undefined, n, 2),
+                show(r.recall, r.recall_undefined, n, 2),
+                show(r.f1, 0, n, 2),
+                show(r.median_ttd_h, 0, n, 1),
+                show(r.p90_ttd_h, 0, n, 1),
+                r.max_ttd_h.map_or("—".to_owned(), |h| format!("{h:.2}")),
+                show(r.false_alerts_per_100_flats_month, 0, n, 2),
             );
         }
         out += &format!(
@@ -155,6 +216,33 @@ impl Summary {
                 .collect();
             out += &format!("| `{}` | {} |\n", r.rule, cells.join(" | "));
         }
+        let mut lines = String::new();
+        for r in &self.rules {
+            let list = |by: &BTreeMap<String, u32>| {
+                by.iter()
+                    .map(|(t, n)| format!("{t} {n}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            if !r.misses_by_trait.is_empty() {
+                lines += &format!(
+                    "- misses of `{}` by case trait: {}\n",
+                    r.rule,
+                    list(&r.misses_by_trait)
+                );
+            }
+            if !r.false_positives_by_trait.is_empty() {
+                lines += &format!(
+                    "- false positives of `{}` by flat trait: {}\n",
+                    r.rule,
+                    list(&r.false_positives_by_trait)
+                );
+            }
+        }
+        if !lines.is_empty() {
+            out += "\nOver all seeds:\n\n";
+            out += &lines;
+        }
         out
     }
 }
@@ -164,11 +252,11 @@ mod tests {
     use super::super::{evaluate, truth::GroundTruth};
     use super::*;
 
-    fn eval(seed: u64, precision: f64, ttd: Option<f64>) -> Evaluation {
+    fn eval(seed: u64, precision: impl Into<Option<f64>>, ttd: Option<f64>) -> Evaluation {
         let mut e = evaluate(&GroundTruth::default(), &[]);
         e.seed = seed;
         e.scenario = "default".into();
-        e.rules[0].precision = precision;
+        e.rules[0].precision = precision.into();
         e.rules[0].median_ttd_h = ttd;
         e.rules[0].max_ttd_h = ttd.map(|t| t * 2.0);
         e
@@ -183,8 +271,9 @@ mod tests {
         ])
         .unwrap();
         let r = &s.rules[0];
-        assert!((r.precision.mean - 0.9).abs() < 1e-12);
-        assert_eq!((r.precision.min, r.precision.max), (0.8, 1.0));
+        let p = r.precision.unwrap();
+        assert!((p.mean - 0.9).abs() < 1e-12);
+        assert_eq!((p.min, p.max), (0.8, 1.0));
         // Time to detect over the seeds that detected something.
         assert_eq!(r.median_ttd_h.map(|m| m.mean), Some(15.0));
         assert_eq!(r.max_ttd_h, Some(40.0));
@@ -195,6 +284,36 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("seed 3"), "{md}");
+    }
+
+    /// A seed where the rule raised nothing has no precision: it must not
+    /// count as 1 in the mean (0.73 and nothing is not 0.87), and the table
+    /// says on how many seeds it was undefined.
+    #[test]
+    fn undefined_precision_is_left_out_and_counted() {
+        let s = summarize(&[
+            eval(1, 0.73, None),
+            eval(2, None, None),
+            eval(3, 0.73, None),
+        ])
+        .unwrap();
+        let r = &s.rules[0];
+        assert_eq!(r.precision.map(|p| p.mean), Some(0.73));
+        assert_eq!(r.precision_undefined, 1);
+        assert_eq!(r.precision_per_seed, [Some(0.73), None, Some(0.73)]);
+        // No cases anywhere: recall is undefined on every seed, shown as —.
+        assert_eq!((r.recall, r.recall_undefined), (None, 3));
+        let md = s.markdown();
+        assert!(
+            md.contains(
+                "| `group_rental` | flat | 0.73 (0.73–0.73) (1 of 3 seeds undefined) | — |"
+            ),
+            "{md}"
+        );
+        let all_silent = summarize(&[eval(1, None, None)]).unwrap();
+        assert!(all_silent
+            .markdown()
+            .contains("| `group_rental` | flat | — | — |"));
     }
 
     #[test]

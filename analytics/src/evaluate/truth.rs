@@ -3,8 +3,8 @@
 //! Written by `gridwatch-sim district` next to its recording, read by
 //! `gridwatch-analytics evaluate`.
 
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use serde::{Deserialize, Deserializer, Serialize};
+use std::collections::{BTreeMap, HashSet};
 
 /// What kind of case was planted.
 pub mod kind {
@@ -63,13 +63,66 @@ pub mod kind {
     /// A session whose energy passed 1.3 × the median of the previous
     /// sessions (at least 3) of the tag that started it.
     pub const PILE_ABNORMAL_SESSION_ENERGY: &str = "pile_abnormal_session_energy";
+
+    /// Kinds whose entity is a flat `site/building/unit`.
+    pub const FLAT_KINDS: &[&str] = &[
+        GROUP_RENTAL,
+        INDOOR_CHARGING,
+        BIKE_INDOORS,
+        LEAK,
+        THREE_IN_ONE,
+    ];
+
+    /// Every kind a truth file may name: a closed set, so that a misspelt
+    /// kind is an error rather than a rule scored on nothing.
+    pub const ALL: &[&str] = &[
+        GROUP_RENTAL,
+        INDOOR_CHARGING,
+        BIKE_INDOORS,
+        LEAK,
+        THREE_IN_ONE,
+        METER_GAP,
+        BUILDING_OUTAGE,
+        METER_STUCK,
+        METER_REVERSED,
+        PILE_OVERCURRENT,
+        PILE_OVERPOWER,
+        PILE_OVERTEMPERATURE,
+        PILE_RESIDUAL_CURRENT,
+        PILE_NONSTANDARD_CHARGER,
+        PILE_NOT_FULL,
+        PILE_SESSION_OVER_CAP,
+        PILE_FORCED_STOP_MISSED,
+        PILE_LIVE_AFTER_FULL,
+        PILE_IDLE_LIVE,
+        PILE_TAPER_REVERSAL,
+        PILE_BULK_STUCK,
+        PILE_OVERLOAD,
+        PILE_SESSION_OVER_LIMIT,
+        PILE_ABNORMAL_SESSION_ENERGY,
+    ];
+}
+
+/// serde: a case kind must be one of [`kind::ALL`]; serde_json adds the
+/// line and column of the offending value to the message.
+fn known_kind<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let k = String::deserialize(d)?;
+    if kind::ALL.contains(&k.as_str()) {
+        Ok(k)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "unknown case kind {k:?}; known kinds: {}",
+            kind::ALL.join(", ")
+        )))
+    }
 }
 
 /// One planted case.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Case {
-    /// What ([`kind`]).
+    /// What ([`kind`]; one of [`kind::ALL`], checked when read).
+    #[serde(deserialize_with = "known_kind")]
     pub kind: String,
     /// The flat, `site/building/unit`; for a meter or pile episode, the
     /// entity its rule alerts on (a meter `site/gateway/device`, a building's
@@ -87,6 +140,12 @@ pub struct Case {
     /// A few words for a person reading the file.
     #[serde(default)]
     pub note: String,
+    /// What else is known about the case, as a free map (for an indoor
+    /// charger: `charger`, `start_hour`, `household`, …). Not scored: the
+    /// evaluation breaks misses down by each `key=value`, which is what
+    /// tells which cases a rule cannot see.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub traits: BTreeMap<String, String>,
 }
 
 /// The ground-truth file.
@@ -113,4 +172,100 @@ pub struct GroundTruth {
     /// positives share, which is what tells a detector's weakness from noise.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub traits: BTreeMap<String, Vec<String>>,
+}
+
+impl GroundTruth {
+    /// Checks that every case names something that exists: a flat case a
+    /// flat of the register (when `flats` is given), a meter, pile or socket
+    /// episode a device seen in the recording (`site/gateway/device`, a
+    /// socket with its `#n`), a building outage a gateway seen. A case on
+    /// nothing would silently become a miss. The error lists the first few
+    /// by case index.
+    pub fn check_entities(
+        &self,
+        flats: Option<&dyn Fn(&str) -> bool>,
+        devices: &HashSet<String>,
+    ) -> Result<(), String> {
+        let gateways: HashSet<&str> = devices
+            .iter()
+            .filter_map(|d| d.rsplit_once('/').map(|(g, _)| g))
+            .collect();
+        let mut bad = Vec::new();
+        for (i, c) in self.cases.iter().enumerate() {
+            let known = if kind::FLAT_KINDS.contains(&c.kind.as_str()) {
+                flats.is_none_or(|f| f(&c.entity))
+            } else if c.kind == kind::BUILDING_OUTAGE {
+                gateways.contains(c.entity.as_str())
+            } else {
+                let device = c.entity.split_once('#').map_or(c.entity.as_str(), |d| d.0);
+                devices.contains(device)
+            };
+            if !known {
+                bad.push(format!("case {i} ({} on {:?})", c.kind, c.entity));
+            }
+        }
+        if bad.is_empty() {
+            return Ok(());
+        }
+        let n = bad.len();
+        bad.truncate(5);
+        Err(format!(
+            "{n} case(s) name no flat of the register or device of the recording: {}{}",
+            bad.join(", "),
+            if n > 5 { ", …" } else { "" }
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_misspelt_kind_is_an_error_with_its_line() {
+        let text = "{\"scenario\":\"x\",\"seed\":1,\"flats\":1,\"days\":1,\"start_ms\":0,\"end_ms\":1,\n\"cases\":[\n{\"kind\":\"group-rental\",\"entity\":\"s/b/1\",\"start_ms\":0}]}";
+        let err = serde_json::from_str::<GroundTruth>(text)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("\"group-rental\""), "{err}");
+        assert!(err.contains("group_rental"), "names the valid kinds: {err}");
+        assert!(err.contains("line 3"), "{err}");
+        let ok = text.replace("group-rental", "group_rental");
+        let t: GroundTruth = serde_json::from_str(&ok).unwrap();
+        assert_eq!(t.cases[0].kind, kind::GROUP_RENTAL);
+    }
+
+    #[test]
+    fn cases_on_nothing_are_named_by_index() {
+        let case = |k: &str, e: &str| Case {
+            kind: k.into(),
+            entity: e.into(),
+            start_ms: 0,
+            end_ms: None,
+            note: String::new(),
+            traits: BTreeMap::new(),
+        };
+        let t = GroundTruth {
+            cases: vec![
+                case(kind::GROUP_RENTAL, "s/b/101"),
+                case(kind::METER_STUCK, "s/gw/em-1"),
+                case(kind::PILE_OVERCURRENT, "s/gw/pile-1#3"),
+                case(kind::BUILDING_OUTAGE, "s/gw"),
+                case(kind::LEAK, "s/b/999"),
+                case(kind::METER_GAP, "s/gw/em-9"),
+            ],
+            ..GroundTruth::default()
+        };
+        let devices: HashSet<String> = ["s/gw/em-1".to_owned(), "s/gw/pile-1".to_owned()].into();
+        let flats = |f: &str| f == "s/b/101";
+        let err = t.check_entities(Some(&flats), &devices).unwrap_err();
+        assert!(err.starts_with("2 case(s)"), "{err}");
+        assert!(err.contains("case 4 (leak on \"s/b/999\")"), "{err}");
+        assert!(err.contains("case 5 (meter_gap"), "{err}");
+        let good = GroundTruth {
+            cases: t.cases[..4].to_vec(),
+            ..GroundTruth::default()
+        };
+        assert_eq!(good.check_entities(Some(&flats), &devices), Ok(()));
+    }
 }

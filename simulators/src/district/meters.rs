@@ -235,6 +235,7 @@ impl Watch {
                             start_ms: (self.changed_at + stuck_ms).max(used_at),
                             end_ms: None,
                             note: format!("register stuck at {total}"),
+                            traits: Default::default(),
                         });
                     }
                 }
@@ -247,6 +248,7 @@ impl Watch {
                         start_ms: ts,
                         end_ms: (to < i64::MAX / 2).then_some(to),
                         note: "wired backwards".into(),
+                        traits: Default::default(),
                     });
                 }
             }
@@ -354,6 +356,7 @@ pub fn cases(
                 (to - from) as f64 / MIN_MS as f64,
                 members.len()
             ),
+            traits: Default::default(),
         });
     }
     for (i, w) in watches.iter().enumerate() {
@@ -371,6 +374,7 @@ pub fn cases(
                         "silent {:.0} min",
                         (s.1.unwrap_or(end_ms) - s.0) as f64 / MIN_MS as f64
                     ),
+                    traits: Default::default(),
                 });
             }
         }

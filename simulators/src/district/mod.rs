@@ -171,6 +171,11 @@ pub fn generate(scenario: &Scenario, seed: u64, out_dir: &Path) -> anyhow::Resul
                     "{} people, {} registered",
                     f.profile.group_size, f.profile.registered
                 ),
+                traits: [
+                    ("people".to_owned(), f.profile.group_size.to_string()),
+                    ("registered".to_owned(), f.profile.registered.to_string()),
+                ]
+                .into(),
             });
         }
         if let Some((d, watts)) = f.profile.three_in_one {
@@ -180,6 +185,7 @@ pub fn generate(scenario: &Scenario, seed: u64, out_dir: &Path) -> anyhow::Resul
                 start_ms: t0 + i64::from(d) * 86_400_000,
                 end_ms: None,
                 note: format!("{:.1} kW weekdays 09-18", watts / 1000.0),
+                traits: Default::default(),
             });
         }
         if let Some((d, lph)) = f.profile.leak {
@@ -189,6 +195,8 @@ pub fn generate(scenario: &Scenario, seed: u64, out_dir: &Path) -> anyhow::Resul
                 start_ms: t0 + i64::from(d) * 86_400_000,
                 end_ms: None,
                 note: format!("{lph:.1} L/h"),
+                // Whole litres per hour, so that misses group by size.
+                traits: [("leak_l_per_h".to_owned(), format!("{:.0}", lph.floor()))].into(),
             });
         }
     }
@@ -260,6 +268,15 @@ pub fn generate(scenario: &Scenario, seed: u64, out_dir: &Path) -> anyhow::Resul
                             start_ms: ts(carried_up.unwrap_or(s.start).min(s.start)).0,
                             end_ms: None,
                             note: format!("{charger:?}"),
+                            traits: [
+                                ("charger".to_owned(), format!("{charger:?}")),
+                                (
+                                    "start_hour".to_owned(),
+                                    ((s.start - day_start).div_euclid(60)).to_string(),
+                                ),
+                                ("registered".to_owned(), f.profile.registered.to_string()),
+                            ]
+                            .into(),
                         });
                     }
                     if let Some(at) = carried_up {
@@ -291,6 +308,7 @@ pub fn generate(scenario: &Scenario, seed: u64, out_dir: &Path) -> anyhow::Resul
                             start_ms: ts(at).0,
                             end_ms: None,
                             note: "bike taken indoors, not charged".into(),
+                            traits: Default::default(),
                         });
                     }
                 }

@@ -186,13 +186,13 @@ fn the_small_scenario_file_replays_to_the_same_alerts_and_the_detectors_find_cas
     let rule = |name: &str| e.rules.iter().find(|r| r.rule == name).unwrap().clone();
     let gr = rule("group_rental");
     assert!(
-        gr.cases > 0 && gr.recall >= 0.5 && gr.precision >= 0.3,
+        gr.cases > 0 && gr.recall >= Some(0.5) && gr.precision >= Some(0.3),
         "{}",
         e.table()
     );
     let fused = rule("indoor_charging_fused");
     assert!(
-        fused.true_positives > 0 && fused.precision >= 0.5,
+        fused.true_positives > 0 && fused.precision >= Some(0.5),
         "{}",
         e.table()
     );
@@ -392,7 +392,7 @@ fn planted_meter_faults_gaps_and_outages_are_found_by_the_meter_health_rules() {
             "{rule}\n{}",
             e.table()
         );
-        assert!(r.precision >= 0.95, "{rule}\n{}", e.table());
+        assert!(r.precision >= Some(0.95), "{rule}\n{}", e.table());
         assert!(
             r.max_ttd_h.is_some_and(|h| h <= 1.0),
             "{rule}\n{}",

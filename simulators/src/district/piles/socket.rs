@@ -249,6 +249,7 @@ impl Socket {
                         start_ms: due.max(c65),
                         end_ms: None,
                         note: note.clone(),
+                        traits: Default::default(),
                     });
                 }
             }

@@ -30,6 +30,7 @@ pub(super) fn truth_hold(
                 start_ms: since + hold_ms,
                 end_ms: None,
                 note: note.into(),
+                traits: Default::default(),
             });
         }
     } else {
@@ -123,6 +124,7 @@ pub(super) fn energy_truth(mut log: EnergyLog) -> Vec<Case> {
                         start_ms: ts,
                         end_ms: None,
                         note: format!("{}; tag {}", l.note, l.tag),
+                        traits: Default::default(),
                     });
                 }
             }
