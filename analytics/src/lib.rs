@@ -48,6 +48,7 @@ pub mod config;
 pub mod connection;
 pub mod detect;
 pub mod evaluate;
+pub mod explain;
 pub mod ingest;
 pub mod notify;
 pub mod pipeline;
