@@ -55,7 +55,7 @@ use gridwatch_telemetry::Timestamp;
 const MAX_BASELINE_SAMPLES: usize = 64;
 /// Readings a taper must span: a load switched off mid-interval leaves one
 /// reading between on and off, a taper leaves several.
-const MIN_TAPER_SAMPLES: u16 = 2;
+const MIN_TAPER_SAMPLES: u16 = 3;
 /// Settled plateau readings a session outside the quiet hours needs before
 /// its flatness means anything.
 const MIN_DAY_PLATEAU_READINGS: u16 = 6;
@@ -144,10 +144,12 @@ impl Candidate {
         } else {
             (self.rise_sum_w, self.rise_n)
         };
-        // Twice the mean rise is the mean change of a series that goes up
-        // as often as down, so the limit reads as before rises alone counted.
+        // In the quiet hours every change counts; outside them only rises
+        // (twice their mean, the mean change of a series that goes up as
+        // often as down), so that a slow decline does not read as rough.
+        let scale = if self.reached_quiet(cfg) { 1.0 } else { 2.0 };
         if n > 0 {
-            2.0 * sum / f32::from(n)
+            scale * sum / f32::from(n)
         } else {
             0.0
         }
@@ -368,11 +370,12 @@ impl SignatureTrack {
         trace: &mut T,
     ) -> Option<Session> {
         let smooth_ms = i64::from(cfg.smooth_min) * 60_000;
-        // The flat's own night floor is a reference that the household's
-        // evening load cannot move: a charger plugged in on top of the
-        // evening keeps its excess over the floor when the household goes
-        // to bed, while its excess over the evening level vanishes.
-        let reference = if self.floor_w.is_finite() {
+        // Once the session has reached the quiet hours the flat's own night
+        // floor is its reference (and stays so: switching back to the
+        // evening level at 05:00 would fake a taper in a load that simply
+        // stays on). In the evening the floor would let the household's own
+        // evening load pass for a plateau.
+        let reference = if (quiet || c.quiet_ms > 0) && self.floor_w.is_finite() {
             c.pre_w.min(self.floor_w)
         } else {
             c.pre_w
@@ -416,7 +419,7 @@ impl SignatureTrack {
                 c.rise_sum_w += rise;
                 c.rise_n = c.rise_n.saturating_add(1);
                 if quiet {
-                    c.rough_sum_w += rise;
+                    c.rough_sum_w += (p - c.prev_w).abs();
                     c.rough_n = c.rough_n.saturating_add(1);
                 }
             }
