@@ -1,5 +1,5 @@
 //! The `gridwatch-analytics` command line: `run`, `check`, `replay`,
-//! `evaluate` and `summarize`.
+//! `evaluate`, `summarize` and `explain`.
 //!
 //! Errors are one line on stderr. Exit codes: 0 success, 1 the service failed
 //! at run time, 2 the command line or the config is wrong (so that systemd and
@@ -101,6 +101,29 @@ pub enum Command {
         /// Write one SVG chart per rule (`<rule>.svg`) into this directory.
         #[arg(long)]
         svg: Option<PathBuf>,
+    },
+    /// Replay a recording and print, for one flat (or the flat of one
+    /// meter), every decision of the charger-signature detector in local
+    /// time with the numbers that decided it.
+    #[command(group(clap::ArgGroup::new("entity").required(true).args(["flat", "meter"])))]
+    Explain {
+        /// The recording.
+        recording: PathBuf,
+        /// The flat, `site/building/unit` as alerts name it.
+        #[arg(long)]
+        flat: Option<String>,
+        /// An electricity meter's device id; its flat is explained.
+        #[arg(long)]
+        meter: Option<String>,
+        /// The analytics config; defaults if absent.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// The register; else register.json beside the recording.
+        #[arg(long)]
+        register: Option<PathBuf>,
+        /// Print the decisions as JSON (for tools) instead of text.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -243,6 +266,27 @@ pub fn main() -> ExitCode {
                 return code;
             }
             write_json(json.as_deref(), &summary)
+        }
+        Command::Explain {
+            recording,
+            flat,
+            meter,
+            config,
+            register,
+            json,
+        } => {
+            let target = match (flat, meter) {
+                (Some(f), _) => crate::explain::Target::Flat(f),
+                (None, Some(m)) => crate::explain::Target::Meter(m),
+                (None, None) => unreachable!("clap requires --flat or --meter"),
+            };
+            crate::explain::run_cli(
+                &recording,
+                &target,
+                config.as_deref(),
+                register.as_deref(),
+                json,
+            )
         }
         Command::Run { config } => {
             let c = match AnalyticsConfig::load(&config) {

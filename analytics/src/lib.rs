@@ -50,6 +50,7 @@ pub mod connection;
 pub mod dead_letter;
 pub mod detect;
 pub mod evaluate;
+pub mod explain;
 pub mod ingest;
 pub mod notify;
 pub mod pipeline;

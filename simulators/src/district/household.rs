@@ -6,6 +6,7 @@
 //! appliance events (cooking, kettle, washing machine, night loads, an
 //! e-bike charger). Each meter reading is the mean power over its interval.
 
+use super::confounders::Confounders;
 use super::rng::Rng;
 
 /// What is planted in a flat.
@@ -36,6 +37,8 @@ pub struct Profile {
     pub night_plateau: bool,
     /// Runs a thermostat-cycling night load.
     pub night_cycling: bool,
+    /// Loads that look like a charger to a careless eye.
+    pub confounders: Confounders,
     /// Away on these days (index into the run), half-open.
     pub vacation: Option<(u32, u32)>,
     /// A leak of this many litres per hour from this day.
@@ -77,11 +80,14 @@ pub enum Shape {
     Cycling { watts: f64, on: i64, off: i64 },
     /// A lithium charge: plateau, then a linear taper over `taper` minutes.
     Lithium { watts: f64, taper: i64 },
-    /// A lead-acid charge: bulk for `bulk` minutes, then 55 % until `float_at`, then 8 W.
+    /// A lead-acid charge: bulk for `bulk` minutes, then until `float_at`
+    /// either 55 % (`tau_min` 0, a two-step charger) or an absorption that
+    /// decays from 90 % with time constant `tau_min`, then an 8 W float.
     LeadAcid {
         watts: f64,
         bulk: i64,
         float_at: i64,
+        tau_min: f64,
     },
 }
 
@@ -113,11 +119,16 @@ impl LoadEvent {
                 watts,
                 bulk,
                 float_at,
+                tau_min,
             } => {
                 if x < bulk as f64 {
                     watts
                 } else if x < float_at as f64 {
-                    0.55 * watts
+                    if tau_min > 0.0 {
+                        (0.9 * watts * (-(x - bulk as f64) / tau_min).exp()).max(8.0)
+                    } else {
+                        0.55 * watts
+                    }
                 } else {
                     8.0
                 }
@@ -179,6 +190,7 @@ impl Profile {
         if self.night_cycling {
             out.push("night_cycling");
         }
+        out.extend(self.confounders.traits());
         if self.vacation.is_some() {
             out.push("vacation");
         }
@@ -302,6 +314,7 @@ pub fn day_events(
             shape: Shape::Flat(rng.range(90.0, 260.0)),
         });
     }
+    ev.extend(p.confounders.day_events(rng, day_start, winter));
     if p.night_cycling && winter && rng.chance(0.7) {
         let start = day_start + rng.int(21 * 60 + 30, 23 * 60 + 30);
         ev.push(LoadEvent {
@@ -315,35 +328,6 @@ pub fn day_events(
         });
     }
     (ev, gas)
-}
-
-/// An indoor charging session starting on `day`, or none.
-pub fn charge_session(charger: Charger, rng: &mut Rng, day_start: i64) -> LoadEvent {
-    let start = day_start + rng.int(19 * 60, 25 * 60);
-    match charger {
-        Charger::Lithium { watts } => {
-            let plateau = rng.int(90, 240);
-            let taper = rng.int(40, 120);
-            LoadEvent {
-                start,
-                minutes: plateau + taper,
-                shape: Shape::Lithium { watts, taper },
-            }
-        }
-        Charger::LeadAcid { watts } => {
-            let bulk = rng.int(180, 300);
-            let second = rng.int(60, 180);
-            LoadEvent {
-                start,
-                minutes: bulk + second + 120,
-                shape: Shape::LeadAcid {
-                    watts,
-                    bulk,
-                    float_at: bulk + second,
-                },
-            }
-        }
-    }
 }
 
 /// Standing load at minute-of-day `mod_min`: base, fridge and activity, W.

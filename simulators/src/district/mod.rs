@@ -29,6 +29,8 @@
 //! # Ok::<(), anyhow::Error>(())
 //! ```
 
+pub mod charging;
+pub mod confounders;
 pub mod feed;
 pub mod household;
 pub mod live;
@@ -38,11 +40,13 @@ pub mod rng;
 pub mod scenario;
 
 use anyhow::Context;
+use charging::charge_sessions;
+use confounders::Confounders;
 use gridwatch_analytics::evaluate::truth::{kind, Case, GroundTruth};
 use gridwatch_analytics::recording::Record;
 use gridwatch_analytics::register::{FlatEntry, RegisterFile, TagEntry};
 use gridwatch_telemetry::{DeviceKind, Event, EventKind, Reading, Timestamp};
-use household::{charge_session, day_events, standing_w, water_share, Charger, LoadEvent, Profile};
+use household::{day_events, standing_w, water_share, Charger, LoadEvent, Profile};
 use rng::Rng;
 pub use scenario::{Scenario, ScenarioError};
 use std::io::Write;
@@ -253,7 +257,9 @@ pub fn generate(scenario: &Scenario, seed: u64, out_dir: &Path) -> anyhow::Resul
             let home = f.profile.people(day) > 0.0;
             if let (Some(charger), true) = (f.profile.indoor_charger, home) {
                 if f.rng.chance(scenario.charge_night_prob) {
-                    let s = charge_session(charger, &mut f.rng, day_start);
+                    let packs =
+                        charge_sessions(charger, &mut f.rng, day_start, scenario.field_charging);
+                    let s = packs[0];
                     let carried_up = f
                         .rng
                         .chance(scenario.sighting_prob)
@@ -286,7 +292,7 @@ pub fn generate(scenario: &Scenario, seed: u64, out_dir: &Path) -> anyhow::Resul
                         let morning = (s.start + s.minutes).max(day_start + 1440 + 390);
                         sightings.push((morning + f.rng.int(0, 120), "lift_lobby"));
                     }
-                    f.events.push(s);
+                    f.events.extend(packs);
                 }
             }
             if f.profile.tag.is_some() && home {
@@ -563,7 +569,12 @@ fn layout(s: &Scenario, seed: u64) -> Vec<Flat> {
                         .then(|| format!("tag-{seed}-{idx:05}"));
                     let indoor_charger =
                         (tag.is_some() && rng.chance(indoor_given_owner)).then(|| {
-                            if rng.chance(0.7) {
+                            if s.field_charging && rng.chance(0.15) {
+                                // Fast chargers.
+                                Charger::Lithium {
+                                    watts: rng.range(300.0, 450.0),
+                                }
+                            } else if rng.chance(0.65) {
                                 Charger::Lithium {
                                     watts: rng.range(120.0, 320.0),
                                 }
@@ -596,6 +607,11 @@ fn layout(s: &Scenario, seed: u64) -> Vec<Flat> {
                         indoor_charger,
                         night_plateau: rng.chance(s.night_plateau_rate),
                         night_cycling: rng.chance(s.night_cycling_rate),
+                        confounders: if s.confounder_rate > 0.0 {
+                            Confounders::draw(&mut rng, s.confounder_rate)
+                        } else {
+                            Confounders::default()
+                        },
                         vacation,
                         leak,
                     };

@@ -53,6 +53,15 @@ pub struct Scenario {
     pub night_plateau_rate: f64,
     /// Share of households with a thermostat-cycling night load (electric blanket).
     pub night_cycling_rate: f64,
+    /// Chargers as the field has them (`district::charging`): midday and
+    /// after-midnight starts, top-ups, sharp lithium tails, decaying
+    /// lead-acid absorption, fast chargers, two packs at once. Off: the
+    /// first, narrower model (evening, full charges, long tails).
+    pub field_charging: bool,
+    /// Chance per flat of each load that looks like a charger (night AC
+    /// heating with sleep steps, storage water heater; aquariums at a third
+    /// of it, oil heaters at half).
+    pub confounder_rate: f64,
     /// Share of flats that go away for a few days during the run.
     pub vacation_rate: f64,
     /// Share of flats that develop a continuous water leak.
@@ -137,6 +146,8 @@ impl Default for Scenario {
             stray_indoor_sighting_prob: 0.003,
             night_plateau_rate: 0.08,
             night_cycling_rate: 0.12,
+            field_charging: false,
+            confounder_rate: 0.0,
             vacation_rate: 0.05,
             leak_rate: 0.02,
             meter_gap_prob: 0.01,
@@ -264,6 +275,7 @@ impl Scenario {
             ),
             ("night_plateau_rate", self.night_plateau_rate),
             ("night_cycling_rate", self.night_cycling_rate),
+            ("confounder_rate", self.confounder_rate),
             ("vacation_rate", self.vacation_rate),
             ("leak_rate", self.leak_rate),
             ("meter_gap_prob", self.meter_gap_prob),

@@ -16,6 +16,7 @@
 //! Each rule raises at most one alert per flat per `cooldown_days`.
 
 pub mod signature;
+pub mod trace;
 
 use super::local_time::{in_hours, LocalTime};
 use super::Finding;
@@ -25,6 +26,7 @@ use gridwatch_telemetry::{DeviceKind, Event, EventKind, Evidence, Reading, Sever
 use serde::{Deserialize, Serialize};
 use signature::{Session, SignatureTrack};
 use std::collections::{BTreeMap, HashMap};
+use trace::{NoTrace, TraceEvent, TraceSink};
 
 /// Rule name: a tag seen indoors.
 pub const RULE_SIGHTING: &str = "indoor_sighting";
@@ -67,6 +69,14 @@ pub struct IndoorChargingConfig {
     /// Largest mean change between consecutive smoothed quiet-hour plateau
     /// readings, as a share of the step: a constant current is flat.
     pub max_roughness_ratio: f64,
+    /// Largest mean change between consecutive smoothed plateau readings
+    /// for a session that did not draw through the quiet hours (plugged in
+    /// at midday or in the early evening), as a share of the step.
+    pub max_day_roughness_ratio: f64,
+    /// Whether a session that ended before drawing `min_quiet_min` in the
+    /// quiet hours may count (it must then be flat by
+    /// `max_day_roughness_ratio`).
+    pub count_day_sessions: bool,
     /// Longest session, hours; longer is a constant load, not a charger.
     pub max_session_h: u32,
     /// Local hours in which a session may start: from…
@@ -107,6 +117,8 @@ impl Default for IndoorChargingConfig {
             min_taper_min: 15,
             taper_rise_ratio: 0.15,
             max_roughness_ratio: 0.1,
+            max_day_roughness_ratio: 0.05,
+            count_day_sessions: false,
             max_session_h: 12,
             start_hour_from: 18,
             start_hour_to: 4,
@@ -172,6 +184,12 @@ impl IndoorChargingConfig {
                 format!("is {}; it must be above 0", self.max_roughness_ratio),
             ));
         }
+        if !(self.max_day_roughness_ratio > 0.0 && self.max_day_roughness_ratio.is_finite()) {
+            return Err(FieldError::new(
+                "max_day_roughness_ratio",
+                format!("is {}; it must be above 0", self.max_day_roughness_ratio),
+            ));
+        }
         if self.smooth_min > 120 {
             return Err(FieldError::new(
                 "smooth_min",
@@ -210,8 +228,9 @@ impl IndoorChargingConfig {
 #[derive(Debug, Clone, Default)]
 struct FlatTrack {
     signature: SignatureTrack,
-    /// Start times of recent sessions (ms), newest last, at most `min_sessions`.
-    sessions: Vec<i64>,
+    /// Recent sessions, newest last, at most `min_sessions`: the alert's
+    /// evidence lists them so that a dashboard can draw them.
+    sessions: Vec<Session>,
     last_session: Option<Session>,
     last_sighting: Option<i64>,
     alerted: [Option<i64>; 3],
@@ -262,7 +281,7 @@ impl IndoorCharging {
                 k.capacity()
                     + std::mem::size_of::<(String, FlatTrack)>()
                     + v.signature.heap_bytes()
-                    + v.sessions.capacity() * 8
+                    + v.sessions.capacity() * std::mem::size_of::<Session>()
             })
             .sum();
         (self.flats.len(), bytes)
@@ -270,6 +289,12 @@ impl IndoorCharging {
 
     /// Feeds an electricity reading; other readings are ignored.
     pub fn observe(&mut self, r: &Reading) -> Vec<Finding> {
+        self.observe_traced(r, &mut NoTrace)
+    }
+
+    /// [`Self::observe`], telling `trace` what the signature track of the
+    /// reading's flat decided (for `gridwatch-analytics explain`).
+    pub fn observe_traced<T: TraceSink>(&mut self, r: &Reading, trace: &mut T) -> Vec<Finding> {
         if !self.config.enabled || r.kind != DeviceKind::ElectricityMeter {
             return Vec::new();
         }
@@ -282,18 +307,29 @@ impl IndoorCharging {
         let night = in_hours(hour, cfg.start_hour_from, cfg.start_hour_to);
         let quiet = in_hours(hour, cfg.quiet_hour_from, cfg.quiet_hour_to);
         let track = self.flats.entry(flat.clone()).or_default();
-        let Some(session) = track.signature.observe(cfg, r.ts, p, night, quiet) else {
+        let Some(session) = track
+            .signature
+            .observe_traced(cfg, r.ts, p, night, quiet, trace)
+        else {
             return Vec::new();
         };
         self.stats.sessions += 1;
         track.last_session = Some(session);
         let window_ms = i64::from(cfg.session_window_days) * 86_400_000;
-        track.sessions.retain(|s| session.start.0 - s <= window_ms);
-        track.sessions.push(session.start.0);
+        track
+            .sessions
+            .retain(|s| session.start.0 - s.start.0 <= window_ms);
+        track.sessions.push(session);
         let keep = cfg.min_sessions.max(1) as usize;
         if track.sessions.len() > keep {
             track.sessions.remove(0);
         }
+        trace.event(
+            r.ts,
+            TraceEvent::InWindow {
+                sessions: track.sessions.len() as u32,
+            },
+        );
         let mut out = Vec::new();
         let site = r.site.to_string();
         let sighted = track.last_sighting.filter(|s| {
@@ -310,6 +346,9 @@ impl IndoorCharging {
             if let Some(f) = self.signature_finding(&flat, &site, session) {
                 out.push(f);
             }
+        }
+        for f in &out {
+            trace.event(r.ts, TraceEvent::Alert { rule: f.rule });
         }
         self.stats.findings += out.len() as u64;
         out
@@ -427,8 +466,24 @@ impl IndoorCharging {
         if !self.may_alert(flat, 1, s.end.0) {
             return None;
         }
-        let n = self.flats.get(flat).map_or(0, |t| t.sessions.len());
-        let evidence = self.session_evidence(s, &[("sessions_in_window", n as f64)]);
+        let seen: Vec<Session> = self
+            .flats
+            .get(flat)
+            .map(|t| t.sessions.clone())
+            .unwrap_or_default();
+        let n = seen.len();
+        let mut extra = vec![("sessions_in_window".to_owned(), n as f64)];
+        for (i, x) in seen.iter().enumerate() {
+            extra.extend([
+                (format!("session_{i}_start_ms"), x.start.0 as f64),
+                (format!("session_{i}_end_ms"), x.end.0 as f64),
+                (format!("session_{i}_step_w"), f64::from(x.step_w)),
+                (format!("session_{i}_plateau_min"), f64::from(x.plateau_min)),
+                (format!("session_{i}_taper_min"), f64::from(x.taper_min)),
+            ]);
+        }
+        let extra: Vec<(&str, f64)> = extra.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        let evidence = self.session_evidence(s, &extra);
         Some(Finding {
             id: format!("{RULE_SIGNATURE}:{flat}:{}", s.start.0),
             rule: RULE_SIGNATURE,

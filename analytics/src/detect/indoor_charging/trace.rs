@@ -1,0 +1,167 @@
+//! What the signature detector decided and why, one event at a time.
+//!
+//! A miss or a false alarm has to be understood without reading the code:
+//! `gridwatch-analytics explain` replays one flat and prints these events in
+//! local time, and the dashboard's evidence view can draw them. The detector
+//! takes a [`TraceSink`]; the live path passes [`NoTrace`], whose empty,
+//! inlined method compiles away, so tracing costs nothing when it is off. No
+//! event carries wall-clock time: only the readings' own timestamps.
+
+use gridwatch_telemetry::Timestamp;
+use serde::Serialize;
+
+/// Why a candidate session stopped being followed.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "cause")]
+pub enum EndCause {
+    /// The load fell below `end_ratio` of the step above the reference.
+    BelowEnd {
+        /// Excess over the reference at the end, W.
+        excess_w: f32,
+    },
+    /// It stayed under the plateau too long before the plateau was long
+    /// enough (`min_plateau_min`): not a constant current.
+    EarlyDip {
+        /// Minutes spent under the plateau.
+        dip_min: f32,
+    },
+    /// Longer than `max_session_h`: a constant load, not a charger.
+    TooLong,
+    /// No reading for longer than `max_gap_min`.
+    Gap {
+        /// Minutes without a reading.
+        gap_min: f32,
+    },
+}
+
+/// Why an ended session was or was not counted as a charger's.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "verdict")]
+pub enum Verdict {
+    /// It had the charger's shape and counts.
+    Counted,
+    /// Plateau shorter than `min_plateau_min`.
+    PlateauShort {
+        /// Minutes on the plateau.
+        plateau_min: f32,
+    },
+    /// Plateau longer than `max_plateau_min`.
+    PlateauLong {
+        /// Minutes on the plateau.
+        plateau_min: f32,
+    },
+    /// The taper was shorter than `min_taper_min` or had too few readings:
+    /// a load switched off, not a charger tapering.
+    TaperShort {
+        /// Minutes tapering.
+        taper_min: f32,
+        /// Readings in the taper.
+        readings: u16,
+    },
+    /// It never drew through the quiet hours and sessions outside them
+    /// are not counted (`count_day_sessions` off).
+    NotAtNight {
+        /// Minutes drawn in the quiet hours.
+        quiet_min: f32,
+    },
+    /// Not flat: the plateau rose and fell like people, not a constant current.
+    Rough {
+        /// Twice the mean rise between consecutive plateau readings, W.
+        roughness_w: f32,
+        /// The most allowed, W.
+        limit_w: f32,
+    },
+}
+
+/// One thing the signature detector did.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "event")]
+pub enum TraceEvent {
+    /// A step into the allowed band opened a candidate.
+    Started {
+        /// Level before the step, W.
+        pre_w: f32,
+        /// Height of the step, W.
+        step_w: f32,
+    },
+    /// A second step on top of the first: the candidate now measures the
+    /// newer load (the older one is kept underneath, see `Restored`).
+    Reanchored {
+        /// The new reference, W.
+        pre_w: f32,
+        /// The new step, W.
+        step_w: f32,
+    },
+    /// The upper load went away but the older candidate underneath still
+    /// draws: it is followed on.
+    Restored {
+        /// Its step, W.
+        step_w: f32,
+    },
+    /// The load fell from the plateau into the taper band.
+    TaperBegan {
+        /// Excess over the reference, W.
+        excess_w: f32,
+    },
+    /// The taper rose or went back to the plateau: it starts afresh.
+    TaperRestarted {
+        /// Excess over the reference, W.
+        excess_w: f32,
+    },
+    /// The candidate ended.
+    Ended {
+        /// Why.
+        cause: EndCause,
+        /// What it looked like, when it ended in a way that can count.
+        session: Option<SessionShape>,
+        /// Whether it counted, and if not, the first condition that failed.
+        verdict: Option<Verdict>,
+    },
+    /// A counted session entered the flat's window (the signature rule
+    /// needs `min_sessions` of them).
+    InWindow {
+        /// Sessions now in the window.
+        sessions: u32,
+    },
+    /// An alert was raised.
+    Alert {
+        /// The rule.
+        rule: &'static str,
+    },
+}
+
+/// The numbers of an ended candidate.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct SessionShape {
+    /// When it started.
+    pub start: Timestamp,
+    /// Step, W.
+    pub step_w: f32,
+    /// Minutes on the plateau.
+    pub plateau_min: f32,
+    /// Minutes tapering.
+    pub taper_min: f32,
+    /// Minutes drawing at least half the step in the quiet hours.
+    pub quiet_min: f32,
+}
+
+/// Receives trace events.
+pub trait TraceSink {
+    /// One event at the reading `ts`.
+    fn event(&mut self, ts: Timestamp, event: TraceEvent);
+}
+
+/// Tracing off.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoTrace;
+
+impl TraceSink for NoTrace {
+    #[inline(always)]
+    fn event(&mut self, _: Timestamp, _: TraceEvent) {}
+}
+
+impl TraceSink for Vec<(Timestamp, TraceEvent)> {
+    fn event(&mut self, ts: Timestamp, event: TraceEvent) {
+        self.push((ts, event));
+    }
+}
