@@ -108,7 +108,7 @@ fn summarize_prints_the_spread_over_seeds_and_names_a_bad_file() {
         let mut e = evaluate(&GroundTruth::default(), &[]);
         e.scenario = "default".into();
         e.seed = seed;
-        e.rules[0].precision = precision;
+        e.rules[0].precision = Some(precision);
         let path = dir.path().join(format!("evaluation-{seed}.json"));
         std::fs::write(&path, serde_json::to_vec(&e).unwrap()).unwrap();
         files.push(path);
