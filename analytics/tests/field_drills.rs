@@ -1,0 +1,181 @@
+//! Field drills against a real Mosquitto: one source with a wrong clock and
+//! one oversized message must not blind analytics.
+
+mod support;
+
+use gridwatch_analytics::AnalyticsConfig;
+use gridwatch_telemetry::{codec, Alert, DeviceKind, Reading, Timestamp};
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use std::time::Duration;
+use support::{Mosquitto, TempDir};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// 2100-01-01T00:00:00Z.
+const YEAR_2100: i64 = 4_102_444_800_000;
+
+fn config(port: u16, client_id: &str, dead_letters: &std::path::Path) -> AnalyticsConfig {
+    let text = format!(
+        "[mqtt]\nhost = \"127.0.0.1\"\nport = {port}\nclient_id = \"{client_id}\"\n\
+         reconnect_min_ms = 100\nreconnect_max_ms = 500\n\
+         [ingest]\ndead_letter_path = \"{}\"\n",
+        dead_letters.display()
+    );
+    AnalyticsConfig::from_toml_str(&text, "test.toml").expect("test config")
+}
+
+fn reading(ts_ms: i64, seq: u64, socket: u16, current_a: f64) -> Reading {
+    let mut r = Reading::new(
+        Timestamp(ts_ms),
+        "gw-1",
+        "pile-1",
+        DeviceKind::ChargingSocket,
+        seq,
+    );
+    r.site = "yard-a".into();
+    r.socket = Some(socket);
+    r.values.insert("current_a".into(), current_a);
+    r.values.insert("state".into(), 2.0);
+    r
+}
+
+async fn client(port: u16, id: &str) -> (AsyncClient, mpsc::UnboundedReceiver<Alert>) {
+    let mut opts = MqttOptions::new(id, "127.0.0.1", port);
+    opts.set_max_packet_size(64 << 20, 64 << 20);
+    let (client, mut eventloop) = AsyncClient::new(opts, 100);
+    let (tx, rx) = mpsc::unbounded_channel();
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    client
+        .subscribe("alerts/#", QoS::AtLeastOnce)
+        .await
+        .expect("subscribe");
+    tokio::spawn(async move {
+        let mut ready = Some(ready_tx);
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Incoming(Packet::SubAck(_))) => {
+                    if let Some(r) = ready.take() {
+                        let _ = r.send(());
+                    }
+                }
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    if let Ok(a) = codec::decode::<Alert>(&p.payload) {
+                        let _ = tx.send(a);
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    });
+    tokio::time::timeout(Duration::from_secs(10), ready_rx)
+        .await
+        .expect("subscribed in time")
+        .expect("client task alive");
+    (client, rx)
+}
+
+async fn publish(client: &AsyncClient, r: &Reading) {
+    let topic = format!("gw/{}/{}/reading/{}", r.site, r.gateway, r.device);
+    client
+        .publish(
+            topic,
+            QoS::AtLeastOnce,
+            false,
+            codec::encode(r).expect("encode"),
+        )
+        .await
+        .expect("publish");
+}
+
+async fn alert_of_rule(rx: &mut mpsc::UnboundedReceiver<Alert>, rule: &str) -> Alert {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let a = tokio::time::timeout_at(deadline, rx.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no {rule} alert within 20 s"))
+            .expect("client alive");
+        if a.rule == rule {
+            return a;
+        }
+    }
+}
+
+/// A reading stamped in 2100 used to move analytics' event time for good:
+/// the socket's next real overcurrent was discarded as out of order. Now it
+/// is quarantined with one clock_skew alert, and the overcurrent is raised.
+/// Then a 10 MiB message at QoS 1, which used to make analytics reconnect
+/// in a loop: it is dead-lettered and the next overcurrent is still raised.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_clock_and_an_oversized_message_do_not_blind_analytics() {
+    let Some(broker) = Mosquitto::start() else {
+        return;
+    };
+    let port = broker.port();
+    let dir = TempDir::new("drills");
+    let dead = dir.path().join("dead-letters.jsonl");
+    let shutdown = CancellationToken::new();
+    let service = tokio::spawn(gridwatch_analytics::run(
+        config(port, "analytics-drills", &dead),
+        shutdown.clone(),
+    ));
+    broker
+        .wait_for_subscription(
+            "analytics-drills",
+            "gw/+/+/reading/+",
+            Duration::from_secs(10),
+        )
+        .await;
+    let (client, mut alerts) = client(port, "drill-client").await;
+    let now = gridwatch_telemetry::Clock::now(&gridwatch_telemetry::SystemClock).0;
+
+    // Normal charging, then one reading from 2100 on the same socket.
+    for s in 0..5 {
+        publish(&client, &reading(now - 60_000 + s * 1000, s as u64, 3, 2.5)).await;
+    }
+    publish(&client, &reading(YEAR_2100, 5, 3, 2.5)).await;
+    let skew = alert_of_rule(&mut alerts, "clock_skew").await;
+    assert_eq!(skew.entity, "yard-a/gw-1");
+    // A real 7 A overcurrent afterwards, in today's time: raised.
+    for s in 0..=10 {
+        publish(
+            &client,
+            &reading(now - 40_000 + s * 1000, 10 + s as u64, 3, 7.0),
+        )
+        .await;
+    }
+    let over = alert_of_rule(&mut alerts, "socket_overcurrent").await;
+    assert_eq!(over.entity, "yard-a/gw-1/pile-1#3");
+
+    // 10 MiB at QoS 1 on a reading topic, then an overcurrent on socket 4.
+    client
+        .publish(
+            "gw/yard-a/gw-1/reading/pile-1",
+            QoS::AtLeastOnce,
+            false,
+            vec![b' '; 10 << 20],
+        )
+        .await
+        .expect("publish the big message");
+    for s in 0..=10 {
+        publish(
+            &client,
+            &reading(now - 20_000 + s * 1000, 30 + s as u64, 4, 7.0),
+        )
+        .await;
+    }
+    let over4 = alert_of_rule(&mut alerts, "socket_overcurrent").await;
+    assert_eq!(over4.entity, "yard-a/gw-1/pile-1#4");
+
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(10), service)
+        .await
+        .expect("service stops")
+        .expect("task")
+        .expect("result");
+    let text = std::fs::read_to_string(&dead).expect("dead-letter file written");
+    let line: serde_json::Value =
+        serde_json::from_str(text.lines().next().expect("one line")).expect("json");
+    assert_eq!(line["topic"], "gw/yard-a/gw-1/reading/pile-1");
+    assert_eq!(line["payload_bytes"], 10 << 20);
+}
