@@ -124,6 +124,10 @@ struct MeterTrack {
     site: String,
     gateway: String,
     last_ts: i64,
+    /// Sequence number of the newest reading; a reading with the same time
+    /// and seq is a duplicate delivery (QoS 1, a replayed outbox) and is
+    /// dropped, as docs/outbox.md tells every consumer to.
+    last_seq: Option<u64>,
     silent: bool,
     total: f64,
     total_since: i64,
@@ -189,6 +193,7 @@ impl MeterHealth {
                 site: r.site.to_string(),
                 gateway: r.gateway.to_string(),
                 last_ts: ts,
+                last_seq: None,
                 silent: false,
                 // Not known yet: the first register "moves" it.
                 total: f64::NAN,
@@ -198,9 +203,10 @@ impl MeterHealth {
                 alerted_stuck: None,
                 alerted_reversed: None,
             });
-        if ts < t.last_ts {
+        if ts < t.last_ts || (ts == t.last_ts && t.last_seq == Some(r.seq)) {
             return out;
         }
+        t.last_seq = Some(r.seq);
         if t.silent {
             tracing::info!(meter = %entity, "{entity} reports again after a silence; its no-data alert stays open until someone closes it");
             t.silent = false;

@@ -205,3 +205,38 @@ fn a_register_at_rest_while_the_meter_measures_no_use_is_a_vacant_flat_not_stuck
     let n: usize = (0..=24).map(|h| stuck(&mut d, &water(h, 2.0, None))).sum();
     assert_eq!(n, 1);
 }
+
+#[test]
+fn a_duplicated_reading_is_not_use_so_an_empty_flat_is_not_stuck() {
+    // The reading that moved the register, delivered twice (same seq and
+    // time), then a vacant flat: the duplicate's flow must not count as
+    // use the register should have shown.
+    let water = |h: i64, seq: u64, volume: f64, flow: f64| {
+        let mut r = Reading::new(
+            Timestamp(h * 60 * MIN),
+            "gw-1",
+            "wm-1",
+            DeviceKind::WaterMeter,
+            seq,
+        );
+        r.values.insert("volume_m3".into(), volume);
+        r.values.insert("flow_l".into(), flow);
+        r
+    };
+    let mut d = MeterHealth::new(&MeterHealthConfig::default());
+    let mut stuck = 0;
+    let mut feed = |r: Reading| {
+        stuck += d
+            .observe(&r)
+            .iter()
+            .filter(|f| f.rule == RULE_STUCK)
+            .count();
+    };
+    feed(water(0, 0, 1.0, 0.0));
+    feed(water(1, 1, 1.012, 12.0));
+    feed(water(1, 1, 1.012, 12.0)); // the duplicate
+    for h in 2..=72 {
+        feed(water(h, h as u64, 1.012, 0.0));
+    }
+    assert_eq!(stuck, 0);
+}
