@@ -8,7 +8,7 @@
 //! A message is refused, never half-used, when it is not under the reading
 //! topics, is not a valid reading, or claims to come from a different site,
 //! gateway or device than its topic. The broker's ACL only lets a gateway
-//! write below its own topic (DESIGN.md §9); believing a payload that names
+//! write below its own topic (docs/security.md); believing a payload that names
 //! another gateway would let one compromised gateway raise — or hide —
 //! alerts for another.
 
@@ -142,7 +142,7 @@ impl MessageDecoder {
 }
 
 /// A message a gateway publishes about one of its devices: what ingest
-/// checks against the topic it came on (DESIGN.md §9).
+/// checks against the topic it came on (docs/security.md).
 trait FromGateway: codec::Message {
     /// The site (to be filled in from the topic when empty), gateway and device.
     fn origin(&mut self) -> (&mut SiteId, &str, &str);

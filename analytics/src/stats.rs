@@ -139,7 +139,7 @@ pub fn median(xs: &[f64]) -> f64 {
 /// Modified z-scores (Iglewicz and Hoaglin): 0.6745·(x − median)/MAD, one per
 /// value. When the MAD is 0 (more than half the values equal), 1.2533 × the
 /// mean absolute deviation stands in; when that is 0 too, every score is 0.
-/// DETECTION.md: a value is a robust outlier above 3.5.
+/// docs/detection.md: a value is a robust outlier above 3.5.
 pub fn robust_z(xs: &[f64]) -> Vec<f64> {
     let med = median(xs);
     let dev: Vec<f64> = xs.iter().map(|x| (x - med).abs()).collect();

@@ -9,7 +9,7 @@
 //!   exactly the same words, and the gateway's device profile is written
 //!   against it.
 //! - [`controller`] is each socket's state machine with the protections of
-//!   DETECTION.md as configuration, plus the whole-pile power limit; it runs
+//!   docs/detection.md as configuration, plus the whole-pile power limit; it runs
 //!   from a tick passed in, never a wall clock.
 //! - [`drivers`] read the BL0942 metering IC, the NTC thermistor, and drive
 //!   the relay and read the residual-current line, over embedded-hal 1.0.

@@ -4,7 +4,7 @@
 //!
 //! A plain hash of a plate is reversible by enumerating plates (there are
 //! only a few hundred million), so the hash is keyed with a secret that
-//! never leaves the site (DESIGN.md §9). The same identity always maps to
+//! never leaves the site (docs/security.md). The same identity always maps to
 //! the same pseudonym under one key, which is what the indoor-charging
 //! detector needs to tie a sighting to a registered e-bike; plates are
 //! normalised first (case, spaces, separators) so that `粤b 12345` and

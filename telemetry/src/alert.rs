@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 
-/// How fast a person must act. Maps to response times (DETECTION.md):
+/// How fast a person must act. Maps to response times (docs/detection.md):
 /// critical in minutes, major the same day, minor in the inspection backlog.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

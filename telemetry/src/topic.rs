@@ -1,4 +1,4 @@
-//! The MQTT topic scheme (DESIGN.md §4).
+//! The MQTT topic scheme (docs/telemetry.md).
 //!
 //! `{prefix}/{site}/{gateway}/reading/{device}` and siblings for `event`,
 //! `status`, `cmd` and `cmd-ack`; alerts go to `alerts/{cell}/{severity}`.

@@ -2,7 +2,7 @@
 //! state, the dispositions a case is closed with, and the `[alerts]` section
 //! (cool-downs, acknowledgement times, re-check delay).
 //!
-//! States (DETECTION.md, "Alert handling that works"): open → acknowledged →
+//! States (docs/detection.md, "Alert handling that works"): open → acknowledged →
 //! in progress → resolved with a disposition → closed once the automatic
 //! re-check after `recheck_after_s` found no return. A return of the
 //! condition within the cool-down re-opens the case; a data "clear" never

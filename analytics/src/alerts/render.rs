@@ -120,7 +120,7 @@ fn place(entity: &str) -> String {
     s
 }
 
-/// What the severity asks of the person (DETECTION.md, "Alert handling").
+/// What the severity asks of the person (docs/detection.md, "Alert handling").
 fn response(severity: Severity) -> &'static str {
     match severity {
         Severity::Critical => {

@@ -1,6 +1,6 @@
 //! Meter health: a meter that stopped reporting, whose register stopped
 //! moving, or whose register runs backwards. Every other flat detector
-//! trusts these readings; DETECTION.md: "missing data is its own state (no
+//! trusts these readings; docs/detection.md: "missing data is its own state (no
 //! data), never normal".
 //!
 //! Per meter (electricity, water, gas; the entity is the reading's

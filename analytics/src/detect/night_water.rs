@@ -1,4 +1,4 @@
-//! Night water flow: a leak, not people. DETECTION.md: "night minimum flow
+//! Night water flow: a leak, not people. docs/detection.md: "night minimum flow
 //! (a steady small flow is a leak, not people)".
 //!
 //! People use water in bursts — a flush, a shower, a glass at the tap — with

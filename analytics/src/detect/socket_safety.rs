@@ -1,5 +1,5 @@
 //! Charging-pile socket protections: overcurrent, overpower and
-//! over-temperature, per socket (DETECTION.md, "Charging piles").
+//! over-temperature, per socket (docs/detection.md, "Charging piles").
 //!
 //! These are the cut-off conditions of deployed pile firmware, watched again
 //! centrally because not every pile enforces them and because a socket that
@@ -54,7 +54,7 @@ const VIA_CEILING: &str = "socket_overtemperature_ceiling";
 /// sense for these rules and would risk overflow in milliseconds.
 const MAX_SECONDS: u64 = 86_400;
 
-/// The `[detect.socket_safety]` section. Defaults are DETECTION.md's.
+/// The `[detect.socket_safety]` section. Defaults are docs/detection.md's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SocketSafetyConfig {

@@ -1,4 +1,4 @@
-//! Charging-pile session rules: the rows of the DETECTION.md pile table that
+//! Charging-pile session rules: the rows of the docs/detection.md pile table that
 //! are not instantaneous cut-offs ([`super::socket_safety`] has overcurrent,
 //! overpower and over-temperature).
 //!
@@ -39,7 +39,7 @@ use gridwatch_telemetry::{DeviceKind, Event, EventKind, Reading, Severity, Times
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
-/// The `[detect.socket_session]` section. Defaults are DETECTION.md's.
+/// The `[detect.socket_session]` section. Defaults are docs/detection.md's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SocketSessionConfig {

@@ -38,7 +38,7 @@ use truth::{kind, GroundTruth};
 
 /// Which planted kinds each evaluated rule is meant to find. A lift
 /// sighting is a hazard whether or not the battery is then charged
-/// (DETECTION.md), so `indoor_sighting` is scored against both bikes taken
+/// (docs/detection.md), so `indoor_sighting` is scored against both bikes taken
 /// indoors and indoor charging.
 pub const RULE_KINDS: &[(&str, &[&str])] = &[
     ("group_rental", &[kind::GROUP_RENTAL]),

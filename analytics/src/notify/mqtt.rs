@@ -2,7 +2,7 @@
 //!
 //! An alert is the one thing analytics must not lose. rumqttc keeps
 //! un-acknowledged publishes only in memory and throws them away when the
-//! broker answers a reconnect with "no stored session" (DESIGN.md §10), so
+//! broker answers a reconnect with "no stored session" (docs/pitfalls.md), so
 //! this channel keeps its own account: [`AlertOutbox`] holds every alert until
 //! its PUBACK and puts the un-acknowledged ones back in line after a reconnect
 //! that lost the session. Delivery is therefore at-least-once; the alert id is

@@ -1,6 +1,6 @@
 //! The protections of one socket and of the whole pile, as configuration.
 //!
-//! Defaults are the field values of `shared/DETECTION.md` ("Charging piles —
+//! Defaults are the field values of `docs/detection.md` ("Charging piles —
 //! protections and alerts"). Every cut-off is an `Option`: `None` disables
 //! it, which is how [`Protections::legacy`] describes an old pile that
 //! measures but never protects itself.

@@ -1,6 +1,6 @@
 //! The charging-socket controller: a state machine per socket (idle →
 //! plugged → charging → full → finished, or fault) with the protections of
-//! `shared/DETECTION.md` as configuration, and a pile-level power limit.
+//! `docs/detection.md` as configuration, and a pile-level power limit.
 //!
 //! It works from a monotonic tick passed in, never from a wall clock, so the
 //! simulator can run it 1000× faster than real time.

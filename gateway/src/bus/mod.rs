@@ -3,7 +3,7 @@
 //! Device logic (`devices/`) plans reads and decodes words without touching a
 //! socket; a bus only executes one [`ReadRequest`] at a time and says in words
 //! why it failed. Modbus TCP and Modbus RTU (which owns its framing and
-//! inter-frame silence, DESIGN.md §10) sit side by side behind the same
+//! inter-frame silence, docs/pitfalls.md) sit side by side behind the same
 //! [`RegisterReader`] trait.
 
 pub mod dlt645;

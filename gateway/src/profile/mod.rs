@@ -1,7 +1,7 @@
 //! Device profiles: a device model's register map as data.
 //!
 //! Supporting a new meter or pile should mean writing
-//! `config/devices/<model>.toml`, not Rust (DESIGN.md §5). A profile lists the
+//! `config/devices/<model>.toml`, not Rust (docs/gateway.md). A profile lists the
 //! registers to read, how to turn their words into numbers, and what the
 //! numbers are called in a [`Reading`](gridwatch_telemetry::Reading). The
 //! format is documented for installers in `docs/gateway.md`; this module

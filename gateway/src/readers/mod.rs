@@ -40,7 +40,7 @@ use tracing::{info, warn};
 pub const DEFAULT_REPEAT_WINDOW_MS: u64 = 10_000;
 
 /// Where a reader watches: the closed set the detectors know
-/// (DESIGN.md §4). `lift_lobby`, `lift_car` and `stairwell` are indoors:
+/// (docs/telemetry.md). `lift_lobby`, `lift_car` and `stairwell` are indoors:
 /// an e-bike seen there is an alert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]

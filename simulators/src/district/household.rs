@@ -45,7 +45,7 @@ pub struct Profile {
     pub leak: Option<(u32, f64)>,
 }
 
-/// An e-bike charger type (DETECTION.md).
+/// An e-bike charger type (docs/detection.md).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Charger {
     /// Lithium, constant current then a taper to 0.

@@ -1,5 +1,5 @@
 //! A synthetic district with labelled ground truth, to measure the detectors
-//! against (DESIGN.md §6: "quality is measured, not asserted").
+//! against (docs/detection-evaluation.md: "quality is measured, not asserted").
 //!
 //! Sites hold buildings, buildings hold flats; every flat has an electricity
 //! meter (interval mean power and energy), a water meter and a gas meter;

@@ -81,7 +81,7 @@ pub struct Scenario {
     /// Sockets per pile (1–12, the EBP-12's register map).
     pub sockets_per_pile: u16,
     /// Chance per charging session that the pile fails one protection in it
-    /// (a planted fault of DETECTION.md's pile table).
+    /// (a planted fault of docs/detection.md's pile table).
     pub pile_fault_rate: f64,
     /// Chance per charging session of a near miss that must raise nothing.
     pub pile_near_miss_rate: f64,

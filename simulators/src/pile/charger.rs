@@ -1,6 +1,6 @@
 //! An e-bike charger and its battery: the load a socket sees.
 //!
-//! The curve follows DETECTION.md ("E-bike chargers as a load"):
+//! The curve follows docs/detection.md ("E-bike chargers as a load"):
 //! - **Lithium** (48 V, 13S): constant current (the plateau, 120–260 W at the
 //!   mains, rising slightly with pack voltage) until the pack reaches its
 //!   constant-voltage point, then an exponential, monotone taper; when the

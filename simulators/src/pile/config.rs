@@ -13,7 +13,7 @@ pub enum Protection {
     /// demo's yard and the end-to-end tests use this.
     #[default]
     Legacy,
-    /// The firmware's protections with the defaults of DETECTION.md:
+    /// The firmware's protections with the defaults of docs/detection.md:
     /// overcurrent, overpower, over-temperature, residual current,
     /// auto-stop when full, abandon detection, session caps and the
     /// whole-pile limit.

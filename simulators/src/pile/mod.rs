@@ -13,7 +13,7 @@
 //!   runs every simulated second and decides state, relays and fault codes.
 //!   [`Protection::Legacy`] (the default, used by the demo's yard) never
 //!   cuts anything off, so detection is left to the gateway and analytics;
-//!   [`Protection::Protected`] trips as DETECTION.md says.
+//!   [`Protection::Protected`] trips as docs/detection.md says.
 //! - [`serve`]: a Modbus TCP server (read holding registers, read and write
 //!   relay coils, write commands and limits) in front of a [`SharedPile`],
 //!   answering through the firmware's own slave code.

@@ -1,6 +1,6 @@
 //! Indoor charging: e-bikes and their batteries must not go indoors.
 //!
-//! Three rules per flat (DETECTION.md, "E-bike chargers as a load"):
+//! Three rules per flat (docs/detection.md, "E-bike chargers as a load"):
 //! - `indoor_sighting` (major): a registered e-bike tag or plate seen at an
 //!   indoor location (lift lobby, lift car, stairwell). Immediate; the
 //!   entity is the owner's flat from the register, or the reader when the tag
@@ -59,7 +59,7 @@ pub struct IndoorChargingConfig {
     /// Shortest plateau, minutes.
     pub min_plateau_min: u32,
     /// Longest plateau, minutes: a charger's constant-current phase lasts
-    /// 1–5 h (DETECTION.md); a load that holds longer is something else.
+    /// 1–5 h (docs/detection.md); a load that holds longer is something else.
     pub max_plateau_min: u32,
     /// Shortest taper, minutes (over at least three readings).
     pub min_taper_min: u32,

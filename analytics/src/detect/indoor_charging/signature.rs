@@ -1,6 +1,6 @@
 //! An e-bike charger's signature in one flat's electricity load.
 //!
-//! DETECTION.md: a step of roughly 60–400 W, held as a flat plateau for hours
+//! docs/detection.md: a step of roughly 60–400 W, held as a flat plateau for hours
 //! (constant current), then a monotone taper (or the lead-acid second stage),
 //! mostly starting in the evening or at night, with no on/off cycling.
 //!

@@ -103,7 +103,7 @@ fn a_charger_plugged_in_before_bedtime_is_followed_through_the_night() {
 #[test]
 fn a_plateau_longer_than_a_chargers_constant_current_phase_is_not_a_session() {
     // 6 h at 200 W then the same 1 h taper: a load that holds this long
-    // is not an e-bike charger (DETECTION.md: plateau 1-5 h).
+    // is not an e-bike charger (docs/detection.md: plateau 1-5 h).
     let long = |m: i64| {
         80.0 + match m {
             60..=419 => 200.0,

@@ -1,6 +1,6 @@
 //! Three-in-one premises (三合一): a residential unit where people live, work
 //! and store goods — weekday daytime machine loads on top of normal living
-//! at night (DETECTION.md "Three-in-one premises").
+//! at night (docs/detection.md "Three-in-one premises").
 //!
 //! Per flat and local day, three mean powers from the electricity meter:
 //! daytime (`day_start_hour`..`day_end_hour`), evening (19:00–24:00) and

@@ -8,7 +8,7 @@
 //! byte count, checks the CRC, and throws away stray bytes before it sends.
 //! Fairness and dead devices are [`schedule`]'s business; framing is
 //! [`frame`]'s, and both are sans-IO. tokio-modbus's own RTU client does
-//! none of this timing (DESIGN.md §10), which is why the gateway owns it.
+//! none of this timing (docs/pitfalls.md), which is why the gateway owns it.
 //!
 //! A port that cannot be opened (adapter unplugged, wrong path) fails each
 //! request with the reason and is reopened with a backoff; nothing here

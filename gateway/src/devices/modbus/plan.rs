@@ -2,7 +2,7 @@
 //!
 //! Every request costs a round trip, and on RS-485 a turnaround and an
 //! inter-frame silence too, so registers of one table that sit close together
-//! are read in one request (DESIGN.md §5). Two limits apply: a request may
+//! are read in one request (docs/gateway.md). Two limits apply: a request may
 //! read at most [`MAX_READ_REGISTERS`] registers (the Modbus PDU limit for
 //! functions 0x03 and 0x04), and it may bridge at most `max_gap` unused
 //! registers, because some devices refuse reads of unmapped addresses. Pure

@@ -2,7 +2,7 @@
 //!
 //! InfluxDB keys a point by measurement, tags and timestamp, so writing a
 //! batch again is harmless: that is what makes retrying and splitting safe.
-//! The rules (DESIGN.md §10): 2xx is written; 429 and 5xx (and a request
+//! The rules (docs/pitfalls.md): 2xx is written; 429 and 5xx (and a request
 //! timeout) are retried, honouring `Retry-After`; 400 and 413 mean some line
 //! (or the size) is refused, so the batch is split until the refused lines
 //! stand alone and go to the dead-letter file; any other 4xx (a wrong token,

@@ -1,7 +1,7 @@
 //! The MQTT uplink: records from the outbox at QoS 1, and the gateway's
 //! retained status with a last will.
 //!
-//! The outbox, not rumqttc, is the source of truth (DESIGN.md §10: rumqttc
+//! The outbox, not rumqttc, is the source of truth (docs/pitfalls.md: rumqttc
 //! keeps unacknowledged publishes in memory only and drops them when the
 //! broker has no session). So each connection attempt gets a fresh rumqttc
 //! client and event loop, and each connection re-sends from the uplink's

@@ -1,5 +1,5 @@
 //! Charging piles in the district's yards, with planted faulty sessions and
-//! the ground truth of every pile fault (DETECTION.md, "Charging piles").
+//! the ground truth of every pile fault (docs/detection.md, "Charging piles").
 //!
 //! Each site has `piles_per_site` piles of `sockets_per_pile` sockets in its
 //! yard, behind their own gateway (`gw-<site>-yard`, devices `pile-1`, …).
@@ -114,7 +114,7 @@ const RISE_C_PER_W: f64 = 0.02;
 /// Power factor of a charger with PFC.
 const PF: f64 = 0.95;
 
-// The thresholds of DETECTION.md's pile table, which the truth follows.
+// The thresholds of docs/detection.md's pile table, which the truth follows.
 const OVERCURRENT_A: f64 = 5.5;
 const OVERPOWER_W: f64 = 1200.0;
 const PERSIST_MS: i64 = 5_000;

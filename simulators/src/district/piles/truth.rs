@@ -1,5 +1,5 @@
 //! The ground truth of the pile faults, from what the sockets did, by the
-//! definitions of DETECTION.md's pile table (not by running the rules).
+//! definitions of docs/detection.md's pile table (not by running the rules).
 
 use super::*;
 

@@ -1,5 +1,5 @@
 //! Behaviour of the pile model over simulated hours: the charge curve and
-//! each fault's signature, as DETECTION.md describes them.
+//! each fault's signature, as docs/detection.md describes them.
 
 use gridwatch_firmware::pile_map::{FaultCode, SocketSnapshot, SocketState};
 

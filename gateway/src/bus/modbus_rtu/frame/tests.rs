@@ -107,7 +107,7 @@ fn wrong_unit_function_and_count_are_refused() {
     );
 }
 
-/// DESIGN.md §10: a stray byte anywhere before the answer costs nothing.
+/// docs/pitfalls.md: a stray byte anywhere before the answer costs nothing.
 #[test]
 fn a_stray_byte_at_any_position_before_the_answer_is_skipped() {
     let req = holding(100, 2);
