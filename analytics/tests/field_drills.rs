@@ -5,9 +5,9 @@ mod support;
 
 use gridwatch_analytics::AnalyticsConfig;
 use gridwatch_telemetry::{codec, Alert, DeviceKind, Reading, Timestamp};
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use rumqttc::{AsyncClient, QoS};
 use std::time::Duration;
-use support::{Mosquitto, TempDir};
+use support::{observer, Mosquitto, TempDir};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -39,42 +39,6 @@ fn reading(ts_ms: i64, seq: u64, socket: u16, current_a: f64) -> Reading {
     r
 }
 
-async fn client(port: u16, id: &str) -> (AsyncClient, mpsc::UnboundedReceiver<Alert>) {
-    let mut opts = MqttOptions::new(id, "127.0.0.1", port);
-    opts.set_max_packet_size(64 << 20, 64 << 20);
-    let (client, mut eventloop) = AsyncClient::new(opts, 100);
-    let (tx, rx) = mpsc::unbounded_channel();
-    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-    client
-        .subscribe("alerts/#", QoS::AtLeastOnce)
-        .await
-        .expect("subscribe");
-    tokio::spawn(async move {
-        let mut ready = Some(ready_tx);
-        loop {
-            match eventloop.poll().await {
-                Ok(Event::Incoming(Packet::SubAck(_))) => {
-                    if let Some(r) = ready.take() {
-                        let _ = r.send(());
-                    }
-                }
-                Ok(Event::Incoming(Packet::Publish(p))) => {
-                    if let Ok(a) = codec::decode::<Alert>(&p.payload) {
-                        let _ = tx.send(a);
-                    }
-                }
-                Ok(_) => {}
-                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-            }
-        }
-    });
-    tokio::time::timeout(Duration::from_secs(10), ready_rx)
-        .await
-        .expect("subscribed in time")
-        .expect("client task alive");
-    (client, rx)
-}
-
 async fn publish(client: &AsyncClient, r: &Reading) {
     let topic = format!("gw/{}/{}/reading/{}", r.site, r.gateway, r.device);
     client
@@ -88,13 +52,14 @@ async fn publish(client: &AsyncClient, r: &Reading) {
         .expect("publish");
 }
 
-async fn alert_of_rule(rx: &mut mpsc::UnboundedReceiver<Alert>, rule: &str) -> Alert {
+async fn alert_of_rule(rx: &mut mpsc::UnboundedReceiver<(String, Vec<u8>)>, rule: &str) -> Alert {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
-        let a = tokio::time::timeout_at(deadline, rx.recv())
+        let (_, payload) = tokio::time::timeout_at(deadline, rx.recv())
             .await
             .unwrap_or_else(|_| panic!("no {rule} alert within 20 s"))
             .expect("client alive");
+        let a: Alert = codec::decode(&payload).expect("alert payload is a valid Alert");
         if a.rule == rule {
             return a;
         }
@@ -126,7 +91,7 @@ async fn a_wrong_clock_and_an_oversized_message_do_not_blind_analytics() {
             Duration::from_secs(10),
         )
         .await;
-    let (client, mut alerts) = client(port, "drill-client").await;
+    let (client, mut alerts) = observer(port, "drill-client").await;
     let now = gridwatch_telemetry::Clock::now(&gridwatch_telemetry::SystemClock).0;
 
     // Normal charging, then one reading from 2100 on the same socket.

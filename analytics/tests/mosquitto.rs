@@ -5,9 +5,9 @@ mod support;
 
 use gridwatch_analytics::{render_alert, AnalyticsConfig};
 use gridwatch_telemetry::{codec, Alert, DeviceKind, Reading, Severity, Timestamp};
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use rumqttc::{AsyncClient, QoS};
 use std::time::Duration;
-use support::Mosquitto;
+use support::{observer, Mosquitto};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -57,44 +57,6 @@ fn reading(site: &str, socket: u16, at_s: i64, current_a: f64) -> Reading {
     r.values.insert("current_a".into(), current_a);
     r.values.insert("state".into(), 2.0);
     r
-}
-
-/// A test client subscribed to `alerts/#`, forwarding (topic, payload).
-async fn observer(
-    port: u16,
-    id: &str,
-) -> (AsyncClient, mpsc::UnboundedReceiver<(String, Vec<u8>)>) {
-    let mut opts = MqttOptions::new(id, "127.0.0.1", port);
-    opts.set_max_packet_size(1 << 20, 1 << 20);
-    let (client, mut eventloop) = AsyncClient::new(opts, 100);
-    let (tx, rx) = mpsc::unbounded_channel();
-    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-    client
-        .subscribe("alerts/#", QoS::AtLeastOnce)
-        .await
-        .expect("subscribe");
-    tokio::spawn(async move {
-        let mut ready = Some(ready_tx);
-        loop {
-            match eventloop.poll().await {
-                Ok(Event::Incoming(Packet::SubAck(_))) => {
-                    if let Some(r) = ready.take() {
-                        let _ = r.send(());
-                    }
-                }
-                Ok(Event::Incoming(Packet::Publish(p))) => {
-                    let _ = tx.send((p.topic.clone(), p.payload.to_vec()));
-                }
-                Ok(_) => {}
-                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-            }
-        }
-    });
-    tokio::time::timeout(Duration::from_secs(10), ready_rx)
-        .await
-        .expect("observer subscribed in time")
-        .expect("observer task alive");
-    (client, rx)
 }
 
 async fn publish(client: &AsyncClient, r: &Reading) {

@@ -185,7 +185,7 @@ fn start_poller(
     records
 }
 
-/// The first record `pick` takes, skipping the others; fails after 5 s.
+/// The first record `pick` takes, passing over the others; fails after 5 s.
 async fn next<T>(records: &mut mpsc::Receiver<Record>, pick: fn(Record) -> Option<T>) -> T {
     let wait = async {
         loop {
@@ -204,7 +204,7 @@ async fn next<T>(records: &mut mpsc::Receiver<Record>, pick: fn(Record) -> Optio
         .expect("a record within 5 s")
 }
 
-/// The next event, skipping readings.
+/// The next event, passing over readings.
 async fn next_event(records: &mut mpsc::Receiver<Record>) -> EventKind {
     next(records, |r| match r {
         Record::Event(e) => Some(e.kind),
@@ -213,7 +213,7 @@ async fn next_event(records: &mut mpsc::Receiver<Record>) -> EventKind {
     .await
 }
 
-/// The next reading's values, skipping events.
+/// The next reading's values, passing over events.
 async fn next_reading(records: &mut mpsc::Receiver<Record>) -> BTreeMap<String, f64> {
     next(records, |r| match r {
         Record::Reading(r) => Some(r.values),

@@ -184,3 +184,45 @@ pub fn socket_reading(ts_ms: i64, seq: u64, current_a: f64) -> gridwatch_telemet
     r.values.insert("current_a".into(), current_a);
     r
 }
+
+/// A test client subscribed to `alerts/#`, forwarding (topic, payload). It
+/// may publish up to 64 MiB, so drills can send oversized messages with it.
+pub async fn observer(
+    port: u16,
+    id: &str,
+) -> (
+    rumqttc::AsyncClient,
+    tokio::sync::mpsc::UnboundedReceiver<(String, Vec<u8>)>,
+) {
+    let mut opts = rumqttc::MqttOptions::new(id, "127.0.0.1", port);
+    opts.set_max_packet_size(64 << 20, 64 << 20);
+    let (client, mut eventloop) = rumqttc::AsyncClient::new(opts, 100);
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    client
+        .subscribe("alerts/#", rumqttc::QoS::AtLeastOnce)
+        .await
+        .expect("subscribe");
+    tokio::spawn(async move {
+        let mut ready = Some(ready_tx);
+        loop {
+            match eventloop.poll().await {
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_))) => {
+                    if let Some(r) = ready.take() {
+                        let _ = r.send(());
+                    }
+                }
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p))) => {
+                    let _ = tx.send((p.topic.clone(), p.payload.to_vec()));
+                }
+                Ok(_) => {}
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    });
+    tokio::time::timeout(Duration::from_secs(10), ready_rx)
+        .await
+        .expect("observer subscribed in time")
+        .expect("observer task alive");
+    (client, rx)
+}
