@@ -424,6 +424,15 @@ impl Service {
                 return;
             }
         };
+        if let Err(e) = self.pipeline.plausibility().check(&reading) {
+            // The pipeline counts it and keeps it from every detector; here
+            // it is named in the log and kept in the dead-letter file.
+            if self.malformed_budget.allow() {
+                warn!(topic, "kept out of the detectors: {e}");
+            }
+            self.dead_letters
+                .record(now, topic, &e.to_string(), payload);
+        }
         let span = tracing::debug_span!("reading", entity = %reading.entity(), seq = reading.seq);
         let _guard = span.enter();
         self.stations.observe(&reading);
@@ -508,9 +517,12 @@ impl Service {
             quarantined = self.clock_guard.quarantined(),
             dead_lettered = self.dead_letters.refused() - self.dead_letters.not_written(),
             out_of_order = s.socket_safety.out_of_order,
+            implausible = s.implausible,
+            over_quota = s.over_quota,
             alerts = s.alerts,
             "so far: {} readings, {} malformed messages ({} not logged), {} oversized messages dropped, \
              {} quarantined for their timestamp ({} gateways now), {} out of order or repeated, \
+             {} with impossible values, {} refused over the device quota ({} gateways), \
              {} alerts raised, {} acknowledged by the broker, {} waiting, {} dropped (queue full), \
              {} not passed to the tap (full)",
             s.readings,
@@ -520,6 +532,9 @@ impl Service {
             self.clock_guard.quarantined(),
             self.clock_guard.gateways_in_quarantine(),
             s.socket_safety.out_of_order,
+            s.implausible,
+            s.over_quota,
+            s.gateways_over_quota,
             s.alerts,
             self.outbox.acknowledged(),
             self.outbox.unacknowledged(),
