@@ -316,6 +316,11 @@ mod tests {
             });
         }
         assert_eq!(sender.dropped(), 2, "one queued, two dropped, none waited");
+        assert_eq!(
+            describe(&[sender]),
+            "test 0 sent 0 failed 2 dropped",
+            "the status line shows the drops"
+        );
     }
 
     struct Flaky {

@@ -352,6 +352,42 @@ mod tests {
     }
 
     #[test]
+    fn an_escalation_says_nobody_acknowledged_and_gives_the_level() {
+        let n = json!({"event": "escalated", "case_id": 5, "escalation_level": 2, "case": {
+            "rule": "group_rental", "severity": "minor", "site": "s01",
+            "entity": "s01/b02/0301", "last_seen": 0}});
+        let m = message(&n, &ctx()).unwrap();
+        assert_eq!(m.title, "【升级·一般】疑似群租");
+        assert!(m.markdown.contains("第 2 级"), "{}", m.markdown);
+        assert!(m.markdown.contains("s01 小区 b02 栋 0301 室"));
+        assert!(m.markdown.contains("1970-01-01 08:00（UTC+08:00）"));
+        assert!(m.markdown.contains("入户核查"));
+    }
+
+    #[test]
+    fn a_group_lists_each_case_with_its_link_and_the_left_out() {
+        let n = json!({"event": "group", "group": "cell-07", "dropped": 3,
+                       "notices": [raised(), raised()]});
+        let m = message(&n, &ctx()).unwrap();
+        assert_eq!(m.title, "【新告警 2 条】cell-07");
+        assert_eq!(m.markdown.matches("/alerts/12)").count(), 2);
+        assert!(m.markdown.contains("另有 3 条未列出"));
+    }
+
+    #[test]
+    fn every_known_rule_has_a_name_and_an_action() {
+        for rule in [
+            "socket_overcurrent",
+            "pile_offline",
+            "night_water_leak",
+            "meter_stuck",
+        ] {
+            assert_ne!(rule_name(rule), rule_name("no_such_rule"), "{rule}");
+            assert_ne!(what_to_do(rule), what_to_do("no_such_rule"), "{rule}");
+        }
+    }
+
+    #[test]
     fn unknown_events_have_no_message() {
         assert!(message(&json!({"event": "x"}), &ctx()).is_none());
     }
