@@ -9,8 +9,6 @@
 //! dashboard (`[notify] dashboard_url`). It is built from the same JSON
 //! notices as the webhook's, so every channel tells of the same cases.
 
-use crate::explain::local_minute;
-use gridwatch_telemetry::Timestamp;
 use serde_json::Value;
 
 /// What a message needs besides the notice.
@@ -138,11 +136,15 @@ pub fn place(site: &str, entity: &str) -> String {
 
 /// `2026-12-06 10:16（UTC+08:00）`: local time with its zone, no `Z`.
 pub fn local_time(ts: i64, utc_offset_min: i32) -> String {
+    let ms = ts + i64::from(utc_offset_min) * 60_000;
+    let (y, m, d) = gridwatch_telemetry::time::civil_from_days(ms.div_euclid(86_400_000));
+    let minute = ms.rem_euclid(86_400_000) / 60_000;
     let sign = if utc_offset_min < 0 { '-' } else { '+' };
     let off = utc_offset_min.unsigned_abs();
     format!(
-        "{}（UTC{sign}{:02}:{:02}）",
-        local_minute(Timestamp(ts), utc_offset_min),
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}（UTC{sign}{:02}:{:02}）",
+        minute / 60,
+        minute % 60,
         off / 60,
         off % 60
     )
