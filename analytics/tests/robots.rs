@@ -348,3 +348,65 @@ fn an_empty_secret_file_is_refused_at_start() {
         assert!(e.to_string().contains("DingTalk robot secret"), "{e}");
     });
 }
+
+/// From the config file to the robot: `start_channels` takes the site's
+/// offset from `[detect]` and the link from `[notify] dashboard_url`, and a
+/// case the store opens reaches the robot through `Cases`.
+#[tokio::test]
+async fn a_case_opened_by_the_service_reaches_the_robot_in_the_sites_time() {
+    use gridwatch_analytics::alerts::cases::Cases;
+    use gridwatch_analytics::alerts::directory::Directory;
+    use gridwatch_analytics::store::Store;
+    use gridwatch_analytics::AnalyticsConfig;
+    use gridwatch_telemetry::{Alert, AlertState, Evidence, Severity, Timestamp};
+
+    let (base, mut rx) = robot(vec![0]).await;
+    let key = secret_file("k9");
+    let toml = format!(
+        "[detect]\nutc_offset_min = 540\n\
+         [notify]\ndashboard_url = \"https://grid.example.org/gw/\"\n\
+         [notify.wecom]\nurl = \"{base}/cgi-bin/webhook/send\"\nkey_file = {:?}\n",
+        key.path().display().to_string()
+    );
+    let config = AnalyticsConfig::from_toml_str(&toml, "analytics.toml").unwrap();
+    let directory = Arc::new(Directory::default());
+    let stop = CancellationToken::new();
+    let channels =
+        gridwatch_analytics::notify::start_channels(&config, directory.clone(), &stop).unwrap();
+    assert_eq!(channels.len(), 1, "only the robot is configured");
+    let robot_channel = channels[0].clone();
+    let store = Store::open(&config.store).unwrap();
+    let mut cases = Cases::new(store, directory, &config).with_channels(channels);
+    let alert = Alert {
+        schema: 1,
+        id: "night_water_leak:s01/b02/0301:0".into(),
+        rule: "night_water_leak".into(),
+        entity: "s01/b02/0301".into(),
+        cell: "cell-01".into(),
+        site: "s01".into(),
+        severity: Severity::Major,
+        state: AlertState::Open,
+        ts: Timestamp(0),
+        title: "Night water".into(),
+        summary: "water every night".into(),
+        evidence: Evidence::default(),
+    };
+    assert!(cases.record(&alert));
+    let r = next(&mut rx).await;
+    let content = r.body["markdown"]["content"].as_str().unwrap();
+    assert!(content.starts_with("### 【重要】夜间持续用水"), "{content}");
+    assert!(content.contains("s01 小区 b02 栋 0301 室"), "{content}");
+    assert!(
+        content.contains("1970-01-01 09:00（UTC+09:00）"),
+        "{content}"
+    );
+    assert!(
+        content.contains("(https://grid.example.org/gw/alerts/1)"),
+        "{content}"
+    );
+    assert_eq!(settled(&robot_channel, 1).await.sent, 1);
+    assert!(cases
+        .channel_stats()
+        .starts_with("wecom 1 sent 0 failed 0 dropped"));
+    stop.cancel();
+}
