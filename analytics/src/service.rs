@@ -134,11 +134,8 @@ pub async fn run_with(
     }
     let span =
         info_span!("analytics", broker = %config.mqtt.broker(), client_id = %config.mqtt.client_id);
-    let webhook = start_webhook(&config.notify.webhook, &shutdown)?;
-    let email = crate::notify::email::start(&config.notify.email, directory.clone(), &shutdown)?;
-    let cases = Cases::new(store, directory, &config)
-        .with_webhook(webhook)
-        .with_channel(email);
+    let channels = crate::notify::start_channels(&config, directory.clone(), &shutdown)?;
+    let cases = Cases::new(store, directory, &config).with_channels(channels);
     let mut service = Service::new(&config, register, tap, cases, stations);
     let (client, eventloop) = AsyncClient::new(config.mqtt.options(), CLIENT_CAPACITY);
     service
@@ -177,35 +174,6 @@ fn spawn_api(
             });
         })?;
     Ok(())
-}
-
-/// Starts the webhook channel when `[notify.webhook] url` is set. The
-/// secret is read from its own file, which should be readable by the
-/// service's user only.
-fn start_webhook(
-    config: &crate::notify::webhook::WebhookConfig,
-    shutdown: &CancellationToken,
-) -> anyhow::Result<Option<crate::notify::webhook::WebhookSender>> {
-    use crate::notify::webhook::{spawn, Endpoint};
-    let (Some(url), Some(secret_file)) = (&config.url, &config.secret_file) else {
-        return Ok(None);
-    };
-    let endpoint = Endpoint::parse(url).map_err(anyhow::Error::msg)?;
-    let text = crate::notify::channel::read_secret_file(secret_file, "webhook secret")?;
-    let secret = text.lines().next().unwrap_or("").trim().as_bytes().to_vec();
-    if secret.is_empty() {
-        anyhow::bail!(
-            "the first line of the webhook secret file {} is empty",
-            secret_file.display()
-        );
-    }
-    info!("sending alert notices to webhook {url}");
-    Ok(Some(spawn(
-        config.clone(),
-        endpoint,
-        secret,
-        shutdown.clone(),
-    )))
 }
 
 struct Service {
@@ -524,7 +492,7 @@ impl Service {
              {} quarantined for their timestamp ({} gateways now), {} out of order or repeated, \
              {} with impossible values, {} refused over the device quota ({} gateways), \
              {} alerts raised, {} acknowledged by the broker, {} waiting, {} dropped (queue full), \
-             {} not passed to the tap (full)",
+             {} not passed to the tap (full); notices: {}",
             s.readings,
             self.malformed,
             self.malformed_budget.take_suppressed(),
@@ -540,6 +508,7 @@ impl Service {
             self.outbox.unacknowledged(),
             self.outbox.dropped(),
             self.tap_dropped,
+            self.cases.channel_stats(),
         );
     }
 

@@ -60,6 +60,17 @@ impl Cases {
         self
     }
 
+    /// Also sends notices to each of `channels`.
+    pub fn with_channels(mut self, channels: Vec<NoticeSender>) -> Self {
+        self.channels.extend(channels);
+        self
+    }
+
+    /// Sent, failed and dropped notices per channel, for the status line.
+    pub fn channel_stats(&self) -> String {
+        crate::notify::channel::describe(&self.channels)
+    }
+
     fn recipient_names(&self, cell: &str, site: &str, level: i64) -> Vec<String> {
         self.directory
             .recipients(cell, site, level)

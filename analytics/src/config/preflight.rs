@@ -32,6 +32,17 @@ pub fn preflight(config: &AnalyticsConfig) -> anyhow::Result<()> {
             );
         }
     }
+    let wecom = &config.notify.wecom;
+    if let (Some(_), Some(key)) = (&wecom.url, &wecom.key_file) {
+        crate::notify::robot::read_key(key, "WeCom robot key")?;
+    }
+    let ding = &config.notify.dingtalk;
+    if let (Some(_), Some(token)) = (&ding.url, &ding.access_token_file) {
+        crate::notify::robot::read_key(token, "DingTalk robot access_token")?;
+        if let Some(secret) = &ding.secret_file {
+            crate::notify::robot::read_key(secret, "DingTalk robot secret")?;
+        }
+    }
     let e = &config.notify.email;
     if e.server.is_some() {
         if let Some(from) = &e.from {

@@ -256,6 +256,10 @@ impl Deliver for Email {
         self.name.clone()
     }
 
+    fn kind(&self) -> &'static str {
+        "email"
+    }
+
     async fn attempt(&self, notice: &Notice) -> Outcome {
         let value: Value = match serde_json::from_slice(&notice.body) {
             Ok(v) => v,
