@@ -140,7 +140,7 @@ pub async fn run_with(
         .with_webhook(webhook)
         .with_channel(email);
     let mut service = Service::new(&config, register, tap, cases, stations);
-    let (client, eventloop) = AsyncClient::new(config.mqtt.options(), CLIENT_CAPACITY);
+    let (client, eventloop) = AsyncClient::new(config.mqtt.options()?, CLIENT_CAPACITY);
     service
         .run(client, eventloop, shutdown)
         .instrument(span)
