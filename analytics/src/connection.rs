@@ -235,7 +235,10 @@ impl MqttConfig {
             }));
         }
         if let (Some(user), Some(file)) = (&self.username, &self.password_file) {
-            o.set_credentials(user.clone(), read_secret_file("the MQTT password file", file)?);
+            o.set_credentials(
+                user.clone(),
+                read_secret_file("the MQTT password file", file)?,
+            );
         }
         Ok(o)
     }
@@ -400,7 +403,10 @@ mod tests {
             ..MqttConfig::default()
         };
         let e = c.options().unwrap_err().to_string();
-        assert!(e.contains(&pw.display().to_string()) && e.contains("0640"), "{e}");
+        assert!(
+            e.contains(&pw.display().to_string()) && e.contains("0640"),
+            "{e}"
+        );
         std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
         assert!(c.options().is_ok());
         std::fs::remove_dir_all(dir).unwrap();

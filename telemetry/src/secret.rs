@@ -128,7 +128,10 @@ mod tests {
         let e = read_secret_file("the test password", &p).unwrap_err();
         let msg = e.to_string();
         assert!(matches!(e, SecretError::Loose { mode: 0o644, .. }), "{msg}");
-        assert!(msg.contains(&p.display().to_string()) && msg.contains("0644"), "{msg}");
+        assert!(
+            msg.contains(&p.display().to_string()) && msg.contains("0644"),
+            "{msg}"
+        );
         std::fs::remove_dir_all(d).unwrap();
     }
 
