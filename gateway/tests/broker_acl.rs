@@ -174,12 +174,13 @@ async fn the_shipped_acl_keeps_every_client_to_its_own_topics() {
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     let secrets = dir.join("secrets");
     let (pw_a, entry_a) = credentials(&secrets, "yard-a", "gw-1");
-    let (_, entry_b) = credentials(&secrets, "yard-a", "gw-2");
+    let (pw_b, entry_b) = credentials(&secrets, "yard-a", "gw-2");
     let salt = [7u8; 12];
     let entry = |user: &str| {
         gridwatch_gateway::cli::credentials::passwd_entry(user, &format!("{user}-pw"), &salt, 101)
     };
-    let passwd = [entry_a, entry_b, entry("analytics"), entry("observer")].join("\n") + "\n";
+    let kept = [entry_a, entry("analytics"), entry("observer")].join("\n") + "\n";
+    let passwd = format!("{kept}{entry_b}\n");
     std::fs::write(dir.join("passwd"), passwd).unwrap();
     // The test's observer reads and writes everything (to send commands).
     let acl = repo_file("config/mosquitto/gridwatch.acl.example")
@@ -190,7 +191,7 @@ async fn the_shipped_acl_keeps_every_client_to_its_own_topics() {
     }
     let (main, local) = (free_port().await, free_port().await);
     std::fs::write(dir.join("mosquitto.conf"), adapt_conf(dir, main, local)).unwrap();
-    let _broker = Broker(
+    let broker = Broker(
         Command::new("/usr/sbin/mosquitto")
             .arg("-c")
             .arg(dir.join("mosquitto.conf"))
@@ -311,4 +312,28 @@ async fn the_shipped_acl_keeps_every_client_to_its_own_topics() {
         .unwrap();
     let after_marker = topics_until(&mut seen, alert).await;
     assert_eq!(after_marker, [other_cmd, own_cmd, alert]);
+
+    // Revoking: B's line leaves the password file, a reload cuts B off and
+    // keeps it out; A stays connected.
+    let b_login = Some(("yard-a/gw-2", pw_b.as_str()));
+    let (_gw_b, mut b_in) = connect(main, "gw-2", b_login).await.unwrap();
+    std::fs::write(dir.join("passwd"), kept).unwrap();
+    let hup = Command::new("kill")
+        .args(["-HUP", &broker.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success(), "kill -HUP mosquitto");
+    tokio::time::timeout(GUARD, async { while b_in.recv().await.is_some() {} })
+        .await
+        .expect("the reload disconnects the revoked gateway");
+    let again = connect(main, "gw-2", b_login).await;
+    assert!(
+        matches!(again, Err(ConnectionError::ConnectionRefused(_))),
+        "{:?}",
+        again.err()
+    );
+    gw_a.publish(own, QoS::AtLeastOnce, false, "still")
+        .await
+        .unwrap();
+    assert_eq!(topics_until(&mut seen, own).await, [own]);
 }
