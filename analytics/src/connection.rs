@@ -217,6 +217,10 @@ impl MqttConfig {
             .set_clean_session(self.clean_session)
             .set_max_packet_size(MQTT_MAX_PACKET_BYTES, self.max_packet_bytes);
         if let Some(ca_file) = &self.ca_file {
+            // rustls is built with two crypto back ends here (through
+            // rumqttc and lettre), so it cannot pick one itself; the gateway
+            // makes the same choice. Installing twice is harmless.
+            let _ = rustls::crypto::ring::default_provider().install_default();
             let ca = read("the MQTT CA file", ca_file)?;
             let client_auth = match (&self.client_cert_file, &self.client_key_file) {
                 (Some(cert), Some(key)) => {
