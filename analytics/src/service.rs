@@ -137,7 +137,7 @@ pub async fn run_with(
     let channels = crate::notify::start_channels(&config, directory.clone(), &shutdown)?;
     let cases = Cases::new(store, directory, &config).with_channels(channels);
     let mut service = Service::new(&config, register, tap, cases, stations);
-    let (client, eventloop) = AsyncClient::new(config.mqtt.options(), CLIENT_CAPACITY);
+    let (client, eventloop) = AsyncClient::new(config.mqtt.options()?, CLIENT_CAPACITY);
     service
         .run(client, eventloop, shutdown)
         .instrument(span)

@@ -11,6 +11,8 @@ use crate::notify::channel::read_secret_file;
 /// in the words `run` would use for it.
 pub fn preflight(config: &AnalyticsConfig) -> anyhow::Result<()> {
     config.validate()?;
+    // The broker's CA, client key and password files, read as `run` reads them.
+    config.mqtt.options()?;
     if let Some(p) = &config.directory.path {
         let directory = Directory::load(p)?;
         let mut cells = config.cells.clone();

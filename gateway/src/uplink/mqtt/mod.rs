@@ -39,6 +39,7 @@ use crate::outbox::writer::OutboxHandle;
 use crate::outbox::StoredRecord;
 use crate::outbox::{Entry, ReadCursor};
 use crate::status::Health;
+use gridwatch_telemetry::secret::read_secret_file;
 use gridwatch_telemetry::topic::TopicKind;
 use gridwatch_telemetry::topic::Topics;
 use gridwatch_telemetry::{codec, Clock, GatewayId, GatewayState, SiteId};
@@ -67,14 +68,9 @@ const STATUS_CHECK: Duration = Duration::from_secs(5);
 /// Events buffered between the driver task and the uplink.
 const EVENT_CAPACITY: usize = 256;
 
-/// Why TLS or credentials could not be set up.
-#[derive(Debug, thiserror::Error)]
-#[error("cannot read {what} {}: {source}", path.display())]
-pub struct MqttSetupError {
-    what: &'static str,
-    path: std::path::PathBuf,
-    source: std::io::Error,
-}
+/// Why TLS or credentials could not be set up: a file missing, readable by
+/// others (password, key) or empty (password), named in the message.
+pub type MqttSetupError = gridwatch_telemetry::secret::SecretError;
 
 /// The MQTT uplink of one gateway.
 pub struct MqttUplink {
@@ -532,10 +528,11 @@ impl Session {
     }
 }
 
-/// Applies `[mqtt]` TLS and credentials to `options`.
+/// Applies `[mqtt]` TLS and credentials to `options` (secret files 0600, see
+/// [`gridwatch_telemetry::secret`]).
 fn configure_security(options: &mut MqttOptions, m: &MqttConfig) -> Result<(), MqttSetupError> {
     let read = |what: &'static str, path: &std::path::Path| {
-        std::fs::read(path).map_err(|source| MqttSetupError {
+        std::fs::read(path).map_err(|source| MqttSetupError::Unreadable {
             what,
             path: path.to_owned(),
             source,
@@ -544,10 +541,10 @@ fn configure_security(options: &mut MqttOptions, m: &MqttConfig) -> Result<(), M
     if let Some(tls) = &m.tls {
         let ca = read("the MQTT CA file", &tls.ca_file)?;
         let client_auth = match &tls.client_auth {
-            Some((cert, key)) => Some((
-                read("the MQTT client certificate", cert)?,
-                read("the MQTT client key", key)?,
-            )),
+            Some((cert, key)) => Some((read("the MQTT client certificate", cert)?, {
+                gridwatch_telemetry::secret::check_private("the MQTT client key", key)?;
+                read("the MQTT client key", key)?
+            })),
             None => None,
         };
         options.set_transport(Transport::Tls(TlsConfiguration::Simple {
@@ -557,9 +554,7 @@ fn configure_security(options: &mut MqttOptions, m: &MqttConfig) -> Result<(), M
         }));
     }
     if let Some(c) = &m.credentials {
-        let password = read("the MQTT password file", &c.password_file)?;
-        let password = String::from_utf8_lossy(&password);
-        let password = password.lines().next().unwrap_or_default().to_owned();
+        let password = read_secret_file("the MQTT password file", &c.password_file)?;
         options.set_credentials(c.username.clone(), password);
     }
     Ok(())
