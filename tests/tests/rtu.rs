@@ -212,7 +212,8 @@ async fn poll_both(
         let d = &line.config.devices[i];
         let device = ModbusRtuDevice::new(
             ModbusDevice::new(d.profile.clone(), d.max_gap_registers),
-            bus.client(unit),
+            bus.client(unit)
+                .offline_after_failures(d.offline_after_failures),
         );
         let schedule = Schedule {
             poll_interval: d.poll_interval(),
