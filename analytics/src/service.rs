@@ -509,10 +509,11 @@ impl Service {
             dead_lettered = self.dead_letters.refused() - self.dead_letters.not_written(),
             out_of_order = s.socket_safety.out_of_order,
             alerts = s.alerts,
+            store_failures = self.cases.store_failures(),
             "so far: {} readings, {} malformed messages ({} not logged), {} oversized messages dropped, \
              {} quarantined for their timestamp ({} gateways now), {} out of order or repeated, \
-             {} alerts raised, {} acknowledged by the broker, {} waiting, {} dropped (queue full), \
-             {} not passed to the tap (full)",
+             {} alerts raised ({} not stored: the store failed), {} acknowledged by the broker, \
+             {} waiting, {} dropped (queue full), {} not passed to the tap (full)",
             s.readings,
             self.malformed,
             self.malformed_budget.take_suppressed(),
@@ -521,6 +522,7 @@ impl Service {
             self.clock_guard.gateways_in_quarantine(),
             s.socket_safety.out_of_order,
             s.alerts,
+            self.cases.store_failures(),
             self.outbox.acknowledged(),
             self.outbox.unacknowledged(),
             self.outbox.dropped(),
