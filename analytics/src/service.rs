@@ -127,7 +127,7 @@ pub async fn run_with(
             stations: stations.clone(),
             cells: Arc::new(crate::alerts::route::CellRouter::new(&config.cells)),
         });
-        spawn_api(listener, router, shutdown.clone())?;
+        spawn_api(listener, router, config.api.limits(), shutdown.clone())?;
         if let Some(ready) = api_ready {
             let _ = ready.send(bound);
         }
@@ -156,6 +156,7 @@ const API_THREADS: usize = 2;
 fn spawn_api(
     listener: std::net::TcpListener,
     router: axum::Router,
+    limits: crate::api::connections::ConnectionLimits,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -168,7 +169,7 @@ fn spawn_api(
         .spawn(move || {
             runtime.block_on(async move {
                 let result = match tokio::net::TcpListener::from_std(listener) {
-                    Ok(l) => crate::api::serve(l, router, shutdown).await,
+                    Ok(l) => crate::api::connections::serve_with(l, router, limits, shutdown).await,
                     Err(e) => Err(e),
                 };
                 if let Err(e) = result {
