@@ -127,7 +127,7 @@ pub async fn run_with(
             stations: stations.clone(),
             cells: Arc::new(crate::alerts::route::CellRouter::new(&config.cells)),
         });
-        spawn_api(listener, router, shutdown.clone())?;
+        spawn_api(listener, router, config.api.limits(), shutdown.clone())?;
         if let Some(ready) = api_ready {
             let _ = ready.send(bound);
         }
@@ -153,6 +153,7 @@ const API_THREADS: usize = 2;
 fn spawn_api(
     listener: std::net::TcpListener,
     router: axum::Router,
+    limits: crate::api::connections::ConnectionLimits,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -165,7 +166,7 @@ fn spawn_api(
         .spawn(move || {
             runtime.block_on(async move {
                 let result = match tokio::net::TcpListener::from_std(listener) {
-                    Ok(l) => crate::api::serve(l, router, shutdown).await,
+                    Ok(l) => crate::api::connections::serve_with(l, router, limits, shutdown).await,
                     Err(e) => Err(e),
                 };
                 if let Err(e) = result {
@@ -488,11 +489,12 @@ impl Service {
             implausible = s.implausible,
             over_quota = s.over_quota,
             alerts = s.alerts,
+            store_failures = self.cases.store_failures(),
             "so far: {} readings, {} malformed messages ({} not logged), {} oversized messages dropped, \
              {} quarantined for their timestamp ({} gateways now), {} out of order or repeated, \
              {} with impossible values, {} refused over the device quota ({} gateways), \
-             {} alerts raised, {} acknowledged by the broker, {} waiting, {} dropped (queue full), \
-             {} not passed to the tap (full); notices: {}",
+             {} alerts raised ({} not stored: the store failed), {} acknowledged by the broker, \
+             {} waiting, {} dropped (queue full), {} not passed to the tap (full); notices: {}",
             s.readings,
             self.malformed,
             self.malformed_budget.take_suppressed(),
@@ -504,6 +506,7 @@ impl Service {
             s.over_quota,
             s.gateways_over_quota,
             s.alerts,
+            self.cases.store_failures(),
             self.outbox.acknowledged(),
             self.outbox.unacknowledged(),
             self.outbox.dropped(),

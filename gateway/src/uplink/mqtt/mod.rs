@@ -14,8 +14,9 @@
 //! exponential backoff.
 //!
 //! On every ConnAck it publishes a retained `online` status (the birth
-//! message; the broker may have published the will meanwhile); the last will
-//! is a retained `offline` status. At shutdown it sends what the outbox holds
+//! message; the broker may have published the will meanwhile), and again on
+//! change and at least every minute ([`status`]); the last will is a
+//! retained `offline` status. At shutdown it sends what the outbox holds
 //! for a short while, publishes `offline` and disconnects cleanly.
 //!
 //! Downlink commands: on every ConnAck it subscribes to `…/cmd/+`; each
@@ -28,8 +29,10 @@
 //! channel, so this task can wait on the broker, the outbox and the clock at
 //! once without cancelling a poll halfway.
 
+pub mod status;
 pub mod window;
 
+use self::status::{status_due, Published, StatusFigures};
 use self::window::{DeliveryWindow, Next, Publish};
 use crate::command::{Ack, Commands};
 use crate::config::{GatewayConfig, MqttConfig};
@@ -42,7 +45,7 @@ use crate::status::Health;
 use gridwatch_telemetry::secret::read_secret_file;
 use gridwatch_telemetry::topic::TopicKind;
 use gridwatch_telemetry::topic::Topics;
-use gridwatch_telemetry::{codec, Clock, GatewayId, GatewayState, SiteId};
+use gridwatch_telemetry::{Clock, GatewayId, GatewayState, SiteId};
 use rumqttc::{
     AsyncClient, ConnectionError, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet, QoS,
     StateError, TlsConfiguration, Transport,
@@ -144,17 +147,16 @@ impl MqttUplink {
             .status(self.site.as_str(), self.gateway.as_str())
     }
 
-    fn status_payload(&self, state: GatewayState) -> Vec<u8> {
-        let status = self.health.status(state, self.clock.now());
-        // A Status has no floats: encoding cannot fail, but never panic on it.
-        codec::encode(&status).unwrap_or_default()
+    /// The status for `state` now: its figures and its payload.
+    fn status_message(&self, state: GatewayState) -> (StatusFigures, Vec<u8>) {
+        status::message(&self.health.status(state, self.clock.now()))
     }
 
     /// The retained `offline` status the broker publishes if we vanish.
     fn last_will(&self) -> LastWill {
         LastWill::new(
             self.status_topic(),
-            self.status_payload(GatewayState::Offline),
+            self.status_message(GatewayState::Offline).1,
             QoS::AtLeastOnce,
             true,
         )
@@ -302,11 +304,10 @@ impl MqttUplink {
                 _ = tokio::time::sleep(rate_wait.unwrap_or_default()), if rate_wait.is_some() => {},
                 Some(ack) = acks.recv() => s.publish_ack(self, &client, ack),
                 _ = status_check.tick() => {
-                    // The outbox dropped records while connected (another
-                    // uplink is down): say so in the retained status now.
-                    let dropped = self.health.outbox_dropped();
-                    if s.connected && dropped != s.reported_dropped {
-                        s.reported_dropped = dropped;
+                    // Devices came or went, the outbox moved, or a minute passed.
+                    let current = self.status_message(GatewayState::Online).0;
+                    let now = Instant::now().into_std();
+                    if s.connected && status_due(s.published.as_ref(), &current, now) {
                         let _ = s.publish_status(self, &client, GatewayState::Online);
                     }
                 },
@@ -386,8 +387,8 @@ impl MqttUplink {
 /// The state of one connection.
 struct Session {
     connected: bool,
-    /// `outbox_dropped` in the last status published.
-    reported_dropped: u64,
+    /// The last `online` status published on this connection.
+    published: Option<Published>,
     reader: ReadCursor,
     durable: tokio::sync::watch::Receiver<u64>,
     /// Records read from the outbox, not yet handed to rumqttc.
@@ -401,7 +402,7 @@ impl Session {
         let from = uplink.outbox.cursor(NAME).unwrap_or(0);
         Self {
             connected: false,
-            reported_dropped: uplink.health.outbox_dropped(),
+            published: None,
             reader: ReadCursor::at(from),
             durable: uplink.outbox.durable(),
             ahead: VecDeque::new(),
@@ -434,9 +435,10 @@ impl Session {
         client: &AsyncClient,
         state: GatewayState,
     ) -> Result<(), rumqttc::ClientError> {
-        let payload = uplink.status_payload(state);
+        let (figures, payload) = uplink.status_message(state);
         client.try_publish(uplink.status_topic(), QoS::AtLeastOnce, true, payload)?;
         self.window.handed(Publish::Other);
+        self.published = Some(Published::new(figures, Instant::now().into_std()));
         Ok(())
     }
 
