@@ -199,7 +199,11 @@ mod tests {
         );
         assert_eq!(
             title(Lang::En, "socket_bulk_stuck", "yard/gw-1/pile-1#2", &e, 480),
-            "socket bulk stuck: pile-1 socket 2"
+            "bulk phase too long: pile-1 socket 2"
+        );
+        assert_eq!(
+            title(Lang::ZhCn, "brand_new_rule", "s01/b02/0301", &e, 480),
+            "brand new rule：0301 室"
         );
     }
 
