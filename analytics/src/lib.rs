@@ -52,6 +52,7 @@ pub mod detect;
 pub mod entity_quota;
 pub mod evaluate;
 pub mod explain;
+pub mod i18n;
 pub mod ingest;
 pub mod notify;
 pub mod pipeline;

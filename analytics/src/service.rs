@@ -126,6 +126,7 @@ pub async fn run_with(
             clock: Arc::new(SystemClock),
             stations: stations.clone(),
             cells: Arc::new(crate::alerts::route::CellRouter::new(&config.cells)),
+            utc_offset_min: config.detect.utc_offset_min,
         });
         spawn_api(listener, router, config.api.limits(), shutdown.clone())?;
         if let Some(ready) = api_ready {

@@ -131,6 +131,9 @@ pub struct AppState {
     pub stations: Stations,
     /// Site → cell, to scope the station view for grid staff.
     pub cells: Arc<CellRouter>,
+    /// The sites' time zone, minutes east of UTC (`[detect] utc_offset_min`,
+    /// the detectors' own), so the dashboard shows the times people live by.
+    pub utc_offset_min: i32,
 }
 
 /// The API and the dashboard on one router.
