@@ -54,6 +54,10 @@ enum Command {
         /// Print the summary as JSON, for tools.
         #[arg(long)]
         json: bool,
+        /// Check the config only, not this host's files and serial ports
+        /// (for a config written on another machine).
+        #[arg(long)]
+        config_only: bool,
     },
     /// Print the pseudonyms of tag ids or plates (one per line on standard
     /// input, or as arguments), keyed with the site key: how the e-bike
@@ -75,10 +79,21 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
     match cli.command.unwrap_or(Command::Run) {
-        Command::Check { json } => match GatewayConfig::load(&cli.config) {
+        Command::Check { json, config_only } => match GatewayConfig::load(&cli.config) {
             Ok(config) => {
-                check::print(&config, json);
-                ExitCode::SUCCESS
+                let problems = if config_only {
+                    Vec::new()
+                } else {
+                    config.host_problems()
+                };
+                if problems.is_empty() {
+                    check::print(&config, json);
+                    return ExitCode::SUCCESS;
+                }
+                for p in &problems {
+                    eprintln!("error: {p}");
+                }
+                ExitCode::from(EXIT_CONFIG)
             }
             Err(e) => config_failure(&e),
         },
@@ -92,6 +107,14 @@ pub fn main() -> ExitCode {
                 Ok(c) => c,
                 Err(e) => return config_failure(&e),
             };
+            if let Some(e) = config.missing_files().first() {
+                eprintln!("error: {e}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+            for p in config.host_problems() {
+                // A serial adapter may appear after the gateway starts.
+                tracing::warn!("{p}; the gateway keeps trying");
+            }
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
@@ -231,6 +254,12 @@ mod tests {
         assert!(cli.command.is_none());
         let cli =
             Cli::try_parse_from(["gridwatch-gateway", "check", "-c", "x.toml", "--json"]).unwrap();
-        assert!(matches!(cli.command, Some(Command::Check { json: true })));
+        assert!(matches!(
+            cli.command,
+            Some(Command::Check {
+                json: true,
+                config_only: false
+            })
+        ));
     }
 }
