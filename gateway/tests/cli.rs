@@ -307,3 +307,25 @@ fn check_refuses_what_run_would_refuse_on_this_host() {
     assert_eq!(run.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("mqtt.ca_file"), "{stderr}");
 }
+
+#[test]
+fn scan_with_nobody_answering_says_so_and_exits_1() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+        l.local_addr().expect("bound").port()
+    };
+    let out = Command::new(env!("CARGO_BIN_EXE_gridwatch-gateway"))
+        .args(["scan", "--units", "1-3", "--timeout-ms", "100", "--host"])
+        .arg(format!("127.0.0.1:{port}"))
+        .output()
+        .expect("run gridwatch-gateway");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no unit answered"));
+
+    let bad = Command::new(env!("CARGO_BIN_EXE_gridwatch-gateway"))
+        .args(["scan", "--units", "0-300", "--host", "127.0.0.1:502"])
+        .output()
+        .expect("run gridwatch-gateway");
+    assert_eq!(bad.status.code(), Some(2), "a usage error");
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("1 to 247"));
+}

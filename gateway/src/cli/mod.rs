@@ -8,6 +8,7 @@
 
 mod check;
 mod readers;
+mod scan;
 
 use crate::config::{ConfigError, GatewayConfig};
 use clap::{Parser, Subcommand};
@@ -59,6 +60,23 @@ enum Command {
         #[arg(long)]
         config_only: bool,
     },
+    /// Find the Modbus devices behind a Modbus TCP address (a meter, or a
+    /// TCP-to-RS-485 gateway): asks each unit id with short timeouts, reads
+    /// only, and matches each answering unit to a built-in profile.
+    Scan {
+        /// The address, e.g. 192.168.1.20:502.
+        #[arg(long, value_name = "HOST:PORT")]
+        host: String,
+        /// Unit ids to ask, e.g. 1-20 or 5.
+        #[arg(long, default_value = "1-247", value_parser = scan::units)]
+        units: std::ops::RangeInclusive<u8>,
+        /// Time each unit has to answer one read.
+        #[arg(long, default_value_t = 200)]
+        timeout_ms: u64,
+        /// Append the matched devices (as [[devices]] tables) to this config.
+        #[arg(long, value_name = "CONFIG")]
+        append: Option<PathBuf>,
+    },
     /// Print the pseudonyms of tag ids or plates (one per line on standard
     /// input, or as arguments), keyed with the site key: how the e-bike
     /// register for analytics is made without sending raw identities.
@@ -97,6 +115,12 @@ pub fn main() -> ExitCode {
             }
             Err(e) => config_failure(&e),
         },
+        Command::Scan {
+            host,
+            units,
+            timeout_ms,
+            append,
+        } => scan::run(&host, units, timeout_ms, append.as_deref()),
         Command::Pseudonym {
             kind,
             key_file,
