@@ -56,6 +56,7 @@ pub mod outbox;
 pub mod profile;
 pub mod pseudonym;
 pub mod readers;
+pub mod scan;
 pub mod status;
 pub mod toml_file;
 pub mod uplink;

@@ -267,3 +267,65 @@ fn check_lists_the_real_meter_profiles() {
     assert!(stdout.contains("tuf-2000m (TUF"), "{stdout}");
     assert!(stdout.contains("1 Modbus request per poll"), "{stdout}");
 }
+
+#[test]
+fn check_refuses_what_run_would_refuse_on_this_host() {
+    let text = format!(
+        "{GOOD_HEAD}ca_file = \"no-such-ca.pem\"\n\n[[buses]]\nid = \"rs485\"\n\
+         port = \"/dev/ttyGRIDWATCH-NONE\"\n\n[[devices]]\nid = \"m\"\n\
+         profile = \"eastron-sdm120\"\nprotocol = \"modbus_rtu\"\nbus = \"rs485\"\n"
+    );
+    let path = write_config("host-needs.toml", &text);
+    let out = check(&path);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}:7:11: mqtt.ca_file:", path.display())),
+        "{stderr}"
+    );
+    assert!(stderr.contains("no-such-ca.pem does not exist"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}:11:8: buses[0].port:", path.display())),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 2, "every problem: {stderr}");
+
+    let offline = Command::new(env!("CARGO_BIN_EXE_gridwatch-gateway"))
+        .args(["check", "--config-only", "--config"])
+        .arg(&path)
+        .output()
+        .expect("run gridwatch-gateway");
+    assert!(offline.status.success(), "--config-only skips the host");
+
+    // `run` refuses the missing file the same way, before connecting anywhere.
+    let run = Command::new(env!("CARGO_BIN_EXE_gridwatch-gateway"))
+        .args(["run", "--config"])
+        .arg(&path)
+        .output()
+        .expect("run gridwatch-gateway");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("mqtt.ca_file"), "{stderr}");
+}
+
+#[test]
+fn scan_with_nobody_answering_says_so_and_exits_1() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+        l.local_addr().expect("bound").port()
+    };
+    let out = Command::new(env!("CARGO_BIN_EXE_gridwatch-gateway"))
+        .args(["scan", "--units", "1-3", "--timeout-ms", "100", "--host"])
+        .arg(format!("127.0.0.1:{port}"))
+        .output()
+        .expect("run gridwatch-gateway");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no unit answered"));
+
+    let bad = Command::new(env!("CARGO_BIN_EXE_gridwatch-gateway"))
+        .args(["scan", "--units", "0-300", "--host", "127.0.0.1:502"])
+        .output()
+        .expect("run gridwatch-gateway");
+    assert_eq!(bad.status.code(), Some(2), "a usage error");
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("1 to 247"));
+}

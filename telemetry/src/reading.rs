@@ -23,6 +23,10 @@ pub enum DeviceKind {
     GasMeter,
     /// The gateway's own measurements (CPU temperature, outbox size, …).
     Gateway,
+    /// A device no kind fits (an inverter, a sensor, a model not yet
+    /// described): its values are published by name and stored, and no
+    /// detector reads them.
+    Generic,
 }
 
 impl DeviceKind {
@@ -35,17 +39,19 @@ impl DeviceKind {
             DeviceKind::WaterMeter => "water_meter",
             DeviceKind::GasMeter => "gas_meter",
             DeviceKind::Gateway => "gateway",
+            DeviceKind::Generic => "generic",
         }
     }
 
     /// Every kind, for listing valid choices in config errors.
-    pub const ALL: [DeviceKind; 6] = [
+    pub const ALL: [DeviceKind; 7] = [
         DeviceKind::ChargingSocket,
         DeviceKind::ChargingPile,
         DeviceKind::ElectricityMeter,
         DeviceKind::WaterMeter,
         DeviceKind::GasMeter,
         DeviceKind::Gateway,
+        DeviceKind::Generic,
     ];
 }
 

@@ -9,6 +9,7 @@
 mod check;
 pub mod credentials;
 mod readers;
+mod scan;
 
 use crate::config::{ConfigError, GatewayConfig};
 use clap::{Parser, Subcommand};
@@ -55,6 +56,27 @@ enum Command {
         /// Print the summary as JSON, for tools.
         #[arg(long)]
         json: bool,
+        /// Check the config only, not this host's files and serial ports
+        /// (for a config written on another machine).
+        #[arg(long)]
+        config_only: bool,
+    },
+    /// Find the Modbus devices behind a Modbus TCP address (a meter, or a
+    /// TCP-to-RS-485 gateway): asks each unit id with short timeouts, reads
+    /// only, and matches each answering unit to a built-in profile.
+    Scan {
+        /// The address, e.g. 192.168.1.20:502.
+        #[arg(long, value_name = "HOST:PORT")]
+        host: String,
+        /// Unit ids to ask, e.g. 1-20 or 5.
+        #[arg(long, default_value = "1-247", value_parser = scan::units)]
+        units: std::ops::RangeInclusive<u8>,
+        /// Time each unit has to answer one read.
+        #[arg(long, default_value_t = 200)]
+        timeout_ms: u64,
+        /// Append the matched devices (as [[devices]] tables) to this config.
+        #[arg(long, value_name = "CONFIG")]
+        append: Option<PathBuf>,
     },
     /// Print the pseudonyms of tag ids or plates (one per line on standard
     /// input, or as arguments), keyed with the site key: how the e-bike
@@ -96,13 +118,30 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
     match cli.command.unwrap_or(Command::Run) {
-        Command::Check { json } => match GatewayConfig::load(&cli.config) {
+        Command::Check { json, config_only } => match GatewayConfig::load(&cli.config) {
             Ok(config) => {
-                check::print(&config, json);
-                ExitCode::SUCCESS
+                let problems = if config_only {
+                    Vec::new()
+                } else {
+                    config.host_problems()
+                };
+                if problems.is_empty() {
+                    check::print(&config, json);
+                    return ExitCode::SUCCESS;
+                }
+                for p in &problems {
+                    eprintln!("error: {p}");
+                }
+                ExitCode::from(EXIT_CONFIG)
             }
             Err(e) => config_failure(&e),
         },
+        Command::Scan {
+            host,
+            units,
+            timeout_ms,
+            append,
+        } => scan::run(&host, units, timeout_ms, append.as_deref()),
         Command::Pseudonym {
             kind,
             key_file,
@@ -137,6 +176,14 @@ pub fn main() -> ExitCode {
                 Ok(c) => c,
                 Err(e) => return config_failure(&e),
             };
+            if let Some(e) = config.missing_files().first() {
+                eprintln!("error: {e}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+            for p in config.host_problems() {
+                // A serial adapter may appear after the gateway starts.
+                tracing::warn!("{p}; the gateway keeps trying");
+            }
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
@@ -276,6 +323,12 @@ mod tests {
         assert!(cli.command.is_none());
         let cli =
             Cli::try_parse_from(["gridwatch-gateway", "check", "-c", "x.toml", "--json"]).unwrap();
-        assert!(matches!(cli.command, Some(Command::Check { json: true })));
+        assert!(matches!(
+            cli.command,
+            Some(Command::Check {
+                json: true,
+                config_only: false
+            })
+        ));
     }
 }

@@ -8,6 +8,7 @@
 //! Raspberry Pi with an editor open. The format is documented in
 //! `docs/gateway.md` and shown in `config/gateway.example.toml`.
 
+mod host;
 mod raw;
 mod readers;
 #[cfg(test)]
@@ -21,6 +22,7 @@ use crate::devices::DeviceStamp;
 use crate::profile::{Profile, ProfileError, ProfileLibrary};
 use crate::toml_file::{FieldError, SourceFile};
 use gridwatch_telemetry::{DeviceId, GatewayId, SiteId};
+pub use host::{HostNeed, NeedKind};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -85,6 +87,9 @@ pub struct GatewayConfig {
     pub edge: crate::edge::EdgeConfig,
     /// Where the config came from (file path or the caller's label).
     pub origin: String,
+    /// Files and serial ports the config names, checked against this host
+    /// by [`Self::host_problems`].
+    pub host_needs: Vec<HostNeed>,
 }
 
 /// The `[gateway]` table.

@@ -13,6 +13,7 @@ use std::ops::Range;
 use toml::Spanned;
 
 mod dlt645;
+mod host;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -396,6 +397,7 @@ pub(super) fn build(
         }
     }
 
+    let host_needs = host::needs(src, &raw, base_dir);
     Ok(GatewayConfig {
         gateway: GatewaySection {
             id: GatewayId(id),
@@ -413,6 +415,7 @@ pub(super) fn build(
         site_key_file: readers.site_key_file,
         edge: readers.edge,
         origin: src.origin().to_owned(),
+        host_needs,
     })
 }
 
@@ -876,6 +879,14 @@ fn rtu_transport(
             port.span(),
             f("port"),
             "a modbus_rtu device has no TCP port; its serial port is set on its bus",
+        ));
+    }
+    if let Some(t) = &d.timeout_ms {
+        return Err(src.error(
+            t.span(),
+            f("timeout_ms"),
+            "a modbus_rtu device answers within its bus's time: set timeout_ms on its \
+             [[buses]] entry (this one would be ignored)",
         ));
     }
     let known = || {

@@ -44,6 +44,11 @@ impl RawReader {
     pub(super) fn id_span(&self) -> std::ops::Range<usize> {
         self.id.span()
     }
+
+    /// The serial port of a serial reader, as written.
+    pub(super) fn port(&self) -> Option<&Spanned<PathBuf>> {
+        self.port.as_ref()
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -58,6 +63,13 @@ pub(super) struct RawLocalMqtt {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawPseudonym {
     site_key_file: Spanned<PathBuf>,
+}
+
+impl RawPseudonym {
+    /// The site key file, as written.
+    pub(super) fn site_key_file(&self) -> &Spanned<PathBuf> {
+        &self.site_key_file
+    }
 }
 
 /// The reader parts of a config, checked.

@@ -488,3 +488,29 @@ building = "b2"
     assert_eq!(r.building.as_deref(), Some("b2"));
     assert_eq!(r.unit, None);
 }
+
+#[test]
+fn a_non_standard_baud_rate_is_refused_with_the_nearest_standard_one() {
+    let e = err(&RTU.replace("baud = 19200", "baud = 96000"));
+    assert_eq!(e.field, "buses[0].baud");
+    assert_eq!((e.location.line, e.location.column), (11, 8));
+    assert!(
+        e.message
+            .contains("96000 is not a standard baud rate; did you mean 115200, or 9600"),
+        "{}",
+        e.message
+    );
+    let e = err(&RTU.replace("baud = 19200", "baud = 19000"));
+    assert!(e.message.contains("did you mean 19200?"), "{}", e.message);
+    for ok in ["1200", "4800", "38400", "115200"] {
+        let text = RTU.replace("baud = 19200", &format!("baud = {ok}"));
+        GatewayConfig::from_toml_str(&text, "gw.toml").unwrap_or_else(|e| panic!("{ok}: {e}"));
+    }
+}
+
+#[test]
+fn a_timeout_on_an_rtu_device_is_refused_because_the_bus_sets_it() {
+    let e = err(&format!("{RTU}timeout_ms = 300\n"));
+    assert_eq!(e.field, "devices[0].timeout_ms");
+    assert!(e.message.contains("set timeout_ms on its [[buses]] entry"));
+}

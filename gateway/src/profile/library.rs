@@ -28,6 +28,10 @@ pub const BUILT_IN: &[(&str, &str)] = &[
         include_str!("../../../config/devices/eastron-sdm630.toml"),
     ),
     (
+        "generic-holding",
+        include_str!("../../../config/devices/generic-holding.toml"),
+    ),
+    (
         "gridwatch-ebp12",
         include_str!("../../../config/devices/gridwatch-ebp12.toml"),
     ),

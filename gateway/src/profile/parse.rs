@@ -10,6 +10,8 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use toml::Spanned;
 
+mod range;
+
 /// Planner default: reading a few unused registers is cheaper than a second
 /// request on a slow bus, and 8 stays well clear of the next block on most maps.
 pub const DEFAULT_MAX_GAP_REGISTERS: u16 = 8;
@@ -75,12 +77,14 @@ struct RawChannel {
     registers: Vec<RawRegister>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawRegister {
     name: Spanned<String>,
     function: Option<Function>,
-    address: Spanned<u16>,
+    /// One value's address; or `range` for a block (see `range.rs`).
+    address: Option<Spanned<u16>>,
+    range: Option<Spanned<String>>,
     #[serde(rename = "type")]
     value_type: Spanned<RawType>,
     count: Option<Spanned<u16>>,
@@ -409,8 +413,9 @@ fn convert_registers(
     scope: Scope,
     defaults: &Defaults,
 ) -> Result<Vec<Register>, FieldError> {
-    let mut out: Vec<Register> = Vec::with_capacity(raws.len());
-    for (i, raw) in raws.iter().enumerate() {
+    let expanded = range::expand(src, raws, scope.path(), defaults)?;
+    let mut out: Vec<Register> = Vec::with_capacity(expanded.len());
+    for (i, raw) in &expanded {
         let path = format!("{}[{i}]", scope.path());
         let reg = convert_register(src, raw, &path, scope, defaults)?;
         if let Some(prev) = out.iter().find(|p| p.name == reg.name) {
@@ -432,7 +437,7 @@ fn convert_registers(
             p.function == reg.function && start < pe && ps < end
         }) {
             return Err(src.error(
-                raw.address.span(),
+                raw.address.as_ref().map_or(raw.name.span(), |a| a.span()),
                 format!("{path}.address"),
                 format!(
                     "{:?} ({} {}) overlaps {:?} ({} {}, line {})",
@@ -464,12 +469,16 @@ fn convert_register(
     }
     let function = raw.function.unwrap_or(defaults.function);
     let value_type = value_type(src, raw, path, function)?;
-    let address = *raw.address.get_ref();
+    // `range::expand` gave every register an address or refused it.
+    let Some(at) = &raw.address else {
+        return Err(src.error(raw.name.span(), format!("{path}.address"), "missing"));
+    };
+    let address = *at.get_ref();
     let end = u32::from(address) + u32::from(value_type.words());
     match scope {
         Scope::Device if end > 65_536 => {
             return Err(src.error(
-                raw.address.span(),
+                at.span(),
                 format!("{path}.address"),
                 format!(
                     "a {value_type} needs {} registers, which run past address 65535",
@@ -479,7 +488,7 @@ fn convert_register(
         }
         Scope::Channel { stride } if end > u32::from(stride) => {
             return Err(src.error(
-                raw.address.span(),
+                at.span(),
                 format!("{path}.address"),
                 format!(
                     "a {value_type} at offset {address} needs {} registers, \

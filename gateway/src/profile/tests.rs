@@ -320,3 +320,76 @@ fn commands_must_write_a_writable_table_with_a_fitting_value() {
     assert_eq!(e.field, "commands[1].action");
     assert!(e.message.contains("already defined at line 10"), "{e}");
 }
+
+#[test]
+fn a_range_in_one_line_becomes_one_register_per_value() {
+    let p =
+        parse("registers = [{ range = \"0-99\", type = \"u16\", name = \"reg{n}\" }]\n").unwrap();
+    assert_eq!(p.registers.len(), 100);
+    assert_eq!(
+        (p.registers[0].name.as_str(), p.registers[0].address),
+        ("reg0", 0)
+    );
+    assert_eq!(
+        (p.registers[99].name.as_str(), p.registers[99].address),
+        ("reg99", 99)
+    );
+
+    // Two-register values step by two; {i} counts values from 0.
+    let p = parse(
+        "[[registers]]\nrange = \"0x0100-0x0107\"\ntype = \"f32\"\nname = \"power_{i}_w\"\nunit = \"W\"\n",
+    )
+    .unwrap();
+    let got: Vec<(&str, u16)> = p
+        .registers
+        .iter()
+        .map(|r| (r.name.as_str(), r.address))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("power_0_w", 256),
+            ("power_1_w", 258),
+            ("power_2_w", 260),
+            ("power_3_w", 262)
+        ]
+    );
+}
+
+#[test]
+fn a_range_is_checked_like_the_registers_it_stands_for() {
+    let e = err("registers = [{ range = \"0-9\", type = \"u16\", name = \"reg\" }]\n");
+    assert_eq!(e.field, "registers[0].name");
+    assert!(e.message.contains("{n}"), "{}", e.message);
+
+    let e = err("registers = [{ range = \"0-4\", type = \"u32\", name = \"r{n}\" }]\n");
+    assert_eq!(e.field, "registers[0].range");
+    assert!(e
+        .message
+        .contains("5 registers are not a whole number of 2-register values"));
+
+    let e = err("registers = [{ range = \"ten-20\", type = \"u16\", name = \"r{n}\" }]\n");
+    assert_eq!(e.field, "registers[0].range");
+    assert_eq!(e.location.line, 5);
+
+    let e = err("registers = [{ name = \"r\", type = \"u16\" }]\n");
+    assert!(e.message.contains("give address"), "{}", e.message);
+
+    let e = err(
+        "registers = [{ range = \"0-9\", type = \"u16\", name = \"r{n}\" }, \
+         { name = \"x\", address = 5, type = \"u16\" }]\n",
+    );
+    assert_eq!(e.field, "registers[1].address");
+    assert!(e.message.contains("overlaps \"r5\""), "{}", e.message);
+}
+
+#[test]
+fn a_generic_device_publishes_its_values_by_name() {
+    let text = "model = \"unknown-box\"\nvendor = \"?\"\nkind = \"generic\"\ndocument = \"none\"\n\
+                registers = [{ range = \"0-3\", type = \"u16\", name = \"reg{n}\" }]\n";
+    let p = Profile::from_toml_str(text, "unknown-box.toml", Some("unknown-box")).unwrap();
+    assert_eq!(p.kind, DeviceKind::Generic);
+    let names: Vec<&str> = p.registers.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["reg0", "reg1", "reg2", "reg3"]);
+    assert!(p.registers.iter().all(|r| r.is_emitted()));
+}

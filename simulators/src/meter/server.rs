@@ -63,11 +63,13 @@ impl std::str::FromStr for Behaviour {
     }
 }
 
-/// Changes the behaviour of a running server, and counts its connections.
+/// Changes the behaviour of a running server, and counts its connections
+/// and the write requests it received (a scan must issue none).
 #[derive(Debug, Clone)]
 pub struct Control {
     behaviour: Arc<watch::Sender<Behaviour>>,
     connections: Arc<AtomicU64>,
+    writes: Arc<AtomicU64>,
 }
 
 impl Control {
@@ -76,7 +78,14 @@ impl Control {
         Self {
             behaviour: Arc::new(watch::channel(initial).0),
             connections: Arc::new(AtomicU64::new(0)),
+            writes: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// Write requests received so far (coils or registers, any unit,
+    /// answered or refused).
+    pub fn writes(&self) -> u64 {
+        self.writes.load(Ordering::Relaxed)
     }
 
     /// Switches to `b` now.
@@ -144,6 +153,17 @@ impl MeterService {
     /// The answer to one request, or the exception to send.
     pub fn answer(&self, req: SlaveRequest<'static>) -> Result<Response, ExceptionCode> {
         let unit = req.slave;
+        if matches!(
+            req.request,
+            Request::WriteSingleCoil(..)
+                | Request::WriteSingleRegister(..)
+                | Request::WriteMultipleRegisters(..)
+                | Request::WriteMultipleCoils(..)
+                | Request::MaskWriteRegister(..)
+                | Request::ReadWriteMultipleRegisters(..)
+        ) {
+            self.control.writes.fetch_add(1, Ordering::Relaxed);
+        }
         // Unit 0 and 255 mean "the device at this address" on Modbus TCP.
         let meter = match self.units.get(&unit) {
             Some(m) => m,

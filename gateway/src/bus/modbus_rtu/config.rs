@@ -16,6 +16,35 @@ use toml::Spanned;
 
 /// Baud rate when a bus names none: the Modbus serial-line default.
 pub const DEFAULT_BAUD: u32 = 9_600;
+/// The baud rates RS-485 meters and serial adapters agree on; another
+/// rate is almost always a typing mistake (96000 for 9600).
+pub const STANDARD_BAUDS: [u32; 8] = [1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200];
+
+/// Why `baud` is refused, with the standard rate it most likely meant;
+/// `None` for a standard rate.
+pub fn baud_problem(baud: u32) -> Option<String> {
+    if STANDARD_BAUDS.contains(&baud) {
+        return None;
+    }
+    let nearest = STANDARD_BAUDS
+        .iter()
+        .copied()
+        .min_by_key(|b| b.abs_diff(baud))
+        .unwrap_or(DEFAULT_BAUD);
+    let hint = if baud % 10 == 0 && STANDARD_BAUDS.contains(&(baud / 10)) && baud / 10 != nearest {
+        format!(
+            "did you mean {nearest}, or {} (one zero too many)?",
+            baud / 10
+        )
+    } else {
+        format!("did you mean {nearest}?")
+    };
+    Some(format!(
+        "{baud} is not a standard baud rate; {hint} (standard: {})",
+        crate::toml_file::list(STANDARD_BAUDS.iter().map(|b| b.to_string()))
+    ))
+}
+
 /// Time a device has to begin answering once the request has left the wire.
 pub const DEFAULT_RTU_TIMEOUT_MS: u64 = 500;
 /// Extra attempts of a request that got no valid answer, before the device
@@ -131,6 +160,11 @@ impl RawBus {
     pub fn id_span(&self) -> std::ops::Range<usize> {
         self.id.span()
     }
+
+    /// The serial port as written, for checks of the host.
+    pub fn port_spanned(&self) -> &Spanned<PathBuf> {
+        &self.port
+    }
 }
 
 /// Checks `buses[i]` of the config file `src`.
@@ -152,9 +186,13 @@ pub fn build_bus(src: &SourceFile, i: usize, b: &RawBus) -> Result<SerialBusConf
             "Modbus RTU always sends 8 data bits (7 is Modbus ASCII, which the gateway does not speak)",
         )
     })?;
+    if let Some(why) = b.baud.as_ref().and_then(|v| baud_problem(*v.get_ref())) {
+        let span = b.baud.as_ref().map_or(0..0, |v| v.span());
+        return Err(src.error(span, f("baud"), why));
+    }
     let defaults = SerialBusConfig::new(b.id.get_ref().clone(), b.port.get_ref().clone());
     Ok(SerialBusConfig {
-        baud: bounded(src, &b.baud, DEFAULT_BAUD, &f("baud"), 300, 1_000_000)?,
+        baud: b.baud.as_ref().map_or(DEFAULT_BAUD, |v| *v.get_ref()),
         parity: b.parity.unwrap_or(defaults.parity),
         data_bits,
         stop_bits: bounded(src, &b.stop_bits, 1, &f("stop_bits"), 1, 2)?,
