@@ -140,6 +140,12 @@ pub async fn run_with(
         .with_webhook(webhook)
         .with_channel(email);
     let mut service = Service::new(&config, register, tap, cases, stations);
+    restore_checkpoint(&config, &mut service.pipeline)?;
+    if let Some(c) = &mut service.checkpoint {
+        // Proves at start that the file can be written, not an hour later.
+        c.save(&service.pipeline)
+            .map_err(|e| anyhow::anyhow!("{e} ([checkpoint] path)"))?;
+    }
     let (client, eventloop) = AsyncClient::new(config.mqtt.options(), CLIENT_CAPACITY);
     service
         .run(client, eventloop, shutdown)
@@ -227,6 +233,74 @@ struct Service {
     last_stats: Instant,
     cases: Cases,
     stations: Stations,
+    checkpoint: Option<Checkpointer>,
+}
+
+/// Saves the pipeline's state every `[checkpoint] every_s` and on shutdown.
+struct Checkpointer {
+    path: std::path::PathBuf,
+    every: Duration,
+    fingerprint: u64,
+    last: Instant,
+    saved: u64,
+    failed: u64,
+}
+
+impl Checkpointer {
+    fn save(&mut self, pipeline: &Pipeline) -> Result<u64, crate::checkpoint::CheckpointError> {
+        use crate::checkpoint::{save, Header, FORMAT};
+        self.last = Instant::now();
+        let stats = pipeline.stats();
+        let header = Header {
+            format: FORMAT,
+            fingerprint: self.fingerprint,
+            saved_at_ms: SystemClock.now().0,
+            position: stats.readings + stats.events,
+        };
+        match save(&self.path, &header, pipeline.state()) {
+            Ok(bytes) => {
+                self.saved += 1;
+                Ok(bytes)
+            }
+            Err(e) => {
+                self.failed += 1;
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Restores the checkpoint of `config`, if there is one it can use: one
+/// made under other settings or damaged is set aside with a warning, since
+/// starting fresh is better than not starting; one that cannot be read at
+/// all (permissions) stops the start, naming the file.
+fn restore_checkpoint(config: &AnalyticsConfig, pipeline: &mut Pipeline) -> anyhow::Result<()> {
+    use crate::checkpoint::{load, set_aside, CheckpointError};
+    let Some(path) = &config.checkpoint.path else {
+        return Ok(());
+    };
+    match load(path, config) {
+        Ok(Some(c)) => {
+            info!(
+                "resumed from checkpoint {} ({} readings and events, saved at {} ms)",
+                path.display(),
+                c.header.position,
+                c.header.saved_at_ms
+            );
+            pipeline.restore(c.state);
+        }
+        Ok(None) => info!(
+            "no checkpoint at {} yet; detection starts fresh",
+            path.display()
+        ),
+        Err(e @ (CheckpointError::Stale { .. } | CheckpointError::Damaged { .. })) => {
+            let moved = set_aside(path)
+                .map_err(|io| anyhow::anyhow!("{e}; and it cannot be moved aside: {io}"))?;
+            warn!("{e}; moved to {}, detection starts fresh", moved.display());
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(())
 }
 
 impl Service {
@@ -258,6 +332,34 @@ impl Service {
             last_stats: Instant::now(),
             cases,
             stations,
+            checkpoint: config.checkpoint.path.clone().map(|path| Checkpointer {
+                path,
+                every: Duration::from_secs(config.checkpoint.every_s),
+                fingerprint: crate::checkpoint::fingerprint(config),
+                last: Instant::now(),
+                saved: 0,
+                failed: 0,
+            }),
+        }
+    }
+
+    /// Saves a checkpoint when one is due; a failure is logged and counted,
+    /// never fatal (detection goes on; the next attempt may succeed).
+    fn checkpoint_if_due(&mut self, force: bool) {
+        let Some(c) = &mut self.checkpoint else {
+            return;
+        };
+        if !force && c.last.elapsed() < c.every {
+            return;
+        }
+        let started = Instant::now();
+        match c.save(&self.pipeline) {
+            Ok(bytes) => debug!(
+                "checkpoint {} saved: {bytes} bytes in {} ms",
+                c.path.display(),
+                started.elapsed().as_millis()
+            ),
+            Err(e) => warn!("{e} ({} failed so far)", c.failed),
         }
     }
 
@@ -298,6 +400,7 @@ impl Service {
             }
             self.hand_over(&client);
             self.log_stats_if_due();
+            self.checkpoint_if_due(false);
         }
         self.finish(&client, &mut eventloop).await;
     }
@@ -569,6 +672,7 @@ impl Service {
                 }
             }
         }
+        self.checkpoint_if_due(true);
         self.log_stats();
         info!("analytics stopped");
     }
