@@ -46,6 +46,9 @@ pub struct AnalyticsConfig {
     /// The register of flats and tags (registered occupants, businesses,
     /// tag owners).
     pub register: crate::register::RegisterConfig,
+    /// Where and how often every detector's state is saved, so that a
+    /// restart resumes instead of relearning.
+    pub checkpoint: crate::checkpoint::CheckpointConfig,
 }
 
 /// A config value that is well-formed TOML but not acceptable, with the path
@@ -200,6 +203,9 @@ impl AnalyticsConfig {
     fn check(&self) -> Result<(), FieldError> {
         self.mqtt.validate().map_err(|e| e.within(&["mqtt"]))?;
         self.ingest.validate().map_err(|e| e.within(&["ingest"]))?;
+        self.checkpoint
+            .validate()
+            .map_err(|e| e.within(&["checkpoint"]))?;
         self.cells.validate().map_err(|e| e.within(&["cells"]))?;
         self.detect.validate().map_err(|e| e.within(&["detect"]))?;
         self.alerts.validate().map_err(|e| e.within(&["alerts"]))?;

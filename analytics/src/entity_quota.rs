@@ -18,7 +18,7 @@
 use std::collections::{HashMap, HashSet};
 
 /// Distinct entities per (site, gateway), capped.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct EntityQuota {
     max_per_gateway: usize,
     seen: HashMap<(String, String), HashSet<String>>,

@@ -43,6 +43,7 @@
 
 pub mod alerts;
 pub mod api;
+pub mod checkpoint;
 pub mod cli;
 pub mod clock_guard;
 pub mod config;
@@ -54,6 +55,7 @@ pub mod evaluate;
 pub mod explain;
 pub mod i18n;
 pub mod ingest;
+pub mod log_budget;
 pub mod notify;
 pub mod pipeline;
 pub mod plausibility;

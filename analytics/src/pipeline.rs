@@ -20,7 +20,7 @@ use crate::register::Register;
 use gridwatch_telemetry::{Alert, Event, Reading};
 
 /// Counters across the pipeline.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PipelineStats {
     /// Readings processed.
     pub readings: u64,
@@ -49,7 +49,7 @@ pub struct PipelineStats {
 }
 
 /// Memory held for monitored flats by the flat detectors.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FlatMemory {
     /// Flats with state.
     pub flats: usize,
@@ -64,9 +64,11 @@ impl FlatMemory {
     }
 }
 
-/// Detectors and routing, with all per-entity state.
-#[derive(Debug, Clone)]
-pub struct Pipeline {
+/// Every detector's per-entity state and the pipeline's counters: what a
+/// checkpoint saves ([`crate::checkpoint`]) so that a restarted service
+/// resumes instead of relearning weeks of baselines.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct PipelineState {
     socket_safety: SocketSafety,
     socket_session: SocketSession,
     meter_health: MeterHealth,
@@ -75,14 +77,20 @@ pub struct Pipeline {
     indoor_charging: IndoorCharging,
     group_rental: GroupRental,
     three_in_one: ThreeInOne,
-    register: Register,
-    router: CellRouter,
-    plausibility: Plausibility,
     quota: EntityQuota,
     implausible: u64,
     readings: u64,
     events: u64,
     alerts: u64,
+}
+
+/// Detectors and routing, with all per-entity state.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    s: PipelineState,
+    register: Register,
+    router: CellRouter,
+    plausibility: Plausibility,
 }
 
 impl Pipeline {
@@ -99,23 +107,36 @@ impl Pipeline {
     pub fn with_register(config: &AnalyticsConfig, register: Register) -> Self {
         let d = &config.detect;
         Self {
-            socket_safety: SocketSafety::new(&d.socket_safety),
-            socket_session: SocketSession::new(&d.socket_session),
-            meter_health: MeterHealth::new(&d.meter_health),
-            night_water: NightWater::new(&d.night_water, d.local_time()),
-            pile_offline: PileOffline::new(&d.pile_offline),
-            indoor_charging: IndoorCharging::new(&d.indoor_charging, d.local_time()),
-            group_rental: GroupRental::new(&d.group_rental, d.local_time()),
-            three_in_one: ThreeInOne::new(&d.three_in_one, d.local_time()),
+            s: PipelineState {
+                socket_safety: SocketSafety::new(&d.socket_safety),
+                socket_session: SocketSession::new(&d.socket_session),
+                meter_health: MeterHealth::new(&d.meter_health),
+                night_water: NightWater::new(&d.night_water, d.local_time()),
+                pile_offline: PileOffline::new(&d.pile_offline),
+                indoor_charging: IndoorCharging::new(&d.indoor_charging, d.local_time()),
+                group_rental: GroupRental::new(&d.group_rental, d.local_time()),
+                three_in_one: ThreeInOne::new(&d.three_in_one, d.local_time()),
+                quota: EntityQuota::new(config.ingest.max_entities_per_gateway),
+                implausible: 0,
+                readings: 0,
+                events: 0,
+                alerts: 0,
+            },
             register,
             router: CellRouter::new(&config.cells),
             plausibility: Plausibility::new(&config.ingest.plausible),
-            quota: EntityQuota::new(config.ingest.max_entities_per_gateway),
-            implausible: 0,
-            readings: 0,
-            events: 0,
-            alerts: 0,
         }
+    }
+
+    /// The detectors' state and counters, for a checkpoint.
+    pub fn state(&self) -> &PipelineState {
+        &self.s
+    }
+
+    /// Carries on from a checkpoint's state; the register, routing and
+    /// plausibility ranges stay those of the running config.
+    pub fn restore(&mut self, state: PipelineState) {
+        self.s = state;
     }
 
     /// Feeds one reading to every detector that applies and returns the
@@ -125,12 +146,13 @@ impl Pipeline {
     /// A reading with a physically impossible value, or from a gateway over
     /// its device quota, is counted and feeds nothing.
     pub fn process(&mut self, reading: &Reading) -> Vec<Alert> {
-        self.readings += 1;
+        self.s.readings += 1;
         if self.plausibility.check(reading).is_err() {
-            self.implausible += 1;
+            self.s.implausible += 1;
             return Vec::new();
         }
         if self
+            .s
             .quota
             .admit(
                 reading.site.as_str(),
@@ -141,32 +163,33 @@ impl Pipeline {
         {
             return Vec::new();
         }
-        let mut findings = self.socket_safety.observe(reading);
-        findings.extend(self.socket_session.observe(reading));
-        findings.extend(self.meter_health.observe(reading));
-        findings.extend(self.night_water.observe(reading));
-        self.pile_offline.observe(reading);
-        findings.extend(self.indoor_charging.observe(reading));
-        findings.extend(self.group_rental.observe(reading, &self.register));
-        findings.extend(self.three_in_one.observe(reading, &self.register));
+        let mut findings = self.s.socket_safety.observe(reading);
+        findings.extend(self.s.socket_session.observe(reading));
+        findings.extend(self.s.meter_health.observe(reading));
+        findings.extend(self.s.night_water.observe(reading));
+        self.s.pile_offline.observe(reading);
+        findings.extend(self.s.indoor_charging.observe(reading));
+        findings.extend(self.s.group_rental.observe(reading, &self.register));
+        findings.extend(self.s.three_in_one.observe(reading, &self.register));
         self.route(findings)
     }
 
     /// Feeds one event (a sighting, a device going offline) to the detectors
     /// that use events.
     pub fn process_event(&mut self, event: &Event) -> Vec<Alert> {
-        self.events += 1;
+        self.s.events += 1;
         let entity = format!("{}/{}/{}", event.site, event.gateway, event.device);
         if self
+            .s
             .quota
             .admit(event.site.as_str(), event.gateway.as_str(), &entity)
             .is_err()
         {
             return Vec::new();
         }
-        self.socket_session.observe_event(event);
-        let mut findings = self.indoor_charging.observe_event(event, &self.register);
-        findings.extend(self.pile_offline.observe_event(event));
+        self.s.socket_session.observe_event(event);
+        let mut findings = self.s.indoor_charging.observe_event(event, &self.register);
+        findings.extend(self.s.pile_offline.observe_event(event));
         self.route(findings)
     }
 
@@ -174,7 +197,7 @@ impl Pipeline {
     /// [`crate::clock_guard`]) like any other.
     pub fn raise_finding(&mut self, finding: Finding) -> Alert {
         let cell = self.router.cell_for(&finding.site).to_owned();
-        self.alerts += 1;
+        self.s.alerts += 1;
         alerts::raise(finding, &cell)
     }
 
@@ -189,18 +212,18 @@ impl Pipeline {
                 alerts::raise(f, &cell)
             })
             .collect();
-        self.alerts += alerts.len() as u64;
+        self.s.alerts += alerts.len() as u64;
         alerts
     }
 
     /// Memory held for monitored flats by the flat detectors together.
     pub fn flat_memory(&self) -> FlatMemory {
-        let (n1, b1) = self.indoor_charging.memory();
-        let (n2, b2) = self.group_rental.memory();
+        let (n1, b1) = self.s.indoor_charging.memory();
+        let (n2, b2) = self.s.group_rental.memory();
         // Meter health keeps one small track per meter (three per flat).
-        let (_, b3) = self.meter_health.memory();
-        let (_, b4) = self.night_water.memory();
-        let (n5, b5) = self.three_in_one.memory();
+        let (_, b3) = self.s.meter_health.memory();
+        let (_, b4) = self.s.night_water.memory();
+        let (n5, b5) = self.s.three_in_one.memory();
         FlatMemory {
             flats: n1.max(n2).max(n5),
             bytes: b1 + b2 + b3 + b4 + b5,
@@ -210,17 +233,17 @@ impl Pipeline {
     /// Counters so far.
     pub fn stats(&self) -> PipelineStats {
         PipelineStats {
-            readings: self.readings,
-            alerts: self.alerts,
-            events: self.events,
-            socket_safety: self.socket_safety.stats(),
-            socket_session: self.socket_session.stats(),
-            indoor_charging: self.indoor_charging.stats(),
-            group_rental: self.group_rental.stats(),
-            three_in_one: self.three_in_one.stats(),
-            implausible: self.implausible,
-            over_quota: self.quota.refused(),
-            gateways_over_quota: self.quota.gateways_over(),
+            readings: self.s.readings,
+            alerts: self.s.alerts,
+            events: self.s.events,
+            socket_safety: self.s.socket_safety.stats(),
+            socket_session: self.s.socket_session.stats(),
+            indoor_charging: self.s.indoor_charging.stats(),
+            group_rental: self.s.group_rental.stats(),
+            three_in_one: self.s.three_in_one.stats(),
+            implausible: self.s.implausible,
+            over_quota: self.s.quota.refused(),
+            gateways_over_quota: self.s.quota.gateways_over(),
         }
     }
 

@@ -138,6 +138,12 @@ pub async fn run_with(
     let channels = crate::notify::start_channels(&config, directory.clone(), &shutdown)?;
     let cases = Cases::new(store, directory, &config).with_channels(channels);
     let mut service = Service::new(&config, register, tap, cases, stations);
+    crate::checkpoint::restore(&config, &mut service.pipeline)?;
+    if let Some(c) = &mut service.checkpoint {
+        // Proves at start that the file can be written, not an hour later.
+        c.save(&service.pipeline)
+            .map_err(|e| anyhow::anyhow!("{e} ([checkpoint] path)"))?;
+    }
     let (client, eventloop) = AsyncClient::new(config.mqtt.options()?, CLIENT_CAPACITY);
     service
         .run(client, eventloop, shutdown)
@@ -187,7 +193,7 @@ struct Service {
     connected: bool,
     subscribe_due: bool,
     malformed: u64,
-    malformed_budget: LogBudget,
+    malformed_budget: crate::log_budget::LogBudget,
     /// Messages over `[ingest] max_message_bytes`, dropped unread.
     oversized: u64,
     max_message_bytes: usize,
@@ -197,6 +203,7 @@ struct Service {
     last_stats: Instant,
     cases: Cases,
     stations: Stations,
+    checkpoint: Option<crate::checkpoint::Checkpointer>,
 }
 
 impl Service {
@@ -216,7 +223,10 @@ impl Service {
             connected: false,
             subscribe_due: false,
             malformed: 0,
-            malformed_budget: LogBudget::new(MALFORMED_LOG_BUDGET, Duration::from_secs(60)),
+            malformed_budget: crate::log_budget::LogBudget::new(
+                MALFORMED_LOG_BUDGET,
+                Duration::from_secs(60),
+            ),
             oversized: 0,
             max_message_bytes: config.ingest.max_message_bytes,
             clock_guard: ClockGuard::new(&config.ingest),
@@ -228,6 +238,27 @@ impl Service {
             last_stats: Instant::now(),
             cases,
             stations,
+            checkpoint: crate::checkpoint::Checkpointer::new(config),
+        }
+    }
+
+    /// Saves a checkpoint when one is due; a failure is logged and counted,
+    /// never fatal (detection goes on; the next attempt may succeed).
+    fn checkpoint_if_due(&mut self, force: bool) {
+        let Some(c) = &mut self.checkpoint else {
+            return;
+        };
+        if !force && !c.due() {
+            return;
+        }
+        let started = Instant::now();
+        match c.save(&self.pipeline) {
+            Ok(bytes) => debug!(
+                "checkpoint {} saved: {bytes} bytes in {} ms",
+                c.path().display(),
+                started.elapsed().as_millis()
+            ),
+            Err(e) => warn!("{e} ({} failed so far)", c.failed()),
         }
     }
 
@@ -268,6 +299,7 @@ impl Service {
             }
             self.hand_over(&client);
             self.log_stats_if_due();
+            self.checkpoint_if_due(false);
         }
         self.finish(&client, &mut eventloop).await;
     }
@@ -542,49 +574,8 @@ impl Service {
                 }
             }
         }
+        self.checkpoint_if_due(true);
         self.log_stats();
         info!("analytics stopped");
-    }
-}
-
-/// At most `per_period` log lines per period; the rest are counted and
-/// reported in the next counters line. A broken device sending garbage every
-/// second must not bury everything else in the log.
-#[derive(Debug)]
-struct LogBudget {
-    per_period: u32,
-    period: Duration,
-    started: Instant,
-    used: u32,
-    suppressed: u64,
-}
-
-impl LogBudget {
-    fn new(per_period: u32, period: Duration) -> Self {
-        Self {
-            per_period,
-            period,
-            started: Instant::now(),
-            used: 0,
-            suppressed: 0,
-        }
-    }
-
-    fn allow(&mut self) -> bool {
-        if self.started.elapsed() >= self.period {
-            self.started = Instant::now();
-            self.used = 0;
-        }
-        if self.used < self.per_period {
-            self.used += 1;
-            true
-        } else {
-            self.suppressed += 1;
-            false
-        }
-    }
-
-    fn take_suppressed(&mut self) -> u64 {
-        std::mem::take(&mut self.suppressed)
     }
 }

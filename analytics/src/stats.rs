@@ -19,7 +19,7 @@ const RISE_BUCKETS: i64 = 10;
 /// No rate is given until the samples span at least half the window, and a
 /// gap longer than `max_gap_ms` starts over: a slope drawn across a hole in
 /// the data would be invented.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct RiseMeter {
     window_ms: i64,
     bucket_ms: i64,
@@ -28,7 +28,7 @@ pub struct RiseMeter {
     buckets: VecDeque<Bucket>,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 struct Bucket {
     /// First sample's time.
     start: i64,

@@ -17,7 +17,7 @@ use gridwatch_telemetry::Timestamp;
 use std::collections::VecDeque;
 
 /// The numbers that drive an [`Episode`], derived from a detector's config.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Limits {
     /// The condition holds while the value is strictly above this.
     pub above: f64,
@@ -44,7 +44,7 @@ pub struct Limits {
     pub keep_context: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 enum Phase {
     /// Below the limit (or no data yet).
     Idle,
@@ -55,7 +55,7 @@ enum Phase {
 }
 
 /// What one sample did to the episode.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Transition {
     /// Nothing a caller needs to act on.
     None,
@@ -71,7 +71,7 @@ pub enum Transition {
 }
 
 /// The numbers of a confirmed episode, for the alert's evidence.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Confirmed {
     /// First sample above the limit.
     pub start: Timestamp,
@@ -90,7 +90,7 @@ pub struct Confirmed {
 }
 
 /// One entity's state for one condition.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Episode {
     phase: Phase,
     last_ts: Option<Timestamp>,

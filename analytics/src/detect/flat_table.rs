@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::ops::{Index, IndexMut};
 
 /// Records by flat, in the order the flats were first seen.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct FlatTable<T> {
     index: HashMap<String, u32>,
     keys: Vec<String>,

@@ -119,7 +119,7 @@ fn fields(kind: DeviceKind) -> Option<(&'static str, &'static str)> {
 /// for half of it.
 type GatewaySilence = (usize, Vec<String>, Vec<String>);
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct MeterTrack {
     site: String,
     gateway: String,
@@ -141,7 +141,7 @@ struct MeterTrack {
 }
 
 /// The detector.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct MeterHealth {
     config: MeterHealthConfig,
     meters: HashMap<String, MeterTrack>,

@@ -111,7 +111,7 @@ impl DetectConfig {
 
 /// A confirmed hazard on one entity, before it is routed to a grid cell and
 /// becomes an [`gridwatch_telemetry::Alert`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Finding {
     /// Stable per (rule, entity, episode): `{rule}:{entity}:{episode start ms}`,
     /// so a re-delivered or replayed alert folds into the one already open.

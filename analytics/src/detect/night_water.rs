@@ -105,7 +105,7 @@ impl NightWaterConfig {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct Track {
     entity: String,
     site: String,
@@ -121,7 +121,7 @@ struct Track {
 }
 
 /// The detector.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct NightWater {
     config: NightWaterConfig,
     local: LocalTime,

@@ -68,7 +68,7 @@ impl PileOfflineConfig {
     }
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 struct Pile {
     /// Newest reading of the pile.
     last_seen: Option<Timestamp>,
@@ -79,7 +79,7 @@ struct Pile {
 }
 
 /// The detector: one small record per pile.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct PileOffline {
     config: PileOfflineConfig,
     piles: HashMap<String, Pile>,

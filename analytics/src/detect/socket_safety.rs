@@ -210,7 +210,7 @@ pub(super) fn secs_ms(s: u64) -> i64 {
 }
 
 /// Counters for the log and for tests.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SocketSafetyStats {
     /// Socket readings looked at.
     pub readings: u64,
@@ -224,7 +224,7 @@ pub struct SocketSafetyStats {
 
 /// One socket's state: three episodes and a rise meter, a few hundred bytes
 /// plus at most `evidence_samples` samples per condition.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct SocketTrack {
     last_ts: Timestamp,
     current: Episode,
@@ -235,7 +235,7 @@ struct SocketTrack {
 }
 
 /// The detector: a few hundred bytes of state per socket entity.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SocketSafety {
     config: SocketSafetyConfig,
     current: Limits,

@@ -242,7 +242,7 @@ type Hit = (
 
 /// One socket's (or pile's) state: when each condition began to hold, which
 /// rules fired this session, and what the taper rule needs.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 struct Track {
     last_ts: Option<i64>,
     session_start: i64,
@@ -257,7 +257,7 @@ struct Track {
 }
 
 /// Counters.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SocketSessionStats {
     /// Sessions seen begin.
     pub sessions: u64,
@@ -268,7 +268,7 @@ pub struct SocketSessionStats {
 }
 
 /// The detector.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SocketSession {
     config: SocketSessionConfig,
     tracks: HashMap<String, Track>,

@@ -11,7 +11,7 @@ pub const FEATURES: [&str; 4] = [
 ];
 
 /// Accumulators for the current local day: 28 bytes.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DayUse {
     /// The local day these belong to.
     pub day: i32,

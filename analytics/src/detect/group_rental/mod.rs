@@ -168,7 +168,7 @@ impl GroupRentalConfig {
 }
 
 /// One flat's state: about 120 bytes plus its key.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct FlatTrack {
     today: DayUse,
     /// Last reading per meter kind (electricity, water, gas), ms.
@@ -188,14 +188,14 @@ struct FlatTrack {
     business: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct BuildingTrack {
     day: i32,
     flats: Vec<u32>,
 }
 
 /// Counters.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct GroupRentalStats {
     /// Building-days closed.
     pub building_days: u64,
@@ -206,7 +206,7 @@ pub struct GroupRentalStats {
 }
 
 /// The detector.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct GroupRental {
     config: GroupRentalConfig,
     local: LocalTime,

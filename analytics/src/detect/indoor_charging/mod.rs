@@ -225,7 +225,7 @@ impl IndoorChargingConfig {
 }
 
 /// Per-flat state: the signature track, recent sessions and alert times.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 struct FlatTrack {
     signature: SignatureTrack,
     /// Recent sessions, newest last, at most `min_sessions`: the alert's
@@ -237,7 +237,7 @@ struct FlatTrack {
 }
 
 /// Counters.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct IndoorChargingStats {
     /// Signature sessions seen.
     pub sessions: u64,
@@ -248,7 +248,7 @@ pub struct IndoorChargingStats {
 }
 
 /// The detector.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct IndoorCharging {
     config: IndoorChargingConfig,
     local: LocalTime,

@@ -66,7 +66,7 @@ const MAX_EARLY_DIP_MS: i64 = 30 * 60_000;
 const LEVEL_SETTLE_MS: i64 = 15 * 60_000;
 
 /// A charging session seen in the load.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Session {
     /// The step.
     pub start: Timestamp,
@@ -84,7 +84,7 @@ pub struct Session {
     pub roughness_w: f32,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Candidate {
     start: i64,
     pre_w: f32,
@@ -235,7 +235,7 @@ fn ended(cause: EndCause, session: Option<SessionShape>, verdict: Option<Verdict
 
 /// One flat's signature state: a few recent readings, at most one
 /// candidate session and the one it re-anchored from.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SignatureTrack {
     recent: Vec<(i64, f32)>,
     last_ts: Option<i64>,

@@ -11,7 +11,7 @@ use gridwatch_telemetry::Timestamp;
 use serde::Serialize;
 
 /// Why a candidate session stopped being followed.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case", tag = "cause")]
 pub enum EndCause {
     /// The load fell below `end_ratio` of the step above the reference.
@@ -35,7 +35,7 @@ pub enum EndCause {
 }
 
 /// Why an ended session was or was not counted as a charger's.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case", tag = "verdict")]
 pub enum Verdict {
     /// It had the charger's shape and counts.
@@ -74,7 +74,7 @@ pub enum Verdict {
 }
 
 /// One thing the signature detector did.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case", tag = "event")]
 pub enum TraceEvent {
     /// A step into the allowed band opened a candidate.
@@ -131,7 +131,7 @@ pub enum TraceEvent {
 }
 
 /// The numbers of an ended candidate.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 pub struct SessionShape {
     /// When it started.
     pub start: Timestamp,
@@ -152,7 +152,7 @@ pub trait TraceSink {
 }
 
 /// Tracing off.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
 pub struct NoTrace;
 
 impl TraceSink for NoTrace {

@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 
 /// One identity's past session energies, newest last, at most `cap`.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 struct History {
     wh: Vec<f32>,
     next: usize,
@@ -41,7 +41,7 @@ pub(super) fn median(values: &[f32]) -> Option<f64> {
 }
 
 /// The session on a socket that an identity started.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct Live {
     identity: String,
     /// Median and count of the identity's sessions that had ended when this
@@ -53,7 +53,7 @@ struct Live {
 }
 
 /// What the rule found: the values behind its evidence.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(super) struct Excess {
     pub energy_wh: f64,
     pub median_wh: f64,
@@ -61,7 +61,7 @@ pub(super) struct Excess {
 }
 
 /// Per-socket live sessions and per-identity histories.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub(super) struct SessionEnergy {
     live: HashMap<String, Live>,
     history: HashMap<String, History>,
@@ -69,7 +69,7 @@ pub(super) struct SessionEnergy {
 }
 
 /// The limits the rule needs, from [`super::SocketSessionConfig`].
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub(super) struct Limits {
     pub ratio: f64,
     pub min_sessions: usize,

@@ -125,7 +125,7 @@ impl ThreeInOneConfig {
 }
 
 /// Sums of power samples in one part of a day.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
 struct Part {
     sum_kw: f32,
     n: u16,
@@ -138,7 +138,7 @@ impl Part {
 }
 
 /// One closed day: 16 bytes.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 struct DaySummary {
     day: i32,
     day_kw: f32,
@@ -146,7 +146,7 @@ struct DaySummary {
     night_kw: f32,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct FlatTrack {
     day: i32,
     last_ts: i64,
@@ -159,7 +159,7 @@ struct FlatTrack {
 }
 
 /// The weekly figures a verdict rests on.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Window {
     weekday_day_kw: f64,
     weekend_day_kw: f64,
@@ -170,7 +170,7 @@ struct Window {
 }
 
 /// Counters.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ThreeInOneStats {
     /// Flat-days closed.
     pub flat_days: u64,
@@ -181,7 +181,7 @@ pub struct ThreeInOneStats {
 }
 
 /// The detector.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ThreeInOne {
     config: ThreeInOneConfig,
     local: LocalTime,
