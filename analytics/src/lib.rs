@@ -51,6 +51,7 @@ pub mod dead_letter;
 pub mod detect;
 pub mod evaluate;
 pub mod explain;
+pub mod import;
 pub mod ingest;
 pub mod notify;
 pub mod pipeline;
