@@ -136,6 +136,13 @@ fn try_readings(a: &ReadingsArgs) -> Result<u8, ImportError> {
             mapping.match_by
         );
     }
+    if let Some(first) = matcher.conflicts().first() {
+        eprintln!(
+            "warning: register {} gives {} key(s) to two flats (first: {first:?}); the later entry is used",
+            a.register.display(),
+            matcher.conflicts().len()
+        );
+    }
     let store = match &a.db {
         Some(p) => Store::open_file(p)?,
         None => Store::open_in_memory()?,
