@@ -274,8 +274,7 @@ fn a_generated_export_rejects_exactly_its_bad_and_unmatched_rows() {
         let before = &said[..said.find(word).unwrap()];
         before
             .split(['(', ' ', ','])
-            .filter(|t| !t.is_empty())
-            .last()
+            .rfind(|t| !t.is_empty())
             .unwrap()
             .parse()
             .unwrap()

@@ -184,11 +184,7 @@ fn try_readings(a: &ReadingsArgs) -> Result<u8, ImportError> {
             return;
         }
         last = Instant::now();
-        let pct = if p.size > 0 {
-            100 * p.bytes / p.size
-        } else {
-            100
-        };
+        let pct = (100 * p.bytes).checked_div(p.size).unwrap_or(100);
         let rate = p.rows as f64 / started.elapsed().as_secs_f64().max(1e-3);
         eprint!(
             "\r{}: {pct:>3} %, {} rows, {:.0} rows/s   ",

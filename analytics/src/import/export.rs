@@ -139,7 +139,7 @@ pub(super) fn import_file(
             break;
         }
         line_no += 1;
-        if line_no % 65_536 == 0 {
+        if line_no.is_multiple_of(65_536) {
             progress(&Progress {
                 file: path,
                 bytes: export.read.get(),

@@ -46,6 +46,10 @@ pub struct ImportedRow<'a> {
     pub quality_bad: bool,
 }
 
+/// A stored reading as [`Store::imported_readings`] lists it: UTC ms,
+/// meter, flat, value (kWh or m³), bad quality, revision.
+pub type StoredReading = (i64, String, String, f64, bool, i64);
+
 /// What storing one row did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Put {
@@ -174,10 +178,7 @@ impl Store {
 
     /// The stored readings of one source, ordered by time and meter (for
     /// tests and checks; an import's summary says what changed).
-    pub fn imported_readings(
-        &self,
-        source: &str,
-    ) -> Result<Vec<(i64, String, String, f64, bool, i64)>, StoreError> {
+    pub fn imported_readings(&self, source: &str) -> Result<Vec<StoredReading>, StoreError> {
         let conn = self.lock();
         let mut stmt = conn
             .prepare(
