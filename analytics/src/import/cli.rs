@@ -129,6 +129,8 @@ fn try_readings(a: &ReadingsArgs) -> Result<u8, ImportError> {
     let mapping = Mapping::load(&a.mapping)?;
     let register = RegisterFile::load(&a.register)?;
     let matcher = Matcher::new(&register, mapping.match_by);
+    // Only the index is needed from here on.
+    drop(register);
     if matcher.is_empty() {
         eprintln!(
             "warning: register {} has no meters with a {:?} key; every row will be unmatched",
