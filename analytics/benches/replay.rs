@@ -72,6 +72,7 @@ fn main() {
             })
             .collect(),
         tags: Vec::new(),
+        meters: Vec::new(),
     });
     let config = AnalyticsConfig::default();
     let mut best = f64::MAX;

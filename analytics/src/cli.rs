@@ -1,9 +1,10 @@
 //! The `gridwatch-analytics` command line: `run`, `check`, `replay`,
-//! `evaluate`, `summarize` and `explain`.
+//! `evaluate`, `summarize`, `explain` and `import`.
 //!
 //! Errors are one line on stderr. Exit codes: 0 success, 1 the service failed
 //! at run time, 2 the command line or the config is wrong (so that systemd and
-//! install scripts can tell "fix the file" from "look at the logs").
+//! install scripts can tell "fix the file" from "look at the logs"). `import`
+//! has its own, for scripts that load exports (see [`crate::import::cli`]).
 
 use crate::config::AnalyticsConfig;
 use clap::{Parser, Subcommand};
@@ -125,6 +126,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Bulk import of utility exports (`import readings`).
+    #[command(subcommand)]
+    Import(crate::import::cli::ImportCommand),
 }
 
 /// Exit code for a wrong command line or config.
@@ -132,7 +136,15 @@ pub const EXIT_CONFIG: u8 = 2;
 
 /// Parses the process arguments and runs the command.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // `import` reports a wrong command line as 1, like a wrong mapping.
+        Err(e) if e.use_stderr() && std::env::args().nth(1).as_deref() == Some("import") => {
+            let _ = e.print();
+            return ExitCode::from(crate::import::EXIT_USAGE);
+        }
+        Err(e) => e.exit(),
+    };
     init_logging();
     match cli.command {
         Command::Check { config, json } => match AnalyticsConfig::load(&config) {
@@ -288,6 +300,7 @@ pub fn main() -> ExitCode {
                 json,
             )
         }
+        Command::Import(command) => ExitCode::from(crate::import::cli::run(command)),
         Command::Run { config } => {
             let c = match AnalyticsConfig::load(&config) {
                 Ok(c) => c,

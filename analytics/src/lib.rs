@@ -6,7 +6,7 @@
 //! time), [`alerts`] (routing to a grid cell, rendering for people, the life
 //! cycle, the directory and escalation), [`notify`] (one module per channel),
 //! [`store`] (alert cases in SQLite, the single source of truth, and live
-//! station state), [`api`] (the scoped HTTP API) and [`web`] (the
+//! station state), [`import`] (utilities' meter exports in bulk), [`api`] (the scoped HTTP API) and [`web`] (the
 //! dashboard), with [`pipeline`] composing the pure
 //! part and [`service`] wiring it to the broker. Configuration is one TOML
 //! file ([`config`]), documented in `docs/analytics.md` and
@@ -54,6 +54,7 @@ pub mod entity_quota;
 pub mod evaluate;
 pub mod explain;
 pub mod i18n;
+pub mod import;
 pub mod ingest;
 pub mod log_budget;
 pub mod notify;

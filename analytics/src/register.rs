@@ -51,6 +51,25 @@ pub struct TagEntry {
     pub flat: String,
 }
 
+/// One utility meter of the register: how a utility's export names a flat.
+/// `gridwatch-analytics import readings` matches each row to a flat by the
+/// meter number, the utility account or the standard address (标准地址),
+/// whichever the source's mapping says it carries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MeterEntry {
+    /// The meter number as the utility prints it.
+    pub meter: String,
+    /// The flat, `site/building/unit`.
+    pub flat: String,
+    /// The utility's account number, when exports carry it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// The platform's standard address of the flat.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+}
+
 /// The register file's contents.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -61,6 +80,23 @@ pub struct RegisterFile {
     /// E-bike tags.
     #[serde(default)]
     pub tags: Vec<TagEntry>,
+    /// Utility meters (optional; older files have none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub meters: Vec<MeterEntry>,
+}
+
+impl RegisterFile {
+    /// Reads a register JSON file as written (the importer needs its meters,
+    /// which the indexed [`Register`] does not keep).
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, RegisterError> {
+        let path = path.as_ref();
+        let name = path.display().to_string();
+        let text = std::fs::read(path).map_err(|source| RegisterError::Read {
+            path: name.clone(),
+            source,
+        })?;
+        serde_json::from_slice(&text).map_err(|source| RegisterError::Parse { path: name, source })
+    }
 }
 
 /// Why a register could not be read.
@@ -112,15 +148,7 @@ impl Register {
 
     /// Reads a register JSON file.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, RegisterError> {
-        let path = path.as_ref();
-        let name = path.display().to_string();
-        let text = std::fs::read(path).map_err(|source| RegisterError::Read {
-            path: name.clone(),
-            source,
-        })?;
-        let file: RegisterFile = serde_json::from_slice(&text)
-            .map_err(|source| RegisterError::Parse { path: name, source })?;
-        Ok(Self::from_file(file))
+        Ok(Self::from_file(RegisterFile::load(path)?))
     }
 
     /// Indexes a register built in code.
@@ -187,6 +215,7 @@ mod tests {
                 identity: "t1".into(),
                 flat: "s/b/101".into(),
             }],
+            meters: Vec::new(),
         });
         assert_eq!(r.flat("s/b/101").map(|f| f.occupants), Some(1));
         assert_eq!(r.tag_owner("t1"), Some("s/b/101"));
@@ -202,5 +231,14 @@ mod tests {
         let e = Register::load(&p).unwrap_err().to_string();
         assert!(e.contains("register.json"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_register_without_meters_still_reads() {
+        let file: RegisterFile =
+            serde_json::from_str(r#"{"flats": [{"flat": "s/b/1", "occupants": 2}]}"#).unwrap();
+        assert!(file.meters.is_empty());
+        let text = serde_json::to_string(&file).unwrap();
+        assert!(!text.contains("meters"), "{text}");
     }
 }

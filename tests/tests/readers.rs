@@ -343,6 +343,7 @@ async fn readers_reach_the_uplink_as_pseudonymised_sightings_and_nothing_raw_lea
                 identity: key.pseudonym(IdentityKind::Tag, TAGS[0]),
                 flat: "estate-e2e/b1/1-302".into(),
             }],
+            meters: Vec::new(),
         },
     );
     let analytics = gridwatch_analytics::AnalyticsConfig::from_toml_str(

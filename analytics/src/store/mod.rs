@@ -23,6 +23,7 @@
 //! ```
 
 pub mod cases;
+pub mod imported;
 pub mod listing;
 pub mod precision;
 pub mod silences;
@@ -52,6 +53,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0003_list_indexes",
         include_str!("../../migrations/0003_list_indexes.sql"),
+    ),
+    (
+        "0004_imported_readings",
+        include_str!("../../migrations/0004_imported_readings.sql"),
     ),
 ];
 

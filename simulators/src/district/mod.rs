@@ -661,6 +661,7 @@ fn write_register(flats: &[Flat], path: &Path) -> anyhow::Result<()> {
                 })
             })
             .collect(),
+        meters: Vec::new(),
     };
     std::fs::write(path, serde_json::to_vec(&file)?)
         .with_context(|| format!("cannot write {}", path.display()))

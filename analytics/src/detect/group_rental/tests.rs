@@ -33,6 +33,7 @@ fn register(business: &[usize]) -> Register {
             })
             .collect(),
         tags: Vec::new(),
+        meters: Vec::new(),
     })
 }
 

@@ -45,6 +45,7 @@ fn register() -> Register {
             identity: "tag-1".into(),
             flat: "s01/b01/0301".into(),
         }],
+        meters: Vec::new(),
     })
 }
 

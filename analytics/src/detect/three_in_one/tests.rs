@@ -31,6 +31,7 @@ fn register(business: bool) -> Register {
             business,
         }],
         tags: Vec::new(),
+        meters: Vec::new(),
     })
 }
 

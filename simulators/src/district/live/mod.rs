@@ -538,6 +538,7 @@ mod tests {
                 })
                 .collect(),
             tags: Vec::new(),
+            meters: Vec::new(),
         }
     }
 
