@@ -21,6 +21,10 @@ pub enum DeviceKind {
     WaterMeter,
     /// A gas meter.
     GasMeter,
+    /// A heat meter (district heating), `heat_meter` on the wire. Added
+    /// after the other kinds; consumers that do not know it skip its
+    /// readings rather than fail.
+    HeatMeter,
     /// The gateway's own measurements (CPU temperature, outbox size, …).
     Gateway,
 }
@@ -34,17 +38,19 @@ impl DeviceKind {
             DeviceKind::ElectricityMeter => "electricity_meter",
             DeviceKind::WaterMeter => "water_meter",
             DeviceKind::GasMeter => "gas_meter",
+            DeviceKind::HeatMeter => "heat_meter",
             DeviceKind::Gateway => "gateway",
         }
     }
 
     /// Every kind, for listing valid choices in config errors.
-    pub const ALL: [DeviceKind; 6] = [
+    pub const ALL: [DeviceKind; 7] = [
         DeviceKind::ChargingSocket,
         DeviceKind::ChargingPile,
         DeviceKind::ElectricityMeter,
         DeviceKind::WaterMeter,
         DeviceKind::GasMeter,
+        DeviceKind::HeatMeter,
         DeviceKind::Gateway,
     ];
 }
@@ -87,6 +93,13 @@ pub struct Reading {
     pub socket: Option<u16>,
     /// Per-device sequence number.
     pub seq: u64,
+    /// The serial number of the meter behind the device id, where the
+    /// protocol tells it (a CJ/T 188 meter's address). A device id keeps
+    /// its history when a meter is swapped; a new serial with a register
+    /// starting again near zero is then a new meter, not one running
+    /// backwards. Absent in older payloads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meter_serial: Option<String>,
     /// Measured values by name, units in the name.
     pub values: BTreeMap<String, f64>,
 }
@@ -111,6 +124,7 @@ impl Reading {
             kind,
             socket: None,
             seq,
+            meter_serial: None,
             values: BTreeMap::new(),
         }
     }
