@@ -51,7 +51,7 @@ pub fn register_use(before: f64, after: f64, modulus: f64) -> Option<f64> {
     }
     let band = modulus * WRAP_BAND;
     let wrapped = modulus.is_finite() && before >= modulus - band && after < band;
-    wrapped.then(|| after + modulus - before)
+    wrapped.then_some(after + modulus - before)
 }
 
 #[cfg(test)]

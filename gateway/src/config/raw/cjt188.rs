@@ -153,7 +153,7 @@ pub(super) fn build(
         None => None,
         Some(m) => {
             let v = *m.get_ref();
-            if !(v.is_finite() && v >= 0.001 && v <= 1e9) {
+            if !(0.001..=1e9).contains(&v) {
                 return Err(src.error(
                     m.span(),
                     f("register_max"),
