@@ -178,10 +178,8 @@ impl Device for Cjt188Device {
             Ok((mut values, register)) => {
                 if let Some((reg, interval_name, factor)) = register {
                     let modulus = self.register_max.map_or(reg.1, modulus_of_max);
-                    if let Some(before) = self.last_register.replace(reg.0) {
-                        if let Some(used) = register_use(before, reg.0, modulus) {
-                            values.insert(interval_name.to_owned(), used * factor);
-                        }
+                    if let Some(used) = interval_use(&mut self.last_register, reg.0, modulus) {
+                        values.insert(interval_name.to_owned(), used * factor);
                     }
                 }
                 PollOutcome::Answered {
@@ -290,6 +288,12 @@ pub fn meter_values(
     put("valve_state", valve_state(status));
     put("battery_low", f64::from(u8::from(status.battery_low())));
     Ok((values, Some(main)))
+}
+
+/// The use since the register read `last` (which becomes `now`): `None`
+/// on the first answer and after a fall that is not a wrap at `modulus`.
+pub fn interval_use(last: &mut Option<f64>, now: f64, modulus: f64) -> Option<f64> {
+    register_use(last.replace(now)?, now, modulus)
 }
 
 /// `valve_state`: 0 open, 1 closed, 2 abnormal (stuck or unknown).

@@ -152,3 +152,27 @@ fn meter_types_map_to_reading_kinds() {
         "cjt188-gas"
     );
 }
+
+#[test]
+fn interval_use_counts_a_configured_wrap_and_restarts_after_a_fall() {
+    let modulus = modulus_of_max(99_999.999);
+    let mut last = None;
+    assert_eq!(interval_use(&mut last, 99_999.998, modulus), None, "first");
+    close(
+        interval_use(&mut last, 99_999.999, modulus).unwrap(),
+        0.001,
+        "just below the maximum",
+    );
+    close(
+        interval_use(&mut last, 0.002, modulus).unwrap(),
+        0.003,
+        "through the wrap",
+    );
+    // A fall that is not a wrap: no value, and the next counts from it.
+    assert_eq!(interval_use(&mut last, 0.001, modulus), None);
+    close(
+        interval_use(&mut last, 0.5, modulus).unwrap(),
+        0.499,
+        "after",
+    );
+}
