@@ -26,6 +26,7 @@ pub mod ids;
 pub mod lineproto;
 pub mod reading;
 pub mod register;
+pub mod secret;
 pub mod status;
 pub mod time;
 pub mod topic;
