@@ -199,7 +199,7 @@ mod tests {
             // An event of unknown type.
             r#"{"event":{"schema":1,"ts":5,"gateway":"gw","site":"s","device":"r","seq":1,"type":"teleported"}}"#.to_owned(),
             // An unknown device kind.
-            line(2).replace("electricity_meter", "heat_meter"),
+            line(2).replace("electricity_meter", "steam_meter"),
             // A null value.
             line(3).replace("3.0", "null"),
             // A fractional timestamp.

@@ -131,7 +131,7 @@ impl Commands {
                         unit_id,
                     } => Link::Tcp(host.clone(), *port, *unit_id, d.timeout()),
                     Transport::ModbusRtu { bus, unit_id } => Link::Rtu(bus.clone(), *unit_id),
-                    Transport::Dlt645 { .. } => Link::None,
+                    Transport::Dlt645 { .. } | Transport::Cjt188 { .. } => Link::None,
                 };
                 (
                     d.id.as_str().to_owned(),

@@ -2,10 +2,12 @@
 //! durable outbox, and the MQTT uplink reading it from its cursor. Read top
 //! to bottom, this is the gateway.
 
+use crate::bus::cjt188::Cjt188Line;
 use crate::bus::dlt645::Dlt645Line;
 use crate::bus::modbus_rtu::{self, RtuBus};
 use crate::bus::modbus_tcp::{ModbusTcpBus, TcpLinks};
 use crate::config::{DeviceConfig, GatewayConfig, Transport};
+use crate::devices::cjt188::Cjt188Device;
 use crate::devices::dlt645::Dlt645Device;
 use crate::devices::modbus::{ModbusDevice, ModbusRtuDevice, ModbusTcpDevice};
 use crate::devices::poller::{Poller, Schedule};
@@ -135,7 +137,7 @@ pub async fn run(
         let time_seed = DeviceStamp::first_seq_at(clock.now());
         let mut pollers = JoinSet::new();
         // Meters naming one serial port share its line, one request at a time.
-        let mut serial_lines: HashMap<PathBuf, Arc<Dlt645Line>> = HashMap::new();
+        let mut serial_lines = SerialLines::default();
         // Devices at one host:port share one connection.
         let mut links = TcpLinks::default();
         for device in &config.devices {
@@ -309,7 +311,7 @@ fn spawn_poller(
     config: &GatewayConfig,
     buses: &BTreeMap<String, RtuBus>,
     device: &DeviceConfig,
-    serial_lines: &mut HashMap<PathBuf, Arc<Dlt645Line>>,
+    serial_lines: &mut SerialLines,
     first_seq: u64,
     clock: Arc<dyn Clock>,
     health: Arc<Health>,
@@ -355,6 +357,7 @@ fn spawn_poller(
             wake_up,
         } => {
             let line = serial_lines
+                .dlt645
                 .entry(serial_port.clone())
                 .or_insert_with(|| Arc::new(Dlt645Line::new(serial_port.clone(), *baud)))
                 .clone();
@@ -368,6 +371,35 @@ fn spawn_poller(
             let what = format!(
                 "{} (DL/T 645 {phases}-phase meter {address}) on {} at {baud} baud",
                 device.id,
+                serial_port.display()
+            );
+            start.spawn(set, meter, &what, device.poll_interval());
+        }
+        Transport::Cjt188 {
+            serial_port,
+            baud,
+            meter_type,
+            address,
+            preamble,
+            register_max_milli,
+        } => {
+            let line = serial_lines
+                .cjt188
+                .entry(serial_port.clone())
+                .or_insert_with(|| Arc::new(Cjt188Line::new(serial_port.clone(), *baud)))
+                .clone();
+            let meter = Cjt188Device::new(
+                line,
+                *meter_type,
+                *address,
+                usize::from(*preamble),
+                device.timeout(),
+                register_max_milli.map(|m| m as f64 / 1000.0),
+            );
+            let what = format!(
+                "{} (CJ/T 188 {} meter {address}) on {} at {baud} baud",
+                device.id,
+                device.profile.kind,
                 serial_port.display()
             );
             start.spawn(set, meter, &what, device.poll_interval());
@@ -392,6 +424,15 @@ fn spawn_poller(
             start.spawn(set, bound, &what, device.poll_interval());
         }
     }
+}
+
+/// Serial lines by port, one per protocol: meters naming one port share
+/// its line, one request at a time (config validation keeps the two
+/// protocols on different ports).
+#[derive(Default)]
+struct SerialLines {
+    dlt645: HashMap<PathBuf, Arc<Dlt645Line>>,
+    cjt188: HashMap<PathBuf, Arc<Cjt188Line>>,
 }
 
 /// What every device's poller is started with, whatever its protocol, so

@@ -229,4 +229,19 @@ mod tests {
         assert_eq!(v["identity"], "tag-1-00007");
         assert_eq!(decode::<Event>(&encode(&tagged).unwrap()).unwrap(), tagged);
     }
+
+    #[test]
+    fn meter_serial_and_heat_meters_are_optional_additions() {
+        let old = br#"{"schema":1,"ts":5,"gateway":"g","device":"wm-1","kind":"water_meter","seq":2,"values":{"volume_m3":1.5}}"#;
+        let r = decode::<Reading>(old).unwrap();
+        assert_eq!(r.meter_serial, None);
+        let v: serde_json::Value = serde_json::from_slice(&encode(&r).unwrap()).unwrap();
+        assert!(v.get("meter_serial").is_none(), "{v}");
+        let mut heat = Reading::new(Timestamp(1), "gw", "hm-1", DeviceKind::HeatMeter, 3);
+        heat.meter_serial = Some("00000000000003".into());
+        let v: serde_json::Value = serde_json::from_slice(&encode(&heat).unwrap()).unwrap();
+        assert_eq!(v["kind"], "heat_meter");
+        assert_eq!(v["meter_serial"], "00000000000003");
+        assert_eq!(decode::<Reading>(&encode(&heat).unwrap()).unwrap(), heat);
+    }
 }

@@ -21,6 +21,10 @@ pub enum DeviceKind {
     WaterMeter,
     /// A gas meter.
     GasMeter,
+    /// A heat meter (district heating), `heat_meter` on the wire. Added
+    /// after the other kinds; consumers that do not know it skip its
+    /// readings rather than fail.
+    HeatMeter,
     /// The gateway's own measurements (CPU temperature, outbox size, …).
     Gateway,
     /// A device no kind fits (an inverter, a sensor, a model not yet
@@ -38,6 +42,7 @@ impl DeviceKind {
             DeviceKind::ElectricityMeter => "electricity_meter",
             DeviceKind::WaterMeter => "water_meter",
             DeviceKind::GasMeter => "gas_meter",
+            DeviceKind::HeatMeter => "heat_meter",
             DeviceKind::Gateway => "gateway",
             DeviceKind::Generic => "generic",
         }
@@ -50,6 +55,7 @@ impl DeviceKind {
         DeviceKind::ElectricityMeter,
         DeviceKind::WaterMeter,
         DeviceKind::GasMeter,
+        DeviceKind::HeatMeter,
         DeviceKind::Gateway,
         DeviceKind::Generic,
     ];
@@ -93,6 +99,13 @@ pub struct Reading {
     pub socket: Option<u16>,
     /// Per-device sequence number.
     pub seq: u64,
+    /// The serial number of the meter behind the device id, where the
+    /// protocol tells it (a CJ/T 188 meter's address). A device id keeps
+    /// its history when a meter is swapped; a new serial with a register
+    /// starting again near zero is then a new meter, not one running
+    /// backwards. Absent in older payloads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meter_serial: Option<String>,
     /// Measured values by name, units in the name.
     pub values: BTreeMap<String, f64>,
 }
@@ -117,6 +130,7 @@ impl Reading {
             kind,
             socket: None,
             seq,
+            meter_serial: None,
             values: BTreeMap::new(),
         }
     }

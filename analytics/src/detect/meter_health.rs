@@ -25,9 +25,16 @@
 //! - `meter_reversed` (major): the cumulative register went down by more
 //!   than `reverse_tolerance`, or an interval value was negative: a meter
 //!   wired backwards, tampered with or replaced. Once per `cooldown_h`.
+//!   Two falls are not reversals: a register near its largest reading
+//!   wrapping to near zero (99999.999 m³ → 0.002 m³) is use, judged by the
+//!   rule the gateway shares ([`gridwatch_telemetry::register`], the
+//!   register's size inferred from its digits); and a register starting
+//!   again under a new `meter_serial` is a replaced meter, whose readings
+//!   start a new baseline.
 
 use super::Finding;
 use crate::config::{positive, FieldError};
+use gridwatch_telemetry::register::{inferred_modulus, register_use};
 use gridwatch_telemetry::{DeviceKind, Evidence, Reading, Severity, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -111,6 +118,7 @@ fn fields(kind: DeviceKind) -> Option<(&'static str, &'static str)> {
         DeviceKind::ElectricityMeter => Some(("energy_kwh", "power_w")),
         DeviceKind::WaterMeter => Some(("volume_m3", "flow_l")),
         DeviceKind::GasMeter => Some(("volume_m3", "use_m3")),
+        DeviceKind::HeatMeter => Some(("heat_kwh", "heat_use_kwh")),
         _ => None,
     }
 }
@@ -138,6 +146,8 @@ struct MeterTrack {
     has_interval: bool,
     alerted_stuck: Option<i64>,
     alerted_reversed: Option<i64>,
+    /// The serial of the meter behind the device id, when readings carry it.
+    serial: Option<String>,
 }
 
 /// The detector.
@@ -202,6 +212,7 @@ impl MeterHealth {
                 has_interval: false,
                 alerted_stuck: None,
                 alerted_reversed: None,
+                serial: None,
             });
         if ts < t.last_ts || (ts == t.last_ts && t.last_seq == Some(r.seq)) {
             return out;
@@ -217,8 +228,23 @@ impl MeterHealth {
         let may = |last: Option<i64>| last.is_none_or(|l| ts - l >= cooldown);
         let mut reversed = None;
         let mut moved = false;
+        let replaced = match (&t.serial, &r.meter_serial) {
+            (Some(before), Some(now)) => before != now,
+            _ => false,
+        };
+        if r.meter_serial.is_some() {
+            t.serial.clone_from(&r.meter_serial);
+        }
+        if replaced {
+            tracing::info!(meter = %entity, "{entity} now reports meter serial {}: a replaced meter; its register starts a new baseline", r.meter_serial.as_deref().unwrap_or_default());
+            t.total = f64::NAN;
+        }
         if let Some(v) = total {
-            if t.total.is_finite() && v < t.total - cfg.reverse_tolerance {
+            if t.total.is_finite()
+                && v < t.total - cfg.reverse_tolerance
+                // A wrap past the register's largest reading is use.
+                && register_use(t.total, v, inferred_modulus(t.total)).is_none()
+            {
                 reversed = Some((total_key, v, t.total));
             }
             if !(t.total.is_finite() && (v - t.total).abs() <= f64::EPSILON * v.abs().max(1.0)) {
@@ -398,3 +424,6 @@ fn finding(
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod rollover_tests;

@@ -6,6 +6,7 @@
 //! inter-frame silence, docs/pitfalls.md) sit side by side behind the same
 //! [`RegisterReader`] trait.
 
+pub mod cjt188;
 pub mod dlt645;
 pub mod modbus_rtu;
 pub mod modbus_tcp;

@@ -31,6 +31,8 @@ fn device_requests(d: &crate::config::DeviceConfig) -> (usize, usize, usize) {
             let n = crate::devices::dlt645::quantities(*phases).len();
             (n, n, 0)
         }
+        // One 901FH request reads everything a CJ/T 188 meter sends.
+        crate::config::Transport::Cjt188 { .. } => (1, 1, 0),
         crate::config::Transport::ModbusTcp { .. } | crate::config::Transport::ModbusRtu { .. } => {
             requests(&d.profile, d.max_gap_registers)
         }
@@ -159,6 +161,7 @@ fn summary_text(config: &GatewayConfig) -> String {
         };
         let protocol = match &d.transport {
             crate::config::Transport::Dlt645 { .. } => "DL/T 645",
+            crate::config::Transport::Cjt188 { .. } => "CJ/T 188",
             crate::config::Transport::ModbusTcp { .. }
             | crate::config::Transport::ModbusRtu { .. } => "Modbus",
         };

@@ -338,6 +338,24 @@ pub enum Transport {
         /// `FEH` bytes sent before each request to wake the meter.
         wake_up: u8,
     },
+    /// `protocol = "cjt188"`: a CJ/T 188 water, gas or heat meter on a
+    /// serial line (docs/cjt188.md).
+    Cjt188 {
+        /// The serial port; meters naming the same port share it.
+        serial_port: PathBuf,
+        /// Line speed; the line is 8 data bits, even parity, 1 stop bit.
+        baud: u32,
+        /// The meter type byte asked for (10H cold water, 30H gas, 20H heat, …).
+        meter_type: gridwatch_cjt188::MeterType,
+        /// The meter's 14-digit address.
+        address: gridwatch_cjt188::Address,
+        /// `FEH` bytes sent before each request.
+        preamble: u8,
+        /// The main register's largest reading in thousandths of its unit
+        /// (99999.999 m³: 99 999 999), where the config sets it; kept as
+        /// an integer so the transport stays comparable.
+        register_max_milli: Option<u64>,
+    },
     /// `protocol = "modbus_rtu"`: one unit on an RS-485 bus.
     ModbusRtu {
         /// Id of the `[[buses]]` entry.
@@ -363,6 +381,16 @@ impl Transport {
                 ..
             } => format!(
                 "dlt645 {} at {baud} baud 8E1, meter {address}",
+                serial_port.display()
+            ),
+            Transport::Cjt188 {
+                serial_port,
+                baud,
+                meter_type,
+                address,
+                ..
+            } => format!(
+                "cjt188 {} at {baud} baud 8E1, meter {address} (type {meter_type})",
                 serial_port.display()
             ),
             Transport::ModbusRtu { bus, unit_id } => format!("modbus_rtu bus {bus} unit {unit_id}"),
@@ -400,7 +428,7 @@ impl GatewayConfig {
     /// `first_seq`: this gateway, its site, and the device's building (the
     /// gateway's when the device names none).
     pub fn device_stamp(&self, device: &DeviceConfig, first_seq: u64) -> DeviceStamp {
-        DeviceStamp::new(
+        let stamp = DeviceStamp::new(
             self.gateway.id.clone(),
             self.gateway.site.clone(),
             device
@@ -410,7 +438,12 @@ impl GatewayConfig {
             device.unit.clone(),
             device.id.clone(),
             first_seq,
-        )
+        );
+        let serial = match &device.transport {
+            Transport::Cjt188 { address, .. } => Some(address.to_string()),
+            _ => None,
+        };
+        stamp.with_meter_serial(serial)
     }
 
     /// The identity and `seq` counter of a tag or plate `reader`'s events,

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 use toml::Spanned;
 
+mod cjt188;
 mod dlt645;
 mod host;
 
@@ -105,6 +106,7 @@ enum Protocol {
     ModbusTcp,
     ModbusRtu,
     Dlt645,
+    Cjt188,
 }
 
 impl Protocol {
@@ -114,6 +116,7 @@ impl Protocol {
             Protocol::ModbusTcp => "modbus_tcp",
             Protocol::ModbusRtu => "modbus_rtu",
             Protocol::Dlt645 => "dlt645",
+            Protocol::Cjt188 => "cjt188",
         }
     }
 }
@@ -143,6 +146,9 @@ struct RawDevice {
     meter_address: Option<Spanned<String>>,
     phases: Option<Spanned<u8>>,
     wake_up_bytes: Option<Spanned<u8>>,
+    // protocol = "cjt188" (see cjt188.rs), with the serial fields above
+    meter_type: Option<Spanned<String>>,
+    register_max: Option<Spanned<f64>>,
 }
 
 /// Checks an id-like field: one topic level, no wildcards.
@@ -340,7 +346,9 @@ pub(super) fn build(
                     .into());
             }
         }
-        if let Transport::Dlt645 { serial_port, .. } = &device.transport {
+        if let Transport::Dlt645 { serial_port, .. } | Transport::Cjt188 { serial_port, .. } =
+            &device.transport
+        {
             // Two tasks on one port would interleave their frames.
             if let Some(b) = buses.iter().find(|b| b.port == *serial_port) {
                 return Err(src
@@ -352,7 +360,7 @@ pub(super) fn build(
                         format!("devices[{i}].serial_port"),
                         format!(
                             "{} is the port of Modbus RTU bus {:?}; one RS-485 line carries \
-                             either Modbus RTU or DL/T 645, so wire this meter to another port",
+                             one protocol, so wire this meter to another port",
                             serial_port.display(),
                             b.id
                         ),
@@ -379,6 +387,7 @@ pub(super) fn build(
         devices.push(device);
     }
     dlt645::check_shared_ports(src, &raw.devices, &devices)?;
+    cjt188::check_shared_ports(src, &raw.devices, &devices)?;
     for (i, r) in readers.readers.iter().enumerate() {
         let taken = devices.iter().any(|d| d.id == r.id)
             || readers.readers[..i].iter().any(|o| o.id == r.id);
@@ -706,6 +715,7 @@ fn build_device(
     let id = id_field(src, &d.id, &f("id"))?;
     let (profile, transport) = match d.protocol.get_ref() {
         Protocol::Dlt645 => dlt645::build(src, i, d)?,
+        Protocol::Cjt188 => cjt188::build(src, i, d)?,
         Protocol::ModbusTcp => {
             let profile = modbus_profile(src, i, d, library)?;
             if let Some(bus) = &d.bus {
@@ -793,6 +803,10 @@ fn build_device(
             .iter()
             .map(|q| (q.name.to_owned(), 0.0))
             .collect(),
+        Transport::Cjt188 { .. } => crate::devices::cjt188::value_names(profile.kind)
+            .iter()
+            .map(|name| ((*name).to_owned(), 0.0))
+            .collect(),
         _ => profile
             .registers
             .iter()
@@ -827,6 +841,7 @@ fn modbus_profile(
     library: &mut ProfileLibrary,
 ) -> Result<Arc<Profile>, ConfigError> {
     dlt645::refuse_fields(src, i, d)?;
+    cjt188::refuse_fields(src, i, d)?;
     let field = format!("devices[{i}].profile");
     let name = d.profile.as_ref().ok_or_else(|| {
         src.error(

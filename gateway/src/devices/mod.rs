@@ -8,6 +8,7 @@
 //! sequence counter ([`DeviceStamp`]).
 
 pub mod availability;
+pub mod cjt188;
 pub mod dlt645;
 pub mod modbus;
 pub mod poller;
@@ -74,6 +75,7 @@ pub struct DeviceStamp {
     unit: Option<String>,
     device: DeviceId,
     next_seq: u64,
+    meter_serial: Option<String>,
 }
 
 impl DeviceStamp {
@@ -96,7 +98,16 @@ impl DeviceStamp {
             unit,
             device,
             next_seq: first_seq,
+            meter_serial: None,
         }
+    }
+
+    /// Stamps readings with the serial number of the meter behind the
+    /// device id (a CJ/T 188 meter's address), so that consumers tell a
+    /// replaced meter from one running backwards.
+    pub fn with_meter_serial(mut self, serial: Option<String>) -> Self {
+        self.meter_serial = serial;
+        self
     }
 
     /// The first `seq` of a gateway started at `now` (see the type's docs).
@@ -130,6 +141,7 @@ impl DeviceStamp {
         r.building = self.building.clone();
         r.unit = self.unit.clone();
         r.socket = m.socket;
+        r.meter_serial = self.meter_serial.clone();
         r.values = m.values;
         r
     }

@@ -16,7 +16,7 @@ pub const BAUD_RATES: [u32; 6] = [600, 1200, 2400, 4800, 9600, 19200];
 const NAME: &str = "dlt645";
 
 /// Refuses `field` (present at `span`) for `protocol`, which does not use it.
-fn not_used(
+pub(super) fn not_used(
     src: &SourceFile,
     span: Option<Range<usize>>,
     field: &str,
@@ -32,18 +32,20 @@ fn not_used(
     }
 }
 
-/// A field a DL/T 645 meter needs: its value, or an error at `protocol`.
-fn required<'a, T>(
+/// A field a serial meter of `protocol` needs: its value, or an error at
+/// `protocol`.
+pub(super) fn required<'a, T>(
     src: &SourceFile,
     value: &'a Option<Spanned<T>>,
     at: &Range<usize>,
     field: &str,
+    protocol: &str,
 ) -> Result<&'a Spanned<T>, FieldError> {
     value.as_ref().ok_or_else(|| {
         src.error(
             at.clone(),
             field,
-            format!("protocol = \"{NAME}\" needs this field"),
+            format!("protocol = \"{protocol}\" needs this field"),
         )
     })
 }
@@ -51,7 +53,8 @@ fn required<'a, T>(
 /// Refuses the DL/T 645 fields on a device of another protocol.
 pub(super) fn refuse_fields(src: &SourceFile, i: usize, d: &RawDevice) -> Result<(), FieldError> {
     let protocol = match d.protocol.get_ref() {
-        Protocol::Dlt645 => return Ok(()),
+        // CJ/T 188 meters use the serial fields too, all but `phases`.
+        Protocol::Dlt645 | Protocol::Cjt188 => return Ok(()),
         other => other.name(),
     };
     let f = |name: &str| format!("devices[{i}].{name}");
@@ -90,6 +93,7 @@ pub(super) fn build(
 ) -> Result<(Arc<Profile>, Transport), FieldError> {
     let f = |name: &str| format!("devices[{i}].{name}");
     let whole = d.protocol.span();
+    super::cjt188::refuse_fields(src, i, d)?;
     not_used(
         src,
         d.profile.as_ref().map(|v| v.span()),
@@ -119,7 +123,7 @@ pub(super) fn build(
         NAME,
     )?;
 
-    let port = required(src, &d.serial_port, &whole, &f("serial_port"))?;
+    let port = required(src, &d.serial_port, &whole, &f("serial_port"), NAME)?;
     if port.get_ref().as_os_str().is_empty() {
         return Err(src.error(port.span(), f("serial_port"), "must not be empty"));
     }
@@ -138,7 +142,7 @@ pub(super) fn build(
             ))
         }
     };
-    let address = required(src, &d.meter_address, &whole, &f("meter_address"))?;
+    let address = required(src, &d.meter_address, &whole, &f("meter_address"), NAME)?;
     let parsed = Address::parse(address.get_ref().trim()).map_err(|e| {
         src.error(
             address.span(),
