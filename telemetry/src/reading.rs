@@ -49,7 +49,7 @@ impl DeviceKind {
     }
 
     /// Every kind, for listing valid choices in config errors.
-    pub const ALL: [DeviceKind; 7] = [
+    pub const ALL: [DeviceKind; 8] = [
         DeviceKind::ChargingSocket,
         DeviceKind::ChargingPile,
         DeviceKind::ElectricityMeter,
