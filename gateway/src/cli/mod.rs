@@ -10,6 +10,7 @@ mod check;
 pub mod credentials;
 mod readers;
 mod scan;
+pub mod selftest;
 
 use crate::config::{ConfigError, GatewayConfig};
 use clap::{Parser, Subcommand};
@@ -78,6 +79,24 @@ enum Command {
         #[arg(long, value_name = "CONFIG")]
         append: Option<PathBuf>,
     },
+    /// Check that this gateway works here: every device answers a read, the
+    /// broker and InfluxDB accept a test write, the outbox has room, the
+    /// clock is synchronised. One PASS/FAIL/SKIP line per check; exit 1 if
+    /// any failed, 2 if the config cannot be loaded.
+    Selftest {
+        /// Print a JSON array of {check, status, detail}, for tools.
+        #[arg(long)]
+        json: bool,
+        /// Also switch each GPIO output on for a moment (needs the rpi build).
+        #[arg(long)]
+        outputs: bool,
+        /// Free space the outbox's file system must have, in MiB.
+        #[arg(long, default_value_t = 100, value_name = "MIB")]
+        min_free_mb: u64,
+        /// Time each device, the broker and InfluxDB have to answer.
+        #[arg(long, default_value_t = 3000)]
+        timeout_ms: u64,
+    },
     /// Print the pseudonyms of tag ids or plates (one per line on standard
     /// input, or as arguments), keyed with the site key: how the e-bike
     /// register for analytics is made without sending raw identities.
@@ -142,6 +161,20 @@ pub fn main() -> ExitCode {
             timeout_ms,
             append,
         } => scan::run(&host, units, timeout_ms, append.as_deref()),
+        Command::Selftest {
+            json,
+            outputs,
+            min_free_mb,
+            timeout_ms,
+        } => selftest::run(
+            &cli.config,
+            &selftest::Options {
+                json,
+                outputs,
+                min_free_mb,
+                timeout: std::time::Duration::from_millis(timeout_ms),
+            },
+        ),
         Command::Pseudonym {
             kind,
             key_file,

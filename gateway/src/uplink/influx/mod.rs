@@ -288,6 +288,17 @@ impl InfluxUplink {
         Some((lines, last))
     }
 
+    /// Writes one line of line protocol now, for `selftest`: `Err` says
+    /// why InfluxDB did not store it (the same request the uplink makes,
+    /// with the configured URL, credentials and gzip).
+    pub async fn test_write(&self, line: &str) -> Result<(), String> {
+        let text = format!("{}\n", line.trim_end());
+        match self.write(&[Line { id: 0, text }]).await {
+            Verdict::Written => Ok(()),
+            Verdict::Retry { message, .. } | Verdict::Refused { message, .. } => Err(message),
+        }
+    }
+
     /// One write request; a network error is a [`Verdict::Retry`].
     async fn write(&self, batch: &[Line]) -> Verdict {
         let mut body = String::with_capacity(batch.iter().map(|l| l.text.len()).sum());

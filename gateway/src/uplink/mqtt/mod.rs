@@ -532,7 +532,7 @@ impl Session {
 
 /// Applies `[mqtt]` TLS and credentials to `options` (secret files 0600, see
 /// [`gridwatch_telemetry::secret`]).
-fn configure_security(options: &mut MqttOptions, m: &MqttConfig) -> Result<(), MqttSetupError> {
+pub(crate) fn configure_security(options: &mut MqttOptions, m: &MqttConfig) -> Result<(), MqttSetupError> {
     let read = |what: &'static str, path: &std::path::Path| {
         std::fs::read(path).map_err(|source| MqttSetupError::Unreadable {
             what,
@@ -575,7 +575,7 @@ async fn drive(mut eventloop: EventLoop, events: mpsc::Sender<Result<Event, Conn
 }
 
 /// A connection error in words for the log.
-fn reason(e: &ConnectionError) -> String {
+pub(crate) fn reason(e: &ConnectionError) -> String {
     match e {
         ConnectionError::Io(io) => io_reason(io),
         ConnectionError::MqttState(StateError::Io(io)) => io_reason(io),
