@@ -143,6 +143,7 @@ pub fn acl_lines(username: &str, prefix: &str) -> String {
          topic write {t}/event/+\n\
          topic write {t}/status\n\
          topic write {t}/cmd-ack/+\n\
+         topic write {t}/selftest\n\
          topic read {t}/cmd/+\n"
     )
 }

@@ -22,6 +22,7 @@ use tokio_modbus::server::tcp::{accept_tcp_connection, Server};
 use tokio_util::sync::CancellationToken;
 
 pub mod influx;
+pub mod tls;
 
 const MOSQUITTO: &str = "/usr/sbin/mosquitto";
 

@@ -28,13 +28,22 @@ pub(super) fn outbox(config: &GatewayConfig, min_free_mb: u64) -> Check {
     if !dir.exists() {
         let parent = dir.ancestors().skip(1).find(|a| a.is_dir());
         let Some(parent) = parent.map(Path::to_path_buf) else {
-            return Check::fail(name, format!("{} has no existing parent folder", dir.display()));
+            return Check::fail(
+                name,
+                format!("{} has no existing parent folder", dir.display()),
+            );
         };
-        note = format!(" ({} does not exist yet; `run` creates it){note}", dir.display());
+        note = format!(
+            " ({} does not exist yet; `run` creates it){note}",
+            dir.display()
+        );
         dir = parent;
     }
     if let Err(e) = write_probe(&dir) {
-        return Check::fail(name, format!("{} is not writable: {e}{note}", dir.display()));
+        return Check::fail(
+            name,
+            format!("{} is not writable: {e}{note}", dir.display()),
+        );
     }
     match nix::sys::statvfs::statvfs(&dir) {
         Err(e) => Check::fail(
@@ -76,7 +85,10 @@ pub(super) fn clock() -> Check {
         .args(["show", "-p", "NTPSynchronized", "--value"])
         .output();
     match out {
-        Err(e) => Check::skip(name, format!("cannot run timedatectl ({e}); check NTP by hand")),
+        Err(e) => Check::skip(
+            name,
+            format!("cannot run timedatectl ({e}); check NTP by hand"),
+        ),
         Ok(o) if !o.status.success() => Check::skip(
             name,
             format!(

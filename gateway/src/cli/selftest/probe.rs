@@ -120,7 +120,10 @@ async fn poll_once<D: Device>(mut device: D, limit: Duration) -> Result<String, 
         }) => {
             let values: usize = measurements.iter().map(|m| m.values.len()).sum();
             match errors.first() {
-                None => Ok(format!("answered {values} values in {} ms", took.as_millis())),
+                None => Ok(format!(
+                    "answered {values} values in {} ms",
+                    took.as_millis()
+                )),
                 Some(first) => Err(format!(
                     "answered, but with {} problem(s), first: {first}",
                     errors.len()
@@ -195,7 +198,10 @@ pub(super) async fn broker(config: &GatewayConfig, limit: Duration) -> Check {
         Ok(Err(why)) => Check::fail(name, format!("{broker} ({security}): {why}")),
         Err(_) => Check::fail(
             name,
-            format!("{broker} ({security}): no acknowledgement within {}", words(limit)),
+            format!(
+                "{broker} ({security}): no acknowledgement within {}",
+                words(limit)
+            ),
         ),
     }
 }

@@ -532,7 +532,10 @@ impl Session {
 
 /// Applies `[mqtt]` TLS and credentials to `options` (secret files 0600, see
 /// [`gridwatch_telemetry::secret`]).
-pub(crate) fn configure_security(options: &mut MqttOptions, m: &MqttConfig) -> Result<(), MqttSetupError> {
+pub(crate) fn configure_security(
+    options: &mut MqttOptions,
+    m: &MqttConfig,
+) -> Result<(), MqttSetupError> {
     let read = |what: &'static str, path: &std::path::Path| {
         std::fs::read(path).map_err(|source| MqttSetupError::Unreadable {
             what,
