@@ -186,7 +186,9 @@ mod tests {
     #[test]
     fn the_test_topic_sits_beside_the_status_topic() {
         let cfg = GatewayConfig::from_toml_str(
-            "[gateway]\nid = \"gw-1\"\nsite = \"yard\"\n[mqtt]\nhost = \"h\"\n",
+            "[gateway]\nid = \"gw-1\"\nsite = \"yard\"\n[mqtt]\nhost = \"h\"\n\
+             [[devices]]\nid = \"m3\"\nprotocol = \"dlt645\"\nserial_port = \"/dev/ttyUSB0\"\n\
+             meter_address = \"000000000002\"\nphases = 3\n",
             "gw.toml",
         )
         .unwrap();
