@@ -51,6 +51,8 @@ pub(super) fn outbox(config: &GatewayConfig, min_free_mb: u64) -> Check {
             format!("cannot read the free space of {}: {e}", dir.display()),
         ),
         Ok(s) => {
+            // u64 on 64-bit hosts, u32 on a 32-bit Pi OS.
+            #[allow(clippy::useless_conversion)]
             let free = u64::from(s.blocks_available()).saturating_mul(u64::from(s.fragment_size()));
             let (free_mb, max_mb) = (free / MIB, config.outbox.max_bytes / MIB);
             let what = format!(
