@@ -1,8 +1,9 @@
 //! The shipped Mosquitto configuration (`config/mosquitto/gridwatch.conf` and
 //! `gridwatch.acl.example`) against a real Mosquitto, with gateway logins
 //! made by `gridwatch-gateway credentials`: anonymous clients are refused,
-//! a gateway writes only below its own topic and reads only its own `cmd`,
-//! analytics reads `gw/#` and alone writes `alerts/#`.
+//! a gateway writes only below its own topic (its `selftest` topic included)
+//! and reads only its own `cmd`, analytics reads `gw/#` and alone writes
+//! `alerts/#`.
 //!
 //! Mosquitto drops a publish the ACL refuses without telling an MQTT 3.1.1
 //! client, so absence is shown by order, not by waiting: each forged message
@@ -278,6 +279,15 @@ async fn the_shipped_acl_keeps_every_client_to_its_own_topics() {
         [own],
         "analytics reads gw/#"
     );
+
+    // `selftest` publishes on the gateway's own `…/selftest`, and only there.
+    let own_selftest = "gw/yard-a/gw-1/selftest";
+    for t in ["gw/yard-a/gw-2/selftest", own_selftest] {
+        gw_a.publish(t, QoS::AtLeastOnce, false, "{}")
+            .await
+            .unwrap();
+    }
+    assert_eq!(topics_until(&mut seen, own_selftest).await, [own_selftest]);
 
     // A may read its own commands, not another gateway's. Mosquitto 2.0.11
     // grants the subscription but checks `read` on every delivery, so the
