@@ -17,6 +17,29 @@ use support::influx::Influxd;
 use support::tls::{make_secrets, tls_broker};
 use support::{config_text, free_port, start_pile, Broker};
 
+/// Whether the servers these tests start are installed: a test fails
+/// without them unless GRIDWATCH_ALLOW_MISSING_SERVERS is set (then it is
+/// skipped).
+fn servers_present() -> bool {
+    let missing: Vec<&str> = [
+        "/usr/sbin/mosquitto",
+        "/usr/bin/mosquitto_passwd",
+        "/usr/bin/influxd",
+        "/usr/bin/openssl",
+    ]
+    .into_iter()
+    .filter(|p| !Path::new(p).exists())
+    .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("GRIDWATCH_ALLOW_MISSING_SERVERS").is_some(),
+        "{missing:?} not installed; run scripts/test, or set GRIDWATCH_ALLOW_MISSING_SERVERS=1 to skip"
+    );
+    false
+}
+
 /// Exit status, standard output and standard error of one selftest run.
 struct Run {
     code: i32,
@@ -90,6 +113,9 @@ fn assert_all_pass(run: &Run) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn everything_passes_with_a_live_pile_broker_and_influxdb_and_json_parses() {
+    if !servers_present() {
+        return;
+    }
     let broker = Broker::start().await;
     let influx = Influxd::start("gw").await;
     let (pile, counter, _stop) = start_pile().await;
@@ -134,6 +160,9 @@ async fn everything_passes_with_a_live_pile_broker_and_influxdb_and_json_parses(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_device_fails_and_is_named_and_no_influx_is_a_skip() {
+    if !servers_present() {
+        return;
+    }
     let broker = Broker::start().await;
     let nobody: SocketAddr = format!("127.0.0.1:{}", free_port().await).parse().unwrap();
     let root = tempfile::tempdir().unwrap();
@@ -149,6 +178,9 @@ async fn a_dead_device_fails_and_is_named_and_no_influx_is_a_skip() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_broker_password_fails_and_names_the_broker() {
+    if !servers_present() {
+        return;
+    }
     let secrets = tempfile::tempdir().unwrap();
     let d = secrets.path();
     make_secrets(d);
@@ -203,6 +235,9 @@ async fn a_wrong_broker_password_fails_and_names_the_broker() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn too_little_free_space_for_the_outbox_fails() {
+    if !servers_present() {
+        return;
+    }
     let broker = Broker::start().await;
     let (pile, _counter, _stop) = start_pile().await;
     let root = tempfile::tempdir().unwrap();

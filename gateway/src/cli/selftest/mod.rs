@@ -20,7 +20,7 @@ use std::time::Duration;
 
 /// What `selftest` is asked to do, from its command line.
 #[derive(Debug, Clone)]
-pub(super) struct Options {
+pub struct Options {
     /// A JSON array instead of lines.
     pub json: bool,
     /// Also switch the GPIO outputs.
@@ -95,7 +95,7 @@ pub(super) fn run(path: &Path, options: &Options) -> ExitCode {
     };
     // As in `run`: rumqttc and reqwest each bring a rustls back end.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let checks = runtime.block_on(all(&config, options));
+    let checks = runtime.block_on(checks(&config, options));
     print(&checks, options.json);
     if checks.iter().any(|c| c.status == Status::Fail) {
         ExitCode::FAILURE
@@ -104,8 +104,9 @@ pub(super) fn run(path: &Path, options: &Options) -> ExitCode {
     }
 }
 
-/// Every check in report order.
-async fn all(config: &GatewayConfig, options: &Options) -> Vec<Check> {
+/// Every check in report order, for a config that loaded (tests and tools
+/// call this without the command line).
+pub async fn checks(config: &GatewayConfig, options: &Options) -> Vec<Check> {
     let problems = config.host_problems();
     let mut checks = vec![if problems.is_empty() {
         Check::pass(
