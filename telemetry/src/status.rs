@@ -2,7 +2,7 @@
 //! later still sees it; the broker publishes the offline variant as the last
 //! will when the gateway disappears.
 
-use crate::ids::{GatewayId, SiteId};
+use crate::ids::{DeviceId, GatewayId, SiteId};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -43,8 +43,34 @@ pub struct Status {
     /// Records in the gateway's outbox not yet delivered to every uplink.
     #[serde(default)]
     pub outbox_pending: u64,
-    /// Records the outbox dropped (oldest first) because it hit its size or
-    /// age cap, since the gateway started: readings that will never arrive.
+    /// Records the outbox dropped since the gateway started, because it hit
+    /// its size or age cap (oldest first) or could not write them (a full
+    /// disk, see `outbox_full_dropped`): readings that will never arrive.
     #[serde(default)]
     pub outbox_dropped: u64,
+    /// The part of `outbox_dropped` lost because the disk was full and the
+    /// records waiting in memory filled what is set aside for them. Absent
+    /// in older payloads.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub outbox_full_dropped: u64,
+    /// Seqs the gateway reserved before its last restart but never used, per
+    /// device: no reading or event carries them, so a consumer that misses
+    /// them has lost nothing. Absent when none were skipped.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seq_gaps: Vec<SeqGap>,
+}
+
+/// A range of one device's seqs that will never be used (inclusive).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeqGap {
+    /// The device.
+    pub device: DeviceId,
+    /// First seq skipped.
+    pub from: u64,
+    /// Last seq skipped.
+    pub to: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }

@@ -281,7 +281,7 @@ impl MqttUplink {
             if let Some(until) = drain_until {
                 let drained = s.window.is_idle()
                     && s.ahead.is_empty()
-                    && s.reader.next_id() >= *s.durable.borrow();
+                    && s.reader.next_id() >= *s.readable.borrow();
                 if !s.connected || drained || Instant::now() >= until {
                     break Ended::Shutdown;
                 }
@@ -296,7 +296,7 @@ impl MqttUplink {
                     Some(Err(e)) => break Ended::Lost { why: reason(&e), was_connected: s.connected },
                     None => break Ended::Lost { why: "the MQTT event loop ended".into(), was_connected: s.connected },
                 },
-                r = s.durable.changed(), if want_more => {
+                r = s.readable.changed(), if want_more => {
                     if r.is_err() {
                         // The outbox writer is gone (the gateway is stopping):
                         // nothing new will come.
@@ -393,7 +393,7 @@ struct Session {
     /// `outbox_dropped` in the last status published.
     reported_dropped: u64,
     reader: ReadCursor,
-    durable: tokio::sync::watch::Receiver<u64>,
+    readable: tokio::sync::watch::Receiver<u64>,
     /// Records read from the outbox, not yet handed to rumqttc.
     ahead: VecDeque<Entry>,
     /// What is in flight, and how far the cursor may move.
@@ -407,7 +407,7 @@ impl Session {
             connected: false,
             reported_dropped: uplink.health.outbox_dropped(),
             reader: ReadCursor::at(from),
-            durable: uplink.outbox.durable(),
+            readable: uplink.outbox.readable(),
             ahead: VecDeque::new(),
             window: DeliveryWindow::new(
                 uplink.inflight,
