@@ -74,3 +74,32 @@ pub struct SeqGap {
 fn is_zero(n: &u64) -> bool {
     *n == 0
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec;
+
+    #[test]
+    fn an_older_status_without_gaps_or_full_drops_still_decodes() {
+        let old = br#"{"schema":1,"ts":5,"gateway":"gw","state":"online","outbox_dropped":3}"#;
+        let s: Status = codec::decode(old).unwrap();
+        assert_eq!((s.outbox_dropped, s.outbox_full_dropped), (3, 0));
+        assert!(s.seq_gaps.is_empty());
+    }
+
+    #[test]
+    fn seq_gaps_round_trip_and_are_left_out_when_empty() {
+        let mut s: Status = codec::decode(br#"{"ts":5,"gateway":"gw","state":"online"}"#).unwrap();
+        let bare = String::from_utf8(codec::encode(&s).unwrap()).unwrap();
+        assert!(!bare.contains("seq_gaps") && !bare.contains("outbox_full_dropped"));
+        s.seq_gaps = vec![SeqGap {
+            device: "pile-1".into(),
+            from: 10,
+            to: 4105,
+        }];
+        s.outbox_full_dropped = 2;
+        let bytes = codec::encode(&s).unwrap();
+        assert_eq!(codec::decode::<Status>(&bytes).unwrap(), s);
+    }
+}

@@ -55,5 +55,4 @@ impl Outbox {
         }
         self.refresh_stats();
     }
-
 }

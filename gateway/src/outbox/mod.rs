@@ -29,6 +29,7 @@
 //! yet delivered, and says so in the log.
 
 mod cap;
+mod cursor;
 pub mod frame;
 pub mod queue;
 mod recover;
@@ -37,6 +38,7 @@ pub mod seqs;
 pub mod state;
 pub mod writer;
 
+pub use cursor::ReadCursor;
 pub use frame::Entry;
 pub use queue::{queue, Record, RecordSender, StoredRecord};
 use segment::{Position, Segment};
@@ -52,6 +54,10 @@ const MIN_SEGMENT_BYTES: u64 = 4096;
 /// Bytes of records kept in memory while they cannot be written (a full
 /// disk); a record beyond this is dropped and counted.
 pub const HELD_MAX_BYTES: usize = 4 << 20;
+/// A batch this large is written by [`Outbox::append`] itself (unless
+/// writes are failing), so a caller that appends many records between
+/// flushes still writes in large chunks.
+const FLUSH_AT_BYTES: usize = 256 * 1024;
 
 /// How an outbox is laid out and capped.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,28 +146,6 @@ pub struct OutboxStats {
     pub bytes_appended: u64,
 }
 
-/// A reader's place: the next id it wants, and where that is on disk.
-#[derive(Debug, Clone, Default)]
-pub struct ReadCursor {
-    next_id: u64,
-    position: Option<Position>,
-}
-
-impl ReadCursor {
-    /// A reader starting at `id`.
-    pub fn at(id: u64) -> Self {
-        Self {
-            next_id: id,
-            position: None,
-        }
-    }
-
-    /// The next id this reader will return.
-    pub fn next_id(&self) -> u64 {
-        self.next_id
-    }
-}
-
 /// The outbox (see the module docs). Not thread-safe by itself: the
 /// [`writer::OutboxHandle`] shares it between the writer and the uplinks.
 pub struct Outbox {
@@ -180,6 +164,8 @@ pub struct Outbox {
     batch_last_ms: i64,
     /// Device → highest seq in the batch.
     batch_seqs: BTreeMap<String, u64>,
+    /// The last write failed: records wait in memory for the next flush.
+    failing: bool,
     stats: OutboxStats,
     /// Tests: every write puts this many bytes in the file, then fails with
     /// ENOSPC, as a full disk does.
@@ -208,6 +194,7 @@ impl Outbox {
             batch_records: 0,
             batch_last_ms: i64::MIN,
             batch_seqs: BTreeMap::new(),
+            failing: false,
             stats: OutboxStats::default(),
             #[cfg(test)]
             disk_full_after: None,
@@ -282,6 +269,11 @@ impl Outbox {
             }
         }
         self.stats.held = self.batch_records;
+        if self.batch.len() >= FLUSH_AT_BYTES && !self.failing {
+            // A failure is counted and the batch kept; the caller hears of
+            // it at its own flush or commit.
+            let _ = self.flush();
+        }
         Ok(id)
     }
 
@@ -295,6 +287,7 @@ impl Outbox {
             return Ok(());
         }
         let r = self.write_batch();
+        self.failing = r.is_err();
         if r.is_err() {
             self.stats.write_failures += 1;
             self.free_acknowledged();
@@ -346,7 +339,8 @@ impl Outbox {
     fn write_active(&mut self) -> io::Result<()> {
         #[cfg(test)]
         if let Some(n) = self.disk_full_after {
-            self.active.write_all(&self.batch[..n.min(self.batch.len())])?;
+            self.active
+                .write_all(&self.batch[..n.min(self.batch.len())])?;
             return Err(io::Error::from_raw_os_error(28)); // ENOSPC
         }
         self.active.write_all(&self.batch)
@@ -436,73 +430,6 @@ impl Outbox {
             self.saved_cursors = self.cursors.clone();
         }
         Ok(())
-    }
-
-    /// Reads up to `max_records` written records from `cursor` on, and moves
-    /// it past them. Records dropped by the cap are skipped.
-    pub fn read(
-        &self,
-        cursor: &mut ReadCursor,
-        max_records: usize,
-    ) -> Result<Vec<Entry>, OutboxError> {
-        let mut out = Vec::new();
-        let readable = self.readable();
-        let oldest = self.segments.front().map_or(0, |s| s.first_id);
-        if cursor.next_id < oldest {
-            cursor.next_id = oldest;
-            cursor.position = None;
-        }
-        while out.len() < max_records && cursor.next_id < readable {
-            let Some(seg) = self
-                .segments
-                .iter()
-                .find(|s| s.first_id <= cursor.next_id && cursor.next_id < s.next_id)
-            else {
-                // In a gap that damage cut out of an older segment: go on
-                // with the next segment that has records.
-                match self
-                    .segments
-                    .iter()
-                    .find(|s| s.first_id > cursor.next_id && s.records() > 0)
-                {
-                    Some(next) => {
-                        cursor.next_id = next.first_id;
-                        cursor.position = None;
-                        continue;
-                    }
-                    None => break,
-                }
-            };
-            let (mut got, pos) = segment::read(
-                seg,
-                cursor.position,
-                cursor.next_id,
-                readable.min(seg.next_id),
-                max_records - out.len(),
-                1 << 20,
-            )
-            .map_err(io_err("reading", &seg.path))?;
-            match got.last() {
-                Some(last) => {
-                    cursor.next_id = last.id + 1;
-                    cursor.position = Some(pos);
-                }
-                None => {
-                    // Nothing readable where the index says records are
-                    // (damaged since start): skip the rest of the segment.
-                    warn!(
-                        "outbox segment {} has no readable record at id {}; skipping to id {}",
-                        seg.path.display(),
-                        cursor.next_id,
-                        seg.next_id
-                    );
-                    cursor.next_id = seg.next_id;
-                    cursor.position = None;
-                }
-            }
-            out.append(&mut got);
-        }
-        Ok(out)
     }
 
     /// `uplink` has delivered every record below `next_id`. Saved at the next

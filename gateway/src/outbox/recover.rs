@@ -98,7 +98,10 @@ impl Outbox {
 
         // What was written after the last commit may live only in the page
         // cache (after a kill): sync it before anyone can send it.
-        for seg in segments.iter().filter(|s| committed.is_none_or(|c| s.next_id > c)) {
+        for seg in segments
+            .iter()
+            .filter(|s| committed.is_none_or(|c| s.next_id > c))
+        {
             fs::File::open(&seg.path)
                 .and_then(|f| f.sync_data())
                 .map_err(io_err("syncing", &seg.path))?;

@@ -218,6 +218,9 @@ mod tests {
     }
 
     proptest! {
+        // Each case syncs files a few dozen times.
+        #![proptest_config(ProptestConfig::with_cases(32))]
+
         /// A gateway that writes records, reserving as it goes, and is
         /// killed after any step (kill -9 keeps what was written): the
         /// restart point is past every seq written, and exactly the seqs

@@ -28,7 +28,13 @@ fn fill(o: &mut Outbox, n: u64) {
 fn fill_records(o: &mut Outbox, seqs: std::ops::Range<u64>) {
     use gridwatch_telemetry::{DeviceKind, Reading, Timestamp};
     for seq in seqs {
-        let r = Reading::new(Timestamp(1_000), "gw", "pile-1", DeviceKind::ElectricityMeter, seq);
+        let r = Reading::new(
+            Timestamp(1_000),
+            "gw",
+            "pile-1",
+            DeviceKind::ElectricityMeter,
+            seq,
+        );
         let bytes = Record::Reading(r).to_payload().unwrap();
         o.append(&bytes, Some(("pile-1", seq)), 1_000).unwrap();
         o.flush().unwrap();
@@ -66,12 +72,23 @@ fn records_are_readable_once_written_before_the_sync_and_read_back_in_order() {
     for i in 0..10 {
         o.append(&payload(i), Some(("pile-1", i)), 1_000).unwrap();
     }
-    assert!(read_all(&o, 0).is_empty(), "nothing readable before it is written");
+    assert!(
+        read_all(&o, 0).is_empty(),
+        "nothing readable before it is written"
+    );
     o.flush().unwrap();
     assert_eq!(read_all(&o, 0).len(), 10, "readable as soon as written");
-    assert_eq!((o.readable(), o.durable()), (10, 0), "written, not yet synced");
+    assert_eq!(
+        (o.readable(), o.durable()),
+        (10, 0),
+        "written, not yet synced"
+    );
     o.acknowledge("mqtt", 10);
-    assert_eq!(o.cursor("mqtt"), Some(10), "what was sent can be acknowledged");
+    assert_eq!(
+        o.cursor("mqtt"),
+        Some(10),
+        "what was sent can be acknowledged"
+    );
     o.commit().unwrap();
     assert_eq!(o.durable(), 10);
     assert_eq!(read_all(&o, 0).len(), 10);
@@ -105,7 +122,11 @@ fn reopening_keeps_records_cursors_and_sequences() {
     assert_eq!(rec.truncated_bytes, 0);
     assert_eq!(o.cursor("mqtt"), Some(30));
     assert_eq!(o.cursor("influx"), Some(10));
-    assert_eq!(o.next_seq("pile-1"), Some(50), "a clean stop releases the reserved block");
+    assert_eq!(
+        o.next_seq("pile-1"),
+        Some(50),
+        "a clean stop releases the reserved block"
+    );
     assert!(rec.seq_gaps.is_empty());
     assert_eq!(o.next_id(), 50);
     assert_eq!(read_all(&o, 10).len(), 40);
@@ -344,13 +365,22 @@ fn a_full_disk_frees_delivered_segments_holds_records_and_recovers() {
     assert_eq!(all.len() as u64, held);
     assert!(all.windows(2).all(|w| w[1].id == w[0].id + 1));
     let reopened = Outbox::open(options(dir.path()), &["mqtt"]).unwrap().1;
-    assert_eq!(reopened.truncated_bytes, 0, "the failed writes left no garbage");
+    assert_eq!(
+        reopened.truncated_bytes, 0,
+        "the failed writes left no garbage"
+    );
     assert_eq!(reopened.records, read_all(&o, 0).len() as u64);
 }
 
 fn fill_records_lossy(o: &mut Outbox, seq: u64, dropped: &mut u64) {
     use gridwatch_telemetry::{DeviceKind, Reading, Timestamp};
-    let r = Reading::new(Timestamp(1_000), "gw", "pile-1", DeviceKind::ElectricityMeter, seq);
+    let r = Reading::new(
+        Timestamp(1_000),
+        "gw",
+        "pile-1",
+        DeviceKind::ElectricityMeter,
+        seq,
+    );
     let bytes = Record::Reading(r).to_payload().unwrap();
     if o.append(&bytes, Some(("pile-1", seq)), 1_000).is_err() {
         *dropped += 1;
