@@ -518,6 +518,17 @@ fn describe_handling(c: &AnalyticsConfig) -> String {
     if let Some(url) = &c.notify.webhook.url {
         out += &format!("  webhook   {url}\n");
     }
+    if let Some(url) = &c.notify.wecom.url {
+        out += &format!("  wecom     robot at {url} (key from its file)\n");
+    }
+    if let Some(url) = &c.notify.dingtalk.url {
+        let signed = if c.notify.dingtalk.secret_file.is_some() {
+            "signed"
+        } else {
+            "unsigned"
+        };
+        out += &format!("  dingtalk  robot at {url} ({signed}, token from its file)\n");
+    }
     out
 }
 

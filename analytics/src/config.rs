@@ -204,6 +204,7 @@ impl AnalyticsConfig {
         self.detect.validate().map_err(|e| e.within(&["detect"]))?;
         self.alerts.validate().map_err(|e| e.within(&["alerts"]))?;
         self.notify.validate().map_err(|e| e.within(&["notify"]))?;
+        self.api.validate().map_err(|e| e.within(&["api"]))?;
         Ok(())
     }
 }
@@ -268,6 +269,20 @@ mod tests {
             e.starts_with("analytics.toml:6:1: cells.sites[1].cell"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn api_limits_out_of_range_name_the_field() {
+        let e = err("[api]\nmax_connections = 0\n");
+        assert!(
+            e.starts_with("analytics.toml:2:1: api.max_connections"),
+            "{e}"
+        );
+        assert!(e.contains("use 1 to 65536"), "{e}");
+        let e = err("[api]\nheader_timeout_ms = 5\n");
+        assert!(e.contains("api.header_timeout_ms"), "{e}");
+        let e = err("[api]\nrequest_timeout_ms = 99999999\n");
+        assert!(e.contains("api.request_timeout_ms"), "{e}");
     }
 
     #[test]

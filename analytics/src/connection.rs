@@ -7,8 +7,10 @@
 
 use crate::config::FieldError;
 use gridwatch_telemetry::ids::validate_id;
-use rumqttc::MqttOptions;
+use gridwatch_telemetry::secret::{read_secret_file, SecretError};
+use rumqttc::{MqttOptions, TlsConfiguration, Transport};
 use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The largest packet MQTT 3.1.1 can carry (the remaining-length field's
@@ -54,6 +56,18 @@ pub struct MqttConfig {
     /// On shutdown, how long to keep the connection up so that alerts already
     /// raised reach the broker.
     pub shutdown_flush_ms: u64,
+    /// PEM file of the CA(s) that signed the broker's certificate; setting it
+    /// turns TLS on (Mosquitto's port 8883 in the shipped config).
+    pub ca_file: Option<PathBuf>,
+    /// PEM certificate of analytics, for brokers that ask clients for one.
+    pub client_cert_file: Option<PathBuf>,
+    /// PEM key of `client_cert_file`, readable by analytics only (0600).
+    pub client_key_file: Option<PathBuf>,
+    /// Broker user name (the shipped ACL gives `analytics` `gw/#` and `alerts/#`).
+    pub username: Option<String>,
+    /// File holding the password on its first line, readable by analytics
+    /// only (0600); the password never appears in the config itself.
+    pub password_file: Option<PathBuf>,
 }
 
 impl Default for MqttConfig {
@@ -70,6 +84,11 @@ impl Default for MqttConfig {
             max_packet_bytes: 1024 * 1024,
             max_queued_alerts: 10_000,
             shutdown_flush_ms: 2_000,
+            ca_file: None,
+            client_cert_file: None,
+            client_key_file: None,
+            username: None,
+            password_file: None,
         }
     }
 }
@@ -127,7 +146,61 @@ impl MqttConfig {
                 "is 0; at least one alert must be able to wait for the broker",
             ));
         }
-        Ok(())
+        self.validate_security()
+    }
+
+    /// TLS and credentials belong together: a client certificate needs its
+    /// key and TLS, a user name needs its password file, and a password goes
+    /// over plain TCP only to a broker on this host.
+    fn validate_security(&self) -> Result<(), FieldError> {
+        match (&self.client_cert_file, &self.client_key_file) {
+            (Some(_), None) => {
+                return Err(FieldError::new(
+                    "client_cert_file",
+                    "a client certificate needs its key: add client_key_file",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(FieldError::new(
+                    "client_key_file",
+                    "a client key needs its certificate: add client_cert_file",
+                ))
+            }
+            (Some(_), Some(_)) if self.ca_file.is_none() => {
+                return Err(FieldError::new(
+                    "client_cert_file",
+                    "client certificates need TLS: add ca_file (the CA that signed the broker's certificate)",
+                ))
+            }
+            _ => {}
+        }
+        match (&self.username, &self.password_file) {
+            (Some(u), Some(_)) => {
+                if u.is_empty() {
+                    return Err(FieldError::new("username", "is empty"));
+                }
+                if self.ca_file.is_none() && !is_loopback(&self.host) {
+                    return Err(FieldError::new(
+                        "password_file",
+                        format!(
+                            "a password is sent over plain TCP only to this host, not to {}: \
+                             add ca_file to use TLS",
+                            self.host
+                        ),
+                    ));
+                }
+                Ok(())
+            }
+            (Some(_), None) => Err(FieldError::new(
+                "username",
+                "a user name needs password_file (the password stays out of this file)",
+            )),
+            (None, Some(_)) => Err(FieldError::new(
+                "password_file",
+                "a password needs a username",
+            )),
+            (None, None) => Ok(()),
+        }
     }
 
     /// The broker as `host:port`, for log lines.
@@ -135,14 +208,62 @@ impl MqttConfig {
         format!("{}:{}", self.host, self.port)
     }
 
-    /// rumqttc's options for this config.
-    pub fn options(&self) -> MqttOptions {
+    /// rumqttc's options for this config. Reads the TLS and password files,
+    /// so `check` and `run` refuse a missing, loose or empty one before
+    /// anything connects.
+    pub fn options(&self) -> Result<MqttOptions, SecretError> {
         let mut o = MqttOptions::new(self.client_id.clone(), self.host.clone(), self.port);
         o.set_keep_alive(Duration::from_secs(self.keep_alive_s))
             .set_clean_session(self.clean_session)
             .set_max_packet_size(MQTT_MAX_PACKET_BYTES, self.max_packet_bytes);
-        o
+        if let Some(ca_file) = &self.ca_file {
+            // rustls is built with two crypto back ends here (through
+            // rumqttc and lettre), so it cannot pick one itself; the gateway
+            // makes the same choice. Installing twice is harmless.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let ca = read("the MQTT CA file", ca_file)?;
+            let client_auth = match (&self.client_cert_file, &self.client_key_file) {
+                (Some(cert), Some(key)) => {
+                    gridwatch_telemetry::secret::check_private("the MQTT client key", key)?;
+                    Some((
+                        read("the MQTT client certificate", cert)?,
+                        read("the MQTT client key", key)?,
+                    ))
+                }
+                _ => None,
+            };
+            o.set_transport(Transport::Tls(TlsConfiguration::Simple {
+                ca,
+                alpn: None,
+                client_auth,
+            }));
+        }
+        if let (Some(user), Some(file)) = (&self.username, &self.password_file) {
+            o.set_credentials(
+                user.clone(),
+                read_secret_file("the MQTT password file", file)?,
+            );
+        }
+        Ok(o)
     }
+}
+
+/// Reads a whole file; the error names it and what it is for.
+fn read(what: &'static str, path: &Path) -> Result<Vec<u8>, SecretError> {
+    std::fs::read(path).map_err(|source| SecretError::Unreadable {
+        what,
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Whether `host` is this machine, where a plain-TCP password cannot be
+/// overheard on the network.
+fn is_loopback(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|a| a.is_loopback())
 }
 
 /// A topic prefix may have several levels (`city/gw`) but no wildcards and no
@@ -223,5 +344,75 @@ mod tests {
     #[test]
     fn defaults_are_valid() {
         assert!(MqttConfig::default().validate().is_ok());
+    }
+
+    fn with(f: impl FnOnce(&mut MqttConfig)) -> Result<(), FieldError> {
+        let mut c = MqttConfig::default();
+        f(&mut c);
+        c.validate()
+    }
+
+    #[test]
+    fn a_password_goes_over_plain_tcp_only_to_this_host() {
+        let creds = |c: &mut MqttConfig| {
+            c.username = Some("analytics".into());
+            c.password_file = Some("pw".into());
+        };
+        assert!(with(creds).is_ok());
+        let far = with(|c| {
+            creds(c);
+            c.host = "broker.example".into();
+        })
+        .unwrap_err();
+        assert_eq!(far.path.to_string(), "password_file");
+        assert!(with(|c| {
+            creds(c);
+            c.host = "broker.example".into();
+            c.ca_file = Some("ca.pem".into());
+        })
+        .is_ok());
+    }
+
+    #[test]
+    fn half_credentials_and_certificates_are_refused() {
+        let e = with(|c| c.username = Some("analytics".into())).unwrap_err();
+        assert_eq!(e.path.to_string(), "username");
+        let e = with(|c| c.password_file = Some("pw".into())).unwrap_err();
+        assert_eq!(e.path.to_string(), "password_file");
+        let e = with(|c| {
+            c.ca_file = Some("ca.pem".into());
+            c.client_cert_file = Some("c.pem".into());
+        })
+        .unwrap_err();
+        assert_eq!(e.path.to_string(), "client_cert_file");
+        let e = with(|c| {
+            c.client_cert_file = Some("c.pem".into());
+            c.client_key_file = Some("k.pem".into());
+        })
+        .unwrap_err();
+        assert!(e.message.contains("ca_file"), "{}", e.message);
+    }
+
+    #[test]
+    fn options_refuse_a_loose_password_file_naming_it() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("gw-an-pw-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pw = dir.join("pw");
+        std::fs::write(&pw, "s3cret\n").unwrap();
+        std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let c = MqttConfig {
+            username: Some("analytics".into()),
+            password_file: Some(pw.clone()),
+            ..MqttConfig::default()
+        };
+        let e = c.options().unwrap_err().to_string();
+        assert!(
+            e.contains(&pw.display().to_string()) && e.contains("0640"),
+            "{e}"
+        );
+        std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(c.options().is_ok());
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }

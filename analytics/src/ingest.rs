@@ -296,7 +296,7 @@ mod tests {
 
 /// The `[ingest]` section: what the live service believes and what it keeps
 /// of what it refuses.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct IngestConfig {
     /// A message stamped more than this far ahead of this host's clock is
@@ -319,6 +319,14 @@ pub struct IngestConfig {
     /// The dead-letter file stops growing at this size; later drops are
     /// still counted and logged.
     pub dead_letter_max_bytes: u64,
+    /// Ranges (`name = [min, max]`) that override or add to the built-in
+    /// physical ranges of [`crate::plausibility`]; a reading with a value
+    /// outside its range is kept out of every detector and counted.
+    pub plausible: std::collections::BTreeMap<String, [f64; 2]>,
+    /// Distinct devices (sockets, meters, readers) one gateway can make
+    /// analytics keep state for ([`crate::entity_quota`]); a building
+    /// gateway has a few hundred.
+    pub max_entities_per_gateway: usize,
 }
 
 impl Default for IngestConfig {
@@ -329,6 +337,8 @@ impl Default for IngestConfig {
             max_message_bytes: 1024 * 1024,
             dead_letter_path: None,
             dead_letter_max_bytes: 64 * 1024 * 1024,
+            plausible: std::collections::BTreeMap::new(),
+            max_entities_per_gateway: 4096,
         }
     }
 }
@@ -358,6 +368,13 @@ impl IngestConfig {
                 ),
             ));
         }
+        if self.max_entities_per_gateway == 0 {
+            return Err(FieldError::new(
+                "max_entities_per_gateway",
+                "is 0; no gateway could report anything (default 4096)",
+            ));
+        }
+        crate::plausibility::validate(&self.plausible)?;
         if let Some(p) = &self.dead_letter_path {
             if p.as_os_str().is_empty() {
                 return Err(FieldError::new(

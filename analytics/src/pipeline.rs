@@ -14,6 +14,8 @@ use crate::detect::socket_safety::{SocketSafety, SocketSafetyStats};
 use crate::detect::socket_session::{SocketSession, SocketSessionStats};
 use crate::detect::three_in_one::{ThreeInOne, ThreeInOneStats};
 use crate::detect::Finding;
+use crate::entity_quota::EntityQuota;
+use crate::plausibility::Plausibility;
 use crate::register::Register;
 use gridwatch_telemetry::{Alert, Event, Reading};
 
@@ -36,6 +38,14 @@ pub struct PipelineStats {
     pub group_rental: GroupRentalStats,
     /// The three-in-one detector's counters.
     pub three_in_one: ThreeInOneStats,
+    /// Readings kept out of every detector because a value was physically
+    /// impossible ([`crate::plausibility`]).
+    pub implausible: u64,
+    /// Readings and events refused because their gateway had reached its
+    /// quota of devices ([`crate::entity_quota`]).
+    pub over_quota: u64,
+    /// Gateways that reached that quota.
+    pub gateways_over_quota: usize,
 }
 
 /// Memory held for monitored flats by the flat detectors.
@@ -67,6 +77,9 @@ pub struct Pipeline {
     three_in_one: ThreeInOne,
     register: Register,
     router: CellRouter,
+    plausibility: Plausibility,
+    quota: EntityQuota,
+    implausible: u64,
     readings: u64,
     events: u64,
     alerts: u64,
@@ -96,6 +109,9 @@ impl Pipeline {
             three_in_one: ThreeInOne::new(&d.three_in_one, d.local_time()),
             register,
             router: CellRouter::new(&config.cells),
+            plausibility: Plausibility::new(&config.ingest.plausible),
+            quota: EntityQuota::new(config.ingest.max_entities_per_gateway),
+            implausible: 0,
             readings: 0,
             events: 0,
             alerts: 0,
@@ -105,8 +121,26 @@ impl Pipeline {
     /// Feeds one reading to every detector that applies and returns the
     /// alerts it confirmed, routed to their grid cell. Readings of one entity
     /// must come in event-time order; earlier or repeated ones are ignored.
+    ///
+    /// A reading with a physically impossible value, or from a gateway over
+    /// its device quota, is counted and feeds nothing.
     pub fn process(&mut self, reading: &Reading) -> Vec<Alert> {
         self.readings += 1;
+        if self.plausibility.check(reading).is_err() {
+            self.implausible += 1;
+            return Vec::new();
+        }
+        if self
+            .quota
+            .admit(
+                reading.site.as_str(),
+                reading.gateway.as_str(),
+                &reading.entity(),
+            )
+            .is_err()
+        {
+            return Vec::new();
+        }
         let mut findings = self.socket_safety.observe(reading);
         findings.extend(self.socket_session.observe(reading));
         findings.extend(self.meter_health.observe(reading));
@@ -122,6 +156,14 @@ impl Pipeline {
     /// that use events.
     pub fn process_event(&mut self, event: &Event) -> Vec<Alert> {
         self.events += 1;
+        let entity = format!("{}/{}/{}", event.site, event.gateway, event.device);
+        if self
+            .quota
+            .admit(event.site.as_str(), event.gateway.as_str(), &entity)
+            .is_err()
+        {
+            return Vec::new();
+        }
         self.socket_session.observe_event(event);
         let mut findings = self.indoor_charging.observe_event(event, &self.register);
         findings.extend(self.pile_offline.observe_event(event));
@@ -176,7 +218,16 @@ impl Pipeline {
             indoor_charging: self.indoor_charging.stats(),
             group_rental: self.group_rental.stats(),
             three_in_one: self.three_in_one.stats(),
+            implausible: self.implausible,
+            over_quota: self.quota.refused(),
+            gateways_over_quota: self.quota.gateways_over(),
         }
+    }
+
+    /// The plausibility check the pipeline applies, so the live service can
+    /// name the refused value in its log and dead-letter file.
+    pub fn plausibility(&self) -> &Plausibility {
+        &self.plausibility
     }
 }
 

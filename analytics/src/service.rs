@@ -126,21 +126,19 @@ pub async fn run_with(
             clock: Arc::new(SystemClock),
             stations: stations.clone(),
             cells: Arc::new(crate::alerts::route::CellRouter::new(&config.cells)),
+            utc_offset_min: config.detect.utc_offset_min,
         });
-        spawn_api(listener, router, shutdown.clone())?;
+        spawn_api(listener, router, config.api.limits(), shutdown.clone())?;
         if let Some(ready) = api_ready {
             let _ = ready.send(bound);
         }
     }
     let span =
         info_span!("analytics", broker = %config.mqtt.broker(), client_id = %config.mqtt.client_id);
-    let webhook = start_webhook(&config.notify.webhook, &shutdown)?;
-    let email = crate::notify::email::start(&config.notify.email, directory.clone(), &shutdown)?;
-    let cases = Cases::new(store, directory, &config)
-        .with_webhook(webhook)
-        .with_channel(email);
+    let channels = crate::notify::start_channels(&config, directory.clone(), &shutdown)?;
+    let cases = Cases::new(store, directory, &config).with_channels(channels);
     let mut service = Service::new(&config, register, tap, cases, stations);
-    let (client, eventloop) = AsyncClient::new(config.mqtt.options(), CLIENT_CAPACITY);
+    let (client, eventloop) = AsyncClient::new(config.mqtt.options()?, CLIENT_CAPACITY);
     service
         .run(client, eventloop, shutdown)
         .instrument(span)
@@ -156,6 +154,7 @@ const API_THREADS: usize = 2;
 fn spawn_api(
     listener: std::net::TcpListener,
     router: axum::Router,
+    limits: crate::api::connections::ConnectionLimits,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -168,7 +167,7 @@ fn spawn_api(
         .spawn(move || {
             runtime.block_on(async move {
                 let result = match tokio::net::TcpListener::from_std(listener) {
-                    Ok(l) => crate::api::serve(l, router, shutdown).await,
+                    Ok(l) => crate::api::connections::serve_with(l, router, limits, shutdown).await,
                     Err(e) => Err(e),
                 };
                 if let Err(e) = result {
@@ -177,35 +176,6 @@ fn spawn_api(
             });
         })?;
     Ok(())
-}
-
-/// Starts the webhook channel when `[notify.webhook] url` is set. The
-/// secret is read from its own file, which should be readable by the
-/// service's user only.
-fn start_webhook(
-    config: &crate::notify::webhook::WebhookConfig,
-    shutdown: &CancellationToken,
-) -> anyhow::Result<Option<crate::notify::webhook::WebhookSender>> {
-    use crate::notify::webhook::{spawn, Endpoint};
-    let (Some(url), Some(secret_file)) = (&config.url, &config.secret_file) else {
-        return Ok(None);
-    };
-    let endpoint = Endpoint::parse(url).map_err(anyhow::Error::msg)?;
-    let text = crate::notify::channel::read_secret_file(secret_file, "webhook secret")?;
-    let secret = text.lines().next().unwrap_or("").trim().as_bytes().to_vec();
-    if secret.is_empty() {
-        anyhow::bail!(
-            "the first line of the webhook secret file {} is empty",
-            secret_file.display()
-        );
-    }
-    info!("sending alert notices to webhook {url}");
-    Ok(Some(spawn(
-        config.clone(),
-        endpoint,
-        secret,
-        shutdown.clone(),
-    )))
 }
 
 struct Service {
@@ -424,6 +394,15 @@ impl Service {
                 return;
             }
         };
+        if let Err(e) = self.pipeline.plausibility().check(&reading) {
+            // The pipeline counts it and keeps it from every detector; here
+            // it is named in the log and kept in the dead-letter file.
+            if self.malformed_budget.allow() {
+                warn!(topic, "kept out of the detectors: {e}");
+            }
+            self.dead_letters
+                .record(now, topic, &e.to_string(), payload);
+        }
         let span = tracing::debug_span!("reading", entity = %reading.entity(), seq = reading.seq);
         let _guard = span.enter();
         self.stations.observe(&reading);
@@ -508,11 +487,15 @@ impl Service {
             quarantined = self.clock_guard.quarantined(),
             dead_lettered = self.dead_letters.refused() - self.dead_letters.not_written(),
             out_of_order = s.socket_safety.out_of_order,
+            implausible = s.implausible,
+            over_quota = s.over_quota,
             alerts = s.alerts,
+            store_failures = self.cases.store_failures(),
             "so far: {} readings, {} malformed messages ({} not logged), {} oversized messages dropped, \
              {} quarantined for their timestamp ({} gateways now), {} out of order or repeated, \
-             {} alerts raised, {} acknowledged by the broker, {} waiting, {} dropped (queue full), \
-             {} not passed to the tap (full)",
+             {} with impossible values, {} refused over the device quota ({} gateways), \
+             {} alerts raised ({} not stored: the store failed), {} acknowledged by the broker, \
+             {} waiting, {} dropped (queue full), {} not passed to the tap (full); notices: {}",
             s.readings,
             self.malformed,
             self.malformed_budget.take_suppressed(),
@@ -520,11 +503,16 @@ impl Service {
             self.clock_guard.quarantined(),
             self.clock_guard.gateways_in_quarantine(),
             s.socket_safety.out_of_order,
+            s.implausible,
+            s.over_quota,
+            s.gateways_over_quota,
             s.alerts,
+            self.cases.store_failures(),
             self.outbox.acknowledged(),
             self.outbox.unacknowledged(),
             self.outbox.dropped(),
             self.tap_dropped,
+            self.cases.channel_stats(),
         );
     }
 

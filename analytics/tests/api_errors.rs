@@ -34,6 +34,7 @@ fn app() -> Router {
         clock: Arc::new(ManualClock::new(Timestamp(NOW_MS))),
         stations: Stations::new(10),
         cells: Arc::new(CellRouter::new(&CellsConfig::default())),
+        utc_offset_min: 480,
     })
 }
 

@@ -120,6 +120,7 @@ fn app() -> (Router, Store) {
         clock: Arc::new(ManualClock::new(Timestamp(60_000))),
         stations: stations(),
         cells: Arc::new(CellRouter::new(&cells())),
+        utc_offset_min: 480,
     };
     (api::router(state), store)
 }
@@ -531,7 +532,15 @@ async fn the_dashboard_logs_in_shows_the_chart_and_closes_an_alert() {
 
     let (s, html, _) = page(&app, Method::GET, "/alerts", Some(&cookie), None).await;
     assert_eq!(s, StatusCode::OK);
-    assert!(html.contains("Overcurrent on socket 1 at yard-a"), "{html}");
+    assert!(html.contains("<html lang=\"zh-CN\">"), "Chinese by default");
+    assert!(
+        html.contains("插座 1 电流超限"),
+        "a plain Chinese title: {html}"
+    );
+    assert!(
+        html.contains("(UTC+8)") && !html.contains(":00Z"),
+        "local time: {html}"
+    );
     assert!(
         !html.contains("yard-c"),
         "another cell's alert is not listed"
@@ -637,6 +646,22 @@ async fn a_site_s_stations_are_seen_by_its_manager_and_its_cell_s_staff_only() {
 }
 
 #[tokio::test]
+async fn the_language_is_chosen_by_query_then_cookie_and_remembered() {
+    let (app, _) = app();
+    let (_, html, set) = page(&app, Method::GET, "/login", None, None).await;
+    assert!(html.contains("<html lang=\"zh-CN\">") && html.contains("访问令牌"));
+    assert!(set.is_none(), "no choice, no cookie");
+    let (_, html, set) = page(&app, Method::GET, "/login?lang=en", None, None).await;
+    assert!(html.contains("<html lang=\"en\">") && html.contains("access token"));
+    assert!(set.unwrap().starts_with("gw_lang=en;"));
+    let (_, html, _) = page(&app, Method::GET, "/login", Some("gw_lang=en"), None).await;
+    assert!(
+        html.contains("<html lang=\"en\">"),
+        "the cookie is honoured"
+    );
+}
+
+#[tokio::test]
 async fn the_station_page_streams_updates_of_the_callers_sites_only() {
     let board = stations();
     let state = AppState {
@@ -646,13 +671,14 @@ async fn the_station_page_streams_updates_of_the_callers_sites_only() {
         clock: Arc::new(ManualClock::new(Timestamp(0))),
         stations: board.clone(),
         cells: Arc::new(CellRouter::new(&cells())),
+        utc_offset_min: 480,
     };
     let app = api::router(state);
     let cookie = format!("gridwatch_token={CHEN}");
     let (s, html, _) = page(&app, Method::GET, "/stations", Some(&cookie), None).await;
     assert_eq!(s, StatusCode::OK);
     assert!(
-        html.contains("id=\"site-yard-a\"") && html.contains("charging"),
+        html.contains("id=\"site-yard-a\"") && html.contains("充电中"),
         "{html}"
     );
     assert!(

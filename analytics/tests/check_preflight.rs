@@ -102,3 +102,33 @@ fn check_refuses_a_missing_register_and_an_empty_webhook_secret() {
     );
     both_refuse(&config, "webhook secret file");
 }
+
+#[test]
+fn check_and_run_refuse_a_loose_or_empty_mqtt_password_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new("preflight-mqtt-password");
+    let pw = dir.path().join("mqtt.password");
+    let config = dir.path().join("analytics.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[mqtt]\nhost = \"127.0.0.1\"\nport = 1\nusername = \"analytics\"\npassword_file = \"{}\"\n\
+             [[cells.sites]]\nsite = \"yard-a\"\ncell = \"cell-07\"\n",
+            pw.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(&pw, "s3cret\n").unwrap();
+    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o644)).unwrap();
+    both_refuse(&config, "has mode 0644");
+    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::write(&pw, "\n").unwrap();
+    both_refuse(&config, "mqtt.password is empty");
+    std::fs::write(&pw, "s3cret\n").unwrap();
+    let ok = bin("check", &config);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+}

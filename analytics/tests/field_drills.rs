@@ -144,3 +144,113 @@ async fn a_wrong_clock_and_an_oversized_message_do_not_blind_analytics() {
     assert_eq!(line["topic"], "gw/yard-a/gw-1/reading/pile-1");
     assert_eq!(line["payload_bytes"], 10 << 20);
 }
+
+/// One reading with every value at 1.7e308 used to raise five false
+/// alerts, two of them critical; 30,000 invented device ids grew memory
+/// without bound. Now the impossible reading is kept out of the detectors
+/// (and dead-lettered with the value named), devices past the gateway's
+/// quota are refused, and a real overcurrent on a known socket is still
+/// raised — and is the only alert.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn impossible_values_and_invented_devices_raise_nothing() {
+    let Some(broker) = Mosquitto::start() else {
+        return;
+    };
+    let port = broker.port();
+    let dir = TempDir::new("drills-values");
+    let dead = dir.path().join("dead-letters.jsonl");
+    let text = format!(
+        "[mqtt]\nhost = \"127.0.0.1\"\nport = {port}\nclient_id = \"analytics-values\"\n\
+         reconnect_min_ms = 100\nreconnect_max_ms = 500\n\
+         [ingest]\ndead_letter_path = \"{}\"\nmax_entities_per_gateway = 8\n",
+        dead.display()
+    );
+    let config = AnalyticsConfig::from_toml_str(&text, "test.toml").expect("test config");
+    let shutdown = CancellationToken::new();
+    let service = tokio::spawn(gridwatch_analytics::run(config, shutdown.clone()));
+    broker
+        .wait_for_subscription(
+            "analytics-values",
+            "gw/+/+/reading/+",
+            Duration::from_secs(10),
+        )
+        .await;
+    let (client, mut alerts) = observer(port, "values-client").await;
+    let now = gridwatch_telemetry::Clock::now(&gridwatch_telemetry::SystemClock).0;
+
+    // Sockets 5 and 6 charge normally; then socket 5 reports every value
+    // at 1.7e308.
+    for s in 0..5 {
+        publish(&client, &reading(now - 90_000 + s * 1000, s as u64, 5, 2.5)).await;
+        publish(&client, &reading(now - 90_000 + s * 1000, s as u64, 6, 2.5)).await;
+    }
+    let mut absurd = reading(now - 84_000, 5, 5, 1.7e308);
+    for name in ["power_w", "temperature_c", "voltage_v", "energy_kwh"] {
+        absurd.values.insert(name.into(), 1.7e308);
+    }
+    for s in 0..12 {
+        absurd.ts = Timestamp(now - 84_000 + s * 1000);
+        absurd.seq = 5 + s as u64;
+        publish(&client, &absurd).await;
+    }
+    // 40 invented devices, each at 7 A: the first 6 fill the gateway's quota
+    // of 8 (with sockets 5 and 6), the other 34 feed nothing.
+    for d in 0..40u64 {
+        let mut r = reading(now - 70_000, 1, 1, 7.0);
+        r.device = format!("ghost-{d}").as_str().into();
+        for s in 0..12 {
+            r.ts = Timestamp(now - 70_000 + s * 1000);
+            r.seq = 1 + s as u64;
+            publish(&client, &r).await;
+        }
+    }
+    // A real overcurrent on socket 6 of the known pile.
+    for s in 0..=10 {
+        publish(
+            &client,
+            &reading(now - 40_000 + s * 1000, 10 + s as u64, 6, 7.0),
+        )
+        .await;
+    }
+    // Alerts arrive in the order their readings were processed.
+    let mut ghosts = std::collections::BTreeSet::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, payload) = tokio::time::timeout_at(deadline, alerts.recv())
+            .await
+            .expect("socket 6's overcurrent within 20 s")
+            .expect("client alive");
+        let a: Alert = codec::decode(&payload).expect("alert payload is a valid Alert");
+        assert!(
+            !a.entity.ends_with("#5"),
+            "the impossible reading raised {}: {a:?}",
+            a.rule
+        );
+        if a.entity == "yard-a/gw-1/pile-1#6" && a.rule == "socket_overcurrent" {
+            break;
+        }
+        assert!(a.entity.contains("/ghost-"), "{a:?}");
+        if a.rule != "socket_overcurrent" {
+            continue;
+        }
+        ghosts.insert(a.entity);
+    }
+    assert_eq!(
+        ghosts.len(),
+        6,
+        "only the quota's devices have state: {ghosts:?}"
+    );
+
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(10), service)
+        .await
+        .expect("service stops")
+        .expect("task")
+        .expect("result");
+    let text = std::fs::read_to_string(&dead).expect("dead-letter file written");
+    assert!(
+        text.lines()
+            .any(|l| l.contains("outside the physically possible range")),
+        "{text}"
+    );
+}

@@ -398,7 +398,11 @@ fn spawn_poller(
                 return;
             };
             let logic = ModbusDevice::new(device.profile.clone(), device.max_gap_registers);
-            let bound = ModbusRtuDevice::new(logic, line.client(*unit_id));
+            let bound = ModbusRtuDevice::new(
+                logic,
+                line.client(*unit_id)
+                    .offline_after_failures(device.offline_after_failures),
+            );
             let what = format!(
                 "{} ({}) as unit {unit_id} on bus {bus}",
                 device.id, device.profile.model

@@ -1,8 +1,9 @@
 //! The gateway's own health, as published retained on its status topic.
 //!
 //! Pollers count devices in and out of [`Health`]; the MQTT uplink composes
-//! a [`Status`] from it whenever it (re)connects and when it shuts down, and
-//! registers the offline variant as the broker's last will.
+//! a [`Status`] from it whenever it (re)connects, when its figures change
+//! (at least every minute), and when it shuts down, and registers the
+//! offline variant as the broker's last will.
 
 use gridwatch_telemetry::{
     GatewayId, GatewayState, SeqGap, SiteId, Status, Timestamp, SCHEMA_VERSION,

@@ -105,6 +105,11 @@ fn make_secrets(dir: &Path) {
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
     }
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    // Mosquitto (its own user) reads the rest; the gateway refuses a password
+    // file that others can read.
+    for own in ["gw-password", "client.key"] {
+        std::fs::set_permissions(dir.join(own), std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
 }
 
 /// Mosquitto with a plain listener (for the test's subscriber) and a TLS

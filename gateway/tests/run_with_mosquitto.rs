@@ -16,7 +16,7 @@ use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use support::{free_port, start_pile, Broker};
+use support::{free_port, start_pile, start_pile_on, Broker};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -150,6 +150,40 @@ async fn readings_and_status_reach_the_broker_and_shutdown_leaves_offline() {
     let mut late = subscribe(broker.port, "gw/yard-t/gw-it/status", "t-late").await;
     let offline = status_until(&mut late, GatewayState::Offline, Duration::from_secs(5)).await;
     assert_eq!(offline.devices_online, 0);
+}
+
+/// The drill: the retained status said `devices_online: 0` for good, because
+/// it was published only on connect, before the devices answered. Here the
+/// pile starts only after the gateway connected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_retained_status_follows_a_device_that_comes_online_later() {
+    let broker = Broker::start().await;
+    let pile: SocketAddr = format!("127.0.0.1:{}", free_port().await).parse().unwrap();
+    let mut status = subscribe(broker.port, "gw/yard-t/gw-late/status", "l-status").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let shutdown = CancellationToken::new();
+    let gw = tokio::spawn(gridwatch_gateway::run(
+        config(broker.port, pile, "gw-late"),
+        Arc::new(gridwatch_telemetry::SystemClock),
+        shutdown.clone(),
+    ));
+    let first = status_until(&mut status, GatewayState::Online, Duration::from_secs(10)).await;
+    assert_eq!(first.devices_online, 0, "nothing listens on {pile} yet");
+
+    let (_, _, _pile_stop) = start_pile_on(pile).await;
+    let mut late = subscribe(broker.port, "gw/yard-t/gw-late/status", "l-late").await;
+    tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let s = status_until(&mut late, GatewayState::Online, Duration::from_secs(30)).await;
+            if s.devices_online == 1 {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("a retained online status with the pile online");
+    shutdown.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(10), gw).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -25,6 +25,7 @@ pub mod event;
 pub mod ids;
 pub mod lineproto;
 pub mod reading;
+pub mod secret;
 pub mod status;
 pub mod time;
 pub mod topic;

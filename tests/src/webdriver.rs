@@ -97,7 +97,10 @@ impl Driver {
                 "--disable-dev-shm-usage",
                 "--hide-scrollbars",
                 format!("--window-size={width},{height}"),
+                "--lang=zh-CN",
             ],
+            // The people the dashboard is for read Chinese.
+            "prefs": { "intl.accept_languages": "zh-CN,zh" },
         });
         if phone {
             options["mobileEmulation"] = json!({

@@ -212,7 +212,8 @@ async fn poll_both(
         let d = &line.config.devices[i];
         let device = ModbusRtuDevice::new(
             ModbusDevice::new(d.profile.clone(), d.max_gap_registers),
-            bus.client(unit),
+            bus.client(unit)
+                .offline_after_failures(d.offline_after_failures),
         );
         let schedule = Schedule {
             poll_interval: d.poll_interval(),
@@ -320,9 +321,10 @@ async fn an_absent_unit_is_only_probed_and_comes_back_online() {
     let before = line.control.stats(2).requests;
     let gone = poll_both(&line, &bus, Behaviour::Silent, Duration::from_millis(1_300)).await;
     let tried = line.control.stats(2).requests - before;
-    // First poll: 2 tries; then one probe per 400 ms: 2 + 3 at most (pile-2
-    // polls every 100-200 ms; without probing that would be ~20 requests).
-    assert!(tried <= 6, "a silent unit got {tried} requests in 1.3 s");
+    // The first two polls (offline_after_failures = 2): 2 tries each; then
+    // one probe per 400 ms: 4 + 3 at most (pile-2 polls every 100-200 ms;
+    // without probing that would be ~20 requests).
+    assert!(tried <= 7, "a silent unit got {tried} requests in 1.3 s");
     assert!(polls(&gone["pile-1"]) >= 10);
 
     // Fresh pollers: until the bus's next probe finds unit 2 again, their

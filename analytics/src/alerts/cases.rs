@@ -5,8 +5,10 @@
 //!
 //! Time here is event time — the timestamp of the latest reading — so a
 //! replay or a simulated district running faster than real time escalates
-//! exactly as the live run would. A store failure is logged and never stops
-//! the detectors or the MQTT channel.
+//! exactly as the live run would. A store failure never stops the detectors
+//! or any channel: the alert still goes to MQTT, the webhook and e-mail
+//! (marked `"stored": false`, with the store's error), and the failure is
+//! logged and counted in [`Cases::store_failures`].
 
 use crate::alerts::directory::Directory;
 use crate::alerts::lifecycle::AlertsConfig;
@@ -32,6 +34,7 @@ pub struct Cases {
     last_sweep: Option<Timestamp>,
     channels: Vec<NoticeSender>,
     grouper: Grouper,
+    store_failures: u64,
 }
 
 impl Cases {
@@ -45,7 +48,14 @@ impl Cases {
             last_sweep: None,
             channels: Vec::new(),
             grouper: Grouper::new(&config.notify.group),
+            store_failures: 0,
         }
+    }
+
+    /// Alerts the store could not record since start (each still went out
+    /// on every channel).
+    pub fn store_failures(&self) -> u64 {
+        self.store_failures
     }
 
     /// Also sends notices (new, re-opened, escalated) to a webhook.
@@ -58,6 +68,17 @@ impl Cases {
     pub fn with_channel(mut self, channel: Option<NoticeSender>) -> Self {
         self.channels.extend(channel);
         self
+    }
+
+    /// Also sends notices to each of `channels`.
+    pub fn with_channels(mut self, channels: Vec<NoticeSender>) -> Self {
+        self.channels.extend(channels);
+        self
+    }
+
+    /// Sent, failed and dropped notices per channel, for the status line.
+    pub fn channel_stats(&self) -> String {
+        crate::notify::channel::describe(&self.channels)
     }
 
     fn recipient_names(&self, cell: &str, site: &str, level: i64) -> Vec<String> {
@@ -94,9 +115,10 @@ impl Cases {
     }
 
     /// Records `alert`; returns whether it should go out on the channels
-    /// (false only when a silence covers it). A store failure is logged and
-    /// the alert still goes out: a channel must not lose it because the
-    /// disk is full.
+    /// (false only when a silence covers it). A store failure is logged,
+    /// counted, and the alert still goes out on every channel: a channel
+    /// must not lose it because the disk is full. Silences and inhibitions
+    /// live in the store, so an alert it cannot record is never silenced.
     pub fn record(&mut self, alert: &Alert) -> bool {
         match self.store.record(alert, &self.config) {
             Ok(r) => {
@@ -153,7 +175,29 @@ impl Cases {
                 true
             }
             Err(e) => {
-                error!(alert_id = %alert.id, "could not store alert {}: {e}; publishing it anyway", alert.id);
+                self.store_failures += 1;
+                error!(
+                    alert_id = %alert.id,
+                    "could not store alert {}: {e}; sending it to every channel anyway, \
+                     without a case ({} store failures since start)",
+                    alert.id, self.store_failures
+                );
+                let recipients = self.recipient_names(&alert.cell, &alert.site, 0);
+                // Not grouped: the grouper holds notices for cases, and an
+                // alert without a case must not wait behind them.
+                self.notify(
+                    0,
+                    alert.ts,
+                    json!({
+                        "event": "raised",
+                        "case_id": null,
+                        "stored": false,
+                        "store_error": e.to_string(),
+                        "escalation_level": 0,
+                        "recipients": recipients,
+                        "alert": alert,
+                    }),
+                );
                 true
             }
         }

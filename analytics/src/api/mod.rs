@@ -11,10 +11,13 @@
 //! `/api/openapi.json`; a test checks that every documented path is routed.
 //!
 //! The API is off unless `[api] listen` is set. It reads the wall clock only
-//! through the injected [`Clock`], to time-stamp people's actions.
+//! through the injected [`Clock`], to time-stamp people's actions. Its
+//! connections are capped and timed ([`connections`]), so idle or slow
+//! clients cannot starve it.
 
 pub mod alerts;
 pub mod auth;
+pub mod connections;
 pub mod error;
 pub mod extract;
 pub mod silences;
@@ -23,10 +26,12 @@ pub mod stations;
 use crate::alerts::directory::Directory;
 use crate::alerts::lifecycle::AlertsConfig;
 use crate::alerts::route::CellRouter;
+use crate::config::FieldError;
 use crate::store::stations::Stations;
 use crate::store::Store;
 use axum::routing::{get, post};
 use axum::Router;
+use connections::ConnectionLimits;
 use gridwatch_telemetry::Clock;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -38,12 +43,77 @@ use tokio_util::sync::CancellationToken;
 pub const OPENAPI: &str = include_str!("../../../docs/openapi.json");
 
 /// The `[api]` section.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ApiConfig {
     /// Address to serve the API and dashboard on, e.g. `127.0.0.1:8080`.
     /// Without it nothing listens.
     pub listen: Option<SocketAddr>,
+    /// Connections open at once; one more is closed at once.
+    pub max_connections: usize,
+    /// Time a client has to send a request's headers, on a new connection
+    /// or one kept alive after its last answer; then it is closed.
+    pub header_timeout_ms: u64,
+    /// Time a request has to be answered; then it gets 503.
+    pub request_timeout_ms: u64,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        let limits = ConnectionLimits::default();
+        Self {
+            listen: None,
+            max_connections: limits.max_connections,
+            header_timeout_ms: limits.header_timeout.as_millis() as u64,
+            request_timeout_ms: limits.request_timeout.as_millis() as u64,
+        }
+    }
+}
+
+impl ApiConfig {
+    /// Checks the limits are within what makes sense.
+    pub fn validate(&self) -> Result<(), FieldError> {
+        let range = |key: &str, v: u64, min: u64, max: u64, unit: &str| {
+            if (min..=max).contains(&v) {
+                Ok(())
+            } else {
+                Err(FieldError::new(
+                    key,
+                    format!("{v} is out of range; use {min} to {max}{unit}"),
+                ))
+            }
+        };
+        range(
+            "max_connections",
+            self.max_connections as u64,
+            1,
+            65_536,
+            "",
+        )?;
+        range(
+            "header_timeout_ms",
+            self.header_timeout_ms,
+            100,
+            600_000,
+            " ms",
+        )?;
+        range(
+            "request_timeout_ms",
+            self.request_timeout_ms,
+            100,
+            3_600_000,
+            " ms",
+        )
+    }
+
+    /// The limits to serve connections under.
+    pub fn limits(&self) -> ConnectionLimits {
+        ConnectionLimits {
+            max_connections: self.max_connections,
+            header_timeout: std::time::Duration::from_millis(self.header_timeout_ms),
+            request_timeout: std::time::Duration::from_millis(self.request_timeout_ms),
+        }
+    }
 }
 
 /// What every handler shares.
@@ -61,6 +131,9 @@ pub struct AppState {
     pub stations: Stations,
     /// Site → cell, to scope the station view for grid staff.
     pub cells: Arc<CellRouter>,
+    /// The sites' time zone, minutes east of UTC (`[detect] utc_offset_min`,
+    /// the detectors' own), so the dashboard shows the times people live by.
+    pub utc_offset_min: i32,
 }
 
 /// The API and the dashboard on one router.
@@ -96,13 +169,13 @@ async fn openapi() -> impl axum::response::IntoResponse {
     )
 }
 
-/// Serves `router` on `listener` until `shutdown` is cancelled.
+/// Serves `router` on `listener` under the default [`ConnectionLimits`]
+/// until `shutdown` is cancelled (the service uses
+/// [`connections::serve_with`] and the configured ones).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
+    connections::serve_with(listener, router, ConnectionLimits::default(), shutdown).await
 }

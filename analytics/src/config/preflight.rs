@@ -11,6 +11,8 @@ use crate::notify::channel::read_secret_file;
 /// in the words `run` would use for it.
 pub fn preflight(config: &AnalyticsConfig) -> anyhow::Result<()> {
     config.validate()?;
+    // The broker's CA, client key and password files, read as `run` reads them.
+    config.mqtt.options()?;
     if let Some(p) = &config.directory.path {
         let directory = Directory::load(p)?;
         let mut cells = config.cells.clone();
@@ -30,6 +32,17 @@ pub fn preflight(config: &AnalyticsConfig) -> anyhow::Result<()> {
                 "the first line of the webhook secret file {} is empty",
                 secret.display()
             );
+        }
+    }
+    let wecom = &config.notify.wecom;
+    if let (Some(_), Some(key)) = (&wecom.url, &wecom.key_file) {
+        crate::notify::robot::read_key(key, "WeCom robot key")?;
+    }
+    let ding = &config.notify.dingtalk;
+    if let (Some(_), Some(token)) = (&ding.url, &ding.access_token_file) {
+        crate::notify::robot::read_key(token, "DingTalk robot access_token")?;
+        if let Some(secret) = &ding.secret_file {
+            crate::notify::robot::read_key(secret, "DingTalk robot secret")?;
         }
     }
     let e = &config.notify.email;

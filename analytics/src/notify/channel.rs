@@ -88,23 +88,48 @@ pub trait Deliver: Send + Sync + 'static {
     /// 127.0.0.1:9000`.
     fn name(&self) -> String;
 
+    /// The kind of channel for the status line (`webhook`, `wecom`, …).
+    fn kind(&self) -> &'static str;
+
     /// One attempt; the caller bounds it with the policy's timeout.
     fn attempt(&self, notice: &Notice) -> impl Future<Output = Outcome> + Send;
+}
+
+/// What became of a channel's notices so far, for the status line: every
+/// notice ends as sent, failed (refused, or retries used up) or dropped
+/// (queue full), so a loss is always visible.
+#[derive(Debug, Default)]
+pub struct Counters {
+    sent: AtomicU64,
+    failed: AtomicU64,
+    dropped: AtomicU64,
+}
+
+/// A snapshot of [`Counters`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ChannelStats {
+    /// Taken by the receiver.
+    pub sent: u64,
+    /// Refused for good, or still failing after `max_attempts`.
+    pub failed: u64,
+    /// Never tried: the queue was full.
+    pub dropped: u64,
 }
 
 /// The service's handle on a channel.
 #[derive(Debug, Clone)]
 pub struct NoticeSender {
     tx: mpsc::Sender<Notice>,
-    dropped: Arc<AtomicU64>,
+    counters: Arc<Counters>,
     name: Arc<str>,
+    kind: &'static str,
 }
 
 impl NoticeSender {
     /// Queues a notice without waiting; drops it (and counts) when full.
     pub fn send(&self, notice: Notice) {
         if self.tx.try_send(notice).is_err() {
-            let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            let n = self.counters.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             warn!(
                 "the {} queue is full; dropped a notice ({n} so far)",
                 self.name
@@ -114,8 +139,45 @@ impl NoticeSender {
 
     /// Notices dropped because the queue was full.
     pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
+        self.counters.dropped.load(Ordering::Relaxed)
     }
+
+    /// Sent, failed and dropped so far.
+    pub fn stats(&self) -> ChannelStats {
+        ChannelStats {
+            sent: self.counters.sent.load(Ordering::Relaxed),
+            failed: self.counters.failed.load(Ordering::Relaxed),
+            dropped: self.dropped(),
+        }
+    }
+
+    /// The kind of channel (`webhook`, `email`, `wecom`, `dingtalk`), for
+    /// the status line; never carries a key.
+    pub fn kind(&self) -> &'static str {
+        self.kind
+    }
+}
+
+/// The status line's part about the channels, e.g. `webhook 3 sent 0
+/// failed 0 dropped; wecom 1 sent 1 failed 0 dropped`.
+pub fn describe(channels: &[NoticeSender]) -> String {
+    if channels.is_empty() {
+        return "no notice channels".into();
+    }
+    channels
+        .iter()
+        .map(|c| {
+            let s = c.stats();
+            format!(
+                "{} {} sent {} failed {} dropped",
+                c.kind(),
+                s.sent,
+                s.failed,
+                s.dropped
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Starts a channel's task; it runs until `shutdown` is cancelled.
@@ -126,19 +188,27 @@ pub fn spawn<D: Deliver>(
 ) -> NoticeSender {
     let (tx, mut rx) = mpsc::channel::<Notice>(policy.max_queued.max(1));
     let name: Arc<str> = channel.name().into();
+    let kind = channel.kind();
+    let counters = Arc::new(Counters::default());
+    let counted = counters.clone();
     tokio::spawn(async move {
         loop {
             let notice = tokio::select! {
                 () = shutdown.cancelled() => break,
                 n = rx.recv() => match n { Some(n) => n, None => break },
             };
-            deliver(&channel, &policy, &notice, &shutdown).await;
+            match deliver(&channel, &policy, &notice, &shutdown).await {
+                Some(true) => counted.sent.fetch_add(1, Ordering::Relaxed),
+                Some(false) => counted.failed.fetch_add(1, Ordering::Relaxed),
+                None => 0,
+            };
         }
     });
     NoticeSender {
         tx,
-        dropped: Arc::new(AtomicU64::new(0)),
+        counters,
         name,
+        kind,
     }
 }
 
@@ -147,7 +217,7 @@ async fn deliver<D: Deliver>(
     policy: &RetryPolicy,
     notice: &Notice,
     shutdown: &CancellationToken,
-) {
+) -> Option<bool> {
     let mut backoff = policy.backoff();
     for attempt in 1..=policy.max_attempts {
         let outcome = match tokio::time::timeout(
@@ -166,14 +236,14 @@ async fn deliver<D: Deliver>(
                     alert = notice.case,
                     "{name} took the notice for case {}", notice.case
                 );
-                return;
+                return Some(true);
             }
             Outcome::Permanent(why) => {
                 error!(
                     alert = notice.case,
                     "{name} refused the notice for case {}: {why}; not retrying", notice.case
                 );
-                return;
+                return Some(false);
             }
             Outcome::Retry(why) if attempt < policy.max_attempts => {
                 let delay = backoff.next_delay();
@@ -185,7 +255,7 @@ async fn deliver<D: Deliver>(
                     delay.as_millis()
                 );
                 tokio::select! {
-                    () = shutdown.cancelled() => return,
+                    () = shutdown.cancelled() => return None,
                     () = tokio::time::sleep(delay) => {}
                 }
             }
@@ -199,6 +269,7 @@ async fn deliver<D: Deliver>(
             }
         }
     }
+    Some(false)
 }
 
 /// Reads a secret from its own file (a webhook key, SMTP credentials),
@@ -233,8 +304,9 @@ mod tests {
         let (tx, _rx) = mpsc::channel(1);
         let sender = NoticeSender {
             tx,
-            dropped: Arc::new(AtomicU64::new(0)),
+            counters: Arc::default(),
             name: "test channel".into(),
+            kind: "test",
         };
         for i in 0..3 {
             sender.send(Notice {
@@ -244,6 +316,11 @@ mod tests {
             });
         }
         assert_eq!(sender.dropped(), 2, "one queued, two dropped, none waited");
+        assert_eq!(
+            describe(&[sender]),
+            "test 0 sent 0 failed 2 dropped",
+            "the status line shows the drops"
+        );
     }
 
     struct Flaky {
@@ -255,6 +332,10 @@ mod tests {
     impl Deliver for Flaky {
         fn name(&self) -> String {
             "flaky".into()
+        }
+
+        fn kind(&self) -> &'static str {
+            "flaky"
         }
 
         async fn attempt(&self, notice: &Notice) -> Outcome {
@@ -300,6 +381,8 @@ mod tests {
             4,
             "three failures, then through"
         );
+        let stats = sender.stats();
+        assert_eq!((stats.sent, stats.failed, stats.dropped), (1, 0, 0));
         stop.cancel();
     }
 }

@@ -237,10 +237,14 @@ pub fn compose(notice: &Value, directory: &Directory) -> Option<Mail> {
 /// One alert notice as people read it, with its case number.
 fn alert_text(notice: &Value) -> Option<String> {
     let alert: gridwatch_telemetry::Alert = serde_json::from_value(notice["alert"].clone()).ok()?;
+    let case = match notice["store_error"].as_str() {
+        // The alert store failed: there is no case to look up.
+        Some(e) => format!("none, the alert store failed ({e}); see the analytics log"),
+        None => notice["case_id"].to_string(),
+    };
     Some(format!(
-        "{}\n  case:     {}",
-        crate::render_alert(&alert),
-        notice["case_id"]
+        "{}\n  case:     {case}",
+        crate::render_alert(&alert)
     ))
 }
 
@@ -254,6 +258,10 @@ struct Email {
 impl Deliver for Email {
     fn name(&self) -> String {
         self.name.clone()
+    }
+
+    fn kind(&self) -> &'static str {
+        "email"
     }
 
     async fn attempt(&self, notice: &Notice) -> Outcome {
@@ -402,6 +410,20 @@ mod tests {
         assert_eq!(m.subject, "[Gridwatch] CRITICAL Overcurrent on socket 3");
         assert!(m.text.contains("7 A against 5.5 A"), "{}", m.text);
         assert!(m.text.contains("case:     4"), "{}", m.text);
+    }
+
+    #[test]
+    fn an_alert_the_store_failed_on_still_mails_and_says_so() {
+        let n = json!({"event": "raised", "case_id": null, "stored": false,
+            "store_error": "no such table: alerts", "recipients": ["wang"], "alert": alert()});
+        let m = compose(&n, &directory()).unwrap();
+        assert_eq!(m.to[0].email.to_string(), "wang@example.org");
+        assert!(
+            m.text
+                .contains("the alert store failed (no such table: alerts)"),
+            "{}",
+            m.text
+        );
     }
 
     #[test]

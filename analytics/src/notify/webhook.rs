@@ -146,6 +146,10 @@ impl Deliver for Webhook {
         format!("webhook {}", self.endpoint.authority)
     }
 
+    fn kind(&self) -> &'static str {
+        "webhook"
+    }
+
     async fn attempt(&self, notice: &Notice) -> Outcome {
         post(&self.endpoint, &self.secret, notice).await
     }

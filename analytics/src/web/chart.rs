@@ -6,14 +6,20 @@ use std::fmt::Write;
 
 const W: f64 = 600.0;
 const H: f64 = 220.0;
-const PAD_L: f64 = 48.0;
+const PAD_L: f64 = 60.0;
 const PAD_R: f64 = 12.0;
 const PAD_T: f64 = 12.0;
-const PAD_B: f64 = 28.0;
+const PAD_B: f64 = 30.0;
 
-/// An SVG chart of `samples` with an optional dashed `limit` line; `None`
-/// when there are no samples to draw.
-pub fn svg(samples: &[Sample], series: &str, limit: Option<(&str, f64)>) -> Option<String> {
+/// An SVG chart of `samples` with an optional dashed `limit` line, its start
+/// labelled in the zone `offset_min` minutes east of UTC; `None` when there
+/// are no samples to draw.
+pub fn svg(
+    samples: &[Sample],
+    series: &str,
+    limit: Option<(&str, f64)>,
+    offset_min: i32,
+) -> Option<String> {
     let first = samples.first()?;
     let last = samples.last()?;
     let mut lo = samples
@@ -52,7 +58,7 @@ pub fn svg(samples: &[Sample], series: &str, limit: Option<(&str, f64)>) -> Opti
     for v in [lo, (lo + hi) / 2.0, hi] {
         let _ = write!(
             out,
-            "<text x=\"{}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"end\">{}</text>",
+            "<text x=\"{}\" y=\"{:.1}\" font-size=\"16\" text-anchor=\"end\">{}</text>",
             PAD_L - 4.0,
             y(v) + 4.0,
             trim(v)
@@ -60,9 +66,9 @@ pub fn svg(samples: &[Sample], series: &str, limit: Option<(&str, f64)>) -> Opti
     }
     let _ = write!(
         out,
-        "<text x=\"{PAD_L}\" y=\"{}\" font-size=\"11\">{}</text><text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\">+{} s</text>",
+        "<text x=\"{PAD_L}\" y=\"{}\" font-size=\"16\">{}</text><text x=\"{}\" y=\"{}\" font-size=\"16\" text-anchor=\"end\">+{} s</text>",
         H - 8.0,
-        first.ts.to_rfc3339().get(11..19).unwrap_or(""),
+        crate::i18n::local_time::format(first.ts, offset_min),
         W - PAD_R,
         H - 8.0,
         ((last.ts.0 - first.ts.0) as f64 / 1000.0).round()
@@ -71,7 +77,7 @@ pub fn svg(samples: &[Sample], series: &str, limit: Option<(&str, f64)>) -> Opti
         let _ = write!(
             out,
             "<line x1=\"{PAD_L}\" x2=\"{}\" y1=\"{ly:.1}\" y2=\"{ly:.1}\" stroke=\"#c00\" stroke-dasharray=\"6 4\"/>\
-             <text x=\"{}\" y=\"{:.1}\" font-size=\"11\" fill=\"#c00\" text-anchor=\"end\">{} = {}</text>",
+             <text x=\"{}\" y=\"{:.1}\" font-size=\"16\" fill=\"#c00\" text-anchor=\"end\">{} = {}</text>",
             W - PAD_R,
             W - PAD_R - 4.0,
             y(l) - 4.0,
@@ -110,7 +116,7 @@ mod tests {
                 value: 6.0 + i as f64 * 0.2,
             })
             .collect();
-        let s = svg(&samples, "current_a", Some(("overcurrent_a", 5.5))).unwrap();
+        let s = svg(&samples, "current_a", Some(("overcurrent_a", 5.5)), 480).unwrap();
         assert!(s.starts_with("<svg"));
         let points = s
             .split("points=\"")
@@ -121,10 +127,14 @@ mod tests {
             .unwrap();
         assert_eq!(points.split(' ').count(), 5);
         assert!(s.contains("overcurrent_a = 5.5"));
+        assert!(
+            s.contains("1970-01-01 08:00 (UTC+8)"),
+            "the start in local time"
+        );
     }
 
     #[test]
     fn no_samples_no_chart() {
-        assert!(svg(&[], "x", None).is_none());
+        assert!(svg(&[], "x", None, 480).is_none());
     }
 }

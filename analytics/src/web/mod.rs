@@ -6,25 +6,32 @@
 //! inline SVG chart and its trail, and acknowledge or close it with a
 //! disposition. Every page goes through the same scoped store calls as the
 //! JSON API ([`crate::api::alerts::apply`]).
+//!
+//! Every page is in the visitor's language ([`crate::i18n`], Chinese unless
+//! asked otherwise) and shows times in the sites' zone with the zone written.
 
+pub mod alert;
 pub mod chart;
+pub mod list;
 pub mod page;
 pub mod stations;
+pub mod title;
 
 use crate::alerts::lifecycle::{Action, Disposition};
 use crate::api::alerts::{apply, close_action, CloseBody};
 use crate::api::auth::{caller, Caller, COOKIE};
 use crate::api::error::ApiError;
 use crate::api::AppState;
-use crate::store::{AlertCase, AlertFilter, AlertSummary};
-use axum::extract::{Path, Query, State};
+use crate::i18n::{self, Lang};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use axum::Extension;
 use axum::{Form, Router};
 use page::{escape, layout};
 use serde::Deserialize;
-use std::fmt::Write;
 
 /// The dashboard's routes (state is added by [`crate::api::router`]).
 pub fn router() -> Router<AppState> {
@@ -39,6 +46,45 @@ pub fn router() -> Router<AppState> {
         .route("/alerts/:id/comments", post(comment))
         .route("/stations", get(stations::page))
         .route("/stations/events", get(stations::events))
+        .layer(axum::middleware::from_fn(language))
+}
+
+/// Puts the request's [`Lang`] into its extensions; a `?lang=` choice is
+/// remembered in the `gw_lang` cookie for a year.
+async fn language(mut req: Request, next: Next) -> Response {
+    let query = req
+        .uri()
+        .query()
+        .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("lang=")))
+        .and_then(Lang::parse);
+    let cookie = req
+        .headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == i18n::COOKIE)
+        .and_then(|(_, v)| Lang::parse(v));
+    let accept = req
+        .headers()
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(Lang::from_accept_language);
+    let lang = query.or(cookie).or(accept).unwrap_or_default();
+    req.extensions_mut().insert(lang);
+    let mut res = next.run(req).await;
+    if let Some(chosen) = query {
+        let set = format!(
+            "{}={}; Path=/; SameSite=Lax; Max-Age=31536000",
+            i18n::COOKIE,
+            chosen.tag()
+        );
+        if let Ok(v) = header::HeaderValue::from_str(&set) {
+            res.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    res
 }
 
 /// The logged-in caller, or `None` when the page should send them to /login.
@@ -50,32 +96,32 @@ fn to_login() -> Response {
     Redirect::to("/login").into_response()
 }
 
-fn error_page(e: ApiError) -> Response {
+fn error_page(lang: Lang, e: ApiError) -> Response {
     let (status, text) = match e {
-        ApiError::NotFound(_) => (
-            StatusCode::NOT_FOUND,
-            "No such alert among yours.".to_owned(),
-        ),
+        ApiError::NotFound(_) => (StatusCode::NOT_FOUND, lang.t("err.not_found").to_owned()),
         ApiError::Forbidden(m) | ApiError::BadRequest(m) | ApiError::Conflict(m) => {
             (StatusCode::BAD_REQUEST, m)
         }
         other => return other.into_response(),
     };
     let body = format!(
-        "<p class=\"err\">{}</p><p><a href=\"/alerts\">Back to the alerts</a></p>",
-        escape(&text)
+        "<p class=\"err\">{}</p><p><a href=\"/alerts\">{}</a></p>",
+        escape(&text),
+        lang.t("err.back")
     );
-    (status, Html(layout("Error", None, &body))).into_response()
+    (status, Html(layout(lang, lang.t("err.title"), None, &body))).into_response()
 }
 
-async fn login_form() -> Html<String> {
-    Html(layout(
-        "Log in",
-        None,
-        "<h1>Log in</h1><form method=\"post\" action=\"/login\">\
-         <label>Your access token<input name=\"token\" type=\"password\" autocomplete=\"current-password\" required></label>\
-         <button>Log in</button></form>",
-    ))
+async fn login_form(Extension(lang): Extension<Lang>) -> Html<String> {
+    let body = format!(
+        "<h1>{}</h1><form method=\"post\" action=\"/login\">\
+         <label>{}<input name=\"token\" type=\"password\" autocomplete=\"current-password\" required></label>\
+         <button>{}</button></form>",
+        lang.t("login.title"),
+        lang.t("login.token"),
+        lang.t("login.button")
+    );
+    Html(layout(lang, lang.t("login.title"), None, &body))
 }
 
 #[derive(Deserialize)]
@@ -83,14 +129,22 @@ struct LoginForm {
     token: String,
 }
 
-async fn login(State(state): State<AppState>, Form(f): Form<LoginForm>) -> Response {
+async fn login(
+    State(state): State<AppState>,
+    Extension(lang): Extension<Lang>,
+    Form(f): Form<LoginForm>,
+) -> Response {
     let token = f.token.trim();
     let valid =
         !token.contains([';', ',', ' ', '"']) && state.directory.authenticate(token).is_some();
     if !valid {
-        let body =
-            "<p class=\"err\">That token is not known.</p><p><a href=\"/login\">Try again</a></p>";
-        return (StatusCode::UNAUTHORIZED, Html(layout("Log in", None, body))).into_response();
+        let body = format!(
+            "<p class=\"err\">{}</p><p><a href=\"/login\">{}</a></p>",
+            lang.t("login.unknown"),
+            lang.t("login.retry")
+        );
+        let page = layout(lang, lang.t("login.title"), None, &body);
+        return (StatusCode::UNAUTHORIZED, Html(page)).into_response();
     }
     let cookie = format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict");
     ([(header::SET_COOKIE, cookie)], Redirect::to("/alerts")).into_response()
@@ -101,71 +155,24 @@ async fn logout() -> Response {
     ([(header::SET_COOKIE, cookie)], Redirect::to("/login")).into_response()
 }
 
-#[derive(Deserialize, Default)]
-struct ListQuery {
-    state: Option<String>,
-}
-
 async fn alert_list(
     State(state): State<AppState>,
+    Extension(lang): Extension<Lang>,
     headers: HeaderMap,
-    Query(q): Query<ListQuery>,
+    Query(q): Query<list::ListQuery>,
 ) -> Response {
     let Some(c) = who(&state, &headers) else {
         return to_login();
     };
-    let wanted = q.state.unwrap_or_else(|| "active".into());
-    let filter = AlertFilter {
-        state: (wanted != "all").then(|| wanted.clone()),
-        ..AlertFilter::default()
-    };
-    let cases = match state.store.list(&c.scope, &filter) {
-        Ok(v) => v,
-        Err(e) => return error_page(e.into()),
-    };
-    let mut body = String::from("<h1>Alerts</h1><p>");
-    for (key, label) in [
-        ("active", "Needing action"),
-        ("resolved", "Resolved"),
-        ("all", "All"),
-    ] {
-        if key == wanted {
-            let _ = write!(body, "<strong>{label}</strong> · ");
-        } else {
-            let _ = write!(body, "<a href=\"/alerts?state={key}\">{label}</a> · ");
-        }
+    match list::render(&state, lang, &c.user.name, &c.scope, q) {
+        Ok(page) => Html(page).into_response(),
+        Err(e) => error_page(lang, e.into()),
     }
-    let _ = write!(body, "{} shown</p>", cases.len());
-    if cases.is_empty() {
-        body.push_str("<p>Nothing here.</p>");
-    } else {
-        body.push_str("<table><tr><th>Severity</th><th>Alert</th><th>State</th><th class=\"wide\">Last seen</th></tr>");
-        for a in &cases {
-            row(&mut body, a);
-        }
-        body.push_str("</table>");
-    }
-    Html(layout("Alerts", Some(&c.user.name), &body)).into_response()
-}
-
-fn row(out: &mut String, a: &AlertSummary) {
-    let _ = write!(
-        out,
-        "<tr><td>{}</td><td><a href=\"/alerts/{}\">{}</a><div class=\"muted\">{} · cell {}{}</div></td><td>{}</td><td class=\"wide\">{}</td></tr>",
-        page::severity(a.severity),
-        a.id,
-        escape(&a.title),
-        escape(&a.site),
-        escape(&a.cell),
-        if a.count > 1 { format!(" · seen {} times", a.count) } else { String::new() }
-            + &a.inhibited_by.map(|c| format!(" · inhibited by case {c}")).unwrap_or_default(),
-        page::state(a.state),
-        a.last_seen.to_rfc3339()
-    );
 }
 
 async fn alert_page(
     State(state): State<AppState>,
+    Extension(lang): Extension<Lang>,
     headers: HeaderMap,
     Path(id): Path<i64>,
 ) -> Response {
@@ -178,125 +185,10 @@ async fn alert_page(
         .and_then(|a| Ok((a, state.store.audit(&c.scope, id)?)))
     {
         Ok(v) => v,
-        Err(e) => return error_page(e.into()),
+        Err(e) => return error_page(lang, e.into()),
     };
-    let mut body = format!(
-        "<h1>{} {}</h1><p>{}</p><table>\
-         <tr><th>State</th><td>{}{}</td></tr><tr><th>Where</th><td>{} (site {}, cell {})</td></tr>\
-         <tr><th>First seen</th><td>{}</td></tr><tr><th>Last seen</th><td>{} ({}{})</td></tr>",
-        page::severity(a.severity),
-        escape(&a.title),
-        escape(&a.summary),
-        page::state(a.state),
-        a.assignee
-            .as_deref()
-            .map(|u| format!(", with {}", escape(u)))
-            .unwrap_or_default(),
-        escape(&a.entity),
-        escape(&a.site),
-        escape(&a.cell),
-        a.first_seen.to_rfc3339(),
-        a.last_seen.to_rfc3339(),
-        if a.count == 1 {
-            "once".to_owned()
-        } else {
-            format!("{} times", a.count)
-        },
-        a.peak
-            .map(|p| format!(", peak {}", page::number(p)))
-            .unwrap_or_default(),
-    );
-    if let Some(c) = a.inhibited_by {
-        let _ = write!(
-            body,
-            "<tr><th>Inhibited</th><td>by <a href=\"/alerts/{c}\">case {c}</a>, its root cause: nobody is notified until that case is resolved</td></tr>"
-        );
-    }
-    if let Some(d) = a.disposition {
-        let _ = write!(
-            body,
-            "<tr><th>Disposition</th><td>{} — {}</td></tr>",
-            d,
-            escape(a.disposition_note.as_deref().unwrap_or(""))
-        );
-    }
-    body.push_str("</table><h2>Evidence</h2>");
-    let ev = &a.snapshot.evidence;
-    let series = ev.series.as_deref().unwrap_or("value");
-    let suffix = series.rsplit_once('_').map(|(_, s)| format!("_{s}"));
-    let limit = suffix.and_then(|s| ev.thresholds.iter().find(|(k, _)| k.ends_with(&s)));
-    match chart::svg(&ev.samples, series, limit.map(|(k, v)| (k.as_str(), *v))) {
-        Some(svg) => {
-            let _ = write!(
-                body,
-                "<p class=\"muted\">{} when the alert was raised</p>{svg}",
-                escape(series)
-            );
-        }
-        None => body.push_str("<p class=\"muted\">No samples came with this alert.</p>"),
-    }
-    let nums: Vec<String> = ev
-        .values
-        .iter()
-        .map(|(k, v)| format!("{} {}", escape(k), page::number(*v)))
-        .collect();
-    let _ = write!(body, "<p class=\"muted\">{}</p>", nums.join(" · "));
-    if c.may_act() {
-        forms(&mut body, &a);
-    }
-    let _ = write!(
-        body,
-        "<form method=\"post\" action=\"/alerts/{}/comments\"><label>Comment<textarea name=\"text\" rows=\"2\" required></textarea></label><button>Add comment</button></form>",
-        a.id
-    );
-    body.push_str("<h2>Trail</h2><table>");
-    for e in &trail {
-        let _ = write!(
-            body,
-            "<tr><td class=\"wide\">{}</td><td>{}</td><td>{}{}</td><td>{}</td></tr>",
-            e.at.to_rfc3339(),
-            escape(&e.actor),
-            escape(&e.action),
-            e.to_state
-                .as_deref()
-                .map(|s| format!(" → {}", escape(s)))
-                .unwrap_or_default(),
-            escape(e.note.as_deref().unwrap_or(""))
-        );
-    }
-    body.push_str("</table>");
-    Html(layout(&a.title, Some(&c.user.name), &body)).into_response()
-}
-
-fn forms(out: &mut String, a: &AlertCase) {
-    use gridwatch_telemetry::AlertState::*;
-    if a.state == Open {
-        let _ = write!(
-            out,
-            "<form method=\"post\" action=\"/alerts/{}/acknowledge\"><button>Acknowledge</button></form>",
-            a.id
-        );
-    }
-    if matches!(a.state, Open | Acknowledged | InProgress) {
-        let options: String = Disposition::ALL
-            .iter()
-            .map(|d| {
-                format!(
-                    "<option value=\"{d}\">{}</option>",
-                    d.as_str().replace('_', " ")
-                )
-            })
-            .collect();
-        let _ = write!(
-            out,
-            "<h2>Close</h2><form method=\"post\" action=\"/alerts/{}/close\">\
-             <label>Disposition<select name=\"disposition\">{options}</select></label>\
-             <label>What was found and done<textarea name=\"note\" rows=\"3\" required></textarea></label>\
-             <label>Photo references (comma-separated)<input name=\"photos\"></label>\
-             <button>Close alert</button></form>",
-            a.id
-        );
-    }
+    let (heading, body) = alert::render(lang, state.utc_offset_min, c.may_act(), &a, &trail);
+    Html(layout(lang, &heading, Some(&c.user.name), &body)).into_response()
 }
 
 #[derive(Deserialize)]
@@ -313,6 +205,7 @@ struct CommentForm {
 }
 
 fn act_and_return(
+    lang: Lang,
     state: &AppState,
     headers: &HeaderMap,
     id: i64,
@@ -323,26 +216,28 @@ fn act_and_return(
     };
     match action.and_then(|a| apply(state, &c, id, &a)) {
         Ok(_) => Redirect::to(&format!("/alerts/{id}")).into_response(),
-        Err(e) => error_page(e),
+        Err(e) => error_page(lang, e),
     }
 }
 
 async fn acknowledge(
     State(state): State<AppState>,
+    Extension(lang): Extension<Lang>,
     headers: HeaderMap,
     Path(id): Path<i64>,
 ) -> Response {
-    act_and_return(&state, &headers, id, Ok(Action::Acknowledge))
+    act_and_return(lang, &state, &headers, id, Ok(Action::Acknowledge))
 }
 
 async fn close(
     State(state): State<AppState>,
+    Extension(lang): Extension<Lang>,
     headers: HeaderMap,
     Path(id): Path<i64>,
     Form(f): Form<CloseForm>,
 ) -> Response {
     let action = Disposition::parse(&f.disposition)
-        .ok_or_else(|| ApiError::BadRequest(format!("unknown disposition {:?}", f.disposition)))
+        .ok_or_else(|| ApiError::BadRequest(lang.t("err.disposition").to_owned()))
         .and_then(|disposition| {
             close_action(CloseBody {
                 disposition,
@@ -356,19 +251,20 @@ async fn close(
                     .collect(),
             })
         });
-    act_and_return(&state, &headers, id, action)
+    act_and_return(lang, &state, &headers, id, action)
 }
 
 async fn comment(
     State(state): State<AppState>,
+    Extension(lang): Extension<Lang>,
     headers: HeaderMap,
     Path(id): Path<i64>,
     Form(f): Form<CommentForm>,
 ) -> Response {
     let action = if f.text.trim().is_empty() {
-        Err(ApiError::BadRequest("a comment needs text".into()))
+        Err(ApiError::BadRequest(lang.t("err.no_text").to_owned()))
     } else {
         Ok(Action::Comment(f.text))
     };
-    act_and_return(&state, &headers, id, action)
+    act_and_return(lang, &state, &headers, id, action)
 }

@@ -4,15 +4,17 @@
 //! with the fragment the server rendered; without script the page still
 //! shows the state at load time).
 
-use super::page::{escape, layout};
+use super::page::{escape, layout, when};
 use crate::api::auth::caller;
 use crate::api::stations::may_see;
 use crate::api::AppState;
+use crate::i18n::Lang;
 use crate::store::stations::SocketView;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::Extension;
 use std::convert::Infallible;
 use std::fmt::Write;
 use std::time::Duration;
@@ -21,53 +23,74 @@ use tokio::sync::broadcast::error::RecvError;
 const SCRIPT: &str = "<script>new EventSource('/stations/events').onmessage=function(e){\
 var d=JSON.parse(e.data),el=document.getElementById('site-'+d.site);if(el){el.innerHTML=d.html;}};</script>";
 
-/// One site's sockets as an HTML table.
-pub fn table(sockets: &[SocketView]) -> String {
+/// One site's sockets as cards, one per socket: state, power, temperature,
+/// session, energy, the reading's local time and any fault, all visible on
+/// a phone (nothing is hidden to make a table fit).
+pub fn table(lang: Lang, offset_min: i32, sockets: &[SocketView]) -> String {
     if sockets.is_empty() {
-        return "<p class=\"muted\">No readings yet.</p>".into();
+        return format!("<p class=\"muted\">{}</p>", lang.t("st.no_readings"));
     }
-    let mut out = String::from(
-        "<table><tr><th>Socket</th><th>State</th><th>Power</th><th>Session</th><th>Energy</th>\
-         <th class=\"wide\">Temp.</th><th>Fault</th></tr>",
-    );
+    let mut out = String::new();
     for s in sockets {
-        let num = |v: Option<f64>, unit: &str, d: usize| {
-            v.map(|x| format!("{x:.d$} {unit}"))
-                .unwrap_or_else(|| "–".into())
+        let num = |v: Option<f64>, unit: &str, d: usize| v.map(|x| format!("{x:.d$} {unit}"));
+        let session = s.session_s.map(|x| {
+            format!(
+                "{}h{:02}",
+                (x / 3600.0) as i64,
+                ((x % 3600.0) / 60.0) as i64
+            )
+        });
+        let state = match s.state.as_deref() {
+            Some("fault") => lang.t("st.fault_state").to_owned(),
+            Some(k) => lang
+                .find(&format!("st.{k}"))
+                .map_or_else(|| escape(k), str::to_owned),
+            None => lang.t("st.unknown").to_owned(),
         };
-        let session = s.session_s.map_or_else(
-            || "–".to_owned(),
-            |x| {
+        let mut facts: Vec<String> = [num(s.power_w, "W", 0), num(s.temperature_c, "°C", 1)]
+            .into_iter()
+            .flatten()
+            .collect();
+        if let Some(d) = session {
+            facts.push(lang.fill("st.session", &[("d", d)]));
+        }
+        if let Some(e) = num(s.energy_wh, "Wh", 0) {
+            facts.push(lang.fill("st.energy", &[("v", e)]));
+        }
+        let fault = s
+            .fault
+            .as_deref()
+            .map(|f| {
                 format!(
-                    "{}h{:02}",
-                    (x / 3600.0) as i64,
-                    ((x % 3600.0) / 60.0) as i64
+                    "<div class=\"err\">{}</div>",
+                    lang.fill("st.fault", &[("fault", escape(f))])
                 )
-            },
-        );
+            })
+            .unwrap_or_default();
         let _ = write!(
             out,
-            "<tr><td>{} #{}</td><td>{}</td><td>{}</td><td>{session}</td><td>{}</td><td class=\"wide\">{}</td><td{}>{}</td></tr>",
-            escape(&s.device),
-            s.socket,
-            escape(s.state.as_deref().unwrap_or("–")),
-            num(s.power_w, "W", 0),
-            num(s.energy_wh, "Wh", 0),
-            num(s.temperature_c, "°C", 1),
-            if s.fault.is_some() { " class=\"err\"" } else { "" },
-            escape(s.fault.as_deref().unwrap_or("")),
+            "<div class=\"card\"><strong>{}</strong> · {state}<div>{}</div>{fault}<div class=\"muted\">{}</div></div>",
+            lang.fill(
+                "st.socket",
+                &[("device", escape(&s.device)), ("n", s.socket.to_string())]
+            ),
+            facts.join(" · "),
+            lang.fill("st.at", &[("time", when(s.ts, offset_min))]),
         );
     }
-    out.push_str("</table>");
     out
 }
 
 /// `GET /stations`.
-pub async fn page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub async fn page(
+    State(state): State<AppState>,
+    Extension(lang): Extension<Lang>,
+    headers: HeaderMap,
+) -> Response {
     let Some(c) = caller(&state, &headers) else {
         return Redirect::to("/login").into_response();
     };
-    let mut body = String::from("<h1>Charging stations</h1>");
+    let mut body = format!("<h1>{}</h1>", lang.t("st.title"));
     let sites: Vec<String> = state
         .stations
         .sites()
@@ -75,7 +98,7 @@ pub async fn page(State(state): State<AppState>, headers: HeaderMap) -> Response
         .filter(|s| may_see(&state, &c, s))
         .collect();
     if sites.is_empty() {
-        body.push_str("<p>No charging station of yours has reported yet.</p>");
+        let _ = write!(body, "<p>{}</p>", lang.t("st.none"));
     }
     for site in &sites {
         let _ = write!(
@@ -83,16 +106,20 @@ pub async fn page(State(state): State<AppState>, headers: HeaderMap) -> Response
             "<h2>{}</h2><div id=\"site-{}\">{}</div>",
             escape(site),
             escape(site),
-            table(&state.stations.site(site))
+            table(lang, state.utc_offset_min, &state.stations.site(site))
         );
     }
     body.push_str(SCRIPT);
-    Html(layout("Charging stations", Some(&c.user.name), &body)).into_response()
+    Html(layout(lang, lang.t("st.title"), Some(&c.user.name), &body)).into_response()
 }
 
 /// `GET /stations/events`: a `{site, html}` event per update of a site the
 /// caller may see, at most one per site per second.
-pub async fn events(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub async fn events(
+    State(state): State<AppState>,
+    Extension(lang): Extension<Lang>,
+    headers: HeaderMap,
+) -> Response {
     let Some(c) = caller(&state, &headers) else {
         return Redirect::to("/login").into_response();
     };
@@ -120,8 +147,7 @@ pub async fn events(State(state): State<AppState>, headers: HeaderMap) -> Respon
                     continue;
                 }
                 last.insert(site.clone(), now);
-                let data =
-                    serde_json::json!({"site": site, "html": table(&state.stations.site(&site))});
+                let data = serde_json::json!({"site": site, "html": table(lang, state.utc_offset_min, &state.stations.site(&site))});
                 let event = Event::default().data(data.to_string());
                 return Some((Ok::<_, Infallible>(event), (rx, state, c, last)));
             }

@@ -7,6 +7,7 @@
 //! other failure with 1.
 
 mod check;
+pub mod credentials;
 mod readers;
 
 use crate::config::{ConfigError, GatewayConfig};
@@ -68,6 +69,26 @@ enum Command {
         /// Identities; without any, lines of standard input.
         identities: Vec<String>,
     },
+    /// Make this gateway's broker login: writes a random password to
+    /// DIR/<gateway>.mqtt-password (mode 0600) and prints the Mosquitto
+    /// password-file entry and ACL lines (docs/security.md).
+    Credentials {
+        /// Site id (first topic level after the prefix).
+        #[arg(long)]
+        site: String,
+        /// Gateway id.
+        #[arg(long)]
+        gateway: String,
+        /// Folder for the password file.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Topic prefix the gateway publishes under.
+        #[arg(long, default_value = gridwatch_telemetry::topic::DEFAULT_PREFIX)]
+        prefix: String,
+        /// Replace an existing password file.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 /// Entry point of the binary.
@@ -87,6 +108,30 @@ pub fn main() -> ExitCode {
             key_file,
             identities,
         } => pseudonym(&cli.config, &kind, key_file, &identities),
+        Command::Credentials {
+            site,
+            gateway,
+            out,
+            prefix,
+            force,
+        } => match credentials::create(&site, &gateway, &prefix, &out, force) {
+            Ok(c) => {
+                println!(
+                    "password file: {} (mode 0600; copy it to the gateway and name it in [mqtt] password_file, with username = \"{}\")\n\n\
+                     add to the broker's password_file:\n{}\n\n\
+                     ACL lines (the shipped gridwatch.acl patterns grant exactly these already):\n{}",
+                    c.password_file.display(),
+                    c.username,
+                    c.passwd_entry,
+                    c.acl
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Run => {
             let config = match GatewayConfig::load(&cli.config) {
                 Ok(c) => c,

@@ -222,7 +222,13 @@ impl tokio_modbus::server::Service for Pile {
 
 /// Serves a fake pile on a free port until the token is cancelled.
 pub async fn start_pile() -> (SocketAddr, Pile, CancellationToken) {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    start_pile_on("127.0.0.1:0".parse().unwrap()).await
+}
+
+/// A pile on `addr`: a port the test chose, to start the pile after the
+/// gateway that polls it.
+pub async fn start_pile_on(addr: SocketAddr) -> (SocketAddr, Pile, CancellationToken) {
+    let l = TcpListener::bind(addr).await.unwrap();
     let addr = l.local_addr().unwrap();
     let stop = CancellationToken::new();
     let stopped = stop.clone();

@@ -102,6 +102,9 @@ pub async fn pause_until(deadline: Instant) {
 
 struct Job {
     unit: u8,
+    /// The device's `offline_after_failures`: failed requests in a row
+    /// before its unit is absent.
+    offline_after_failures: u32,
     request: RtuRequest,
     reply: oneshot::Sender<Result<Answer, BusError>>,
 }
@@ -111,10 +114,20 @@ struct Job {
 pub struct RtuClient {
     jobs: mpsc::Sender<Job>,
     unit: u8,
+    offline_after_failures: u32,
     port: Arc<str>,
 }
 
 impl RtuClient {
+    /// The same client, whose unit is absent only after
+    /// `offline_after_failures` failed requests in a row (the device's
+    /// setting; the default is
+    /// [`DEFAULT_OFFLINE_AFTER_FAILURES`](crate::config::DEFAULT_OFFLINE_AFTER_FAILURES)).
+    pub fn offline_after_failures(mut self, failures: u32) -> Self {
+        self.offline_after_failures = failures;
+        self
+    }
+
     /// `unit 3 on /dev/ttyUSB0`, for log lines.
     pub fn address(&self) -> String {
         format!("unit {} on {}", self.unit, self.port)
@@ -125,6 +138,7 @@ impl RtuClient {
         let (reply, answer) = oneshot::channel();
         let job = Job {
             unit: self.unit,
+            offline_after_failures: self.offline_after_failures,
             request,
             reply,
         };
@@ -180,6 +194,7 @@ impl RtuBus {
         RtuClient {
             jobs: self.jobs.clone(),
             unit,
+            offline_after_failures: crate::config::DEFAULT_OFFLINE_AFTER_FAILURES,
             port: self.port.clone(),
         }
     }
@@ -296,10 +311,11 @@ impl BusTask {
                 }
                 Err(Failure::NoAnswer(reason)) => {
                     let now = Instant::now().into_std();
-                    if self.scheduler.failed(unit, now, &reason) {
+                    let after = job.offline_after_failures;
+                    if self.scheduler.failed(unit, now, &reason, after) {
                         warn!(
-                            "unit {unit} on {} did not answer after {attempts} tries ({reason}); \
-                             trying it every {} until it returns",
+                            "unit {unit} on {} did not answer {after} requests in a row, \
+                             {attempts} tries each ({reason}); trying it every {} until it returns",
                             self.port_name,
                             crate::net::words(self.config.probe_interval())
                         );

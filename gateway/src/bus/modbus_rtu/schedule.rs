@@ -5,9 +5,12 @@
 //! answer costs every other device on the line a full timeout per attempt.
 //! Two rules keep that bounded: units are served round-robin (a unit with
 //! many queued requests cannot push the others back), and a unit whose
-//! request went unanswered after every retry is *absent*: its requests fail
-//! at once, without touching the wire, except one probe per probe interval.
-//! Its first valid answer makes it present again.
+//! requests went unanswered after every retry, `offline_after_failures`
+//! requests in a row, is *absent*: its requests fail at once, without
+//! touching the wire, except one probe per probe interval. Its first valid
+//! answer makes it present again. One request that fails its retries (a
+//! burst of noise, a meter busy writing its flash) does not make it absent:
+//! that would stop its readings for a whole probe interval.
 //!
 //! Time is passed in (`now`), so every rule is a plain unit test.
 
@@ -30,6 +33,8 @@ pub enum Turn {
 #[derive(Debug)]
 struct Unit<J> {
     queue: VecDeque<J>,
+    /// Requests in a row that got no valid answer after every retry.
+    failures: u32,
     /// Since when, and why, the unit has not answered; `None` while present.
     absent: Option<Absence>,
 }
@@ -67,6 +72,7 @@ impl<J> Scheduler<J> {
             .entry(unit)
             .or_insert_with(|| Unit {
                 queue: VecDeque::new(),
+                failures: 0,
                 absent: None,
             })
             .queue
@@ -112,20 +118,33 @@ impl<J> Scheduler<J> {
     /// `unit` gave a valid answer (data or an exception). Returns true when
     /// it had been absent (it is back).
     pub fn answered(&mut self, unit: u8) -> bool {
-        self.units
-            .get_mut(&unit)
-            .and_then(|u| u.absent.take())
-            .is_some()
+        let Some(u) = self.units.get_mut(&unit) else {
+            return false;
+        };
+        u.failures = 0;
+        u.absent.take().is_some()
     }
 
-    /// `unit` gave no valid answer to any attempt, for `reason`. Returns
-    /// true when this made it absent (it was present before).
-    pub fn failed(&mut self, unit: u8, now: Instant, reason: &str) -> bool {
+    /// `unit` gave no valid answer to any attempt, for `reason`; it is
+    /// absent once `offline_after_failures` requests in a row (at least 1)
+    /// failed so. Returns true when this made it absent (it was present
+    /// before).
+    pub fn failed(
+        &mut self,
+        unit: u8,
+        now: Instant,
+        reason: &str,
+        offline_after_failures: u32,
+    ) -> bool {
         let probe_interval = self.probe_interval;
         let Some(u) = self.units.get_mut(&unit) else {
             return false;
         };
+        u.failures = u.failures.saturating_add(1);
         let was_present = u.absent.is_none();
+        if was_present && u.failures < offline_after_failures.max(1) {
+            return false;
+        }
         u.absent = Some(Absence {
             reason: format!("unit {unit} stopped answering ({reason})"),
             next_probe: now + probe_interval,
@@ -182,7 +201,7 @@ mod tests {
         let t0 = Instant::now();
         s.push(7, ());
         assert_eq!(s.next(t0).unwrap().2, Turn::Send { attempts: 3 });
-        assert!(s.failed(7, t0, "no answer within 500 ms"));
+        assert!(s.failed(7, t0, "no answer within 500 ms", 1));
         s.push(7, ());
         match s.next(t0 + Duration::from_secs(10)).unwrap().2 {
             Turn::Skip(why) => {
@@ -195,7 +214,7 @@ mod tests {
         let probe_at = t0 + PROBE;
         assert_eq!(s.next(probe_at).unwrap().2, Turn::Send { attempts: 1 });
         // The failed probe keeps it absent without reporting it again.
-        assert!(!s.failed(7, probe_at, "no answer within 500 ms"));
+        assert!(!s.failed(7, probe_at, "no answer within 500 ms", 1));
         s.push(7, ());
         assert!(matches!(
             s.next(probe_at + Duration::from_secs(1)).unwrap().2,
@@ -209,6 +228,31 @@ mod tests {
             "present again: full retries"
         );
         assert!(!s.answered(7));
+    }
+
+    #[test]
+    fn a_unit_is_absent_only_after_its_configured_failures_in_a_row() {
+        let mut s = Scheduler::new(1, PROBE);
+        let t0 = Instant::now();
+        let full = Turn::Send { attempts: 2 };
+        for _ in 0..2 {
+            s.push(4, ());
+            assert_eq!(s.next(t0).unwrap().2, full);
+            assert!(!s.failed(4, t0, "no answer", 3), "not absent yet");
+        }
+        // An answer starts the count again.
+        assert!(!s.answered(4));
+        for _ in 0..2 {
+            s.push(4, ());
+            assert_eq!(s.next(t0).unwrap().2, full, "still polled normally");
+            assert!(!s.failed(4, t0, "no answer", 3));
+        }
+        s.push(4, ());
+        assert_eq!(s.next(t0).unwrap().2, full);
+        assert!(s.failed(4, t0, "no answer", 3), "the third in a row");
+        s.push(4, ());
+        assert!(matches!(s.next(t0).unwrap().2, Turn::Skip(_)));
+        assert!(s.answered(4));
     }
 
     #[test]

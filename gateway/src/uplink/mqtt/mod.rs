@@ -14,8 +14,9 @@
 //! exponential backoff.
 //!
 //! On every ConnAck it publishes a retained `online` status (the birth
-//! message; the broker may have published the will meanwhile); the last will
-//! is a retained `offline` status. At shutdown it sends what the outbox holds
+//! message; the broker may have published the will meanwhile), and again on
+//! change and at least every minute ([`status`]); the last will is a
+//! retained `offline` status. At shutdown it sends what the outbox holds
 //! for a short while, publishes `offline` and disconnects cleanly.
 //!
 //! Downlink commands: on every ConnAck it subscribes to `…/cmd/+`; each
@@ -28,8 +29,10 @@
 //! channel, so this task can wait on the broker, the outbox and the clock at
 //! once without cancelling a poll halfway.
 
+pub mod status;
 pub mod window;
 
+use self::status::{status_due, Published, StatusFigures};
 use self::window::{DeliveryWindow, Next, Publish};
 use crate::command::{Ack, Commands};
 use crate::config::{GatewayConfig, MqttConfig};
@@ -39,9 +42,10 @@ use crate::outbox::writer::OutboxHandle;
 use crate::outbox::StoredRecord;
 use crate::outbox::{Entry, ReadCursor};
 use crate::status::Health;
+use gridwatch_telemetry::secret::read_secret_file;
 use gridwatch_telemetry::topic::TopicKind;
 use gridwatch_telemetry::topic::Topics;
-use gridwatch_telemetry::{codec, Clock, GatewayId, GatewayState, SiteId};
+use gridwatch_telemetry::{Clock, GatewayId, GatewayState, SiteId};
 use rumqttc::{
     AsyncClient, ConnectionError, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet, QoS,
     StateError, TlsConfiguration, Transport,
@@ -67,14 +71,9 @@ const STATUS_CHECK: Duration = Duration::from_secs(5);
 /// Events buffered between the driver task and the uplink.
 const EVENT_CAPACITY: usize = 256;
 
-/// Why TLS or credentials could not be set up.
-#[derive(Debug, thiserror::Error)]
-#[error("cannot read {what} {}: {source}", path.display())]
-pub struct MqttSetupError {
-    what: &'static str,
-    path: std::path::PathBuf,
-    source: std::io::Error,
-}
+/// Why TLS or credentials could not be set up: a file missing, readable by
+/// others (password, key) or empty (password), named in the message.
+pub type MqttSetupError = gridwatch_telemetry::secret::SecretError;
 
 /// The MQTT uplink of one gateway.
 pub struct MqttUplink {
@@ -148,17 +147,16 @@ impl MqttUplink {
             .status(self.site.as_str(), self.gateway.as_str())
     }
 
-    fn status_payload(&self, state: GatewayState) -> Vec<u8> {
-        let status = self.health.status(state, self.clock.now());
-        // A Status has no floats: encoding cannot fail, but never panic on it.
-        codec::encode(&status).unwrap_or_default()
+    /// The status for `state` now: its figures and its payload.
+    fn status_message(&self, state: GatewayState) -> (StatusFigures, Vec<u8>) {
+        status::message(&self.health.status(state, self.clock.now()))
     }
 
     /// The retained `offline` status the broker publishes if we vanish.
     fn last_will(&self) -> LastWill {
         LastWill::new(
             self.status_topic(),
-            self.status_payload(GatewayState::Offline),
+            self.status_message(GatewayState::Offline).1,
             QoS::AtLeastOnce,
             true,
         )
@@ -306,11 +304,10 @@ impl MqttUplink {
                 _ = tokio::time::sleep(rate_wait.unwrap_or_default()), if rate_wait.is_some() => {},
                 Some(ack) = acks.recv() => s.publish_ack(self, &client, ack),
                 _ = status_check.tick() => {
-                    // The outbox dropped records while connected (another
-                    // uplink is down): say so in the retained status now.
-                    let dropped = self.health.outbox_dropped();
-                    if s.connected && dropped != s.reported_dropped {
-                        s.reported_dropped = dropped;
+                    // Devices came or went, the outbox moved, or a minute passed.
+                    let current = self.status_message(GatewayState::Online).0;
+                    let now = Instant::now().into_std();
+                    if s.connected && status_due(s.published.as_ref(), &current, now) {
                         let _ = s.publish_status(self, &client, GatewayState::Online);
                     }
                 },
@@ -390,8 +387,8 @@ impl MqttUplink {
 /// The state of one connection.
 struct Session {
     connected: bool,
-    /// `outbox_dropped` in the last status published.
-    reported_dropped: u64,
+    /// The last `online` status published on this connection.
+    published: Option<Published>,
     reader: ReadCursor,
     readable: tokio::sync::watch::Receiver<u64>,
     /// Records read from the outbox, not yet handed to rumqttc.
@@ -405,7 +402,7 @@ impl Session {
         let from = uplink.outbox.cursor(NAME).unwrap_or(0);
         Self {
             connected: false,
-            reported_dropped: uplink.health.outbox_dropped(),
+            published: None,
             reader: ReadCursor::at(from),
             readable: uplink.outbox.readable(),
             ahead: VecDeque::new(),
@@ -438,9 +435,10 @@ impl Session {
         client: &AsyncClient,
         state: GatewayState,
     ) -> Result<(), rumqttc::ClientError> {
-        let payload = uplink.status_payload(state);
+        let (figures, payload) = uplink.status_message(state);
         client.try_publish(uplink.status_topic(), QoS::AtLeastOnce, true, payload)?;
         self.window.handed(Publish::Other);
+        self.published = Some(Published::new(figures, Instant::now().into_std()));
         Ok(())
     }
 
@@ -532,10 +530,11 @@ impl Session {
     }
 }
 
-/// Applies `[mqtt]` TLS and credentials to `options`.
+/// Applies `[mqtt]` TLS and credentials to `options` (secret files 0600, see
+/// [`gridwatch_telemetry::secret`]).
 fn configure_security(options: &mut MqttOptions, m: &MqttConfig) -> Result<(), MqttSetupError> {
     let read = |what: &'static str, path: &std::path::Path| {
-        std::fs::read(path).map_err(|source| MqttSetupError {
+        std::fs::read(path).map_err(|source| MqttSetupError::Unreadable {
             what,
             path: path.to_owned(),
             source,
@@ -544,10 +543,10 @@ fn configure_security(options: &mut MqttOptions, m: &MqttConfig) -> Result<(), M
     if let Some(tls) = &m.tls {
         let ca = read("the MQTT CA file", &tls.ca_file)?;
         let client_auth = match &tls.client_auth {
-            Some((cert, key)) => Some((
-                read("the MQTT client certificate", cert)?,
-                read("the MQTT client key", key)?,
-            )),
+            Some((cert, key)) => Some((read("the MQTT client certificate", cert)?, {
+                gridwatch_telemetry::secret::check_private("the MQTT client key", key)?;
+                read("the MQTT client key", key)?
+            })),
             None => None,
         };
         options.set_transport(Transport::Tls(TlsConfiguration::Simple {
@@ -557,9 +556,7 @@ fn configure_security(options: &mut MqttOptions, m: &MqttConfig) -> Result<(), M
         }));
     }
     if let Some(c) = &m.credentials {
-        let password = read("the MQTT password file", &c.password_file)?;
-        let password = String::from_utf8_lossy(&password);
-        let password = password.lines().next().unwrap_or_default().to_owned();
+        let password = read_secret_file("the MQTT password file", &c.password_file)?;
         options.set_credentials(c.username.clone(), password);
     }
     Ok(())

@@ -1,0 +1,206 @@
+//! One alert's page: a plain title, where and when, the evidence chart, the
+//! forms to act on it, and its trail. The detector's own wording and the
+//! feature values stay in a details section for whoever tunes the rules.
+
+use super::page::{escape, number, rule_name, severity, state, when};
+use super::{chart, title};
+use crate::alerts::lifecycle::Disposition;
+use crate::i18n::Lang;
+use crate::store::{AlertCase, AuditEntry};
+use std::fmt::Write;
+
+/// The page's title and body for case `a` with its `trail`; the forms only
+/// when the caller `may_act`.
+pub fn render(
+    lang: Lang,
+    offset: i32,
+    may_act: bool,
+    a: &AlertCase,
+    trail: &[AuditEntry],
+) -> (String, String) {
+    let heading = title::title(lang, &a.rule, &a.entity, &a.evidence, offset);
+    let mut body = format!(
+        "<h1>{} {}</h1><table>\
+         <tr><th>{}</th><td>{}{}</td></tr><tr><th>{}</th><td>{}</td></tr>\
+         <tr><th>{}</th><td>{}</td></tr><tr><th>{}</th><td>{} ({}{})</td></tr>",
+        severity(lang, a.severity),
+        escape(&heading),
+        lang.t("alert.state"),
+        state(lang, a.state),
+        a.assignee
+            .as_deref()
+            .map(|u| lang.fill("alert.with", &[("user", escape(u))]))
+            .unwrap_or_default(),
+        lang.t("alert.where"),
+        lang.fill(
+            "alert.where_value",
+            &[
+                ("place", escape(&title::place(lang, &a.entity))),
+                ("site", escape(&a.site)),
+                ("cell", escape(&a.cell)),
+            ]
+        ),
+        lang.t("alert.first"),
+        when(a.first_seen, offset),
+        lang.t("alert.last"),
+        when(a.last_seen, offset),
+        lang.fill("alert.times", &[("n", a.count.to_string())]),
+        a.peak
+            .map(|p| lang.fill("alert.peak", &[("v", number(p))]))
+            .unwrap_or_default(),
+    );
+    if let Some(c) = a.inhibited_by {
+        let link = format!(
+            "<a href=\"/alerts/{c}\">{}</a>",
+            lang.fill("alert.case", &[("id", c.to_string())])
+        );
+        let _ = write!(
+            body,
+            "<tr><th>{}</th><td>{}</td></tr>",
+            lang.t("alert.inhibited"),
+            lang.fill("alert.inhibited_by", &[("link", link)])
+        );
+    }
+    if let Some(d) = a.disposition {
+        let _ = write!(
+            body,
+            "<tr><th>{}</th><td>{} — {}</td></tr>",
+            lang.t("alert.disposition"),
+            disposition_name(lang, d),
+            escape(a.disposition_note.as_deref().unwrap_or(""))
+        );
+    }
+    let _ = write!(body, "</table><h2>{}</h2>", lang.t("alert.evidence"));
+    evidence(&mut body, lang, offset, a);
+    if may_act {
+        forms(&mut body, lang, a);
+    }
+    let _ = write!(
+        body,
+        "<form method=\"post\" action=\"/alerts/{}/comments\"><label>{}<textarea name=\"text\" rows=\"2\" required></textarea></label><button>{}</button></form>",
+        a.id,
+        lang.t("act.comment"),
+        lang.t("act.add_comment")
+    );
+    let _ = write!(
+        body,
+        "<h2>{}</h2><ol class=\"trail\">",
+        lang.t("alert.trail")
+    );
+    for e in trail {
+        let action = lang
+            .find(&format!("trail.{}", e.action))
+            .map_or_else(|| escape(&e.action), str::to_owned);
+        let to = e
+            .to_state
+            .as_deref()
+            .and_then(crate::alerts::lifecycle::parse_state)
+            .map(|s| format!(" → {}", state(lang, s)))
+            .unwrap_or_default();
+        let _ = write!(
+            body,
+            "<li>{} · {} · {action}{to}<div class=\"muted\">{}</div></li>",
+            when(e.at, offset),
+            escape(&e.actor),
+            escape(e.note.as_deref().unwrap_or(""))
+        );
+    }
+    body.push_str("</ol>");
+    (heading, body)
+}
+
+fn disposition_name(lang: Lang, d: Disposition) -> String {
+    lang.find(&format!("disp.{}", d.as_str()))
+        .map_or_else(|| d.as_str().replace('_', " "), str::to_owned)
+}
+
+fn evidence(body: &mut String, lang: Lang, offset: i32, a: &AlertCase) {
+    let ev = &a.evidence;
+    let _ = write!(
+        body,
+        "<p>{}</p>",
+        lang.fill(
+            "alert.window",
+            &[
+                ("from", when(ev.window_start, offset)),
+                ("to", when(ev.window_end, offset)),
+            ]
+        )
+    );
+    let series = ev.series.as_deref().unwrap_or("value");
+    let suffix = series.rsplit_once('_').map(|(_, s)| format!("_{s}"));
+    let limit = suffix.and_then(|s| ev.thresholds.iter().find(|(k, _)| k.ends_with(&s)));
+    match chart::svg(
+        &ev.samples,
+        series,
+        limit.map(|(k, v)| (k.as_str(), *v)),
+        offset,
+    ) {
+        Some(svg) => {
+            let caption = lang.fill("alert.chart_caption", &[("series", escape(series))]);
+            let _ = write!(body, "<p class=\"muted\">{caption}</p>{svg}");
+        }
+        None => {
+            let _ = write!(
+                body,
+                "<p class=\"muted\">{}</p>",
+                lang.t("alert.no_samples")
+            );
+        }
+    }
+    let nums: Vec<String> = ev
+        .values
+        .iter()
+        .chain(ev.thresholds.iter())
+        .map(|(k, v)| format!("<li>{} {}</li>", escape(k), number(*v)))
+        .collect();
+    let _ = write!(
+        body,
+        "<details><summary>{}</summary><p>{} · {}</p><p>{}</p><p class=\"muted\">{}</p><ul class=\"muted\">{}</ul></details>",
+        lang.t("alert.details"),
+        escape(&rule_name(lang, &a.rule)),
+        escape(&a.rule),
+        escape(&a.title),
+        escape(&a.summary),
+        nums.join("")
+    );
+}
+
+fn forms(out: &mut String, lang: Lang, a: &AlertCase) {
+    use gridwatch_telemetry::AlertState::*;
+    if a.state == Open {
+        let _ = write!(
+            out,
+            "<form method=\"post\" action=\"/alerts/{}/acknowledge\"><button>{}</button></form>",
+            a.id,
+            lang.t("act.acknowledge")
+        );
+    }
+    if matches!(a.state, Open | Acknowledged | InProgress) {
+        let options: String = Disposition::ALL
+            .iter()
+            .map(|d| {
+                format!(
+                    "<option value=\"{d}\">{}</option>",
+                    disposition_name(lang, *d)
+                )
+            })
+            .collect();
+        // No disposition is preset: each one feeds the rule's precision.
+        let _ = write!(
+            out,
+            "<h2>{}</h2><form method=\"post\" action=\"/alerts/{}/close\">\
+             <label>{}<select name=\"disposition\" required><option value=\"\" disabled selected>{}</option>{options}</select></label>\
+             <label>{}<textarea name=\"note\" rows=\"3\" required></textarea></label>\
+             <label>{}<input name=\"photos\"></label>\
+             <button>{}</button></form>",
+            lang.t("act.close_heading"),
+            a.id,
+            lang.t("act.disposition"),
+            lang.t("act.choose"),
+            lang.t("act.note"),
+            lang.t("act.photos"),
+            lang.t("act.close"),
+        );
+    }
+}
