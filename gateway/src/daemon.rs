@@ -111,6 +111,11 @@ pub async fn run(
                 .collect(),
         );
         let outbox = OutboxHandle::new(outbox);
+        crate::clock_sync::init(config.gateway.require_clock_sync);
+        tokio::spawn(
+            crate::clock_sync::watch(config.gateway.require_clock_sync, shutdown.clone())
+                .in_current_span(),
+        );
         let stats = outbox.stats();
         health.set_outbox(stats.pending, stats.dropped, stats.full_dropped);
         // One task per RS-485 line that has devices on it; devices and

@@ -104,6 +104,7 @@ impl Health {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .clone(),
+            clock_synced: Some(crate::clock_sync::trusted_now(ts)),
         }
     }
 }

@@ -106,6 +106,12 @@ pub struct Reading {
     /// backwards. Absent in older payloads.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub meter_serial: Option<String>,
+    /// Set when the gateway stamped this reading before its clock was
+    /// synchronised (a Pi has no battery-backed clock): the time may be
+    /// anything, so analytics keeps it out of every detector. Absent
+    /// (false) in older payloads and whenever the clock was trusted.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub clock_unsynced: bool,
     /// Measured values by name, units in the name. A whole number is
     /// written as a JSON integer (`21407`, not `21407.0`): shorter, as a
     /// register holds it; every JSON reader takes it as a number still.
@@ -155,6 +161,7 @@ impl Reading {
             socket: None,
             seq,
             meter_serial: None,
+            clock_unsynced: false,
             values: BTreeMap::new(),
         }
     }

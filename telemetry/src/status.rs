@@ -58,6 +58,11 @@ pub struct Status {
     /// them has lost nothing. Absent when none were skipped.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub seq_gaps: Vec<SeqGap>,
+    /// Whether the gateway trusts its clock (past the 2024 floor and, with
+    /// `require_clock_sync`, synchronised by NTP); absent from gateways
+    /// that do not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_synced: Option<bool>,
 }
 
 /// A range of one device's seqs that will never be used (inclusive).

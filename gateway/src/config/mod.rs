@@ -105,6 +105,11 @@ pub struct GatewaySection {
     /// A folder of device profiles that adds to and overrides the built-in
     /// ones, resolved against the config file's folder.
     pub profiles_dir: Option<PathBuf>,
+    /// Readings are marked `clock_unsynced` until the kernel says NTP has
+    /// synchronised the clock ([`crate::clock_sync`]); off by default
+    /// because containers and test machines often report an unsynchronised
+    /// clock that is in fact right. The Pi package turns it on.
+    pub require_clock_sync: bool,
 }
 
 /// The `[mqtt]` table.

@@ -143,6 +143,7 @@ impl DeviceStamp {
         r.unit = self.unit.clone();
         r.socket = m.socket;
         r.meter_serial = self.meter_serial.clone();
+        r.clock_unsynced = !crate::clock_sync::trusted_now(ts);
         r.values = m.values;
         r
     }
