@@ -41,6 +41,9 @@ pub struct PipelineStats {
     /// Readings kept out of every detector because a value was physically
     /// impossible ([`crate::plausibility`]).
     pub implausible: u64,
+    /// Readings kept out of every detector because their gateway stamped
+    /// them before its clock was synchronised (`clock_unsynced`).
+    pub unsynced: u64,
     /// Readings and events refused because their gateway had reached its
     /// quota of devices ([`crate::entity_quota`]).
     pub over_quota: u64,
@@ -79,6 +82,7 @@ pub struct PipelineState {
     three_in_one: ThreeInOne,
     quota: EntityQuota,
     implausible: u64,
+    unsynced: u64,
     readings: u64,
     events: u64,
     alerts: u64,
@@ -118,6 +122,7 @@ impl Pipeline {
                 three_in_one: ThreeInOne::new(&d.three_in_one, d.local_time()),
                 quota: EntityQuota::new(config.ingest.max_entities_per_gateway),
                 implausible: 0,
+                unsynced: 0,
                 readings: 0,
                 events: 0,
                 alerts: 0,
@@ -143,10 +148,17 @@ impl Pipeline {
     /// alerts it confirmed, routed to their grid cell. Readings of one entity
     /// must come in event-time order; earlier or repeated ones are ignored.
     ///
-    /// A reading with a physically impossible value, or from a gateway over
-    /// its device quota, is counted and feeds nothing.
+    /// A reading stamped by an unsynchronised clock, with a physically
+    /// impossible value, or from a gateway over its device quota, is
+    /// counted and feeds nothing.
     pub fn process(&mut self, reading: &Reading) -> Vec<Alert> {
         self.s.readings += 1;
+        if reading.clock_unsynced {
+            // Stamped before the gateway's clock was synchronised: the
+            // time may be anything, so no detector may judge it.
+            self.s.unsynced += 1;
+            return Vec::new();
+        }
         if self.plausibility.check(reading).is_err() {
             self.s.implausible += 1;
             return Vec::new();
@@ -242,6 +254,7 @@ impl Pipeline {
             group_rental: self.s.group_rental.stats(),
             three_in_one: self.s.three_in_one.stats(),
             implausible: self.s.implausible,
+            unsynced: self.s.unsynced,
             over_quota: self.s.quota.refused(),
             gateways_over_quota: self.s.quota.gateways_over(),
         }
@@ -302,5 +315,23 @@ mod tests {
         for s in 0..3600 {
             assert!(p.process(&socket_reading("yard-a", s, 2.5)).is_empty());
         }
+    }
+
+    #[test]
+    fn readings_stamped_by_an_unsynchronised_clock_judge_nothing() {
+        let mut p = Pipeline::new(&AnalyticsConfig::default());
+        let mut alerts = Vec::new();
+        for s in 0..=10 {
+            let mut r = socket_reading("yard-a", s, 7.0);
+            r.clock_unsynced = true;
+            alerts.extend(p.process(&r));
+        }
+        assert!(alerts.is_empty(), "{alerts:?}");
+        assert_eq!(p.stats().unsynced, 11);
+        // The same readings with a trusted clock raise the overcurrent.
+        for s in 0..=10 {
+            alerts.extend(p.process(&socket_reading("yard-a", s, 7.0)));
+        }
+        assert_eq!(alerts.len(), 1);
     }
 }

@@ -519,13 +519,14 @@ impl Service {
             quarantined = self.clock_guard.quarantined(),
             dead_lettered = self.dead_letters.refused() - self.dead_letters.not_written(),
             out_of_order = s.socket_safety.out_of_order,
+            unsynced = s.unsynced,
             implausible = s.implausible,
             over_quota = s.over_quota,
             alerts = s.alerts,
             store_failures = self.cases.store_failures(),
             "so far: {} readings, {} malformed messages ({} not logged), {} oversized messages dropped, \
              {} quarantined for their timestamp ({} gateways now), {} out of order or repeated, \
-             {} with impossible values, {} refused over the device quota ({} gateways), \
+             {} stamped by an unsynchronised clock, {} with impossible values, {} refused over the device quota ({} gateways), \
              {} alerts raised ({} not stored: the store failed), {} acknowledged by the broker, \
              {} waiting, {} dropped (queue full), {} not passed to the tap (full); notices: {}",
             s.readings,
@@ -535,6 +536,7 @@ impl Service {
             self.clock_guard.quarantined(),
             self.clock_guard.gateways_in_quarantine(),
             s.socket_safety.out_of_order,
+            s.unsynced,
             s.implausible,
             s.over_quota,
             s.gateways_over_quota,

@@ -93,9 +93,31 @@ pub async fn run(
                 }
             );
         }
+        for g in &recovery.seq_gaps {
+            info!(
+                "device {}: seqs {}..={} were reserved before the restart and never used;                  announced in the status as seq_gaps",
+                g.device, g.from, g.to
+            );
+        }
+        health.set_seq_gaps(
+            recovery
+                .seq_gaps
+                .iter()
+                .map(|g| gridwatch_telemetry::SeqGap {
+                    device: g.device.as_str().into(),
+                    from: g.from,
+                    to: g.to,
+                })
+                .collect(),
+        );
         let outbox = OutboxHandle::new(outbox);
+        crate::clock_sync::init(config.gateway.require_clock_sync);
+        tokio::spawn(
+            crate::clock_sync::watch(config.gateway.require_clock_sync, shutdown.clone())
+                .in_current_span(),
+        );
         let stats = outbox.stats();
-        health.set_outbox(stats.pending, stats.dropped);
+        health.set_outbox(stats.pending, stats.dropped, stats.full_dropped);
         // One task per RS-485 line that has devices on it; devices and
         // commands reach their units through it.
         let buses: BTreeMap<String, RtuBus> = config
@@ -129,7 +151,7 @@ pub async fn run(
                 clock.clone(),
                 {
                     let health = health.clone();
-                    move |s: &OutboxStats| health.set_outbox(s.pending, s.dropped)
+                    move |s: &OutboxStats| health.set_outbox(s.pending, s.dropped, s.full_dropped)
                 },
             )
             .in_current_span(),
@@ -215,8 +237,9 @@ pub async fn run(
         } {
             error!("the InfluxDB uplink ended abnormally: {e}");
         }
-        // Saves the cursors of what the uplink delivered while draining.
-        if let Err(e) = outbox.commit().await {
+        // Saves the cursors of what the uplink delivered while draining, and
+        // gives back the unused seqs (a clean stop skips none).
+        if let Err(e) = outbox.close().await {
             error!("could not save the outbox cursors at shutdown: {e}");
         }
         info!("gateway {} stopped", config.gateway.id);

@@ -46,6 +46,7 @@
 // (scripts/check-module-cycles checks it).
 pub mod bus;
 pub mod cli;
+pub mod clock_sync;
 pub mod command;
 pub mod config;
 mod daemon;

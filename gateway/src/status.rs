@@ -5,8 +5,11 @@
 //! (at least every minute), and when it shuts down, and registers the
 //! offline variant as the broker's last will.
 
-use gridwatch_telemetry::{GatewayId, GatewayState, SiteId, Status, Timestamp, SCHEMA_VERSION};
+use gridwatch_telemetry::{
+    GatewayId, GatewayState, SeqGap, SiteId, Status, Timestamp, SCHEMA_VERSION,
+};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Mutex;
 
 /// Live counters shared by pollers and the uplink.
 #[derive(Debug)]
@@ -17,6 +20,8 @@ pub struct Health {
     devices_online: AtomicU32,
     outbox_pending: AtomicU64,
     outbox_dropped: AtomicU64,
+    outbox_full_dropped: AtomicU64,
+    seq_gaps: Mutex<Vec<SeqGap>>,
 }
 
 impl Health {
@@ -29,6 +34,8 @@ impl Health {
             devices_online: AtomicU32::new(0),
             outbox_pending: AtomicU64::new(0),
             outbox_dropped: AtomicU64::new(0),
+            outbox_full_dropped: AtomicU64::new(0),
+            seq_gaps: Mutex::new(Vec::new()),
         }
     }
 
@@ -48,15 +55,24 @@ impl Health {
     }
 
     /// The outbox's latest counters: records not yet delivered everywhere,
-    /// and records dropped at its cap since start. Plain numbers, so status
-    /// and outbox know nothing of each other; the daemon wires the writer's
-    /// counters here.
-    pub fn set_outbox(&self, pending: u64, dropped: u64) {
+    /// records dropped at its cap since start, and records it could not
+    /// store (a full disk). Plain numbers, so status and outbox know nothing
+    /// of each other; the daemon wires the writer's counters here.
+    pub fn set_outbox(&self, pending: u64, cap_dropped: u64, full_dropped: u64) {
         self.outbox_pending.store(pending, Ordering::Relaxed);
-        self.outbox_dropped.store(dropped, Ordering::Relaxed);
+        self.outbox_dropped
+            .store(cap_dropped.saturating_add(full_dropped), Ordering::Relaxed);
+        self.outbox_full_dropped
+            .store(full_dropped, Ordering::Relaxed);
     }
 
-    /// Records the outbox dropped at its cap since start.
+    /// The seqs skipped by the last restart (see [`Status::seq_gaps`]),
+    /// announced in every status of this run.
+    pub fn set_seq_gaps(&self, gaps: Vec<SeqGap>) {
+        *self.seq_gaps.lock().unwrap_or_else(|p| p.into_inner()) = gaps;
+    }
+
+    /// Records the outbox dropped since start, for any reason.
     pub fn outbox_dropped(&self) -> u64 {
         self.outbox_dropped.load(Ordering::Relaxed)
     }
@@ -82,6 +98,13 @@ impl Health {
             },
             outbox_pending: self.outbox_pending.load(Ordering::Relaxed),
             outbox_dropped: self.outbox_dropped(),
+            outbox_full_dropped: self.outbox_full_dropped.load(Ordering::Relaxed),
+            seq_gaps: self
+                .seq_gaps
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
+            clock_synced: Some(crate::clock_sync::trusted_now(ts)),
         }
     }
 }

@@ -244,4 +244,25 @@ mod tests {
         assert_eq!(v["meter_serial"], "00000000000003");
         assert_eq!(decode::<Reading>(&encode(&heat).unwrap()).unwrap(), heat);
     }
+
+    #[test]
+    fn whole_values_are_written_as_integers_and_read_back_as_numbers() {
+        let mut r = crate::Reading::new(
+            crate::Timestamp(1),
+            "gw",
+            "m",
+            crate::DeviceKind::ElectricityMeter,
+            7,
+        );
+        for (k, v) in [("reg", 21407.0), ("v", 230.5), ("z", -0.0), ("big", 1e300)] {
+            r.values.insert(k.into(), v);
+        }
+        let json = String::from_utf8(encode(&r).unwrap()).unwrap();
+        assert!(json.contains(r#""reg":21407,"#), "{json}");
+        assert!(json.contains(r#""v":230.5"#), "{json}");
+        assert!(json.contains(r#""z":-0.0"#), "{json}");
+        let back: crate::Reading = decode(json.as_bytes()).unwrap();
+        assert_eq!(back, r);
+        assert!(back.values["z"].is_sign_negative());
+    }
 }

@@ -106,8 +106,38 @@ pub struct Reading {
     /// backwards. Absent in older payloads.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub meter_serial: Option<String>,
-    /// Measured values by name, units in the name.
+    /// Set when the gateway stamped this reading before its clock was
+    /// synchronised (a Pi has no battery-backed clock): the time may be
+    /// anything, so analytics keeps it out of every detector. Absent
+    /// (false) in older payloads and whenever the clock was trusted.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub clock_unsynced: bool,
+    /// Measured values by name, units in the name. A whole number is
+    /// written as a JSON integer (`21407`, not `21407.0`): shorter, as a
+    /// register holds it; every JSON reader takes it as a number still.
+    #[serde(serialize_with = "whole_as_integers")]
     pub values: BTreeMap<String, f64>,
+}
+
+/// Largest magnitude below which every whole f64 is exact as an i64.
+const EXACT_INT: f64 = 9_007_199_254_740_992.0; // 2^53
+
+/// Writes `values` with whole numbers as integers (see [`Reading::values`]).
+fn whole_as_integers<S: serde::Serializer>(
+    values: &BTreeMap<String, f64>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut map = s.serialize_map(Some(values.len()))?;
+    for (k, &v) in values {
+        // -0.0 stays a float, so its sign survives a round trip.
+        if v.fract() == 0.0 && v.abs() < EXACT_INT && !(v == 0.0 && v.is_sign_negative()) {
+            map.serialize_entry(k, &(v as i64))?;
+        } else {
+            map.serialize_entry(k, &v)?;
+        }
+    }
+    map.end()
 }
 
 impl Reading {
@@ -131,6 +161,7 @@ impl Reading {
             socket: None,
             seq,
             meter_serial: None,
+            clock_unsynced: false,
             values: BTreeMap::new(),
         }
     }

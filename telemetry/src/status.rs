@@ -2,7 +2,7 @@
 //! later still sees it; the broker publishes the offline variant as the last
 //! will when the gateway disappears.
 
-use crate::ids::{GatewayId, SiteId};
+use crate::ids::{DeviceId, GatewayId, SiteId};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -43,8 +43,68 @@ pub struct Status {
     /// Records in the gateway's outbox not yet delivered to every uplink.
     #[serde(default)]
     pub outbox_pending: u64,
-    /// Records the outbox dropped (oldest first) because it hit its size or
-    /// age cap, since the gateway started: readings that will never arrive.
+    /// Records the outbox dropped since the gateway started, because it hit
+    /// its size or age cap (oldest first) or could not write them (a full
+    /// disk, see `outbox_full_dropped`): readings that will never arrive.
     #[serde(default)]
     pub outbox_dropped: u64,
+    /// The part of `outbox_dropped` lost because the disk was full and the
+    /// records waiting in memory filled what is set aside for them. Absent
+    /// in older payloads.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub outbox_full_dropped: u64,
+    /// Seqs the gateway reserved before its last restart but never used, per
+    /// device: no reading or event carries them, so a consumer that misses
+    /// them has lost nothing. Absent when none were skipped.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seq_gaps: Vec<SeqGap>,
+    /// Whether the gateway trusts its clock (past the 2024 floor and, with
+    /// `require_clock_sync`, synchronised by NTP); absent from gateways
+    /// that do not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_synced: Option<bool>,
+}
+
+/// A range of one device's seqs that will never be used (inclusive).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeqGap {
+    /// The device.
+    pub device: DeviceId,
+    /// First seq skipped.
+    pub from: u64,
+    /// Last seq skipped.
+    pub to: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec;
+
+    #[test]
+    fn an_older_status_without_gaps_or_full_drops_still_decodes() {
+        let old = br#"{"schema":1,"ts":5,"gateway":"gw","state":"online","outbox_dropped":3}"#;
+        let s: Status = codec::decode(old).unwrap();
+        assert_eq!((s.outbox_dropped, s.outbox_full_dropped), (3, 0));
+        assert!(s.seq_gaps.is_empty());
+    }
+
+    #[test]
+    fn seq_gaps_round_trip_and_are_left_out_when_empty() {
+        let mut s: Status = codec::decode(br#"{"ts":5,"gateway":"gw","state":"online"}"#).unwrap();
+        let bare = String::from_utf8(codec::encode(&s).unwrap()).unwrap();
+        assert!(!bare.contains("seq_gaps") && !bare.contains("outbox_full_dropped"));
+        s.seq_gaps = vec![SeqGap {
+            device: "pile-1".into(),
+            from: 10,
+            to: 4105,
+        }];
+        s.outbox_full_dropped = 2;
+        let bytes = codec::encode(&s).unwrap();
+        assert_eq!(codec::decode::<Status>(&bytes).unwrap(), s);
+    }
 }

@@ -45,7 +45,7 @@ pub const DEFAULT_TIMEOUT_MS: u64 = 1_000;
 /// Longest wait between retries of an unreachable device.
 pub const DEFAULT_RETRY_MAX_MS: u64 = 60_000;
 /// Consecutive failed polls before a device is reported offline.
-pub const DEFAULT_OFFLINE_AFTER_FAILURES: u32 = 3;
+pub const DEFAULT_OFFLINE_AFTER_FAILURES: u32 = crate::bus::modbus_rtu::DEFAULT_ABSENT_AFTER;
 /// Publishes sent to the broker and not yet acknowledged, at most.
 pub const DEFAULT_MQTT_INFLIGHT: u16 = 64;
 /// Records per second the MQTT uplink sends at most, so that a fleet
@@ -105,6 +105,11 @@ pub struct GatewaySection {
     /// A folder of device profiles that adds to and overrides the built-in
     /// ones, resolved against the config file's folder.
     pub profiles_dir: Option<PathBuf>,
+    /// Readings are marked `clock_unsynced` until the kernel says NTP has
+    /// synchronised the clock ([`crate::clock_sync`]); off by default
+    /// because containers and test machines often report an unsynchronised
+    /// clock that is in fact right. The Pi package turns it on.
+    pub require_clock_sync: bool,
 }
 
 /// The `[mqtt]` table.

@@ -42,6 +42,7 @@ struct RawGateway {
     site: Spanned<String>,
     building: Option<Spanned<String>>,
     profiles_dir: Option<Spanned<PathBuf>>,
+    require_clock_sync: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -413,6 +414,7 @@ pub(super) fn build(
             site: SiteId(site),
             building,
             profiles_dir,
+            require_clock_sync: raw.gateway.require_clock_sync.unwrap_or(false),
         },
         mqtt,
         outbox,

@@ -60,9 +60,10 @@ pub trait Device: Send {
 /// The identity and sequence counter every message from one device carries.
 ///
 /// `seq` is shared by the device's readings and events, so a consumer sees
-/// one gap-free series per device. The outbox persists the next `seq` of
-/// every device, so it carries on across restarts (at most the records of
-/// the last fsync window are skipped after a power cut, never reused). A
+/// one series per device. The outbox reserves every device's seqs in
+/// blocks before using them, so `seq` carries on across restarts and is
+/// never reused; after a crash the unused rest of a block is skipped and
+/// announced in the status (`seq_gaps`). A
 /// device the outbox has never seen starts at the gateway's start time in
 /// milliseconds × 1000 ([`Self::first_seq_at`]), so even a lost outbox never
 /// makes `seq` go back and consumers that drop duplicates by `seq` keep
@@ -142,6 +143,7 @@ impl DeviceStamp {
         r.unit = self.unit.clone();
         r.socket = m.socket;
         r.meter_serial = self.meter_serial.clone();
+        r.clock_unsynced = !crate::clock_sync::trusted_now(ts);
         r.values = m.values;
         r
     }

@@ -5,45 +5,59 @@
 //! records ([`record`]) carry a CRC-32C and consecutive ids, and are appended
 //! to the newest segment file ([`segment`]); a segment is closed at
 //! `segment_bytes` and deleted whole once every uplink's cursor is past it.
-//! Appends go to a buffer; [`Outbox::commit`] (the group commit, run every
-//! `fsync_interval_ms` by the [`writer`] task) syncs them to disk and only
-//! then makes them visible to uplinks, so an uplink never sends what a power
-//! cut could take back. On start, [`Outbox::open`] checks every record and
-//! cuts a torn tail off.
+//! Appends are gathered into a batch that [`Outbox::flush`] writes to the
+//! file with one system call; from then on the records are *readable*:
+//! uplinks may send them, without waiting for the disk. [`Outbox::commit`]
+//! (the group commit, run every `fsync_interval_ms` by the [`writer`] task)
+//! syncs them; from then on they are *durable*. So delivery waits for a
+//! write, never for an fsync, and a power cut loses at most what was written
+//! since the last commit. On start, [`Outbox::open`] checks every record,
+//! cuts a torn tail off and keeps every intact record.
 //!
-//! Each uplink has a cursor (the first id it has not acknowledged) and each
-//! device its next sequence number, both in small files ([`state`]) written
-//! at commit. A commit syncs the records, then writes the sequence file, then
-//! a commit mark (the next id); on open, records past the mark are cut like
-//! a torn tail. So no record survives a crash (even one the page cache kept
-//! after a SIGKILL) whose `seq` the sequence file does not cover: a `seq` is
-//! never used twice for different readings.
+//! Each uplink has a cursor (the first id it has not acknowledged), saved at
+//! commit. Each device's `seq` is covered by a durable reservation before a
+//! record carrying it is written ([`seqs`]): after any crash the device goes
+//! on past the reservation and the seqs skipped are announced, so a `seq` is
+//! never used twice and a consumer can tell a skipped seq from a lost one.
+//!
+//! A write that fails (a full disk) frees delivered segments, keeps the batch
+//! in memory (up to [`HELD_MAX_BYTES`]) and tries again at the next flush or
+//! commit; records beyond that are dropped and counted.
 //!
 //! The size cap (`max_bytes`, and `max_age_s` if set) drops the oldest
 //! segment when exceeded, counts the records it held that some uplink had not
-//! yet delivered, and says so in the log. A full disk is logged and counted,
-//! never fatal.
+//! yet delivered, and says so in the log.
 
+mod cap;
+mod cursor;
 pub mod frame;
 pub mod queue;
+mod recover;
 pub mod segment;
+pub mod seqs;
 pub mod state;
 pub mod writer;
 
+pub use cursor::ReadCursor;
 pub use frame::Entry;
 pub use queue::{queue, Record, RecordSender, StoredRecord};
 use segment::{Position, Segment};
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 use tracing::warn;
 
 /// Smallest segment the outbox makes, whatever the cap.
 const MIN_SEGMENT_BYTES: u64 = 4096;
-/// Bytes buffered before appends reach the file (between commits).
-const WRITE_BUFFER: usize = 256 * 1024;
+/// Bytes of records kept in memory while they cannot be written (a full
+/// disk); a record beyond this is dropped and counted.
+pub const HELD_MAX_BYTES: usize = 4 << 20;
+/// A batch this large is written by [`Outbox::append`] itself (unless
+/// writes are failing), so a caller that appends many records between
+/// flushes still writes in large chunks.
+const FLUSH_AT_BYTES: usize = 256 * 1024;
 
 /// How an outbox is laid out and capped.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +96,15 @@ pub enum OutboxError {
         /// The operating system's reason.
         source: io::Error,
     },
+    /// A record was dropped: writes keep failing and the records waiting
+    /// for them fill the memory set aside.
+    #[error(
+        "outbox writes keep failing and {held_bytes} bytes of records wait in memory;          a record was dropped"
+    )]
+    Full {
+        /// Bytes waiting.
+        held_bytes: usize,
+    },
 }
 
 fn io_err(what: &'static str, path: &Path) -> impl FnOnce(io::Error) -> OutboxError {
@@ -98,6 +121,9 @@ pub struct Recovery {
     pub segments: usize,
     /// Bytes cut off (torn or damaged tails).
     pub truncated_bytes: u64,
+    /// Seqs reserved before the restart but never used, per device: no
+    /// record carries them. The gateway announces them in its status.
+    pub seq_gaps: Vec<seqs::SeqGap>,
 }
 
 /// Counters for status and logs.
@@ -109,36 +135,15 @@ pub struct OutboxStats {
     pub bytes: u64,
     /// Records dropped by the cap since start, undelivered to some uplink.
     pub dropped: u64,
-    /// Records lost because they could not be written (disk full, I/O errors).
+    /// Records dropped since start because they could not be written (a
+    /// full disk) and memory held [`HELD_MAX_BYTES`] of others already.
+    pub full_dropped: u64,
+    /// Writes that failed since start (each retried later).
     pub write_failures: u64,
+    /// Records kept in memory now, waiting to be written.
+    pub held: u64,
     /// Bytes appended since start (headers included).
     pub bytes_appended: u64,
-}
-
-/// A reader's place: the next id it wants, and where that is on disk.
-#[derive(Debug, Clone, Default)]
-pub struct ReadCursor {
-    next_id: u64,
-    position: Option<Position>,
-}
-
-impl ReadCursor {
-    /// A reader starting at `id`.
-    pub fn at(id: u64) -> Self {
-        Self {
-            next_id: id,
-            position: None,
-        }
-    }
-
-    /// The next id this reader will return.
-    pub fn next_id(&self) -> u64 {
-        self.next_id
-    }
-}
-
-struct Active {
-    file: BufWriter<File>,
 }
 
 /// The outbox (see the module docs). Not thread-safe by itself: the
@@ -146,159 +151,80 @@ struct Active {
 pub struct Outbox {
     options: OutboxOptions,
     segments: VecDeque<Segment>,
-    active: Active,
-    /// Ids below this are synced and may be read.
+    /// The newest segment's file, opened for appending.
+    active: File,
+    /// Ids below this are synced.
     durable: u64,
     cursors: BTreeMap<String, u64>,
     saved_cursors: BTreeMap<String, u64>,
-    sequences: BTreeMap<String, u64>,
-    sequences_dirty: bool,
+    seqs: seqs::SeqBook,
+    /// Encoded records not yet written, with ids from the written end on.
+    batch: Vec<u8>,
+    batch_records: u64,
+    batch_last_ms: i64,
+    /// Device → highest seq in the batch.
+    batch_seqs: BTreeMap<String, u64>,
+    /// The last write failed: records wait in memory for the next flush.
+    failing: bool,
     stats: OutboxStats,
-    scratch: Vec<u8>,
+    /// Tests: every write puts this many bytes in the file, then fails with
+    /// ENOSPC, as a full disk does.
+    #[cfg(test)]
+    disk_full_after: Option<usize>,
 }
 
 impl Outbox {
-    /// Opens (or creates) the outbox in `options.dir` for the uplinks named
-    /// in `uplinks`: checks every record, truncates a torn tail, and loads
-    /// the cursors (an uplink without one starts at the oldest record) and
-    /// the sequence numbers.
-    pub fn open(options: OutboxOptions, uplinks: &[&str]) -> Result<(Self, Recovery), OutboxError> {
-        let dir = options.dir.clone();
-        fs::create_dir_all(&dir).map_err(io_err("creating", &dir))?;
-        let mut found: Vec<(u64, PathBuf)> = Vec::new();
-        for entry in fs::read_dir(&dir).map_err(io_err("listing", &dir))? {
-            let path = entry.map_err(io_err("listing", &dir))?.path();
-            if let Some(first) = Segment::first_id_of(&path) {
-                found.push((first, path));
-            }
-        }
-        found.sort();
-        let mut recovery = Recovery {
-            segments: found.len(),
-            ..Recovery::default()
-        };
-        // Records past the last commit mark were never synced as a whole nor
-        // covered by the sequence file: they are cut, like a torn tail.
-        let mark_path = dir.join(state::COMMITTED);
-        let committed = match state::load(&mark_path) {
-            Ok(m) => Some(m.get(state::NEXT_ID).copied().unwrap_or(0)),
-            Err(e) => {
-                warn!(
-                    "outbox commit mark {} is unreadable ({e}); keeping every intact record",
-                    mark_path.display()
-                );
-                None
-            }
-        };
-        let mut segments = VecDeque::new();
-        for (first, path) in found {
-            if committed.is_some_and(|c| first >= c) {
-                let size = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-                if size > 0 {
-                    warn!(
-                        "outbox segment {} holds only records written after the last commit; \
-                         removed ({size} bytes)",
-                        path.display()
-                    );
-                }
-                fs::remove_file(&path).map_err(io_err("removing", &path))?;
-                recovery.truncated_bytes += size;
-                continue;
-            }
-            let scan = segment::scan_and_repair(&path, first, committed)
-                .map_err(io_err("reading", &path))?;
-            if let Some(why) = scan.reason {
-                warn!(
-                    "outbox segment {} ends with {} bytes that are not committed records \
-                     ({why}); cut them off after the last one",
-                    path.display(),
-                    scan.truncated
-                );
-            }
-            recovery.truncated_bytes += scan.truncated;
-            recovery.records += scan.segment.records();
-            segments.push_back(scan.segment);
-        }
-
-        let cursors_path = dir.join(state::CURSORS);
-        let saved = state::load(&cursors_path).unwrap_or_else(|e| {
-            warn!(
-                "outbox cursors {} are unreadable ({e}); every uplink resends from the oldest record",
-                cursors_path.display()
-            );
-            BTreeMap::new()
-        });
-        let seq_path = dir.join(state::SEQUENCES);
-        let sequences = state::load(&seq_path).unwrap_or_else(|e| {
-            warn!(
-                "outbox sequence numbers {} are unreadable ({e}); devices count on from the start time",
-                seq_path.display()
-            );
-            BTreeMap::new()
-        });
-
-        let next_id = segments.back().map_or(0, |s| s.next_id);
-        let oldest = segments.front().map_or(next_id, |s| s.first_id);
-        let cursors: BTreeMap<String, u64> = uplinks
-            .iter()
-            .map(|u| {
-                let c = saved.get(*u).copied().unwrap_or(oldest);
-                ((*u).to_owned(), c.clamp(oldest, next_id))
-            })
-            .collect();
-
-        // Appends always go to a fresh segment: the last one may end where a
-        // power cut left it, and is never appended to again.
-        let active_seg = Segment {
-            path: Segment::path_for(&dir, next_id),
-            first_id: next_id,
-            next_id,
-            bytes: 0,
-            last_ms: i64::MIN,
-        };
-        let active = if segments.back().is_some_and(|s| s.records() == 0) {
-            // An empty last segment is reused rather than left behind.
-            let seg = segments.pop_back().unwrap_or(active_seg);
-            let a = open_active(&seg.path)?;
-            segments.push_back(seg);
-            a
-        } else {
-            let a = open_active(&active_seg.path)?;
-            state::sync_dir(&dir).map_err(io_err("syncing", &dir))?;
-            segments.push_back(active_seg);
-            a
-        };
-
-        let mut outbox = Self {
+    fn assemble(
+        options: OutboxOptions,
+        segments: VecDeque<Segment>,
+        active: File,
+        cursors: BTreeMap<String, u64>,
+        seqs: seqs::SeqBook,
+    ) -> Self {
+        let durable = segments.back().map_or(0, |s| s.next_id);
+        Self {
             options,
             segments,
             active,
-            durable: next_id,
+            durable,
             saved_cursors: BTreeMap::new(),
             cursors,
-            sequences,
-            sequences_dirty: false,
+            seqs,
+            batch: Vec::new(),
+            batch_records: 0,
+            batch_last_ms: i64::MIN,
+            batch_seqs: BTreeMap::new(),
+            failing: false,
             stats: OutboxStats::default(),
-            scratch: Vec::new(),
-        };
-        outbox.free_acknowledged();
-        outbox.refresh_stats();
-        Ok((outbox, recovery))
+            #[cfg(test)]
+            disk_full_after: None,
+        }
     }
 
     /// The id the next append gets.
     pub fn next_id(&self) -> u64 {
+        self.written_end() + self.batch_records
+    }
+
+    /// One past the last record written to a segment file.
+    fn written_end(&self) -> u64 {
         self.segments.back().map_or(0, |s| s.next_id)
     }
 
-    /// Ids below this are on disk and readable by uplinks.
+    /// Ids below this are written and may be read (sent) by uplinks.
+    pub fn readable(&self) -> u64 {
+        self.written_end()
+    }
+
+    /// Ids below this are synced to disk and survive a power cut.
     pub fn durable(&self) -> u64 {
         self.durable
     }
 
-    /// The next `seq` for `device`, if the outbox has counted it before.
+    /// The next `seq` for `device`, if the outbox has counted it before: the
+    /// high-water mark of its reservation, past every seq ever used.
     pub fn next_seq(&self, device: &str) -> Option<u64> {
-        self.sequences.get(device).copied()
+        self.seqs.next_seq(device)
     }
 
     /// The first id `uplink` has not acknowledged.
@@ -311,41 +237,92 @@ impl Outbox {
         self.stats.clone()
     }
 
-    /// Appends one record appended at `now_ms` that used `seq` of `device`
-    /// (if it is a device's). It is readable after the next [`Self::commit`].
-    /// Enforces the cap afterwards.
+    /// Adds one record appended at `now_ms` that used `seq` of `device` (if
+    /// it is a device's) to the batch; it is readable after the next
+    /// [`Self::flush`] that succeeds. Fails, dropping the record and
+    /// counting it, only when the records waiting for a write that keeps
+    /// failing already fill [`HELD_MAX_BYTES`].
     pub fn append(
         &mut self,
         payload: &[u8],
         device_seq: Option<(&str, u64)>,
         now_ms: i64,
     ) -> Result<u64, OutboxError> {
+        if self.batch.len() + frame::encoded_len(payload.len()) > HELD_MAX_BYTES
+            && self.batch_records > 0
+        {
+            self.stats.full_dropped += 1;
+            return Err(OutboxError::Full {
+                held_bytes: self.batch.len(),
+            });
+        }
         let id = self.next_id();
-        self.scratch.clear();
-        frame::encode(id, now_ms, payload, &mut self.scratch);
-        let path = self.active_path().to_owned();
-        if let Err(e) = self.active.file.write_all(&self.scratch) {
-            self.stats.write_failures += 1;
-            // What reached the file of this record is torn: start a new
-            // segment so the next record does not follow garbage.
-            let _ = self.roll(false);
-            return Err(io_err("writing", &path)(e));
-        }
-        let n = self.scratch.len() as u64;
-        if let Some(seg) = self.segments.back_mut() {
-            seg.next_id += 1;
-            seg.bytes += n;
-            seg.last_ms = now_ms;
-        }
-        self.stats.bytes_appended += n;
+        frame::encode(id, now_ms, payload, &mut self.batch);
+        self.batch_records += 1;
+        self.batch_last_ms = now_ms;
         if let Some((device, seq)) = device_seq {
-            let next = seq.saturating_add(1);
-            let e = self.sequences.entry(device.to_owned()).or_insert(0);
-            if next > *e {
-                *e = next;
-                self.sequences_dirty = true;
+            match self.batch_seqs.get_mut(device) {
+                Some(s) => *s = (*s).max(seq),
+                None => {
+                    self.batch_seqs.insert(device.to_owned(), seq);
+                }
             }
         }
+        self.stats.held = self.batch_records;
+        if self.batch.len() >= FLUSH_AT_BYTES && !self.failing {
+            // A failure is counted and the batch kept; the caller hears of
+            // it at its own flush or commit.
+            let _ = self.flush();
+        }
+        Ok(id)
+    }
+
+    /// Writes the batch to the active segment with one system call, first
+    /// reserving seq blocks it needs. On success the records are readable;
+    /// on failure nothing of the batch is (a partial write is cut off), it
+    /// stays in memory for the next try, and delivered segments are freed
+    /// to make room. Enforces the cap afterwards.
+    pub fn flush(&mut self) -> Result<(), OutboxError> {
+        if self.batch_records == 0 {
+            return Ok(());
+        }
+        let r = self.write_batch();
+        self.failing = r.is_err();
+        if r.is_err() {
+            self.stats.write_failures += 1;
+            self.free_acknowledged();
+        }
+        self.refresh_stats();
+        r
+    }
+
+    fn write_batch(&mut self) -> Result<(), OutboxError> {
+        if let Some(mut book) = self.seqs.reserving(&self.batch_seqs) {
+            let p = self.options.dir.join(state::SEQUENCES);
+            book.store(&p).map_err(io_err("reserving seqs in", &p))?;
+            self.seqs = book;
+        }
+        let path = self.active_path().to_owned();
+        if let Err(e) = self.write_active() {
+            // Cut what reached the file of this batch, so the next write
+            // does not follow garbage; failing that, start a new segment.
+            let good = self.segments.back().map_or(0, |s| s.bytes);
+            if self.active.set_len(good).is_err() {
+                let _ = self.roll(false);
+            }
+            return Err(io_err("writing", &path)(e));
+        }
+        let n = self.batch.len() as u64;
+        if let Some(seg) = self.segments.back_mut() {
+            seg.next_id += self.batch_records;
+            seg.bytes += n;
+            seg.last_ms = self.batch_last_ms;
+        }
+        self.stats.bytes_appended += n;
+        self.seqs.wrote(&self.batch_seqs);
+        self.batch.clear();
+        self.batch_records = 0;
+        self.batch_seqs.clear();
         if self
             .segments
             .back()
@@ -355,8 +332,18 @@ impl Outbox {
                 warn!("could not close a full outbox segment: {e}; appending to it meanwhile");
             }
         }
-        self.enforce_cap(now_ms);
-        Ok(id)
+        self.enforce_cap(self.batch_last_ms);
+        Ok(())
+    }
+
+    fn write_active(&mut self) -> io::Result<()> {
+        #[cfg(test)]
+        if let Some(n) = self.disk_full_after {
+            self.active
+                .write_all(&self.batch[..n.min(self.batch.len())])?;
+            return Err(io::Error::from_raw_os_error(28)); // ENOSPC
+        }
+        self.active.write_all(&self.batch)
     }
 
     fn active_path(&self) -> &Path {
@@ -365,15 +352,16 @@ impl Outbox {
             .map_or(self.options.dir.as_path(), |s| s.path.as_path())
     }
 
-    /// Closes the active segment (synced, if `commit`) and opens a new one.
+    /// Closes the active segment (synced, if `commit`) and opens a new one
+    /// that starts at the written end.
     fn roll(&mut self, commit: bool) -> Result<(), OutboxError> {
         if commit {
-            self.commit()?;
+            self.sync()?;
         }
-        let first = self.next_id();
+        let first = self.written_end();
         let path = Segment::path_for(&self.options.dir, first);
         if self.segments.back().is_some_and(|s| s.path == path) {
-            // Nothing was appended to it: it already is a fresh segment.
+            // Nothing was written to it: it already is a fresh segment.
             return Ok(());
         }
         self.active = open_active(&path)?;
@@ -388,115 +376,69 @@ impl Outbox {
         Ok(())
     }
 
-    /// The group commit: writes the sequence numbers, syncs every appended
-    /// record to disk, makes them readable, saves moved cursors and deletes
-    /// segments every uplink is done with.
+    /// The group commit: writes the batch, syncs every written record,
+    /// saves the sequence book and the commit mark, saves moved cursors, and
+    /// always (even when something failed) deletes segments every uplink is
+    /// done with, before returning the first error.
     pub fn commit(&mut self) -> Result<(), OutboxError> {
-        let dir = self.options.dir.clone();
-        let next = self.next_id();
-        if self.durable < next {
-            let path = self.active_path().to_owned();
-            self.active.file.flush().map_err(io_err("writing", &path))?;
-            self.active
-                .file
-                .get_ref()
-                .sync_data()
-                .map_err(io_err("syncing", &path))?;
-            // Then the sequence numbers these records used, then the mark
-            // that they are committed: on open, records past the mark are
-            // cut, so no record survives whose `seq` the file does not cover.
-            if self.sequences_dirty {
-                let p = dir.join(state::SEQUENCES);
-                state::store(&p, &self.sequences).map_err(io_err("writing", &p))?;
-                self.sequences_dirty = false;
-            }
-            let p = dir.join(state::COMMITTED);
-            let mark = BTreeMap::from([(state::NEXT_ID.to_owned(), next)]);
-            state::store(&p, &mark).map_err(io_err("writing", &p))?;
-            self.durable = next;
-        }
-        if self.cursors != self.saved_cursors {
-            let p = dir.join(state::CURSORS);
-            state::store(&p, &self.cursors).map_err(io_err("writing", &p))?;
-            self.saved_cursors = self.cursors.clone();
-        }
+        let flushed = self.flush();
+        let synced = self.sync();
+        let cursors = self.save_cursors();
         self.free_acknowledged();
         self.refresh_stats();
+        flushed.and(synced).and(cursors)
+    }
+
+    /// The last commit of a clean stop, once nothing appends any more: also
+    /// gives back the unused rest of every device's reserved seq block, so
+    /// the next start skips no seq.
+    pub fn close(&mut self) -> Result<(), OutboxError> {
+        self.commit()?;
+        if self.batch_records == 0 {
+            self.seqs.release();
+            let p = self.options.dir.join(state::SEQUENCES);
+            self.seqs.store(&p).map_err(io_err("writing", &p))?;
+        }
         Ok(())
     }
 
-    /// Reads up to `max_records` durable records from `cursor` on, and moves
-    /// it past them. Records dropped by the cap are skipped.
-    pub fn read(
-        &self,
-        cursor: &mut ReadCursor,
-        max_records: usize,
-    ) -> Result<Vec<Entry>, OutboxError> {
-        let mut out = Vec::new();
-        let oldest = self.segments.front().map_or(0, |s| s.first_id);
-        if cursor.next_id < oldest {
-            cursor.next_id = oldest;
-            cursor.position = None;
+    /// Syncs written records, then the sequence book (what they used), then
+    /// the commit mark (records below it need not be read for seqs on open).
+    fn sync(&mut self) -> Result<(), OutboxError> {
+        let next = self.written_end();
+        if self.durable >= next {
+            return Ok(());
         }
-        while out.len() < max_records && cursor.next_id < self.durable {
-            let Some(seg) = self
-                .segments
-                .iter()
-                .find(|s| s.first_id <= cursor.next_id && cursor.next_id < s.next_id)
-            else {
-                // In a gap that damage cut out of an older segment: go on
-                // with the next segment that has records.
-                match self
-                    .segments
-                    .iter()
-                    .find(|s| s.first_id > cursor.next_id && s.records() > 0)
-                {
-                    Some(next) => {
-                        cursor.next_id = next.first_id;
-                        cursor.position = None;
-                        continue;
-                    }
-                    None => break,
-                }
-            };
-            let (mut got, pos) = segment::read(
-                seg,
-                cursor.position,
-                cursor.next_id,
-                self.durable.min(seg.next_id),
-                max_records - out.len(),
-                1 << 20,
-            )
-            .map_err(io_err("reading", &seg.path))?;
-            match got.last() {
-                Some(last) => {
-                    cursor.next_id = last.id + 1;
-                    cursor.position = Some(pos);
-                }
-                None => {
-                    // Nothing readable where the index says records are
-                    // (damaged since start): skip the rest of the segment.
-                    warn!(
-                        "outbox segment {} has no readable record at id {}; skipping to id {}",
-                        seg.path.display(),
-                        cursor.next_id,
-                        seg.next_id
-                    );
-                    cursor.next_id = seg.next_id;
-                    cursor.position = None;
-                }
-            }
-            out.append(&mut got);
+        let dir = self.options.dir.clone();
+        let path = self.active_path().to_owned();
+        self.active.sync_data().map_err(io_err("syncing", &path))?;
+        if self.seqs.is_dirty() {
+            let p = dir.join(state::SEQUENCES);
+            self.seqs.store(&p).map_err(io_err("writing", &p))?;
         }
-        Ok(out)
+        let p = dir.join(state::COMMITTED);
+        let mark = BTreeMap::from([(state::NEXT_ID.to_owned(), next)]);
+        state::store(&p, &mark).map_err(io_err("writing", &p))?;
+        self.durable = next;
+        Ok(())
+    }
+
+    fn save_cursors(&mut self) -> Result<(), OutboxError> {
+        if self.cursors != self.saved_cursors {
+            let p = self.options.dir.join(state::CURSORS);
+            state::store(&p, &self.cursors).map_err(io_err("writing", &p))?;
+            self.saved_cursors = self.cursors.clone();
+        }
+        Ok(())
     }
 
     /// `uplink` has delivered every record below `next_id`. Saved at the next
     /// commit; segments are freed then too.
     pub fn acknowledge(&mut self, uplink: &str, next_id: u64) {
+        let readable = self.readable();
         if let Some(c) = self.cursors.get_mut(uplink) {
             if next_id > *c {
-                *c = next_id.min(self.durable);
+                *c = next_id.min(readable);
             }
         }
     }
@@ -506,7 +448,7 @@ impl Outbox {
             .values()
             .copied()
             .min()
-            .unwrap_or_else(|| self.next_id())
+            .unwrap_or_else(|| self.written_end())
     }
 
     /// Deletes closed segments every uplink is past.
@@ -524,71 +466,19 @@ impl Outbox {
         }
     }
 
-    /// Drops the oldest segments while the outbox is over its byte cap or
-    /// they are older than the age cap. The active segment is closed first
-    /// if it alone is over the cap.
-    pub fn enforce_cap(&mut self, now_ms: i64) {
-        loop {
-            let total: u64 = self.segments.iter().map(|s| s.bytes).sum();
-            let too_big = total > self.options.max_bytes;
-            let too_old = self.options.max_age_ms.is_some_and(|age| {
-                self.segments.len() > 1
-                    && self
-                        .segments
-                        .front()
-                        .is_some_and(|s| s.last_ms < now_ms.saturating_sub(age))
-            });
-            if !too_big && !too_old {
-                break;
-            }
-            if self.segments.len() == 1 {
-                if self.roll(true).is_err() {
-                    break;
-                }
-                continue;
-            }
-            let Some(seg) = self.segments.pop_front() else {
-                break;
-            };
-            let undelivered = seg
-                .next_id
-                .saturating_sub(self.min_cursor().max(seg.first_id));
-            for c in self.cursors.values_mut() {
-                if *c < seg.next_id {
-                    *c = seg.next_id;
-                }
-            }
-            self.stats.dropped += undelivered;
-            let _ = fs::remove_file(&seg.path);
-            if undelivered > 0 {
-                warn!(
-                    "the outbox is over its {} cap; dropped the oldest {undelivered} undelivered \
-                     records (ids {}..{}); {} dropped since start",
-                    if too_big { "size" } else { "age" },
-                    seg.first_id,
-                    seg.next_id,
-                    self.stats.dropped
-                );
-            }
-        }
-        self.refresh_stats();
-    }
-
     fn refresh_stats(&mut self) {
         self.stats.bytes = self.segments.iter().map(|s| s.bytes).sum();
         self.stats.pending = self.next_id().saturating_sub(self.min_cursor());
+        self.stats.held = self.batch_records;
     }
 }
 
-fn open_active(path: &Path) -> Result<Active, OutboxError> {
-    let file = OpenOptions::new()
+fn open_active(path: &Path) -> Result<File, OutboxError> {
+    OpenOptions::new()
         .create(true)
         .append(true)
         .open(path)
-        .map_err(io_err("creating", path))?;
-    Ok(Active {
-        file: BufWriter::with_capacity(WRITE_BUFFER, file),
-    })
+        .map_err(io_err("creating", path))
 }
 
 #[cfg(test)]

@@ -65,18 +65,26 @@ impl Record {
     /// can pick the topic without parsing JSON) and the JSON payload that
     /// is published as it is.
     pub fn to_payload(&self) -> Result<Vec<u8>, CodecError> {
+        let mut out = Vec::new();
+        self.write_payload(&mut out)?;
+        Ok(out)
+    }
+
+    /// Appends [`Self::to_payload`]'s bytes to `out`, so the writer can
+    /// reuse one buffer for every record.
+    pub fn write_payload(&self, out: &mut Vec<u8>) -> Result<(), CodecError> {
         let (tag, json) = match self {
             Record::Reading(r) => (TAG_READING, codec::encode(r)?),
             Record::Event(e) => (TAG_EVENT, codec::encode(e)?),
         };
         let device = self.device().as_str().as_bytes();
-        let mut out = Vec::with_capacity(2 + device.len() + json.len());
+        out.reserve(2 + device.len() + json.len());
         out.push(tag);
         // Device ids are at most 64 bytes (validated in the config).
         out.push(u8::try_from(device.len()).unwrap_or(u8::MAX));
         out.extend_from_slice(&device[..device.len().min(255)]);
         out.extend_from_slice(&json);
-        Ok(out)
+        Ok(())
     }
 
     /// Decodes the bytes [`Self::to_payload`] made.
@@ -125,6 +133,16 @@ impl<'a> StoredRecord<'a> {
             device,
             json: &rest[len..],
         })
+    }
+
+    /// The record's `seq`, read without decoding the rest of its JSON; the
+    /// outbox learns on open which seqs a crash left on disk this way.
+    pub fn seq(&self) -> Option<u64> {
+        #[derive(serde::Deserialize)]
+        struct Seq {
+            seq: u64,
+        }
+        serde_json::from_slice::<Seq>(self.json).ok().map(|s| s.seq)
     }
 }
 

@@ -56,11 +56,17 @@ pub struct Scan {
 }
 
 /// Reads a segment, checks every record, and truncates the file after the
-/// last intact one (a torn write from a power cut, or damage) that lies
-/// below `committed` (the commit mark, if known). Records must carry
-/// consecutive ids from the name's id; the first that does not ends the
-/// segment like damage does.
-pub fn scan_and_repair(path: &Path, first_id: u64, committed: Option<u64>) -> io::Result<Scan> {
+/// last intact one (a torn write from a power cut, or damage). Records must
+/// carry consecutive ids from the name's id; the first that does not ends
+/// the segment like damage does. `past_mark` hears the payload of every
+/// intact record at or past the commit mark `committed` (if known), so the
+/// caller can learn what was written after the last commit.
+pub fn scan_and_repair(
+    path: &Path,
+    first_id: u64,
+    committed: Option<u64>,
+    past_mark: &mut dyn FnMut(&[u8]),
+) -> io::Result<Scan> {
     let mut bytes = Vec::new();
     File::open(path)?.read_to_end(&mut bytes)?;
     let mut at = 0usize;
@@ -72,16 +78,15 @@ pub fn scan_and_repair(path: &Path, first_id: u64, committed: Option<u64>) -> io
             Decoded::Record {
                 id,
                 appended_ms,
+                payload,
                 len,
-                ..
             } => {
                 if id != next_id {
                     reason = Some("record id out of sequence");
                     break;
                 }
-                if committed.is_some_and(|c| id >= c) {
-                    reason = Some("written after the last commit");
-                    break;
+                if committed.is_none_or(|c| id >= c) {
+                    past_mark(payload);
                 }
                 next_id += 1;
                 last_ms = appended_ms;

@@ -13,10 +13,31 @@ fn payload(i: u64) -> Vec<u8> {
     format!("{{\"reading\":{i},\"pad\":\"{}\"}}", "x".repeat(100)).into_bytes()
 }
 
+/// Appends and writes `n` records, one write each (as the writer task
+/// writes each batch it takes from the queue).
 fn fill(o: &mut Outbox, n: u64) {
     for i in 0..n {
         o.append(&payload(i), Some(("pile-1", i)), 1_000 + i as i64)
             .unwrap();
+        o.flush().unwrap();
+    }
+}
+
+/// Appends real readings of `pile-1` (the outbox reads seqs back from
+/// them on open) with the given seqs.
+fn fill_records(o: &mut Outbox, seqs: std::ops::Range<u64>) {
+    use gridwatch_telemetry::{DeviceKind, Reading, Timestamp};
+    for seq in seqs {
+        let r = Reading::new(
+            Timestamp(1_000),
+            "gw",
+            "pile-1",
+            DeviceKind::ElectricityMeter,
+            seq,
+        );
+        let bytes = Record::Reading(r).to_payload().unwrap();
+        o.append(&bytes, Some(("pile-1", seq)), 1_000).unwrap();
+        o.flush().unwrap();
     }
 }
 
@@ -44,13 +65,32 @@ fn segment_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 #[test]
-fn records_are_readable_only_after_commit_and_read_back_in_order() {
+fn records_are_readable_once_written_before_the_sync_and_read_back_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let (mut o, rec) = Outbox::open(options(dir.path()), &["mqtt"]).unwrap();
     assert_eq!(rec, Recovery::default());
-    fill(&mut o, 10);
-    assert!(read_all(&o, 0).is_empty(), "nothing readable before commit");
+    for i in 0..10 {
+        o.append(&payload(i), Some(("pile-1", i)), 1_000).unwrap();
+    }
+    assert!(
+        read_all(&o, 0).is_empty(),
+        "nothing readable before it is written"
+    );
+    o.flush().unwrap();
+    assert_eq!(read_all(&o, 0).len(), 10, "readable as soon as written");
+    assert_eq!(
+        (o.readable(), o.durable()),
+        (10, 0),
+        "written, not yet synced"
+    );
+    o.acknowledge("mqtt", 10);
+    assert_eq!(
+        o.cursor("mqtt"),
+        Some(10),
+        "what was sent can be acknowledged"
+    );
     o.commit().unwrap();
+    assert_eq!(o.durable(), 10);
     assert_eq!(read_all(&o, 0).len(), 10);
     for i in 10..100 {
         o.append(&payload(i), Some(("pile-1", i)), 0).unwrap();
@@ -76,13 +116,18 @@ fn reopening_keeps_records_cursors_and_sequences() {
         o.commit().unwrap();
         o.acknowledge("mqtt", 30);
         o.acknowledge("influx", 10);
-        o.commit().unwrap();
+        o.close().unwrap();
     }
     let (o, rec) = Outbox::open(options(dir.path()), &["mqtt", "influx"]).unwrap();
     assert_eq!(rec.truncated_bytes, 0);
     assert_eq!(o.cursor("mqtt"), Some(30));
     assert_eq!(o.cursor("influx"), Some(10));
-    assert_eq!(o.next_seq("pile-1"), Some(50));
+    assert_eq!(
+        o.next_seq("pile-1"),
+        Some(50),
+        "a clean stop releases the reserved block"
+    );
+    assert!(rec.seq_gaps.is_empty());
     assert_eq!(o.next_id(), 50);
     assert_eq!(read_all(&o, 10).len(), 40);
     assert_eq!(o.stats().pending, 40);
@@ -194,6 +239,7 @@ fn the_age_cap_drops_segments_older_than_it() {
     let (mut o, _) = Outbox::open(opts, &["mqtt"]).unwrap();
     for i in 0..100 {
         o.append(&payload(i), None, 0).unwrap();
+        o.flush().unwrap();
     }
     o.append(b"new", None, 120_000).unwrap();
     o.commit().unwrap();
@@ -207,12 +253,13 @@ fn the_age_cap_drops_segments_older_than_it() {
 }
 
 #[test]
-fn acknowledging_past_the_durable_end_is_clamped() {
+fn acknowledging_past_the_readable_end_is_clamped() {
     let dir = tempfile::tempdir().unwrap();
     let (mut o, _) = Outbox::open(options(dir.path()), &["mqtt"]).unwrap();
     fill(&mut o, 3);
-    o.acknowledge("mqtt", 3);
-    assert_eq!(o.cursor("mqtt"), Some(0));
+    o.append(b"not yet written", None, 0).unwrap();
+    o.acknowledge("mqtt", 9);
+    assert_eq!(o.cursor("mqtt"), Some(3));
 }
 
 #[test]
@@ -249,32 +296,93 @@ fn damage_in_an_older_segment_costs_only_its_tail() {
 }
 
 #[test]
-fn records_past_the_last_commit_are_cut_so_no_seq_is_used_twice() {
+fn records_written_after_the_last_commit_are_kept_and_their_seqs_never_reused() {
     let dir = tempfile::tempdir().unwrap();
     let mut opts = options(dir.path());
     opts.segment_bytes = 64 << 20;
     {
         let (mut o, _) = Outbox::open(opts.clone(), &["mqtt"]).unwrap();
-        fill(&mut o, 10);
+        fill_records(&mut o, 0..10);
         o.commit().unwrap();
-        // More than the write buffer: most of it reaches the file (as after a
-        // SIGKILL, the page cache keeps it) without a commit.
-        for i in 10..3_000 {
-            o.append(&payload(i), Some(("pile-1", i)), 0).unwrap();
-        }
+        // Written but never synced, as a SIGKILL leaves it (the page cache
+        // keeps what was written).
+        fill_records(&mut o, 10..3_000);
+        o.flush().unwrap();
     }
-    let seg = segment_files(dir.path()).remove(0);
-    assert!(
-        fs::metadata(&seg).unwrap().len() > 100_000,
-        "uncommitted records reached the file"
-    );
     let (o, rec) = Outbox::open(opts, &["mqtt"]).unwrap();
-    assert!(rec.truncated_bytes > 100_000);
-    assert_eq!(read_all(&o, 0).len(), 10);
-    assert_eq!(o.next_id(), 10);
+    assert_eq!(rec.truncated_bytes, 0, "no stored reading is cut");
+    assert_eq!(read_all(&o, 0).len(), 3_000);
+    assert_eq!(o.next_id(), 3_000);
+    let next = o.next_seq("pile-1").unwrap();
+    assert!(next >= 3_000, "seqs go on past every stored record");
     assert_eq!(
-        o.next_seq("pile-1"),
-        Some(10),
-        "the sequence file matches what survived"
+        rec.seq_gaps,
+        vec![seqs::SeqGap {
+            device: "pile-1".into(),
+            from: 3_000,
+            to: next - 1
+        }],
+        "the unused rest of the reserved block is announced"
     );
+}
+
+#[test]
+fn a_full_disk_frees_delivered_segments_holds_records_and_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut o, _) = Outbox::open(options(dir.path()), &["mqtt"]).unwrap();
+    fill_records(&mut o, 0..200);
+    o.commit().unwrap();
+    let before = segment_files(dir.path()).len();
+    assert!(before > 2);
+    o.acknowledge("mqtt", 200);
+    // The disk fills: a write puts 100 bytes in the file and fails.
+    o.disk_full_after = Some(100);
+    for seq in 200..210 {
+        fill_records_lossy(&mut o, seq, &mut 0);
+    }
+    assert!(o.flush().is_err());
+    assert_eq!(
+        segment_files(dir.path()).len(),
+        1,
+        "delivered segments are freed at once, before any commit"
+    );
+    assert_eq!(o.stats().held, 10);
+    assert!(o.commit().is_err(), "commit reports the failure…");
+    assert_eq!(o.readable(), 200, "…and nothing torn is readable");
+    // Records beyond what memory holds are dropped and counted.
+    let mut dropped = 0;
+    let mut seq = 210;
+    while o.stats().full_dropped == 0 {
+        fill_records_lossy(&mut o, seq, &mut dropped);
+        seq += 1;
+    }
+    assert_eq!(o.stats().full_dropped, dropped);
+    let held = o.stats().held;
+    // Space returns: everything held is written, in order, nothing torn.
+    o.disk_full_after = None;
+    o.commit().unwrap();
+    let all = read_all(&o, 200);
+    assert_eq!(all.len() as u64, held);
+    assert!(all.windows(2).all(|w| w[1].id == w[0].id + 1));
+    let reopened = Outbox::open(options(dir.path()), &["mqtt"]).unwrap().1;
+    assert_eq!(
+        reopened.truncated_bytes, 0,
+        "the failed writes left no garbage"
+    );
+    assert_eq!(reopened.records, read_all(&o, 0).len() as u64);
+}
+
+fn fill_records_lossy(o: &mut Outbox, seq: u64, dropped: &mut u64) {
+    use gridwatch_telemetry::{DeviceKind, Reading, Timestamp};
+    let r = Reading::new(
+        Timestamp(1_000),
+        "gw",
+        "pile-1",
+        DeviceKind::ElectricityMeter,
+        seq,
+    );
+    let bytes = Record::Reading(r).to_payload().unwrap();
+    if o.append(&bytes, Some(("pile-1", seq)), 1_000).is_err() {
+        *dropped += 1;
+    }
 }

@@ -2,11 +2,13 @@
 //! uplinks share it through.
 //!
 //! Pollers send [`Record`]s through the bounded queue of [`super::queue`];
-//! this task appends each one and runs the group commit every
-//! `fsync_interval`, on a blocking thread (an SD card's fsync can take tens of
-//! milliseconds). After a commit it publishes the new durable end on a
-//! `watch` channel, which is what wakes the uplinks. A record that cannot be
-//! written (disk full) is counted and logged once per episode; polling goes on.
+//! this task appends each batch it takes from the queue, writes it to the
+//! segment file and publishes the new readable end on a `watch` channel,
+//! which is what wakes the uplinks: delivery waits for a write, not for an
+//! fsync. The group commit (fsync) runs every `fsync_interval` on a blocking
+//! thread (an SD card's fsync can take tens of milliseconds). Writes that
+//! fail (a full disk) are retried from memory; what does not fit is counted;
+//! each episode is logged when it starts and ends; polling goes on.
 
 use super::{Entry, Outbox, OutboxError, OutboxStats, ReadCursor};
 use crate::outbox::Record;
@@ -22,16 +24,16 @@ const BATCH: usize = 256;
 /// The outbox shared by its writer and the uplinks.
 pub struct OutboxHandle {
     outbox: Mutex<Outbox>,
-    durable: watch::Sender<u64>,
+    readable: watch::Sender<u64>,
 }
 
 impl OutboxHandle {
     /// Shares `outbox`.
     pub fn new(outbox: Outbox) -> Arc<Self> {
-        let (durable, _) = watch::channel(outbox.durable());
+        let (readable, _) = watch::channel(outbox.readable());
         Arc::new(Self {
             outbox: Mutex::new(outbox),
-            durable,
+            readable,
         })
     }
 
@@ -41,9 +43,10 @@ impl OutboxHandle {
         self.outbox.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Changes whenever more records become readable.
-    pub fn durable(&self) -> watch::Receiver<u64> {
-        self.durable.subscribe()
+    /// Changes whenever more records become readable (written, not
+    /// necessarily synced yet).
+    pub fn readable(&self) -> watch::Receiver<u64> {
+        self.readable.subscribe()
     }
 
     /// See [`Outbox::read`].
@@ -68,16 +71,25 @@ impl OutboxHandle {
 
     /// Commits on a blocking thread and wakes the uplinks.
     pub async fn commit(self: &Arc<Self>) -> Result<(), OutboxError> {
+        self.commit_or_close(false).await
+    }
+
+    /// The last commit of a clean stop ([`Outbox::close`]).
+    pub async fn close(self: &Arc<Self>) -> Result<(), OutboxError> {
+        self.commit_or_close(true).await
+    }
+
+    async fn commit_or_close(self: &Arc<Self>, close: bool) -> Result<(), OutboxError> {
         let this = self.clone();
         let result = tokio::task::spawn_blocking(move || {
             let mut o = this.lock();
-            let r = o.commit();
-            (r, o.durable())
+            let r = if close { o.close() } else { o.commit() };
+            (r, o.readable())
         })
         .await;
         match result {
-            Ok((r, durable)) => {
-                self.durable.send_replace(durable);
+            Ok((r, readable)) => {
+                self.readable.send_replace(readable);
                 r
             }
             Err(e) => Err(OutboxError::Io {
@@ -89,10 +101,13 @@ impl OutboxHandle {
     }
 }
 
-/// Appends records from `records` until every sender is gone, committing
-/// every `fsync_interval`; commits once more at the end. `on_stats` hears the
-/// outbox's counters after every batch and commit (the daemon feeds the
-/// gateway's status with them).
+/// Appends records from `records` until every sender is gone: each batch
+/// taken from the queue is written at once and made readable (uplinks are
+/// woken then), and the group commit syncs every `fsync_interval`; commits
+/// once more at the end. While writes fail (a full disk) the batch is held
+/// in memory and retried at every tick. `on_stats` hears the outbox's
+/// counters after every batch and commit (the daemon feeds the gateway's
+/// status with them).
 pub async fn run(
     handle: Arc<OutboxHandle>,
     mut records: mpsc::Receiver<Record>,
@@ -103,8 +118,9 @@ pub async fn run(
     let mut tick = tokio::time::interval(fsync_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut dirty = false;
-    let mut failing = false;
+    let mut episode = Episode::default();
     let mut batch = Vec::with_capacity(BATCH);
+    let mut bytes = Vec::new();
     loop {
         tokio::select! {
             n = records.recv_many(&mut batch, BATCH) => {
@@ -112,42 +128,37 @@ pub async fn run(
                     break;
                 }
                 let now = clock.now().millis();
-                let mut o = handle.lock();
-                for record in batch.drain(..) {
-                    let bytes = match record.to_payload() {
-                        Ok(b) => b,
-                        Err(e) => {
+                let (stats, readable) = {
+                    let mut o = handle.lock();
+                    for record in batch.drain(..) {
+                        bytes.clear();
+                        if let Err(e) = record.write_payload(&mut bytes) {
                             error!("a record could not be encoded and is not kept: {e}");
                             continue;
                         }
-                    };
-                    match o.append(&bytes, Some((record.device().as_str(), record.seq())), now) {
-                        Ok(_) => {
-                            dirty = true;
-                            if failing {
-                                failing = false;
-                                warn!("the outbox accepts records again");
-                            }
-                        }
-                        Err(e) => {
-                            if !failing {
-                                failing = true;
-                                error!(
-                                    "the outbox cannot store records ({e}); they are lost until \
-                                     it can again (polling goes on)"
-                                );
-                            }
+                        let seq = Some((record.device().as_str(), record.seq()));
+                        if let Err(e) = o.append(&bytes, seq, now) {
+                            episode.dropped(&e);
                         }
                     }
-                }
-                on_stats(&o.stats());
+                    let flushed = o.flush();
+                    episode.after(&flushed, &o.stats());
+                    (o.stats(), o.readable())
+                };
+                dirty = true;
+                handle.readable.send_replace(readable);
+                on_stats(&stats);
             }
-            _ = tick.tick(), if dirty => {
+            _ = tick.tick(), if dirty || episode.failing => {
                 dirty = false;
-                if let Err(e) = handle.commit().await {
+                let r = handle.commit().await;
+                let stats = handle.stats();
+                if episode.failing {
+                    episode.after(&r, &stats);
+                } else if let Err(e) = r {
                     error!("the outbox could not sync its records to disk: {e}");
                 }
-                on_stats(&handle.stats());
+                on_stats(&stats);
             }
         }
     }
@@ -155,4 +166,43 @@ pub async fn run(
         error!("the outbox could not sync its last records to disk: {e}");
     }
     on_stats(&handle.stats());
+}
+
+/// One episode of failing writes, logged once when it starts and once when
+/// it ends.
+#[derive(Default)]
+struct Episode {
+    failing: bool,
+    dropped_logged: bool,
+}
+
+impl Episode {
+    fn after(&mut self, r: &Result<(), OutboxError>, stats: &OutboxStats) {
+        match r {
+            Err(e) if !self.failing => {
+                self.failing = true;
+                error!(
+                    "the outbox cannot write ({e}); freed what every uplink delivered, keeping \
+                     {} records in memory and retrying (polling goes on)",
+                    stats.held
+                );
+            }
+            Ok(()) if self.failing && stats.held == 0 => {
+                self.failing = false;
+                self.dropped_logged = false;
+                warn!(
+                    "the outbox writes again; {} records dropped for lack of space since start",
+                    stats.full_dropped
+                );
+            }
+            _ => {}
+        }
+    }
+
+    fn dropped(&mut self, e: &OutboxError) {
+        if !self.dropped_logged {
+            self.dropped_logged = true;
+            error!("{e}; counted in outbox_dropped until space returns");
+        }
+    }
 }

@@ -122,7 +122,7 @@ impl RtuClient {
     /// The same client, whose unit is absent only after
     /// `offline_after_failures` failed requests in a row (the device's
     /// setting; the default is
-    /// [`DEFAULT_OFFLINE_AFTER_FAILURES`](crate::config::DEFAULT_OFFLINE_AFTER_FAILURES)).
+    /// [`DEFAULT_ABSENT_AFTER`]).
     pub fn offline_after_failures(mut self, failures: u32) -> Self {
         self.offline_after_failures = failures;
         self
@@ -188,13 +188,18 @@ pub struct RtuBus {
     port: Arc<str>,
 }
 
+/// Consecutive failed requests after which a unit counts as absent, unless
+/// its device says otherwise (`offline_after_failures`); the config's
+/// default refers to this, so the bus need not know the config.
+pub const DEFAULT_ABSENT_AFTER: u32 = 3;
+
 impl RtuBus {
     /// The client of `unit` on this bus.
     pub fn client(&self, unit: u8) -> RtuClient {
         RtuClient {
             jobs: self.jobs.clone(),
             unit,
-            offline_after_failures: crate::config::DEFAULT_OFFLINE_AFTER_FAILURES,
+            offline_after_failures: DEFAULT_ABSENT_AFTER,
             port: self.port.clone(),
         }
     }

@@ -324,6 +324,7 @@ async fn the_poller_stamps_readings_with_identity_clock_and_sequence() {
     );
     for r in &readings {
         assert_eq!(r.ts, Timestamp(1_764_000_000_000));
+        assert!(!r.clock_unsynced, "a 2025 stamp is trusted");
         assert_eq!((r.gateway.as_str(), r.site.as_str()), ("gw-1", "yard-a"));
         assert_eq!(
             (r.device.as_str(), r.building.as_deref()),
@@ -435,4 +436,18 @@ async fn report_by_exception_holds_flat_readings_back_until_the_silence_runs_out
     }
     sockets.sort();
     assert_eq!(sockets, [None, Some(1)]);
+}
+
+#[tokio::test]
+async fn a_reading_stamped_by_a_clock_still_in_1970_is_marked_unsynced() {
+    let (l, addr) = listener().await;
+    let _server = serve(l, pile(2)).drop_guard();
+    let mut run = start_poller(addr.port(), ManualClock::new(Timestamp(5_000)));
+    let r = loop {
+        if let Record::Reading(r) = next(&mut run.records).await {
+            break r;
+        }
+    };
+    assert_eq!(r.ts, Timestamp(5_000));
+    assert!(r.clock_unsynced, "{r:?}");
 }

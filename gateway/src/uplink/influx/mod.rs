@@ -155,7 +155,7 @@ impl InfluxUplink {
     /// write what is readable, and the rest waits in the outbox.
     pub async fn run(self, shutdown: CancellationToken) {
         let mut reader = ReadCursor::at(self.outbox.cursor(NAME).unwrap_or(0));
-        let mut durable = self.outbox.durable();
+        let mut readable = self.outbox.readable();
         let mut backoff =
             Backoff::new(RETRY_FIRST, Duration::from_millis(self.config.retry_max_ms));
         let max = self.config.batch_max_lines;
@@ -173,7 +173,7 @@ impl InfluxUplink {
                 let until = Instant::now() + Duration::from_millis(self.config.batch_max_wait_ms);
                 while lines.len() < max && Instant::now() < until {
                     tokio::select! {
-                        r = durable.changed() => if r.is_err() { break },
+                        r = readable.changed() => if r.is_err() { break },
                         _ = tokio::time::sleep_until(until) => {}
                         _ = shutdown.cancelled() => break,
                     }
@@ -187,7 +187,7 @@ impl InfluxUplink {
             let Some(last) = last_id else {
                 // Nothing readable: wait for the next commit.
                 tokio::select! {
-                    r = durable.changed() => if r.is_err() { break },
+                    r = readable.changed() => if r.is_err() { break },
                     _ = shutdown.cancelled() => break,
                 }
                 continue;
@@ -244,7 +244,7 @@ impl InfluxUplink {
                 }
             }
             self.outbox.acknowledge(NAME, last + 1);
-            if shutdown.is_cancelled() && reader.next_id() >= *durable.borrow() {
+            if shutdown.is_cancelled() && reader.next_id() >= *readable.borrow() {
                 break;
             }
         }

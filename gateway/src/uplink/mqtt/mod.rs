@@ -279,7 +279,7 @@ impl MqttUplink {
             if let Some(until) = drain_until {
                 let drained = s.window.is_idle()
                     && s.ahead.is_empty()
-                    && s.reader.next_id() >= *s.durable.borrow();
+                    && s.reader.next_id() >= *s.readable.borrow();
                 if !s.connected || drained || Instant::now() >= until {
                     break Ended::Shutdown;
                 }
@@ -294,7 +294,7 @@ impl MqttUplink {
                     Some(Err(e)) => break Ended::Lost { why: reason(&e), was_connected: s.connected },
                     None => break Ended::Lost { why: "the MQTT event loop ended".into(), was_connected: s.connected },
                 },
-                r = s.durable.changed(), if want_more => {
+                r = s.readable.changed(), if want_more => {
                     if r.is_err() {
                         // The outbox writer is gone (the gateway is stopping):
                         // nothing new will come.
@@ -390,7 +390,7 @@ struct Session {
     /// The last `online` status published on this connection.
     published: Option<Published>,
     reader: ReadCursor,
-    durable: tokio::sync::watch::Receiver<u64>,
+    readable: tokio::sync::watch::Receiver<u64>,
     /// Records read from the outbox, not yet handed to rumqttc.
     ahead: VecDeque<Entry>,
     /// What is in flight, and how far the cursor may move.
@@ -404,7 +404,7 @@ impl Session {
             connected: false,
             published: None,
             reader: ReadCursor::at(from),
-            durable: uplink.outbox.durable(),
+            readable: uplink.outbox.readable(),
             ahead: VecDeque::new(),
             window: DeliveryWindow::new(
                 uplink.inflight,
