@@ -80,34 +80,42 @@ fn write_probe(dir: &Path) -> std::io::Result<()> {
 }
 
 /// NTP synchronisation as systemd sees it; SKIP where `timedatectl` cannot
-/// tell (no systemd, a container).
+/// tell (no systemd, a container), with what the kernel says (the flag the
+/// daemon reads for `require_clock_sync`) as a hint: in a container the
+/// kernel is the host's, and NTP is the host's business.
 pub(super) fn clock() -> Check {
     let name = "clock";
     let out = Command::new("timedatectl")
         .args(["show", "-p", "NTPSynchronized", "--value"])
         .output();
-    match out {
-        Err(e) => Check::skip(
-            name,
-            format!("cannot run timedatectl ({e}); check NTP by hand"),
-        ),
-        Ok(o) if !o.status.success() => Check::skip(
-            name,
-            format!(
-                "timedatectl cannot tell ({}); check NTP by hand",
-                String::from_utf8_lossy(&o.stderr).trim()
-            ),
+    let why_not = match out {
+        Err(e) => format!("cannot run timedatectl ({e})"),
+        Ok(o) if !o.status.success() => format!(
+            "timedatectl cannot tell ({})",
+            String::from_utf8_lossy(&o.stderr).trim()
         ),
         Ok(o) => match String::from_utf8_lossy(&o.stdout).trim() {
-            "yes" => Check::pass(name, "synchronised by NTP (timedatectl)"),
-            "no" => Check::fail(
-                name,
-                "not synchronised: readings would carry a wrong time (timedatectl \
-                 NTPSynchronized=no; check network access to an NTP server)",
-            ),
-            other => Check::skip(name, format!("timedatectl said {other:?}")),
+            "yes" => return Check::pass(name, "synchronised by NTP (timedatectl)"),
+            "no" => return unsynced("timedatectl NTPSynchronized=no"),
+            other => format!("timedatectl said {other:?}"),
         },
-    }
+    };
+    let kernel = match crate::clock_sync::kernel_synced() {
+        Some(true) => "; the kernel says NTP synchronised the clock",
+        Some(false) => "; the kernel reports its clock unsynchronised (TIME_ERROR)",
+        None => "",
+    };
+    Check::skip(name, format!("{why_not}{kernel}; check NTP by hand"))
+}
+
+fn unsynced(evidence: &str) -> Check {
+    Check::fail(
+        "clock",
+        format!(
+            "not synchronised: readings would carry a wrong time ({evidence}; check network \
+             access to an NTP server)"
+        ),
+    )
 }
 
 /// Switches each configured output on for a moment and off again: SKIP
