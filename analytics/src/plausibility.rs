@@ -23,9 +23,11 @@ const BY_SUFFIX: [(&str, f64, f64); 9] = [
     ("_v", -1.0, 1_000.0),
     ("_c", -60.0, 250.0),
     ("_hz", 0.0, 100.0),
-    ("_kwh", 0.0, 1e10),
-    ("_m3", 0.0, 1e9),
-    ("_l", 0.0, 1e12),
+    // Registers: a meter wired backwards, or a simulator of one, counts
+    // down through zero, so only the magnitude is bounded.
+    ("_kwh", -1e10, 1e10),
+    ("_m3", -1e9, 1e9),
+    ("_l", -1e12, 1e12),
     ("_pct", 0.0, 100.0),
 ];
 
@@ -144,7 +146,7 @@ mod tests {
         assert!(e.to_string().contains("current_a = "), "{e}");
         for (kind, name, v) in [
             (DeviceKind::ElectricityMeter, "power_w", 1.7e308),
-            (DeviceKind::ElectricityMeter, "energy_kwh", -5.0),
+            (DeviceKind::ElectricityMeter, "energy_kwh", -5e12),
             (DeviceKind::WaterMeter, "volume_m3", 1e300),
             (DeviceKind::ChargingSocket, "temperature_c", 900.0),
             (DeviceKind::ChargingSocket, "power_w", 30_000.0),
