@@ -204,6 +204,16 @@ impl RtuBus {
 /// port is opened by the task (and reopened after failures), so this does
 /// not fail.
 pub fn spawn(config: &SerialBusConfig, shutdown: CancellationToken) -> RtuBus {
+    spawn_joinable(config, shutdown).0
+}
+
+/// [`spawn`], with the task's handle: it ends (and the port is closed)
+/// after `shutdown` or once every client is dropped. `scan` awaits it
+/// before opening the same port at other line settings.
+pub fn spawn_joinable(
+    config: &SerialBusConfig,
+    shutdown: CancellationToken,
+) -> (RtuBus, tokio::task::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(QUEUE);
     let port: Arc<str> = config.port.display().to_string().into();
     let task = BusTask {
@@ -213,8 +223,8 @@ pub fn spawn(config: &SerialBusConfig, shutdown: CancellationToken) -> RtuBus {
         scheduler: Scheduler::new(config.retries, config.probe_interval()),
         quiet_at: Instant::now(),
     };
-    tokio::spawn(task.run(rx, shutdown));
-    RtuBus { jobs: tx, port }
+    let handle = tokio::spawn(task.run(rx, shutdown));
+    (RtuBus { jobs: tx, port }, handle)
 }
 
 /// Why a transaction got no valid answer.
