@@ -75,7 +75,7 @@ async fn scan_finds_each_unit_at_its_baud_rate_with_its_profile_and_never_writes
         &settings,
         1..=8,
         &profiles,
-        Duration::from_millis(300),
+        Duration::from_millis(100),
     )
     .await;
 

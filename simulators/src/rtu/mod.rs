@@ -220,11 +220,17 @@ where
         // reports it); unknown speeds do not silence anyone.
         let master_baud = master.baud_rate().ok();
         if let Some(reply) = answer(&units, &control, &frame, master_baud).await {
-            // The reply starts after the silence and reaches the master when
-            // its last byte has been sent.
-            pause_until(end + timing.wire_time(reply.len())).await;
-            master.write_all(&reply).await?;
-            master.flush().await?;
+            // The reply starts after the silence: its first byte reaches the
+            // master one character later, the rest once its last byte has
+            // been sent (so a master sees the answer begin on time).
+            if let Some((first, rest)) = reply.split_first() {
+                pause_until(end + timing.wire_time(1)).await;
+                master.write_all(&[*first]).await?;
+                master.flush().await?;
+                pause_until(end + timing.wire_time(reply.len())).await;
+                master.write_all(rest).await?;
+                master.flush().await?;
+            }
         }
     }
     debug!("RTU line on {} stopped", path.display());

@@ -453,8 +453,10 @@ impl BusTask {
         port.write_all(adu).await.map_err(io)?;
         port.flush().await.map_err(io)?;
         // The response cannot start before the request has left the wire.
-        let deadline = Instant::now() + self.timing.wire_time(adu.len()) + self.config.timeout();
+        let mut deadline =
+            Instant::now() + self.timing.wire_time(adu.len()) + self.config.timeout();
         let mut reader = ResponseReader::new(unit, *request);
+        let mut begun = false;
         let outcome = loop {
             let read = tokio::select! {
                 r = port.read(&mut scratch) => r,
@@ -464,6 +466,15 @@ impl BusTask {
                 Ok(0) => break None,
                 Ok(n) => {
                     self.quiet_at = Instant::now() + self.timing.silence;
+                    if !begun {
+                        // The timeout is for the answer to begin: once it
+                        // has, the rest gets its time on the wire (a long
+                        // read at 9600 baud outlasts a short timeout).
+                        begun = true;
+                        let rest =
+                            self.timing.wire_time(request.response_len()) + self.timing.silence;
+                        deadline = deadline.max(Instant::now() + rest);
+                    }
                     if let Progress::Done(result) = reader.push(&scratch[..n]) {
                         break Some(result);
                     }
