@@ -469,10 +469,12 @@ impl BusTask {
                     if !begun {
                         // The timeout is for the answer to begin: once it
                         // has, the rest gets its time on the wire (a long
-                        // read at 9600 baud outlasts a short timeout).
+                        // read at 9600 baud outlasts a short timeout) and
+                        // the timeout again, for a device whose characters
+                        // are longer than ours (8E1 heard as 8N1).
                         begun = true;
                         let rest =
-                            self.timing.wire_time(request.response_len()) + self.timing.silence;
+                            self.timing.wire_time(request.response_len()) + self.config.timeout();
                         deadline = deadline.max(Instant::now() + rest);
                     }
                     if let Progress::Done(result) = reader.push(&scratch[..n]) {
