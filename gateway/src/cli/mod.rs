@@ -63,19 +63,38 @@ enum Command {
         config_only: bool,
     },
     /// Find the Modbus devices behind a Modbus TCP address (a meter, or a
-    /// TCP-to-RS-485 gateway): asks each unit id with short timeouts, reads
-    /// only, and matches each answering unit to a built-in profile.
+    /// TCP-to-RS-485 gateway) or on an RS-485 line (`--port`): asks each
+    /// unit id with short timeouts (on a line, at each baud rate and
+    /// parity), reads only, and matches each answering unit to a built-in
+    /// profile.
     Scan {
         /// The address, e.g. 192.168.1.20:502.
-        #[arg(long, value_name = "HOST:PORT")]
-        host: String,
+        #[arg(
+            long,
+            value_name = "HOST:PORT",
+            required_unless_present = "port",
+            conflicts_with = "port"
+        )]
+        host: Option<String>,
+        /// The serial port of an RS-485 line, e.g. /dev/ttyUSB0 (Modbus RTU).
+        #[arg(long, value_name = "DEVICE")]
+        port: Option<PathBuf>,
+        /// Baud rates to try on a line, e.g. 9600 or 9600,19200
+        /// [default: 9600,19200,4800,38400,115200,2400].
+        #[arg(long, value_delimiter = ',', value_parser = scan::baud, requires = "port")]
+        baud: Vec<u32>,
+        /// Parities to try on a line, e.g. E or E,N [default: E,N,O].
+        #[arg(long, value_delimiter = ',', value_parser = crate::scan::rtu::parse_parity, requires = "port")]
+        parity: Vec<crate::bus::modbus_rtu::Parity>,
         /// Unit ids to ask, e.g. 1-20 or 5.
         #[arg(long, default_value = "1-247", value_parser = scan::units)]
         units: std::ops::RangeInclusive<u8>,
-        /// Time each unit has to answer one read.
-        #[arg(long, default_value_t = 200)]
-        timeout_ms: u64,
-        /// Append the matched devices (as [[devices]] tables) to this config.
+        /// Time each unit has to answer one read [default: 200 over TCP,
+        /// 100 on a line].
+        #[arg(long)]
+        timeout_ms: Option<u64>,
+        /// Append the matched devices (as [[devices]] tables, and
+        /// [[buses]] for a line) to this config.
         #[arg(long, value_name = "CONFIG")]
         append: Option<PathBuf>,
     },
@@ -157,10 +176,29 @@ pub fn main() -> ExitCode {
         },
         Command::Scan {
             host,
+            port,
+            baud,
+            parity,
             units,
             timeout_ms,
             append,
-        } => scan::run(&host, units, timeout_ms, append.as_deref()),
+        } => match (host, port) {
+            (Some(host), _) => {
+                scan::run(&host, units, timeout_ms.unwrap_or(200), append.as_deref())
+            }
+            (None, Some(port)) => scan::run_rtu(
+                &port,
+                &baud,
+                &parity,
+                units,
+                timeout_ms.unwrap_or(100),
+                append.as_deref(),
+            ),
+            (None, None) => {
+                eprintln!("error: scan needs --host HOST:PORT or --port DEVICE");
+                ExitCode::from(EXIT_CONFIG)
+            }
+        },
         Command::Selftest {
             json,
             outputs,

@@ -35,6 +35,20 @@ pub struct RtuArgs {
     /// noise, slow (300 ms), exception (0x04), e.g. `--misbehave 2=crc`.
     #[arg(long, value_delimiter = ',')]
     pub misbehave: Vec<String>,
+    /// Units set to another speed than --baud, `unit=baud`, e.g.
+    /// `--unit-baud 5=19200`: they hear the master only while its port is
+    /// at that speed (every other unit only at --baud), as on a line where
+    /// one meter was set differently. Parity cannot be told on a pty.
+    #[arg(long, value_delimiter = ',')]
+    pub unit_baud: Vec<String>,
+}
+
+/// `5=19200` → unit 5 listens at 19 200 baud.
+fn unit_baud(spec: &str) -> anyhow::Result<(u8, u32)> {
+    let parsed = spec
+        .split_once('=')
+        .and_then(|(u, b)| Some((u.trim().parse().ok()?, b.trim().parse().ok()?)));
+    parsed.ok_or_else(|| anyhow::anyhow!("--unit-baud {spec:?}: expected UNIT=BAUD, e.g. 5=19200"))
 }
 
 /// `2=crc` → unit 2 corrupts its CRCs.
@@ -138,6 +152,16 @@ pub async fn run(mut args: RtuArgs) -> anyhow::Result<()> {
             anyhow::bail!("--misbehave {spec:?}: unit {unit} is not on the line {all_units:?}");
         }
         control.set(unit, behaviour);
+    }
+    for &unit in &all_units {
+        control.set_baud(unit, args.baud);
+    }
+    for spec in &args.unit_baud {
+        let (unit, baud) = unit_baud(spec)?;
+        if !all_units.contains(&unit) {
+            anyhow::bail!("--unit-baud {spec:?}: unit {unit} is not on the line {all_units:?}");
+        }
+        control.set_baud(unit, baud);
     }
     let shutdown = CancellationToken::new();
     let mut services = BTreeMap::new();

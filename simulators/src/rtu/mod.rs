@@ -65,11 +65,17 @@ pub struct UnitStats {
     pub answers: u64,
 }
 
+/// Modbus function codes that change a device: write single/multiple
+/// coils and registers, mask write, read/write multiple.
+const WRITE_FUNCTIONS: [u8; 6] = [0x05, 0x06, 0x0F, 0x10, 0x16, 0x17];
+
 #[derive(Debug, Default)]
 struct ControlState {
     behaviour: BTreeMap<u8, Behaviour>,
     stats: BTreeMap<u8, UnitStats>,
     bad_frames: u64,
+    writes: u64,
+    baud: BTreeMap<u8, u32>,
 }
 
 /// Changes how units misbehave and reads what the line saw; cheap to clone.
@@ -99,6 +105,21 @@ impl LineControl {
     /// Frames dropped for a bad CRC or length (noise, collisions).
     pub fn bad_frames(&self) -> u64 {
         self.with(|s| s.bad_frames)
+    }
+
+    /// Valid write requests seen on the line, to any address (broadcasts
+    /// included), whether or not a unit answered: a scan must send none.
+    pub fn writes(&self) -> u64 {
+        self.with(|s| s.writes)
+    }
+
+    /// `unit` was set to `baud`: it hears (and answers) only while the
+    /// master's port is at that speed, as a meter set to another rate sees
+    /// only garbage. Other units hear the master at any speed. The pty
+    /// carries the master's speed but not its parity (Linux drops the
+    /// parity bit of a pseudo-terminal), so parity cannot be told apart.
+    pub fn set_baud(&self, unit: u8, baud: u32) {
+        self.with(|s| s.baud.insert(unit, baud));
     }
 }
 
@@ -195,12 +216,21 @@ where
         let Some(frame) = receiver.poll(micros(end)).map(<[u8]>::to_vec) else {
             continue;
         };
-        if let Some(reply) = answer(&units, &control, &frame).await {
-            // The reply starts after the silence and reaches the master when
-            // its last byte has been sent.
-            pause_until(end + timing.wire_time(reply.len())).await;
-            master.write_all(&reply).await?;
-            master.flush().await?;
+        // The speed the master's port is set to now (the pty's other end
+        // reports it); unknown speeds do not silence anyone.
+        let master_baud = master.baud_rate().ok();
+        if let Some(reply) = answer(&units, &control, &frame, master_baud).await {
+            // The reply starts after the silence: its first byte reaches the
+            // master one character later, the rest once its last byte has
+            // been sent (so a master sees the answer begin on time).
+            if let Some((first, rest)) = reply.split_first() {
+                pause_until(end + timing.wire_time(1)).await;
+                master.write_all(&[*first]).await?;
+                master.flush().await?;
+                pause_until(end + timing.wire_time(reply.len())).await;
+                master.write_all(rest).await?;
+                master.flush().await?;
+            }
         }
     }
     debug!("RTU line on {} stopped", path.display());
@@ -208,7 +238,12 @@ where
 }
 
 /// The bytes to send for request `frame` (CRC included), if any.
-async fn answer<S>(units: &BTreeMap<u8, S>, control: &LineControl, frame: &[u8]) -> Option<Vec<u8>>
+async fn answer<S>(
+    units: &BTreeMap<u8, S>,
+    control: &LineControl,
+    frame: &[u8],
+    master_baud: Option<u32>,
+) -> Option<Vec<u8>>
 where
     S: Service<Request = SlaveRequest<'static>, Response = Response>,
     S::Exception: Into<ExceptionCode>,
@@ -221,7 +256,19 @@ where
         return None;
     }
     let unit = frame[0];
+    if WRITE_FUNCTIONS.contains(&frame[1]) {
+        control.with(|s| s.writes += 1);
+    }
     let service = units.get(&unit)?;
+    let deaf = control
+        .with(|s| s.baud.get(&unit).copied())
+        .zip(master_baud)
+        .is_some_and(|(own, master)| own != master);
+    if deaf {
+        // At another speed the unit would see only garbage.
+        control.with(|s| s.bad_frames += 1);
+        return None;
+    }
     control.with(|s| s.stats.entry(unit).or_default().requests += 1);
     let pdu = &frame[1..frame.len() - 2];
     let function = pdu[0];

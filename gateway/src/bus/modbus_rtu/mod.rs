@@ -209,6 +209,16 @@ impl RtuBus {
 /// port is opened by the task (and reopened after failures), so this does
 /// not fail.
 pub fn spawn(config: &SerialBusConfig, shutdown: CancellationToken) -> RtuBus {
+    spawn_joinable(config, shutdown).0
+}
+
+/// [`spawn`], with the task's handle: it ends (and the port is closed)
+/// after `shutdown` or once every client is dropped. `scan` awaits it
+/// before opening the same port at other line settings.
+pub fn spawn_joinable(
+    config: &SerialBusConfig,
+    shutdown: CancellationToken,
+) -> (RtuBus, tokio::task::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(QUEUE);
     let port: Arc<str> = config.port.display().to_string().into();
     let task = BusTask {
@@ -218,8 +228,8 @@ pub fn spawn(config: &SerialBusConfig, shutdown: CancellationToken) -> RtuBus {
         scheduler: Scheduler::new(config.retries, config.probe_interval()),
         quiet_at: Instant::now(),
     };
-    tokio::spawn(task.run(rx, shutdown));
-    RtuBus { jobs: tx, port }
+    let handle = tokio::spawn(task.run(rx, shutdown));
+    (RtuBus { jobs: tx, port }, handle)
 }
 
 /// Why a transaction got no valid answer.
@@ -448,8 +458,10 @@ impl BusTask {
         port.write_all(adu).await.map_err(io)?;
         port.flush().await.map_err(io)?;
         // The response cannot start before the request has left the wire.
-        let deadline = Instant::now() + self.timing.wire_time(adu.len()) + self.config.timeout();
+        let mut deadline =
+            Instant::now() + self.timing.wire_time(adu.len()) + self.config.timeout();
         let mut reader = ResponseReader::new(unit, *request);
+        let mut begun = false;
         let outcome = loop {
             let read = tokio::select! {
                 r = port.read(&mut scratch) => r,
@@ -459,6 +471,17 @@ impl BusTask {
                 Ok(0) => break None,
                 Ok(n) => {
                     self.quiet_at = Instant::now() + self.timing.silence;
+                    if !begun {
+                        // The timeout is for the answer to begin: once it
+                        // has, the rest gets its time on the wire (a long
+                        // read at 9600 baud outlasts a short timeout) and
+                        // the timeout again, for a device whose characters
+                        // are longer than ours (8E1 heard as 8N1).
+                        begun = true;
+                        let rest =
+                            self.timing.wire_time(request.response_len()) + self.config.timeout();
+                        deadline = deadline.max(Instant::now() + rest);
+                    }
                     if let Progress::Done(result) = reader.push(&scratch[..n]) {
                         break Some(result);
                     }

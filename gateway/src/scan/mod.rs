@@ -8,6 +8,9 @@
 //! matches when every read it plans is answered and its checks (`expect`,
 //! `expect_text`) hold; the confidence says how sure that is. Judging is pure
 //! ([`judge`]); the reading is a thin loop over any [`RegisterReader`].
+//! [`rtu`] does the same on a serial line, for each baud rate and parity.
+
+pub mod rtu;
 
 use crate::bus::modbus_tcp::ModbusTcpBus;
 use crate::bus::{BusError, ReadRequest, RegisterReader};
@@ -121,6 +124,41 @@ pub async fn read_profile<R: RegisterReader>(
     out
 }
 
+/// The profiles a scan tries: every one but the generic ones (they fit
+/// anything).
+pub fn candidates(profiles: &[Arc<Profile>]) -> Vec<&Arc<Profile>> {
+    profiles
+        .iter()
+        .filter(|p| p.kind != DeviceKind::Generic)
+        .collect()
+}
+
+/// Asks `unit_id` through `bus` for every candidate profile's registers:
+/// `None` when nobody answers there. The first profile's reads decide
+/// whether anyone is there, so a missing unit costs one timeout.
+pub async fn identify<R: RegisterReader>(
+    bus: &mut R,
+    unit_id: u8,
+    candidates: &[&Arc<Profile>],
+) -> Option<Found> {
+    let mut judgements = Vec::new();
+    for (i, profile) in candidates.iter().enumerate() {
+        let answers = read_profile(bus, profile).await;
+        match judge(profile, &answers) {
+            Some(j) => judgements.push(j),
+            None if i == 0 => break,
+            None => {}
+        }
+    }
+    if judgements.is_empty() {
+        return None;
+    }
+    Some(Found {
+        unit_id,
+        best: best(judgements).filter(|j| j.confidence > 0.0),
+    })
+}
+
 /// Scans `units` behind `host:port` against `profiles` (generic ones are
 /// skipped: they fit anything), each read allowed `timeout`.
 pub async fn scan_tcp(
@@ -131,28 +169,10 @@ pub async fn scan_tcp(
     timeout: Duration,
 ) -> Vec<Found> {
     let mut found = Vec::new();
-    let candidates: Vec<&Arc<Profile>> = profiles
-        .iter()
-        .filter(|p| p.kind != DeviceKind::Generic)
-        .collect();
+    let candidates = candidates(profiles);
     for unit_id in units {
         let mut bus = ModbusTcpBus::new(host, port, unit_id, timeout);
-        let mut judgements = Vec::new();
-        for (i, profile) in candidates.iter().enumerate() {
-            let answers = read_profile(&mut bus, profile).await;
-            match judge(profile, &answers) {
-                Some(j) => judgements.push(j),
-                // The first profile's reads decide whether anyone is there.
-                None if i == 0 => break,
-                None => {}
-            }
-        }
-        if !judgements.is_empty() {
-            found.push(Found {
-                unit_id,
-                best: best(judgements).filter(|j| j.confidence > 0.0),
-            });
-        }
+        found.extend(identify(&mut bus, unit_id, &candidates).await);
         bus.close().await;
     }
     found
@@ -160,11 +180,18 @@ pub async fn scan_tcp(
 
 /// The table a person reads: one line per unit found.
 pub fn table(found: &[Found], line: &str) -> String {
+    let rows: Vec<(&str, &Found)> = found.iter().map(|f| (line, f)).collect();
+    table_of(&rows)
+}
+
+/// [`table`] with each unit's own line (an RTU scan finds units at
+/// different baud rates and parities).
+pub fn table_of(rows: &[(&str, &Found)]) -> String {
     let mut out = format!(
         "{:<5} {:<22} {:<20} {}\n",
         "unit", "line", "profile", "confidence"
     );
-    for f in found {
+    for (line, f) in rows {
         let (model, confidence) = match &f.best {
             Some(j) => (j.model.as_str(), format!("{:.0} %", j.confidence * 100.0)),
             None => ("(none: try generic-holding)", "-".to_owned()),
@@ -175,7 +202,7 @@ pub fn table(found: &[Found], line: &str) -> String {
             f.unit_id, line, model
         );
     }
-    if found.is_empty() {
+    if rows.is_empty() {
         out.push_str("no unit answered\n");
     }
     out
