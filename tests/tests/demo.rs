@@ -80,6 +80,7 @@ async fn the_demo_district_raises_alerts_the_staff_member_sees_within_a_minute()
         no_dashboard: false,
         no_district: false,
         status_every_s: 5,
+        verbose: false,
     };
     let console = Console::default();
     let started = Instant::now();
@@ -122,6 +123,7 @@ async fn without_the_district_the_demo_raises_only_the_yards_alerts() {
         no_dashboard: true,
         no_district: true,
         status_every_s: 5,
+        verbose: false,
     };
     let mut out = Vec::new();
     let outcome = demo::run(&opts, &mut out).await.expect("demo runs");

@@ -6,6 +6,8 @@
 //! The demo reads alerts from the broker like any other consumer, so what it
 //! prints has really crossed MQTT.
 
+mod console;
+
 use crate::broker::EmbeddedBroker;
 use crate::district::{self, feed, feed::demo_scenario};
 use crate::pile::Fault;
@@ -22,6 +24,10 @@ use tokio_util::sync::CancellationToken;
 
 /// Seed of the demo's district: fixed, so every run shows the same flats.
 const DISTRICT_SEED: u64 = 1;
+
+/// `no_data_min` of the demo's analytics while the district plays: 60 days,
+/// longer than the district's recording (21 days) and any demo run at 30×.
+const NO_DATA_MIN_WITH_DISTRICT: u32 = 60 * 24 * 60;
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -79,6 +85,11 @@ pub struct DemoOptions {
     /// Seconds between the pile status lines.
     #[arg(long, default_value_t = 5)]
     pub status_every_s: u64,
+    /// Print what the console printed before: every sighting, device event
+    /// and alert in full, and the components' info logs (unless `RUST_LOG`
+    /// says otherwise).
+    #[arg(long)]
+    pub verbose: bool,
 }
 
 /// What the demo observed, for tests.
@@ -86,8 +97,11 @@ pub struct DemoOptions {
 pub struct DemoOutcome {
     /// Alerts received from the broker.
     pub alerts: Vec<Alert>,
-    /// Wall time from fault injection to the first alert.
+    /// Wall time from fault injection to the yard's first alert (the
+    /// district's alerts do not count: they are not the fault's).
     pub time_to_alert: Option<Duration>,
+    /// Rule of the yard's first alert.
+    pub first_yard_rule: Option<String>,
     /// Where the dashboard listened, if it ran.
     pub dashboard: Option<std::net::SocketAddr>,
     /// Wall time from the start to the district's first group-rental or
@@ -241,6 +255,15 @@ pub async fn run(opts: &DemoOptions, out: &mut (impl Write + Send)) -> anyhow::R
     let district = (!opts.no_district).then(demo_scenario);
     let district_sites = district.as_ref().map(district::sites).unwrap_or_default();
     yard_opts.more_sites = district_sites.iter().map(|(s, _)| s.clone()).collect();
+    if district.is_some() {
+        // The district is weeks of recording played in seconds beside a live
+        // yard. Analytics judges a meter's silence against the newest reading
+        // of any meter, the yard's live ones, so every district meter would
+        // look silent for weeks (building_no_data at once, meter_no_data
+        // after the playback). Past the recording's length, no-data cannot
+        // fire on the district; stuck and reversed registers still do.
+        yard_opts.meter_no_data_min = Some(NO_DATA_MIN_WITH_DISTRICT);
+    }
     let mut logins = Vec::new();
     let scratch = Scratch::new()?;
     // The district is generated before analytics starts, so that analytics
@@ -335,11 +358,26 @@ pub async fn run(opts: &DemoOptions, out: &mut (impl Write + Send)) -> anyhow::R
         })
     });
     let mut time_to_district_alert = None;
+    if district_on {
+        writeln!(
+            out,
+            "  (no-data alerts are off for this run: the district is a recording played beside a live yard, so its meters would all look silent)"
+        )?;
+    }
     writeln!(
         out,
-        "  simulated time runs {}x faster than the wall clock; a fault is injected after {} s\n",
+        "  simulated time runs {}x faster than the wall clock; a fault is injected after {} s",
         opts.speed, opts.fault_after_s
     )?;
+    writeln!(
+        out,
+        "  alerts below: site local time (UTC+8), severity, rule (Chinese and id), place, title; a status line every {} s{}\n",
+        opts.status_every_s.max(1),
+        if opts.verbose { "" } else { " (--verbose for everything)" }
+    )?;
+    let alerts_url = yard.api_addr.map(|a| format!("http://{a}/alerts"));
+    let mut readings: u64 = 0;
+    let mut first_yard_rule: Option<String> = None;
 
     let fault_at = started + Duration::from_secs(opts.fault_after_s);
     let deadline = fault_at + Duration::from_secs(opts.timeout_s);
@@ -374,12 +412,35 @@ pub async fn run(opts: &DemoOptions, out: &mut (impl Write + Send)) -> anyhow::R
             )?;
         }
         if now >= next_status {
-            if !latest.is_empty() {
+            if opts.verbose && !latest.is_empty() {
                 writeln!(
                     out,
                     "[{:>5.1} s] {}",
                     secs(started),
-                    pile_line(&yard_opts.device, &latest)
+                    console::pile_line(&yard_opts.device, &latest)
+                )?;
+            } else if !opts.verbose {
+                let yard_alerts = alerts.iter().filter(|a| !district_site(&a.site)).count();
+                let socket = latest
+                    .get(&opts.socket)
+                    .map(|r| {
+                        format!(
+                            "; {} {}",
+                            yard_opts.device,
+                            console::socket_text(opts.socket, r)
+                        )
+                    })
+                    .unwrap_or_default();
+                writeln!(
+                    out,
+                    "[{:>5.1} s] {}{socket}",
+                    secs(started),
+                    console::status_line(
+                        readings,
+                        alerts.len(),
+                        yard_alerts,
+                        alerts_url.as_deref()
+                    )
                 )?;
             }
             next_status = now + Duration::from_secs(opts.status_every_s.max(1));
@@ -417,11 +478,17 @@ pub async fn run(opts: &DemoOptions, out: &mut (impl Write + Send)) -> anyhow::R
         };
         match received {
             Ok(Some(Seen::Reading(r))) => {
+                readings += 1;
+                if r.site.as_str() != yard_opts.site {
+                    continue;
+                }
                 if let Some(s) = r.socket {
                     latest.insert(s, *r);
                 }
             }
-            Ok(Some(Seen::Status(s))) => {
+            Ok(Some(Seen::Status(s)))
+                if opts.verbose || s.gateway.as_str() == yard_opts.gateway =>
+            {
                 let state = match s.state {
                     GatewayState::Online => "online",
                     GatewayState::Offline => "offline",
@@ -435,7 +502,11 @@ pub async fn run(opts: &DemoOptions, out: &mut (impl Write + Send)) -> anyhow::R
                     s.devices_total
                 )?;
             }
-            Ok(Some(Seen::Event(e))) => {
+            Ok(Some(Seen::Event(e)))
+                if opts.verbose
+                    || (e.site.as_str() == yard_opts.site
+                        && !matches!(e.kind, EventKind::Sighting { .. })) =>
+            {
                 let what = match &e.kind {
                     EventKind::DeviceOffline { reason } => format!("went offline: {reason}"),
                     EventKind::DeviceOnline => "answers".to_string(),
@@ -445,17 +516,27 @@ pub async fn run(opts: &DemoOptions, out: &mut (impl Write + Send)) -> anyhow::R
                 writeln!(out, "[{:>5.1} s] {} {what}", secs(started), e.device)?;
             }
             Ok(Some(Seen::Alert(a))) => {
-                if time_to_alert.is_none() {
+                if time_to_alert.is_none() && a.site == yard_opts.site {
                     time_to_alert = injected_at.map(|t| t.elapsed());
+                    first_yard_rule = Some(a.rule.clone());
                 }
-                writeln!(
-                    out,
-                    "\n[{:>5.1} s] ALERT on alerts/{}/{}",
-                    secs(started),
-                    a.cell,
-                    a.severity
-                )?;
-                writeln!(out, "{}", gridwatch_analytics::render_alert(&a))?;
+                if opts.verbose {
+                    writeln!(
+                        out,
+                        "\n[{:>5.1} s] ALERT on alerts/{}/{}",
+                        secs(started),
+                        a.cell,
+                        a.severity
+                    )?;
+                    writeln!(out, "{}", gridwatch_analytics::render_alert(&a))?;
+                } else {
+                    writeln!(
+                        out,
+                        "[{:>5.1} s] {}",
+                        secs(started),
+                        console::alert_line(&a)
+                    )?;
+                }
                 let district_alert = is_district_rule(&a.rule);
                 if district_alert && time_to_district_alert.is_none() {
                     time_to_district_alert = Some(started.elapsed());
@@ -483,6 +564,7 @@ pub async fn run(opts: &DemoOptions, out: &mut (impl Write + Send)) -> anyhow::R
                     finish_at = Some(Instant::now() + Duration::from_secs(3));
                 }
             }
+            Ok(Some(_)) => {}
             Ok(None) => break Err(anyhow::anyhow!("lost the demo's own MQTT subscription")),
             Err(_) => {}
         }
@@ -497,10 +579,10 @@ pub async fn run(opts: &DemoOptions, out: &mut (impl Write + Send)) -> anyhow::R
     }
     yard.stop().await?;
     outcome?;
-    if let Some(t) = time_to_alert {
+    if let (Some(t), Some(rule)) = (time_to_alert, &first_yard_rule) {
         writeln!(
             out,
-            "Demo finished: {} alert(s); the first arrived {:.1} s (wall clock) after the fault was injected.",
+            "Demo finished: {} alert(s); the yard's first ({rule}, on the socket the fault was injected into) arrived {:.1} s (wall clock) after the fault was injected.",
             alerts.len(),
             t.as_secs_f64()
         )?;
@@ -515,6 +597,7 @@ pub async fn run(opts: &DemoOptions, out: &mut (impl Write + Send)) -> anyhow::R
     Ok(DemoOutcome {
         alerts,
         time_to_alert,
+        first_yard_rule,
         dashboard,
         time_to_district_alert,
     })
@@ -547,34 +630,6 @@ fn report_district(
 
 fn secs(since: Instant) -> f64 {
     since.elapsed().as_secs_f64()
-}
-
-fn pile_line(device: &str, latest: &BTreeMap<u16, Reading>) -> String {
-    let parts: Vec<String> = latest
-        .iter()
-        .map(|(s, r)| {
-            let state = match r.value("state").unwrap_or(-1.0) as i64 {
-                0 => "idle",
-                1 => "plugged",
-                2 => "charging",
-                3 => "full",
-                4 => "finished",
-                5 => "fault",
-                _ => "?",
-            };
-            if state == "idle" {
-                format!("#{s} idle")
-            } else {
-                format!(
-                    "#{s} {state} {:.0} W {:.2} A {:.1} °C",
-                    r.value("power_w").unwrap_or(0.0),
-                    r.value("current_a").unwrap_or(0.0),
-                    r.value("temperature_c").unwrap_or(0.0)
-                )
-            }
-        })
-        .collect();
-    format!("{device}: {}", parts.join(" | "))
 }
 
 /// Subscribes to everything the demo shows and forwards it, decoded.
@@ -632,51 +687,4 @@ async fn watch(port: u16, tx: mpsc::Sender<Seen>) -> anyhow::Result<tokio::task:
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use gridwatch_analytics::alerts::directory::{Directory, Role};
-    use gridwatch_analytics::store::Scope;
-
-    #[test]
-    fn the_demo_logins_open_the_yard_to_staff_and_its_manager() {
-        let yard = YardOptions::new("127.0.0.1:1883".parse().unwrap());
-        let (text, logins) = demo_directory(&yard);
-        let dir = Directory::from_toml_str(&text, "demo directory").expect("directory loads");
-        let staff = dir.authenticate(&logins[0].token).expect("staff token");
-        assert_eq!(
-            (staff.name.as_str(), staff.role),
-            ("demo.staff", Role::GridStaff)
-        );
-        assert_eq!(dir.scope(staff), Scope::Cells(vec![yard.cell.clone()]));
-        let manager = dir.authenticate(&logins[1].token).expect("manager token");
-        assert_eq!(manager.role, Role::PropertyManager);
-        assert_eq!(dir.scope(manager), Scope::Sites(vec![yard.site.clone()]));
-        // Tokens are made up per run, never written down in the file.
-        assert!(!text.contains(&logins[0].token));
-        let (_, again) = demo_directory(&yard);
-        assert_ne!(again[0].token, logins[0].token);
-    }
-
-    #[test]
-    fn the_demo_directory_covers_the_district_for_staff_and_manager() {
-        let yard = YardOptions::new("127.0.0.1:1883".parse().unwrap());
-        let sites = district::sites(&demo_scenario());
-        assert_eq!(
-            sites,
-            [("s01".to_owned(), vec!["b01".to_owned(), "b02".to_owned()])]
-        );
-        let (text, logins) = demo_directory_covering(&yard, &sites);
-        let dir = Directory::from_toml_str(&text, "demo directory").expect("directory loads");
-        let s01 = dir
-            .sites
-            .iter()
-            .find(|s| s.id == "s01")
-            .expect("district site");
-        assert_eq!((s01.cell.as_str(), s01.buildings.len()), ("cell-demo", 2));
-        let manager = dir.authenticate(&logins[1].token).expect("manager token");
-        assert_eq!(
-            dir.scope(manager),
-            Scope::Sites(vec![yard.site.clone(), "s01".into()])
-        );
-    }
-}
+mod tests;
