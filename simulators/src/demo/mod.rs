@@ -7,15 +7,19 @@
 //! prints has really crossed MQTT.
 
 mod console;
+mod directory;
+mod watch;
+
+use directory::Scratch;
+pub use directory::{demo_directory, demo_directory_covering, DemoLogin};
+use watch::{watch, Seen};
 
 use crate::broker::EmbeddedBroker;
 use crate::district::{self, feed, feed::demo_scenario};
 use crate::pile::Fault;
 use crate::yard::{Yard, YardOptions};
 use anyhow::Context as _;
-use gridwatch_telemetry::topic::{TopicKind, Topics};
-use gridwatch_telemetry::{codec, Alert, Event, EventKind, GatewayState, Reading, Status};
-use rumqttc::{AsyncClient, Event as MqttEvent, MqttOptions, Packet, QoS};
+use gridwatch_telemetry::{Alert, EventKind, GatewayState, Reading};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -114,112 +118,6 @@ fn is_district_rule(rule: &str) -> bool {
     rule.starts_with("group_rental") || rule.starts_with("indoor_")
 }
 
-/// A login of the demo's dashboard: made up for each run, so the printed
-/// tokens are only good while that demo runs.
-#[derive(Debug, Clone)]
-pub struct DemoLogin {
-    /// User name in the directory.
-    pub user: &'static str,
-    /// What the user is, for people.
-    pub role: &'static str,
-    /// The token to type at /login.
-    pub token: String,
-}
-
-/// The demo's directory: the yard's site in its grid cell, one grid staff
-/// member on duty there and one property manager of the site's company.
-/// Returns the file's text and the two logins.
-pub fn demo_directory(yard: &YardOptions) -> (String, Vec<DemoLogin>) {
-    demo_directory_covering(yard, &[])
-}
-
-/// [`demo_directory`] that also puts `sites` (id and buildings; the
-/// simulated district's) in the yard's cell and company, so the demo's staff
-/// and manager see the district's alerts too.
-pub fn demo_directory_covering(
-    yard: &YardOptions,
-    sites: &[(String, Vec<String>)],
-) -> (String, Vec<DemoLogin>) {
-    let logins = vec![
-        DemoLogin {
-            user: "demo.staff",
-            role: "grid staff",
-            token: random_token(),
-        },
-        DemoLogin {
-            user: "demo.manager",
-            role: "property manager",
-            token: random_token(),
-        },
-    ];
-    let hash = gridwatch_analytics::alerts::directory::token_sha256;
-    let text = format!(
-        r#"# Written by gridwatch-sim demo for this run only.
-[[cells]]
-id = "{cell}"
-name = "Demo grid cell"
-on_duty = ["demo.staff"]
-
-[[companies]]
-id = "demo-property"
-name = "Demo Property Services"
-
-[[sites]]
-id = "{site}"
-cell = "{cell}"
-company = "demo-property"
-buildings = ["yard"]
-
-[[users]]
-name = "demo.staff"
-role = "grid_staff"
-token_sha256 = "{staff}"
-
-[[users]]
-name = "demo.manager"
-role = "property_manager"
-company = "demo-property"
-token_sha256 = "{manager}"
-"#,
-        cell = yard.cell,
-        site = yard.site,
-        staff = hash(&logins[0].token),
-        manager = hash(&logins[1].token),
-    );
-    let mut text = text;
-    for (id, buildings) in sites {
-        let buildings: Vec<String> = buildings.iter().map(|b| format!("{b:?}")).collect();
-        text.push_str(&format!(
-            "\n[[sites]]\nid = {id:?}\ncell = {cell:?}\ncompany = \"demo-property\"\nbuildings = [{}]\n",
-            buildings.join(", "),
-            cell = yard.cell,
-        ));
-    }
-    (text, logins)
-}
-
-fn random_token() -> String {
-    format!("demo-{:016x}", rand::random::<u64>())
-}
-
-/// A scratch directory for the demo's directory file, removed on drop.
-struct Scratch(std::path::PathBuf);
-
-impl Scratch {
-    fn new() -> anyhow::Result<Self> {
-        let p = std::env::temp_dir().join(format!("gridwatch-demo-{}", std::process::id()));
-        std::fs::create_dir_all(&p)
-            .with_context(|| format!("creating the demo's scratch directory {}", p.display()))?;
-        Ok(Scratch(p))
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// `port` on loopback if it is free now, else any free port (0).
 fn dashboard_listen(port: u16) -> std::net::SocketAddr {
     let wanted = std::net::SocketAddr::from(([127, 0, 0, 1], port));
@@ -227,13 +125,6 @@ fn dashboard_listen(port: u16) -> std::net::SocketAddr {
         Ok(_) => wanted,
         Err(_) => std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
     }
-}
-
-enum Seen {
-    Reading(Box<Reading>),
-    Event(Event),
-    Status(Status),
-    Alert(Box<Alert>),
 }
 
 /// Runs the demo, writing what happens to `out`.
@@ -570,6 +461,16 @@ pub async fn run(opts: &DemoOptions, out: &mut (impl Write + Send)) -> anyhow::R
         }
     };
     let dashboard = yard.api_addr;
+    if !opts.verbose {
+        // The counts at the end, however short the run.
+        let yard_alerts = alerts.iter().filter(|a| !district_site(&a.site)).count();
+        writeln!(
+            out,
+            "[{:>5.1} s] {}",
+            secs(started),
+            console::status_line(readings, alerts.len(), yard_alerts, alerts_url.as_deref())
+        )?;
+    }
     district_stop.cancel();
     if let Some(task) = district_task {
         // Say how far the district got, whether it finished or was stopped.
@@ -630,60 +531,6 @@ fn report_district(
 
 fn secs(since: Instant) -> f64 {
     since.elapsed().as_secs_f64()
-}
-
-/// Subscribes to everything the demo shows and forwards it, decoded.
-async fn watch(port: u16, tx: mpsc::Sender<Seen>) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-    let mut opts = MqttOptions::new("gridwatch-demo-console", "127.0.0.1", port);
-    opts.set_keep_alive(Duration::from_secs(10));
-    opts.set_max_packet_size(1 << 20, 1 << 20);
-    let (client, mut eventloop) = AsyncClient::new(opts, 64);
-    let topics = Topics::default();
-    for filter in [
-        "alerts/#".to_string(),
-        topics.all_readings(),
-        topics.all_events(),
-        topics.all_status(),
-    ] {
-        client
-            .subscribe(filter, QoS::AtLeastOnce)
-            .await
-            .context("subscribing the demo console")?;
-    }
-    Ok(tokio::spawn(async move {
-        let _client = client;
-        loop {
-            match eventloop.poll().await {
-                Ok(MqttEvent::Incoming(Packet::Publish(p))) => {
-                    let seen = if p.topic.starts_with("alerts/") {
-                        codec::decode::<Alert>(&p.payload)
-                            .ok()
-                            .map(|a| Seen::Alert(Box::new(a)))
-                    } else {
-                        match topics.parse(&p.topic).map(|t| t.kind) {
-                            Some(TopicKind::Reading) => codec::decode::<Reading>(&p.payload)
-                                .ok()
-                                .map(|r| Seen::Reading(Box::new(r))),
-                            Some(TopicKind::Event) => {
-                                codec::decode::<Event>(&p.payload).ok().map(Seen::Event)
-                            }
-                            Some(TopicKind::Status) => {
-                                codec::decode::<Status>(&p.payload).ok().map(Seen::Status)
-                            }
-                            _ => None,
-                        }
-                    };
-                    if let Some(seen) = seen {
-                        if tx.send(seen).await.is_err() {
-                            return;
-                        }
-                    }
-                }
-                Ok(_) => {}
-                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-            }
-        }
-    }))
 }
 
 #[cfg(test)]
