@@ -66,13 +66,28 @@ pub async fn run_with_tap(
 
 /// What a caller embedding the service (the demo, tests) may ask of it
 /// besides the config.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct RunOptions {
     /// Receives every raised alert; see [`run_with_tap`].
     pub tap: Option<mpsc::Sender<Alert>>,
     /// Receives the address the API listens on once it does (with
     /// `[api] listen` on port 0 this is how the caller learns the port).
     pub api_ready: Option<tokio::sync::oneshot::Sender<std::net::SocketAddr>>,
+    /// The host's clock, when not the wall clock: the demo runs its yard on
+    /// a clock 30× faster and gives analytics the same one, so that the
+    /// clock guard believes the yard's timestamps and a case's trail (raised
+    /// in event time, acted on in host time) reads on one clock.
+    pub clock: Option<Arc<dyn Clock>>,
+}
+
+impl std::fmt::Debug for RunOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunOptions")
+            .field("tap", &self.tap)
+            .field("api_ready", &self.api_ready)
+            .field("clock", &self.clock.as_ref().map(|c| c.now()))
+            .finish()
+    }
 }
 
 /// [`run`] with [`RunOptions`].
@@ -81,7 +96,12 @@ pub async fn run_with(
     shutdown: CancellationToken,
     options: RunOptions,
 ) -> anyhow::Result<()> {
-    let RunOptions { tap, api_ready } = options;
+    let RunOptions {
+        tap,
+        api_ready,
+        clock,
+    } = options;
+    let clock: Arc<dyn Clock> = clock.unwrap_or_else(|| Arc::new(SystemClock));
     config.validate()?;
     let mut config = config;
     let directory = match &config.directory.path {
@@ -123,7 +143,7 @@ pub async fn run_with(
             store: store.clone(),
             directory: directory.clone(),
             alerts: config.alerts.clone(),
-            clock: Arc::new(SystemClock),
+            clock: clock.clone(),
             stations: stations.clone(),
             cells: Arc::new(crate::alerts::route::CellRouter::new(&config.cells)),
             utc_offset_min: config.detect.utc_offset_min,
@@ -137,7 +157,7 @@ pub async fn run_with(
         info_span!("analytics", broker = %config.mqtt.broker(), client_id = %config.mqtt.client_id);
     let channels = crate::notify::start_channels(&config, directory.clone(), &shutdown)?;
     let cases = Cases::new(store, directory, &config).with_channels(channels);
-    let mut service = Service::new(&config, register, tap, cases, stations);
+    let mut service = Service::new(&config, register, tap, cases, stations, clock);
     crate::checkpoint::restore(&config, &mut service.pipeline)?;
     if let Some(c) = &mut service.checkpoint {
         // Proves at start that the file can be written, not an hour later.
@@ -198,6 +218,8 @@ struct Service {
     oversized: u64,
     max_message_bytes: usize,
     clock_guard: ClockGuard,
+    /// The host's clock the guard judges timestamps against.
+    clock: Arc<dyn Clock>,
     dead_letters: DeadLetters,
     tap_dropped: u64,
     last_stats: Instant,
@@ -213,6 +235,7 @@ impl Service {
         tap: Option<mpsc::Sender<Alert>>,
         cases: Cases,
         stations: Stations,
+        clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
             mqtt: config.mqtt.clone(),
@@ -230,6 +253,7 @@ impl Service {
             oversized: 0,
             max_message_bytes: config.ingest.max_message_bytes,
             clock_guard: ClockGuard::new(&config.ingest),
+            clock,
             dead_letters: DeadLetters::new(
                 config.ingest.dead_letter_path.clone(),
                 config.ingest.dead_letter_max_bytes,
@@ -374,7 +398,7 @@ impl Service {
     }
 
     fn on_message(&mut self, topic: &str, payload: &[u8]) {
-        let now = SystemClock.now();
+        let now = self.clock.now();
         if payload.len() > self.max_message_bytes {
             self.oversized += 1;
             let reason = format!(

@@ -56,7 +56,15 @@ enum Command {
 async fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Demo(opts) => {
-            cli::init_logs("warn,rumqttd=off");
+            // Warnings only: the console shows alerts and a status line;
+            // --verbose brings back the components' info logs. Escalations
+            // are left out: the district's alerts carry past times, so each
+            // escalates at once, and the console shows every alert anyway.
+            cli::init_logs(if opts.verbose {
+                "info,rumqttd=off"
+            } else {
+                "warn,rumqttd=off,gridwatch_analytics::alerts::cases=error"
+            });
             demo::run(&opts, &mut std::io::stdout()).await.map(|_| ())
         }
         Command::Pile(args) => {

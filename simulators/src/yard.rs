@@ -53,6 +53,10 @@ pub struct YardOptions {
     /// Further sites whose readings reach the same broker (the demo's
     /// simulated district), routed to the yard's grid cell.
     pub more_sites: Vec<String>,
+    /// `[detect.meter_health] no_data_min` of analytics, when not its
+    /// default: the demo raises it while its district recording plays (a
+    /// recording played beside a live yard would look silent).
+    pub meter_no_data_min: Option<u32>,
 }
 
 impl YardOptions {
@@ -77,6 +81,7 @@ impl YardOptions {
             directory: None,
             register: None,
             more_sites: Vec::new(),
+            meter_no_data_min: None,
         }
     }
 
@@ -140,6 +145,9 @@ cell = "{cell}"
                 "\n[[cells.sites]]\nsite = \"{site}\"\ncell = \"{cell}\"\n",
                 cell = self.cell
             ));
+        }
+        if let Some(min) = self.meter_no_data_min {
+            text.push_str(&format!("\n[detect.meter_health]\nno_data_min = {min}\n"));
         }
         if let Some(listen) = self.api_listen {
             text.push_str(&format!("\n[api]\nlisten = \"{listen}\"\n"));
@@ -226,8 +234,12 @@ impl Yard {
         )?;
         let gw_clock: Arc<dyn Clock> = Arc::new(clock);
         let (api_tx, api_rx) = tokio::sync::oneshot::channel();
+        // One clock for the whole yard: the gateway stamps readings with it
+        // and analytics judges them (clock guard) and stamps staff actions
+        // in a case's trail with it, so the trail reads on one clock.
         let run_options = gridwatch_analytics::RunOptions {
             api_ready: Some(api_tx),
+            clock: Some(gw_clock.clone()),
             ..Default::default()
         };
         tasks.push((

@@ -80,6 +80,7 @@ async fn the_demo_district_raises_alerts_the_staff_member_sees_within_a_minute()
         no_dashboard: false,
         no_district: false,
         status_every_s: 5,
+        verbose: false,
     };
     let console = Console::default();
     let started = Instant::now();
@@ -106,6 +107,63 @@ async fn the_demo_district_raises_alerts_the_staff_member_sees_within_a_minute()
     let text = console.text();
     assert!(text.contains("simulated district"), "{text}");
     assert!(text.contains("district: "), "{text}");
+    // The district's recording played beside the live yard raises no
+    // no-data alert (its meters are not silent, only played fast).
+    assert!(
+        !outcome.alerts.iter().any(|a| a.rule.ends_with("no_data")),
+        "{text}"
+    );
+    assert_console_is_for_people(&text, &outcome);
+}
+
+/// Most lines a console may have in a run of these tests: a header of about
+/// 15, the alerts (about a dozen), a status line every 5 s and a few more.
+/// The console that printed every tag sighting had over 350.
+const MAX_CONSOLE_LINES: usize = 80;
+
+/// The console shows the yard's alert as one line, the timing line names
+/// the yard's rule (not a district alert's), and no debug output.
+fn assert_console_is_for_people(text: &str, outcome: &demo::DemoOutcome) {
+    let rule = outcome
+        .first_yard_rule
+        .as_deref()
+        .expect("the yard's first alert");
+    assert!(rule.starts_with("socket_"), "{rule}\n{text}");
+    assert!(
+        text.lines().any(|l| l.contains("告警")
+            && l.contains("(socket_overcurrent)")
+            && l.contains("demo-yard/")
+            && l.contains("(UTC+8)")),
+        "no line for the yard's overcurrent alert:\n{text}"
+    );
+    let timing = text
+        .lines()
+        .find(|l| l.starts_with("Demo finished:"))
+        .unwrap_or_else(|| panic!("no timing line:\n{text}"));
+    assert!(
+        timing.contains(&format!("the yard's first ({rule}")),
+        "{timing}"
+    );
+    // Debug output: Rust `{:?}` of events, multi-line alert renderings,
+    // tracing lines. None of it belongs on the console by default.
+    let debug: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            l.contains(" { ")
+                || l.trim_start().starts_with("where:")
+                || l.trim_start().starts_with("measured:")
+                || [" DEBUG ", " INFO ", " TRACE "]
+                    .iter()
+                    .any(|m| l.contains(m))
+        })
+        .collect();
+    assert!(debug.is_empty(), "debug lines on the console: {debug:?}");
+    let lines = text.lines().count();
+    assert!(
+        lines < MAX_CONSOLE_LINES,
+        "{lines} console lines, at most {MAX_CONSOLE_LINES} expected:\n{text}"
+    );
+    assert!(text.contains("status: "), "no status line:\n{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -122,6 +180,7 @@ async fn without_the_district_the_demo_raises_only_the_yards_alerts() {
         no_dashboard: true,
         no_district: true,
         status_every_s: 5,
+        verbose: false,
     };
     let mut out = Vec::new();
     let outcome = demo::run(&opts, &mut out).await.expect("demo runs");
@@ -133,4 +192,5 @@ async fn without_the_district_the_demo_raises_only_the_yards_alerts() {
     );
     assert!(outcome.time_to_district_alert.is_none());
     assert!(!text.contains("simulated district"), "{text}");
+    assert_console_is_for_people(&text, &outcome);
 }

@@ -6,14 +6,20 @@
 //! The demo reads alerts from the broker like any other consumer, so what it
 //! prints has really crossed MQTT.
 
+mod console;
+mod directory;
+mod watch;
+
+use directory::Scratch;
+pub use directory::{demo_directory, demo_directory_covering, DemoLogin};
+use watch::{watch, Seen};
+
 use crate::broker::EmbeddedBroker;
 use crate::district::{self, feed, feed::demo_scenario};
 use crate::pile::Fault;
 use crate::yard::{Yard, YardOptions};
 use anyhow::Context as _;
-use gridwatch_telemetry::topic::{TopicKind, Topics};
-use gridwatch_telemetry::{codec, Alert, Event, EventKind, GatewayState, Reading, Status};
-use rumqttc::{AsyncClient, Event as MqttEvent, MqttOptions, Packet, QoS};
+use gridwatch_telemetry::{Alert, EventKind, GatewayState, Reading};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -22,6 +28,10 @@ use tokio_util::sync::CancellationToken;
 
 /// Seed of the demo's district: fixed, so every run shows the same flats.
 const DISTRICT_SEED: u64 = 1;
+
+/// `no_data_min` of the demo's analytics while the district plays: 60 days,
+/// longer than the district's recording (21 days) and any demo run at 30×.
+const NO_DATA_MIN_WITH_DISTRICT: u32 = 60 * 24 * 60;
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -79,6 +89,11 @@ pub struct DemoOptions {
     /// Seconds between the pile status lines.
     #[arg(long, default_value_t = 5)]
     pub status_every_s: u64,
+    /// Print what the console printed before: every sighting, device event
+    /// and alert in full, and the components' info logs (unless `RUST_LOG`
+    /// says otherwise).
+    #[arg(long)]
+    pub verbose: bool,
 }
 
 /// What the demo observed, for tests.
@@ -86,8 +101,11 @@ pub struct DemoOptions {
 pub struct DemoOutcome {
     /// Alerts received from the broker.
     pub alerts: Vec<Alert>,
-    /// Wall time from fault injection to the first alert.
+    /// Wall time from fault injection to the yard's first alert (the
+    /// district's alerts do not count: they are not the fault's).
     pub time_to_alert: Option<Duration>,
+    /// Rule of the yard's first alert.
+    pub first_yard_rule: Option<String>,
     /// Where the dashboard listened, if it ran.
     pub dashboard: Option<std::net::SocketAddr>,
     /// Wall time from the start to the district's first group-rental or
@@ -100,112 +118,6 @@ fn is_district_rule(rule: &str) -> bool {
     rule.starts_with("group_rental") || rule.starts_with("indoor_")
 }
 
-/// A login of the demo's dashboard: made up for each run, so the printed
-/// tokens are only good while that demo runs.
-#[derive(Debug, Clone)]
-pub struct DemoLogin {
-    /// User name in the directory.
-    pub user: &'static str,
-    /// What the user is, for people.
-    pub role: &'static str,
-    /// The token to type at /login.
-    pub token: String,
-}
-
-/// The demo's directory: the yard's site in its grid cell, one grid staff
-/// member on duty there and one property manager of the site's company.
-/// Returns the file's text and the two logins.
-pub fn demo_directory(yard: &YardOptions) -> (String, Vec<DemoLogin>) {
-    demo_directory_covering(yard, &[])
-}
-
-/// [`demo_directory`] that also puts `sites` (id and buildings; the
-/// simulated district's) in the yard's cell and company, so the demo's staff
-/// and manager see the district's alerts too.
-pub fn demo_directory_covering(
-    yard: &YardOptions,
-    sites: &[(String, Vec<String>)],
-) -> (String, Vec<DemoLogin>) {
-    let logins = vec![
-        DemoLogin {
-            user: "demo.staff",
-            role: "grid staff",
-            token: random_token(),
-        },
-        DemoLogin {
-            user: "demo.manager",
-            role: "property manager",
-            token: random_token(),
-        },
-    ];
-    let hash = gridwatch_analytics::alerts::directory::token_sha256;
-    let text = format!(
-        r#"# Written by gridwatch-sim demo for this run only.
-[[cells]]
-id = "{cell}"
-name = "Demo grid cell"
-on_duty = ["demo.staff"]
-
-[[companies]]
-id = "demo-property"
-name = "Demo Property Services"
-
-[[sites]]
-id = "{site}"
-cell = "{cell}"
-company = "demo-property"
-buildings = ["yard"]
-
-[[users]]
-name = "demo.staff"
-role = "grid_staff"
-token_sha256 = "{staff}"
-
-[[users]]
-name = "demo.manager"
-role = "property_manager"
-company = "demo-property"
-token_sha256 = "{manager}"
-"#,
-        cell = yard.cell,
-        site = yard.site,
-        staff = hash(&logins[0].token),
-        manager = hash(&logins[1].token),
-    );
-    let mut text = text;
-    for (id, buildings) in sites {
-        let buildings: Vec<String> = buildings.iter().map(|b| format!("{b:?}")).collect();
-        text.push_str(&format!(
-            "\n[[sites]]\nid = {id:?}\ncell = {cell:?}\ncompany = \"demo-property\"\nbuildings = [{}]\n",
-            buildings.join(", "),
-            cell = yard.cell,
-        ));
-    }
-    (text, logins)
-}
-
-fn random_token() -> String {
-    format!("demo-{:016x}", rand::random::<u64>())
-}
-
-/// A scratch directory for the demo's directory file, removed on drop.
-struct Scratch(std::path::PathBuf);
-
-impl Scratch {
-    fn new() -> anyhow::Result<Self> {
-        let p = std::env::temp_dir().join(format!("gridwatch-demo-{}", std::process::id()));
-        std::fs::create_dir_all(&p)
-            .with_context(|| format!("creating the demo's scratch directory {}", p.display()))?;
-        Ok(Scratch(p))
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// `port` on loopback if it is free now, else any free port (0).
 fn dashboard_listen(port: u16) -> std::net::SocketAddr {
     let wanted = std::net::SocketAddr::from(([127, 0, 0, 1], port));
@@ -213,13 +125,6 @@ fn dashboard_listen(port: u16) -> std::net::SocketAddr {
         Ok(_) => wanted,
         Err(_) => std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
     }
-}
-
-enum Seen {
-    Reading(Box<Reading>),
-    Event(Event),
-    Status(Status),
-    Alert(Box<Alert>),
 }
 
 /// Runs the demo, writing what happens to `out`.
@@ -241,6 +146,15 @@ pub async fn run(opts: &DemoOptions, out: &mut (impl Write + Send)) -> anyhow::R
     let district = (!opts.no_district).then(demo_scenario);
     let district_sites = district.as_ref().map(district::sites).unwrap_or_default();
     yard_opts.more_sites = district_sites.iter().map(|(s, _)| s.clone()).collect();
+    if district.is_some() {
+        // The district is weeks of recording played in seconds beside a live
+        // yard. Analytics judges a meter's silence against the newest reading
+        // of any meter, the yard's live ones, so every district meter would
+        // look silent for weeks (building_no_data at once, meter_no_data
+        // after the playback). Past the recording's length, no-data cannot
+        // fire on the district; stuck and reversed registers still do.
+        yard_opts.meter_no_data_min = Some(NO_DATA_MIN_WITH_DISTRICT);
+    }
     let mut logins = Vec::new();
     let scratch = Scratch::new()?;
     // The district is generated before analytics starts, so that analytics
@@ -335,11 +249,26 @@ pub async fn run(opts: &DemoOptions, out: &mut (impl Write + Send)) -> anyhow::R
         })
     });
     let mut time_to_district_alert = None;
+    if district_on {
+        writeln!(
+            out,
+            "  (no-data alerts are off for this run: the district is a recording played beside a live yard, so its meters would all look silent)"
+        )?;
+    }
     writeln!(
         out,
-        "  simulated time runs {}x faster than the wall clock; a fault is injected after {} s\n",
+        "  simulated time runs {}x faster than the wall clock; a fault is injected after {} s",
         opts.speed, opts.fault_after_s
     )?;
+    writeln!(
+        out,
+        "  alerts below: site local time (UTC+8), severity, rule (Chinese and id), place, title; a status line every {} s{}\n",
+        opts.status_every_s.max(1),
+        if opts.verbose { "" } else { " (--verbose for everything)" }
+    )?;
+    let alerts_url = yard.api_addr.map(|a| format!("http://{a}/alerts"));
+    let mut readings: u64 = 0;
+    let mut first_yard_rule: Option<String> = None;
 
     let fault_at = started + Duration::from_secs(opts.fault_after_s);
     let deadline = fault_at + Duration::from_secs(opts.timeout_s);
@@ -374,12 +303,35 @@ pub async fn run(opts: &DemoOptions, out: &mut (impl Write + Send)) -> anyhow::R
             )?;
         }
         if now >= next_status {
-            if !latest.is_empty() {
+            if opts.verbose && !latest.is_empty() {
                 writeln!(
                     out,
                     "[{:>5.1} s] {}",
                     secs(started),
-                    pile_line(&yard_opts.device, &latest)
+                    console::pile_line(&yard_opts.device, &latest)
+                )?;
+            } else if !opts.verbose {
+                let yard_alerts = alerts.iter().filter(|a| !district_site(&a.site)).count();
+                let socket = latest
+                    .get(&opts.socket)
+                    .map(|r| {
+                        format!(
+                            "; {} {}",
+                            yard_opts.device,
+                            console::socket_text(opts.socket, r)
+                        )
+                    })
+                    .unwrap_or_default();
+                writeln!(
+                    out,
+                    "[{:>5.1} s] {}{socket}",
+                    secs(started),
+                    console::status_line(
+                        readings,
+                        alerts.len(),
+                        yard_alerts,
+                        alerts_url.as_deref()
+                    )
                 )?;
             }
             next_status = now + Duration::from_secs(opts.status_every_s.max(1));
@@ -417,11 +369,17 @@ pub async fn run(opts: &DemoOptions, out: &mut (impl Write + Send)) -> anyhow::R
         };
         match received {
             Ok(Some(Seen::Reading(r))) => {
+                readings += 1;
+                if r.site.as_str() != yard_opts.site {
+                    continue;
+                }
                 if let Some(s) = r.socket {
                     latest.insert(s, *r);
                 }
             }
-            Ok(Some(Seen::Status(s))) => {
+            Ok(Some(Seen::Status(s)))
+                if opts.verbose || s.gateway.as_str() == yard_opts.gateway =>
+            {
                 let state = match s.state {
                     GatewayState::Online => "online",
                     GatewayState::Offline => "offline",
@@ -435,7 +393,11 @@ pub async fn run(opts: &DemoOptions, out: &mut (impl Write + Send)) -> anyhow::R
                     s.devices_total
                 )?;
             }
-            Ok(Some(Seen::Event(e))) => {
+            Ok(Some(Seen::Event(e)))
+                if opts.verbose
+                    || (e.site.as_str() == yard_opts.site
+                        && !matches!(e.kind, EventKind::Sighting { .. })) =>
+            {
                 let what = match &e.kind {
                     EventKind::DeviceOffline { reason } => format!("went offline: {reason}"),
                     EventKind::DeviceOnline => "answers".to_string(),
@@ -445,17 +407,27 @@ pub async fn run(opts: &DemoOptions, out: &mut (impl Write + Send)) -> anyhow::R
                 writeln!(out, "[{:>5.1} s] {} {what}", secs(started), e.device)?;
             }
             Ok(Some(Seen::Alert(a))) => {
-                if time_to_alert.is_none() {
+                if time_to_alert.is_none() && a.site == yard_opts.site {
                     time_to_alert = injected_at.map(|t| t.elapsed());
+                    first_yard_rule = Some(a.rule.clone());
                 }
-                writeln!(
-                    out,
-                    "\n[{:>5.1} s] ALERT on alerts/{}/{}",
-                    secs(started),
-                    a.cell,
-                    a.severity
-                )?;
-                writeln!(out, "{}", gridwatch_analytics::render_alert(&a))?;
+                if opts.verbose {
+                    writeln!(
+                        out,
+                        "\n[{:>5.1} s] ALERT on alerts/{}/{}",
+                        secs(started),
+                        a.cell,
+                        a.severity
+                    )?;
+                    writeln!(out, "{}", gridwatch_analytics::render_alert(&a))?;
+                } else {
+                    writeln!(
+                        out,
+                        "[{:>5.1} s] {}",
+                        secs(started),
+                        console::alert_line(&a)
+                    )?;
+                }
                 let district_alert = is_district_rule(&a.rule);
                 if district_alert && time_to_district_alert.is_none() {
                     time_to_district_alert = Some(started.elapsed());
@@ -483,11 +455,22 @@ pub async fn run(opts: &DemoOptions, out: &mut (impl Write + Send)) -> anyhow::R
                     finish_at = Some(Instant::now() + Duration::from_secs(3));
                 }
             }
+            Ok(Some(_)) => {}
             Ok(None) => break Err(anyhow::anyhow!("lost the demo's own MQTT subscription")),
             Err(_) => {}
         }
     };
     let dashboard = yard.api_addr;
+    if !opts.verbose {
+        // The counts at the end, however short the run.
+        let yard_alerts = alerts.iter().filter(|a| !district_site(&a.site)).count();
+        writeln!(
+            out,
+            "[{:>5.1} s] {}",
+            secs(started),
+            console::status_line(readings, alerts.len(), yard_alerts, alerts_url.as_deref())
+        )?;
+    }
     district_stop.cancel();
     if let Some(task) = district_task {
         // Say how far the district got, whether it finished or was stopped.
@@ -497,10 +480,10 @@ pub async fn run(opts: &DemoOptions, out: &mut (impl Write + Send)) -> anyhow::R
     }
     yard.stop().await?;
     outcome?;
-    if let Some(t) = time_to_alert {
+    if let (Some(t), Some(rule)) = (time_to_alert, &first_yard_rule) {
         writeln!(
             out,
-            "Demo finished: {} alert(s); the first arrived {:.1} s (wall clock) after the fault was injected.",
+            "Demo finished: {} alert(s); the yard's first ({rule}, on the socket the fault was injected into) arrived {:.1} s (wall clock) after the fault was injected.",
             alerts.len(),
             t.as_secs_f64()
         )?;
@@ -515,6 +498,7 @@ pub async fn run(opts: &DemoOptions, out: &mut (impl Write + Send)) -> anyhow::R
     Ok(DemoOutcome {
         alerts,
         time_to_alert,
+        first_yard_rule,
         dashboard,
         time_to_district_alert,
     })
@@ -549,134 +533,5 @@ fn secs(since: Instant) -> f64 {
     since.elapsed().as_secs_f64()
 }
 
-fn pile_line(device: &str, latest: &BTreeMap<u16, Reading>) -> String {
-    let parts: Vec<String> = latest
-        .iter()
-        .map(|(s, r)| {
-            let state = match r.value("state").unwrap_or(-1.0) as i64 {
-                0 => "idle",
-                1 => "plugged",
-                2 => "charging",
-                3 => "full",
-                4 => "finished",
-                5 => "fault",
-                _ => "?",
-            };
-            if state == "idle" {
-                format!("#{s} idle")
-            } else {
-                format!(
-                    "#{s} {state} {:.0} W {:.2} A {:.1} °C",
-                    r.value("power_w").unwrap_or(0.0),
-                    r.value("current_a").unwrap_or(0.0),
-                    r.value("temperature_c").unwrap_or(0.0)
-                )
-            }
-        })
-        .collect();
-    format!("{device}: {}", parts.join(" | "))
-}
-
-/// Subscribes to everything the demo shows and forwards it, decoded.
-async fn watch(port: u16, tx: mpsc::Sender<Seen>) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-    let mut opts = MqttOptions::new("gridwatch-demo-console", "127.0.0.1", port);
-    opts.set_keep_alive(Duration::from_secs(10));
-    opts.set_max_packet_size(1 << 20, 1 << 20);
-    let (client, mut eventloop) = AsyncClient::new(opts, 64);
-    let topics = Topics::default();
-    for filter in [
-        "alerts/#".to_string(),
-        topics.all_readings(),
-        topics.all_events(),
-        topics.all_status(),
-    ] {
-        client
-            .subscribe(filter, QoS::AtLeastOnce)
-            .await
-            .context("subscribing the demo console")?;
-    }
-    Ok(tokio::spawn(async move {
-        let _client = client;
-        loop {
-            match eventloop.poll().await {
-                Ok(MqttEvent::Incoming(Packet::Publish(p))) => {
-                    let seen = if p.topic.starts_with("alerts/") {
-                        codec::decode::<Alert>(&p.payload)
-                            .ok()
-                            .map(|a| Seen::Alert(Box::new(a)))
-                    } else {
-                        match topics.parse(&p.topic).map(|t| t.kind) {
-                            Some(TopicKind::Reading) => codec::decode::<Reading>(&p.payload)
-                                .ok()
-                                .map(|r| Seen::Reading(Box::new(r))),
-                            Some(TopicKind::Event) => {
-                                codec::decode::<Event>(&p.payload).ok().map(Seen::Event)
-                            }
-                            Some(TopicKind::Status) => {
-                                codec::decode::<Status>(&p.payload).ok().map(Seen::Status)
-                            }
-                            _ => None,
-                        }
-                    };
-                    if let Some(seen) = seen {
-                        if tx.send(seen).await.is_err() {
-                            return;
-                        }
-                    }
-                }
-                Ok(_) => {}
-                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-            }
-        }
-    }))
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use gridwatch_analytics::alerts::directory::{Directory, Role};
-    use gridwatch_analytics::store::Scope;
-
-    #[test]
-    fn the_demo_logins_open_the_yard_to_staff_and_its_manager() {
-        let yard = YardOptions::new("127.0.0.1:1883".parse().unwrap());
-        let (text, logins) = demo_directory(&yard);
-        let dir = Directory::from_toml_str(&text, "demo directory").expect("directory loads");
-        let staff = dir.authenticate(&logins[0].token).expect("staff token");
-        assert_eq!(
-            (staff.name.as_str(), staff.role),
-            ("demo.staff", Role::GridStaff)
-        );
-        assert_eq!(dir.scope(staff), Scope::Cells(vec![yard.cell.clone()]));
-        let manager = dir.authenticate(&logins[1].token).expect("manager token");
-        assert_eq!(manager.role, Role::PropertyManager);
-        assert_eq!(dir.scope(manager), Scope::Sites(vec![yard.site.clone()]));
-        // Tokens are made up per run, never written down in the file.
-        assert!(!text.contains(&logins[0].token));
-        let (_, again) = demo_directory(&yard);
-        assert_ne!(again[0].token, logins[0].token);
-    }
-
-    #[test]
-    fn the_demo_directory_covers_the_district_for_staff_and_manager() {
-        let yard = YardOptions::new("127.0.0.1:1883".parse().unwrap());
-        let sites = district::sites(&demo_scenario());
-        assert_eq!(
-            sites,
-            [("s01".to_owned(), vec!["b01".to_owned(), "b02".to_owned()])]
-        );
-        let (text, logins) = demo_directory_covering(&yard, &sites);
-        let dir = Directory::from_toml_str(&text, "demo directory").expect("directory loads");
-        let s01 = dir
-            .sites
-            .iter()
-            .find(|s| s.id == "s01")
-            .expect("district site");
-        assert_eq!((s01.cell.as_str(), s01.buildings.len()), ("cell-demo", 2));
-        let manager = dir.authenticate(&logins[1].token).expect("manager token");
-        assert_eq!(
-            dir.scope(manager),
-            Scope::Sites(vec![yard.site.clone(), "s01".into()])
-        );
-    }
-}
+mod tests;
