@@ -148,7 +148,7 @@ pub async fn run_with(
             cells: Arc::new(crate::alerts::route::CellRouter::new(&config.cells)),
             utc_offset_min: config.detect.utc_offset_min,
         });
-        spawn_api(listener, router, config.api.limits(), shutdown.clone())?;
+        crate::api::connections::spawn(listener, router, config.api.limits(), shutdown.clone())?;
         if let Some(ready) = api_ready {
             let _ = ready.send(bound);
         }
@@ -169,38 +169,6 @@ pub async fn run_with(
         .run(client, eventloop, shutdown)
         .instrument(span)
         .await;
-    Ok(())
-}
-
-/// Threads serving the API: requests run beside the MQTT loop, not on it,
-/// so a crowd of dashboard users does not delay readings.
-const API_THREADS: usize = 2;
-
-/// Serves the API on threads of its own until `shutdown` is cancelled.
-fn spawn_api(
-    listener: std::net::TcpListener,
-    router: axum::Router,
-    limits: crate::api::connections::ConnectionLimits,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(API_THREADS)
-        .thread_name("analytics-api")
-        .enable_all()
-        .build()?;
-    std::thread::Builder::new()
-        .name("analytics-api".into())
-        .spawn(move || {
-            runtime.block_on(async move {
-                let result = match tokio::net::TcpListener::from_std(listener) {
-                    Ok(l) => crate::api::connections::serve_with(l, router, limits, shutdown).await,
-                    Err(e) => Err(e),
-                };
-                if let Err(e) = result {
-                    error!("the API stopped: {e}");
-                }
-            });
-        })?;
     Ok(())
 }
 

@@ -146,3 +146,35 @@ async fn answer(
         }
     }
 }
+
+/// Threads serving the API: requests run beside the MQTT loop, not on it,
+/// so a crowd of dashboard users does not delay readings.
+const API_THREADS: usize = 2;
+
+/// Serves the API on threads of its own until `shutdown` is cancelled.
+pub fn spawn(
+    listener: std::net::TcpListener,
+    router: axum::Router,
+    limits: ConnectionLimits,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(API_THREADS)
+        .thread_name("analytics-api")
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name("analytics-api".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                let result = match tokio::net::TcpListener::from_std(listener) {
+                    Ok(l) => serve_with(l, router, limits, shutdown).await,
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = result {
+                    tracing::error!("the API stopped: {e}");
+                }
+            });
+        })?;
+    Ok(())
+}
