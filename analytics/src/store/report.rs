@@ -110,8 +110,7 @@ impl Store {
              CASE WHEN state IN ('resolved', 'closed') THEN resolved_at_ms END, \
              CASE WHEN state IN ('resolved', 'closed') THEN disposition END \
              FROM alerts WHERE {cond} AND opened_at_ms >= {} AND opened_at_ms < {}",
-            period.from.0,
-            period.to.0
+            period.from.0, period.to.0
         );
         let rows: Vec<Raw> = {
             let conn = self.lock();
@@ -183,8 +182,7 @@ impl Store {
                 median_close_s: median(&mut t.close_ms),
                 false_alarms: t.false_alarms,
                 judged: t.judged,
-                false_alarm_rate: (t.judged > 0)
-                    .then(|| t.false_alarms as f64 / t.judged as f64),
+                false_alarm_rate: (t.judged > 0).then(|| t.false_alarms as f64 / t.judged as f64),
             })
             .collect())
     }

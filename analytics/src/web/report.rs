@@ -22,7 +22,11 @@ pub struct ReportQuery {
 
 /// The dates asked for and the period they cover, or a message naming the
 /// bad parameter.
-fn period(state: &AppState, lang: Lang, q: &ReportQuery) -> Result<(Date, Date, ReportPeriod), ApiError> {
+fn period(
+    state: &AppState,
+    lang: Lang,
+    q: &ReportQuery,
+) -> Result<(Date, Date, ReportPeriod), ApiError> {
     let now = state.clock.now();
     let today = Date::of(now, state.utc_offset_min);
     let pick = |name: &str, v: &Option<String>, default: Date| match v.as_deref().map(str::trim) {
@@ -134,7 +138,12 @@ pub fn render(
             escape(&rule_name(lang, &r.rule))
         );
         for (k, v) in cells {
-            let _ = write!(body, "<tr><th>{}</th><td>{}</td></tr>", lang.t(k), escape(&v));
+            let _ = write!(
+                body,
+                "<tr><th>{}</th><td>{}</td></tr>",
+                lang.t(k),
+                escape(&v)
+            );
         }
         body.push_str("</table></div>");
     }
