@@ -230,6 +230,10 @@ pub struct AlertsConfig {
     pub recheck_after_s: u64,
     /// Escalation times per severity.
     pub ack_within: AckWithin,
+    /// The assessment report's close limit: a case closed (a disposition
+    /// given) within this many seconds of opening counts as closed in time,
+    /// one still open past it as overdue. Default 7 days.
+    pub close_within_s: u64,
     /// Root causes that inhibit dependent alerts (`[[alerts.inhibit]]`).
     pub inhibit: Vec<InhibitRule>,
 }
@@ -285,6 +289,7 @@ impl Default for AlertsConfig {
             cooldown_by_rule_s: BTreeMap::new(),
             recheck_after_s: 7 * 86_400,
             ack_within: AckWithin::default(),
+            close_within_s: 7 * 86_400,
             inhibit: Vec::new(),
         }
     }
@@ -296,6 +301,7 @@ impl AlertsConfig {
         let a = &self.ack_within;
         for (key, v) in [
             ("recheck_after_s", self.recheck_after_s),
+            ("close_within_s", self.close_within_s),
             ("ack_within.critical_s", a.critical_s),
             ("ack_within.major_s", a.major_s),
             ("ack_within.minor_s", a.minor_s),

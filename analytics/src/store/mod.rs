@@ -26,6 +26,7 @@ pub mod cases;
 pub mod imported;
 pub mod listing;
 pub mod precision;
+pub mod report;
 pub mod silences;
 pub mod stations;
 
@@ -38,6 +39,7 @@ use thiserror::Error;
 pub use cases::{AlertCase, AuditEntry, Recorded, RecordedKind};
 pub use listing::{AlertFilter, AlertSummary};
 pub use precision::RulePrecision;
+pub use report::{ReportPeriod, ReportRow};
 pub use silences::{NewSilence, Silence};
 
 /// The schema, one file per version, applied in order.

@@ -14,6 +14,7 @@ pub mod alert;
 pub mod chart;
 pub mod list;
 pub mod page;
+pub mod report;
 pub mod stations;
 pub mod title;
 
@@ -44,6 +45,8 @@ pub fn router() -> Router<AppState> {
         .route("/alerts/:id/acknowledge", post(acknowledge))
         .route("/alerts/:id/close", post(close))
         .route("/alerts/:id/comments", post(comment))
+        .route("/report", get(report_page))
+        .route("/report.csv", get(report_csv))
         .route("/stations", get(stations::page))
         .route("/stations/events", get(stations::events))
         .layer(axum::middleware::from_fn(language))
@@ -267,4 +270,44 @@ async fn comment(
         Ok(Action::Comment(f.text))
     };
     act_and_return(lang, &state, &headers, id, action)
+}
+
+async fn report_page(
+    State(state): State<AppState>,
+    Extension(lang): Extension<Lang>,
+    headers: HeaderMap,
+    Query(q): Query<report::ReportQuery>,
+) -> Response {
+    let Some(c) = who(&state, &headers) else {
+        return to_login();
+    };
+    match report::render(&state, lang, &c.user.name, &c.scope, &q) {
+        Ok(page) => Html(page).into_response(),
+        Err(e) => error_page(lang, e),
+    }
+}
+
+async fn report_csv(
+    State(state): State<AppState>,
+    Extension(lang): Extension<Lang>,
+    headers: HeaderMap,
+    Query(q): Query<report::ReportQuery>,
+) -> Response {
+    let Some(c) = who(&state, &headers) else {
+        return to_login();
+    };
+    match report::csv(&state, lang, &c.scope, &q) {
+        Ok((text, name)) => (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{name}\""),
+                ),
+            ],
+            text,
+        )
+            .into_response(),
+        Err(e) => error_page(lang, e),
+    }
 }

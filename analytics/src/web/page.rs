@@ -74,11 +74,12 @@ pub fn layout(lang: Lang, title: &str, user: Option<&str>, body: &str) -> String
         "<!doctype html><html lang=\"{tag}\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{} · {app}</title><style>{STYLE}</style></head><body>\
-         <header><nav><a href=\"/alerts\"><strong>{app}</strong></a><a href=\"/alerts\">{}</a><a href=\"/stations\">{}</a>\
+         <header><nav><a href=\"/alerts\"><strong>{app}</strong></a><a href=\"/alerts\">{}</a><a href=\"/stations\">{}</a><a href=\"/report\">{}</a>\
          <a href=\"?lang={other}\" hreflang=\"{other}\">{}</a></nav>{who}</header><main>{body}</main></body></html>",
         escape(title),
         lang.t("nav.alerts"),
         lang.t("nav.stations"),
+        lang.t("nav.report"),
         lang.t("nav.other_lang"),
         tag = lang.tag(),
         app = lang.t("app.name"),
