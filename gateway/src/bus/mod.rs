@@ -8,6 +8,7 @@
 
 pub mod cjt188;
 pub mod dlt645;
+pub mod framed_line;
 pub mod modbus_rtu;
 pub mod modbus_tcp;
 pub mod serial;
