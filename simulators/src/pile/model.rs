@@ -336,6 +336,14 @@ impl PileModel {
         Ok(())
     }
 
+    /// Removes one injected fault from `socket`, leaving any others.
+    pub fn clear_fault(&mut self, socket: u16, fault: Fault) -> Result<(), SocketError> {
+        let env = self.env;
+        self.socket_mut(socket)?.clear_fault(fault, &env);
+        self.settle();
+        Ok(())
+    }
+
     /// Removes every injected fault from `socket`.
     pub fn clear_faults(&mut self, socket: u16) -> Result<(), SocketError> {
         let env = self.env;
