@@ -30,6 +30,7 @@ pub mod meter;
 pub mod pile;
 pub mod readers;
 pub mod rtu;
+pub mod scenario;
 pub mod sim_clock;
 pub mod yard;
 
