@@ -24,6 +24,8 @@ use tokio_util::sync::CancellationToken;
 
 /// Baud rate of the scenario's RTU lines: fast, so a poll takes a few ms.
 const RTU_BAUD: u32 = 115_200;
+/// How long alerts confirmed before the end may take to arrive (wall time).
+const DELIVERY_GRACE: Duration = Duration::from_millis(1500);
 /// How long a simulator may take to say where it listens.
 const START_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -244,7 +246,8 @@ pub async fn play(s: &Scenario, sim_binary: &Path, verbose: bool) -> anyhow::Res
     let (tx, mut rx) = tokio::sync::mpsc::channel(4096);
     let watcher = watch(broker.port(), tx).await?;
     let shutdown = CancellationToken::new();
-    let clock = ScaledClock::starting_now(s.speed);
+    let start_ts = gridwatch_telemetry::SystemClock.now();
+    let clock = ScaledClock::new(start_ts, s.speed);
     let started = Instant::now();
     let (tasks, _api) = spawn_gateway_and_analytics(
         gateway,
@@ -261,7 +264,7 @@ pub async fn play(s: &Scenario, sim_binary: &Path, verbose: bool) -> anyhow::Res
     let outcome: anyhow::Result<()> = async {
         loop {
             let now = Instant::now();
-            while let Some(step) = steps.next_if(|st| sim_s(now) >= st.at_s) {
+            while let Some(step) = steps.next_if(|st| sim_s(now) >= st.at_s && now < end) {
                 let conn = controls
                     .get_mut(&step.simulator)
                     .with_context(|| format!("no simulator {:?}", step.simulator))?;
@@ -277,13 +280,19 @@ pub async fn play(s: &Scenario, sim_binary: &Path, verbose: bool) -> anyhow::Res
                     step.simulator
                 ));
             }
-            if now >= end {
+            if now >= end + DELIVERY_GRACE {
                 return Ok(());
             }
-            let wait = end.min(now + Duration::from_millis(20)) - now;
+            let wait = Duration::from_millis(20);
             match tokio::time::timeout(wait, rx.recv()).await {
                 Ok(Some(Seen::Alert(a))) if ids.insert(a.id.clone()) => {
-                    let at_s = sim_s(Instant::now());
+                    // The alert's own time (the reading that confirmed it,
+                    // stamped on the scenario's clock), not its arrival: a
+                    // busy machine delays delivery, not the evidence.
+                    let at_s = (a.ts.0 - start_ts.0) as f64 / 1000.0;
+                    if at_s > s.duration() {
+                        continue;
+                    }
                     if verbose {
                         println!(
                             "[{at_s:>7.1} s] alert {} on {}: {}",

@@ -9,7 +9,8 @@ pub struct SeenAlert {
     pub rule: String,
     /// `site/gateway/device#socket`.
     pub entity: String,
-    /// Simulated seconds from the scenario's start.
+    /// The alert's time (that of the reading which confirmed it) in
+    /// simulated seconds from the scenario's start.
     pub at_s: f64,
     /// The alert's plain title, to make a surprise understandable.
     pub title: String,
