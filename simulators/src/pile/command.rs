@@ -7,6 +7,7 @@
 //! clear KIND|all socket=N [unit=U]                  remove one fault or all
 //! plug socket=N [charger=KIND] [unit=U]             plug a charger in (default lithium)
 //! unplug socket=N [unit=U]                          take it out
+//! hang [unit=U] / resume [unit=U]                   firmware hangs: registers stuck / runs again
 //! status                                            faults and chargers per socket
 //! help                                              this list
 //! ```
@@ -42,13 +43,16 @@ pub const CHARGER_NAMES: [&str; 7] = [
     "overheating",
 ];
 
-const VERBS: [&str; 6] = ["fault", "clear", "plug", "unplug", "status", "help"];
+const VERBS: [&str; 8] = [
+    "fault", "clear", "plug", "unplug", "hang", "resume", "status", "help",
+];
 
 /// Help text of the command language.
 pub const HELP: &str = "fault KIND socket=N [unit=U] [at=DUR] [for=DUR]
 clear KIND|all socket=N [unit=U]
 plug socket=N [charger=KIND] [unit=U]
 unplug socket=N [unit=U]
+hang [unit=U] / resume [unit=U]  (the firmware hangs: registers stuck at their last values)
 status
 faults: overcurrent, over_temperature (overtemp), charging_past_full, residual_current
 chargers: lithium, lead_acid, lithium_sharp, fast, two_packs, never_stops, overheating
@@ -108,6 +112,8 @@ pub enum Command {
     },
     /// Unplug.
     Unplug { unit: Option<u8>, socket: u16 },
+    /// Hang the firmware (registers stuck) or let it run again.
+    Hang { unit: Option<u8>, hung: bool },
     /// Report faults and chargers.
     Status,
     /// The command list.
@@ -137,6 +143,7 @@ pub fn parse(text: &str) -> Result<Command, String> {
     let allowed: &[&str] = match verb {
         "fault" => &["socket", "unit", "at", "for"],
         "clear" | "unplug" => &["socket", "unit"],
+        "hang" | "resume" => &["unit"],
         "plug" => &["socket", "unit", "charger"],
         "status" | "help" => &[],
         other => return Err(unknown_word("command", other, &VERBS)),
@@ -209,6 +216,10 @@ pub fn parse(text: &str) -> Result<Command, String> {
         "unplug" => Command::Unplug {
             unit,
             socket: socket()?,
+        },
+        "hang" | "resume" => Command::Hang {
+            unit,
+            hung: verb == "hang",
         },
         "status" => Command::Status,
         _ => Command::Help,
@@ -349,6 +360,18 @@ impl Piles {
                     spec.charge_current_a
                 ))
             }
+            Command::Hang { unit, hung } => {
+                let (unit, pile) = self.pile(unit)?;
+                pile.with(|p| p.set_hung(hung));
+                Ok(format!(
+                    "unit {unit}: firmware {}",
+                    if hung {
+                        "hung, registers stuck at their last values"
+                    } else {
+                        "running again"
+                    }
+                ))
+            }
             Command::Unplug { unit, socket } => {
                 let (unit, pile) = self.pile(unit)?;
                 pile.with(|p| p.unplug(socket)).map_err(|e| e.to_string())?;
@@ -383,8 +406,9 @@ impl Piles {
                     }
                 }
                 format!(
-                    "unit {unit} at {} s: {}",
+                    "unit {unit} at {} s{}: {}",
                     p.now_ms() / 1000,
+                    if p.is_hung() { " (firmware hung)" } else { "" },
                     if sockets.is_empty() {
                         "nothing plugged in".into()
                     } else {

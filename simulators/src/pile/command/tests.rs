@@ -181,3 +181,22 @@ fn an_overheating_charger_heats_its_socket() {
     let usual = pile.with(|p| p.socket(2)).unwrap().temperature_c;
     assert!(hot > 65.0 && hot > usual + 20.0, "{hot} °C vs {usual} °C");
 }
+
+#[test]
+fn a_hung_firmware_keeps_its_registers_until_it_resumes() {
+    let (piles, pile) = one_pile();
+    pile.with(|p| p.step(60_000));
+    let before = pile.with(|p| p.socket(2)).unwrap();
+    assert!(piles.command("hang").unwrap().contains("registers stuck"));
+    piles.command("fault overcurrent socket=2").unwrap();
+    pile.with(|p| p.step(10 * 60_000));
+    let stuck = pile.with(|p| p.socket(2)).unwrap();
+    assert_eq!(stuck.session_s, before.session_s);
+    assert_eq!(stuck.current_a, before.current_a);
+    assert!(piles.command("status").unwrap().contains("(firmware hung)"));
+    piles.command("resume").unwrap();
+    pile.with(|p| p.step(1_000));
+    let after = pile.with(|p| p.socket(2)).unwrap();
+    assert!(after.session_s > before.session_s + 600, "{after:?}");
+    assert!(after.current_a > 5.5, "the fault shows once it runs again");
+}
