@@ -184,6 +184,16 @@ impl Scenario {
         }
     }
 
+    /// The analytics config: the yard's (site → grid cell, defaults) with
+    /// the scenario's `analytics` text appended.
+    pub fn analytics_toml(&self, broker: std::net::SocketAddr) -> String {
+        let mut yard = crate::yard::YardOptions::new(broker);
+        yard.site = self.site.clone();
+        yard.gateway = self.gateway.clone();
+        yard.cell = "cell-scenario".into();
+        format!("{}\n{}\n", yard.analytics_toml(), self.analytics)
+    }
+
     /// Simulated seconds the scenario runs.
     pub fn duration(&self) -> f64 {
         self.duration_s.unwrap_or_else(|| {
@@ -216,6 +226,13 @@ impl Scenario {
                 self.poll_interval_ms
             ));
         }
+        // The whole analytics config, checked now rather than at run time.
+        let probe = std::net::SocketAddr::from(([127, 0, 0, 1], 1883));
+        gridwatch_analytics::AnalyticsConfig::from_toml_str(
+            &self.analytics_toml(probe),
+            "analytics",
+        )
+        .map_err(|e| format!("analytics (with the generated config before it): {e:#}"))?;
         if self.simulators.is_empty() {
             return Err("no [[simulators]]: a scenario needs at least one".into());
         }
@@ -342,6 +359,13 @@ within_s = 60
             (
                 GOOD.replace("within_s = 60", "within_s = -1"),
                 "within_s = -1",
+            ),
+            (
+                GOOD.replace(
+                    "speed = 60",
+                    "speed = 60\nanalytics = \"[detect.socket_session]\\nmax_gap = 5\"",
+                ),
+                "unknown field `max_gap`",
             ),
         ];
         for (text, want) in cases {

@@ -8,7 +8,7 @@ use super::verdict::SeenAlert;
 use crate::broker::EmbeddedBroker;
 use crate::demo::watch::{watch, Seen};
 use crate::sim_clock::ScaledClock;
-use crate::yard::{spawn_gateway_and_analytics, stop_tasks, YardOptions};
+use crate::yard::{spawn_gateway_and_analytics, stop_tasks};
 use anyhow::Context as _;
 use gridwatch_telemetry::Clock;
 use std::collections::{BTreeMap, BTreeSet};
@@ -217,11 +217,7 @@ pub async fn play(s: &Scenario, sim_binary: &Path, verbose: bool) -> anyhow::Res
     for sim in &s.simulators {
         sims.push(start_simulator(sim_binary, sim, s.speed, verbose).await?);
     }
-    let mut yard = YardOptions::new(broker.addr());
-    yard.site = s.site.clone();
-    yard.gateway = s.gateway.clone();
-    yard.cell = "cell-scenario".into();
-    let analytics_text = format!("{}\n{}\n", yard.analytics_toml(), s.analytics);
+    let analytics_text = s.analytics_toml(broker.addr());
     let gateway_text = gateway_toml(s, broker.addr(), &sims);
     if verbose {
         println!("gateway config:\n{gateway_text}\nanalytics config:\n{analytics_text}");
