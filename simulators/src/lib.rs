@@ -22,6 +22,7 @@
 
 pub mod broker;
 pub mod cjt188;
+pub mod control;
 pub mod demo;
 pub mod district;
 pub mod dlt645;
@@ -29,5 +30,23 @@ pub mod meter;
 pub mod pile;
 pub mod readers;
 pub mod rtu;
+pub mod scenario;
 pub mod sim_clock;
 pub mod yard;
+
+/// Resolves on Ctrl-C or SIGTERM: scripts and the scenario runner stop
+/// simulators with `kill`, people with Ctrl-C.
+pub async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

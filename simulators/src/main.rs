@@ -50,6 +50,10 @@ enum Command {
     ReaderMqtt(readers::cli::MqttArgs),
     /// A serial RFID reader on a pty, linked at --link.
     ReaderSerial(readers::cli::SerialArgs),
+    /// Test scenarios as files: simulators, a timeline of faults and the
+    /// alerts expected, run through a real gateway and analytics (see
+    /// docs/scenarios.md). Exit 0 passed, 1 failed, 2 could not run.
+    Scenario(gridwatch_simulators::scenario::Args),
 }
 
 #[tokio::main]
@@ -100,6 +104,20 @@ async fn main() -> ExitCode {
             cli::init_logs("info");
             cli::with_ctrl_c(|stop| async move { readers::cli::run_serial(&args, stop).await })
                 .await
+        }
+        Command::Scenario(args) => {
+            // Its own exit status: 1 is a failed expectation, 2 a scenario
+            // that could not run.
+            cli::init_logs(
+                "warn,rumqttd=off,gridwatch_analytics::alerts::cases=error,gridwatch_gateway::daemon=error",
+            );
+            return match gridwatch_simulators::scenario::main(&args, &mut std::io::stdout()).await {
+                Ok(outcome) => ExitCode::from(outcome.code()),
+                Err(e) => {
+                    eprintln!("gridwatch-sim: {e:#}");
+                    ExitCode::from(2)
+                }
+            };
         }
     };
     match result {

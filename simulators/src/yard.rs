@@ -178,7 +178,7 @@ pub struct Yard {
     /// Where analytics' API and dashboard listen, when asked for.
     pub api_addr: Option<SocketAddr>,
     shutdown: CancellationToken,
-    tasks: Vec<(&'static str, JoinHandle<anyhow::Result<()>>)>,
+    tasks: Tasks,
 }
 
 impl Yard {
@@ -203,7 +203,7 @@ impl Yard {
             .await
             .context("binding the pile simulator's Modbus TCP port on 127.0.0.1")?;
         let pile_addr = listener.local_addr()?;
-        let mut tasks: Vec<(&'static str, JoinHandle<anyhow::Result<()>>)> = Vec::new();
+        let mut tasks: Tasks = Vec::new();
         {
             let (pile, shutdown) = (pile.clone(), shutdown.clone());
             tasks.push((
@@ -233,31 +233,9 @@ impl Yard {
             "yard analytics config",
         )?;
         let gw_clock: Arc<dyn Clock> = Arc::new(clock);
-        let (api_tx, api_rx) = tokio::sync::oneshot::channel();
-        // One clock for the whole yard: the gateway stamps readings with it
-        // and analytics judges them (clock guard) and stamps staff actions
-        // in a case's trail with it, so the trail reads on one clock.
-        let run_options = gridwatch_analytics::RunOptions {
-            api_ready: Some(api_tx),
-            clock: Some(gw_clock.clone()),
-            ..Default::default()
-        };
-        tasks.push((
-            "analytics",
-            tokio::spawn(gridwatch_analytics::run_with(
-                analytics_config,
-                shutdown.clone(),
-                run_options,
-            )),
-        ));
-        tasks.push((
-            "gateway",
-            tokio::spawn(gridwatch_gateway::run(
-                gateway_config,
-                gw_clock,
-                shutdown.clone(),
-            )),
-        ));
+        let (chain, api_rx) =
+            spawn_gateway_and_analytics(gateway_config, analytics_config, gw_clock, &shutdown);
+        tasks.extend(chain);
         let api_addr = match opts.api_listen {
             None => None,
             Some(listen) => match tokio::time::timeout(Duration::from_secs(10), api_rx).await {
@@ -302,14 +280,58 @@ impl Yard {
     /// the gateway publishes its offline status on the way out.
     pub async fn stop(self) -> anyhow::Result<()> {
         self.shutdown.cancel();
-        for (name, task) in self.tasks {
-            match tokio::time::timeout(Duration::from_secs(10), task).await {
-                Ok(Ok(Ok(()))) => {}
-                Ok(Ok(Err(e))) => anyhow::bail!("{name} failed: {e:#}"),
-                Ok(Err(e)) => anyhow::bail!("{name} panicked: {e}"),
-                Err(_) => anyhow::bail!("{name} did not stop within 10 s"),
-            }
-        }
-        Ok(())
+        stop_tasks(self.tasks).await
     }
+}
+
+/// Named tasks of a running chain, each ending with its outcome.
+pub type Tasks = Vec<(&'static str, JoinHandle<anyhow::Result<()>>)>;
+
+/// Starts a gateway and analytics in this process on one clock: the gateway
+/// stamps readings with it, and analytics judges them (clock guard) and
+/// stamps staff actions with it, so a case's trail reads on one clock.
+/// Shared by the yard and the scenario runner ([`crate::scenario`]), which
+/// brings its own simulators. The receiver gets the API's address once it
+/// listens (when the analytics config has an `[api]`).
+pub fn spawn_gateway_and_analytics(
+    gateway: gridwatch_gateway::GatewayConfig,
+    analytics: gridwatch_analytics::AnalyticsConfig,
+    clock: Arc<dyn Clock>,
+    shutdown: &CancellationToken,
+) -> (Tasks, tokio::sync::oneshot::Receiver<SocketAddr>) {
+    let (api_tx, api_rx) = tokio::sync::oneshot::channel();
+    let run_options = gridwatch_analytics::RunOptions {
+        api_ready: Some(api_tx),
+        clock: Some(clock.clone()),
+        ..Default::default()
+    };
+    let tasks: Tasks = vec![
+        (
+            "analytics",
+            tokio::spawn(gridwatch_analytics::run_with(
+                analytics,
+                shutdown.clone(),
+                run_options,
+            )),
+        ),
+        (
+            "gateway",
+            tokio::spawn(gridwatch_gateway::run(gateway, clock, shutdown.clone())),
+        ),
+    ];
+    (tasks, api_rx)
+}
+
+/// Waits (at most 10 s each) for tasks whose shutdown was cancelled; the
+/// first failure, panic or hang is the error.
+pub async fn stop_tasks(tasks: Tasks) -> anyhow::Result<()> {
+    for (name, task) in tasks {
+        match tokio::time::timeout(Duration::from_secs(10), task).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => anyhow::bail!("{name} failed: {e:#}"),
+            Ok(Err(e)) => anyhow::bail!("{name} panicked: {e}"),
+            Err(_) => anyhow::bail!("{name} did not stop within 10 s"),
+        }
+    }
+    Ok(())
 }

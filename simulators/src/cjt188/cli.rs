@@ -4,7 +4,6 @@
 use super::{command, misbehave, parse_meter, Line, PtyLine};
 use crate::dlt645::LineTiming;
 use std::sync::{Arc, Mutex};
-use tokio::io::AsyncBufReadExt;
 use tokio_util::sync::CancellationToken;
 
 /// Options of `gridwatch-sim cjt188`.
@@ -29,6 +28,10 @@ pub struct Args {
     /// Answer at once instead of at the baud rate's pace.
     #[arg(long)]
     pub no_pace: bool,
+    /// Also take the stdin commands over TCP on this loopback address, one
+    /// answer line (`ok …` or `error …`) per command line.
+    #[arg(long)]
+    pub control: Option<std::net::SocketAddr>,
 }
 
 /// Serves the bus until Ctrl-C, printing the port's path, and carries out
@@ -69,35 +72,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         pty.path().display(),
         args.baud
     );
-    commands_from_stdin(|text| {
+    let handler: crate::control::Handler = Arc::new(move |text: &str| {
         let mut l = line.lock().unwrap_or_else(|p| p.into_inner());
         command(&mut l, text)
-    })
-    .await;
+    });
+    let served = crate::control::run(handler, args.control).await;
     shutdown.cancel();
     pty.join().await?;
-    Ok(())
-}
-
-/// Reads commands from stdin until Ctrl-C, printing what each did (or why
-/// not, on stderr). When stdin closes (run in the background) it keeps
-/// waiting for Ctrl-C. Shared by the simulators that take typed commands.
-pub async fn commands_from_stdin(mut handle: impl FnMut(&str) -> Result<String, String>) {
-    let mut stdin = tokio::io::BufReader::new(tokio::io::stdin()).lines();
-    loop {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => return,
-            next = stdin.next_line() => match next {
-                Ok(Some(text)) if text.trim().is_empty() => {}
-                Ok(Some(text)) => match handle(&text) {
-                    Ok(done) => println!("{done}"),
-                    Err(why) => eprintln!("{why}"),
-                },
-                Ok(None) | Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                    return;
-                }
-            },
-        }
-    }
+    served
 }

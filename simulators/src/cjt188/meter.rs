@@ -61,10 +61,22 @@ impl Change {
             "valve-open" => Change::Valve(Valve::Open),
             "valve-stuck" => Change::Valve(Valve::Abnormal),
             other => {
-                return Err(format!(
-                    "unknown behaviour {other:?}; use normal, abnormal, silent, bad-checksum, \
-                     truncated, noise, low-battery, battery-ok, valve-closed, valve-open or \
-                     valve-stuck"
+                return Err(crate::control::unknown_word(
+                    "behaviour",
+                    other,
+                    &[
+                        "normal",
+                        "abnormal",
+                        "silent",
+                        "bad-checksum",
+                        "truncated",
+                        "noise",
+                        "low-battery",
+                        "battery-ok",
+                        "valve-closed",
+                        "valve-open",
+                        "valve-stuck",
+                    ],
                 ))
             }
         })

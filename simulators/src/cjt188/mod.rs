@@ -93,6 +93,13 @@ mod tests {
     use gridwatch_cjt188::Valve;
 
     #[test]
+    fn a_misspelt_behaviour_gets_the_word_meant() {
+        let mut l = Line::new(vec![parse_meter("water:00000000000001", 0).unwrap()]);
+        let e = command(&mut l, "all low-batery").unwrap_err();
+        assert!(e.contains("did you mean \"low-battery\""), "{e}");
+    }
+
+    #[test]
     fn commands_change_the_named_meters() {
         let mut l = Line::new(vec![
             parse_meter("water:00000000000001", 0).unwrap(),

@@ -14,12 +14,15 @@ pub struct Dlt645Args {
     /// Answer at once instead of at the baud rate's pace.
     #[arg(long)]
     pub no_pace: bool,
+    /// Also take the stdin commands over TCP on this loopback address, one
+    /// answer line (`ok …` or `error …`) per command line.
+    #[arg(long)]
+    pub control: Option<std::net::SocketAddr>,
 }
 
 pub async fn run(args: Dlt645Args) -> anyhow::Result<()> {
     use gridwatch_simulators::dlt645::{self, Line, LineTiming, PtyLine};
     use std::sync::{Arc, Mutex};
-    use tokio::io::AsyncBufReadExt;
     let meters = args
         .meters
         .iter()
@@ -51,28 +54,12 @@ pub async fn run(args: Dlt645Args) -> anyhow::Result<()> {
         pty.path().display(),
         args.baud
     );
-    let mut stdin = tokio::io::BufReader::new(tokio::io::stdin()).lines();
-    loop {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => break,
-            next = stdin.next_line() => match next {
-                Ok(Some(text)) if text.trim().is_empty() => {}
-                Ok(Some(text)) => {
-                    let mut l = line.lock().unwrap_or_else(|p| p.into_inner());
-                    match dlt645::command(&mut l, &text) {
-                        Ok(done) => println!("{done}"),
-                        Err(why) => eprintln!("{why}"),
-                    }
-                }
-                // Stdin closed (run in the background): keep serving.
-                Ok(None) | Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                    break;
-                }
-            },
-        }
-    }
+    let handler: gridwatch_simulators::control::Handler = Arc::new(move |text: &str| {
+        let mut l = line.lock().unwrap_or_else(|p| p.into_inner());
+        dlt645::command(&mut l, text)
+    });
+    let served = gridwatch_simulators::control::run(handler, args.control).await;
     shutdown.cancel();
     pty.join().await?;
-    Ok(())
+    served
 }

@@ -22,9 +22,22 @@ pub struct RtuArgs {
     /// Number of sockets per pile.
     #[arg(long, default_value_t = 10)]
     pub sockets: u16,
-    /// Sockets with a lithium charger plugged in at start (comma-separated).
-    #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
+    /// Sockets with a charger (--charger) plugged in at start
+    /// (comma-separated); `--charging` alone: none.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,3", num_args = 0..)]
     pub charging: Vec<u16>,
+    /// The kind of charger plugged into the --charging sockets (lithium,
+    /// lead_acid, lithium_sharp, fast, two_packs, never_stops, overheating).
+    #[arg(long, default_value = "lithium", value_parser = super::pile::parse_charger_arg)]
+    pub charger: pile::ChargerKind,
+    /// A fault with its timing, `KIND,socket=N[,unit=U][,at=DUR][,for=DUR]`
+    /// (as `pile --fault`; unit may be left out with one pile). Repeatable.
+    #[arg(long = "fault")]
+    pub faults: Vec<String>,
+    /// Also take the stdin commands over TCP on this loopback address (as
+    /// `pile --control`).
+    #[arg(long)]
+    pub control: Option<std::net::SocketAddr>,
     /// Simulated seconds per wall-clock second.
     #[arg(long, default_value_t = 1.0)]
     pub speed: f64,
@@ -166,6 +179,7 @@ pub async fn run(mut args: RtuArgs) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let mut services = BTreeMap::new();
     let mut clocks = Vec::new();
+    let mut piles = BTreeMap::new();
     let meters: meter::Units = Arc::new(meters);
     if !meters.is_empty() {
         meter::spawn_clock(
@@ -191,9 +205,10 @@ pub async fn run(mut args: RtuArgs) -> anyhow::Result<()> {
             ..pile::PileConfig::default()
         })?;
         for s in &args.charging {
-            model.plug_in(*s, pile::ChargerKind::Lithium)?;
+            model.plug_in(*s, args.charger)?;
         }
         let shared = pile::SharedPile::new(model);
+        piles.insert(unit, shared.clone());
         clocks.push(pile::spawn_clock(
             shared.clone(),
             args.speed,
@@ -207,6 +222,14 @@ pub async fn run(mut args: RtuArgs) -> anyhow::Result<()> {
             LineUnit::Pile(pile::PileService::new(shared, unit, peer)),
         );
     }
+    let piles = pile::Piles::new(piles);
+    for spec in &args.faults {
+        let said = piles
+            .command(&format!("fault {spec}"))
+            .map_err(|e| anyhow::anyhow!("--fault {spec:?}: {e}"))?;
+        tracing::info!("{said}");
+    }
+    let _timer = piles.spawn_timer(shutdown.clone());
     let line =
         rtu::PtyLine::open().map_err(|e| anyhow::anyhow!("cannot open a pseudo-terminal: {e}"))?;
     // The one line a script reads: the port for the gateway's [[buses]].
@@ -226,8 +249,9 @@ pub async fn run(mut args: RtuArgs) -> anyhow::Result<()> {
         control,
         shutdown.clone(),
     ));
-    super::wait_for_stop().await;
+    let served = gridwatch_simulators::control::run(piles.handler(), args.control).await;
     shutdown.cancel();
+    served?;
     server.await??;
     Ok(())
 }

@@ -8,7 +8,7 @@
 
 mod console;
 mod directory;
-mod watch;
+pub(crate) mod watch;
 
 use directory::Scratch;
 pub use directory::{demo_directory, demo_directory_covering, DemoLogin};

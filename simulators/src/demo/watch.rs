@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// A decoded message of the demo's subscription.
-pub(super) enum Seen {
+pub(crate) enum Seen {
     Reading(Box<Reading>),
     Event(Event),
     Status(Status),
@@ -17,7 +17,7 @@ pub(super) enum Seen {
 }
 
 /// Subscribes to everything the demo shows and forwards it, decoded.
-pub(super) async fn watch(
+pub(crate) async fn watch(
     port: u16,
     tx: mpsc::Sender<Seen>,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {

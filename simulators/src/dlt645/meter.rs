@@ -45,9 +45,17 @@ impl Behaviour {
                     .map_err(|_| format!("{arg:?} is not a hex error word (e.g. 02)"))?
             })),
             other => {
-                return Err(format!(
-                    "unknown behaviour {other:?}; use normal, abnormal[:ERR], silent, \
-                     bad-checksum, truncated or noise"
+                return Err(crate::control::unknown_word(
+                    "behaviour",
+                    other,
+                    &[
+                        "normal",
+                        "abnormal[:ERR]",
+                        "silent",
+                        "bad-checksum",
+                        "truncated",
+                        "noise",
+                    ],
                 ))
             }
         })

@@ -91,4 +91,12 @@ mod tests {
             .unwrap_err()
             .contains("1 or 3"));
     }
+
+    #[test]
+    fn a_misspelt_behaviour_gets_the_word_meant() {
+        let mut l = Line::new(vec![parse_meter("000000000001", 0).unwrap()]);
+        let e = command(&mut l, "all sillent").unwrap_err();
+        assert!(e.contains("did you mean \"silent\""), "{e}");
+        assert_eq!(l.meters()[0].behaviour, Behaviour::Normal);
+    }
 }

@@ -26,6 +26,34 @@ pub enum ChargerKind {
     Lithium,
     /// 48 V lead-acid pack; three-stage charger (bulk, second stage, float).
     LeadAcid,
+    /// Lithium whose CV tail is sharp: the current falls from ¾ to ¼ of
+    /// the plateau in about 7 minutes (a common BMS and charger pairing).
+    LithiumSharp,
+    /// A fast charger on a lithium pack: 6–8 A DC, 400–550 W at the mains,
+    /// under the non-standard charger limit but twice a usual charger.
+    Fast,
+    /// Two lithium packs charged at once from one socket (a splitter):
+    /// twice the plateau, twice the energy.
+    TwoPacks,
+    /// A lithium charger whose cut-off is broken: its CV tail levels off at
+    /// about 40 W and it never stops.
+    NeverStops,
+    /// An ordinary lithium charger that overheats: the socket warms by
+    /// [`OVER_TEMPERATURE_RAMP_C_PER_MIN`](super::OVER_TEMPERATURE_RAMP_C_PER_MIN)
+    /// while it charges, as under the over-temperature fault.
+    Overheating,
+}
+
+impl ChargerKind {
+    /// True for the kinds with a lithium pack (CC/CV curve).
+    fn lithium(self) -> bool {
+        self != Self::LeadAcid
+    }
+
+    /// True for a charger that heats its socket as it charges.
+    pub(crate) fn overheats(self) -> bool {
+        self == Self::Overheating
+    }
 }
 
 /// One charging session's battery and charger, drawn at plug-in.
@@ -45,7 +73,22 @@ impl ChargerSpec {
     /// A middle-of-the-range session, for tests and hand-written scenarios.
     pub fn typical(kind: ChargerKind) -> Self {
         match kind {
-            ChargerKind::Lithium => Self {
+            ChargerKind::Fast => Self {
+                kind,
+                capacity_ah: 16.0,
+                charge_current_a: 7.0,
+                start_soc: 0.2,
+            },
+            ChargerKind::TwoPacks => Self {
+                kind,
+                capacity_ah: 26.0,
+                charge_current_a: 6.0,
+                start_soc: 0.2,
+            },
+            ChargerKind::Lithium
+            | ChargerKind::LithiumSharp
+            | ChargerKind::NeverStops
+            | ChargerKind::Overheating => Self {
                 kind,
                 capacity_ah: 13.0,
                 charge_current_a: 3.0,
@@ -64,7 +107,28 @@ impl ChargerSpec {
     /// 0.3–2 kWh (see the module docs and the tests).
     pub(crate) fn random(kind: ChargerKind, noise: &mut Noise) -> Self {
         match kind {
-            ChargerKind::Lithium => {
+            ChargerKind::Fast => {
+                let capacity_ah = noise.uniform(14.0, 20.0);
+                Self {
+                    kind,
+                    capacity_ah,
+                    charge_current_a: noise.uniform(6.0, 8.0),
+                    start_soc: noise.uniform(0.05, 0.4),
+                }
+            }
+            ChargerKind::TwoPacks => {
+                let pack_ah = noise.uniform(10.0, 14.0);
+                Self {
+                    kind,
+                    capacity_ah: 2.0 * pack_ah,
+                    charge_current_a: 2.0 * pack_ah * noise.uniform(0.2, 0.25),
+                    start_soc: noise.uniform(0.05, 0.4),
+                }
+            }
+            ChargerKind::Lithium
+            | ChargerKind::LithiumSharp
+            | ChargerKind::NeverStops
+            | ChargerKind::Overheating => {
                 let capacity_ah = noise.uniform(10.0, 16.0);
                 Self {
                     kind,
@@ -122,6 +186,12 @@ const LI_CV_V: f64 = 54.6;
 const LI_CV_SOC: f64 = 0.85;
 /// Time constant of the CV current decay.
 const LI_TAPER_TAU_S: f64 = 25.0 * 60.0;
+/// Time constant of the sharp CV tail ([`ChargerKind::LithiumSharp`]):
+/// ¾ to ¼ of the plateau in ln 3 × 6 ≈ 6.6 min.
+const LI_SHARP_TAU_S: f64 = 6.0 * 60.0;
+/// Where a [`ChargerKind::NeverStops`] tail levels off (DC), about 40 W
+/// at the mains.
+const NEVER_STOPS_FLOOR_A: f64 = 0.6;
 /// DC current below which the BMS ends the charge.
 const LI_CUTOFF_A: f64 = 0.12;
 /// What a charger draws from the mains with no load.
@@ -179,19 +249,20 @@ impl Charger {
         let amps = self.dc_current_a();
         self.soc = (self.soc + amps * dt_s / 3600.0 / self.spec.capacity_ah).min(1.0);
         self.stage_s += dt_s;
-        let next = match (self.spec.kind, self.stage) {
-            (ChargerKind::Lithium, ChargeStage::Plateau) if self.soc >= LI_CV_SOC => {
-                Some(ChargeStage::Taper)
-            }
-            (ChargerKind::Lithium, ChargeStage::Taper) if self.dc_current_a() < LI_CUTOFF_A => {
+        let lithium = self.spec.kind.lithium();
+        let next = match self.stage {
+            ChargeStage::Plateau if lithium && self.soc >= LI_CV_SOC => Some(ChargeStage::Taper),
+            ChargeStage::Taper
+                if lithium
+                    && self.spec.kind != ChargerKind::NeverStops
+                    && self.dc_current_a() < LI_CUTOFF_A =>
+            {
                 Some(ChargeStage::Done)
             }
-            (ChargerKind::LeadAcid, ChargeStage::Plateau) if self.soc >= LEAD_BULK_END_SOC => {
+            ChargeStage::Plateau if !lithium && self.soc >= LEAD_BULK_END_SOC => {
                 Some(ChargeStage::Taper)
             }
-            (ChargerKind::LeadAcid, ChargeStage::Taper)
-                if self.dc_current_a() < LEAD_TURNOVER_A =>
-            {
+            ChargeStage::Taper if !lithium && self.dc_current_a() < LEAD_TURNOVER_A => {
                 Some(ChargeStage::Done)
             }
             _ => None,
@@ -205,31 +276,40 @@ impl Charger {
     /// Current into the battery now.
     fn dc_current_a(&self) -> f64 {
         let i0 = self.spec.charge_current_a;
-        match (self.spec.kind, self.stage) {
-            (_, ChargeStage::Plateau) => i0,
-            (ChargerKind::Lithium, ChargeStage::Taper) => {
-                i0 * (-self.stage_s / LI_TAPER_TAU_S).exp()
+        let lithium = self.spec.kind.lithium();
+        match self.stage {
+            ChargeStage::Plateau => i0,
+            ChargeStage::Taper if lithium => {
+                let tau = match self.spec.kind {
+                    ChargerKind::LithiumSharp => LI_SHARP_TAU_S,
+                    _ => LI_TAPER_TAU_S,
+                };
+                let i = i0 * (-self.stage_s / tau).exp();
+                match self.spec.kind {
+                    ChargerKind::NeverStops => i.max(NEVER_STOPS_FLOOR_A),
+                    _ => i,
+                }
             }
-            (ChargerKind::Lithium, ChargeStage::Done) => 0.0,
-            (ChargerKind::LeadAcid, ChargeStage::Taper) => {
+            ChargeStage::Done if lithium => 0.0,
+            ChargeStage::Taper => {
                 i0 * LEAD_STAGE2_START * (-self.stage_s / LEAD_STAGE2_TAU_S).exp()
             }
-            (ChargerKind::LeadAcid, ChargeStage::Done) => i0 * LEAD_FLOAT,
+            ChargeStage::Done => i0 * LEAD_FLOAT,
         }
     }
 
     /// Battery voltage now.
     fn dc_voltage_v(&self) -> f64 {
-        match (self.spec.kind, self.stage) {
-            (ChargerKind::Lithium, ChargeStage::Plateau) => {
+        match (self.spec.kind.lithium(), self.stage) {
+            (true, ChargeStage::Plateau) => {
                 (LI_EMPTY_V + (LI_CV_V - LI_EMPTY_V) * self.soc / LI_CV_SOC).min(LI_CV_V)
             }
-            (ChargerKind::Lithium, _) => LI_CV_V,
-            (ChargerKind::LeadAcid, ChargeStage::Plateau) => (LEAD_EMPTY_V
+            (true, _) => LI_CV_V,
+            (false, ChargeStage::Plateau) => (LEAD_EMPTY_V
                 + (LEAD_ABSORB_V - LEAD_EMPTY_V) * self.soc / LEAD_BULK_END_SOC)
                 .min(LEAD_ABSORB_V),
-            (ChargerKind::LeadAcid, ChargeStage::Taper) => LEAD_ABSORB_V,
-            (ChargerKind::LeadAcid, ChargeStage::Done) => LEAD_FLOAT_V,
+            (false, ChargeStage::Taper) => LEAD_ABSORB_V,
+            (false, ChargeStage::Done) => LEAD_FLOAT_V,
         }
     }
 

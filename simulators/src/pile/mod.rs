@@ -37,6 +37,7 @@
 
 mod charger;
 mod clock;
+pub mod command;
 mod config;
 mod hardware;
 mod model;
@@ -50,6 +51,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 pub(crate) use charger::Charger;
 pub use charger::{ChargeStage, ChargerKind, ChargerSpec, MAX_CHARGE_CURRENT_A};
 pub use clock::{spawn_clock, ClockError};
+pub use command::Piles;
 pub use config::{PileConfig, PileConfigError, Protection};
 pub use hardware::{SimFaultLine, SimMeterUart, SimRelayPin};
 pub use model::{PileModel, PileReading, SessionTruth, SocketError};

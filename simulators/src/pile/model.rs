@@ -100,6 +100,8 @@ pub struct PileModel {
     now_ms: u64,
     sockets: Vec<Socket>,
     controller: PileController<Vec<SocketController>>,
+    /// The firmware hung: see [`PileModel::set_hung`].
+    hung: bool,
 }
 
 impl PileModel {
@@ -124,6 +126,7 @@ impl PileModel {
             config,
             env,
             now_ms: 0,
+            hung: false,
         };
         model.sample();
         Ok(model)
@@ -159,9 +162,28 @@ impl PileModel {
         self.sample();
     }
 
+    /// Hangs the firmware (or lets it run again): a non-compliant pile
+    /// that still answers Modbus but whose registers are stuck at their
+    /// last values, because the controller stopped reading its sensors.
+    /// The physics goes on (chargers charge, faults heat), unseen.
+    pub fn set_hung(&mut self, hung: bool) {
+        self.hung = hung;
+        if !hung {
+            self.settle();
+        }
+    }
+
+    /// Whether the firmware is hung ([`set_hung`](Self::set_hung)).
+    pub fn is_hung(&self) -> bool {
+        self.hung
+    }
+
     /// One firmware tick at `now_ms`: the controller reads every socket's
-    /// sensors, decides, and the relays follow.
+    /// sensors, decides, and the relays follow. Nothing while hung.
     fn run_firmware(&mut self) {
+        if self.hung {
+            return;
+        }
         let sockets = &mut self.sockets;
         let now = self.now_ms;
         self.controller.tick(
@@ -332,6 +354,14 @@ impl PileModel {
         let env = self.env;
         let index = self.index(socket)?;
         self.sockets[index].inject(fault, &mut self.noise, &env);
+        self.settle();
+        Ok(())
+    }
+
+    /// Removes one injected fault from `socket`, leaving any others.
+    pub fn clear_fault(&mut self, socket: u16, fault: Fault) -> Result<(), SocketError> {
+        let env = self.env;
+        self.socket_mut(socket)?.clear_fault(fault, &env);
         self.settle();
         Ok(())
     }

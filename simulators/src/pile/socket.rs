@@ -165,6 +165,18 @@ impl Socket {
         self.update_power(env);
     }
 
+    /// Removes one injected fault, leaving the others (a fault with a
+    /// duration ends on its own).
+    pub(crate) fn clear_fault(&mut self, fault: Fault, env: &Environment) {
+        match fault {
+            Fault::Overcurrent => self.faults.overcurrent = false,
+            Fault::OverTemperature => self.faults.over_temperature = false,
+            Fault::ChargingPastFull => self.faults.past_full_w = None,
+            Fault::ResidualCurrent => self.faults.leakage = false,
+        }
+        self.update_power(env);
+    }
+
     pub(crate) fn clear_faults(&mut self, env: &Environment) {
         self.faults = Faults::default();
         self.update_power(env);
@@ -203,7 +215,12 @@ impl Socket {
         let target = env.ambient_c + env.thermal_rise_c_per_w * self.power_w;
         let decay = (-dt_s / env.thermal_time_constant_s).exp();
         let mut t = target + (self.temperature_c - target) * decay;
-        if self.faults.over_temperature && powered {
+        let overheating = self.faults.over_temperature
+            || self
+                .charger
+                .as_ref()
+                .is_some_and(|c| c.spec().kind.overheats());
+        if overheating && powered {
             let ramp = self.temperature_c + OVER_TEMPERATURE_RAMP_C_PER_MIN * dt_s / 60.0;
             t = t.max(ramp.min(OVER_TEMPERATURE_MAX_C));
         }

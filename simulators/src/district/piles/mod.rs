@@ -209,8 +209,8 @@ struct Battery {
 impl Battery {
     fn draw(rng: &mut Rng, kind: ChargerKind) -> Self {
         let (capacity_ah, c_rate) = match kind {
-            ChargerKind::Lithium => (rng.range(10.0, 16.0), rng.range(0.2, 0.25)),
             ChargerKind::LeadAcid => (rng.range(12.0, 20.0), rng.range(0.13, 0.16)),
+            _ => (rng.range(10.0, 16.0), rng.range(0.2, 0.25)),
         };
         Self {
             kind,
@@ -221,8 +221,8 @@ impl Battery {
 
     fn charger(&self, rng: &mut Rng) -> Charger {
         let start_soc = match self.kind {
-            ChargerKind::Lithium => rng.range(0.05, 0.4),
             ChargerKind::LeadAcid => rng.range(0.15, 0.4),
+            _ => rng.range(0.05, 0.4),
         };
         Charger::new(ChargerSpec {
             kind: self.kind,
