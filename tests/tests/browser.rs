@@ -551,6 +551,26 @@ async fn cut_a_socket_and_add_a_photo(
     );
     check_page(&s, "the alert with a photo", PHONE.0).await;
     shot(&s, pictures, "dashboard-alert-acted-phone.png", PHONE.0).await;
+
+    // The stations page shows the cut socket's relay open and links its alert.
+    s.goto(&format!("{base}/stations")).await.unwrap();
+    s.find(&format!("a[href='/alerts/{id}']"))
+        .await
+        .expect("the socket's card links its active alert");
+    let until = Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = page_text(&s).await;
+        if text.contains("继电器断开") {
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "the stations page does not show the open relay within 20 s: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        s.goto(&format!("{base}/stations")).await.unwrap();
+    }
+    check_page(&s, "/stations after the cut", PHONE.0).await;
     s.quit().await.unwrap();
 
     // The API sees the same: the photo's bytes as uploaded, and the trail.

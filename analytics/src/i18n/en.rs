@@ -125,6 +125,8 @@ pub const MESSAGES: &[(&str, &str)] = &[
     ("st.finished", "finished"),
     ("st.fault_state", "fault"),
     ("st.unknown", "unknown"),
+    ("st.relay_on", "relay closed"),
+    ("st.relay_off", "relay open"),
     ("title.socket_overcurrent", "Socket {socket} over current: {peak} A, limit {limit} A"),
     ("title.socket_overpower", "Socket {socket} over power: {peak} W, limit {limit} W"),
     ("title.socket_overtemperature", "Socket {socket} too hot: {peak} °C, limit {limit} °C"),

@@ -125,6 +125,8 @@ pub const MESSAGES: &[(&str, &str)] = &[
     ("st.finished", "已结束"),
     ("st.fault_state", "故障"),
     ("st.unknown", "未知"),
+    ("st.relay_on", "继电器闭合"),
+    ("st.relay_off", "继电器断开"),
     (
         "title.socket_overcurrent",
         "插座 {socket} 电流超限：{peak} A，限值 {limit} A",
