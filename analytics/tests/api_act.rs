@@ -68,7 +68,7 @@ fn setup(commands: Option<CommandSender>) -> Setup {
     let directory = Directory::from_toml_str(&text, "directory.toml").unwrap();
     let store = Store::open_in_memory().unwrap();
     let config = AlertsConfig::default();
-    let mut record = |a: Alert| store.record(&a, &config).unwrap().id;
+    let record = |a: Alert| store.record(&a, &config).unwrap().id;
     let socket_case = record(alert(
         "socket_overcurrent",
         "yard-a/gw-1/pile-1#2",
