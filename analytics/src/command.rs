@@ -118,6 +118,15 @@ impl CommandSender {
     }
 }
 
+/// The next command from the API; never resolves without a receiver (no
+/// API), so a `select!` branch on it simply never fires.
+pub async fn next(rx: Option<&mut mpsc::Receiver<SocketOff>>) -> Option<SocketOff> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// The service's side: commands waiting for the client, and acks coming in.
 pub struct CommandLink {
     topics: Topics,

@@ -278,12 +278,7 @@ impl Service {
             self.mqtt.client_id
         );
         loop {
-            let command = async {
-                match &mut self.commands {
-                    Some((_, rx)) => rx.recv().await,
-                    None => std::future::pending().await,
-                }
-            };
+            let command = crate::command::next(self.commands.as_mut().map(|(_, rx)| rx));
             let event = tokio::select! {
                 biased;
                 () = shutdown.cancelled() => break,
