@@ -46,6 +46,7 @@ pub mod api;
 pub mod checkpoint;
 pub mod cli;
 pub mod clock_guard;
+pub mod command;
 pub mod config;
 pub mod connection;
 pub mod dead_letter;

@@ -127,6 +127,7 @@ pub async fn run_with(
         }
     };
     let store = Store::open(&config.store)?;
+    let (commands, command_rx) = crate::command::CommandSender::channel();
     let stations = Stations::new(config.detect.socket_safety.max_sockets);
     let directory = Arc::new(directory);
     if let Some(addr) = config.api.listen {
@@ -147,6 +148,7 @@ pub async fn run_with(
             stations: stations.clone(),
             cells: Arc::new(crate::alerts::route::CellRouter::new(&config.cells)),
             utc_offset_min: config.detect.utc_offset_min,
+            commands: Some(commands),
         });
         crate::api::connections::spawn(listener, router, config.api.limits(), shutdown.clone())?;
         if let Some(ready) = api_ready {
@@ -156,8 +158,10 @@ pub async fn run_with(
     let span =
         info_span!("analytics", broker = %config.mqtt.broker(), client_id = %config.mqtt.client_id);
     let channels = crate::notify::start_channels(&config, directory.clone(), &shutdown)?;
+    let link = crate::command::CommandLink::new(&config.mqtt.topic_prefix, store.clone());
     let cases = Cases::new(store, directory, &config).with_channels(channels);
     let mut service = Service::new(&config, register, tap, cases, stations, clock);
+    service.commands = Some((link, command_rx));
     crate::checkpoint::restore(&config, &mut service.pipeline)?;
     if let Some(c) = &mut service.checkpoint {
         // Proves at start that the file can be written, not an hour later.
@@ -194,6 +198,11 @@ struct Service {
     cases: Cases,
     stations: Stations,
     checkpoint: Option<crate::checkpoint::Checkpointer>,
+    /// Commands from the API to gateways, and their answers.
+    commands: Option<(
+        crate::command::CommandLink,
+        mpsc::Receiver<crate::command::SocketOff>,
+    )>,
 }
 
 impl Service {
@@ -231,6 +240,7 @@ impl Service {
             cases,
             stations,
             checkpoint: crate::checkpoint::Checkpointer::new(config),
+            commands: None,
         }
     }
 
@@ -268,19 +278,27 @@ impl Service {
             self.mqtt.client_id
         );
         loop {
+            let command = crate::command::next(self.commands.as_mut().map(|(_, rx)| rx));
             let event = tokio::select! {
                 biased;
                 () = shutdown.cancelled() => break,
-                event = eventloop.poll() => event,
+                Some(c) = command => {
+                    if let Some((link, _)) = &mut self.commands {
+                        link.queue(c);
+                    }
+                    None
+                }
+                event = eventloop.poll() => Some(event),
             };
             match event {
-                Ok(event) => {
+                None => {}
+                Some(Ok(event)) => {
                     if matches!(event, Event::Incoming(Packet::ConnAck(_))) {
                         backoff.reset();
                     }
                     self.on_event(event);
                 }
-                Err(e) => {
+                Some(Err(e)) => {
                     let delay = backoff.next_delay();
                     self.on_connection_error(&e, delay);
                     tokio::select! {
@@ -367,6 +385,10 @@ impl Service {
 
     fn on_message(&mut self, topic: &str, payload: &[u8]) {
         let now = self.clock.now();
+        if let Some((link, _)) = self.commands.as_mut().filter(|(l, _)| l.is_ack(topic)) {
+            link.on_ack(topic, payload, now);
+            return;
+        }
         if payload.len() > self.max_message_bytes {
             self.oversized += 1;
             let reason = format!(
@@ -477,14 +499,20 @@ impl Service {
             return;
         }
         if self.subscribe_due {
+            let acks = self.commands.as_ref().map(|(l, _)| l.ack_filter());
             let filters = self
                 .decoder
                 .filters()
+                .into_iter()
+                .chain(acks)
                 .map(|f| rumqttc::SubscribeFilter::new(f, QoS::AtLeastOnce));
             match client.try_subscribe_many(filters) {
                 Ok(()) => self.subscribe_due = false,
                 Err(_) => return,
             }
+        }
+        if let Some((link, _)) = &mut self.commands {
+            link.hand_over(client);
         }
         while let Some(a) = self.outbox.next_waiting() {
             match client.try_publish(a.topic.clone(), QoS::AtLeastOnce, false, a.payload.clone()) {

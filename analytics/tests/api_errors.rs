@@ -35,6 +35,7 @@ fn app() -> Router {
         stations: Stations::new(10),
         cells: Arc::new(CellRouter::new(&CellsConfig::default())),
         utc_offset_min: 480,
+        commands: None,
     })
 }
 

@@ -121,6 +121,7 @@ fn app() -> (Router, Store) {
         stations: stations(),
         cells: Arc::new(CellRouter::new(&cells())),
         utc_offset_min: 480,
+        commands: None,
     };
     (api::router(state), store)
 }
@@ -672,6 +673,7 @@ async fn the_station_page_streams_updates_of_the_callers_sites_only() {
         stations: board.clone(),
         cells: Arc::new(CellRouter::new(&cells())),
         utc_offset_min: 480,
+        commands: None,
     };
     let app = api::router(state);
     let cookie = format!("gridwatch_token={CHEN}");

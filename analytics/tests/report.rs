@@ -187,6 +187,7 @@ fn app() -> Router {
         stations: Stations::new(10),
         cells: Arc::new(CellRouter::new(&CellsConfig::default())),
         utc_offset_min: SHANGHAI,
+        commands: None,
     })
 }
 

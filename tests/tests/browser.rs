@@ -11,6 +11,11 @@
 //! can be tapped is smaller than 44 px either way, and no time is shown as
 //! UTC with a trailing `Z` (every `<time>` carries the site's zone).
 //!
+//! Last, on the phone, staff act from an alert: they cut a socket whose own
+//! overcurrent trip is off (a confirmation page first; the gateway's answer
+//! lands in the trail and the simulated pile's relay opens) and upload a
+//! photo, which then shows on the case.
+//!
 //! Every page is saved as a PNG in a temp dir; with
 //! `GRIDWATCH_SCREENSHOTS=docs/screenshots` the pictures in the docs are
 //! regenerated instead.
@@ -256,7 +261,7 @@ async fn staff_acknowledge_and_close_an_alert_in_a_real_browser() {
     );
     shot(&s, &pictures, "dashboard-alert.png", DESKTOP.0).await;
 
-    // Close it with a disposition, a note and a photo reference.
+    // Close it with a disposition and a note.
     let option = s
         .find("select[name=disposition] option[value=pile_fault]")
         .await
@@ -269,8 +274,6 @@ async fn staff_acknowledge_and_close_an_alert_in_a_real_browser() {
     )
     .await
     .unwrap();
-    let photos = s.find("input[name=photos]").await.unwrap();
-    s.type_into(&photos, "IMG_0412.jpg").await.unwrap();
     let close = s
         .find(&format!("form[action='/alerts/{id}/close'] button"))
         .await
@@ -388,5 +391,208 @@ async fn staff_acknowledge_and_close_an_alert_in_a_real_browser() {
         s.quit().await.unwrap();
     }
 
+    cut_a_socket_and_add_a_photo(
+        &yard,
+        &api,
+        &driver,
+        &base,
+        staff,
+        &pictures,
+        scratch.path(),
+    )
+    .await;
     yard.stop().await.expect("yard stops cleanly");
+}
+
+/// Waits (at most 60 s) until the API lists an open overcurrent alert on
+/// `socket`, and returns its id.
+async fn wait_for_socket_alert(api: &Api, token: &str, socket: u16) -> i64 {
+    let until = Instant::now() + Duration::from_secs(60);
+    let suffix = format!("#{socket}");
+    loop {
+        let (status, v) = api.get("/api/v1/alerts?state=open", token).await;
+        assert_eq!(status, 200, "alert list: {v}");
+        let found = v.as_array().and_then(|list| {
+            list.iter()
+                .find(|a| {
+                    a["rule"] == "socket_overcurrent"
+                        && a["entity"].as_str().is_some_and(|e| e.ends_with(&suffix))
+                })
+                .and_then(|a| a["id"].as_i64())
+        });
+        if let Some(id) = found {
+            return id;
+        }
+        assert!(
+            Instant::now() < until,
+            "no open overcurrent alert on socket {socket} within 60 s; the API lists {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// On a phone in Chinese, grid staff cut a socket whose own protection
+/// failed (the pile's overcurrent limit is off, so only the remote command
+/// can open its relay): the alert's button leads to a confirmation page,
+/// confirming sends `socket_off` through analytics and the gateway, the
+/// trail shows the request and the gateway's answer, and the simulated
+/// pile's relay is open. Then they photograph the socket and see the photo
+/// on the case.
+async fn cut_a_socket_and_add_a_photo(
+    yard: &Yard,
+    api: &Api,
+    driver: &Driver,
+    base: &str,
+    staff: &str,
+    pictures: &Path,
+    scratch: &Path,
+) {
+    const SOCKET: u16 = 4;
+    yard.pile
+        .with(|m| {
+            let mut p = m.protections(SOCKET)?;
+            p.overcurrent_a = None;
+            m.set_protections(SOCKET, p)
+        })
+        .expect("turn off the pile's own overcurrent trip on socket 4");
+    yard.inject(SOCKET, Fault::Overcurrent).unwrap();
+    let id = wait_for_socket_alert(api, staff, SOCKET).await;
+    let relay = || {
+        yard.pile
+            .with(|m| m.socket(SOCKET))
+            .expect("socket 4")
+            .relay_on
+    };
+    assert!(relay(), "socket 4 still draws power before anyone cuts it");
+
+    let s = driver
+        .session(PHONE.0, PHONE.1, true)
+        .await
+        .expect("phone session");
+    log_in(&s, base, staff).await;
+    s.goto(&format!("{base}/alerts/{id}")).await.unwrap();
+    let cut = s
+        .find(&format!("a[href='/alerts/{id}/socket-off']"))
+        .await
+        .expect("a socket alert offers to cut the socket");
+    assert!(s.text(&cut).await.unwrap().contains("切断插座 4"));
+    s.click_and_load(&cut).await.unwrap();
+    check_page(&s, "the cut confirmation", PHONE.0).await;
+    let confirm_text = page_text(&s).await;
+    assert!(
+        confirm_text.contains("确认断电") && confirm_text.contains("pile-1"),
+        "the confirmation names the socket: {confirm_text}"
+    );
+    assert!(relay(), "nothing is cut before the confirmation");
+    shot(&s, pictures, "dashboard-cut-confirm-phone.png", PHONE.0).await;
+    let confirm = s
+        .find(&format!("form[action='/alerts/{id}/socket-off'] button"))
+        .await
+        .unwrap();
+    s.click_and_load(&confirm).await.unwrap();
+    assert!(s.url().await.unwrap().ends_with(&format!("/alerts/{id}")));
+
+    // The gateway's ack reaches the trail; reload until it does (at most 30 s).
+    let until = Instant::now() + Duration::from_secs(30);
+    let trail = loop {
+        let text = page_text(&s).await;
+        if text.contains("网关已断电") {
+            break text;
+        }
+        assert!(
+            Instant::now() < until,
+            "the gateway's answer is not in the trail within 30 s: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        s.goto(&format!("{base}/alerts/{id}")).await.unwrap();
+    };
+    assert!(
+        trail.contains("请求断电"),
+        "the request is in the trail: {trail}"
+    );
+    assert!(
+        trail.contains("socket 4"),
+        "the gateway's own words are the trail entry's note: {trail}"
+    );
+    assert!(!relay(), "the simulated pile's relay on socket 4 is open");
+    check_page(&s, "the alert after the cut", PHONE.0).await;
+
+    // A photo from the phone: the page's own screenshot stands in for the camera.
+    let photo = scratch.join("socket-4.png");
+    std::fs::write(&photo, s.screenshot().await.unwrap()).unwrap();
+    let input = s
+        .find(&format!(
+            "form[action='/alerts/{id}/photos'] input[type=file]"
+        ))
+        .await
+        .unwrap();
+    s.type_into(&input, photo.to_str().unwrap()).await.unwrap();
+    let upload = s
+        .find(&format!("form[action='/alerts/{id}/photos'] button"))
+        .await
+        .unwrap();
+    s.click_and_load(&upload).await.unwrap();
+    let shown = s
+        .execute(
+            "return [...document.querySelectorAll('.photos img')].map(i => [i.complete, i.naturalWidth]);",
+        )
+        .await
+        .unwrap();
+    let shown = shown.as_array().expect("image list").clone();
+    assert_eq!(shown.len(), 1, "one photo on the case: {shown:?}");
+    assert!(
+        shown[0][1].as_i64().unwrap_or(0) >= i64::from(PHONE.0) / 2,
+        "the photo is loaded and drawn from the store: {shown:?}"
+    );
+    let text = page_text(&s).await;
+    assert!(
+        text.contains("照片 ") && text.contains("上传照片"),
+        "{text}"
+    );
+    check_page(&s, "the alert with a photo", PHONE.0).await;
+    shot(&s, pictures, "dashboard-alert-acted-phone.png", PHONE.0).await;
+
+    // The stations page shows the cut socket's relay open and links its alert.
+    s.goto(&format!("{base}/stations")).await.unwrap();
+    s.find(&format!("a[href='/alerts/{id}']"))
+        .await
+        .expect("the socket's card links its active alert");
+    let until = Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = page_text(&s).await;
+        if text.contains("继电器断开") {
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "the stations page does not show the open relay within 20 s: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        s.goto(&format!("{base}/stations")).await.unwrap();
+    }
+    check_page(&s, "/stations after the cut", PHONE.0).await;
+    s.quit().await.unwrap();
+
+    // The API sees the same: the photo's bytes as uploaded, and the trail.
+    let (status, v) = api.get(&format!("/api/v1/alerts/{id}/photos"), staff).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v[0]["content_type"], "image/png", "{v}");
+    assert_eq!(
+        v[0]["bytes"].as_u64(),
+        Some(std::fs::metadata(&photo).unwrap().len()),
+        "{v}"
+    );
+    let (_, detail) = api.get(&format!("/api/v1/alerts/{id}"), staff).await;
+    let actions: Vec<&str> = detail["audit"]
+        .as_array()
+        .expect("trail")
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    for action in ["socket_off", "socket_off_done", "photo"] {
+        assert!(
+            actions.contains(&action),
+            "{action} in the trail: {actions:?}"
+        );
+    }
 }

@@ -59,6 +59,39 @@ impl Disposition {
         }
     }
 
+    /// The dispositions that can end a case of `rule`: only outcomes the
+    /// rule can have, so that a person who closes a group-rental case does
+    /// not pick "pile fault" and skew the rule's precision. No access and
+    /// false alarm are always there; a rule this build does not know gets
+    /// every disposition.
+    pub fn offered_for(rule: &str) -> Vec<Disposition> {
+        use Disposition::*;
+        let real: &[Disposition] = if rule == "group_rental" {
+            &[ConfirmedGroupRental]
+        } else if rule.starts_with("indoor_") {
+            &[ConfirmedIndoorCharging, Rectified]
+        } else if rule.starts_with("socket_") || rule.starts_with("pile_") {
+            &[Rectified, PileFault]
+        } else if matches!(
+            rule,
+            "three_in_one"
+                | "night_water_leak"
+                | "meter_no_data"
+                | "building_no_data"
+                | "meter_stuck"
+                | "meter_reversed"
+                | "clock_skew"
+        ) {
+            &[Rectified]
+        } else {
+            return Self::ALL.to_vec();
+        };
+        real.iter()
+            .copied()
+            .chain([FalsePositive, NoAccess])
+            .collect()
+    }
+
     /// The disposition named `s`, if any.
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|d| d.as_str() == s)
@@ -352,6 +385,33 @@ impl AlertsConfig {
 mod tests {
     use super::*;
     use AlertState::*;
+
+    #[test]
+    fn each_rule_is_offered_only_outcomes_it_can_have() {
+        use Disposition::*;
+        let socket = Disposition::offered_for("socket_overcurrent");
+        assert!(socket.contains(&PileFault) && !socket.contains(&ConfirmedGroupRental));
+        let rental = Disposition::offered_for("group_rental");
+        assert_eq!(rental, vec![ConfirmedGroupRental, FalsePositive, NoAccess]);
+        assert!(!Disposition::offered_for("indoor_sighting").contains(&PileFault));
+        assert!(!Disposition::offered_for("night_water_leak").contains(&ConfirmedIndoorCharging));
+        assert_eq!(
+            Disposition::offered_for("a_new_rule").len(),
+            Disposition::ALL.len()
+        );
+        for rule in [
+            "socket_overcurrent",
+            "group_rental",
+            "meter_stuck",
+            "indoor_charging_fused",
+        ] {
+            let offered = Disposition::offered_for(rule);
+            assert!(
+                offered.contains(&FalsePositive) && offered.contains(&NoAccess),
+                "{rule}"
+            );
+        }
+    }
 
     #[test]
     fn acknowledge_only_from_open() {

@@ -88,8 +88,19 @@ pub fn apply(
 ) -> Result<AlertCase, ApiError> {
     if !matches!(action, Action::Comment(_)) {
         // Scope first: an alert outside it is a 404 even for a manager.
-        state.store.get(&caller.scope, id)?;
+        let case = state.store.get(&caller.scope, id)?;
         caller.require_act()?;
+        if let Action::Close { disposition, .. } = action {
+            let offered = Disposition::offered_for(&case.rule);
+            if !offered.contains(disposition) {
+                let names: Vec<&str> = offered.iter().map(|d| d.as_str()).collect();
+                return Err(ApiError::BadRequest(format!(
+                    "{disposition} cannot end a {} alert; use one of {}",
+                    case.rule,
+                    names.join(", ")
+                )));
+            }
+        }
     }
     let recheck_ms = (state.alerts.recheck_after_s as i64).saturating_mul(1000);
     let case = state.store.act(

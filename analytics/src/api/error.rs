@@ -20,6 +20,11 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     /// The action does not fit the alert's state (409).
     Conflict(String),
+    /// The body is over the size the endpoint takes (413).
+    TooLarge(String),
+    /// A part the request needs is not running, or is busy (503): no
+    /// broker connection to send a command over.
+    Unavailable(String),
     /// The store failed (500); the details go to the log, not the caller.
     Internal(String),
 }
@@ -27,9 +32,9 @@ pub enum ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::NotFound(_) | StoreError::SilenceNotFound(_) => {
-                ApiError::NotFound(e.to_string())
-            }
+            StoreError::NotFound(_)
+            | StoreError::SilenceNotFound(_)
+            | StoreError::PhotoNotFound(_) => ApiError::NotFound(e.to_string()),
             StoreError::Transition(t) => ApiError::Conflict(t.to_string()),
             other => ApiError::Internal(other.to_string()),
         }
@@ -48,6 +53,8 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
             ApiError::UnsupportedMediaType(m) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, m),
             ApiError::Conflict(m) => (StatusCode::CONFLICT, m),
+            ApiError::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, m),
+            ApiError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, m),
             ApiError::Internal(m) => {
                 tracing::error!("API request failed: {m}");
                 (

@@ -15,6 +15,7 @@
 //! connections are capped and timed ([`connections`]), so idle or slow
 //! clients cannot starve it.
 
+pub mod act;
 pub mod alerts;
 pub mod auth;
 pub mod connections;
@@ -134,6 +135,10 @@ pub struct AppState {
     /// The sites' time zone, minutes east of UTC (`[detect] utc_offset_min`,
     /// the detectors' own), so the dashboard shows the times people live by.
     pub utc_offset_min: i32,
+    /// Where cutting a socket from its alert queues the gateway command;
+    /// `None` where no broker connection runs (tests of the API alone),
+    /// and the request answers 503.
+    pub commands: Option<crate::command::CommandSender>,
 }
 
 /// The API and the dashboard on one router.
@@ -148,6 +153,14 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/alerts/:id/assign", post(alerts::assign))
         .route("/api/v1/alerts/:id/comments", post(alerts::comment))
         .route("/api/v1/alerts/:id/close", post(alerts::close))
+        .route("/api/v1/alerts/:id/socket-off", post(act::socket_off))
+        .route(
+            "/api/v1/alerts/:id/photos",
+            get(act::photos)
+                .post(act::upload_photo)
+                .layer(axum::extract::DefaultBodyLimit::max(act::MAX_PHOTO_BYTES)),
+        )
+        .route("/api/v1/alerts/:id/photos/:photo", get(act::photo))
         .route(
             "/api/v1/silences",
             get(silences::list).post(silences::create),

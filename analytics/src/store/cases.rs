@@ -497,7 +497,7 @@ impl Store {
         self.get_in(&conn, scope, id)
     }
 
-    fn get_in(
+    pub(super) fn get_in(
         &self,
         conn: &rusqlite::Connection,
         scope: &Scope,

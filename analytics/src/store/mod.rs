@@ -25,6 +25,7 @@
 pub mod cases;
 pub mod imported;
 pub mod listing;
+pub mod photos;
 pub mod precision;
 pub mod report;
 pub mod silences;
@@ -38,6 +39,7 @@ use thiserror::Error;
 
 pub use cases::{AlertCase, AuditEntry, Recorded, RecordedKind};
 pub use listing::{AlertFilter, AlertSummary};
+pub use photos::{Photo, PhotoInfo};
 pub use precision::RulePrecision;
 pub use report::{ReportPeriod, ReportRow};
 pub use silences::{NewSilence, Silence};
@@ -59,6 +61,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0004_imported_readings",
         include_str!("../../migrations/0004_imported_readings.sql"),
+    ),
+    (
+        "0005_photos",
+        include_str!("../../migrations/0005_photos.sql"),
     ),
 ];
 
@@ -90,6 +96,9 @@ pub enum StoreError {
     /// No silence with that id in the caller's scope.
     #[error("no silence {0}")]
     SilenceNotFound(i64),
+    /// No photo with that number on the case.
+    #[error("no photo {0}")]
+    PhotoNotFound(i64),
     /// The action is not allowed in the alert's state.
     #[error(transparent)]
     Transition(#[from] crate::alerts::lifecycle::TransitionError),

@@ -5,9 +5,19 @@
 use super::page::{escape, number, rule_name, severity, state, when};
 use super::{chart, title};
 use crate::alerts::lifecycle::Disposition;
+use crate::command::SocketOff;
 use crate::i18n::Lang;
-use crate::store::{AlertCase, AuditEntry};
+use crate::store::{AlertCase, AuditEntry, PhotoInfo};
+use gridwatch_telemetry::Timestamp;
 use std::fmt::Write;
+
+/// What the page shows besides the case and its trail.
+pub struct Extras<'a> {
+    /// Photos taken on site, oldest first.
+    pub photos: &'a [PhotoInfo],
+    /// Who the case can be assigned to.
+    pub colleagues: &'a [String],
+}
 
 /// The page's title and body for case `a` with its `trail`; the forms only
 /// when the caller `may_act`.
@@ -17,6 +27,7 @@ pub fn render(
     may_act: bool,
     a: &AlertCase,
     trail: &[AuditEntry],
+    extras: &Extras<'_>,
 ) -> (String, String) {
     let heading = title::title(lang, &a.rule, &a.entity, &a.evidence, offset);
     let mut body = format!(
@@ -73,8 +84,9 @@ pub fn render(
     let _ = write!(body, "</table><h2>{}</h2>", lang.t("alert.evidence"));
     evidence(&mut body, lang, offset, a);
     if may_act {
-        forms(&mut body, lang, a);
+        forms(&mut body, lang, a, extras.colleagues);
     }
+    photos(&mut body, lang, offset, may_act, a.id, extras.photos);
     let _ = write!(
         body,
         "<form method=\"post\" action=\"/alerts/{}/comments\"><label>{}<textarea name=\"text\" rows=\"2\" required></textarea></label><button>{}</button></form>",
@@ -166,18 +178,102 @@ fn evidence(body: &mut String, lang: Lang, offset: i32, a: &AlertCase) {
     );
 }
 
-fn forms(out: &mut String, lang: Lang, a: &AlertCase) {
-    use gridwatch_telemetry::AlertState::*;
-    if a.state == Open {
+fn photos(out: &mut String, lang: Lang, offset: i32, may_act: bool, id: i64, list: &[PhotoInfo]) {
+    let _ = write!(
+        out,
+        "<h2 id=\"photos\">{}</h2><div class=\"photos\">",
+        lang.t("alert.photos")
+    );
+    for p in list {
         let _ = write!(
             out,
-            "<form method=\"post\" action=\"/alerts/{}/acknowledge\"><button>{}</button></form>",
-            a.id,
+            "<figure><a href=\"/api/v1/alerts/{id}/photos/{n}\"><img src=\"/api/v1/alerts/{id}/photos/{n}\" alt=\"{alt}\"></a>\
+             <figcaption class=\"muted\">{alt} · {} · {}</figcaption></figure>",
+            when(p.at, offset),
+            escape(&p.actor),
+            n = p.id,
+            alt = lang.fill("alert.photo", &[("n", p.id.to_string())]),
+        );
+    }
+    if list.is_empty() {
+        let _ = write!(out, "<p class=\"muted\">{}</p>", lang.t("alert.no_photos"));
+    }
+    out.push_str("</div>");
+    if may_act {
+        let _ = write!(
+            out,
+            "<form method=\"post\" action=\"/alerts/{id}/photos\" enctype=\"multipart/form-data\">\
+             <label>{}<input type=\"file\" name=\"photo\" accept=\"image/jpeg,image/png,image/webp\" capture=\"environment\" required></label>\
+             <button>{}</button></form>",
+            lang.t("act.photo"),
+            lang.t("act.upload"),
+        );
+    }
+}
+
+fn forms(out: &mut String, lang: Lang, a: &AlertCase, colleagues: &[String]) {
+    use gridwatch_telemetry::AlertState::*;
+    let id = a.id;
+    let mut buttons = String::new();
+    if a.state == Open {
+        let _ = write!(
+            buttons,
+            "<form method=\"post\" action=\"/alerts/{id}/acknowledge\"><button>{}</button></form>",
             lang.t("act.acknowledge")
         );
     }
+    if matches!(a.state, Open | Acknowledged) {
+        let _ = write!(
+            buttons,
+            "<form method=\"post\" action=\"/alerts/{id}/start\"><button>{}</button></form>",
+            lang.t("act.start")
+        );
+    }
+    if let Some(c) = SocketOff::for_entity(id, &a.entity, Timestamp(0)) {
+        let _ = write!(
+            buttons,
+            "<a class=\"button danger\" href=\"/alerts/{id}/socket-off\">{}</a>",
+            lang.fill("act.cut", &[("n", c.socket.to_string())])
+        );
+    }
+    let _ = write!(out, "<div class=\"actions\">{buttons}</div>");
     if matches!(a.state, Open | Acknowledged | InProgress) {
-        let options: String = Disposition::ALL
+        let people: String = colleagues
+            .iter()
+            .map(|u| {
+                let selected = if a.assignee.as_deref() == Some(u.as_str()) {
+                    " selected"
+                } else {
+                    ""
+                };
+                format!("<option value=\"{0}\"{selected}>{0}</option>", escape(u))
+            })
+            .collect();
+        let hours: String = super::act::SILENCE_HOURS
+            .iter()
+            .map(|h| {
+                format!(
+                    "<option value=\"{h}\">{}</option>",
+                    lang.fill("act.hours", &[("n", h.to_string())])
+                )
+            })
+            .collect();
+        let _ = write!(
+            out,
+            "<form method=\"post\" action=\"/alerts/{id}/assign\"><label>{}<select name=\"assignee\" required>{people}</select></label><button>{}</button></form>\
+             <details><summary>{}</summary><form method=\"post\" action=\"/alerts/{id}/silence\">\
+             <label>{}<textarea name=\"reason\" rows=\"2\" required></textarea></label>\
+             <label>{}<select name=\"hours\" required>{hours}</select></label><button>{}</button></form></details>",
+            lang.t("act.assign_to"),
+            lang.t("act.assign"),
+            lang.t("act.silence_heading"),
+            lang.t("act.silence_reason"),
+            lang.t("act.silence_for"),
+            lang.t("act.silence"),
+        );
+    }
+    if matches!(a.state, Open | Acknowledged | InProgress) {
+        let options: String = Disposition::offered_for(&a.rule)
             .iter()
             .map(|d| {
                 format!(
@@ -192,14 +288,12 @@ fn forms(out: &mut String, lang: Lang, a: &AlertCase) {
             "<h2>{}</h2><form method=\"post\" action=\"/alerts/{}/close\">\
              <label>{}<select name=\"disposition\" required><option value=\"\" disabled selected>{}</option>{options}</select></label>\
              <label>{}<textarea name=\"note\" rows=\"3\" required></textarea></label>\
-             <label>{}<input name=\"photos\"></label>\
              <button>{}</button></form>",
             lang.t("act.close_heading"),
             a.id,
             lang.t("act.disposition"),
             lang.t("act.choose"),
             lang.t("act.note"),
-            lang.t("act.photos"),
             lang.t("act.close"),
         );
     }

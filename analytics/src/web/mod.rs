@@ -10,6 +10,7 @@
 //! Every page is in the visitor's language ([`crate::i18n`], Chinese unless
 //! asked otherwise) and shows times in the sites' zone with the zone written.
 
+pub mod act;
 pub mod alert;
 pub mod chart;
 pub mod list;
@@ -17,6 +18,7 @@ pub mod page;
 pub mod report;
 pub mod stations;
 pub mod title;
+pub mod upload;
 
 use crate::alerts::lifecycle::{Action, Disposition};
 use crate::api::alerts::{apply, close_action, CloseBody};
@@ -49,6 +51,7 @@ pub fn router() -> Router<AppState> {
         .route("/report.csv", get(report_csv))
         .route("/stations", get(stations::page))
         .route("/stations/events", get(stations::events))
+        .merge(act::router())
         .layer(axum::middleware::from_fn(language))
 }
 
@@ -105,6 +108,9 @@ fn error_page(lang: Lang, e: ApiError) -> Response {
         ApiError::Forbidden(m) | ApiError::BadRequest(m) | ApiError::Conflict(m) => {
             (StatusCode::BAD_REQUEST, m)
         }
+        ApiError::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, m),
+        ApiError::UnsupportedMediaType(m) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, m),
+        ApiError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, m),
         other => return other.into_response(),
     };
     let body = format!(
@@ -182,15 +188,28 @@ async fn alert_page(
     let Some(c) = who(&state, &headers) else {
         return to_login();
     };
-    let (a, trail) = match state
-        .store
-        .get(&c.scope, id)
-        .and_then(|a| Ok((a, state.store.audit(&c.scope, id)?)))
-    {
+    let (a, trail, photos) = match state.store.get(&c.scope, id).and_then(|a| {
+        Ok((
+            a,
+            state.store.audit(&c.scope, id)?,
+            state.store.photos(&c.scope, id)?,
+        ))
+    }) {
         Ok(v) => v,
         Err(e) => return error_page(lang, e.into()),
     };
-    let (heading, body) = alert::render(lang, state.utc_offset_min, c.may_act(), &a, &trail);
+    let colleagues = act::colleagues(&state, &a.cell, &a.site);
+    let (heading, body) = alert::render(
+        lang,
+        state.utc_offset_min,
+        c.may_act(),
+        &a,
+        &trail,
+        &alert::Extras {
+            photos: &photos,
+            colleagues: &colleagues,
+        },
+    );
     Html(layout(lang, &heading, Some(&c.user.name), &body)).into_response()
 }
 

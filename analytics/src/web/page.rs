@@ -53,7 +53,12 @@ table{border-collapse:collapse;width:100%}td,th{padding:.4em;border-bottom:1px s
 .chart{width:100%;height:auto;max-width:600px}form{margin:.6em 0}\
 textarea,select,input{font-size:1em;width:100%;margin:.2em 0}\
 button{font-size:1em;padding:.4em 1em}.muted{color:#555;font-size:.9em}.err{color:#b3001b}\
-summary{line-height:44px;cursor:pointer}ol.trail{padding-left:1.2em}ol.trail li{margin:.4em 0}";
+summary{line-height:44px;cursor:pointer}ol.trail{padding-left:1.2em}ol.trail li{margin:.4em 0}\
+.actions{display:flex;flex-wrap:wrap;gap:.4em;align-items:center}.actions form{margin:0}\
+a.button{border:1px solid #0a4fa8;border-radius:3px;padding:0 1em;text-decoration:none}\
+.danger{background:#b3001b;color:#fff;border:1px solid #b3001b}a.button.danger{color:#fff}\
+.photos{display:flex;flex-wrap:wrap;gap:.6em}.photos figure{margin:0;max-width:100%}\
+.photos img{display:block;width:280px;max-width:100%;height:auto}";
 
 /// A whole page in `lang`: title, the user's name with a log-out button,
 /// a link to the other language, and `body`.

@@ -4,12 +4,13 @@
 //! with the fragment the server rendered; without script the page still
 //! shows the state at load time).
 
-use super::page::{escape, layout, when};
+use super::page::{escape, layout, rule_name, severity, when};
 use crate::api::auth::caller;
 use crate::api::stations::may_see;
 use crate::api::AppState;
 use crate::i18n::Lang;
 use crate::store::stations::SocketView;
+use crate::store::{AlertFilter, AlertSummary, Scope};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -23,10 +24,33 @@ use tokio::sync::broadcast::error::RecvError;
 const SCRIPT: &str = "<script>new EventSource('/stations/events').onmessage=function(e){\
 var d=JSON.parse(e.data),el=document.getElementById('site-'+d.site);if(el){el.innerHTML=d.html;}};</script>";
 
+/// The active alerts of `site` the caller may see, to link on its sockets;
+/// a store failure shows the sockets without them (and is logged).
+pub fn active_alerts(state: &AppState, scope: &Scope, site: &str) -> Vec<AlertSummary> {
+    let filter = AlertFilter {
+        state: Some("active".into()),
+        site: Some(site.to_owned()),
+        ..AlertFilter::default()
+    };
+    state.store.list(scope, &filter).unwrap_or_else(|e| {
+        tracing::warn!("the station view shows {site} without its alerts: {e}");
+        Vec::new()
+    })
+}
+
 /// One site's sockets as cards, one per socket: state, power, temperature,
-/// session, energy, the reading's local time and any fault, all visible on
-/// a phone (nothing is hidden to make a table fit).
-pub fn table(lang: Lang, offset_min: i32, sockets: &[SocketView]) -> String {
+/// session, energy, the relay, the reading's local time and any fault, all
+/// visible on a phone (nothing is hidden to make a table fit). A socket
+/// with active alerts links them and is marked in its worst severity's
+/// colour, so a socket at 1530 W with an open critical alert does not read
+/// as plain "charging".
+pub fn table(
+    lang: Lang,
+    offset_min: i32,
+    site: &str,
+    sockets: &[SocketView],
+    alerts: &[AlertSummary],
+) -> String {
     if sockets.is_empty() {
         return format!("<p class=\"muted\">{}</p>", lang.t("st.no_readings"));
     }
@@ -67,9 +91,30 @@ pub fn table(lang: Lang, offset_min: i32, sockets: &[SocketView]) -> String {
                 )
             })
             .unwrap_or_default();
+        if let Some(on) = s.relay_on {
+            facts.push(
+                lang.t(if on { "st.relay_on" } else { "st.relay_off" })
+                    .to_owned(),
+            );
+        }
+        let entity = format!("{site}/{}/{}#{}", s.gateway, s.device, s.socket);
+        let mine: Vec<&AlertSummary> = alerts.iter().filter(|a| a.entity == entity).collect();
+        let worst = mine.iter().map(|a| a.severity).max();
+        let links: String = mine
+            .iter()
+            .map(|a| {
+                format!(
+                    "<div><a href=\"/alerts/{}\">{} {}</a></div>",
+                    a.id,
+                    severity(lang, a.severity),
+                    escape(&rule_name(lang, &a.rule))
+                )
+            })
+            .collect();
+        let class = worst.map_or("card".to_owned(), |w| format!("card {}", w.as_str()));
         let _ = write!(
             out,
-            "<div class=\"card\"><strong>{}</strong> · {state}<div>{}</div>{fault}<div class=\"muted\">{}</div></div>",
+            "<div class=\"{class}\"><strong>{}</strong> · {state}<div>{}</div>{fault}{links}<div class=\"muted\">{}</div></div>",
             lang.fill(
                 "st.socket",
                 &[("device", escape(&s.device)), ("n", s.socket.to_string())]
@@ -106,7 +151,13 @@ pub async fn page(
             "<h2>{}</h2><div id=\"site-{}\">{}</div>",
             escape(site),
             escape(site),
-            table(lang, state.utc_offset_min, &state.stations.site(site))
+            table(
+                lang,
+                state.utc_offset_min,
+                site,
+                &state.stations.site(site),
+                &active_alerts(&state, &c.scope, site)
+            )
         );
     }
     body.push_str(SCRIPT);
@@ -147,7 +198,14 @@ pub async fn events(
                     continue;
                 }
                 last.insert(site.clone(), now);
-                let data = serde_json::json!({"site": site, "html": table(lang, state.utc_offset_min, &state.stations.site(&site))});
+                let html = table(
+                    lang,
+                    state.utc_offset_min,
+                    &site,
+                    &state.stations.site(&site),
+                    &active_alerts(&state, &c.scope, &site),
+                );
+                let data = serde_json::json!({"site": site, "html": html});
                 let event = Event::default().data(data.to_string());
                 return Some((Ok::<_, Infallible>(event), (rx, state, c, last)));
             }
