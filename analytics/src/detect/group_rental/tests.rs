@@ -146,10 +146,11 @@ fn a_flat_used_by_many_more_people_is_alerted_after_persistence() {
     // Suspect from about day 11 (smoothing), alerted after 7 suspect days.
     let day = (f.ts.0 - DAY0) / (24 * HOUR);
     assert!((16..=21).contains(&day), "alerted on day {day}");
-    // Five couples' water in a flat registered for two: about 9 people
-    // (the flat's spread is 0.93).
+    // Five couples' water in a flat registered for two: about 8 people
+    // (the flat's spread is 0.93, the building's median person a little
+    // above an average couple's half).
     let people = f.evidence.values["estimated_people"];
-    assert!((8.0..10.0).contains(&people), "{people}");
+    assert!((7.0..10.0).contains(&people), "{people}");
     assert!(f.evidence.values["water_l_per_occupant"] > 500.0);
     assert!(f.title.contains("people"), "{}", f.title);
 }
@@ -162,8 +163,8 @@ fn a_shared_flat_is_not_a_dormitory() {
     let f = run(30, &register(&[]), scale, |_, _| false);
     assert!(f.is_empty(), "{f:?}");
     let lower = GroupRentalConfig {
-        min_people: 3.5,
-        min_extra_people: 1.5,
+        min_people: 2.8,
+        min_extra_people: 0.8,
         ..GroupRentalConfig::default()
     };
     let f = run_with(&lower, 30, &register(&[]), scale, |_, _| false);
