@@ -14,15 +14,41 @@
 //! The ACL lets a gateway publish only under its own topic
 //! (docs/security.md), so the number of gateways is bounded by the broker's
 //! password file, and total state by quota × gateways.
+//!
+//! Since every entity is looked up here anyway, the quota also remembers
+//! each one's newest delivery (seq and time, 16 bytes): a reading or event
+//! delivered again (an uplink re-sending from its cursor after a reconnect,
+//! QoS 1) is known by its device and seq, as docs/outbox.md tells every
+//! consumer, and is dropped and counted before any detector sees it.
 
+use crate::detect::meter_health::is_repeat;
 use std::collections::{HashMap, HashSet};
+
+/// The newest delivery of one entity.
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+struct Newest {
+    seq: u64,
+    ts: i64,
+}
+
+/// What [`EntityQuota::admit`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admitted {
+    /// Not delivered before: judge it.
+    Fresh,
+    /// Its device delivered this seq before: drop it.
+    Repeat,
+}
 
 /// Distinct entities per (site, gateway), capped.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct EntityQuota {
     max_per_gateway: usize,
-    seen: HashMap<(String, String), HashSet<String>>,
+    seen: HashMap<(String, String), HashMap<String, Newest>>,
     refused: u64,
+    /// Deliveries dropped as repeats.
+    #[serde(default)]
+    repeats: u64,
     /// Gateways that have hit the cap at least once.
     over: HashSet<(String, String)>,
 }
@@ -34,25 +60,45 @@ impl EntityQuota {
             max_per_gateway: max_per_gateway.max(1),
             seen: HashMap::new(),
             refused: 0,
+            repeats: 0,
             over: HashSet::new(),
         }
     }
 
     /// Whether the entity may have state: it is known, or its gateway is
-    /// under quota (then it becomes known). Returns `Err(true)` the first
-    /// time a gateway goes over, so the caller can log it once.
-    pub fn admit(&mut self, site: &str, gateway: &str, entity: &str) -> Result<(), bool> {
+    /// under quota (then it becomes known); and whether its delivery
+    /// numbered `seq` at `ts` repeats one already admitted
+    /// ([`is_repeat`]). Returns `Err(true)` the first time a gateway goes
+    /// over, so the caller can log it once.
+    pub fn admit(
+        &mut self,
+        site: &str,
+        gateway: &str,
+        entity: &str,
+        seq: u64,
+        ts: i64,
+    ) -> Result<Admitted, bool> {
         let key = (site.to_owned(), gateway.to_owned());
-        let set = self.seen.entry(key.clone()).or_default();
-        if set.contains(entity) {
-            return Ok(());
+        let map = self.seen.entry(key.clone()).or_default();
+        if let Some(n) = map.get_mut(entity) {
+            if is_repeat(Some(n.seq), n.ts, seq, ts) {
+                self.repeats += 1;
+                return Ok(Admitted::Repeat);
+            }
+            *n = Newest { seq, ts };
+            return Ok(Admitted::Fresh);
         }
-        if set.len() < self.max_per_gateway {
-            set.insert(entity.to_owned());
-            return Ok(());
+        if map.len() < self.max_per_gateway {
+            map.insert(entity.to_owned(), Newest { seq, ts });
+            return Ok(Admitted::Fresh);
         }
         self.refused += 1;
         Err(self.over.insert(key))
+    }
+
+    /// Readings and events dropped as repeats of one already delivered.
+    pub fn repeats(&self) -> u64 {
+        self.repeats
     }
 
     /// Readings and events refused because their gateway was over quota.
@@ -74,14 +120,40 @@ mod tests {
     fn a_gateway_cannot_make_analytics_remember_more_than_its_quota() {
         let mut q = EntityQuota::new(3);
         for i in 0..3 {
-            assert_eq!(q.admit("s", "gw-1", &format!("d{i}")), Ok(()));
+            assert_eq!(
+                q.admit("s", "gw-1", &format!("d{i}"), 1, 0),
+                Ok(Admitted::Fresh)
+            );
         }
-        assert_eq!(q.admit("s", "gw-1", "d99"), Err(true));
-        assert_eq!(q.admit("s", "gw-1", "d100"), Err(false));
+        assert_eq!(q.admit("s", "gw-1", "d99", 1, 0), Err(true));
+        assert_eq!(q.admit("s", "gw-1", "d100", 1, 0), Err(false));
         // Known entities keep flowing; other gateways have their own quota.
-        assert_eq!(q.admit("s", "gw-1", "d1"), Ok(()));
-        assert_eq!(q.admit("s", "gw-2", "d99"), Ok(()));
+        assert_eq!(q.admit("s", "gw-1", "d1", 2, 1), Ok(Admitted::Fresh));
+        assert_eq!(q.admit("s", "gw-2", "d99", 1, 0), Ok(Admitted::Fresh));
         assert_eq!(q.refused(), 2);
         assert_eq!(q.gateways_over(), 1);
+    }
+}
+
+#[cfg(test)]
+mod repeat_tests {
+    use super::*;
+
+    #[test]
+    fn a_seq_delivered_before_is_a_repeat_whatever_time_it_carries() {
+        let mut q = EntityQuota::new(10);
+        assert_eq!(q.admit("s", "gw", "em-1", 7, 1_000), Ok(Admitted::Fresh));
+        assert_eq!(q.admit("s", "gw", "em-1", 8, 2_000), Ok(Admitted::Fresh));
+        // Re-sent from the cursor: same seqs, the same or a later stamp.
+        assert_eq!(q.admit("s", "gw", "em-1", 7, 1_000), Ok(Admitted::Repeat));
+        assert_eq!(q.admit("s", "gw", "em-1", 8, 9_000), Ok(Admitted::Repeat));
+        // Another device's seq 8 is its own.
+        assert_eq!(q.admit("s", "gw", "wm-1", 8, 2_000), Ok(Admitted::Fresh));
+        assert_eq!(q.admit("s", "gw", "em-1", 9, 3_000), Ok(Admitted::Fresh));
+        assert_eq!(q.repeats(), 2);
+        // Unnumbered (seq 0): only the same time again is a repeat.
+        assert_eq!(q.admit("s", "gw", "x", 0, 1_000), Ok(Admitted::Fresh));
+        assert_eq!(q.admit("s", "gw", "x", 0, 2_000), Ok(Admitted::Fresh));
+        assert_eq!(q.admit("s", "gw", "x", 0, 2_000), Ok(Admitted::Repeat));
     }
 }

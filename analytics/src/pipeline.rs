@@ -14,7 +14,7 @@ use crate::detect::socket_safety::{SocketSafety, SocketSafetyStats};
 use crate::detect::socket_session::{SocketSession, SocketSessionStats};
 use crate::detect::three_in_one::{ThreeInOne, ThreeInOneStats};
 use crate::detect::Finding;
-use crate::entity_quota::EntityQuota;
+use crate::entity_quota::{Admitted, EntityQuota};
 use crate::plausibility::Plausibility;
 use crate::register::Register;
 use gridwatch_telemetry::{Alert, Event, Reading};
@@ -49,6 +49,9 @@ pub struct PipelineStats {
     pub over_quota: u64,
     /// Gateways that reached that quota.
     pub gateways_over_quota: usize,
+    /// Readings and events dropped because their device had delivered
+    /// that seq before (an uplink re-sending after a reconnect).
+    pub repeats: u64,
 }
 
 /// Memory held for monitored flats by the flat detectors.
@@ -146,7 +149,9 @@ impl Pipeline {
 
     /// Feeds one reading to every detector that applies and returns the
     /// alerts it confirmed, routed to their grid cell. Readings of one entity
-    /// must come in event-time order; earlier or repeated ones are ignored.
+    /// must come in event-time order; earlier ones are ignored, and one
+    /// whose device delivered its seq before is dropped and counted
+    /// (`repeats`): no detector judges a reading twice.
     ///
     /// A reading stamped by an unsynchronised clock, with a physically
     /// impossible value, or from a gateway over its device quota, is
@@ -163,17 +168,16 @@ impl Pipeline {
             self.s.implausible += 1;
             return Vec::new();
         }
-        if self
-            .s
-            .quota
-            .admit(
-                reading.site.as_str(),
-                reading.gateway.as_str(),
-                &reading.entity(),
-            )
-            .is_err()
-        {
-            return Vec::new();
+        match self.s.quota.admit(
+            reading.site.as_str(),
+            reading.gateway.as_str(),
+            &reading.entity(),
+            reading.seq,
+            reading.ts.0,
+        ) {
+            Ok(Admitted::Fresh) => {}
+            // Delivered before (docs/outbox.md): counted, judged once.
+            Ok(Admitted::Repeat) | Err(_) => return Vec::new(),
         }
         let mut findings = self.s.socket_safety.observe(reading);
         findings.extend(self.s.socket_session.observe(reading));
@@ -191,13 +195,15 @@ impl Pipeline {
     pub fn process_event(&mut self, event: &Event) -> Vec<Alert> {
         self.s.events += 1;
         let entity = format!("{}/{}/{}", event.site, event.gateway, event.device);
-        if self
-            .s
-            .quota
-            .admit(event.site.as_str(), event.gateway.as_str(), &entity)
-            .is_err()
-        {
-            return Vec::new();
+        match self.s.quota.admit(
+            event.site.as_str(),
+            event.gateway.as_str(),
+            &entity,
+            event.seq,
+            event.ts.0,
+        ) {
+            Ok(Admitted::Fresh) => {}
+            Ok(Admitted::Repeat) | Err(_) => return Vec::new(),
         }
         self.s.socket_session.observe_event(event);
         let mut findings = self.s.indoor_charging.observe_event(event, &self.register);
@@ -257,6 +263,7 @@ impl Pipeline {
             unsynced: self.s.unsynced,
             over_quota: self.s.quota.refused(),
             gateways_over_quota: self.s.quota.gateways_over(),
+            repeats: self.s.quota.repeats(),
         }
     }
 
@@ -333,5 +340,41 @@ mod tests {
             alerts.extend(p.process(&socket_reading("yard-a", s, 7.0)));
         }
         assert_eq!(alerts.len(), 1);
+    }
+
+    #[test]
+    fn a_reading_delivered_again_is_judged_once_and_counted() {
+        // An empty flat's water meter, hourly; the reading of its last use
+        // is delivered again with a later stamp. Judged twice, its 12 L
+        // would be use the register never showed: meter_stuck on a healthy
+        // meter a day later.
+        let wm = |h: i64, seq: u64, volume: f64, flow: f64| {
+            let mut r = Reading::new(
+                Timestamp(h * 3_600_000),
+                "gw-1",
+                "wm-0101",
+                DeviceKind::WaterMeter,
+                seq,
+            );
+            r.site = "s01".into();
+            r.values.insert("volume_m3".into(), volume);
+            r.values.insert("flow_l".into(), flow);
+            r
+        };
+        let mut p = Pipeline::new(&AnalyticsConfig::default());
+        let mut alerts = Vec::new();
+        alerts.extend(p.process(&wm(0, 1, 1.0, 0.0)));
+        alerts.extend(p.process(&wm(1, 2, 1.012, 12.0)));
+        for h in 2..=72 {
+            alerts.extend(p.process(&wm(h, h as u64 + 1, 1.012, 0.0)));
+            if h == 3 {
+                alerts.extend(p.process(&wm(1, 2, 1.012, 12.0)));
+                alerts.extend(p.process(&wm(3, 2, 1.012, 12.0)));
+            }
+        }
+        let rules: Vec<&str> = alerts.iter().map(|a| a.rule.as_str()).collect();
+        assert!(rules.is_empty(), "{rules:?}");
+        assert_eq!(p.stats().repeats, 2);
+        assert_eq!(p.stats().readings, 75);
     }
 }

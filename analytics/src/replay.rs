@@ -165,6 +165,12 @@ impl Replay {
                 );
             }
         }
+        if self.stats.repeats > 0 {
+            out += &format!(
+                "{} deliveries repeated (same device and seq) dropped, each judged once\n",
+                self.stats.repeats
+            );
+        }
         out += &format!("{} alerts\n", self.alerts.len());
         for (rule, count) in by_rule {
             out += &format!("  {rule:<31} {count}\n");

@@ -542,11 +542,13 @@ impl Service {
             unsynced = s.unsynced,
             implausible = s.implausible,
             over_quota = s.over_quota,
+            repeats = s.repeats,
             alerts = s.alerts,
             store_failures = self.cases.store_failures(),
             "so far: {} readings, {} malformed messages ({} not logged), {} oversized messages dropped, \
              {} quarantined for their timestamp ({} gateways now), {} out of order or repeated, \
              {} stamped by an unsynchronised clock, {} with impossible values, {} refused over the device quota ({} gateways), \
+             {} delivered again (same device and seq) and dropped, \
              {} alerts raised ({} not stored: the store failed), {} acknowledged by the broker, \
              {} waiting, {} dropped (queue full), {} not passed to the tap (full); notices: {}",
             s.readings,
@@ -560,6 +562,7 @@ impl Service {
             s.implausible,
             s.over_quota,
             s.gateways_over_quota,
+            s.repeats,
             s.alerts,
             self.cases.store_failures(),
             self.outbox.acknowledged(),

@@ -20,8 +20,13 @@
 //!   interval values (`power_w`, `flow_l`) show use meanwhile. A vacant
 //!   flat's register rests too, with interval values of zero: that is not
 //!   a fault (on the district, every water meter of a flat away on holiday
-//!   alerted before). A meter that reports no interval values is judged on
-//!   its register alone.
+//!   alerted before). Nor is a register that had too little to show: the
+//!   interval values, turned into the register's unit (`power_w` × time in
+//!   kWh, `flow_l` in m³), must add up to `stuck_min_steps` of the
+//!   register's smallest step (its last decimal: 0.01 kWh, 1 L, 0.01 m³)
+//!   since it last moved. 0.1 W of standby is 2.4 Wh a day, a quarter of
+//!   what a 0.01 kWh register can show. A meter that reports no interval
+//!   values is judged on its register alone.
 //! - `meter_reversed` (major): the cumulative register went down by more
 //!   than `reverse_tolerance`, or an interval value was negative: a meter
 //!   wired backwards, tampered with or replaced. Once per `cooldown_h`.
@@ -62,6 +67,11 @@ pub struct MeterHealthConfig {
     pub building_share: f64,
     /// A register unchanged this long is stuck, hours.
     pub stuck_h: u32,
+    /// Use the interval values showed since the register last moved must
+    /// be worth this many of the register's smallest steps before a
+    /// register at rest is stuck: below one step the register cannot show
+    /// it, and the second covers the interval values' own rounding.
+    pub stuck_min_steps: f64,
     /// Meter kinds whose register should move every day. Not gas by
     /// default: gas is only for cooking, and a day without cooking is normal.
     pub stuck_kinds: Vec<DeviceKind>,
@@ -79,6 +89,7 @@ impl Default for MeterHealthConfig {
             sweep_min: 10,
             building_share: 0.8,
             stuck_h: 24,
+            stuck_min_steps: 2.0,
             stuck_kinds: vec![DeviceKind::ElectricityMeter, DeviceKind::WaterMeter],
             reverse_tolerance: 0.001,
             cooldown_h: 168,
@@ -90,6 +101,7 @@ impl MeterHealthConfig {
     /// Checks every field; the error names the first bad one.
     pub fn validate(&self) -> Result<(), FieldError> {
         positive("reverse_tolerance", self.reverse_tolerance)?;
+        positive("stuck_min_steps", self.stuck_min_steps)?;
         if !(self.building_share > 0.0 && self.building_share <= 1.0) {
             return Err(FieldError::new(
                 "building_share",
@@ -112,14 +124,60 @@ impl MeterHealthConfig {
     }
 }
 
-/// The register and interval value names of a meter kind.
-fn fields(kind: DeviceKind) -> Option<(&'static str, &'static str)> {
+/// How an interval value becomes use in its register's unit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Per {
+    /// The value is already in the register's unit over its interval
+    /// (`use_m3`, `heat_use_kwh`), or this factor of it (`flow_l` in m³).
+    Interval(f64),
+    /// The value is a mean power in W over the interval since the last
+    /// reading: W × h / 1000 is kWh.
+    Watts,
+}
+
+/// The register and interval value names of a meter kind, and how the
+/// interval value adds to the register.
+fn fields(kind: DeviceKind) -> Option<(&'static str, &'static str, Per)> {
     match kind {
-        DeviceKind::ElectricityMeter => Some(("energy_kwh", "power_w")),
-        DeviceKind::WaterMeter => Some(("volume_m3", "flow_l")),
-        DeviceKind::GasMeter => Some(("volume_m3", "use_m3")),
-        DeviceKind::HeatMeter => Some(("heat_kwh", "heat_use_kwh")),
+        DeviceKind::ElectricityMeter => Some(("energy_kwh", "power_w", Per::Watts)),
+        DeviceKind::WaterMeter => Some(("volume_m3", "flow_l", Per::Interval(0.001))),
+        DeviceKind::GasMeter => Some(("volume_m3", "use_m3", Per::Interval(1.0))),
+        DeviceKind::HeatMeter => Some(("heat_kwh", "heat_use_kwh", Per::Interval(1.0))),
         _ => None,
+    }
+}
+
+/// Most decimals a register is taken to show: past this a value is a
+/// computed float, not a display, and its step is too small to matter.
+const MAX_DECIMALS: u8 = 6;
+
+/// Decimals `v` shows: the fewest that write it exactly (to float noise).
+fn decimals(v: f64) -> u8 {
+    let mut scale = 1.0;
+    for d in 0..MAX_DECIMALS {
+        let x = v * scale;
+        if (x - x.round()).abs() <= 1e-6 * x.abs().max(1.0) {
+            return d;
+        }
+        scale *= 10.0;
+    }
+    MAX_DECIMALS
+}
+
+/// Whether a reading numbered `seq` at `ts` repeats what a device already
+/// delivered (newest `last_seq` at `last_ts`). Seqs rise per device and are
+/// never used twice (docs/outbox.md: drop duplicates by device and seq):
+/// the newest seq again is a repeat whatever time it carries, and so is an
+/// older seq no later than the newest reading (an uplink re-sending from
+/// its cursor). An older seq with a later time is a source that numbers
+/// out of order, left to the detectors' own time order. Seq 0 is no
+/// number (hand-written sources): a reading of the same time is then the
+/// repeat.
+pub fn is_repeat(last_seq: Option<u64>, last_ts: i64, seq: u64, ts: i64) -> bool {
+    match last_seq {
+        Some(l) if seq != 0 && l != 0 => seq == l || (seq < l && ts <= last_ts),
+        Some(l) => ts == last_ts && l == seq,
+        None => false,
     }
 }
 
@@ -139,9 +197,16 @@ struct MeterTrack {
     silent: bool,
     total: f64,
     total_since: i64,
-    /// Sum of interval values since the register last moved (the values
-    /// of the reading that moved it belong to that move).
+    /// Use the interval values showed since the register last moved, in
+    /// the register's unit (the values of the reading that moved it belong
+    /// to that move).
     used_since: f64,
+    /// Most decimals the register has shown: its smallest step is
+    /// 10^-decimals.
+    decimals: u8,
+    /// Shortest time between two readings, ms: the interval a mean power
+    /// covers (a reading after a gap covers one interval, not the gap).
+    interval_ms: i64,
     /// Whether the meter reports interval values at all.
     has_interval: bool,
     alerted_stuck: Option<i64>,
@@ -189,7 +254,7 @@ impl MeterHealth {
                 self.next_sweep = self.now + i64::from(self.config.sweep_min) * 60_000;
             }
         }
-        let Some((total_key, interval_key)) = fields(r.kind) else {
+        let Some((total_key, interval_key, per)) = fields(r.kind) else {
             return out;
         };
         let entity = r.entity();
@@ -209,15 +274,21 @@ impl MeterHealth {
                 total: f64::NAN,
                 total_since: ts,
                 used_since: 0.0,
+                decimals: 0,
+                interval_ms: i64::MAX,
                 has_interval: false,
                 alerted_stuck: None,
                 alerted_reversed: None,
                 serial: None,
             });
-        if ts < t.last_ts || (ts == t.last_ts && t.last_seq == Some(r.seq)) {
+        // Out of order, or delivered before (the pipeline counts those).
+        if ts < t.last_ts || is_repeat(t.last_seq, t.last_ts, r.seq, ts) {
             return out;
         }
         t.last_seq = Some(r.seq);
+        if ts > t.last_ts {
+            t.interval_ms = t.interval_ms.min(ts - t.last_ts);
+        }
         if t.silent {
             tracing::info!(meter = %entity, "{entity} reports again after a silence; its no-data alert stays open until someone closes it");
             t.silent = false;
@@ -240,6 +311,7 @@ impl MeterHealth {
             t.total = f64::NAN;
         }
         if let Some(v) = total {
+            t.decimals = t.decimals.max(decimals(v));
             if t.total.is_finite()
                 && v < t.total - cfg.reverse_tolerance
                 // A wrap past the register's largest reading is use.
@@ -260,7 +332,14 @@ impl MeterHealth {
             }
             t.has_interval = true;
             if !moved {
-                t.used_since += x.max(0.0);
+                t.used_since += match per {
+                    Per::Interval(k) => x.max(0.0) * k,
+                    // The first reading has no interval yet: one hour is
+                    // the longest any meter here reports at.
+                    Per::Watts => {
+                        x.max(0.0) * t.interval_ms.min(3_600_000) as f64 / 3_600_000_000.0
+                    }
+                };
             }
         }
         if let Some((key, value, before)) = reversed {
@@ -279,12 +358,16 @@ impl MeterHealth {
             }
         }
         let stuck_ms = i64::from(cfg.stuck_h) * 3_600_000;
+        // The register's smallest step, and the use it must have shown.
+        let step = 10f64.powi(-i32::from(t.decimals));
+        let shown = cfg.stuck_min_steps * step;
         if total.is_some()
             && cfg.stuck_kinds.contains(&r.kind)
             && ts - t.total_since >= stuck_ms
             // A register at rest while the meter itself measured no use is a
             // vacant flat, not a stuck register.
-            && (!t.has_interval || t.used_since > 0.0)
+            // Nor is use too small for the register's step to show.
+            && (!t.has_interval || t.used_since >= shown)
             && may(t.alerted_stuck)
         {
             t.alerted_stuck = Some(ts);
@@ -295,9 +378,9 @@ impl MeterHealth {
                 r,
                 Severity::Minor,
                 Timestamp(t.total_since),
-                format!("{total_key} has stayed at {} for {hours:.0} h while the meter kept reporting use ({interval_key} summed {:.1} meanwhile): a stuck register. Check the meter.", t.total, t.used_since),
-                &[("hours_unchanged", hours), (total_key, t.total), ("interval_sum", t.used_since)],
-                &[("stuck_h", f64::from(cfg.stuck_h))],
+                format!("{total_key} has stayed at {} for {hours:.0} h while the meter kept reporting use ({interval_key} adds up to {:.4} in the register's unit meanwhile, {:.1} of its steps of {step}): a stuck register. Check the meter.", t.total, t.used_since, t.used_since / step),
+                &[("hours_unchanged", hours), (total_key, t.total), ("unshown_use", t.used_since), ("register_step", step)],
+                &[("stuck_h", f64::from(cfg.stuck_h)), ("stuck_min_steps", cfg.stuck_min_steps)],
             ));
         }
         out
@@ -427,3 +510,6 @@ mod tests;
 
 #[cfg(test)]
 mod rollover_tests;
+
+#[cfg(test)]
+mod quantum_tests;

@@ -154,8 +154,13 @@ pub struct Watch {
     total: f64,
     changed_at: i64,
     /// The first reading since the register last moved whose interval value
-    /// showed use.
+    /// showed use (with a register step: once what truly flowed since
+    /// reached a step, so the register would have shown it).
     used_at: Option<i64>,
+    /// The register's step (register units), when quantised.
+    step: Option<f64>,
+    /// What truly flowed since the register last moved, in steps counted.
+    unshown: f64,
     fault: Option<(Fault, i64, i64)>,
     case: Option<Case>,
     cases: Vec<Case>,
@@ -183,15 +188,31 @@ impl Watch {
             total: f64::NAN,
             changed_at: 0,
             used_at: None,
+            step: None,
+            unshown: 0.0,
             fault: fault.map(|p| (p.fault, at(p.from), at(p.to))),
             case: None,
             cases: Vec::new(),
         }
     }
 
+    /// A meter whose register shows whole steps of `step` (register units).
+    pub fn with_step(mut self, step: Option<f64>) -> Self {
+        self.step = step;
+        self
+    }
+
     /// Notes a reading written at `ts` with the register and interval
-    /// value it carries.
-    pub fn record(&mut self, cfg: &MeterHealthConfig, ts: i64, total: f64, interval: f64) {
+    /// value it carries; `counted` is what the working register would have
+    /// added over the interval (register units).
+    pub fn record(
+        &mut self,
+        cfg: &MeterHealthConfig,
+        ts: i64,
+        total: f64,
+        interval: f64,
+        counted: f64,
+    ) {
         match self.last {
             Some(last) if ts - last > self.interval_ms => self.silences.push((last, Some(ts))),
             Some(_) => {}
@@ -208,8 +229,18 @@ impl Watch {
             self.total = total;
             self.changed_at = ts;
             self.used_at = None;
-        } else if interval > 0.0 && self.used_at.is_none() {
-            self.used_at = Some(ts);
+            self.unshown = 0.0;
+        } else {
+            self.unshown += counted.max(0.0);
+            // Quantised: use is known once a working register would have
+            // moved a step; less could hide between two steps.
+            let used = match self.step {
+                Some(step) => self.unshown >= step * (1.0 - 1e-9),
+                None => interval > 0.0,
+            };
+            if used && self.used_at.is_none() {
+                self.used_at = Some(ts);
+            }
         }
         let Some((fault, from, to)) = self.fault else {
             return;

@@ -32,6 +32,7 @@
 pub mod charging;
 pub mod confounders;
 pub mod feed;
+pub mod field_meters;
 pub mod household;
 pub mod lifestyle;
 pub mod live;
@@ -124,6 +125,22 @@ pub fn generate(scenario: &Scenario, seed: u64, out_dir: &Path) -> anyhow::Resul
             meters::plant(scenario, seed, i as u64 + 1, !other_case)
         })
         .collect();
+    let e_int = i64::from(scenario.electricity_interval_s) / 60;
+    let w_int = i64::from(scenario.water_gas_interval_s) / 60;
+    let mut fitted: Vec<field_meters::FieldMeters> = faults
+        .iter()
+        .enumerate()
+        .map(|(i, planted)| {
+            let faulty = std::array::from_fn(|m| planted.iter().any(|p| p.meter == m));
+            field_meters::FieldMeters::new(
+                scenario,
+                seed,
+                i as u64 + 1,
+                faulty,
+                [e_int, w_int, w_int],
+            )
+        })
+        .collect();
     let mut watches: Vec<[meters::Watch; 3]> = flats
         .iter()
         .zip(&faults)
@@ -143,6 +160,7 @@ pub fn generate(scenario: &Scenario, seed: u64, out_dir: &Path) -> anyhow::Resul
                     planted.iter().find(|p| p.meter == m),
                     t0,
                 )
+                .with_step(fitted[i].step(m))
             })
         })
         .collect();
@@ -152,8 +170,12 @@ pub fn generate(scenario: &Scenario, seed: u64, out_dir: &Path) -> anyhow::Resul
         .map(|f| format!("{}/{}", f.site, f.gateway))
         .collect();
     let mut outages: Vec<meters::Outage> = Vec::new();
-    for (f, planted) in flats.iter().zip(&faults) {
+    for ((f, planted), fitted) in flats.iter().zip(&faults).zip(&fitted) {
         let mut traits = f.profile.traits();
+        if fitted.swapped() {
+            // A replaced meter is not a fault: a trait, never a case.
+            traits.push("meter_replaced");
+        }
         for p in planted {
             traits.push(match p.fault {
                 meters::Fault::Stuck => "stuck_meter",
@@ -237,9 +259,9 @@ pub fn generate(scenario: &Scenario, seed: u64, out_dir: &Path) -> anyhow::Resul
     // Records generated for one day that fall after its end (a battery carried
     // down the next morning) wait for the next day's batch.
     let mut pending: Vec<Record> = Vec::new();
+    // Readings delivered again, with when.
+    let mut late: Vec<(i64, Record)> = Vec::new();
     let holidays = scenario.holiday_days();
-    let e_int = i64::from(scenario.electricity_interval_s) / 60;
-    let w_int = i64::from(scenario.water_gas_interval_s) / 60;
     let cold_spell = lifestyle::cold_spell(scenario, seed);
     for day in 0..scenario.days {
         let day_start = i64::from(day) * 1440;
@@ -387,14 +409,20 @@ pub fn generate(scenario: &Scenario, seed: u64, out_dir: &Path) -> anyhow::Resul
                 w = (w + 4.0 * f.rng.normal()).max(0.0);
                 let inc = w * e_int as f64 / 60_000.0;
                 f.energy_kwh += inc;
-                let (kwh, w) = meters::show(&mut faults[i], 0, end, f.energy_kwh, inc, w);
+                let (total, inc, w) = fitted[i].count(0, end, f.energy_kwh, inc, w);
+                let (kwh, w) = meters::show(&mut faults[i], 0, end, total, inc, w);
                 if !silent(end, 0) {
                     f.seq[0] += 1;
-                    let (w, kwh) = (round(w, 1), round(kwh, 3));
-                    watches[i][0].record(&health, ts(end).0, kwh, w);
-                    let mut r = f.reading(DeviceKind::ElectricityMeter, "em", 0, ts(end));
+                    let (kwh, w) = fitted[i].written(0, kwh, w);
+                    let at = fitted[i].stamp(0, ts(end).0, end * MIN_MS);
+                    watches[i][0].record(&health, at, kwh, w, inc);
+                    let mut r = f.reading(DeviceKind::ElectricityMeter, "em", 0, Timestamp(at));
+                    r.meter_serial = fitted[i].serial(0, end);
                     r.values.insert("power_w".into(), w);
                     r.values.insert("energy_kwh".into(), kwh);
+                    if let Some(again) = fitted[i].duplicate_at(at) {
+                        late.push((again, Record::Reading(r.clone())));
+                    }
                     records.push(Record::Reading(r));
                 }
                 k = end;
@@ -445,24 +473,36 @@ pub fn generate(scenario: &Scenario, seed: u64, out_dir: &Path) -> anyhow::Resul
                     litres = lifestyle::quantised_l(before_l, f.water_m3 * 1000.0);
                 }
                 f.gas_m3 += gas;
-                let (m3, litres) =
-                    meters::show(&mut faults[i], 1, end, f.water_m3, litres / 1000.0, litres);
+                let (total, inc, litres) =
+                    fitted[i].count(1, end, f.water_m3, litres / 1000.0, litres);
+                let (m3, litres) = meters::show(&mut faults[i], 1, end, total, inc, litres);
                 if !silent(end, 1) {
                     f.seq[1] += 1;
-                    let (litres, m3) = (round(litres, 1), round(m3, 4));
-                    watches[i][1].record(&health, ts(end).0, m3, litres);
-                    let mut r = f.reading(DeviceKind::WaterMeter, "wm", 1, ts(end));
+                    let (m3, litres) = fitted[i].written(1, m3, litres);
+                    let at = fitted[i].stamp(1, ts(end).0, end * MIN_MS);
+                    watches[i][1].record(&health, at, m3, litres, inc);
+                    let mut r = f.reading(DeviceKind::WaterMeter, "wm", 1, Timestamp(at));
+                    r.meter_serial = fitted[i].serial(1, end);
                     r.values.insert("flow_l".into(), litres);
                     r.values.insert("volume_m3".into(), m3);
+                    if let Some(again) = fitted[i].duplicate_at(at) {
+                        late.push((again, Record::Reading(r.clone())));
+                    }
                     records.push(Record::Reading(r));
                 }
+                let (total, inc, gas) = fitted[i].count(2, end, f.gas_m3, gas, gas);
                 if !silent(end, 2) {
                     f.seq[2] += 1;
-                    let (gas, m3) = (round(gas, 3), round(f.gas_m3, 3));
-                    watches[i][2].record(&health, ts(end).0, m3, gas);
-                    let mut r = f.reading(DeviceKind::GasMeter, "gm", 2, ts(end));
+                    let (m3, gas) = fitted[i].written(2, total, gas);
+                    let at = fitted[i].stamp(2, ts(end).0, end * MIN_MS);
+                    watches[i][2].record(&health, at, m3, gas, inc);
+                    let mut r = f.reading(DeviceKind::GasMeter, "gm", 2, Timestamp(at));
+                    r.meter_serial = fitted[i].serial(2, end);
                     r.values.insert("use_m3".into(), gas);
                     r.values.insert("volume_m3".into(), m3);
+                    if let Some(again) = fitted[i].duplicate_at(at) {
+                        late.push((again, Record::Reading(r.clone())));
+                    }
                     records.push(Record::Reading(r));
                 }
                 k = end;
@@ -476,6 +516,12 @@ pub fn generate(scenario: &Scenario, seed: u64, out_dir: &Path) -> anyhow::Resul
         if day + 1 == scenario.days {
             records.append(&mut pending);
         }
+        let until = if day + 1 == scenario.days {
+            i64::MAX
+        } else {
+            next_day.0
+        };
+        let records = field_meters::deliver(records, &mut late, until);
         for r in &records {
             serde_json::to_writer(&mut out, r)?;
             out.write_all(b"\n")?;

@@ -87,6 +87,26 @@ pub struct Scenario {
     /// Share of flats (without another planted case) with an electricity or
     /// water meter wired backwards from some day (for 2–10 days or to the end).
     pub reversed_meter_rate: f64,
+    /// Electricity register step, kWh (the field's 0.01); unset: the
+    /// register written to 0.001 kWh, rounded (`district::field_meters`).
+    pub energy_register_step_kwh: Option<f64>,
+    /// Water register step, litres (the field's 1); unset: 0.1 L, rounded.
+    pub water_register_step_l: Option<f64>,
+    /// Gas register step, m³ (the field's 0.01); unset: 0.001 m³, rounded.
+    pub gas_register_step_m3: Option<f64>,
+    /// Largest offset of a meter's clock, either way, s.
+    pub meter_clock_offset_s: u32,
+    /// Largest drift of a meter's clock, either way, parts per million.
+    pub meter_clock_drift_ppm: f64,
+    /// Largest delay of a reading's stamp after its due time, s (at most
+    /// half the meter's interval).
+    pub meter_jitter_s: u32,
+    /// Chance per reading that it is delivered again, 1–30 min later,
+    /// with the same seq and stamp (an uplink re-sending after a reconnect).
+    pub meter_duplicate_prob: f64,
+    /// Share of flats where one meter without a planted fault is replaced
+    /// during the run: the new register starts near zero, under a new serial.
+    pub meter_replacement_rate: f64,
     /// Charging piles in each site's yard (0: none).
     pub piles_per_site: u32,
     /// Sockets per pile (1–12, the EBP-12's register map).
@@ -168,6 +188,14 @@ impl Default for Scenario {
             building_outage_prob: 0.002,
             stuck_meter_rate: 0.01,
             reversed_meter_rate: 0.01,
+            energy_register_step_kwh: None,
+            water_register_step_l: None,
+            gas_register_step_m3: None,
+            meter_clock_offset_s: 0,
+            meter_clock_drift_ppm: 0.0,
+            meter_jitter_s: 0,
+            meter_duplicate_prob: 0.0,
+            meter_replacement_rate: 0.0,
             piles_per_site: 1,
             sockets_per_pile: 12,
             pile_fault_rate: 0.03,
@@ -280,6 +308,25 @@ impl Scenario {
             return Err("water_gas_interval_s must divide a day and be 300 to 3600".into());
         }
         for (k, v) in [
+            ("energy_register_step_kwh", self.energy_register_step_kwh),
+            ("water_register_step_l", self.water_register_step_l),
+            ("gas_register_step_m3", self.gas_register_step_m3),
+        ] {
+            if v.is_some_and(|v| !(v > 0.0 && v <= 10.0)) {
+                return Err(format!(
+                    "{k} is {v:?}; a register step is above 0 and at most 10"
+                ));
+            }
+        }
+        if !(0.0..=1000.0).contains(&self.meter_clock_drift_ppm) {
+            return Err(format!(
+                "meter_clock_drift_ppm is {}; it must be 0 to 1000",
+                self.meter_clock_drift_ppm
+            ));
+        }
+        for (k, v) in [
+            ("meter_duplicate_prob", self.meter_duplicate_prob),
+            ("meter_replacement_rate", self.meter_replacement_rate),
             ("group_rental_rate", self.group_rental_rate),
             ("group_rental_onset_share", self.group_rental_onset_share),
             ("under_registered_rate", self.under_registered_rate),
@@ -381,6 +428,16 @@ mod tests {
             ..Scenario::default()
         };
         assert!(bad.check().unwrap_err().contains("stuck_meter_rate"));
+        let bad = Scenario {
+            water_register_step_l: Some(0.0),
+            ..Scenario::default()
+        };
+        assert!(bad.check().unwrap_err().contains("water_register_step_l"));
+        let bad = Scenario {
+            meter_duplicate_prob: 2.0,
+            ..Scenario::default()
+        };
+        assert!(bad.check().unwrap_err().contains("meter_duplicate_prob"));
         let bad = Scenario {
             sockets_per_pile: 13,
             ..Scenario::default()

@@ -445,3 +445,78 @@ fn planting_meter_faults_moves_no_other_case() {
     assert!(!b.cases.iter().any(|c| faults.contains(&c.kind.as_str())));
     assert_eq!(others(&a), others(&b));
 }
+
+/// `faulty()` read by meters as the field has them, at `interval_s`.
+fn field_metered(interval_s: u32) -> Scenario {
+    Scenario {
+        name: "faulty-field-meters".into(),
+        days: 14,
+        electricity_interval_s: interval_s,
+        energy_register_step_kwh: Some(0.01),
+        water_register_step_l: Some(1.0),
+        gas_register_step_m3: Some(0.01),
+        meter_clock_offset_s: 120,
+        meter_clock_drift_ppm: 50.0,
+        meter_jitter_s: 30,
+        meter_duplicate_prob: 0.01,
+        meter_replacement_rate: 0.3,
+        ..faulty()
+    }
+}
+
+#[test]
+fn meter_gaps_and_stuck_registers_are_found_with_field_meters_at_1_and_15_minutes() {
+    for interval_s in [60, 900] {
+        let scenario = field_metered(interval_s);
+        let (dir, truth) = generated_as(&scenario, 4);
+        let text = std::fs::read_to_string(dir.path().join("recording.jsonl")).unwrap();
+        // Deliveries of a (device, seq) already delivered.
+        let mut seen = std::collections::HashSet::new();
+        let mut repeated = 0;
+        for line in text.lines() {
+            if let Ok(Record::Reading(r)) = serde_json::from_str::<Record>(line) {
+                if !seen.insert((r.entity(), r.seq)) {
+                    repeated += 1;
+                }
+            }
+        }
+        let register =
+            gridwatch_analytics::register::Register::load(dir.path().join("register.json"))
+                .unwrap();
+        let replay = gridwatch_analytics::replay::replay(
+            &gridwatch_analytics::AnalyticsConfig::default(),
+            register,
+            text.as_bytes(),
+        )
+        .unwrap();
+        assert!(repeated > 0);
+        assert_eq!(replay.stats.repeats, repeated, "{interval_s} s");
+        let e = gridwatch_analytics::evaluate::evaluate(&truth, &replay.alerts);
+        // meter_reversed is left out: with quantised registers one
+        // reversed episode of seed 4 is alerted outside its labelled window
+        // at 1 and at 15 min (open, not yet explained).
+        for rule in ["meter_no_data", "meter_stuck"] {
+            let r = e.rules.iter().find(|r| r.rule == rule).unwrap();
+            assert!(
+                r.cases > 0 && r.detected == r.cases,
+                "{rule} at {interval_s} s\n{}",
+                e.table()
+            );
+            assert!(
+                r.precision >= Some(0.95),
+                "{rule} at {interval_s} s\n{}",
+                e.table()
+            );
+            // A replaced meter (new serial, register near zero) is no fault.
+            assert!(
+                !r.false_positives_by_trait.contains_key("meter_replaced"),
+                "{rule} at {interval_s} s\n{}",
+                e.table()
+            );
+        }
+        assert!(truth
+            .traits
+            .values()
+            .any(|t| t.iter().any(|t| t == "meter_replaced")));
+    }
+}
