@@ -170,21 +170,22 @@ pub fn deb_contents(deb: &Path) -> Vec<(String, String, String)> {
         .collect()
 }
 
-/// A Debian root (`DEBIAN_SUITE`, variant minbase) under `cache`, made with
-/// debootstrap on first use and kept: later runs copy it. The mirror is
-/// GRIDWATCH_DEBIAN_MIRROR or deb.debian.org.
+/// A Debian root (`DEBIAN_SUITE`, variant minbase, plus systemd, whose units
+/// `systemd-analyze verify --root` checks the gateway's against) under
+/// `cache`, made with debootstrap on first use and kept: later runs copy it.
+/// The mirror is GRIDWATCH_DEBIAN_MIRROR or deb.debian.org.
 pub fn debian_root(cache: &Path) -> PathBuf {
-    let root = cache.join(format!("debian-root-{DEBIAN_SUITE}"));
+    let root = cache.join(format!("debian-root-{DEBIAN_SUITE}-systemd"));
     if root.join("var/lib/dpkg/status").is_file() {
         return root;
     }
-    let partial = cache.join(format!("debian-root-{DEBIAN_SUITE}.partial"));
+    let partial = cache.join(format!("debian-root-{DEBIAN_SUITE}-systemd.partial"));
     let _ = std::fs::remove_dir_all(&partial);
     std::fs::create_dir_all(cache).expect("create the root cache folder");
     let mirror = std::env::var("GRIDWATCH_DEBIAN_MIRROR")
         .unwrap_or_else(|_| "http://deb.debian.org/debian".into());
     run(Command::new(which("debootstrap").expect("debootstrap"))
-        .args(["--variant=minbase", DEBIAN_SUITE])
+        .args(["--variant=minbase", "--include=systemd", DEBIAN_SUITE])
         .arg(&partial)
         .arg(&mirror));
     // Only a complete root is ever renamed into place.

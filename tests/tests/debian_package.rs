@@ -1,7 +1,7 @@
 //! The gateway's Debian package as an installer gets it: cargo-deb builds it,
 //! it holds the binary, the systemd unit, the conffile and the docs, the unit
 //! passes `systemd-analyze verify`, and it installs into a fresh Debian root
-//! (debootstrap, minbase): the maintainer scripts make the unprivileged
+//! (debootstrap, minbase with systemd): the maintainer scripts make the unprivileged
 //! `gridwatch` user in `dialout` and `gpio`, the service user can read the
 //! config and the binary runs there; a reinstall keeps an edited config; a
 //! purge removes the user and the data.
@@ -9,7 +9,7 @@
 //! Needs cargo-deb, dpkg, debootstrap, systemd-analyze and root (chroot);
 //! scripts/test installs the tools. Without them the test fails, unless
 //! GRIDWATCH_ALLOW_MISSING_SERVERS=1. The first run downloads the Debian root
-//! (about 40 MB from the mirror; GRIDWATCH_DEBIAN_MIRROR overrides
+//! (about 60 MB from the mirror; GRIDWATCH_DEBIAN_MIRROR overrides
 //! deb.debian.org) and keeps it under target/tmp; later runs copy it.
 
 use gridwatch_tests::packaging::{
@@ -82,8 +82,8 @@ fn the_deb_installs_into_a_debian_root_and_its_unit_verifies() {
     entry("/usr/share/doc/gridwatch-gateway/mosquitto/gridwatch.acl.example");
     entry("/usr/share/doc/gridwatch-gateway/devices/eastron-sdm120.toml");
     assert!(
-        contents.iter().all(|(_, owner, _)| owner == "root/root"),
-        "every file belongs to root in the archive: {contents:?}"
+        contents.iter().all(|(_, owner, _)| owner == "0/0"),
+        "every file belongs to root (0/0) in the archive: {contents:?}"
     );
     let control = TempDir::new("deb-control");
     run(Command::new("dpkg-deb")
