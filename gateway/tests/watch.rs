@@ -53,7 +53,9 @@ async fn piped_watch_prints_the_piles_values_and_exit_codes_say_what_failed() {
         .collect();
     assert_eq!(device_lines.len(), 2, "one device line per round:\n{out}");
     assert!(
-        device_lines.iter().all(|l| l.split(' ').nth(3) == Some("ok")),
+        device_lines
+            .iter()
+            .all(|l| l.split(' ').nth(3) == Some("ok")),
         "{out}"
     );
     assert!(
@@ -65,7 +67,10 @@ async fn piped_watch_prints_the_piles_values_and_exit_codes_say_what_failed() {
 
     let (code, _, err) = watch(&config, &["--device", "pile-9", "--count", "1"]).await;
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("no device \"pile-9\"") && err.contains("pile-1"), "{err}");
+    assert!(
+        err.contains("no device \"pile-9\"") && err.contains("pile-1"),
+        "{err}"
+    );
 
     stop.cancel();
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
