@@ -209,6 +209,8 @@ pub async fn run(
             config.gateway.site,
             config.gateway.id
         );
+        // Under systemd (Type=notify, WatchdogSec=): started, then alive.
+        crate::sd_notify::ready_and_watch(shutdown.clone());
 
         shutdown.cancelled().await;
         info!("shutting down: stopping pollers");

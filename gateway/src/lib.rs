@@ -58,6 +58,7 @@ pub mod profile;
 pub mod pseudonym;
 pub mod readers;
 pub mod scan;
+pub mod sd_notify;
 pub mod status;
 pub mod toml_file;
 pub mod uplink;

@@ -6,6 +6,7 @@
 //! a fixed port, so tests do not collide with each other or with a system
 //! service on the standard port.
 
+pub mod packaging;
 pub mod smtp;
 pub mod webdriver;
 

@@ -1,16 +1,19 @@
 //! The `gridwatch-gateway` command line.
 //!
 //! `run` (the default) starts the daemon; `check` validates a config and the
-//! profiles it uses and prints what the gateway would do. Errors print as one
+//! profiles it uses and prints what the gateway would do; `watch` shows live
+//! values while wiring. Errors print as one
 //! sentence naming file, line and field; a config error exits with status 2
 //! (so a systemd unit or an install script can tell it from a crash), any
 //! other failure with 1.
 
 mod check;
 pub mod credentials;
+mod reach;
 mod readers;
 mod scan;
 pub mod selftest;
+mod watch;
 
 use crate::config::{ConfigError, GatewayConfig};
 use clap::{Parser, Subcommand};
@@ -116,6 +119,25 @@ enum Command {
         #[arg(long, default_value_t = 3000)]
         timeout_ms: u64,
     },
+    /// Show the live values of one device or all while wiring: redrawn in
+    /// place on a terminal, one plain line per device when piped. Exit 0 when
+    /// every device answered in the last round, 1 when one did not, 2 when
+    /// the config cannot be used or names no such device.
+    Watch {
+        /// Only this device (its id in the config).
+        #[arg(long, value_name = "NAME")]
+        device: Option<String>,
+        /// Time between rounds.
+        #[arg(long, default_value_t = 1000)]
+        interval_ms: u64,
+        /// Stop after this many rounds (1: read once, for scripts);
+        /// without it, until Ctrl-C.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        count: Option<u64>,
+        /// Time each device has to answer one poll.
+        #[arg(long, default_value_t = 3000)]
+        timeout_ms: u64,
+    },
     /// Print the pseudonyms of tag ids or plates (one per line on standard
     /// input, or as arguments), keyed with the site key: how the e-bike
     /// register for analytics is made without sending raw identities.
@@ -210,6 +232,20 @@ pub fn main() -> ExitCode {
                 json,
                 outputs,
                 min_free_mb,
+                timeout: std::time::Duration::from_millis(timeout_ms),
+            },
+        ),
+        Command::Watch {
+            device,
+            interval_ms,
+            count,
+            timeout_ms,
+        } => watch::run(
+            &cli.config,
+            &watch::Options {
+                device,
+                interval: std::time::Duration::from_millis(interval_ms),
+                count,
                 timeout: std::time::Duration::from_millis(timeout_ms),
             },
         ),

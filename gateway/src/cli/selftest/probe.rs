@@ -4,100 +4,30 @@
 //! write to a device.
 
 use super::Check;
-use crate::bus::cjt188::Cjt188Line;
-use crate::bus::dlt645::Dlt645Line;
-use crate::bus::modbus_rtu;
-use crate::bus::modbus_tcp::{ModbusTcpBus, TcpLinks};
-use crate::config::{DeviceConfig, GatewayConfig, Transport};
-use crate::devices::cjt188::Cjt188Device;
-use crate::devices::dlt645::Dlt645Device;
-use crate::devices::modbus::{ModbusDevice, ModbusRtuDevice, ModbusTcpDevice};
-use crate::devices::{Device, PollOutcome};
+use crate::cli::reach::{Reached, Wires};
+use crate::config::{DeviceConfig, GatewayConfig};
+use crate::devices::PollOutcome;
 use crate::net::words;
 use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 /// Polls every configured device once, one after the other (devices on one
 /// line cannot be asked at once anyway), each within `limit`.
 pub(super) async fn devices(config: &GatewayConfig, limit: Duration) -> Vec<Check> {
-    let stop = CancellationToken::new();
-    let mut links = TcpLinks::default();
+    let mut wires = Wires::new(config, CancellationToken::new());
     let mut out = Vec::new();
     for d in &config.devices {
         let name = format!("device {}", d.id);
-        let result = match &d.transport {
-            Transport::ModbusTcp {
-                host,
-                port,
-                unit_id,
-            } => {
-                let logic = ModbusDevice::new(d.profile.clone(), d.max_gap_registers);
-                let bus = ModbusTcpBus::on(
-                    links.get(host, *port),
-                    host.clone(),
-                    *port,
-                    *unit_id,
-                    d.timeout().min(limit),
-                );
-                poll_once(ModbusTcpDevice::new(logic, bus, *unit_id), limit).await
-            }
-            Transport::ModbusRtu { bus, unit_id } => {
-                match config.buses.iter().find(|b| b.id == *bus) {
-                    // Config validation guarantees the bus exists.
-                    None => Err(format!("names bus {bus}, which is not configured")),
-                    Some(b) => {
-                        let line = modbus_rtu::spawn(b, stop.clone());
-                        let logic = ModbusDevice::new(d.profile.clone(), d.max_gap_registers);
-                        let client = line.client(*unit_id).offline_after_failures(1);
-                        poll_once(ModbusRtuDevice::new(logic, client), limit).await
-                    }
-                }
-            }
-            Transport::Dlt645 {
-                serial_port,
-                baud,
-                address,
-                phases,
-                wake_up,
-            } => {
-                let line = Arc::new(Dlt645Line::new(serial_port.clone(), *baud));
-                let meter = Dlt645Device::new(
-                    line,
-                    *address,
-                    *phases,
-                    usize::from(*wake_up),
-                    d.timeout().min(limit),
-                );
-                poll_once(meter, limit).await
-            }
-            Transport::Cjt188 {
-                serial_port,
-                baud,
-                meter_type,
-                address,
-                preamble,
-                register_max_milli,
-            } => {
-                let line = Arc::new(Cjt188Line::new(serial_port.clone(), *baud));
-                let meter = Cjt188Device::new(
-                    line,
-                    *meter_type,
-                    *address,
-                    usize::from(*preamble),
-                    d.timeout().min(limit),
-                    register_max_milli.map(|m| m as f64 / 1000.0),
-                );
-                poll_once(meter, limit).await
-            }
+        let result = match wires.open(d, limit) {
+            Ok(device) => poll_once(device, limit).await,
+            Err(why) => Err(why),
         };
         out.push(match result {
             Ok(detail) => Check::pass(name, format!("{} {detail}", where_(d))),
             Err(why) => Check::fail(name, format!("{}: {why}", where_(d))),
         });
     }
-    stop.cancel();
     out
 }
 
@@ -106,7 +36,7 @@ fn where_(d: &DeviceConfig) -> String {
 }
 
 /// One poll of `device` within `limit`: what it answered, or why not.
-async fn poll_once<D: Device>(mut device: D, limit: Duration) -> Result<String, String> {
+async fn poll_once(mut device: Reached, limit: Duration) -> Result<String, String> {
     let started = Instant::now();
     let outcome = tokio::time::timeout(limit, device.poll()).await;
     let took = started.elapsed();
