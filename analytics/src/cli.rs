@@ -491,9 +491,11 @@ pub fn describe(c: &AnalyticsConfig) -> String {
     let g = &c.detect.group_rental;
     out += &if g.enabled {
         format!(
-            "  rentals   water for {}+ people and {}+ more than registered, on {} of {} days\n",
-            g.min_people,
-            g.min_extra_people,
+            "  rentals   {} factors (robust z > {}, > {} x norm, CUSUM) scoring {} on {} of {} days, per registered occupant\n",
+            g.min_factors,
+            g.z_threshold,
+            g.norm_ratio,
+            g.min_score,
             g.persistence_days,
             g.persistence_days + 3
         )

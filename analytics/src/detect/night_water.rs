@@ -2,29 +2,19 @@
 //! (a steady small flow is a leak, not people)".
 //!
 //! People use water in bursts — a flush, a shower, a glass at the tap — with
-//! dry hours between, even in a crowded flat. A dripping tap or a running
-//! cistern never stops. So per water meter, the quiet hours of each local
-//! night (`night_start_h`–`night_end_h`, 00:00–06:00 by default) are split
-//! into hourly bins (any meter interval up to an hour fills them; hourly
-//! registers quantised to 1 L are what the field has). A night is a leak
-//! night when
-//!
-//! - every bin flows at least `min_flow_lph` (the floor never reaches zero),
-//! - and at least half the bins sit near that floor (within `floor_band_lph`
-//!   or a quarter of it): a leak is a steady floor that people's bursts
-//!   ride on, while a crowded flat up at night shows a different amount
-//!   every hour.
-//!
-//! A night with one dry bin resets the count; a night the meter barely
+//! intervals of no flow between, even in a crowded flat. A dripping tap or a
+//! running cistern never stops. So per water meter, one small state machine
+//! keeps the *minimum* flow rate (L/h) over the quiet hours of each local
+//! night (`night_start_h`–`night_end_h`, 01:00–05:00 by default). A night
+//! whose every reading shows at least `min_flow_lph` is a leak night; a
+//! night with one dry interval resets the count; a night the meter barely
 //! reported (coverage below `min_coverage`) neither counts nor resets: no
-//! data is not evidence either way. The comparison is the flat with its own
-//! nights: a flat that always runs water at night is alerted once, when the
-//! run of nights is first complete, and again only after a dry night. After
-//! `nights` leak nights in a row, one `night_water_leak` alert (minor), with
-//! the lowest night flow and the nights persisted as evidence.
+//! data is not evidence either way. After `nights` leak nights in a row,
+//! one `night_water_leak` alert (minor), with the lowest night flow and the
+//! nights persisted as evidence. The count restarts once a night is dry, so
+//! a repaired and later recurring leak is a new alert.
 //!
-//! State: about 100 bytes per meter (16 numbers for the bins, the run, the
-//! keys), never the readings themselves.
+//! The state is a dozen numbers per meter, never the readings themselves.
 
 use super::local_time::{in_hours, LocalTime};
 use super::Finding;
@@ -38,8 +28,6 @@ use std::collections::HashMap;
 pub const RULE_LEAK: &str = "night_water_leak";
 
 const HOUR_MS: i64 = 3_600_000;
-/// Hourly bins of the longest quiet window.
-const BINS: usize = 8;
 
 /// The `[detect.night_water]` section.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -51,13 +39,9 @@ pub struct NightWaterConfig {
     pub night_start_h: u8,
     /// Hour the quiet window ends, local (exclusive).
     pub night_end_h: u8,
-    /// Every hour of a leak night flows at least this, L/h: just under one
-    /// litre an hour, the step of a register quantised to 1 L (a meter whose
-    /// clock drifts reads 1 L over 61 minutes).
+    /// Every interval of a leak night flows at least this, L/h. Below the
+    /// smallest drip worth a visit, above a meter's creep.
     pub min_flow_lph: f64,
-    /// Half the night's hours lie within this much (L/h), or a quarter of
-    /// the floor if more, of its lowest hour: the steady floor of a leak.
-    pub floor_band_lph: f64,
     /// Leak nights in a row before the alert.
     pub nights: u32,
     /// Share of the window the meter's readings must cover for a night to
@@ -72,10 +56,9 @@ impl Default for NightWaterConfig {
     fn default() -> Self {
         Self {
             enabled: true,
-            night_start_h: 0,
-            night_end_h: 6,
-            min_flow_lph: 0.8,
-            floor_band_lph: 1.5,
+            night_start_h: 1,
+            night_end_h: 5,
+            min_flow_lph: 3.0,
             nights: 5,
             min_coverage: 0.75,
             max_interval_h: 2.0,
@@ -88,7 +71,6 @@ impl NightWaterConfig {
     pub fn validate(&self) -> Result<(), FieldError> {
         positive("min_flow_lph", self.min_flow_lph)?;
         positive("max_interval_h", self.max_interval_h)?;
-        positive("floor_band_lph", self.floor_band_lph)?;
         for (key, h) in [
             ("night_start_h", self.night_start_h),
             ("night_end_h", self.night_end_h),
@@ -104,12 +86,6 @@ impl NightWaterConfig {
             return Err(FieldError::new(
                 "night_end_h",
                 "equals night_start_h; the window would be empty",
-            ));
-        }
-        if self.window_ms() > BINS as i64 * HOUR_MS {
-            return Err(FieldError::new(
-                "night_end_h",
-                format!("the window is longer than {BINS} hours"),
             ));
         }
         if self.nights == 0 {
@@ -136,9 +112,8 @@ struct Track {
     last_ts: i64,
     /// The night being measured: the local day its window ends on.
     night: Option<i64>,
-    /// Litres and milliseconds seen per hour of the window.
-    bin_l: [f32; BINS],
-    bin_ms: [u32; BINS],
+    night_min_lph: f64,
+    night_covered_ms: i64,
     streak: u32,
     streak_min_lph: f64,
     streak_start: i64,
@@ -182,8 +157,8 @@ impl NightWater {
             site: r.site.to_string(),
             last_ts: ts,
             night: None,
-            bin_l: [0.0; BINS],
-            bin_ms: [0; BINS],
+            night_min_lph: f64::INFINITY,
+            night_covered_ms: 0,
             streak: 0,
             streak_min_lph: f64::INFINITY,
             streak_start: ts,
@@ -212,47 +187,26 @@ impl NightWater {
         if let Some(n) = night {
             t.night = Some(n);
             if (interval as f64) <= cfg.max_interval_h * HOUR_MS as f64 {
-                // The hour of the window the interval ends in; an interval
-                // longer than an hour (a missed reading) fills its bin alone.
-                let hour = self.local.hour(end);
-                let bin = (usize::from(hour + 24 - cfg.night_start_h) % 24).min(BINS - 1);
-                t.bin_l[bin] += flow_l.max(0.0) as f32;
-                t.bin_ms[bin] = t.bin_ms[bin].saturating_add(interval as u32);
+                let lph = flow_l.max(0.0) * HOUR_MS as f64 / interval as f64;
+                t.night_min_lph = t.night_min_lph.min(lph);
+                t.night_covered_ms += interval;
             }
         }
         out
     }
 }
 
-/// The lowest hourly flow of a night (L/h) and whether half its hours sit
-/// near it. Bins seen for under half an hour are left out.
-fn night_floor(litres: &[f32; BINS], ms: &[u32; BINS], band_lph: f64) -> (f64, bool) {
-    let lph: Vec<f64> = litres
-        .iter()
-        .zip(ms)
-        .filter(|(_, &m)| i64::from(m) >= HOUR_MS / 2)
-        .map(|(&l, &m)| f64::from(l) * HOUR_MS as f64 / f64::from(m))
-        .collect();
-    let Some(min) = lph.iter().copied().reduce(f64::min) else {
-        return (0.0, false);
-    };
-    let band = min + band_lph.max(0.25 * min);
-    let near = lph.iter().filter(|&&v| v <= band).count();
-    (min, near * 2 >= lph.len())
-}
-
 /// Judges the night just measured; returns the alert when it completes a run.
 fn close_night(t: &mut Track, cfg: &NightWaterConfig, now: i64) -> Option<Finding> {
-    let covered_ms: i64 = t.bin_ms.iter().map(|&m| i64::from(m)).sum();
-    let covered = covered_ms as f64 >= cfg.min_coverage * cfg.window_ms() as f64;
-    let (min, steady) = night_floor(&t.bin_l, &t.bin_ms, cfg.floor_band_lph);
+    let covered = t.night_covered_ms as f64 >= cfg.min_coverage * cfg.window_ms() as f64;
+    let min = t.night_min_lph;
     t.night = None;
-    t.bin_l = [0.0; BINS];
-    t.bin_ms = [0; BINS];
+    t.night_min_lph = f64::INFINITY;
+    t.night_covered_ms = 0;
     if !covered {
         return None;
     }
-    if min < cfg.min_flow_lph || !steady {
+    if min < cfg.min_flow_lph {
         t.streak = 0;
         t.streak_min_lph = f64::INFINITY;
         t.alerted = false;
@@ -278,7 +232,7 @@ fn close_night(t: &mut Track, cfg: &NightWaterConfig, now: i64) -> Option<Findin
         ts: Timestamp(now),
         title: format!("Water running all night at {e}: {lph:.1} L/h or more"),
         summary: format!(
-            "Water at {e} has flowed at least {lph:.1} L/h through every hour of the quiet hours \
+            "Water at {e} has flowed at least {lph:.1} L/h through every interval of the quiet hours \
              ({:02}:00–{:02}:00) for {} nights in a row. People use water in bursts with dry \
              intervals between; a flow that never stops is a leak (a running cistern, a dripping \
              tap, a burst pipe). Check the flat's taps, cistern and pipes.",

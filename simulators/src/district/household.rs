@@ -7,7 +7,6 @@
 //! e-bike charger). Each meter reading is the mean power over its interval.
 
 use super::confounders::Confounders;
-use super::lifestyle::Lifestyle;
 use super::rng::Rng;
 
 /// What is planted in a flat.
@@ -44,9 +43,6 @@ pub struct Profile {
     pub vacation: Option<(u32, u32)>,
     /// A leak of this many litres per hour from this day.
     pub leak: Option<(u32, f64)>,
-    /// Miners, floor heating, shifts, rentals, the festival, workshop
-    /// motors (`household_field` scenarios; default: none).
-    pub life: Lifestyle,
 }
 
 /// An e-bike charger type (docs/detection.md).
@@ -156,9 +152,6 @@ impl LoadEvent {
 impl Profile {
     /// People living in the flat on `day`.
     pub fn people(&self, day: u32) -> f64 {
-        if let Some(n) = self.life.people(day) {
-            return n;
-        }
         if self.vacation.is_some_and(|(a, b)| (a..b).contains(&day)) {
             return 0.0;
         }
@@ -198,7 +191,6 @@ impl Profile {
             out.push("night_cycling");
         }
         out.extend(self.confounders.traits());
-        out.extend(self.life.traits());
         if self.vacation.is_some() {
             out.push("vacation");
         }
@@ -354,8 +346,7 @@ pub fn standing_w(
     } else {
         0.0
     };
-    let hour = p.life.own_hour(mod_min / 60);
-    let mut act = activity_w(hour, weekend) * people.powf(0.8) * p.intensity;
+    let mut act = activity_w(mod_min / 60, weekend) * people.powf(0.8) * p.intensity;
     if p.is_group(day) && !(6 * 60..22 * 60).contains(&mod_min) {
         // Shift workers and late nights: a dormitory never sleeps at once,
         // and its people come and go at all hours.
@@ -364,7 +355,7 @@ pub fn standing_w(
     if p.business && (9 * 60..18 * 60).contains(&mod_min) && !weekend {
         act += 800.0;
     }
-    if let (Some((from, watts)), None) = (p.three_in_one, p.life.motors) {
+    if let Some((from, watts)) = p.three_in_one {
         if day >= from && (9 * 60..18 * 60).contains(&mod_min) && !weekend {
             // Motors cycling: full load most minutes, idle in some.
             act += if (minute / 7) % 4 == 3 {

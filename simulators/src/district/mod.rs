@@ -34,7 +34,6 @@ pub mod confounders;
 pub mod feed;
 pub mod field_meters;
 pub mod household;
-pub mod lifestyle;
 pub mod live;
 pub mod meters;
 mod piles;
@@ -211,26 +210,8 @@ pub fn generate(scenario: &Scenario, seed: u64, out_dir: &Path) -> anyhow::Resul
                 entity: f.key.clone(),
                 start_ms: t0 + i64::from(d) * 86_400_000,
                 end_ms: None,
-                note: match f.profile.life.motors {
-                    Some(m) => format!(
-                        "{}-{} motor runs of {:.1} kW for 1-{} min weekdays 09-18",
-                        m.runs.0,
-                        m.runs.1,
-                        m.watts / 1000.0,
-                        m.max_minutes
-                    ),
-                    None => format!("{:.1} kW weekdays 09-18", watts / 1000.0),
-                },
-                // The daytime mean the machines add, in tenths of a kW, so
-                // that misses group by size.
-                traits: [(
-                    "added_kw".to_owned(),
-                    format!(
-                        "{:.1}",
-                        f.profile.life.motors.map_or(watts * 0.825, |m| m.mean_w()) / 1000.0
-                    ),
-                )]
-                .into(),
+                note: format!("{:.1} kW weekdays 09-18", watts / 1000.0),
+                traits: Default::default(),
             });
         }
         if let Some((d, lph)) = f.profile.leak {
@@ -262,7 +243,6 @@ pub fn generate(scenario: &Scenario, seed: u64, out_dir: &Path) -> anyhow::Resul
     // Readings delivered again, with when.
     let mut late: Vec<(i64, Record)> = Vec::new();
     let holidays = scenario.holiday_days();
-    let cold_spell = lifestyle::cold_spell(scenario, seed);
     for day in 0..scenario.days {
         let day_start = i64::from(day) * 1440;
         let epoch_day = start_day + i64::from(day);
@@ -291,16 +271,6 @@ pub fn generate(scenario: &Scenario, seed: u64, out_dir: &Path) -> anyhow::Resul
             let ts = |m: i64| Timestamp(t0 + m * MIN_MS);
             let dark = dark_today[i / per_building];
             let (mut ev, gas) = day_events(&f.profile, &mut f.rng, day, day_start, weekend, winter);
-            if scenario.household_field {
-                let p = &f.profile;
-                let working = !weekend && p.three_in_one.is_some_and(|(d, _)| day >= d);
-                let home = p.people(day) > 0.0;
-                let cold = winter && cold_spell.contains(&day);
-                ev.extend(
-                    p.life
-                        .day_events(&mut f.rng, day_start, working, home, cold),
-                );
-            }
             f.events.retain(|e| e.start + e.minutes > day_start);
             f.events.append(&mut ev);
             f.gas.retain(|g| g.0 >= day_start - 60);
@@ -438,20 +408,9 @@ pub fn generate(scenario: &Scenario, seed: u64, out_dir: &Path) -> anyhow::Resul
             while k < day_start + 1440 {
                 let end = k + w_int;
                 let hour = (k - day_start) / 60;
-                let life = f.profile.life;
-                let share = water_share(life.own_hour(hour)) * w_int as f64 / 60.0;
+                let share = water_share(hour) * w_int as f64 / 60.0;
                 let mut litres =
                     people * per_person * f.profile.intensity * share * f.rng.lognormal(0.35);
-                if life.field_water {
-                    litres = lifestyle::draws(&mut f.rng, litres);
-                    if let (Some(m), Some((d, _)), false) =
-                        (life.motors, f.profile.three_in_one, weekend)
-                    {
-                        if day >= d && (9..18).contains(&hour) && people > 0.0 {
-                            litres += m.water_lph * w_int as f64 / 60.0;
-                        }
-                    }
-                }
                 if f.profile.business && !weekend && (9..18).contains(&hour) {
                     litres += 30.0 * w_int as f64 / 60.0;
                 }
@@ -465,13 +424,8 @@ pub fn generate(scenario: &Scenario, seed: u64, out_dir: &Path) -> anyhow::Resul
                     .iter()
                     .filter(|g| (k..end).contains(&g.0))
                     .map(|g| g.1)
-                    .sum::<f64>()
-                    + life.heating_gas(winter, w_int, &mut f.rng);
-                let before_l = f.water_m3 * 1000.0;
+                    .sum();
                 f.water_m3 += litres / 1000.0;
-                if life.field_water {
-                    litres = lifestyle::quantised_l(before_l, f.water_m3 * 1000.0);
-                }
                 f.gas_m3 += gas;
                 let (total, inc, litres) =
                     fitted[i].count(1, end, f.water_m3, litres / 1000.0, litres);
@@ -681,24 +635,11 @@ fn layout(s: &Scenario, seed: u64) -> Vec<Flat> {
                         (a, a + rng.int(4, 10) as u32)
                     });
                     let leak = (s.days > 12 && rng.chance(s.leak_rate)).then(|| {
-                        let day = rng.int(0, i64::from(s.days) - 10) as u32;
-                        let lph = rng.range(3.0, 25.0);
-                        if s.household_field {
-                            // The same draw, log-uniform over 0.5–20 L/h.
-                            (day, 0.5 * 40f64.powf((lph - 3.0) / 22.0))
-                        } else {
-                            (day, lph)
-                        }
+                        (
+                            rng.int(0, i64::from(s.days) - 10) as u32,
+                            rng.range(3.0, 25.0),
+                        )
                     });
-                    let life = lifestyle::for_flat(
-                        s,
-                        seed,
-                        idx,
-                        &mut registered,
-                        &mut actual,
-                        group_from_day.is_none() && !business,
-                        three_in_one.is_some(),
-                    );
                     let profile = Profile {
                         registered,
                         actual,
@@ -719,7 +660,6 @@ fn layout(s: &Scenario, seed: u64) -> Vec<Flat> {
                         },
                         vacation,
                         leak,
-                        life,
                     };
                     flats.push(Flat {
                         gateway: format!("gw-{site}-{building}"),

@@ -62,17 +62,6 @@ pub struct Scenario {
     /// heating with sleep steps, storage water heater; aquariums at a third
     /// of it, oil heaters at half).
     pub confounder_rate: f64,
-    /// Households as the field has them (`district::lifestyle`): crypto
-    /// miners, gas floor heating, shift workers, short-term rentals, shared
-    /// flats, migrants away for the Spring Festival, a cold spell, workshops
-    /// of motor runs, water in discrete draws on 1 L registers, leaks of
-    /// 0.5–20 L/h. Off: the first model.
-    pub household_field: bool,
-    /// With `household_field`, the chance per flat of each lifestyle trait.
-    pub lifestyle_rate: f64,
-    /// With `household_field`, the Spring Festival (YYYY-MM-DD; empty for
-    /// none): migrant households leave around it.
-    pub spring_festival: String,
     /// Share of flats that go away for a few days during the run.
     pub vacation_rate: f64,
     /// Share of flats that develop a continuous water leak.
@@ -179,9 +168,6 @@ impl Default for Scenario {
             night_cycling_rate: 0.12,
             field_charging: false,
             confounder_rate: 0.0,
-            household_field: false,
-            lifestyle_rate: 0.08,
-            spring_festival: String::new(),
             vacation_rate: 0.05,
             leak_rate: 0.02,
             meter_gap_prob: 0.01,
@@ -285,12 +271,6 @@ impl Scenario {
                 self.sockets_per_pile
             ));
         }
-        if !self.spring_festival.is_empty() && days_from_date(&self.spring_festival).is_none() {
-            return Err(format!(
-                "spring_festival: {:?} is not YYYY-MM-DD",
-                self.spring_festival
-            ));
-        }
         if let Some(bad) = self.holidays.iter().find(|d| days_from_date(d).is_none()) {
             return Err(format!("holidays: {bad:?} is not YYYY-MM-DD"));
         }
@@ -344,7 +324,6 @@ impl Scenario {
             ("night_cycling_rate", self.night_cycling_rate),
             ("confounder_rate", self.confounder_rate),
             ("vacation_rate", self.vacation_rate),
-            ("lifestyle_rate", self.lifestyle_rate),
             ("leak_rate", self.leak_rate),
             ("meter_gap_prob", self.meter_gap_prob),
             ("building_outage_prob", self.building_outage_prob),
@@ -364,12 +343,6 @@ impl Scenario {
             }
         }
         Ok(())
-    }
-
-    /// Run day of the Spring Festival when it falls inside the run.
-    pub fn festival_day(&self) -> Option<u32> {
-        let d = days_from_date(&self.spring_festival)? - self.start_day()?;
-        u32::try_from(d).ok().filter(|&d| d < self.days)
     }
 
     /// Days since 1970-01-01 of the first local day.

@@ -10,7 +10,7 @@ pub const FEATURES: [&str; 4] = [
     "night_base_w_per_occupant",
 ];
 
-/// Accumulators for the current local day: 32 bytes.
+/// Accumulators for the current local day: 28 bytes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DayUse {
     /// The local day these belong to.
@@ -19,9 +19,6 @@ pub struct DayUse {
     pub kwh: f32,
     /// Water, litres.
     pub water_l: f32,
-    /// Lowest water flow over one interval of the day, L/h: what flows
-    /// around the clock (a leak, a running cistern) and so counts no one.
-    pub water_floor_lph: f32,
     /// Gas, m³.
     pub gas_m3: f32,
     /// Lowest interval power between 00:00 and 05:00 local, W.
@@ -40,7 +37,6 @@ impl DayUse {
         Self {
             day,
             night_min_w: f32::INFINITY,
-            water_floor_lph: f32::INFINITY,
             ..Self::default()
         }
     }
@@ -63,10 +59,6 @@ impl DayUse {
                 if let Some(l) = r.value("flow_l").filter(|v| v.is_finite() && *v >= 0.0) {
                     self.water_l += l as f32;
                     self.water_min = self.water_min.saturating_add(dt_min);
-                    if dt_min > 0 {
-                        let lph = l as f32 * 60.0 / f32::from(dt_min);
-                        self.water_floor_lph = self.water_floor_lph.min(lph);
-                    }
                 }
             }
             DeviceKind::GasMeter => {
@@ -80,8 +72,7 @@ impl DayUse {
     }
 
     /// The day's features per registered occupant, or `None` when too little
-    /// of the day was seen to judge it (no data is not low use). Water is
-    /// net of the day's floor flow: a leak is not people.
+    /// of the day was seen to judge it (no data is not low use).
     pub fn features(&self, occupants: f32, min_coverage: f32) -> Option<[f32; 4]> {
         let elec_ok = f32::from(self.elec_min) >= 1440.0 * min_coverage;
         let water_ok = f32::from(self.water_min) >= 1440.0 * min_coverage;
@@ -90,14 +81,9 @@ impl DayUse {
         }
         let gas_ok = f32::from(self.gas_min) >= 1440.0 * min_coverage;
         let occ = occupants.max(1.0);
-        let floor = if self.water_floor_lph.is_finite() {
-            self.water_floor_lph * f32::from(self.water_min) / 60.0
-        } else {
-            0.0
-        };
         Some([
             self.kwh / occ,
-            (self.water_l - floor).max(0.0) / occ,
+            self.water_l / occ,
             if gas_ok { self.gas_m3 / occ } else { f32::NAN },
             self.night_min_w / occ,
         ])

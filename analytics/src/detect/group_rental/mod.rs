@@ -1,32 +1,28 @@
-//! Group rental (群租): a flat used like a dormitory — far more people living
-//! there than are registered, steadily, for days.
+//! Group rental (群租): a flat used like a dormitory — far more water, power
+//! and gas per registered occupant than its peers, steadily, for days.
 //!
-//! People are counted with water, the one meter machines do not drive:
-//! showers, flushes and cooking scale with heads, while a crypto miner, a
-//! night air-conditioner, gas floor heating or a cold spell move
-//! electricity and gas but not water. Per flat and local day ([`day`]):
-//! electricity kWh, water litres net of the day's floor flow (a leak flows
-//! around the clock and counts no one), gas m³ and the night base load,
-//! each per registered occupant, smoothed over days (an exponential mean
-//! over `smoothing_days`), so a party or a guest does not count.
+//! Per flat and local day ([`day`]): electricity kWh, water litres, gas m³
+//! and the night base load (lowest interval power 00:00–05:00), each per
+//! registered occupant. Each feature is smoothed over days (an exponential
+//! mean over `smoothing_days`), so a party or a guest does not count.
 //!
 //! When a building's day ends (the first reading of the next local day from
-//! any of its flats), the building's water per registered person is the
-//! median over the flats lived in that day (water at least `occupied_min_l`:
-//! a flat emptied for the Spring Festival or a holiday says nothing about
-//! how much a person uses), needing `min_peers` of them, smoothed over days
-//! like the flats' own. A flat's
-//! people are then its own smoothed water over that: a flat compared with
-//! what a person in its building uses, whatever the season. A day is suspect
-//! when that estimate is at least `min_people` and at least `min_extra_people`
-//! more than registered (a couple registered as one is a shared flat, not a
-//! dormitory); the flat is alerted after `persistence_days` suspect days out
-//! of the last `persistence_days + 3`.
+//! any of its flats), each flat's smoothed features are compared with its
+//! peers' in the same building: robust z = 0.6745·(x − median)/MAD (MAD 0 →
+//! 1.2533 × mean absolute deviation), needing `min_peers` flats. The
+//! factors of a day are the features whose z exceeds `z_threshold`, water or
+//! electricity per occupant above `norm_ratio` × the regional norm, and a
+//! CUSUM level shift against the flat's own first `baseline_days` (k =
+//! `cusum_k`, h = `cusum_h`, on the sum of the norm ratios). A day is
+//! suspect with at least `min_factors` factors adding up to `min_score` (each
+//! capped at 20), `min_people_factors` of them from water, gas or the night
+//! base load (electricity by day alone is machines, not people); the flat is alerted after
+//! `persistence_days` suspect days out of the last `persistence_days + 3`.
 //!
 //! Suppressed: flats with a registered business; days on which fewer than
 //! half the building's flats had a full day of data (an outage or a gateway
 //! down says nothing about a flat). Alerts are minor (inspection backlog),
-//! at most one per flat per `cooldown_days`, with the numbers they rest on.
+//! at most one per flat per `cooldown_days`, with the top factors in numbers.
 
 pub mod day;
 #[cfg(test)]
@@ -37,7 +33,7 @@ use super::local_time::{in_hours, LocalTime};
 use super::Finding;
 use crate::config::{positive, FieldError};
 use crate::register::{flat_key, Register};
-use crate::stats::median;
+use crate::stats::{median, robust_z};
 use day::{DayUse, FEATURES};
 use gridwatch_telemetry::{DeviceKind, Evidence, Reading, Severity, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -56,16 +52,32 @@ pub struct GroupRentalConfig {
     pub default_occupants: u8,
     /// Days over which daily features are smoothed.
     pub smoothing_days: u32,
-    /// Lived-in flats with data needed in a building for its water per person.
+    /// Flats with data needed in a building for a peer comparison.
     pub min_peers: usize,
-    /// A flat using less water than this a day (smoothed), litres, is empty
-    /// for now and left out of the building's water per person.
-    pub occupied_min_l: f64,
-    /// People (water over the building's water per person) needed for a
-    /// suspect day: a dormitory, not a family.
-    pub min_people: f64,
-    /// People beyond the registered occupants needed for a suspect day.
-    pub min_extra_people: f64,
+    /// Robust z above which a feature is a factor.
+    pub z_threshold: f64,
+    /// Regional norm, litres of water per person per day.
+    pub norm_water_l: f64,
+    /// Regional norm, kWh per person per day.
+    pub norm_electricity_kwh: f64,
+    /// Use above this multiple of the norm per registered occupant is a factor.
+    pub norm_ratio: f64,
+    /// Days of a flat's own history that set its CUSUM baseline.
+    pub baseline_days: u32,
+    /// CUSUM slack, in baseline standard deviations.
+    pub cusum_k: f64,
+    /// CUSUM decision level, in baseline standard deviations.
+    pub cusum_h: f64,
+    /// Factors needed for a suspect day.
+    pub min_factors: u32,
+    /// Of those, factors that count people rather than machines (water,
+    /// gas, the night base load) needed: a flat whose excess is electricity
+    /// alone, by day, is a workshop (three-in-one) or a business, not a
+    /// crowd. 0 turns this off.
+    pub min_people_factors: u32,
+    /// Score (sum of the factors' values, each capped at 20) needed for a
+    /// suspect day: how far out, not only in how many ways.
+    pub min_score: f64,
     /// Suspect days needed (out of the last `persistence_days + 3`).
     pub persistence_days: u32,
     /// Share of a day that must have data for it to count.
@@ -81,9 +93,16 @@ impl Default for GroupRentalConfig {
             default_occupants: 2,
             smoothing_days: 7,
             min_peers: 8,
-            occupied_min_l: 25.0,
-            min_people: 5.5,
-            min_extra_people: 3.0,
+            z_threshold: 3.5,
+            norm_water_l: 220.0,
+            norm_electricity_kwh: 4.0,
+            norm_ratio: 1.5,
+            baseline_days: 14,
+            cusum_k: 0.5,
+            cusum_h: 5.0,
+            min_factors: 2,
+            min_people_factors: 1,
+            min_score: 30.0,
             persistence_days: 7,
             min_coverage: 0.8,
             cooldown_days: 30,
@@ -94,10 +113,16 @@ impl Default for GroupRentalConfig {
 impl GroupRentalConfig {
     /// Checks every field; the error names the first bad one.
     pub fn validate(&self) -> Result<(), FieldError> {
-        positive("occupied_min_l", self.occupied_min_l)?;
-        positive("min_people", self.min_people)?;
-        if !(self.min_extra_people.is_finite() && self.min_extra_people >= 0.0) {
-            return Err(FieldError::new("min_extra_people", "must be 0 or more"));
+        positive("z_threshold", self.z_threshold)?;
+        positive("norm_water_l", self.norm_water_l)?;
+        positive("norm_electricity_kwh", self.norm_electricity_kwh)?;
+        positive("norm_ratio", self.norm_ratio)?;
+        positive("cusum_h", self.cusum_h)?;
+        if !(self.min_score.is_finite() && self.min_score >= 0.0) {
+            return Err(FieldError::new("min_score", "must be 0 or more"));
+        }
+        if !(self.cusum_k.is_finite() && self.cusum_k >= 0.0) {
+            return Err(FieldError::new("cusum_k", "must be 0 or more"));
         }
         if !(self.min_coverage > 0.0 && self.min_coverage <= 1.0) {
             return Err(FieldError::new(
@@ -120,17 +145,29 @@ impl GroupRentalConfig {
                 ),
             ));
         }
-        if self.smoothing_days == 0 {
+        for (key, v) in [
+            ("smoothing_days", self.smoothing_days),
+            ("baseline_days", self.baseline_days),
+            ("min_factors", self.min_factors),
+        ] {
+            if v == 0 {
+                return Err(FieldError::new(key, "is 0; it must be at least 1"));
+            }
+        }
+        if self.min_people_factors > 4 {
             return Err(FieldError::new(
-                "smoothing_days",
-                "is 0; it must be at least 1",
+                "min_people_factors",
+                format!(
+                    "is {}; only 4 factors count people (water z, water vs norm, gas z, night base z)",
+                    self.min_people_factors
+                ),
             ));
         }
         Ok(())
     }
 }
 
-/// One flat's state: about 80 bytes plus its key.
+/// One flat's state: about 120 bytes plus its key.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct FlatTrack {
     today: DayUse,
@@ -139,6 +176,11 @@ struct FlatTrack {
     /// Smoothed features; NaN until the first full day.
     smooth: [f32; 4],
     valid_days: u16,
+    /// CUSUM baseline (Welford) and sum.
+    base_n: u16,
+    base_mean: f32,
+    base_m2: f32,
+    cusum: f32,
     /// Suspect days, newest in bit 0.
     suspect: u16,
     alerted_at: Option<i64>,
@@ -150,9 +192,6 @@ struct FlatTrack {
 struct BuildingTrack {
     day: i32,
     flats: Vec<u32>,
-    /// Water per person in the building's lived-in flats, L a day, smoothed
-    /// like the flats' own; NaN until a day had enough of them.
-    per_person_l: f32,
 }
 
 /// Counters.
@@ -200,7 +239,7 @@ impl GroupRental {
         let buildings: usize = self
             .buildings
             .iter()
-            .map(|(k, b)| k.capacity() + b.flats.capacity() * 4 + 52)
+            .map(|(k, b)| k.capacity() + b.flats.capacity() * 4 + 48)
             .sum();
         (self.flats.len(), flats + buildings)
     }
@@ -266,6 +305,10 @@ impl GroupRental {
                 last_ts: [i64::MIN; 3],
                 smooth: [f32::NAN; 4],
                 valid_days: 0,
+                base_n: 0,
+                base_mean: 0.0,
+                base_m2: 0.0,
+                cusum: 0.0,
                 suspect: 0,
                 alerted_at: None,
                 occupants: facts
@@ -279,7 +322,6 @@ impl GroupRental {
             .or_insert_with(|| BuildingTrack {
                 day,
                 flats: Vec::new(),
-                per_person_l: f32::NAN,
             })
             .flats
             .push(idx);
@@ -296,7 +338,6 @@ impl GroupRental {
         let cfg = self.config.clone();
         let alpha = (2.0 / (f64::from(cfg.smoothing_days) + 1.0)) as f32;
         let mut complete = 0usize;
-        let mut lived_in: Vec<f64> = Vec::new();
         for &i in &members {
             let t = &mut self.flats[i];
             let feats = (t.today.day == bday)
@@ -307,9 +348,6 @@ impl GroupRental {
                 .flatten();
             let Some(x) = feats else { continue };
             complete += 1;
-            if f64::from(x[1]) * f64::from(t.occupants) >= cfg.occupied_min_l {
-                lived_in.push(f64::from(x[1]));
-            }
             t.valid_days = t.valid_days.saturating_add(1);
             for (s, v) in t.smooth.iter_mut().zip(x) {
                 if v.is_finite() {
@@ -320,6 +358,19 @@ impl GroupRental {
                     };
                 }
             }
+            // CUSUM on the day's load against the regional norms.
+            let load = (f64::from(x[0]) / cfg.norm_electricity_kwh
+                + f64::from(x[1]) / cfg.norm_water_l) as f32;
+            if u32::from(t.base_n) < cfg.baseline_days {
+                t.base_n += 1;
+                let d = load - t.base_mean;
+                t.base_mean += d / f32::from(t.base_n);
+                t.base_m2 += d * (load - t.base_mean);
+            } else {
+                let var = t.base_m2 / f32::from(t.base_n.max(2) - 1);
+                let sd = var.sqrt().max(0.1 * t.base_mean).max(1e-3);
+                t.cusum = (t.cusum + (load - t.base_mean) / sd - cfg.cusum_k as f32).max(0.0);
+            }
         }
         if complete * 2 < members.len() || complete < cfg.min_peers {
             self.stats.skipped_days += 1;
@@ -328,46 +379,66 @@ impl GroupRental {
             }
             return Vec::new();
         }
-        // Water per person: the day's median over the flats lived in that
-        // day, smoothed over days like the flats' own.
-        if lived_in.len() >= cfg.min_peers {
-            let today = median(&lived_in) as f32;
-            if let Some(b) = self.buildings.get_mut(building) {
-                b.per_person_l = if b.per_person_l.is_finite() {
-                    b.per_person_l + alpha * (today - b.per_person_l)
-                } else {
-                    today
-                };
-            }
-        }
-        let per_person = self
-            .buildings
-            .get(building)
-            .map_or(f64::NAN, |b| f64::from(b.per_person_l));
-        // The building's medians per feature, for the evidence.
+        // Peer statistics per feature over the flats with smoothed values.
+        let mut z_of: Vec<[f32; 4]> = vec![[f32::NAN; 4]; members.len()];
         let mut medians = [f32::NAN; 4];
-        for (f, m) in medians.iter_mut().enumerate() {
+        for f in 0..4 {
             let xs: Vec<f64> = members
                 .iter()
                 .map(|&i| f64::from(self.flats[i].smooth[f]))
                 .filter(|v| v.is_finite())
                 .collect();
-            if xs.len() >= cfg.min_peers {
-                *m = median(&xs) as f32;
+            if xs.len() < cfg.min_peers {
+                continue;
+            }
+            medians[f] = median(&xs) as f32;
+            let zs = robust_z(&xs);
+            let mut k = 0;
+            for (m, &i) in members.iter().enumerate() {
+                if self.flats[i].smooth[f].is_finite() {
+                    z_of[m][f] = zs[k] as f32;
+                    k += 1;
+                }
             }
         }
-        medians[1] = per_person as f32;
         let mut out = Vec::new();
         let end = self.local.day_end(i64::from(bday));
-        for &i in &members {
-            let t = &mut self.flats[i];
-            let people = f64::from(t.smooth[1]) * f64::from(t.occupants) / per_person.max(1e-3);
-            let suspect = per_person.is_finite()
-                && people.is_finite()
-                && t.valid_days >= 3
-                && people >= cfg.min_people
-                && people >= f64::from(t.occupants) + cfg.min_extra_people
+        for (m, &i) in members.iter().enumerate() {
+            let t = &self.flats[i];
+            let mut factors: Vec<(String, f64, f64)> = Vec::new();
+            for f in 0..4 {
+                let z = f64::from(z_of[m][f]);
+                if z.is_finite() && z > cfg.z_threshold {
+                    factors.push((
+                        format!("{}_robust_z", FEATURES[f]),
+                        z,
+                        f64::from(t.smooth[f]),
+                    ));
+                }
+            }
+            let ratio_w = f64::from(t.smooth[1]) / cfg.norm_water_l;
+            if ratio_w > cfg.norm_ratio {
+                factors.push(("water_vs_norm".into(), ratio_w, f64::from(t.smooth[1])));
+            }
+            let ratio_e = f64::from(t.smooth[0]) / cfg.norm_electricity_kwh;
+            if ratio_e > cfg.norm_ratio {
+                factors.push((
+                    "electricity_vs_norm".into(),
+                    ratio_e,
+                    f64::from(t.smooth[0]),
+                ));
+            }
+            if f64::from(t.cusum) > cfg.cusum_h {
+                factors.push(("cusum_level_shift".into(), f64::from(t.cusum), f64::NAN));
+            }
+            let score: f64 = factors.iter().map(|f| f.1.min(20.0)).sum();
+            let people = factors.iter().filter(|f| counts_people(&f.0)).count();
+            let suspect = t.valid_days >= 3
+                && factors.len() >= cfg.min_factors as usize
+                && people >= cfg.min_people_factors as usize
+                && score >= cfg.min_score
                 && !t.business;
+            let t = &mut self.flats[i];
             t.suspect = (t.suspect << 1) | u16::from(suspect);
             let recent = (t.suspect & ((1u16 << (cfg.persistence_days + 3)) - 1)).count_ones();
             let cooled = t
@@ -376,7 +447,7 @@ impl GroupRental {
             if suspect && recent >= cfg.persistence_days && cooled {
                 t.alerted_at = Some(end.0);
                 let t = &self.flats[i];
-                out.push(self.finding(i, site, end, people, recent, medians, t));
+                out.push(self.finding(i, site, end, &factors, recent, medians, t));
             }
         }
         self.stats.findings += out.len() as u64;
@@ -389,14 +460,17 @@ impl GroupRental {
         i: u32,
         site: &str,
         end: Timestamp,
-        people: f64,
+        factors: &[(String, f64, f64)],
         suspect_days: u32,
         medians: [f32; 4],
         t: &FlatTrack,
     ) -> Finding {
         let flat = self.flats.key(i);
+        let mut top: Vec<&(String, f64, f64)> = factors.iter().collect();
+        top.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let score: f64 = factors.iter().map(|f| f.1.min(20.0)).sum();
         let mut values = BTreeMap::from([
-            ("estimated_people".to_owned(), people),
+            ("score".to_owned(), score),
             ("suspect_days".to_owned(), f64::from(suspect_days)),
             ("registered_occupants".to_owned(), f64::from(t.occupants)),
         ]);
@@ -408,7 +482,15 @@ impl GroupRental {
                 values.insert(format!("building_median_{name}"), f64::from(medians[f]));
             }
         }
+        for (name, v, _) in factors {
+            values.insert(format!("factor_{name}"), *v);
+        }
         let c = &self.config;
+        let words: Vec<String> = top
+            .iter()
+            .take(3)
+            .map(|(name, v, _)| format!("{name} {v:.1}"))
+            .collect();
         Finding {
             id: format!("{RULE_GROUP_RENTAL}:{flat}:{}", end.0),
             rule: RULE_GROUP_RENTAL,
@@ -416,29 +498,29 @@ impl GroupRental {
             site: site.to_owned(),
             severity: Severity::Minor,
             ts: end,
-            title: format!(
-                "Possible group rental in {flat}: water for {people:.0} people, {} registered",
-                t.occupants
-            ),
+            title: format!("Possible group rental in {flat}: {}", words.join(", ")),
             summary: format!(
-                "{flat} (registered for {}) uses {:.0} L of water a day per registered \
-                 occupant, leaks aside, where a person in its building uses {:.0} L: water for \
-                 about {people:.0} people ({:.1} kWh a day per registered occupant against a \
-                 building median of {:.1}); suspect on {suspect_days} of the last {} days. Put it \
-                 on the inspection list.",
+                "{flat} (registered for {}) uses {:.0} L of water and {:.1} kWh a day per \
+                 registered occupant against a building median of {:.0} L and {:.1} kWh, with a \
+                 night base load of {:.0} W per occupant; suspect on {suspect_days} of the last {} \
+                 days. Top factors: {}. Put it on the inspection list.",
                 t.occupants,
                 t.smooth[1],
-                medians[1],
                 t.smooth[0],
+                medians[1],
                 medians[0],
+                t.smooth[3],
                 c.persistence_days + 3,
+                words.join("; ")
             ),
             evidence: Evidence {
                 values,
                 thresholds: BTreeMap::from([
-                    ("min_people".to_owned(), c.min_people),
-                    ("min_extra_people".to_owned(), c.min_extra_people),
-                    ("occupied_min_l".to_owned(), c.occupied_min_l),
+                    ("z_threshold".to_owned(), c.z_threshold),
+                    ("norm_water_l".to_owned(), c.norm_water_l),
+                    ("norm_electricity_kwh".to_owned(), c.norm_electricity_kwh),
+                    ("norm_ratio".to_owned(), c.norm_ratio),
+                    ("cusum_h".to_owned(), c.cusum_h),
                     ("persistence_days".to_owned(), f64::from(c.persistence_days)),
                 ]),
                 window_start: Timestamp(end.0 - i64::from(c.persistence_days + 3) * 86_400_000),
@@ -448,4 +530,10 @@ impl GroupRental {
             },
         }
     }
+}
+
+/// Whether a factor measures people (showers, cooking, someone up at night)
+/// rather than electricity by day, which machines explain as well.
+fn counts_people(factor: &str) -> bool {
+    factor.starts_with("water_") || factor.starts_with("gas_") || factor.starts_with("night_base_")
 }

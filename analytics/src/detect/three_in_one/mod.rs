@@ -9,13 +9,10 @@
 //! a later local day), the window is judged:
 //!
 //! - weekday daytime mean ≥ `min_daytime_kw` (machines, not a kettle),
-//! - weekday daytime mean above the weekend daytime mean by `min_excess_kw`
-//!   and by the factor `weekday_vs_weekend_ratio`: a working week, measured
-//!   against the flat's own weekends (motors of 0.4–1.5 kW running a few
-//!   minutes at a time add a few hundred watts to a daytime mean; a big
-//!   household or a heater is as big at weekends),
 //! - weekday daytime ≥ `daytime_vs_evening_ratio` × the flat's own weekday
-//!   evening mean (work by day is not swamped by the evening),
+//!   evening mean (work by day, not just a big household),
+//! - weekday daytime ≥ `weekday_vs_weekend_ratio` × the weekend daytime mean
+//!   (a working week),
 //! - evening mean ≥ `min_evening_kw` (someone lives there: a workshop
 //!   alone is dark at night),
 //!
@@ -62,8 +59,6 @@ pub struct ThreeInOneConfig {
     pub daytime_vs_evening_ratio: f64,
     /// Weekday daytime mean over the weekend daytime mean needed.
     pub weekday_vs_weekend_ratio: f64,
-    /// Weekday daytime mean minus the weekend daytime mean needed, kW.
-    pub min_excess_kw: f64,
     /// Evening mean power that shows someone lives there, kW.
     pub min_evening_kw: f64,
     /// Consecutive suspect days before an alert.
@@ -81,10 +76,9 @@ impl Default for ThreeInOneConfig {
             window_days: 14,
             min_weekdays: 5,
             min_weekend_days: 2,
-            min_daytime_kw: 0.4,
-            daytime_vs_evening_ratio: 0.8,
-            weekday_vs_weekend_ratio: 1.5,
-            min_excess_kw: 0.25,
+            min_daytime_kw: 1.0,
+            daytime_vs_evening_ratio: 2.0,
+            weekday_vs_weekend_ratio: 1.8,
             min_evening_kw: 0.1,
             persistence_days: 5,
             cooldown_days: 30,
@@ -99,7 +93,6 @@ impl ThreeInOneConfig {
         positive("daytime_vs_evening_ratio", self.daytime_vs_evening_ratio)?;
         positive("weekday_vs_weekend_ratio", self.weekday_vs_weekend_ratio)?;
         positive("min_evening_kw", self.min_evening_kw)?;
-        positive("min_excess_kw", self.min_excess_kw)?;
         if self.day_start_hour >= self.day_end_hour || self.day_end_hour > 19 {
             return Err(FieldError::new(
                 "day_end_hour",
@@ -377,7 +370,6 @@ impl ThreeInOne {
                     ("min_daytime_kw", c.min_daytime_kw),
                     ("daytime_vs_evening_ratio", c.daytime_vs_evening_ratio),
                     ("weekday_vs_weekend_ratio", c.weekday_vs_weekend_ratio),
-                    ("min_excess_kw", c.min_excess_kw),
                     ("min_evening_kw", c.min_evening_kw),
                     ("persistence_days", f64::from(c.persistence_days)),
                 ],
@@ -420,6 +412,5 @@ fn is_suspect(c: &ThreeInOneConfig, w: &Window) -> bool {
         && w.weekday_day_kw >= c.min_daytime_kw
         && w.weekday_day_kw >= c.daytime_vs_evening_ratio * w.weekday_evening_kw
         && w.weekday_day_kw >= c.weekday_vs_weekend_ratio * w.weekend_day_kw
-        && w.weekday_day_kw - w.weekend_day_kw >= c.min_excess_kw
         && w.weekday_evening_kw >= c.min_evening_kw
 }
