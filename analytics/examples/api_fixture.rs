@@ -7,7 +7,7 @@
 //! cargo run --release -p gridwatch-analytics --example api_fixture -- /tmp/gw-load/alerts.db 360
 //! ```
 
-use gridwatch_analytics::alerts::lifecycle::AlertsConfig;
+use gridwatch_analytics::lifecycle::AlertsConfig;
 use gridwatch_analytics::store::Store;
 use gridwatch_telemetry::{Alert, AlertState, Evidence, Severity, Timestamp};
 

@@ -15,9 +15,8 @@
 //! is set aside (renamed `*.stale`, with a warning) and detection starts
 //! fresh.
 
-use crate::config::AnalyticsConfig;
-use crate::pipeline::Pipeline;
 use crate::pipeline::PipelineState;
+use crate::pipeline::{Pipeline, PipelineConfig};
 use serde::{Deserialize, Serialize};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -55,16 +54,16 @@ impl Default for CheckpointConfig {
 
 impl CheckpointConfig {
     /// Checks every field; the error names the first bad one.
-    pub fn validate(&self) -> Result<(), crate::config::FieldError> {
+    pub fn validate(&self) -> Result<(), crate::toml_file::FieldError> {
         if self.every_s == 0 {
-            return Err(crate::config::FieldError::new(
+            return Err(crate::toml_file::FieldError::new(
                 "every_s",
                 "is 0; give the seconds between checkpoints (default 300)",
             ));
         }
         if let Some(p) = &self.path {
             if p.as_os_str().is_empty() {
-                return Err(crate::config::FieldError::new(
+                return Err(crate::toml_file::FieldError::new(
                     "path",
                     "is empty; give a file path or leave the key out",
                 ));
@@ -132,7 +131,8 @@ pub enum CheckpointError {
 
 /// A fingerprint of what the saved state depends on: the `[detect]`
 /// settings and the device quota (FNV-1a over their JSON form).
-pub fn fingerprint(config: &AnalyticsConfig) -> u64 {
+pub fn fingerprint(config: impl Into<PipelineConfig>) -> u64 {
+    let config = config.into();
     let text = serde_json::to_string(&(&config.detect, config.ingest.max_entities_per_gateway))
         .unwrap_or_default();
     text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
@@ -169,7 +169,10 @@ pub fn save(path: &Path, header: &Header, state: &PipelineState) -> Result<u64, 
 }
 
 /// Reads the checkpoint at `path`: `Ok(None)` when there is none yet.
-pub fn load(path: &Path, config: &AnalyticsConfig) -> Result<Option<Checkpoint>, CheckpointError> {
+pub fn load(
+    path: &Path,
+    config: impl Into<PipelineConfig>,
+) -> Result<Option<Checkpoint>, CheckpointError> {
     let mut f = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -220,6 +223,18 @@ pub fn set_aside(path: &Path) -> std::io::Result<PathBuf> {
     Ok(to)
 }
 
+/// What checkpoints need of the config: where and how often to save, and
+/// the pipeline settings the saved state depends on (a state saved under
+/// other settings is not resumed). Built by `From<&AnalyticsConfig>` in
+/// [`crate::config`].
+#[derive(Debug, Clone, Default)]
+pub struct CheckpointSettings {
+    /// `[checkpoint]`.
+    pub checkpoint: CheckpointConfig,
+    /// The sections the pipeline's state is built from.
+    pub pipeline: PipelineConfig,
+}
+
 /// Saves the pipeline's state every `[checkpoint] every_s` and on shutdown.
 pub struct Checkpointer {
     path: std::path::PathBuf,
@@ -232,11 +247,12 @@ pub struct Checkpointer {
 
 impl Checkpointer {
     /// The checkpointer `[checkpoint]` asks for; none without a path.
-    pub fn new(config: &AnalyticsConfig) -> Option<Self> {
+    pub fn new(config: impl Into<CheckpointSettings>) -> Option<Self> {
+        let config = config.into();
         config.checkpoint.path.clone().map(|path| Self {
             path,
             every: Duration::from_secs(config.checkpoint.every_s),
-            fingerprint: fingerprint(config),
+            fingerprint: fingerprint(config.pipeline),
             last: Instant::now(),
             saved: 0,
             failed: 0,
@@ -285,11 +301,15 @@ impl Checkpointer {
 /// made under other settings or damaged is set aside with a warning, since
 /// starting fresh is better than not starting; one that cannot be read at
 /// all (permissions) stops the start, naming the file.
-pub fn restore(config: &AnalyticsConfig, pipeline: &mut Pipeline) -> anyhow::Result<()> {
+pub fn restore(
+    config: impl Into<CheckpointSettings>,
+    pipeline: &mut Pipeline,
+) -> anyhow::Result<()> {
+    let config = config.into();
     let Some(path) = &config.checkpoint.path else {
         return Ok(());
     };
-    match load(path, config) {
+    match load(path, config.pipeline.clone()) {
         Ok(Some(c)) => {
             info!(
                 "resumed from checkpoint {} ({} readings and events, saved at {} ms)",
@@ -316,6 +336,7 @@ pub fn restore(config: &AnalyticsConfig, pipeline: &mut Pipeline) -> anyhow::Res
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::AnalyticsConfig;
     use gridwatch_telemetry::{DeviceKind, Reading, Timestamp};
 
     fn dir(name: &str) -> PathBuf {

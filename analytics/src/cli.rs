@@ -132,7 +132,7 @@ pub enum Command {
 }
 
 /// Exit code for a wrong command line or config.
-pub const EXIT_CONFIG: u8 = 2;
+pub use crate::toml_file::EXIT_CONFIG;
 
 /// Parses the process arguments and runs the command.
 pub fn main() -> ExitCode {

@@ -8,16 +8,17 @@
 //! line that names the file, the line and the field, because the person
 //! reading it is installing a service, not debugging Rust.
 
-pub mod locate;
 pub mod preflight;
+
+pub use crate::toml_file::locate;
+pub use crate::toml_file::{ConfigError, FieldError};
 
 use crate::alerts::route::CellsConfig;
 use crate::connection::MqttConfig;
 use crate::detect::DetectConfig;
-use locate::{field_at, locate, position, FieldPath, Position};
+use crate::toml_file::{parse_toml, read_toml};
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
-use thiserror::Error;
+use std::path::Path;
 
 /// Everything `gridwatch-analytics` needs to run. Every field has a default,
 /// so an empty file is a valid config that talks to a broker on localhost.
@@ -34,7 +35,7 @@ pub struct AnalyticsConfig {
     /// Detector thresholds.
     pub detect: DetectConfig,
     /// The alert life cycle: cool-downs, acknowledgement times, re-check.
-    pub alerts: crate::alerts::lifecycle::AlertsConfig,
+    pub alerts: crate::lifecycle::AlertsConfig,
     /// Where alert cases are kept (SQLite; in memory without a path).
     pub store: crate::store::StoreConfig,
     /// The directory of cells, sites, staff and users.
@@ -49,131 +50,6 @@ pub struct AnalyticsConfig {
     /// Where and how often every detector's state is saved, so that a
     /// restart resumes instead of relearning.
     pub checkpoint: crate::checkpoint::CheckpointConfig,
-}
-
-/// A config value that is well-formed TOML but not acceptable, with the path
-/// of the field relative to the section that found it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldError {
-    /// Where the field is, relative to the section being validated.
-    pub path: FieldPath,
-    /// What is wrong and what is allowed, as a sentence fragment.
-    pub message: String,
-}
-
-impl FieldError {
-    /// An error on the field `key` of the section being validated.
-    pub fn new(key: &str, message: impl Into<String>) -> Self {
-        Self {
-            path: FieldPath::keys(&[key]),
-            message: message.into(),
-        }
-    }
-
-    /// An error at a longer path.
-    pub fn at(path: FieldPath, message: impl Into<String>) -> Self {
-        Self {
-            path,
-            message: message.into(),
-        }
-    }
-
-    /// The same error seen from an enclosing section.
-    pub fn within(self, section: &[&str]) -> Self {
-        Self {
-            path: FieldPath::keys(section).join(self.path),
-            message: self.message,
-        }
-    }
-}
-
-/// Why a config could not be used. Every variant's message is one line that
-/// starts with the file (and line, where there is one).
-#[derive(Debug, Error)]
-pub enum ConfigError {
-    /// The file could not be read.
-    #[error("cannot read analytics config {}: {source}", path.display())]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The operating system's reason.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The text is not TOML, or does not have the expected shape (unknown
-    /// key, wrong type).
-    #[error("{}", located(origin, *at, field.as_ref(), message))]
-    Parse {
-        /// The file name or other origin given by the caller.
-        origin: String,
-        /// Where toml found the problem.
-        at: Option<Position>,
-        /// The field concerned, where it could be worked out.
-        field: Option<FieldPath>,
-        /// toml's account of the problem.
-        message: String,
-    },
-    /// A value is well-formed but not acceptable.
-    #[error("{}", located(origin, *at, Some(field), message))]
-    Invalid {
-        /// The file name or other origin given by the caller.
-        origin: String,
-        /// Where the field (or, if it took its default, its table) is written.
-        at: Option<Position>,
-        /// The field concerned.
-        field: FieldPath,
-        /// What is wrong and what is allowed.
-        message: String,
-    },
-}
-
-fn located(origin: &str, at: Option<Position>, field: Option<&FieldPath>, msg: &str) -> String {
-    let mut out = origin.to_owned();
-    if let Some(p) = at {
-        out.push_str(&format!(":{}:{}", p.line, p.column));
-    }
-    out.push_str(": ");
-    if let Some(f) = field.filter(|f| !f.0.is_empty()) {
-        out.push_str(&format!("{f}: "));
-    }
-    // toml's messages may span lines; the CLI promises one line per error.
-    out.push_str(&msg.split_whitespace().collect::<Vec<_>>().join(" "));
-    out
-}
-
-/// Reads a TOML file's text, or says which file could not be read.
-pub(crate) fn read_toml(path: &Path) -> Result<String, ConfigError> {
-    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.to_owned(),
-        source,
-    })
-}
-
-/// Parses TOML text and checks the result, so that every file Gridwatch
-/// analytics reads reports a problem the same way: origin, line and column,
-/// and the field's path, whether toml refused the text or `check` refused
-/// a value.
-pub(crate) fn parse_toml<T: serde::de::DeserializeOwned>(
-    text: &str,
-    origin: &str,
-    check: impl FnOnce(&T) -> Result<(), FieldError>,
-) -> Result<T, ConfigError> {
-    let value: T = toml::from_str(text).map_err(|e| {
-        let offset = e.span().map(|s| s.start);
-        ConfigError::Parse {
-            origin: origin.to_owned(),
-            at: offset.map(|o| position(text, o)),
-            field: offset.and_then(|o| field_at(text, o)),
-            message: e.message().to_owned(),
-        }
-    })?;
-    check(&value).map_err(|e| ConfigError::Invalid {
-        origin: origin.to_owned(),
-        at: locate(text, &e.path),
-        field: e.path,
-        message: e.message,
-    })?;
-    Ok(value)
 }
 
 impl AnalyticsConfig {
@@ -215,15 +91,43 @@ impl AnalyticsConfig {
     }
 }
 
-/// Checks that a threshold is a finite number above zero.
-pub(crate) fn positive(key: &str, value: f64) -> Result<(), FieldError> {
-    if value.is_finite() && value > 0.0 {
-        Ok(())
-    } else {
-        Err(FieldError::new(
-            key,
-            format!("is {value}; it must be a number above 0"),
-        ))
+// The sections each component is built from. The components define what
+// they need; only this module knows where it sits in the file.
+
+impl From<&AnalyticsConfig> for crate::pipeline::PipelineConfig {
+    fn from(c: &AnalyticsConfig) -> Self {
+        Self {
+            detect: c.detect.clone(),
+            cells: c.cells.clone(),
+            ingest: c.ingest.clone(),
+        }
+    }
+}
+
+impl From<&AnalyticsConfig> for crate::checkpoint::CheckpointSettings {
+    fn from(c: &AnalyticsConfig) -> Self {
+        Self {
+            checkpoint: c.checkpoint.clone(),
+            pipeline: c.into(),
+        }
+    }
+}
+
+impl From<&AnalyticsConfig> for crate::dispatch::CasesConfig {
+    fn from(c: &AnalyticsConfig) -> Self {
+        Self {
+            alerts: c.alerts.clone(),
+            group: c.notify.group.clone(),
+        }
+    }
+}
+
+impl From<&AnalyticsConfig> for crate::notify::ChannelSettings {
+    fn from(c: &AnalyticsConfig) -> Self {
+        Self {
+            notify: c.notify.clone(),
+            utc_offset_min: c.detect.utc_offset_min,
+        }
     }
 }
 

@@ -5,7 +5,7 @@
 //! one `[mqtt]` section and one client. The event loop that drives it lives in
 //! [`crate::service`]; this module only builds what that loop needs.
 
-use crate::config::FieldError;
+use crate::toml_file::FieldError;
 use gridwatch_telemetry::ids::validate_id;
 use gridwatch_telemetry::secret::{read_secret_file, SecretError};
 use rumqttc::{MqttOptions, TlsConfiguration, Transport};

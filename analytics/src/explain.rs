@@ -209,7 +209,7 @@ pub fn run_cli(
 ) -> ExitCode {
     let bad = |msg: String| {
         eprintln!("error: {msg}");
-        ExitCode::from(crate::cli::EXIT_CONFIG)
+        ExitCode::from(crate::toml_file::EXIT_CONFIG)
     };
     let c = match config.map(AnalyticsConfig::load) {
         Some(Err(e)) => return bad(e.to_string()),
@@ -257,7 +257,7 @@ pub fn run_cli(
         print!("{}", e.describe());
     }
     if e.flat.is_none() {
-        return ExitCode::from(crate::cli::EXIT_CONFIG);
+        return ExitCode::from(crate::toml_file::EXIT_CONFIG);
     }
     ExitCode::SUCCESS
 }

@@ -345,8 +345,8 @@ impl Default for IngestConfig {
 
 impl IngestConfig {
     /// Checks every field; the error names the first bad one.
-    pub fn validate(&self) -> Result<(), crate::config::FieldError> {
-        use crate::config::FieldError;
+    pub fn validate(&self) -> Result<(), crate::toml_file::FieldError> {
+        use crate::toml_file::FieldError;
         if self.max_ahead_s == 0 {
             return Err(FieldError::new(
                 "max_ahead_s",

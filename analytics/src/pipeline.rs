@@ -4,7 +4,6 @@
 //! replay of a recorded stream feeds it from memory and gets the same alerts.
 
 use crate::alerts::{self, route::CellRouter};
-use crate::config::AnalyticsConfig;
 use crate::detect::group_rental::{GroupRental, GroupRentalStats};
 use crate::detect::indoor_charging::{IndoorCharging, IndoorChargingStats};
 use crate::detect::meter_health::MeterHealth;
@@ -92,6 +91,21 @@ pub struct PipelineState {
 }
 
 /// Detectors and routing, with all per-entity state.
+/// The sections of the config a pipeline is built from: the detectors'
+/// settings, the cells alerts are routed to and what ingest admits. Built
+/// from the whole config by `From<&AnalyticsConfig>` (in [`crate::config`]),
+/// so callers pass `&config` and this module does not depend on the file's
+/// layout.
+#[derive(Debug, Clone, Default)]
+pub struct PipelineConfig {
+    /// `[detect]`: every detector's thresholds and the site's UTC offset.
+    pub detect: crate::detect::DetectConfig,
+    /// `[cells]`: which grid cell handles each site.
+    pub cells: crate::alerts::route::CellsConfig,
+    /// `[ingest]`: the device quota per gateway and the plausible ranges.
+    pub ingest: crate::ingest::IngestConfig,
+}
+
 #[derive(Debug, Clone)]
 pub struct Pipeline {
     s: PipelineState,
@@ -102,16 +116,17 @@ pub struct Pipeline {
 
 impl Pipeline {
     /// A pipeline with empty state. The config should have been validated
-    /// ([`AnalyticsConfig::load`] does); out-of-range numbers in a config
-    /// built in code are clamped rather than panicking.
-    pub fn new(config: &AnalyticsConfig) -> Self {
+    /// ([`crate::config::AnalyticsConfig::load`] does); out-of-range numbers
+    /// in a config built in code are clamped rather than panicking.
+    pub fn new(config: impl Into<PipelineConfig>) -> Self {
         Self::with_register(config, Register::default())
     }
 
     /// A pipeline that knows the register of flats and tags (registered
     /// occupants, businesses, tag owners); without it group rental assumes
     /// `default_occupants` and sightings name the reader, not the flat.
-    pub fn with_register(config: &AnalyticsConfig, register: Register) -> Self {
+    pub fn with_register(config: impl Into<PipelineConfig>, register: Register) -> Self {
+        let config = config.into();
         let d = &config.detect;
         Self {
             s: PipelineState {
@@ -278,6 +293,7 @@ impl Pipeline {
 mod tests {
     use super::*;
     use crate::alerts::route::SiteCell;
+    use crate::config::AnalyticsConfig;
     use gridwatch_telemetry::{AlertState, DeviceKind, Severity, Timestamp};
 
     fn socket_reading(site: &str, s: i64, current_a: f64) -> Reading {

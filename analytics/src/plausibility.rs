@@ -113,11 +113,13 @@ impl Plausibility {
 }
 
 /// Checks the `[ingest.plausible]` table: each range must have min < max.
-pub fn validate(overrides: &BTreeMap<String, [f64; 2]>) -> Result<(), crate::config::FieldError> {
+pub fn validate(
+    overrides: &BTreeMap<String, [f64; 2]>,
+) -> Result<(), crate::toml_file::FieldError> {
     for (name, [lo, hi]) in overrides {
         if !(lo.is_finite() && hi.is_finite() && lo < hi) {
-            return Err(crate::config::FieldError::at(
-                crate::config::locate::FieldPath::keys(&["plausible", name]),
+            return Err(crate::toml_file::FieldError::at(
+                crate::toml_file::locate::FieldPath::keys(&["plausible", name]),
                 format!("is [{lo}, {hi}]; give [min, max] with min below max"),
             ));
         }
@@ -184,7 +186,7 @@ mod tests {
         let e = validate(&o).unwrap_err();
         assert_eq!(
             e.path,
-            crate::config::locate::FieldPath::keys(&["plausible", "power_w"])
+            crate::toml_file::locate::FieldPath::keys(&["plausible", "power_w"])
         );
         assert!(e.message.contains("min below max"), "{}", e.message);
     }

@@ -12,13 +12,13 @@
 //! not restore it, and the broker only remembers it when it kept the session.
 //! Un-acknowledged alerts are re-sent by the outbox when the session was lost.
 
-use crate::alerts::cases::Cases;
 use crate::alerts::directory::Directory;
 use crate::api::AppState;
 use crate::clock_guard::{Admission, ClockGuard};
 use crate::config::AnalyticsConfig;
 use crate::connection::Backoff;
 use crate::dead_letter::DeadLetters;
+use crate::dispatch::Cases;
 use crate::ingest::{Incoming, MessageDecoder};
 use crate::notify::mqtt::{AlertOutbox, OutgoingAlert};
 use crate::pipeline::Pipeline;
@@ -140,7 +140,7 @@ pub async fn run_with(
             "API and dashboard on http://{bound} ({} users in the directory)",
             directory.users.len()
         );
-        let router = crate::api::router(AppState {
+        let router = crate::http::router(AppState {
             store: store.clone(),
             directory: directory.clone(),
             alerts: config.alerts.clone(),

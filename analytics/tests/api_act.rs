@@ -8,11 +8,11 @@ use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
 use axum::Router;
 use gridwatch_analytics::alerts::directory::{hex, Directory};
-use gridwatch_analytics::alerts::lifecycle::AlertsConfig;
 use gridwatch_analytics::alerts::route::{CellRouter, CellsConfig};
 use gridwatch_analytics::api::act::MAX_PHOTO_BYTES;
-use gridwatch_analytics::api::{self, AppState};
+use gridwatch_analytics::api::AppState;
 use gridwatch_analytics::command::{case_of, CommandSender, SocketOff};
+use gridwatch_analytics::lifecycle::AlertsConfig;
 use gridwatch_analytics::store::stations::Stations;
 use gridwatch_analytics::store::{Scope, Store};
 use gridwatch_telemetry::{Alert, AlertState, ManualClock, Severity, Timestamp};
@@ -80,7 +80,7 @@ fn setup(commands: Option<CommandSender>) -> Setup {
         "yard-c/gw-9/pile-1#1",
         "cell-08",
     ));
-    let app = api::router(AppState {
+    let app = gridwatch_analytics::http::router(AppState {
         store: store.clone(),
         directory: Arc::new(directory),
         alerts: config,

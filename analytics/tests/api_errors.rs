@@ -6,9 +6,9 @@ use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
 use axum::Router;
 use gridwatch_analytics::alerts::directory::{hex, Directory};
-use gridwatch_analytics::alerts::lifecycle::AlertsConfig;
 use gridwatch_analytics::alerts::route::{CellRouter, CellsConfig};
-use gridwatch_analytics::api::{self, AppState};
+use gridwatch_analytics::api::AppState;
+use gridwatch_analytics::lifecycle::AlertsConfig;
 use gridwatch_analytics::store::stations::Stations;
 use gridwatch_analytics::store::Store;
 use gridwatch_telemetry::{ManualClock, Timestamp};
@@ -27,7 +27,7 @@ fn app() -> Router {
         hex(&Sha256::digest(ROOT.as_bytes()))
     );
     let directory = Directory::from_toml_str(&text, "directory.toml").unwrap();
-    api::router(AppState {
+    gridwatch_analytics::http::router(AppState {
         store: Store::open_in_memory().unwrap(),
         directory: Arc::new(directory),
         alerts: AlertsConfig::default(),

@@ -13,7 +13,7 @@
 mod support;
 
 use gridwatch_analytics::alerts::directory::hex;
-use gridwatch_analytics::alerts::lifecycle::{Action, AlertsConfig};
+use gridwatch_analytics::lifecycle::{Action, AlertsConfig};
 use gridwatch_analytics::store::{Scope, Store};
 use gridwatch_telemetry::alert::Sample;
 use gridwatch_telemetry::{Alert, AlertState, Evidence, Severity, Timestamp};

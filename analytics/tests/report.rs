@@ -6,10 +6,10 @@ use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use axum::Router;
 use gridwatch_analytics::alerts::directory::{hex, Directory};
-use gridwatch_analytics::alerts::lifecycle::{Action, AlertsConfig, Disposition};
 use gridwatch_analytics::alerts::route::{CellRouter, CellsConfig};
 use gridwatch_analytics::api::{self, AppState};
 use gridwatch_analytics::i18n::local_time::Date;
+use gridwatch_analytics::lifecycle::{Action, AlertsConfig, Disposition};
 use gridwatch_analytics::store::stations::Stations;
 use gridwatch_analytics::store::{ReportPeriod, Scope, Store};
 use gridwatch_telemetry::{Alert, AlertState, Evidence, ManualClock, Severity, Timestamp};
@@ -179,7 +179,7 @@ fn app() -> Router {
         h(WANG),
         h(LI)
     );
-    api::router(AppState {
+    gridwatch_analytics::http::router(AppState {
         store: filled(),
         directory: Arc::new(Directory::from_toml_str(&text, "directory.toml").unwrap()),
         alerts: AlertsConfig::default(),

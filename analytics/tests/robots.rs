@@ -354,8 +354,8 @@ fn an_empty_secret_file_is_refused_at_start() {
 /// case the store opens reaches the robot through `Cases`.
 #[tokio::test]
 async fn a_case_opened_by_the_service_reaches_the_robot_in_the_sites_time() {
-    use gridwatch_analytics::alerts::cases::Cases;
     use gridwatch_analytics::alerts::directory::Directory;
+    use gridwatch_analytics::dispatch::Cases;
     use gridwatch_analytics::store::Store;
     use gridwatch_analytics::AnalyticsConfig;
     use gridwatch_telemetry::{Alert, AlertState, Evidence, Severity, Timestamp};

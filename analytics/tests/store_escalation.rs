@@ -3,9 +3,9 @@
 //! an alert nobody acknowledges escalates to the backups as event time
 //! passes — never by the wall clock.
 
-use gridwatch_analytics::alerts::cases::Cases;
 use gridwatch_analytics::alerts::directory::{hex, Directory};
-use gridwatch_analytics::alerts::lifecycle::{InhibitRule, InhibitScope};
+use gridwatch_analytics::dispatch::Cases;
+use gridwatch_analytics::lifecycle::{InhibitRule, InhibitScope};
 use gridwatch_analytics::notify::webhook::{self, Endpoint, WebhookConfig};
 use gridwatch_analytics::store::{Scope, Store};
 use gridwatch_analytics::AnalyticsConfig;

@@ -3,8 +3,8 @@
 //! receives every alert, marked `"stored": false` with the store's error,
 //! and the failure is counted.
 
-use gridwatch_analytics::alerts::cases::Cases;
 use gridwatch_analytics::alerts::directory::Directory;
+use gridwatch_analytics::dispatch::Cases;
 use gridwatch_analytics::notify::webhook::{self, Endpoint, WebhookConfig};
 use gridwatch_analytics::store::Store;
 use gridwatch_analytics::AnalyticsConfig;

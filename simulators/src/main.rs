@@ -67,7 +67,7 @@ async fn main() -> ExitCode {
             cli::init_logs(if opts.verbose {
                 "info,rumqttd=off"
             } else {
-                "warn,rumqttd=off,gridwatch_analytics::alerts::cases=error"
+                "warn,rumqttd=off,gridwatch_analytics::dispatch=error"
             });
             demo::run(&opts, &mut std::io::stdout()).await.map(|_| ())
         }
@@ -109,7 +109,7 @@ async fn main() -> ExitCode {
             // Its own exit status: 1 is a failed expectation, 2 a scenario
             // that could not run.
             cli::init_logs(
-                "warn,rumqttd=off,gridwatch_analytics::alerts::cases=error,gridwatch_gateway::daemon=error",
+                "warn,rumqttd=off,gridwatch_analytics::dispatch=error,gridwatch_gateway::daemon=error",
             );
             return match gridwatch_simulators::scenario::main(&args, &mut std::io::stdout()).await {
                 Ok(outcome) => ExitCode::from(outcome.code()),

@@ -5,8 +5,8 @@
 //! file; a webhook that is down beside it delays nothing; a mail server that
 //! is down at first gets the mail once it is up (retried with backoff).
 
-use gridwatch_analytics::alerts::cases::Cases;
 use gridwatch_analytics::alerts::directory::{token_sha256, Directory};
+use gridwatch_analytics::dispatch::Cases;
 use gridwatch_analytics::notify::email::{self, EmailConfig, EmailTls};
 use gridwatch_analytics::notify::webhook::{self, Endpoint, WebhookConfig};
 use gridwatch_analytics::store::Store;

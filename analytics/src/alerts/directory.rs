@@ -11,9 +11,9 @@
 //! `printf %s "$TOKEN" | sha256sum`.
 
 use crate::alerts::route::{CellsConfig, SiteCell};
-use crate::config::locate::FieldPath;
-use crate::config::{ConfigError, FieldError};
 use crate::store::Scope;
+use crate::toml_file::locate::FieldPath;
+use crate::toml_file::{ConfigError, FieldError};
 use gridwatch_telemetry::ids::validate_id;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -124,14 +124,14 @@ impl Directory {
     /// Reads and checks the directory file at `path`.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         Self::from_toml_str(
-            &crate::config::read_toml(path)?,
+            &crate::toml_file::read_toml(path)?,
             &path.display().to_string(),
         )
     }
 
     /// Parses and checks directory text; `origin` names it in errors.
     pub fn from_toml_str(text: &str, origin: &str) -> Result<Self, ConfigError> {
-        crate::config::parse_toml(text, origin, Self::validate)
+        crate::toml_file::parse_toml(text, origin, Self::validate)
     }
 
     /// Checks ids, references between sections, and that no two users share

@@ -3,13 +3,11 @@
 //!
 //! Every alert is raised `open`; its stable id lets a consumer fold a
 //! re-delivery into the alert it already has. What happens next is the life
-//! cycle ([`lifecycle`]: acknowledge, close with a disposition, re-check),
-//! applied to the cases in [`crate::store`] by [`cases`], which also
+//! cycle ([`crate::lifecycle`]: acknowledge, close with a disposition, re-check),
+//! applied to the cases in [`crate::store`] by [`crate::dispatch`], which also
 //! escalates along the [`directory`] in event time.
 
-pub mod cases;
 pub mod directory;
-pub mod lifecycle;
 pub mod render;
 pub mod route;
 

@@ -5,7 +5,7 @@
 //! they go to the default cell, where someone will notice the gap in the
 //! directory, rather than being dropped.
 
-use crate::config::{locate::FieldPath, FieldError};
+use crate::toml_file::{locate::FieldPath, FieldError};
 use gridwatch_telemetry::ids::validate_id;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;

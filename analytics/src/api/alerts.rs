@@ -5,7 +5,7 @@ use super::auth::Caller;
 use super::error::ApiError;
 use super::extract::{JsonBody, Path, Query};
 use super::AppState;
-use crate::alerts::lifecycle::{Action, Disposition};
+use crate::lifecycle::{Action, Disposition};
 use crate::store::{AlertCase, AlertFilter, AlertSummary, AuditEntry, RulePrecision};
 use axum::extract::State;
 use axum::Json;

@@ -25,11 +25,11 @@ pub mod silences;
 pub mod stations;
 
 use crate::alerts::directory::Directory;
-use crate::alerts::lifecycle::AlertsConfig;
 use crate::alerts::route::CellRouter;
-use crate::config::FieldError;
+use crate::lifecycle::AlertsConfig;
 use crate::store::stations::Stations;
 use crate::store::Store;
+use crate::toml_file::FieldError;
 use axum::routing::{get, post};
 use axum::Router;
 use connections::ConnectionLimits;
@@ -141,9 +141,10 @@ pub struct AppState {
     pub commands: Option<crate::command::CommandSender>,
 }
 
-/// The API and the dashboard on one router.
-pub fn router(state: AppState) -> Router {
-    let api = Router::new()
+/// The JSON API's routes; [`crate::http::router`] serves them with the
+/// dashboard's on one listener and adds the state.
+pub fn routes() -> Router<AppState> {
+    Router::new()
         .route("/api/openapi.json", get(openapi))
         .route("/api/v1/me", get(auth::me))
         .route("/api/v1/alerts", get(alerts::list))
@@ -171,8 +172,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/precision", get(alerts::precision))
         .route("/api/v1/sites/:site/stations", get(stations::site))
-        .layer(axum::middleware::map_response(extract::json_errors));
-    api.merge(crate::web::router()).with_state(state)
+        .layer(axum::middleware::map_response(extract::json_errors))
 }
 
 async fn openapi() -> impl axum::response::IntoResponse {

@@ -38,7 +38,7 @@
 //!   start a new baseline.
 
 use super::Finding;
-use crate::config::{positive, FieldError};
+use crate::toml_file::{positive, FieldError};
 use gridwatch_telemetry::register::{inferred_modulus, register_use};
 use gridwatch_telemetry::{DeviceKind, Evidence, Reading, Severity, Timestamp};
 use serde::{Deserialize, Serialize};

@@ -20,7 +20,7 @@ pub mod socket_safety;
 pub mod socket_session;
 pub mod three_in_one;
 
-use crate::config::FieldError;
+use crate::toml_file::FieldError;
 use gridwatch_telemetry::{Evidence, Severity, Timestamp};
 use serde::{Deserialize, Serialize};
 

@@ -18,8 +18,8 @@
 
 use super::local_time::{in_hours, LocalTime};
 use super::Finding;
-use crate::config::{positive, FieldError};
 use crate::register::flat_key;
+use crate::toml_file::{positive, FieldError};
 use gridwatch_telemetry::{DeviceKind, Reading, Severity, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;

@@ -21,7 +21,7 @@
 //! newest one seen for the pile are ignored.
 
 use super::{evidence_of, Finding};
-use crate::config::FieldError;
+use crate::toml_file::FieldError;
 use gridwatch_telemetry::{DeviceKind, Event, EventKind, Reading, Severity, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;

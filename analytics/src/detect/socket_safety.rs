@@ -33,8 +33,8 @@ mod wording;
 
 use super::episode::{Confirmed, Episode, Limits, Transition};
 use super::Finding;
-use crate::config::{positive, FieldError};
 use crate::stats::RiseMeter;
+use crate::toml_file::{positive, FieldError};
 use gridwatch_telemetry::{DeviceKind, Evidence, Reading, Severity, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};

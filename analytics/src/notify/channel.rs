@@ -46,7 +46,7 @@ pub struct RetryPolicy {
 
 impl RetryPolicy {
     /// Checks that none of the counts is 0, naming the field.
-    pub fn validate(&self) -> Result<(), crate::config::FieldError> {
+    pub fn validate(&self) -> Result<(), crate::toml_file::FieldError> {
         for (key, v) in [
             ("timeout_ms", self.timeout_ms),
             ("retry_min_ms", self.retry_min_ms),
@@ -54,7 +54,7 @@ impl RetryPolicy {
             ("max_queued", self.max_queued as u64),
         ] {
             if v == 0 {
-                return Err(crate::config::FieldError::new(
+                return Err(crate::toml_file::FieldError::new(
                     key,
                     "is 0; it must be at least 1",
                 ));

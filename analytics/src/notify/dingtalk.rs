@@ -14,7 +14,7 @@
 use super::channel::{NoticeSender, RetryPolicy};
 use super::robot::{self, Dialect, Robot};
 use super::robot_text::{RobotMessage, TextContext};
-use crate::config::FieldError;
+use crate::toml_file::FieldError;
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};

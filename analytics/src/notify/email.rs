@@ -21,7 +21,7 @@
 
 use super::channel::{Deliver, Notice, NoticeSender, Outcome, RetryPolicy};
 use crate::alerts::directory::Directory;
-use crate::config::FieldError;
+use crate::toml_file::FieldError;
 use lettre::message::header::ContentType;
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;

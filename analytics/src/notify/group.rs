@@ -10,7 +10,7 @@
 //! Sans-IO: notices in with [`Grouper::push`], batches out of
 //! [`Grouper::due`]; the caller owns the clock and the channel.
 
-use crate::config::FieldError;
+use crate::toml_file::FieldError;
 use gridwatch_telemetry::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

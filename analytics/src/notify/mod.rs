@@ -15,7 +15,7 @@ pub mod webhook;
 pub mod wecom;
 
 use crate::alerts::directory::Directory;
-use crate::config::{AnalyticsConfig, FieldError};
+use crate::toml_file::FieldError;
 use channel::NoticeSender;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -68,17 +68,29 @@ impl NotifyConfig {
     }
 }
 
+/// What the channels need of the config: `[notify]`, and the site's offset
+/// from UTC for the times in messages. Built by `From<&AnalyticsConfig>` in
+/// [`crate::config`].
+#[derive(Debug, Clone, Default)]
+pub struct ChannelSettings {
+    /// `[notify]`: every channel's settings.
+    pub notify: NotifyConfig,
+    /// Minutes east of UTC of the sites' local time (`[detect] utc_offset_min`).
+    pub utc_offset_min: i32,
+}
+
 /// Starts every configured channel besides MQTT. Key and secret files are
 /// read now, so a wrong path stops the service at start with a clear
 /// message instead of failing every notice later.
 pub fn start_channels(
-    config: &AnalyticsConfig,
+    config: impl Into<ChannelSettings>,
     directory: Arc<Directory>,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<Vec<NoticeSender>> {
+    let config = config.into();
     let n = &config.notify;
     let text = robot_text::TextContext {
-        utc_offset_min: config.detect.utc_offset_min,
+        utc_offset_min: config.utc_offset_min,
         dashboard_url: n.dashboard_url.clone(),
         max_bytes: wecom::MAX_BYTES,
     };

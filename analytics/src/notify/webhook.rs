@@ -14,7 +14,7 @@
 
 use super::channel::{Deliver, NoticeSender, RetryPolicy};
 pub use super::channel::{Notice, Outcome};
-use crate::config::FieldError;
+use crate::toml_file::FieldError;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;

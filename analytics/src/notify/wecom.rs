@@ -10,7 +10,7 @@
 use super::channel::{NoticeSender, RetryPolicy};
 use super::robot::{self, Dialect, Robot};
 use super::robot_text::{RobotMessage, TextContext};
-use crate::config::FieldError;
+use crate::toml_file::FieldError;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::path::PathBuf;

@@ -4,7 +4,7 @@
 //! hundreds, and costs no JSON parsing per row.
 
 use super::{Scope, Store, StoreError};
-use crate::alerts::lifecycle::{parse_severity, parse_state, Disposition};
+use crate::lifecycle::{parse_severity, parse_state, Disposition};
 use gridwatch_telemetry::{AlertState, Severity, Timestamp};
 use rusqlite::params_from_iter;
 use serde::{Deserialize, Serialize};
@@ -228,7 +228,7 @@ mod tests {
     /// A cached list is never served after any change to the store.
     #[test]
     fn a_repeated_list_sees_every_change() {
-        use crate::alerts::lifecycle::{Action, AlertsConfig};
+        use crate::lifecycle::{Action, AlertsConfig};
         let store = Store::open_in_memory().unwrap();
         let config = AlertsConfig::default();
         let scope = Scope::Cells(vec!["c7".into()]);

@@ -22,6 +22,7 @@
 //! # Ok::<(), gridwatch_analytics::store::StoreError>(())
 //! ```
 
+mod case_actions;
 pub mod cases;
 pub mod imported;
 pub mod listing;
@@ -101,7 +102,7 @@ pub enum StoreError {
     PhotoNotFound(i64),
     /// The action is not allowed in the alert's state.
     #[error(transparent)]
-    Transition(#[from] crate::alerts::lifecycle::TransitionError),
+    Transition(#[from] crate::lifecycle::TransitionError),
     /// A stored value could not be read back (written by a newer build?).
     #[error("alert store {origin}: row {id} has an unreadable {field}: {value:?}")]
     Corrupt {

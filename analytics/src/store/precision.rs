@@ -2,7 +2,7 @@
 //! people closed its cases with. `no_access` counts as neither.
 
 use super::{Scope, Store, StoreError};
-use crate::alerts::lifecycle::Disposition;
+use crate::lifecycle::Disposition;
 use rusqlite::params_from_iter;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

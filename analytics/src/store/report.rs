@@ -8,7 +8,7 @@
 //! is per cell; a street or town is the sum of its cells' rows.
 
 use super::{Scope, Store, StoreError};
-use crate::alerts::lifecycle::{parse_severity, AlertsConfig, Disposition};
+use crate::lifecycle::{parse_severity, AlertsConfig, Disposition};
 use gridwatch_telemetry::Timestamp;
 use rusqlite::params_from_iter;
 use serde::{Deserialize, Serialize};

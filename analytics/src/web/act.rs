@@ -8,12 +8,12 @@
 
 use super::page::{escape, layout};
 use super::{act_and_return, error_page, title, to_login, upload, who};
-use crate::alerts::lifecycle::Action;
 use crate::api::act::{add_photo, cut_socket, MAX_PHOTO_BYTES};
 use crate::api::error::ApiError;
 use crate::api::AppState;
 use crate::command::SocketOff;
 use crate::i18n::Lang;
+use crate::lifecycle::Action;
 use crate::store::NewSilence;
 use axum::body::Bytes;
 use axum::extract::{Path, State};

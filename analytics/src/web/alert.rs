@@ -4,9 +4,9 @@
 
 use super::page::{escape, number, rule_name, severity, state, when};
 use super::{chart, title};
-use crate::alerts::lifecycle::Disposition;
 use crate::command::SocketOff;
 use crate::i18n::Lang;
+use crate::lifecycle::Disposition;
 use crate::store::{AlertCase, AuditEntry, PhotoInfo};
 use gridwatch_telemetry::Timestamp;
 use std::fmt::Write;
@@ -106,7 +106,7 @@ pub fn render(
         let to = e
             .to_state
             .as_deref()
-            .and_then(crate::alerts::lifecycle::parse_state)
+            .and_then(crate::lifecycle::parse_state)
             .map(|s| format!(" → {}", state(lang, s)))
             .unwrap_or_default();
         let _ = write!(

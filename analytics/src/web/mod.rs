@@ -20,12 +20,12 @@ pub mod stations;
 pub mod title;
 pub mod upload;
 
-use crate::alerts::lifecycle::{Action, Disposition};
 use crate::api::alerts::{apply, close_action, CloseBody};
 use crate::api::auth::{caller, Caller, COOKIE};
 use crate::api::error::ApiError;
 use crate::api::AppState;
 use crate::i18n::{self, Lang};
+use crate::lifecycle::{Action, Disposition};
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::Next;
@@ -36,7 +36,7 @@ use axum::{Form, Router};
 use page::{escape, layout};
 use serde::Deserialize;
 
-/// The dashboard's routes (state is added by [`crate::api::router`]).
+/// The dashboard's routes (state is added by [`crate::http::router`]).
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(|| async { Redirect::to("/alerts") }))

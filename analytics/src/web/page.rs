@@ -6,8 +6,8 @@
 //! directions (a thumb's width), and the badge colours keep a contrast of at
 //! least 4.5:1 with their white text (a test computes it).
 
-use crate::alerts::lifecycle::state_name;
 use crate::i18n::{local_time, Lang};
+use crate::lifecycle::state_name;
 use gridwatch_telemetry::{AlertState, Severity, Timestamp};
 
 /// Escapes text for HTML content and attribute values.

@@ -20,8 +20,8 @@ pub mod trace;
 
 use super::local_time::{in_hours, LocalTime};
 use super::Finding;
-use crate::config::{positive, FieldError};
 use crate::register::{flat_key, Register};
+use crate::toml_file::{positive, FieldError};
 use gridwatch_telemetry::{DeviceKind, Event, EventKind, Evidence, Reading, Severity, Timestamp};
 use serde::{Deserialize, Serialize};
 use signature::{Session, SignatureTrack};

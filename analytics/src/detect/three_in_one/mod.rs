@@ -27,8 +27,8 @@ mod tests;
 
 use super::flat_table::FlatTable;
 use super::{evidence_of, local_time::LocalTime, Finding};
-use crate::config::{positive, FieldError};
 use crate::register::{flat_key, Register};
+use crate::toml_file::{positive, FieldError};
 use gridwatch_telemetry::{DeviceKind, Reading, Severity, Timestamp};
 use serde::{Deserialize, Serialize};
 

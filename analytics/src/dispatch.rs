@@ -11,10 +11,9 @@
 //! logged and counted in [`Cases::store_failures`].
 
 use crate::alerts::directory::Directory;
-use crate::alerts::lifecycle::AlertsConfig;
-use crate::config::AnalyticsConfig;
+use crate::lifecycle::AlertsConfig;
 use crate::notify::channel::{Notice, NoticeSender};
-use crate::notify::group::Grouper;
+use crate::notify::group::{GroupConfig, Grouper};
 use crate::store::{AlertCase, RecordedKind, Store};
 use gridwatch_telemetry::{Alert, Timestamp};
 use serde_json::json;
@@ -23,6 +22,18 @@ use tracing::{error, info, warn};
 
 /// How much event time passes between two escalation and re-check sweeps.
 pub const SWEEP_EVERY_MS: i64 = 10_000;
+
+/// The sections of the config that cases follow: the life cycle's times and
+/// how notices are grouped. Built from the whole config by
+/// `From<&AnalyticsConfig>` (in [`crate::config`]), so this module does not
+/// depend on the file's layout.
+#[derive(Debug, Clone, Default)]
+pub struct CasesConfig {
+    /// Cool-downs, acknowledgement times, re-check.
+    pub alerts: AlertsConfig,
+    /// How notices to one person are grouped.
+    pub group: GroupConfig,
+}
 
 /// The store, the directory and the clocks of the life cycle.
 #[derive(Debug)]
@@ -39,15 +50,16 @@ pub struct Cases {
 
 impl Cases {
     /// Cases kept in `store`, escalated along `directory`.
-    pub fn new(store: Store, directory: Arc<Directory>, config: &AnalyticsConfig) -> Self {
+    pub fn new(store: Store, directory: Arc<Directory>, config: impl Into<CasesConfig>) -> Self {
+        let config = config.into();
         Self {
             store,
             directory,
-            config: config.alerts.clone(),
+            config: config.alerts,
             now: None,
             last_sweep: None,
             channels: Vec::new(),
-            grouper: Grouper::new(&config.notify.group),
+            grouper: Grouper::new(&config.group),
             store_failures: 0,
         }
     }

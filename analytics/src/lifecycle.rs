@@ -10,7 +10,7 @@
 //!
 //! Everything here is pure; [`crate::store`] applies it and writes the audit.
 
-use crate::config::FieldError;
+use crate::toml_file::FieldError;
 use gridwatch_telemetry::{AlertState, Severity};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -341,13 +341,13 @@ impl AlertsConfig {
         ] {
             if v == 0 {
                 let path =
-                    crate::config::locate::FieldPath::keys(&key.split('.').collect::<Vec<_>>());
+                    crate::toml_file::locate::FieldPath::keys(&key.split('.').collect::<Vec<_>>());
                 return Err(FieldError::at(path, "is 0; it must be at least 1 second"));
             }
         }
         for (i, r) in self.inhibit.iter().enumerate() {
             let at = |key: &str| {
-                crate::config::locate::FieldPath::keys(&["inhibit"])
+                crate::toml_file::locate::FieldPath::keys(&["inhibit"])
                     .index(i)
                     .key(key)
             };
