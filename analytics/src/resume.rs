@@ -57,6 +57,28 @@ pub struct Resumed {
     pub cut: u64,
 }
 
+impl Resumed {
+    /// A few lines for the person who ran it.
+    pub fn describe(&self, files: &ResumeFiles) -> String {
+        let start = if self.resumed_at == 0 {
+            "started from the first record".to_owned()
+        } else {
+            format!(
+                "resumed after record {} from {} ({} alert log lines raised after it cut)",
+                self.resumed_at,
+                files.checkpoint.display(),
+                self.cut
+            )
+        };
+        format!(
+            "{start}\n{} records read, {} alerts in {}\n",
+            self.records,
+            self.alerts,
+            files.alert_log.display()
+        )
+    }
+}
+
 /// Why a resumable replay stopped.
 #[derive(Debug, Error)]
 pub enum ResumeError {
