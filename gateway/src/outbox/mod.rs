@@ -20,13 +20,15 @@
 //! on past the reservation and the seqs skipped are announced, so a `seq` is
 //! never used twice and a consumer can tell a skipped seq from a lost one.
 //!
-//! A write that fails (a full disk) releases a reserve file ([`full_disk`]), commits what
-//! was written, frees delivered segments (the active one too, once it holds
-//! only delivered records), keeps the batch in memory (up to
-//! [`HELD_MAX_BYTES`]) and tries again at the next flush or commit; records
-//! beyond that are dropped and counted. Segments are closed at a quarter of
-//! the space free when they were opened (at most `segment_bytes`), so on a
-//! filling disk they get small and each delivered one frees its room soon.
+//! A write that fails (a full disk) releases a reserve file ([`full_disk`]),
+//! commits what was written, frees delivered segments (the active one too,
+//! once it holds only delivered records), keeps the batch in memory (up to
+//! [`HELD_MAX_BYTES`]) and tries again at the next flush or commit, in
+//! chunks of whole records so a backlog larger than the room freed goes out
+//! part by part; records beyond that are dropped and counted. Segments are
+//! closed at a quarter of the space free when they were opened (at most
+//! `segment_bytes`), so on a filling disk they get small and each delivered
+//! one frees its room soon.
 //!
 //! The size cap (`max_bytes`, and `max_age_s` if set) drops the oldest
 //! segment when exceeded, counts the records it held that some uplink had not
