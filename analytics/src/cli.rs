@@ -59,6 +59,15 @@ pub enum Command {
         /// skipping it (the skipped lines are listed by number either way).
         #[arg(long)]
         strict: bool,
+        /// Survive a kill -9: save the detectors' state here every
+        /// `--checkpoint-every` records and resume from it when started
+        /// again. `--alerts` becomes the alert log, written as alerts are
+        /// raised (each line names the record it came after).
+        #[arg(long, requires = "alerts", conflicts_with = "strict")]
+        checkpoint: Option<PathBuf>,
+        /// Records between two checkpoints.
+        #[arg(long, default_value_t = 10_000)]
+        checkpoint_every: u64,
     },
     /// Replay a recording and score the alerts against its ground truth:
     /// precision, recall, F1 and median time to detect per detector.
@@ -134,6 +143,10 @@ pub enum Command {
 /// Exit code for a wrong command line or config.
 pub use crate::toml_file::EXIT_CONFIG;
 
+#[path = "cli_replay.rs"]
+mod cli_replay;
+use cli_replay::{replay_file, replay_inputs};
+
 /// Parses the process arguments and runs the command.
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -176,31 +189,62 @@ pub fn main() -> ExitCode {
             register,
             alerts,
             strict,
-        } => match replay_file(&recording, config.as_deref(), register.as_deref(), strict) {
-            Ok((r, _)) => {
-                print!("{}", r.describe());
-                if let Some(path) = alerts {
-                    let mut text = String::new();
-                    for a in &r.alerts {
-                        match serde_json::to_string(a) {
-                            Ok(line) => {
-                                text.push_str(&line);
-                                text.push('\n');
-                            }
-                            Err(e) => {
-                                eprintln!("error: cannot encode alert {}: {e}", a.id);
-                                return ExitCode::FAILURE;
-                            }
-                        }
+            checkpoint,
+            checkpoint_every,
+        } => match (checkpoint, &alerts) {
+            (Some(checkpoint), Some(alert_log)) => {
+                let files = crate::resume::ResumeFiles {
+                    checkpoint,
+                    alert_log: alert_log.clone(),
+                };
+                let input = match replay_inputs(&recording, config.as_deref(), register.as_deref())
+                {
+                    Ok(i) => i,
+                    Err(code) => return code,
+                };
+                match crate::resume::replay_resumable(
+                    &input.0,
+                    input.1,
+                    input.2,
+                    &files,
+                    checkpoint_every,
+                ) {
+                    Ok(r) => {
+                        print!("{}", r.describe(&files));
+                        ExitCode::SUCCESS
                     }
-                    if let Err(e) = std::fs::write(&path, text) {
-                        eprintln!("error: cannot write {}: {e}", path.display());
-                        return ExitCode::FAILURE;
+                    Err(e) => {
+                        eprintln!("error: {}: {e}", recording.display());
+                        ExitCode::FAILURE
                     }
                 }
-                ExitCode::SUCCESS
             }
-            Err(code) => code,
+            _ => match replay_file(&recording, config.as_deref(), register.as_deref(), strict) {
+                Ok((r, _)) => {
+                    print!("{}", r.describe());
+                    if let Some(path) = alerts {
+                        let mut text = String::new();
+                        for a in &r.alerts {
+                            match serde_json::to_string(a) {
+                                Ok(line) => {
+                                    text.push_str(&line);
+                                    text.push('\n');
+                                }
+                                Err(e) => {
+                                    eprintln!("error: cannot encode alert {}: {e}", a.id);
+                                    return ExitCode::FAILURE;
+                                }
+                            }
+                        }
+                        if let Err(e) = std::fs::write(&path, text) {
+                            eprintln!("error: cannot write {}: {e}", path.display());
+                            return ExitCode::FAILURE;
+                        }
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(code) => code,
+            },
         },
         Command::Evaluate {
             recording,
@@ -384,51 +428,6 @@ fn beside(file: &std::path::Path, name: &str) -> PathBuf {
     file.parent()
         .unwrap_or(std::path::Path::new("."))
         .join(name)
-}
-
-/// Loads config and register and replays the recording; errors are printed
-/// and turned into the exit code.
-fn replay_file(
-    recording: &std::path::Path,
-    config: Option<&std::path::Path>,
-    register: Option<&std::path::Path>,
-    strict: bool,
-) -> Result<(crate::replay::Replay, crate::register::Register), ExitCode> {
-    let c = match config {
-        Some(p) => AnalyticsConfig::load(p).map_err(|e| config_error(&e))?,
-        None => AnalyticsConfig::default(),
-    };
-    // --register, else the config's [register] path, else beside the recording.
-    let named = register
-        .map(PathBuf::from)
-        .or_else(|| c.register.path.clone());
-    let reg_path = named
-        .clone()
-        .unwrap_or_else(|| beside(recording, "register.json"));
-    let reg = if named.is_some() || reg_path.exists() {
-        crate::register::Register::load(&reg_path).map_err(|e| {
-            eprintln!("error: {e}");
-            ExitCode::from(EXIT_CONFIG)
-        })?
-    } else {
-        eprintln!(
-            "note: no register at {}; group rental assumes the default occupants and sightings name the reader",
-            reg_path.display()
-        );
-        crate::register::Register::default()
-    };
-    let file = std::fs::File::open(recording).map_err(|e| {
-        eprintln!("error: cannot open recording {}: {e}", recording.display());
-        ExitCode::from(EXIT_CONFIG)
-    })?;
-    let options = crate::replay::ReplayOptions { strict };
-    let input = std::io::BufReader::with_capacity(1 << 20, file);
-    crate::replay::replay_with(&c, reg.clone(), input, options)
-        .map(|r| (r, reg))
-        .map_err(|e| {
-            eprintln!("error: {}: {e}", recording.display());
-            ExitCode::FAILURE
-        })
 }
 
 fn config_error(e: &crate::ConfigError) -> ExitCode {

@@ -8,17 +8,23 @@
 //! exactly as the live run would. A store failure never stops the detectors
 //! or any channel: the alert still goes to MQTT, the webhook and e-mail
 //! (marked `"stored": false`, with the store's error), and the failure is
-//! logged and counted in [`Cases::store_failures`].
+//! logged and counted in [`Cases::store_failures`]. The first failure of an
+//! episode also raises one [`STORE_FAILED_RULE`] alert, on every channel,
+//! so somebody repairs the store: until then no alert can be acknowledged,
+//! silenced or escalated.
 
 use crate::alerts::directory::Directory;
 use crate::lifecycle::AlertsConfig;
 use crate::notify::channel::{Notice, NoticeSender};
 use crate::notify::group::{GroupConfig, Grouper};
 use crate::store::{AlertCase, RecordedKind, Store};
-use gridwatch_telemetry::{Alert, Timestamp};
+use gridwatch_telemetry::{Alert, AlertState, Evidence, Severity, Timestamp, SCHEMA_VERSION};
 use serde_json::json;
 use std::sync::Arc;
 use tracing::{error, info, warn};
+
+/// Rule of the alert raised once when the alert store starts failing.
+pub const STORE_FAILED_RULE: &str = "alert_store_failed";
 
 /// How much event time passes between two escalation and re-check sweeps.
 pub const SWEEP_EVERY_MS: i64 = 10_000;
@@ -46,6 +52,10 @@ pub struct Cases {
     channels: Vec<NoticeSender>,
     grouper: Grouper,
     store_failures: u64,
+    /// The last record failed; cleared at the next that succeeds.
+    store_failing: bool,
+    /// The [`STORE_FAILED_RULE`] alert waiting for the service to publish.
+    store_alert: Option<Alert>,
 }
 
 impl Cases {
@@ -61,7 +71,16 @@ impl Cases {
             channels: Vec::new(),
             grouper: Grouper::new(&config.group),
             store_failures: 0,
+            store_failing: false,
+            store_alert: None,
         }
+    }
+
+    /// The [`STORE_FAILED_RULE`] alert raised by the last [`Self::record`],
+    /// if it started a store failure episode: the service publishes it on
+    /// MQTT like any alert (the channels already have it).
+    pub fn take_store_alert(&mut self) -> Option<Alert> {
+        self.store_alert.take()
     }
 
     /// Alerts the store could not record since start (each still went out
@@ -134,6 +153,13 @@ impl Cases {
     pub fn record(&mut self, alert: &Alert) -> bool {
         match self.store.record(alert, &self.config) {
             Ok(r) => {
+                if self.store_failing {
+                    self.store_failing = false;
+                    info!(
+                        "the alert store records again ({} failures since start)",
+                        self.store_failures
+                    );
+                }
                 match r.kind {
                     RecordedKind::Folded | RecordedKind::Duplicate => {}
                     RecordedKind::Raised => {
@@ -194,25 +220,41 @@ impl Cases {
                      without a case ({} store failures since start)",
                     alert.id, self.store_failures
                 );
-                let recipients = self.recipient_names(&alert.cell, &alert.site, 0);
-                // Not grouped: the grouper holds notices for cases, and an
-                // alert without a case must not wait behind them.
-                self.notify(
-                    0,
-                    alert.ts,
-                    json!({
-                        "event": "raised",
-                        "case_id": null,
-                        "stored": false,
-                        "store_error": e.to_string(),
-                        "escalation_level": 0,
-                        "recipients": recipients,
-                        "alert": alert,
-                    }),
-                );
+                self.notify_unstored(alert, &e.to_string());
+                if !self.store_failing {
+                    self.store_failing = true;
+                    let health = store_failed(alert, &e.to_string());
+                    error!(
+                        alert_id = %health.id,
+                        "{}: {}", health.title, health.summary
+                    );
+                    self.notify_unstored(&health, &e.to_string());
+                    self.store_alert = Some(health);
+                }
                 true
             }
         }
+    }
+
+    /// Sends an alert the store could not record to every channel, marked
+    /// `"stored": false` with the store's error. Not grouped: the grouper
+    /// holds notices for cases, and an alert without a case must not wait
+    /// behind them.
+    fn notify_unstored(&mut self, alert: &Alert, store_error: &str) {
+        let recipients = self.recipient_names(&alert.cell, &alert.site, 0);
+        self.notify(
+            0,
+            alert.ts,
+            json!({
+                "event": "raised",
+                "case_id": null,
+                "stored": false,
+                "store_error": store_error,
+                "escalation_level": 0,
+                "recipients": recipients,
+                "alert": alert,
+            }),
+        );
     }
 
     /// Moves event time to `ts` (never backwards) and, every
@@ -280,5 +322,27 @@ impl Cases {
             }
             Err(e) => error!("could not re-check resolved alerts: {e}"),
         }
+    }
+}
+
+/// The one alert of a store failure episode, routed like the alert the
+/// store could not record (its cell and site hear of it first).
+fn store_failed(trigger: &Alert, error: &str) -> Alert {
+    Alert {
+        schema: SCHEMA_VERSION,
+        id: format!("{STORE_FAILED_RULE}:analytics:{}", trigger.ts.0),
+        rule: STORE_FAILED_RULE.to_owned(),
+        entity: "analytics/alert-store".into(),
+        cell: trigger.cell.clone(),
+        site: trigger.site.clone(),
+        severity: Severity::Critical,
+        state: AlertState::Open,
+        ts: trigger.ts,
+        title: "The alert store cannot record alerts".into(),
+        summary: format!(
+            "alerts still go to every channel, without a case, so none can be acknowledged, \
+             silenced or escalated until the store is repaired; the store said: {error}"
+        ),
+        evidence: Evidence::default(),
     }
 }

@@ -67,6 +67,7 @@ pub mod plausibility;
 pub mod recording;
 pub mod register;
 pub mod replay;
+pub mod resume;
 pub mod service;
 pub mod stats;
 pub mod store;

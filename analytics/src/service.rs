@@ -458,11 +458,20 @@ impl Service {
         self.cases.tick(reading.ts);
     }
 
-    /// Logs the alert as one line, queues it for the broker and the tap.
+    /// Records the alert, then publishes it (and the alert store's own
+    /// alert, if this record started a store failure episode).
     fn raise(&mut self, alert: Alert) {
         if !self.cases.record(&alert) {
             return;
         }
+        self.publish(alert);
+        if let Some(health) = self.cases.take_store_alert() {
+            self.publish(health);
+        }
+    }
+
+    /// Logs the alert as one line, queues it for the broker and the tap.
+    fn publish(&mut self, alert: Alert) {
         info!(
             alert_id = %alert.id,
             rule = %alert.rule,

@@ -1,5 +1,6 @@
 //! The `gridwatch-analytics` binary: `check` on the shipped example and on
-//! broken files, exit codes and one-line errors.
+//! broken files, exit codes and one-line errors; `replay --checkpoint`
+//! resuming instead of raising again.
 
 mod support;
 
@@ -136,4 +137,82 @@ fn summarize_prints_the_spread_over_seeds_and_names_a_bad_file() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains(&bad.display().to_string()), "{stderr}");
+}
+
+/// A recording of one socket: 2.5 A, then 7 A for 11 s (one overcurrent).
+fn overcurrent_recording(dir: &std::path::Path) -> PathBuf {
+    use gridwatch_telemetry::{DeviceKind, Reading, Timestamp};
+    let mut text = String::new();
+    for s in 0..30u64 {
+        let mut r = Reading::new(
+            Timestamp(1_764_000_000_000 + s as i64 * 1000),
+            "gw-1",
+            "pile-1",
+            DeviceKind::ChargingSocket,
+            s + 1,
+        );
+        r.site = "yard-a".into();
+        r.socket = Some(3);
+        r.values
+            .insert("current_a".into(), if s < 10 { 2.5 } else { 7.0 });
+        r.values.insert("state".into(), 2.0);
+        let line = serde_json::json!({ "reading": r });
+        text.push_str(&line.to_string());
+        text.push('\n');
+    }
+    let path = dir.join("recording.jsonl");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn replay_with_a_checkpoint_resumes_instead_of_raising_again() {
+    let dir = TempDir::new("cli-resume");
+    let recording = overcurrent_recording(dir.path());
+    let log = dir.path().join("alerts.jsonl");
+    let ck = dir.path().join("replay.ckpt");
+    let run = || {
+        bin()
+            .arg("replay")
+            .arg(&recording)
+            .arg("--alerts")
+            .arg(&log)
+            .arg("--checkpoint")
+            .arg(&ck)
+            .args(["--checkpoint-every", "7"])
+            .output()
+            .unwrap()
+    };
+    let first = run();
+    let out = String::from_utf8_lossy(&first.stdout);
+    assert!(
+        first.status.success(),
+        "{out} {}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(out.contains("started from the first record"), "{out}");
+    assert!(out.contains("30 records read, 1 alerts"), "{out}");
+    let alerts = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(alerts.lines().count(), 1, "{alerts}");
+    assert!(alerts.contains("socket_overcurrent"), "{alerts}");
+    // Run again on the same files: resumed at the end, nothing raised twice.
+    let second = run();
+    let out = String::from_utf8_lossy(&second.stdout);
+    assert!(second.status.success(), "{out}");
+    assert!(out.contains("resumed after record 30"), "{out}");
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), alerts);
+    // --checkpoint needs --alerts (the alert log).
+    let bad = bin()
+        .arg("replay")
+        .arg(&recording)
+        .arg("--checkpoint")
+        .arg(&ck)
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("--alerts"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
 }

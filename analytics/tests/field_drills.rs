@@ -1,10 +1,11 @@
-//! Field drills against a real Mosquitto: one source with a wrong clock and
-//! one oversized message must not blind analytics.
+//! Field drills against a real Mosquitto: one source with a wrong clock
+//! (a gateway, or a reader's camera), one oversized message, impossible
+//! values or invented devices must not blind or fool analytics.
 
 mod support;
 
 use gridwatch_analytics::AnalyticsConfig;
-use gridwatch_telemetry::{codec, Alert, DeviceKind, Reading, Timestamp};
+use gridwatch_telemetry::{codec, Alert, DeviceKind, Event, EventKind, Reading, Timestamp};
 use rumqttc::{AsyncClient, QoS};
 use std::time::Duration;
 use support::{observer, Mosquitto, TempDir};
@@ -143,6 +144,115 @@ async fn a_wrong_clock_and_an_oversized_message_do_not_blind_analytics() {
         serde_json::from_str(text.lines().next().expect("one line")).expect("json");
     assert_eq!(line["topic"], "gw/yard-a/gw-1/reading/pile-1");
     assert_eq!(line["payload_bytes"], 10 << 20);
+}
+
+/// A sighting from a reader whose camera has a wrong clock, stamped `ts`.
+fn sighting(gateway: &str, ts_ms: i64, seq: u64) -> Event {
+    Event {
+        schema: gridwatch_telemetry::SCHEMA_VERSION,
+        ts: Timestamp(ts_ms),
+        gateway: gateway.into(),
+        site: "yard-a".into(),
+        device: "lift-cam".into(),
+        seq,
+        kind: EventKind::Sighting {
+            location: "lift_lobby".into(),
+            identity: "p-7f3a9c".into(),
+            direction: None,
+        },
+    }
+}
+
+async fn publish_event(client: &AsyncClient, e: &Event) {
+    let topic = format!("gw/{}/{}/event/{}", e.site, e.gateway, e.device);
+    client
+        .publish(
+            topic,
+            QoS::AtLeastOnce,
+            false,
+            codec::encode(e).expect("encode"),
+        )
+        .await
+        .expect("publish");
+}
+
+/// Readers' camera timestamps get the same trust as meters': a sighting
+/// stamped in 2100 and one stamped 1970 (a camera whose clock was never
+/// set) are quarantined, each raising one `clock_skew` alert for its
+/// gateway (repeats raise none), and neither moves event time: a real
+/// overcurrent afterwards, on another gateway, in today's time, is raised.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sightings_from_a_camera_with_a_wrong_clock_are_quarantined() {
+    let Some(broker) = Mosquitto::start() else {
+        return;
+    };
+    let port = broker.port();
+    let dir = TempDir::new("drills-camera");
+    let dead = dir.path().join("dead-letters.jsonl");
+    let shutdown = CancellationToken::new();
+    let service = tokio::spawn(gridwatch_analytics::run(
+        config(port, "analytics-camera", &dead),
+        shutdown.clone(),
+    ));
+    broker
+        .wait_for_subscription(
+            "analytics-camera",
+            "gw/+/+/event/+",
+            Duration::from_secs(10),
+        )
+        .await;
+    let (client, mut alerts) = observer(port, "camera-client").await;
+    let now = gridwatch_telemetry::Clock::now(&gridwatch_telemetry::SystemClock).0;
+
+    for seq in 1..=3 {
+        publish_event(&client, &sighting("gw-cam", YEAR_2100 + seq as i64, seq)).await;
+    }
+    for seq in 1..=3 {
+        publish_event(&client, &sighting("gw-cam-unset", 1_000 * seq as i64, seq)).await;
+    }
+    // Normal charging, then a 7 A overcurrent, on gw-1 in today's time.
+    for s in 0..5 {
+        publish(&client, &reading(now - 60_000 + s * 1000, s as u64, 3, 2.5)).await;
+    }
+    for s in 0..=10 {
+        publish(
+            &client,
+            &reading(now - 40_000 + s * 1000, 10 + s as u64, 3, 7.0),
+        )
+        .await;
+    }
+    let mut skewed = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let mut overcurrent = None;
+    while overcurrent.is_none() {
+        let (_, payload) = tokio::time::timeout_at(deadline, alerts.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no overcurrent within 20 s; clock_skew for {skewed:?}"))
+            .expect("client alive");
+        let a: Alert = codec::decode(&payload).expect("alert payload is a valid Alert");
+        match a.rule.as_str() {
+            "clock_skew" => skewed.push(a.entity),
+            "socket_overcurrent" => overcurrent = Some(a),
+            other => panic!("unexpected {other} alert on {}", a.entity),
+        }
+    }
+    assert_eq!(
+        overcurrent.map(|a| a.entity).as_deref(),
+        Some("yard-a/gw-1/pile-1#3")
+    );
+    skewed.sort();
+    assert_eq!(
+        skewed,
+        ["yard-a/gw-cam", "yard-a/gw-cam-unset"],
+        "one clock_skew alert per camera gateway, raised before the overcurrent"
+    );
+
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(10), service)
+        .await
+        .expect("service stops")
+        .expect("task")
+        .expect("result");
 }
 
 /// One reading with every value at 1.7e308 used to raise five false

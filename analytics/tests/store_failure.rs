@@ -1,7 +1,8 @@
 //! When the alert store fails (here: its tables are dropped under a file
 //! store, as a corrupted or replaced database would), the webhook still
 //! receives every alert, marked `"stored": false` with the store's error,
-//! and the failure is counted.
+//! the failure is counted, and one `alert_store_failed` alert per failure
+//! episode says so on every channel and MQTT.
 
 use gridwatch_analytics::alerts::directory::Directory;
 use gridwatch_analytics::dispatch::Cases;
@@ -137,5 +138,46 @@ async fn the_webhook_gets_the_alert_when_the_store_fails() {
     let why = notice["store_error"].as_str().unwrap();
     assert!(why.contains("no such table"), "{why}");
     assert_eq!(cases.store_failures(), 1);
+
+    // The first failure raises one alert about the store itself, on the
+    // webhook and (through the service) on MQTT.
+    let health = cases
+        .take_store_alert()
+        .expect("the first failure raises the store's alert");
+    assert_eq!(health.rule, "alert_store_failed");
+    assert_eq!(health.severity, Severity::Critical);
+    assert_eq!(health.cell, "cell-07");
+    assert!(
+        health.summary.contains("no such table"),
+        "{}",
+        health.summary
+    );
+    let notice = next(&mut rx).await;
+    assert_eq!(notice["alert"]["rule"], "alert_store_failed");
+    assert_eq!(notice["stored"], false);
+    assert_eq!(notice["recipients"], serde_json::json!(["wang"]));
+
+    // A second failure in the same episode: the alert goes out, counted,
+    // and no second store alert.
+    let third = Alert {
+        entity: "yard-a/gw-1/pile-3#2".into(),
+        id: format!("socket_overcurrent:yard-a/gw-1/pile-3#2:{}", t0 + 2_000),
+        ..alert(t0 + 2_000)
+    };
+    assert!(cases.record(&third));
+    let notice = next(&mut rx).await;
+    assert_eq!(notice["alert"]["entity"], "yard-a/gw-1/pile-3#2");
+    assert_eq!(notice["stored"], false);
+    assert_eq!(cases.store_failures(), 2);
+    assert!(
+        cases.take_store_alert().is_none(),
+        "one store alert per episode"
+    );
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), rx.recv())
+            .await
+            .is_err(),
+        "no further notice"
+    );
     stop.cancel();
 }

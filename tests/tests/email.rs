@@ -3,7 +3,8 @@
 //! service's case handling arrives as a mail to the on-duty staff member,
 //! over STARTTLS and over implicit TLS, with the login from the credentials
 //! file; a webhook that is down beside it delays nothing; a mail server that
-//! is down at first gets the mail once it is up (retried with backoff).
+//! is down at first gets the mail once it is up (retried with backoff); an
+//! alert store that fails stops no mail and adds one about itself.
 
 use gridwatch_analytics::alerts::directory::{token_sha256, Directory};
 use gridwatch_analytics::dispatch::Cases;
@@ -240,5 +241,70 @@ async fn a_server_without_starttls_never_gets_the_login_or_the_mail() {
     let _cases = record(&c, None, &stop);
     let mails = sink.wait_for(1, Duration::from_secs(3)).await;
     assert!(mails.is_empty(), "no mail without TLS: {mails:?}");
+    stop.cancel();
+}
+
+/// The alert store loses its tables under the running service: the next
+/// alert is still mailed, and so is the one alert saying the store fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_are_mailed_when_the_store_fails_with_one_alert_about_it() {
+    let s = setup();
+    let sink = SmtpSink::start(0, SmtpTls::Starttls, &s.certs, USER, PASSWORD);
+    let stop = CancellationToken::new();
+    let directory = directory();
+    let sender = email::start(
+        &config(&s, sink.port(), EmailTls::Starttls),
+        directory.clone(),
+        &stop,
+    )
+    .expect("e-mail channel starts")
+    .expect("server set");
+    let path = s.dir.path().join("alerts.sqlite");
+    let mut cases = Cases::new(
+        Store::open_file(&path).unwrap(),
+        directory,
+        &AnalyticsConfig::default(),
+    )
+    .with_channel(Some(sender));
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch("PRAGMA foreign_keys = OFF; DROP TABLE audit; DROP TABLE alerts;")
+        .unwrap();
+    assert!(cases.record(&alert(1_764_000_000_000)));
+    assert!(cases.record(&alert(1_764_000_060_000)));
+    assert_eq!(cases.store_failures(), 2);
+    let mails = sink.wait_for(3, Duration::from_secs(15)).await;
+    let subjects: Vec<&str> = mails
+        .iter()
+        .map(|m| header(m, "Subject").unwrap_or(""))
+        .collect();
+    assert_eq!(
+        mails.len(),
+        3,
+        "two alerts and one about the store: {subjects:?}"
+    );
+    assert_eq!(
+        subjects
+            .iter()
+            .filter(|s| s.contains("Overcurrent on socket 3"))
+            .count(),
+        2,
+        "{subjects:?}"
+    );
+    assert_eq!(
+        subjects
+            .iter()
+            .filter(|s| s.contains("The alert store cannot record alerts"))
+            .count(),
+        1,
+        "{subjects:?}"
+    );
+    for m in &mails {
+        assert_eq!(
+            header(m, "X-Sink-Rcpt-To"),
+            Some("wang.li@cell07.example.org"),
+            "{m}"
+        );
+    }
     stop.cancel();
 }

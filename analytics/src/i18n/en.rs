@@ -156,6 +156,7 @@ pub const MESSAGES: &[(&str, &str)] = &[
     ("rule.pile_offline", "pile offline"),
     ("rule.three_in_one", "three-in-one premises"),
     ("rule.clock_skew", "gateway clock skew"),
+    ("rule.alert_store_failed", "alert store failing"),
     ("rule.socket_residual_current", "residual current"),
     ("rule.socket_nonstandard_charger", "non-standard charger"),
     ("rule.socket_not_full_after", "not full after long charging"),

@@ -189,6 +189,7 @@ pub const MESSAGES: &[(&str, &str)] = &[
     ("rule.pile_offline", "充电桩离线"),
     ("rule.three_in_one", "三合一场所"),
     ("rule.clock_skew", "网关时钟偏差"),
+    ("rule.alert_store_failed", "告警存储故障"),
     ("rule.socket_residual_current", "插座漏电"),
     ("rule.socket_nonstandard_charger", "非标充电器"),
     ("rule.socket_not_full_after", "长时间未充满"),

@@ -61,6 +61,7 @@ pub fn rule_name(rule: &str) -> &'static str {
         "meter_stuck" => "表计读数停滞",
         "meter_reversed" => "表计读数倒走",
         "clock_skew" => "网关时钟偏差",
+        "alert_store_failed" => "告警存储故障",
         _ => "其他告警",
     }
 }

@@ -20,9 +20,15 @@
 //! on past the reservation and the seqs skipped are announced, so a `seq` is
 //! never used twice and a consumer can tell a skipped seq from a lost one.
 //!
-//! A write that fails (a full disk) frees delivered segments, keeps the batch
-//! in memory (up to [`HELD_MAX_BYTES`]) and tries again at the next flush or
-//! commit; records beyond that are dropped and counted.
+//! A write that fails (a full disk) releases a reserve file ([`full_disk`]),
+//! commits what was written, frees delivered segments (the active one too,
+//! once it holds only delivered records), keeps the batch in memory (up to
+//! [`HELD_MAX_BYTES`]) and tries again at the next flush or commit, in
+//! chunks of whole records so a backlog larger than the room freed goes out
+//! part by part; records beyond that are dropped and counted. Segments are
+//! closed at a quarter of the space free when they were opened (at most
+//! `segment_bytes`), so on a filling disk they get small and each delivered
+//! one frees its room soon.
 //!
 //! The size cap (`max_bytes`, and `max_age_s` if set) drops the oldest
 //! segment when exceeded, counts the records it held that some uplink had not
@@ -31,6 +37,7 @@
 mod cap;
 mod cursor;
 pub mod frame;
+mod full_disk;
 pub mod queue;
 mod recover;
 pub mod segment;
@@ -54,6 +61,8 @@ const MIN_SEGMENT_BYTES: u64 = 4096;
 /// Bytes of records kept in memory while they cannot be written (a full
 /// disk); a record beyond this is dropped and counted.
 pub const HELD_MAX_BYTES: usize = 4 << 20;
+/// A batch is written in chunks of whole records of about this size.
+const WRITE_CHUNK_BYTES: usize = 64 * 1024;
 /// A batch this large is written by [`Outbox::append`] itself (unless
 /// writes are failing), so a caller that appends many records between
 /// flushes still writes in large chunks.
@@ -166,6 +175,10 @@ pub struct Outbox {
     batch_seqs: BTreeMap<String, u64>,
     /// The last write failed: records wait in memory for the next flush.
     failing: bool,
+    /// Room set aside for the state files on a full disk.
+    reserve: full_disk::Reserve,
+    /// The active segment is closed at this size ([`Self::sized_to_free_space`]).
+    segment_target: u64,
     stats: OutboxStats,
     /// Tests: every write puts this many bytes in the file, then fails with
     /// ENOSPC, as a full disk does.
@@ -182,7 +195,9 @@ impl Outbox {
         seqs: seqs::SeqBook,
     ) -> Self {
         let durable = segments.back().map_or(0, |s| s.next_id);
-        Self {
+        let reserve = full_disk::Reserve::open(&options.dir);
+        let segment_target = options.effective_segment_bytes();
+        let mut outbox = Self {
             options,
             segments,
             active,
@@ -195,10 +210,14 @@ impl Outbox {
             batch_last_ms: i64::MIN,
             batch_seqs: BTreeMap::new(),
             failing: false,
+            reserve,
+            segment_target,
             stats: OutboxStats::default(),
             #[cfg(test)]
             disk_full_after: None,
-        }
+        };
+        outbox.segment_target = outbox.sized_to_free_space();
+        outbox
     }
 
     /// The id the next append gets.
@@ -290,7 +309,7 @@ impl Outbox {
         self.failing = r.is_err();
         if r.is_err() {
             self.stats.write_failures += 1;
-            self.free_acknowledged();
+            self.make_room();
         }
         self.refresh_stats();
         r
@@ -303,47 +322,92 @@ impl Outbox {
             self.seqs = book;
         }
         let path = self.active_path().to_owned();
-        if let Err(e) = self.write_active() {
-            // Cut what reached the file of this batch, so the next write
-            // does not follow garbage; failing that, start a new segment.
-            let good = self.segments.back().map_or(0, |s| s.bytes);
-            if self.active.set_len(good).is_err() {
-                let _ = self.roll(false);
+        // Written in chunks of whole records, so that after a full disk a
+        // batch larger than the space freed still gets written, part by
+        // part, instead of failing whole again and again.
+        let mut done = 0;
+        let mut result = Ok(());
+        while done < self.batch.len() {
+            let (end, records, last_ms) = self.chunk_end(done);
+            if let Err(e) = self.write_active(done, end) {
+                // Cut what reached the file of this chunk, so the next write
+                // does not follow garbage; failing that, start a new segment.
+                let good = self.segments.back().map_or(0, |s| s.bytes);
+                if self.active.set_len(good).is_err() {
+                    let _ = self.roll(false);
+                }
+                result = Err(io_err("writing", &path)(e));
+                break;
             }
-            return Err(io_err("writing", &path)(e));
+            if let Some(seg) = self.segments.back_mut() {
+                seg.next_id += records;
+                seg.bytes += (end - done) as u64;
+                seg.last_ms = last_ms;
+            }
+            self.batch_records -= records;
+            done = end;
         }
-        let n = self.batch.len() as u64;
-        if let Some(seg) = self.segments.back_mut() {
-            seg.next_id += self.batch_records;
-            seg.bytes += n;
-            seg.last_ms = self.batch_last_ms;
+        if done == 0 {
+            return result;
         }
-        self.stats.bytes_appended += n;
+        self.stats.bytes_appended += done as u64;
+        // Every seq of the batch belongs to a real reading, written now or
+        // held in memory: none of them may be announced as unused.
         self.seqs.wrote(&self.batch_seqs);
-        self.batch.clear();
-        self.batch_records = 0;
-        self.batch_seqs.clear();
+        self.batch.drain(..done);
+        if self.batch_records == 0 {
+            self.batch_seqs.clear();
+        }
         if self
             .segments
             .back()
-            .is_some_and(|s| s.bytes >= self.options.effective_segment_bytes())
+            .is_some_and(|s| s.bytes >= self.segment_target)
         {
             if let Err(e) = self.roll(true) {
                 warn!("could not close a full outbox segment: {e}; appending to it meanwhile");
             }
         }
         self.enforce_cap(self.batch_last_ms);
-        Ok(())
+        result
     }
 
-    fn write_active(&mut self) -> io::Result<()> {
+    /// Where the chunk of the batch starting at `from` ends: the rest of the
+    /// batch if it is small, else whole records up to [`WRITE_CHUNK_BYTES`]
+    /// (at least one); with how many records it holds and the append time
+    /// of its last. Reads only the length and time fields of the frames
+    /// this outbox encoded.
+    fn chunk_end(&self, from: usize) -> (usize, u64, i64) {
+        let batch = &self.batch;
+        let whole = (batch.len(), self.batch_records, self.batch_last_ms);
+        if batch.len() - from <= WRITE_CHUNK_BYTES {
+            return whole;
+        }
+        let (mut end, mut records, mut last_ms) = (from, 0, i64::MIN);
+        while end < batch.len() && (records == 0 || end - from < WRITE_CHUNK_BYTES) {
+            let Some(head) = batch.get(end..end + frame::HEADER_LEN) else {
+                return whole;
+            };
+            let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
+            let mut ms = [0u8; 8];
+            ms.copy_from_slice(&head[16..24]);
+            end += frame::HEADER_LEN + len;
+            records += 1;
+            last_ms = i64::from_le_bytes(ms);
+        }
+        if end >= batch.len() {
+            return whole;
+        }
+        (end, records, last_ms)
+    }
+
+    fn write_active(&mut self, from: usize, to: usize) -> io::Result<()> {
         #[cfg(test)]
         if let Some(n) = self.disk_full_after {
-            self.active
-                .write_all(&self.batch[..n.min(self.batch.len())])?;
+            let part = &self.batch[from..to];
+            self.active.write_all(&part[..n.min(part.len())])?;
             return Err(io::Error::from_raw_os_error(28)); // ENOSPC
         }
-        self.active.write_all(&self.batch)
+        self.active.write_all(&self.batch[from..to])
     }
 
     fn active_path(&self) -> &Path {
@@ -373,6 +437,7 @@ impl Outbox {
             bytes: 0,
             last_ms: i64::MIN,
         });
+        self.segment_target = self.sized_to_free_space();
         Ok(())
     }
 
@@ -384,7 +449,12 @@ impl Outbox {
         let flushed = self.flush();
         let synced = self.sync();
         let cursors = self.save_cursors();
-        self.free_acknowledged();
+        if self.failing {
+            self.make_room();
+        } else {
+            self.free_acknowledged();
+            self.restore_reserve();
+        }
         self.refresh_stats();
         flushed.and(synced).and(cursors)
     }
