@@ -13,6 +13,9 @@ pub struct Line {
     meters: Vec<Meter>,
     /// Requests answered, for tests and the simulator's summary.
     pub answered: u64,
+    /// Write requests heard (valve commands and any other write), so a
+    /// test can tell that a master only read.
+    pub writes: u64,
 }
 
 impl Line {
@@ -21,6 +24,7 @@ impl Line {
         Self {
             meters,
             answered: 0,
+            writes: 0,
         }
     }
 
@@ -62,6 +66,13 @@ impl Line {
     pub fn respond(&mut self, frame: &Frame, t_ms: i64) -> Option<Vec<u8>> {
         if frame.control.from_meter() {
             return None;
+        }
+        use gridwatch_cjt188::Function;
+        if !matches!(
+            frame.control.function(),
+            Function::ReadData | Function::ReadAddress | Function::ReadKeyVersion
+        ) {
+            self.writes += 1;
         }
         let mut answers: Vec<Vec<u8>> = self
             .meters
@@ -247,6 +258,7 @@ mod tests {
         };
         assert_eq!(st.valve(), Valve::Closed);
         assert_eq!(l.meters()[1].valve, Valve::Closed);
+        assert_eq!(l.writes, 1);
         l.apply(Some(addr(2)), Change::Valve(Valve::Abnormal));
         let (f, _) = decode(&l.respond(&close.frame(), 0).unwrap()).unwrap();
         assert!(f.control.is_abnormal());
