@@ -29,7 +29,7 @@ const RULES: [&str; 2] = ["group_rental", "night_water_leak"];
 const DAYS: u32 = 5;
 
 /// Eight flats, some of them crowded and some leaking early on (seed 6: two
-/// group rentals, a leak from day 2), meters read hourly with registers in
+/// group rentals, a leak from day 3), meters read hourly with registers in
 /// hundredths of m³ (what a CJ/T 188 meter sends); no gaps, outages or
 /// faulty meters, which the two rules are not about.
 fn building() -> Scenario {
