@@ -17,17 +17,25 @@
 //!  "error": "no device \"ghost\" on gateway gw-yard-a"}
 //! ```
 //!
+//! CJ/T 188 meters take `valve_open` and `valve_close`
+//! ([`crate::devices::cjt188::valve`]), sent on the meter's serial line
+//! between polls.
+//!
 //! Parsing and the ack are pure ([`parse`], [`Ack`]); [`Commands::execute`]
-//! does the Modbus write.
+//! does the Modbus write or the meter exchange.
 
+use crate::bus::cjt188::Cjt188Line;
 use crate::bus::modbus_rtu::RtuBus;
 use crate::bus::modbus_tcp::ModbusTcpBus;
 use crate::config::{GatewayConfig, Transport};
+use crate::devices::cjt188::valve;
 use crate::profile::{Function, Profile};
 use crate::toml_file::list;
 use gridwatch_telemetry::{Timestamp, SCHEMA_VERSION};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -100,6 +108,25 @@ enum Link {
     /// A DL/T 645 meter: its built-in description offers no commands (relay
     /// control needs the meter's password), so nothing is ever written.
     None,
+    /// A CJ/T 188 meter on the line of its serial port: valve commands.
+    Cjt188 {
+        port: PathBuf,
+        meter_type: gridwatch_cjt188::MeterType,
+        address: gridwatch_cjt188::Address,
+        preamble: usize,
+        timeout: Duration,
+    },
+}
+
+/// The running CJ/T 188 lines, by port (their pollers' lines: a command
+/// waits its turn between polls).
+#[derive(Clone, Default)]
+struct Cjt188Lines(HashMap<PathBuf, Arc<Cjt188Line>>);
+
+impl std::fmt::Debug for Cjt188Lines {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.keys()).finish()
+    }
 }
 
 /// How to reach each device that can take commands.
@@ -115,6 +142,9 @@ pub struct Commands {
     gateway: String,
     targets: BTreeMap<String, Target>,
     rtu: BTreeMap<String, RtuBus>,
+    cjt188: Cjt188Lines,
+    /// Sequence numbers of CJ/T 188 commands (the meter echoes them).
+    ser: Arc<AtomicU8>,
 }
 
 impl Commands {
@@ -131,7 +161,20 @@ impl Commands {
                         unit_id,
                     } => Link::Tcp(host.clone(), *port, *unit_id, d.timeout()),
                     Transport::ModbusRtu { bus, unit_id } => Link::Rtu(bus.clone(), *unit_id),
-                    Transport::Dlt645 { .. } | Transport::Cjt188 { .. } => Link::None,
+                    Transport::Dlt645 { .. } => Link::None,
+                    Transport::Cjt188 {
+                        serial_port,
+                        meter_type,
+                        address,
+                        preamble,
+                        ..
+                    } => Link::Cjt188 {
+                        port: serial_port.clone(),
+                        meter_type: *meter_type,
+                        address: *address,
+                        preamble: usize::from(*preamble),
+                        timeout: d.timeout(),
+                    },
                 };
                 (
                     d.id.as_str().to_owned(),
@@ -146,7 +189,16 @@ impl Commands {
             gateway: config.gateway.id.as_str().to_owned(),
             targets,
             rtu: BTreeMap::new(),
+            cjt188: Cjt188Lines::default(),
+            ser: Arc::new(AtomicU8::new(0)),
         }
+    }
+
+    /// Lets valve commands reach CJ/T 188 meters through the `lines` their
+    /// pollers use, by serial port.
+    pub fn with_cjt188_lines(mut self, lines: &HashMap<PathBuf, Arc<Cjt188Line>>) -> Self {
+        self.cjt188 = Cjt188Lines(lines.clone());
+        self
     }
 
     /// Lets commands reach RTU devices through their running `buses`.
@@ -192,6 +244,9 @@ impl Commands {
             .ok_or_else(|| format!("no device {device:?} on gateway {}", self.gateway))?;
         let profile = &target.profile;
         let action = command.action.as_str();
+        if let Link::Cjt188 { .. } = &target.bus {
+            return self.cjt188(device, &target.bus, command).await;
+        }
         let Some(point) = profile.command(action) else {
             return Err(if profile.commands.is_empty() {
                 format!(
@@ -229,7 +284,9 @@ impl Commands {
         let address = point.address_for(socket);
         let coil = matches!(point.function, Function::Coils);
         let (written, at) = match &target.bus {
-            Link::None => return Err(format!("{device} takes no commands over its protocol")),
+            Link::None | Link::Cjt188 { .. } => {
+                return Err(format!("{device} takes no commands over its protocol"))
+            }
             Link::Tcp(host, port, unit, timeout) => {
                 let mut bus = ModbusTcpBus::new(host.clone(), *port, *unit, *timeout);
                 let written = if coil {
@@ -266,6 +323,46 @@ impl Commands {
             ),
         })
     }
+
+    /// A valve command to the CJ/T 188 meter `device` reached by `link`.
+    async fn cjt188(&self, device: &str, link: &Link, command: &Command) -> Result<String, String> {
+        let Link::Cjt188 {
+            port,
+            meter_type,
+            address,
+            preamble,
+            timeout,
+        } = link
+        else {
+            return Err(format!("{device} is not a CJ/T 188 meter"));
+        };
+        let action = command.action.as_str();
+        let Some(asked) = valve::command(action) else {
+            return Err(format!(
+                "{action:?} is not a command {device} (CJ/T 188 meter {address}) takes; it takes {}",
+                list(valve::ACTIONS)
+            ));
+        };
+        if command.socket.is_some() {
+            return Err(format!(
+                "{action} acts on the whole meter; leave out \"socket\""
+            ));
+        }
+        let line =
+            self.cjt188.0.get(port).ok_or_else(|| {
+                format!("{device}'s serial line {} is not running", port.display())
+            })?;
+        let ser = self.ser.fetch_add(1, Ordering::Relaxed);
+        valve::set_valve(line, *meter_type, *address, *preamble, *timeout, ser, asked)
+            .await
+            .map(|done| format!("{device} (meter {address}): {done}"))
+            .map_err(|why| {
+                format!(
+                    "{device} (meter {address} on {}) did not carry out {action}: {why}",
+                    port.display()
+                )
+            })
+    }
 }
 
 #[cfg(test)]
@@ -295,6 +392,44 @@ mod tests {
             .unwrap_err()
             .contains("unknown field"));
         assert_eq!(loose_id(br#"{"id":"x","action":"?"}"#), Some("x".into()));
+    }
+
+    #[tokio::test]
+    async fn cjt188_meters_take_valve_commands_only() {
+        let config = GatewayConfig::from_toml_str(
+            r#"
+[gateway]
+id = "gw-1"
+site = "s"
+[mqtt]
+host = "127.0.0.1"
+[[devices]]
+id = "wm-1"
+protocol = "cjt188"
+serial_port = "/dev/ttyUSB7"
+meter_type = "cold_water"
+meter_address = "00000000000001"
+"#,
+            "test",
+        )
+        .unwrap();
+        let c = Commands::new(&config);
+        let error = |payload: &'static [u8]| {
+            let c = c.clone();
+            async move {
+                c.execute("wm-1", payload, Timestamp(5))
+                    .await
+                    .error
+                    .unwrap()
+            }
+        };
+        let e = error(br#"{"action":"socket_off"}"#).await;
+        assert!(e.contains("valve_open, valve_close"), "{e}");
+        let e = error(br#"{"action":"valve_close","socket":1}"#).await;
+        assert!(e.contains("leave out \"socket\""), "{e}");
+        // Without the daemon's lines the command cannot go out.
+        let e = error(br#"{"action":"valve_close"}"#).await;
+        assert!(e.contains("/dev/ttyUSB7 is not running"), "{e}");
     }
 
     #[tokio::test]

@@ -134,8 +134,15 @@ pub async fn run(
             })
             .map(|b| (b.id.clone(), modbus_rtu::spawn(b, shutdown.clone())))
             .collect();
+        // Meters naming one serial port share its line, one request at a
+        // time; valve commands to CJ/T 188 meters take turns on it too.
+        let mut serial_lines = SerialLines::for_commands(&config);
         let uplink = MqttUplink::new(&config, clock.clone(), health.clone(), outbox.clone())?
-            .with_commands(crate::command::Commands::new(&config).with_rtu_buses(&buses));
+            .with_commands(
+                crate::command::Commands::new(&config)
+                    .with_rtu_buses(&buses)
+                    .with_cjt188_lines(&serial_lines.cjt188),
+            );
         let influx_uplink = config
             .influx
             .as_ref()
@@ -158,8 +165,6 @@ pub async fn run(
         );
         let time_seed = DeviceStamp::first_seq_at(clock.now());
         let mut pollers = JoinSet::new();
-        // Meters naming one serial port share its line, one request at a time.
-        let mut serial_lines = SerialLines::default();
         // Devices at one host:port share one connection.
         let mut links = TcpLinks::default();
         for device in &config.devices {
@@ -408,11 +413,7 @@ fn spawn_poller(
             preamble,
             register_max_milli,
         } => {
-            let line = serial_lines
-                .cjt188
-                .entry(serial_port.clone())
-                .or_insert_with(|| Arc::new(Cjt188Line::new(serial_port.clone(), *baud)))
-                .clone();
+            let line = serial_lines.cjt188(serial_port, *baud);
             let meter = Cjt188Device::new(
                 line,
                 *meter_type,
@@ -458,6 +459,32 @@ fn spawn_poller(
 struct SerialLines {
     dlt645: HashMap<PathBuf, Arc<Dlt645Line>>,
     cjt188: HashMap<PathBuf, Arc<Cjt188Line>>,
+}
+
+impl SerialLines {
+    /// The lines of the devices that take commands over them (CJ/T 188
+    /// valves), made before the command layer that needs them; nothing is
+    /// opened yet.
+    fn for_commands(config: &GatewayConfig) -> Self {
+        let mut lines = Self::default();
+        for d in &config.devices {
+            if let Transport::Cjt188 {
+                serial_port, baud, ..
+            } = &d.transport
+            {
+                lines.cjt188(serial_port, *baud);
+            }
+        }
+        lines
+    }
+
+    /// The CJ/T 188 line on `port`, made on first use.
+    fn cjt188(&mut self, port: &std::path::Path, baud: u32) -> Arc<Cjt188Line> {
+        self.cjt188
+            .entry(port.to_path_buf())
+            .or_insert_with(|| Arc::new(Cjt188Line::new(port.to_path_buf(), baud)))
+            .clone()
+    }
 }
 
 /// What every device's poller is started with, whatever its protocol, so

@@ -59,6 +59,7 @@ async fn every_flat_meter_arrives_through_modbus_and_the_gateway_as_recorded() {
         days: Some(1),
         progress_every: Duration::from_secs(60),
         capture: None,
+        water_gas: live::WaterGas::Modbus,
     };
     let summary = live::run(
         &scenario,

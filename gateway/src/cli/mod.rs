@@ -12,6 +12,7 @@ pub mod credentials;
 mod reach;
 mod readers;
 mod scan;
+mod scan_cjt188;
 pub mod selftest;
 mod watch;
 
@@ -69,7 +70,8 @@ enum Command {
     /// TCP-to-RS-485 gateway) or on an RS-485 line (`--port`): asks each
     /// unit id with short timeouts (on a line, at each baud rate and
     /// parity), reads only, and matches each answering unit to a built-in
-    /// profile.
+    /// profile. With `--protocol cjt188`, lists the CJ/T 188 meters on
+    /// the line (`--port`) by wildcard address reads.
     Scan {
         /// The address, e.g. 192.168.1.20:502.
         #[arg(
@@ -82,6 +84,9 @@ enum Command {
         /// The serial port of an RS-485 line, e.g. /dev/ttyUSB0 (Modbus RTU).
         #[arg(long, value_name = "DEVICE")]
         port: Option<PathBuf>,
+        /// What the line at --port speaks [default: modbus].
+        #[arg(long, value_parser = ["modbus", "cjt188"], requires = "port")]
+        protocol: Option<String>,
         /// Baud rates to try on a line, e.g. 9600 or 9600,19200
         /// [default: 9600,19200,4800,38400,115200,2400].
         #[arg(long, value_delimiter = ',', value_parser = scan::baud, requires = "port")]
@@ -204,7 +209,19 @@ pub fn main() -> ExitCode {
             units,
             timeout_ms,
             append,
+            protocol,
         } => match (host, port) {
+            (Some(_), _) if protocol.is_some() => {
+                eprintln!("error: --protocol is for a serial line (--port), not --host");
+                ExitCode::from(EXIT_CONFIG)
+            }
+            (None, Some(port)) if protocol.as_deref() == Some("cjt188") => scan_cjt188::run(
+                &port,
+                &baud,
+                &parity,
+                timeout_ms.unwrap_or(200),
+                append.as_deref(),
+            ),
             (Some(host), _) => {
                 scan::run(&host, units, timeout_ms.unwrap_or(200), append.as_deref())
             }

@@ -20,6 +20,10 @@
 //! not fit its type, yields a `device_error`; one that does not answer, or
 //! only with corrupt frames, fails the poll, and the poller reports it
 //! offline after `offline_after_failures` polls.
+//!
+//! Valve commands (`valve_open`, `valve_close`) are in [`valve`].
+
+pub mod valve;
 
 use super::{Device, Measurement, PollOutcome};
 use crate::bus::cjt188::Cjt188Line;
@@ -36,6 +40,9 @@ use std::time::Duration;
 
 /// The baud rate residential CJ/T 188 meters ship with.
 pub const DEFAULT_BAUD: u32 = 2400;
+
+/// Baud rates CJ/T 188 meters use (config check and `scan`).
+pub const BAUD_RATES: [u32; 5] = [1200, 2400, 4800, 9600, 19200];
 
 /// The reading kind of a meter type, or `None` for types the gateway does
 /// not read (40H-49H, "other meters").
@@ -107,7 +114,8 @@ pub fn profile(meter_type: MeterType, kind: DeviceKind) -> Arc<Profile> {
         max_gap_registers: 0,
         registers: Vec::new(),
         channel: None,
-        // Valve commands (A017H) are not offered yet.
+        // Valve commands (A017H) are fixed by the standard, not profile
+        // data: the command layer offers them to every meter ([`valve`]).
         commands: Vec::new(),
         origin: "built in (CJ/T 188)".to_owned(),
     })

@@ -13,6 +13,9 @@ pub struct Line {
     meters: Vec<Meter>,
     /// Requests answered, for tests and the simulator's summary.
     pub answered: u64,
+    /// Write requests heard (valve commands and any other write), so a
+    /// test can tell that a master only read.
+    pub writes: u64,
 }
 
 impl Line {
@@ -21,6 +24,7 @@ impl Line {
         Self {
             meters,
             answered: 0,
+            writes: 0,
         }
     }
 
@@ -50,80 +54,109 @@ impl Line {
     }
 
     /// The bytes the line carries back after `request` at `t_ms`: the
-    /// answer of the first meter whose type and address the request
-    /// matches (wildcards included), shaped by that meter's behaviour;
-    /// nothing for frames from meters or requests no meter here takes.
+    /// answer of the meter whose type and address the request matches
+    /// (wildcards included), shaped by that meter's behaviour; nothing for
+    /// frames from meters or requests no meter here takes.
     ///
-    /// On a real bus every meter matching a wildcard would answer at once
-    /// and the answers would collide; the simulator lets the first answer,
-    /// so a wildcard address read is only meaningful with one meter.
+    /// When a wildcard matches several meters, each answers at once, as on
+    /// a real bus, and their answers collide: the line carries their bytes
+    /// ANDed together (on M-Bus and RS-485 alike a 0 bit from any meter
+    /// wins over the idle 1), which no longer adds up to its checksum. A
+    /// master narrows the wildcard until one meter answers (`scan`).
     pub fn respond(&mut self, frame: &Frame, t_ms: i64) -> Option<Vec<u8>> {
         if frame.control.from_meter() {
             return None;
         }
-        let meter = self.meters.iter_mut().find(|m| {
-            m.meter_type.accepts(frame.meter_type) && m.address.accepts(&frame.address)
-        })?;
-        let (t, a) = (meter.meter_type, meter.address);
-        let function = frame.control.function();
-        let answer = match (frame.request(), meter.behaviour) {
-            (Ok(req), Behaviour::Abnormal) => {
-                Frame::abnormal_answer(t, a, function, req.ser, meter.status())
+        use gridwatch_cjt188::Function;
+        if !matches!(
+            frame.control.function(),
+            Function::ReadData | Function::ReadAddress | Function::ReadKeyVersion
+        ) {
+            self.writes += 1;
+        }
+        let mut answers: Vec<Vec<u8>> = self
+            .meters
+            .iter_mut()
+            .filter(|m| m.meter_type.accepts(frame.meter_type) && m.address.accepts(&frame.address))
+            .filter_map(|m| answer(m, frame, t_ms))
+            .collect();
+        self.answered += answers.len() as u64;
+        let mut wire = answers.pop()?;
+        for other in answers {
+            if other.len() > wire.len() {
+                wire.resize(other.len(), 0xFF);
             }
-            (Ok(req), _) => match req.command {
-                Command::ReadMeterData => {
-                    let data = meter.meter_data(t_ms);
-                    Frame::meter_data_answer(t, a, req.ser, &data).ok()?
-                }
-                Command::ReadAddress => Frame::address_answer(t, a, req.ser),
-                Command::Valve(v) => {
-                    // A stuck valve stays stuck: the command fails.
-                    if meter.valve == Valve::Abnormal {
-                        Frame::abnormal_answer(t, a, function, req.ser, meter.status())
-                    } else {
-                        meter.register_at(t_ms);
-                        meter.valve = match v {
-                            ValveCommand::Open => Valve::Open,
-                            ValveCommand::Close => Valve::Closed,
-                        };
-                        Frame::valve_answer(t, a, req.ser, meter.status())
-                    }
-                }
-                Command::Read(_) => Frame::abnormal_answer(t, a, function, req.ser, meter.status()),
-            },
-            // A request it cannot parse: answered abnormally, SER unknown.
-            (Err(_), _) => Frame::abnormal_answer(
-                t,
-                a,
-                function,
-                frame.data().get(2).copied().unwrap_or(0),
-                meter.status(),
-            ),
-        };
-        let mut wire = vec![0u8; answer.encoded_len(DEFAULT_PREAMBLE)];
-        let n = answer.encode(DEFAULT_PREAMBLE, &mut wire).ok()?;
-        wire.truncate(n);
-        let wire = match meter.behaviour {
-            Behaviour::Normal | Behaviour::Abnormal => wire,
-            Behaviour::Silent => return None,
-            Behaviour::BadChecksum => {
-                let cs = wire.len() - 2;
-                wire[cs] = wire[cs].wrapping_add(1);
-                wire
+            for (w, o) in wire
+                .iter_mut()
+                .zip(other.iter().chain(std::iter::repeat(&0xFF)))
+            {
+                *w &= o;
             }
-            Behaviour::Truncated => {
-                let keep = wire.len() / 2;
-                wire[..keep].to_vec()
-            }
-            Behaviour::Noise => {
-                let mut noisy = vec![0x00, 0x68, 0x12, 0xFF, 0x68, 0x10, 0x16];
-                noisy.extend_from_slice(&wire);
-                noisy
-            }
-        };
-        self.answered += 1;
+        }
         Some(wire)
     }
+}
+
+/// The bytes `meter` sends after `frame` at `t_ms` (it matches the
+/// frame's type and address), shaped by its behaviour; `None` when silent.
+fn answer(meter: &mut Meter, frame: &Frame, t_ms: i64) -> Option<Vec<u8>> {
+    let (t, a) = (meter.meter_type, meter.address);
+    let function = frame.control.function();
+    let answer = match (frame.request(), meter.behaviour) {
+        (_, Behaviour::Silent) => return None,
+        (Ok(req), Behaviour::Abnormal) => {
+            Frame::abnormal_answer(t, a, function, req.ser, meter.status())
+        }
+        (Ok(req), _) => match req.command {
+            Command::ReadMeterData => {
+                let data = meter.meter_data(t_ms);
+                Frame::meter_data_answer(t, a, req.ser, &data).ok()?
+            }
+            Command::ReadAddress => Frame::address_answer(t, a, req.ser),
+            Command::Valve(v) => {
+                // A stuck valve stays stuck: the command fails.
+                if meter.valve == Valve::Abnormal {
+                    Frame::abnormal_answer(t, a, function, req.ser, meter.status())
+                } else {
+                    meter.register_at(t_ms);
+                    meter.valve = match v {
+                        ValveCommand::Open => Valve::Open,
+                        ValveCommand::Close => Valve::Closed,
+                    };
+                    Frame::valve_answer(t, a, req.ser, meter.status())
+                }
+            }
+            Command::Read(_) => Frame::abnormal_answer(t, a, function, req.ser, meter.status()),
+        },
+        // A request it cannot parse: answered abnormally, SER unknown.
+        (Err(_), _) => Frame::abnormal_answer(
+            t,
+            a,
+            function,
+            frame.data().get(2).copied().unwrap_or(0),
+            meter.status(),
+        ),
+    };
+    let mut wire = vec![0u8; answer.encoded_len(DEFAULT_PREAMBLE)];
+    let n = answer.encode(DEFAULT_PREAMBLE, &mut wire).ok()?;
+    wire.truncate(n);
+    Some(match meter.behaviour {
+        Behaviour::Normal | Behaviour::Abnormal | Behaviour::Silent => wire,
+        Behaviour::BadChecksum => {
+            let cs = wire.len() - 2;
+            wire[cs] = wire[cs].wrapping_add(1);
+            wire
+        }
+        Behaviour::Truncated => {
+            let keep = wire.len() / 2;
+            wire[..keep].to_vec()
+        }
+        Behaviour::Noise => {
+            let mut noisy = vec![0x00, 0x68, 0x12, 0xFF, 0x68, 0x10, 0x16];
+            noisy.extend_from_slice(&wire);
+            noisy
+        }
+    })
 }
 
 #[cfg(test)]
@@ -186,12 +219,25 @@ mod tests {
     }
 
     #[test]
-    fn a_wildcard_address_read_finds_the_first_meter() {
+    fn a_wildcard_finds_a_lone_meter_and_collides_on_several() {
         let mut l = line();
         let wire = l.respond(&Request::read_address(1).frame(), 0).unwrap();
-        let (f, _) = decode(&wire).unwrap();
-        assert_eq!(f.answer(), Ok(Answer::Address { ser: 1 }));
-        assert_eq!((f.meter_type, f.address), (MeterType::COLD_WATER, addr(1)));
+        assert!(
+            matches!(decode(&wire), Err(DecodeError::Checksum { .. })),
+            "three answers at once are garbled: {wire:02X?}"
+        );
+        assert_eq!(l.answered, 3);
+        // Narrowed to the gas meter's last byte: it alone answers.
+        let mut one = Request::read_address(2);
+        one.address.0[0] = 0x02;
+        let (f, _) = decode(&l.respond(&one.frame(), 0).unwrap()).unwrap();
+        assert_eq!(f.answer(), Ok(Answer::Address { ser: 2 }));
+        assert_eq!((f.meter_type, f.address), (MeterType::GAS, addr(2)));
+        // A silent meter takes no part.
+        l.apply(Some(addr(1)), Change::Behaviour(Behaviour::Silent));
+        l.apply(Some(addr(3)), Change::Behaviour(Behaviour::Silent));
+        let (f, _) = decode(&l.respond(&Request::read_address(3).frame(), 0).unwrap()).unwrap();
+        assert_eq!(f.address, addr(2));
     }
 
     #[test]
@@ -212,6 +258,7 @@ mod tests {
         };
         assert_eq!(st.valve(), Valve::Closed);
         assert_eq!(l.meters()[1].valve, Valve::Closed);
+        assert_eq!(l.writes, 1);
         l.apply(Some(addr(2)), Change::Valve(Valve::Abnormal));
         let (f, _) = decode(&l.respond(&close.frame(), 0).unwrap()).unwrap();
         assert!(f.control.is_abnormal());

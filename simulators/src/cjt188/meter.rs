@@ -142,6 +142,22 @@ impl Meter {
         }
     }
 
+    /// Sets the main register to `value` (m³ or kWh), which must be whole
+    /// hundredths from 0 to 999999.99 (what the protocol's XXXXXX.XX
+    /// carries): a live player shows a recorded register this way, on a
+    /// meter whose rate is 0 so that it holds the value until the next.
+    pub fn set_register(&mut self, value: f64) -> Result<(), String> {
+        let hundredths = (value * 100.0).round();
+        if !(0.0..1e8).contains(&hundredths) || (value * 100.0 - hundredths).abs() > 1e-6 {
+            return Err(format!(
+                "register {value} is not whole hundredths from 0 to 999999.99, as a CJ/T 188 \
+                 meter sends it"
+            ));
+        }
+        self.register = hundredths;
+        Ok(())
+    }
+
     /// The main register at `t_ms` in its unit (m³ or kWh).
     pub fn register_at(&mut self, t_ms: i64) -> f64 {
         self.advance(t_ms);
@@ -248,6 +264,21 @@ mod tests {
         assert_eq!(m.register_at(t0 + 3 * 3_600_000), 123.95);
         m.apply(Change::Valve(Valve::Open));
         assert_eq!(m.register_at(t0 + 5 * 3_600_000), 124.95);
+    }
+
+    #[test]
+    fn a_set_register_holds_whole_hundredths_only() {
+        let mut m = Meter::new(MeterType::GAS, Address([1, 0, 0, 0, 0, 0, 0]), 0.0, 0.0);
+        m.set_register(123.45).unwrap();
+        assert_eq!(m.register_at(0), 123.45);
+        assert_eq!(m.register_at(3_600_000), 123.45, "a rate of 0 holds it");
+        for bad in [123.456, -0.01, 1e6, f64::NAN] {
+            assert!(
+                m.set_register(bad).unwrap_err().contains("hundredths"),
+                "{bad}"
+            );
+        }
+        assert_eq!(m.register_at(0), 123.45);
     }
 
     #[test]

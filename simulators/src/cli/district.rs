@@ -39,6 +39,12 @@ pub struct DistrictLiveArgs {
     /// file, as a recording `gridwatch-analytics evaluate` can score.
     #[arg(long)]
     pub capture: Option<std::path::PathBuf>,
+    /// How the flats' water and gas meters reach the gateways: Modbus TCP
+    /// meter cabinets, or CJ/T 188 meters on a pseudo-terminal line per
+    /// building and kind (the scenario's registers must then be in
+    /// hundredths of m³: docs/cjt188.md).
+    #[arg(long, value_enum, default_value = "modbus")]
+    pub water_gas: gridwatch_simulators::district::live::WaterGas,
 }
 
 pub async fn run_live(args: &DistrictLiveArgs, stop: CancellationToken) -> anyhow::Result<()> {
@@ -48,6 +54,10 @@ pub async fn run_live(args: &DistrictLiveArgs, stop: CancellationToken) -> anyho
         Some(p) => district::Scenario::load(p)?,
         None => district::Scenario::default(),
     };
+    if args.water_gas == live::WaterGas::Cjt188 {
+        // Before generating: the district would not fit the meters.
+        live::check_scenario(&scenario)?;
+    }
     let broker = match &args.broker {
         Some(b) => {
             use std::net::ToSocketAddrs;
@@ -82,6 +92,7 @@ pub async fn run_live(args: &DistrictLiveArgs, stop: CancellationToken) -> anyho
         days: args.days,
         progress_every: std::time::Duration::from_secs(2),
         capture: args.capture.clone(),
+        water_gas: args.water_gas,
     };
     let mut stderr = std::io::stderr();
     let s = live::run(&scenario, &d.out, &truth, &opts, &mut stderr, stop).await?;

@@ -13,8 +13,7 @@ use gridwatch_cjt188::{Address, MeterType};
 
 const NAME: &str = "cjt188";
 
-/// Baud rates CJ/T 188 meters use (2400 is what most ship with).
-pub const BAUD_RATES: [u32; 5] = [1200, 2400, 4800, 9600, 19200];
+use device::BAUD_RATES;
 
 /// `meter_type` words and their type bytes.
 const TYPES: [(&str, MeterType); 7] = [

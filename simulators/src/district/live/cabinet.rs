@@ -3,6 +3,63 @@
 //! is fresh (a dead meter behind a TCP-to-RS-485 box answers 0x0B).
 
 use super::*;
+use gridwatch_gateway::profile::Profile;
+
+impl Installation {
+    /// Starts the Modbus TCP cabinet of meter kind `k` (index of
+    /// [`METERS`]) in building `b`, its meters reporting every
+    /// `interval_ms`; returns where the gateway finds it.
+    pub(super) async fn cabinet(
+        &mut self,
+        b: &Building,
+        k: usize,
+        profile: &Arc<Profile>,
+        interval_ms: i64,
+    ) -> anyhow::Result<Wiring> {
+        let prefix = METERS[k].0;
+        let names: Arc<Vec<String>> =
+            Arc::new(profile.registers.iter().map(|r| r.name.clone()).collect());
+        let mut units = BTreeMap::new();
+        let mut live = BTreeMap::new();
+        for (i, unit) in b.flats.iter().enumerate() {
+            let id = u8::try_from(i + 1).context("unit id")?;
+            let meter = SharedMeter::new(MeterModel::new(profile.clone(), i as u64));
+            let m = LiveMeter {
+                registers: Registers::Modbus(meter.clone()),
+                fresh_until: Arc::new(AtomicI64::new(i64::MIN)),
+                interval_ms,
+                names: names.clone(),
+            };
+            units.insert(id, meter);
+            self.meters.insert(
+                (
+                    format!("gw-{}-{}", b.site, b.id),
+                    format!("{prefix}-{unit}"),
+                ),
+                m.clone(),
+            );
+            live.insert(id, m);
+        }
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("binding a meter cabinet's Modbus TCP port on 127.0.0.1")?;
+        let at = listener.local_addr()?;
+        let service = CabinetService {
+            inner: MeterService::new(
+                Arc::new(units),
+                crate::meter::Control::new(Default::default()),
+            ),
+            meters: Arc::new(live),
+            clock: self.clock.clone(),
+            counters: self.counters.clone(),
+        };
+        self.tasks.push((
+            format!("{prefix} cabinet of {}/{}", b.site, b.id),
+            tokio::spawn(serve_cabinet(listener, service, self.shutdown.clone())),
+        ));
+        Ok(Wiring::Cabinet(at))
+    }
+}
 
 impl Service for CabinetService {
     type Request = SlaveRequest<'static>;

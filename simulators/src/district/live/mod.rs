@@ -15,15 +15,19 @@
 //! gateway publishes nothing for it rather than stale values.
 //!
 //! The meters use the `gridwatch-flat-em/wm/gm` profiles in `config/devices/`,
-//! whose value names are those of the recording and the detectors.
+//! whose value names are those of the recording and the detectors. With
+//! [`WaterGas::Cjt188`] the water and gas meters are CJ/T 188 meters on a
+//! pseudo-terminal line per building and kind instead ([`cjt188_line`]).
 //! Tag sightings and the yards' charging piles are not played: see
 //! docs/detection-evaluation.md.
 
 mod cabinet;
 mod capture;
+mod cjt188_line;
 mod player;
 
-use cabinet::serve_cabinet;
+pub use cjt188_line::{check_scenario, WaterGas};
+
 use capture::watch_readings;
 
 use super::{generate, Scenario};
@@ -80,6 +84,8 @@ pub struct LiveOptions {
     /// recording (`{"reading": …}` lines), so `gridwatch-analytics
     /// evaluate` can score the live stream against the district's truth.
     pub capture: Option<PathBuf>,
+    /// How the flats' water and gas meters reach the gateway.
+    pub water_gas: WaterGas,
 }
 
 /// What a live run did.
@@ -151,16 +157,35 @@ pub fn prepare(
     Ok(truth)
 }
 
+/// Where a flat meter keeps what the gateway reads.
+#[derive(Clone)]
+enum Registers {
+    /// A Modbus meter's registers, by value name.
+    Modbus(SharedMeter),
+    /// Meter `index` of a CJ/T 188 line: its main register.
+    Cjt188(crate::cjt188::SharedLine, usize),
+}
+
 /// One flat meter as the driver and the server see it.
 #[derive(Clone)]
 struct LiveMeter {
-    meter: SharedMeter,
+    registers: Registers,
     /// Simulated ms until which the meter answers (its last recorded
     /// reading + 1¼ interval); before the first reading it refuses.
     fresh_until: Arc<AtomicI64>,
     interval_ms: i64,
     /// Value names the profile has, to reject a recording that does not fit.
     names: Arc<Vec<String>>,
+}
+
+impl LiveMeter {
+    /// Writes recorded value `name` into the meter.
+    fn write(&self, name: &str, v: f64) -> Result<(), String> {
+        match &self.registers {
+            Registers::Modbus(m) => m.with(|model| model.set(name, v)),
+            Registers::Cjt188(line, i) => cjt188_line::write(line, *i, name, v),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -221,19 +246,31 @@ fn buildings(register: &RegisterFile) -> anyhow::Result<Vec<Building>> {
     Ok(out)
 }
 
+/// Where a building's gateway finds its meters of one kind.
+enum Wiring {
+    /// A Modbus TCP meter cabinet: flat `i` is unit id `i + 1`.
+    Cabinet(SocketAddr),
+    /// A CJ/T 188 line: its serial port and flat `i`'s meter address.
+    Cjt188(PathBuf, Vec<gridwatch_cjt188::Address>),
+}
+
+/// A path as a TOML basic string's contents.
+fn toml_path(path: &Path) -> String {
+    path.display()
+        .to_string()
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+}
+
 /// The gateway config of one building, as an installer would write it.
 fn gateway_toml(
     b: &Building,
     broker: SocketAddr,
-    cabinets: &[SocketAddr; 3],
+    wiring: &[Wiring; 3],
     polls_ms: &[u64; 3],
     outbox: &Path,
 ) -> String {
-    let outbox = outbox
-        .display()
-        .to_string()
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"");
+    let outbox = toml_path(outbox);
     let mut t = format!(
         "[gateway]\nid = \"gw-{site}-{b}\"\nsite = \"{site}\"\nbuilding = \"{b}\"\n\n\
          [mqtt]\nhost = \"{host}\"\nport = {port}\nclient_id = \"live-gw-{site}-{b}-{pid}\"\n\
@@ -252,15 +289,29 @@ fn gateway_toml(
     );
     for (k, (prefix, profile, _)) in METERS.iter().enumerate() {
         for (i, unit) in b.flats.iter().enumerate() {
+            let poll = polls_ms[k];
+            let how = match &wiring[k] {
+                Wiring::Cabinet(at) => format!(
+                    "profile = \"{profile}\"\nprotocol = \"modbus_tcp\"\nhost = \"{}\"\n\
+                     port = {}\nunit_id = {}\ntimeout_ms = 2000\n",
+                    at.ip(),
+                    at.port(),
+                    i + 1
+                ),
+                // A silent meter holds the line for its timeout: a share
+                // of the poll interval, so a dead line still fits in it.
+                Wiring::Cjt188(port, addresses) => format!(
+                    "protocol = \"cjt188\"\nserial_port = \"{}\"\nbaud = 19200\n\
+                     meter_type = \"{}\"\nmeter_address = \"{}\"\ntimeout_ms = {}\n",
+                    toml_path(port),
+                    cjt188_line::meter_type_word(k),
+                    addresses[i],
+                    (poll / (2 * addresses.len().max(1) as u64)).clamp(20, 1000)
+                ),
+            };
             t.push_str(&format!(
-                "\n[[devices]]\nid = \"{prefix}-{unit}\"\nprofile = \"{profile}\"\n\
-                 protocol = \"modbus_tcp\"\nhost = \"{host}\"\nport = {port}\nunit_id = {id}\n\
-                 poll_interval_ms = {poll}\nretry_max_ms = {poll}\ntimeout_ms = 2000\n\
-                 unit = \"{unit}\"\n",
-                host = cabinets[k].ip(),
-                port = cabinets[k].port(),
-                id = i + 1,
-                poll = polls_ms[k],
+                "\n[[devices]]\nid = \"{prefix}-{unit}\"\n{how}\
+                 poll_interval_ms = {poll}\nretry_max_ms = {poll}\nunit = \"{unit}\"\n",
             ));
         }
     }
@@ -324,68 +375,48 @@ pub async fn run(
     let clock_cell: Arc<OnceLock<ScaledClock>> = Arc::new(OnceLock::new());
     let counters = Arc::new(Counters::default());
     let shutdown = shutdown.child_token();
-    let mut tasks: Vec<(String, JoinHandle<anyhow::Result<()>>)> = Vec::new();
+    if opts.water_gas == WaterGas::Cjt188 {
+        check_scenario(scenario)?;
+    }
     let mut library = ProfileLibrary::built_in();
-    // (gateway, device) -> meter
-    let mut meters: HashMap<(String, String), LiveMeter> = HashMap::new();
+    let mut fitted = Installation {
+        clock: clock_cell.clone(),
+        counters: counters.clone(),
+        shutdown: shutdown.clone(),
+        meters: HashMap::new(),
+        tasks: Vec::new(),
+    };
     let mut configs = Vec::new();
-    for b in &buildings {
-        let mut cabinets = [SocketAddr::from(([127, 0, 0, 1], 0)); 3];
-        for (k, (prefix, profile, _)) in METERS.iter().enumerate() {
+    for (n, b) in buildings.iter().enumerate() {
+        let mut wiring = Vec::with_capacity(METERS.len());
+        for (k, (_, profile, _)) in METERS.iter().enumerate() {
             let profile = library
                 .get(profile)
                 .with_context(|| format!("loading the {profile} meter profile"))?;
-            let names: Arc<Vec<String>> =
-                Arc::new(profile.registers.iter().map(|r| r.name.clone()).collect());
-            let mut units = BTreeMap::new();
-            let mut live = BTreeMap::new();
-            for (i, unit) in b.flats.iter().enumerate() {
-                let id = u8::try_from(i + 1).context("unit id")?;
-                let m = LiveMeter {
-                    meter: SharedMeter::new(MeterModel::new(profile.clone(), i as u64)),
-                    fresh_until: Arc::new(AtomicI64::new(i64::MIN)),
-                    interval_ms: i64::from(intervals_s[k]) * 1000,
-                    names: names.clone(),
-                };
-                units.insert(id, m.meter.clone());
-                meters.insert(
-                    (
-                        format!("gw-{}-{}", b.site, b.id),
-                        format!("{prefix}-{unit}"),
-                    ),
-                    m.clone(),
-                );
-                live.insert(id, m);
-            }
-            let listener = TcpListener::bind("127.0.0.1:0")
-                .await
-                .context("binding a meter cabinet's Modbus TCP port on 127.0.0.1")?;
-            cabinets[k] = listener.local_addr()?;
-            let service = CabinetService {
-                inner: MeterService::new(
-                    Arc::new(units),
-                    crate::meter::Control::new(Default::default()),
-                ),
-                meters: Arc::new(live),
-                clock: clock_cell.clone(),
-                counters: counters.clone(),
-            };
-            tasks.push((
-                format!("{prefix} cabinet of {}/{}", b.site, b.id),
-                tokio::spawn(serve_cabinet(listener, service, shutdown.clone())),
-            ));
+            let interval_ms = i64::from(intervals_s[k]) * 1000;
+            wiring.push(if k > 0 && opts.water_gas == WaterGas::Cjt188 {
+                fitted.cjt188_line(b, n, k, &profile, interval_ms)?
+            } else {
+                fitted.cabinet(b, k, &profile, interval_ms).await?
+            });
         }
+        let Ok(wiring) = <[Wiring; 3]>::try_from(wiring) else {
+            unreachable!("one wiring per meter kind")
+        };
         let outbox = dir
             .join("live-outbox")
             .join(format!("gw-{}-{}", b.site, b.id));
         let _ = std::fs::remove_dir_all(&outbox);
-        let text = gateway_toml(b, opts.broker, &cabinets, &polls_ms, &outbox);
+        let text = gateway_toml(b, opts.broker, &wiring, &polls_ms, &outbox);
         let config = gridwatch_gateway::GatewayConfig::from_toml_str(
             &text,
             &format!("live gateway config of {}/{}", b.site, b.id),
         )?;
         configs.push((format!("gateway of {}/{}", b.site, b.id), config));
     }
+    let Installation {
+        meters, mut tasks, ..
+    } = fitted;
 
     // Count what comes back from the broker, per building.
     let capture = match &opts.capture {
@@ -512,6 +543,18 @@ pub async fn run(
     })
 }
 
+/// The meters of every building with the servers that answer for them.
+struct Installation {
+    /// Set when the gateways start; until then every meter refuses.
+    clock: Arc<OnceLock<ScaledClock>>,
+    counters: Arc<Counters>,
+    shutdown: CancellationToken,
+    /// (gateway, device) -> meter, for the player.
+    meters: HashMap<(String, String), LiveMeter>,
+    /// The servers' tasks, by name.
+    tasks: Vec<(String, JoinHandle<anyhow::Result<()>>)>,
+}
+
 /// Writes recorded readings into the meters as simulated time passes them.
 struct Player {
     path: PathBuf,
@@ -522,90 +565,4 @@ struct Player {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use gridwatch_analytics::register::FlatEntry;
-
-    fn register(flats: &[&str]) -> RegisterFile {
-        RegisterFile {
-            flats: flats
-                .iter()
-                .map(|f| FlatEntry {
-                    flat: (*f).to_owned(),
-                    occupants: 2,
-                    area_m2: 60.0,
-                    business: false,
-                })
-                .collect(),
-            tags: Vec::new(),
-            meters: Vec::new(),
-        }
-    }
-
-    #[test]
-    fn flats_group_into_buildings_and_a_cabinet_holds_at_most_247() {
-        let b = buildings(&register(&["s01/b01/0101", "s01/b02/0101", "s01/b01/0102"])).unwrap();
-        assert_eq!(b.len(), 2);
-        assert_eq!(b[0].flats, ["0101", "0102"]);
-        assert_eq!((b[1].site.as_str(), b[1].id.as_str()), ("s01", "b02"));
-        let many: Vec<String> = (0..248).map(|i| format!("s01/b01/{i:04}")).collect();
-        let many: Vec<&str> = many.iter().map(String::as_str).collect();
-        let e = buildings(&register(&many)).err().unwrap().to_string();
-        assert!(e.contains("248 flats") && e.contains("247"), "{e}");
-        let e = buildings(&register(&["s01-b01-0101"]))
-            .err()
-            .unwrap()
-            .to_string();
-        assert!(e.contains("s01-b01-0101"), "{e}");
-    }
-
-    #[test]
-    fn the_gateway_config_is_valid_and_names_every_meter_of_every_flat() {
-        let b = Building {
-            site: "s01".into(),
-            id: "b01".into(),
-            flats: vec!["0101".into(), "0102".into()],
-        };
-        let cab = [
-            SocketAddr::from(([127, 0, 0, 1], 5001)),
-            SocketAddr::from(([127, 0, 0, 1], 5002)),
-            SocketAddr::from(([127, 0, 0, 1], 5003)),
-        ];
-        let text = gateway_toml(
-            &b,
-            SocketAddr::from(([127, 0, 0, 1], 1883)),
-            &cab,
-            &[104, 1248, 1248],
-            Path::new("/tmp/outbox \"quoted\""),
-        );
-        let config = gridwatch_gateway::GatewayConfig::from_toml_str(&text, "test").unwrap();
-        assert_eq!(config.devices.len(), 6);
-        let d = config
-            .devices
-            .iter()
-            .find(|d| d.id.as_str() == "wm-0102")
-            .unwrap();
-        assert_eq!(d.unit.as_deref(), Some("0102"));
-        // The device inherits the gateway's building.
-        assert_eq!(d.building, None);
-        assert_eq!(config.gateway.building.as_deref(), Some("b01"));
-    }
-
-    #[test]
-    fn the_live_scenario_file_loads_and_fits_one_cabinet_per_building() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/scenarios/live.toml");
-        let s = Scenario::load(path).unwrap();
-        assert_eq!(s.flat_count(), 40);
-        assert!((s.floors * s.flats_per_floor) as usize <= MAX_UNITS);
-    }
-
-    #[test]
-    fn default_speed_plays_a_day_in_about_30_s_unless_polls_get_too_fast() {
-        assert_eq!(default_speed(&Scenario::default()), 2880.0);
-        let fast = Scenario {
-            electricity_interval_s: 60,
-            ..Scenario::default()
-        };
-        assert_eq!(default_speed(&fast), 600.0);
-    }
-}
+mod tests;

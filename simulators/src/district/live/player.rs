@@ -68,7 +68,7 @@ impl Player {
                         key.1
                     );
                 }
-                m.meter.with(|model| model.set(name, *v)).map_err(|e| {
+                m.write(name, *v).map_err(|e| {
                     anyhow::anyhow!("{}: {}/{}: {e}", self.path.display(), key.0, key.1)
                 })?;
             }
