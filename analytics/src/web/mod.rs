@@ -13,10 +13,14 @@
 pub mod act;
 pub mod alert;
 pub mod chart;
+pub mod charts;
 pub mod list;
+pub mod list_events;
 pub mod page;
 pub mod report;
+pub mod socket;
 pub mod stations;
+pub mod svg;
 pub mod title;
 pub mod upload;
 
@@ -43,6 +47,7 @@ pub fn router() -> Router<AppState> {
         .route("/login", get(login_form).post(login))
         .route("/logout", post(logout))
         .route("/alerts", get(alert_list))
+        .route("/alerts/events", get(list_events::events))
         .route("/alerts/:id", get(alert_page))
         .route("/alerts/:id/acknowledge", post(acknowledge))
         .route("/alerts/:id/close", post(close))
@@ -51,6 +56,7 @@ pub fn router() -> Router<AppState> {
         .route("/report.csv", get(report_csv))
         .route("/stations", get(stations::page))
         .route("/stations/events", get(stations::events))
+        .route("/stations/socket", get(socket::page))
         .merge(act::router())
         .layer(axum::middleware::from_fn(language))
 }
@@ -168,12 +174,14 @@ async fn alert_list(
     State(state): State<AppState>,
     Extension(lang): Extension<Lang>,
     headers: HeaderMap,
+    uri: axum::http::Uri,
     Query(q): Query<list::ListQuery>,
 ) -> Response {
     let Some(c) = who(&state, &headers) else {
         return to_login();
     };
-    match list::render(&state, lang, &c.user.name, &c.scope, q) {
+    let query = uri.query().unwrap_or("");
+    match list::render(&state, lang, &c.user.name, &c.scope, q, query) {
         Ok(page) => Html(page).into_response(),
         Err(e) => error_page(lang, e.into()),
     }
@@ -199,15 +207,17 @@ async fn alert_page(
         Err(e) => return error_page(lang, e.into()),
     };
     let colleagues = act::colleagues(&state, &a.cell, &a.site);
+    let charts = charts::for_alert(lang, state.zones.of(&a.site), &state.history, &a);
     let (heading, body) = alert::render(
         lang,
-        state.utc_offset_min,
+        state.zones.of(&a.site),
         c.may_act(),
         &a,
         &trail,
         &alert::Extras {
             photos: &photos,
             colleagues: &colleagues,
+            charts: &charts,
         },
     );
     Html(layout(lang, &heading, Some(&c.user.name), &body)).into_response()
