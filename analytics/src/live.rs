@@ -98,8 +98,19 @@ impl Live {
 
 /// Each site's zone: the directory's `time_zone`, else `[detect]
 /// utc_offset_min`.
-pub fn site_zones(config: &AnalyticsConfig, _directory: &Directory) -> SiteZones {
-    SiteZones::uniform(config.detect.utc_offset_min)
+pub fn site_zones(config: &AnalyticsConfig, directory: &Directory) -> SiteZones {
+    let sites = directory
+        .sites
+        .iter()
+        .filter_map(|s| {
+            // Checked when the directory was loaded.
+            let z = s.time_zone.as_deref()?;
+            crate::i18n::zones::parse(z)
+                .ok()
+                .map(|off| (s.id.clone(), off))
+        })
+        .collect();
+    SiteZones::new(config.detect.utc_offset_min, sites)
 }
 
 /// What the API needs besides the live views.
@@ -150,4 +161,23 @@ pub fn serve_api(
         let _ = ready.send(bound);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sites_take_their_directory_zone_and_others_the_detectors() {
+        let d = Directory::from_toml_str(
+            "[[cells]]\nid = \"c\"\non_duty = []\n[[sites]]\nid = \"west\"\ncell = \"c\"\ntime_zone = \"Asia/Urumqi\"\n\
+             [[sites]]\nid = \"east\"\ncell = \"c\"\n",
+            "directory.toml",
+        )
+        .unwrap();
+        let z = site_zones(&AnalyticsConfig::default(), &d);
+        assert_eq!(z.of("west"), 360);
+        assert_eq!(z.of("east"), 480);
+        assert_eq!(z.of("unknown"), 480);
+    }
 }

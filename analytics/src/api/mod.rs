@@ -175,7 +175,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/precision", get(alerts::precision))
         .route("/api/v1/sites/:site/stations", get(stations::site))
         .layer(axum::middleware::map_response(extract::json_errors));
-    api.merge(crate::web::router()).with_state(state)
+    api.merge(crate::web::router(&state)).with_state(state)
 }
 
 async fn openapi() -> impl axum::response::IntoResponse {

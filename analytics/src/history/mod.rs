@@ -8,7 +8,7 @@
 //! the alert evidence holds a few samples: neither can draw weeks. This
 //! module is fed every reading the detectors see (by the service) and keeps
 //! just enough, bounded: at most [`MAX_SOCKETS`] sockets and [`MAX_FLATS`]
-//! flats (about 23 MB each when full); further ones are counted as refused,
+//! flats (about 24 MB and 27 MB when full); further ones are counted as refused,
 //! and readings older than what is kept are counted as late. With
 //! checkpoints on, it is saved beside the checkpoint as
 //! `<checkpoint>.history` ([`file`]) and restored at start.

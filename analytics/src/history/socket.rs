@@ -47,8 +47,9 @@ impl SocketSeries {
 /// that averages away the spike that tripped a rule shows nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Minute {
-    /// Minutes since the epoch (UTC).
-    pub minute: i64,
+    /// Minutes since the epoch (UTC); 32 bits last until the year 6053
+    /// and keep a minute at 16 bytes.
+    pub minute: i32,
     /// Highest power, W.
     pub power_w: f32,
     /// Highest current, A.
@@ -86,7 +87,7 @@ impl SocketTrack {
     /// keeps (the caller counts it).
     pub fn add(&mut self, ts: Timestamp, power_w: f64, current_a: f64, temp_c: f64) -> bool {
         let m = Minute {
-            minute: ts.0.div_euclid(60_000),
+            minute: ts.0.div_euclid(60_000) as i32,
             power_w: power_w as f32,
             current_a: current_a as f32,
             temperature_c: temp_c as f32,
@@ -109,7 +110,7 @@ impl SocketTrack {
             }
             _ => self.minutes.push_back(m),
         }
-        let oldest_kept = m.minute - SOCKET_MINUTES as i64;
+        let oldest_kept = m.minute - SOCKET_MINUTES as i32;
         while self
             .minutes
             .front()
@@ -125,10 +126,13 @@ impl SocketTrack {
     pub fn series(&self, s: SocketSeries, from: Timestamp, to: Timestamp) -> Vec<Sample> {
         self.minutes
             .iter()
-            .filter(|m| m.minute * 60_000 >= from.0 - 59_999 && m.minute * 60_000 <= to.0)
+            .filter(|m| {
+                let start = i64::from(m.minute) * 60_000;
+                start >= from.0 - 59_999 && start <= to.0
+            })
             .filter(|m| !m.value(s).is_nan())
             .map(|m| Sample {
-                ts: Timestamp(m.minute * 60_000),
+                ts: Timestamp(i64::from(m.minute) * 60_000),
                 value: f64::from(m.value(s)),
             })
             .collect()
@@ -148,6 +152,13 @@ impl SocketTrack {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_bounds_hold_the_documented_memory() {
+        // 4096 sockets × 360 minutes × 16 bytes ≈ 24 MB (docs/analytics.md).
+        assert_eq!(std::mem::size_of::<Minute>(), 16);
+        assert_eq!(std::mem::size_of::<crate::history::DayTotals>(), 24);
+    }
 
     #[test]
     fn one_minute_keeps_its_peaks() {

@@ -83,7 +83,16 @@ pub fn render(
             escape(a.disposition_note.as_deref().unwrap_or(""))
         );
     }
-    let _ = write!(body, "</table><h2>{}</h2>", lang.t("alert.evidence"));
+    let todo = lang
+        .find(&format!("do.{}", a.rule))
+        .unwrap_or_else(|| lang.t("do.generic"));
+    let _ = write!(
+        body,
+        "</table><h2>{}</h2><p class=\"todo\">{}</p><h2>{}</h2>",
+        lang.t("alert.todo"),
+        todo,
+        lang.t("alert.evidence")
+    );
     evidence(&mut body, lang, offset, a, extras.charts);
     if may_act {
         forms(&mut body, lang, a, extras.colleagues);

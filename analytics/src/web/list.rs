@@ -22,6 +22,13 @@ pub struct ListQuery {
     rule: Option<String>,
 }
 
+impl ListQuery {
+    /// The state asked for, if any.
+    pub fn state(&self) -> Option<&str> {
+        self.state.as_deref()
+    }
+}
+
 /// One card: the case and its evidence, for the title.
 struct Card {
     case: AlertSummary,

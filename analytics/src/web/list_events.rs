@@ -1,8 +1,11 @@
 //! `GET /alerts/events`: the alert list, live. A server-sent event carries
 //! the list's counts and cards, rendered on the server exactly as the page
-//! renders them, whenever a case the list shows changes (a new case, a
+//! renders them: one at once (what changed between the page and the
+//! stream), then one whenever a case the list shows changes (a new case, a
 //! state, a count); a few lines of script on the page put them in place.
-//! Without script the page reloads itself every minute instead.
+//! Without script the page reloads itself every minute instead. Without a
+//! login the answer is 401, not the login page: an `EventSource` cannot
+//! follow a redirect to a form.
 //!
 //! Bounded: at most [`MAX_STREAMS`] streams at once (one more answers 503
 //! and is counted), and each ends after [`STREAM_LIFE`]; the browser's
@@ -11,12 +14,14 @@
 
 use super::list::{self, ListQuery};
 use crate::api::auth::caller;
+use crate::api::error::ApiError;
+use crate::api::extract::Query;
 use crate::api::AppState;
 use crate::i18n::Lang;
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -71,8 +76,8 @@ pub fn script(query: &str) -> String {
     )
 }
 
-/// `GET /alerts/events`: a `{html}` event each time the list `q` selects
-/// for the caller changes.
+/// `GET /alerts/events`: a `{html}` event at once and then each time the
+/// list `q` selects for the caller changes.
 pub async fn events(
     State(state): State<AppState>,
     Extension(lang): Extension<Lang>,
@@ -80,29 +85,46 @@ pub async fn events(
     Query(q): Query<ListQuery>,
 ) -> Response {
     let Some(c) = caller(&state, &headers) else {
-        return Redirect::to("/login").into_response();
+        return ApiError::Unauthenticated.into_response();
     };
+    if let Some(bad) = q
+        .state()
+        .filter(|s| !["active", "resolved", "all"].contains(s))
+    {
+        return ApiError::BadRequest(format!("state {bad:?} is not one of active, resolved, all"))
+            .into_response();
+    }
     let Some(slot) = Slot::take() else {
         let n = REFUSED.fetch_add(1, Ordering::Relaxed) + 1;
         tracing::warn!(
             "refused a live alert list for {}: {MAX_STREAMS} are open ({n} refused so far); the page still reloads",
             c.user.name
         );
-        return (StatusCode::SERVICE_UNAVAILABLE, "too many live lists open").into_response();
+        return ApiError::Unavailable(format!(
+            "{MAX_STREAMS} live alert lists are open; the page reloads by itself"
+        ))
+        .into_response();
     };
-    let first = list::select(&state, &c.scope, &q).map(|l| l.digest()).ok();
     let deadline = tokio::time::Instant::now() + STREAM_LIFE;
     let stream = futures::stream::unfold(
-        (state, c, q, first, slot),
+        (state, c, q, None, slot),
         move |(state, c, q, mut seen, slot)| async move {
             loop {
-                let next = tokio::time::Instant::now() + POLL;
-                if next >= deadline {
-                    return None;
+                if seen.is_some() {
+                    let next = tokio::time::Instant::now() + POLL;
+                    if next >= deadline {
+                        return None;
+                    }
+                    tokio::time::sleep_until(next).await;
                 }
-                tokio::time::sleep_until(next).await;
-                let Ok(l) = list::select(&state, &c.scope, &q) else {
-                    continue;
+                let l = match list::select(&state, &c.scope, &q) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        // Logged; the stream tries again at the next poll.
+                        tracing::warn!("the live alert list could not read the store: {e}");
+                        seen.get_or_insert_with(Vec::new);
+                        continue;
+                    }
                 };
                 let digest = l.digest();
                 if seen.as_ref() == Some(&digest) {

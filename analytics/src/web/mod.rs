@@ -40,8 +40,9 @@ use axum::{Form, Router};
 use page::{escape, layout};
 use serde::Deserialize;
 
-/// The dashboard's routes (state is added by [`crate::api::router`]).
-pub fn router() -> Router<AppState> {
+/// The dashboard's routes (state is added by [`crate::api::router`]; the
+/// language of each request is picked with the directory in `state`).
+pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/", get(|| async { Redirect::to("/alerts") }))
         .route("/login", get(login_form).post(login))
@@ -58,12 +59,17 @@ pub fn router() -> Router<AppState> {
         .route("/stations/events", get(stations::events))
         .route("/stations/socket", get(socket::page))
         .merge(act::router())
-        .layer(axum::middleware::from_fn(language))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            language,
+        ))
 }
 
-/// Puts the request's [`Lang`] into its extensions; a `?lang=` choice is
-/// remembered in the `gw_lang` cookie for a year.
-async fn language(mut req: Request, next: Next) -> Response {
+/// Puts the request's [`Lang`] into its extensions: a `?lang=` choice
+/// (remembered in the `gw_lang` cookie for a year), else that cookie, else
+/// the logged-in user's `language` in the directory, else the browser's
+/// `Accept-Language`, else Chinese.
+async fn language(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let query = req
         .uri()
         .query()
@@ -83,7 +89,16 @@ async fn language(mut req: Request, next: Next) -> Response {
         .get(header::ACCEPT_LANGUAGE)
         .and_then(|v| v.to_str().ok())
         .and_then(Lang::from_accept_language);
-    let lang = query.or(cookie).or(accept).unwrap_or_default();
+    let user = || {
+        let token = crate::api::auth::token(req.headers())?;
+        let u = state.directory.authenticate(token)?;
+        u.language.as_deref().and_then(Lang::parse)
+    };
+    let lang = query
+        .or(cookie)
+        .or_else(user)
+        .or(accept)
+        .unwrap_or_default();
     req.extensions_mut().insert(lang);
     let mut res = next.run(req).await;
     if let Some(chosen) = query {

@@ -134,7 +134,7 @@ impl Plot {
         if pts.len() == 1 {
             let _ = write!(
                 self.out,
-                "<circle cx=\"{}\" r=\"3\" fill=\"{colour}\" cy=\"{}\"/>",
+                "<circle class=\"series\" cx=\"{}\" r=\"3\" fill=\"{colour}\" cy=\"{}\"/>",
                 pts[0].split(',').next().unwrap_or("0"),
                 pts[0].split(',').nth(1).unwrap_or("0")
             );
