@@ -90,6 +90,8 @@ fn series_name(lang: Lang, s: SocketSeries) -> &'static str {
     }
 }
 
+/// A line over time; `from_zero` for quantities read against nothing
+/// (power, current), so that a flat 225 W does not look like a climb.
 fn time_chart(
     label: &str,
     offset: i32,
@@ -97,13 +99,16 @@ fn time_chart(
     unit: &str,
     limit: Option<(f64, String)>,
     marker: Option<(Timestamp, String)>,
+    from_zero: bool,
 ) -> Option<String> {
     let (first, last) = (samples.first()?, samples.last()?);
+    let zero = from_zero.then_some(0.0);
     let y = span(
         samples
             .iter()
             .map(|s| s.value)
-            .chain(limit.as_ref().map(|l| l.0)),
+            .chain(limit.as_ref().map(|l| l.0))
+            .chain(zero),
     )?;
     let mut p = Plot::new(label, (first.ts.0 as f64, last.ts.0 as f64), y, unit);
     if let Some((v, text)) = &limit {
@@ -147,7 +152,16 @@ pub fn socket_history(
         )
     });
     let marker = alert_at.map(|t| (t, lang.t("chart.alert").to_owned()));
-    let svg = time_chart(name, offset, &samples, series.unit(), limit, marker)?;
+    let from_zero = series != SocketSeries::Temperature;
+    let svg = time_chart(
+        name,
+        offset,
+        &samples,
+        series.unit(),
+        limit,
+        marker,
+        from_zero,
+    )?;
     Some(Chart {
         caption: lang.fill(
             if alert_at.is_some() {
@@ -176,7 +190,15 @@ fn session_curve(
         from,
         Timestamp(to.0 + AFTER_MIN * MIN),
     );
-    let svg = time_chart(lang.t("series.power_w"), offset, &samples, "W", None, None)?;
+    let svg = time_chart(
+        lang.t("series.power_w"),
+        offset,
+        &samples,
+        "W",
+        None,
+        None,
+        true,
+    )?;
     Some(Chart {
         caption: lang.t("chart.session").to_owned(),
         svg,

@@ -52,6 +52,29 @@ pub fn span(values: impl IntoIterator<Item = f64>) -> Option<(f64, f64)> {
     ))
 }
 
+/// An axis label for `v` on an axis spanning `span`: as many decimals as
+/// it takes for the three labels to differ (`0.95`, `1`, `1.05`, not `1`
+/// three times), trailing zeros dropped.
+pub fn tick(v: f64, span: f64) -> String {
+    let decimals = match span.abs() {
+        s if s >= 20.0 => 0,
+        s if s >= 2.0 => 1,
+        s if s >= 0.2 => 2,
+        _ => 3,
+    };
+    let s = format!("{v:.decimals$}");
+    let s = if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        s
+    };
+    if s == "-0" {
+        "0".to_owned()
+    } else {
+        s
+    }
+}
+
 /// One chart being drawn: x and y in data units, mapped onto the frame.
 pub struct Plot {
     x: (f64, f64),
@@ -88,7 +111,7 @@ impl Plot {
                 "<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\" fill=\"#1a1a1a\">{}</text>",
                 PAD_L - 4.0,
                 p.py(v) + 5.0,
-                super::page::short(v)
+                tick(v, y.1 - y.0)
             );
         }
         let _ = write!(
@@ -223,6 +246,15 @@ impl Plot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn axis_labels_differ_on_a_narrow_axis() {
+        let labels: Vec<String> = [0.95, 1.0, 1.05].iter().map(|v| tick(*v, 0.1)).collect();
+        assert_eq!(labels, ["0.95", "1", "1.05"]);
+        assert_eq!(tick(1530.4, 1600.0), "1530");
+        assert_eq!(tick(5.26, 5.5), "5.3");
+        assert_eq!(tick(-0.0001, 1.0), "0");
+    }
 
     #[test]
     fn data_maps_into_the_frame() {
