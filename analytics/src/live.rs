@@ -67,6 +67,28 @@ impl Live {
         self.stations.observe_event(e);
     }
 
+    /// Logs what the live views hold and what they turned away, with the
+    /// service's other counters.
+    pub fn log_stats(&self) {
+        let h = self.history.stats();
+        info!(
+            history_sockets = h.sockets,
+            history_flats = h.flats,
+            history_refused = h.refused,
+            history_late = h.late,
+            stations_refused = self.stations.refused(),
+            live_lists_refused = crate::web::list_events::refused(),
+            "live views: chart history of {} sockets and {} flats ({} readings refused at the bounds, {} too old to keep); \
+             {} sockets not on the station board (full); {} live alert lists refused (too many open)",
+            h.sockets,
+            h.flats,
+            h.refused,
+            h.late,
+            self.stations.refused(),
+            crate::web::list_events::refused(),
+        );
+    }
+
     /// Saves the history now, if checkpoints are on; a failure is logged.
     pub fn save(&self) {
         if let Some(p) = &self.history_file {

@@ -558,6 +558,7 @@ impl Service {
             self.tap_dropped,
             self.cases.channel_stats(),
         );
+        self.live.log_stats();
     }
 
     /// On shutdown: give alerts already raised `shutdown_flush_ms` to reach

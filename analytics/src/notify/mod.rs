@@ -78,7 +78,7 @@ pub fn start_channels(
 ) -> anyhow::Result<Vec<NoticeSender>> {
     let n = &config.notify;
     let text = robot_text::TextContext {
-        utc_offset_min: config.detect.utc_offset_min,
+        zones: crate::live::site_zones(config, &directory),
         dashboard_url: n.dashboard_url.clone(),
         max_bytes: wecom::MAX_BYTES,
     };
