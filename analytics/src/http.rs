@@ -11,6 +11,6 @@ use axum::Router;
 /// The API and the dashboard on one router, with `state` added.
 pub fn router(state: AppState) -> Router {
     crate::api::routes()
-        .merge(crate::web::router())
+        .merge(crate::web::router(&state))
         .with_state(state)
 }

@@ -13,7 +13,6 @@
 //! Un-acknowledged alerts are re-sent by the outbox when the session was lost.
 
 use crate::alerts::directory::Directory;
-use crate::api::AppState;
 use crate::clock_guard::{Admission, ClockGuard};
 use crate::config::AnalyticsConfig;
 use crate::connection::Backoff;
@@ -22,7 +21,6 @@ use crate::dispatch::Cases;
 use crate::ingest::{Incoming, MessageDecoder};
 use crate::notify::mqtt::{AlertOutbox, OutgoingAlert};
 use crate::pipeline::Pipeline;
-use crate::store::stations::Stations;
 use crate::store::Store;
 use gridwatch_telemetry::Alert;
 use gridwatch_telemetry::{Clock, SystemClock};
@@ -128,39 +126,26 @@ pub async fn run_with(
     };
     let store = Store::open(&config.store)?;
     let (commands, command_rx) = crate::command::CommandSender::channel();
-    let stations = Stations::new(config.detect.socket_safety.max_sockets);
     let directory = Arc::new(directory);
-    if let Some(addr) = config.api.listen {
-        let listener = std::net::TcpListener::bind(addr).map_err(|e| {
-            anyhow::anyhow!("cannot listen on {addr} for the API ([api] listen): {e}")
-        })?;
-        listener.set_nonblocking(true)?;
-        let bound = listener.local_addr()?;
-        info!(
-            "API and dashboard on http://{bound} ({} users in the directory)",
-            directory.users.len()
-        );
-        let router = crate::http::router(AppState {
-            store: store.clone(),
-            directory: directory.clone(),
-            alerts: config.alerts.clone(),
-            clock: clock.clone(),
-            stations: stations.clone(),
-            cells: Arc::new(crate::alerts::route::CellRouter::new(&config.cells)),
-            utc_offset_min: config.detect.utc_offset_min,
-            commands: Some(commands),
-        });
-        crate::api::connections::spawn(listener, router, config.api.limits(), shutdown.clone())?;
-        if let Some(ready) = api_ready {
-            let _ = ready.send(bound);
-        }
-    }
+    let live = crate::live::Live::new(&config, &directory, register.clone());
+    let parts = crate::live::ApiParts {
+        store: store.clone(),
+        directory: directory.clone(),
+        clock: clock.clone(),
+        commands,
+        ready: api_ready,
+    };
+    crate::live::serve_api(&config, &live, parts, &shutdown)?;
+    live.spawn_saver(
+        Duration::from_secs(config.checkpoint.every_s),
+        shutdown.clone(),
+    );
     let span =
         info_span!("analytics", broker = %config.mqtt.broker(), client_id = %config.mqtt.client_id);
     let channels = crate::notify::start_channels(&config, directory.clone(), &shutdown)?;
     let link = crate::command::CommandLink::new(&config.mqtt.topic_prefix, store.clone());
     let cases = Cases::new(store, directory, &config).with_channels(channels);
-    let mut service = Service::new(&config, register, tap, cases, stations, clock);
+    let mut service = Service::new(&config, register, tap, cases, live.clone(), clock);
     service.commands = Some((link, command_rx));
     crate::checkpoint::restore(&config, &mut service.pipeline)?;
     if let Some(c) = &mut service.checkpoint {
@@ -173,6 +158,7 @@ pub async fn run_with(
         .run(client, eventloop, shutdown)
         .instrument(span)
         .await;
+    live.save();
     Ok(())
 }
 
@@ -196,7 +182,7 @@ struct Service {
     tap_dropped: u64,
     last_stats: Instant,
     cases: Cases,
-    stations: Stations,
+    live: crate::live::Live,
     checkpoint: Option<crate::checkpoint::Checkpointer>,
     /// Commands from the API to gateways, and their answers.
     commands: Option<(
@@ -211,7 +197,7 @@ impl Service {
         register: crate::register::Register,
         tap: Option<mpsc::Sender<Alert>>,
         cases: Cases,
-        stations: Stations,
+        live: crate::live::Live,
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
@@ -238,7 +224,7 @@ impl Service {
             tap_dropped: 0,
             last_stats: Instant::now(),
             cases,
-            stations,
+            live,
             checkpoint: crate::checkpoint::Checkpointer::new(config),
             commands: None,
         }
@@ -433,6 +419,7 @@ impl Service {
             Incoming::Event(e) => {
                 let span = tracing::debug_span!("event", device = %e.device, seq = e.seq);
                 let _guard = span.enter();
+                self.live.observe_event(&e);
                 for alert in self.pipeline.process_event(&e) {
                     self.raise(alert);
                 }
@@ -451,7 +438,7 @@ impl Service {
         }
         let span = tracing::debug_span!("reading", entity = %reading.entity(), seq = reading.seq);
         let _guard = span.enter();
-        self.stations.observe(&reading);
+        self.live.observe(&reading);
         for alert in self.pipeline.process(&reading) {
             self.raise(alert);
         }
@@ -580,6 +567,7 @@ impl Service {
             self.tap_dropped,
             self.cases.channel_stats(),
         );
+        self.live.log_stats();
     }
 
     /// On shutdown: give alerts already raised `shutdown_flush_ms` to reach

@@ -87,7 +87,8 @@ fn setup(commands: Option<CommandSender>) -> Setup {
         clock: Arc::new(ManualClock::new(Timestamp(NOW_MS))),
         stations: Stations::new(10),
         cells: Arc::new(CellRouter::new(&CellsConfig::default())),
-        utc_offset_min: 480,
+        zones: gridwatch_analytics::i18n::zones::SiteZones::uniform(480),
+        history: Default::default(),
         commands,
     });
     Setup {

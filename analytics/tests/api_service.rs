@@ -1,6 +1,7 @@
 //! The whole service against a real Mosquitto: readings in over MQTT, a case
 //! in the SQLite store, handled over the HTTP API on a real socket, and
-//! still there after the service restarts on the same file.
+//! still there after the service restarts on the same file, its chart
+//! drawn from the history saved beside the checkpoint.
 
 mod support;
 
@@ -35,9 +36,11 @@ fn config(port: u16, dir: &Path) -> AnalyticsConfig {
     let text = format!(
         "[mqtt]\nhost = \"127.0.0.1\"\nport = {port}\nclient_id = \"analytics-api-test\"\n\
          reconnect_min_ms = 100\nreconnect_max_ms = 500\n\
-         [store]\npath = \"{}\"\n[directory]\npath = \"{}\"\n[api]\nlisten = \"127.0.0.1:0\"\n",
+         [store]\npath = \"{}\"\n[directory]\npath = \"{}\"\n[api]\nlisten = \"127.0.0.1:0\"\n\
+         [checkpoint]\npath = \"{}\"\n",
         dir.join("alerts.db").display(),
-        directory.display()
+        directory.display(),
+        dir.join("state.ckpt").display()
     );
     AnalyticsConfig::from_toml_str(&text, "test.toml").unwrap()
 }
@@ -63,6 +66,11 @@ async fn start(
 }
 
 async fn http(addr: SocketAddr, method: &str, path: &str) -> (u16, Value) {
+    let (status, body) = http_text(addr, method, path).await;
+    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+}
+
+async fn http_text(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     let req = format!(
         "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
@@ -72,7 +80,7 @@ async fn http(addr: SocketAddr, method: &str, path: &str) -> (u16, Value) {
     s.read_to_string(&mut out).await.unwrap();
     let status = out[9..12].parse().unwrap();
     let body = out.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    (status, body.to_owned())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -123,10 +131,24 @@ async fn an_alert_from_mqtt_is_handled_over_the_api_and_survives_a_restart() {
     let id = case["id"].as_i64().unwrap();
     let (status, v) = http(addr, "POST", &format!("/api/v1/alerts/{id}/acknowledge")).await;
     assert_eq!(status, 200, "{v}");
+    let (_, page) = http_text(addr, "GET", &format!("/alerts/{id}")).await;
+    assert!(
+        page.contains("class=\"limit\""),
+        "the socket's history with its limit: {page}"
+    );
     stop.cancel();
     task.await.unwrap();
+    assert!(
+        dir.path().join("state.ckpt.history").exists(),
+        "the chart history is saved beside the checkpoint on shutdown"
+    );
 
     let (addr, stop, task) = start(config(broker.port(), dir.path())).await;
+    let (_, page) = http_text(addr, "GET", &format!("/alerts/{id}")).await;
+    assert!(
+        page.contains("class=\"limit\""),
+        "after a restart the chart is drawn from the restored history: {page}"
+    );
     let (status, v) = http(addr, "GET", &format!("/api/v1/alerts/{id}")).await;
     assert_eq!(status, 200);
     assert_eq!(v["alert"]["state"], "acknowledged");

@@ -215,7 +215,8 @@ async fn the_station_page_streams_updates_of_the_callers_sites_only() {
         clock: Arc::new(ManualClock::new(Timestamp(0))),
         stations: board.clone(),
         cells: Arc::new(CellRouter::new(&cells())),
-        utc_offset_min: 480,
+        zones: gridwatch_analytics::i18n::zones::SiteZones::uniform(480),
+        history: Default::default(),
         commands: None,
     };
     let app = gridwatch_analytics::http::router(state);

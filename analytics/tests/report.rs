@@ -186,7 +186,8 @@ fn app() -> Router {
         clock: Arc::new(ManualClock::new(Timestamp(t0() + 10 * D))),
         stations: Stations::new(10),
         cells: Arc::new(CellRouter::new(&CellsConfig::default())),
-        utc_offset_min: SHANGHAI,
+        zones: gridwatch_analytics::i18n::zones::SiteZones::uniform(SHANGHAI),
+        history: Default::default(),
         commands: None,
     })
 }

@@ -76,7 +76,7 @@ async fn robot(answers: Vec<i64>) -> (String, mpsc::Receiver<Request>) {
 
 fn text() -> TextContext {
     TextContext {
-        utc_offset_min: 480,
+        zones: gridwatch_analytics::i18n::zones::SiteZones::uniform(480),
         dashboard_url: Some("https://grid.example.org".into()),
         max_bytes: 4096,
     }

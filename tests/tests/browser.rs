@@ -9,7 +9,10 @@
 //! phone and a 1280 px desktop and checked as a person would meet it: the
 //! page says it is `lang="zh-CN"`, nothing scrolls sideways, nothing that
 //! can be tapped is smaller than 44 px either way, and no time is shown as
-//! UTC with a trailing `Z` (every `<time>` carries the site's zone).
+//! UTC with a trailing `Z` (every `<time>` carries the site's zone). An
+//! alert page draws its charts (the socket's minutes around the fault with
+//! the limit), inside the screen, with readable labels and local times; so
+//! does the socket's history page reached from the station view.
 //!
 //! Last, on the phone, staff act from an alert: they cut a socket whose own
 //! overcurrent trip is off (a confirmation page first; the gateway's answer
@@ -175,6 +178,64 @@ async fn check_page(s: &Session<'_>, what: &str, width: u32) {
     );
 }
 
+/// The charts on a page, measured in the browser.
+const CHARTS: &str = r#"
+const svgs = [...document.querySelectorAll('svg.chart')];
+return {
+  count: svgs.length,
+  series: document.querySelectorAll('svg.chart .series').length,
+  limits: document.querySelectorAll('svg.chart line.limit').length,
+  right: Math.max(0, ...svgs.map(e => e.getBoundingClientRect().right)),
+  inner: window.innerWidth,
+  font: Math.min(99, ...svgs.flatMap(e => [...e.querySelectorAll('text')].map(t => t.getBoundingClientRect().height))),
+  labels: svgs.flatMap(e => [...e.querySelectorAll('text')].map(t => t.textContent)),
+};
+"#;
+
+/// Checks that a page has at least `min` charts, each with a drawn series,
+/// inside the screen, with labels a person can read (at least 9 px tall)
+/// and times in the site's zone, never UTC with a `Z`; returns how many
+/// limit lines they draw.
+async fn check_charts(s: &Session<'_>, what: &str, width: u32, min: u64) -> u64 {
+    let v = s.execute(CHARTS).await.expect("chart script");
+    let at = format!("{what} at {width} px");
+    let count = v["count"].as_u64().unwrap_or(0);
+    assert!(count >= min, "{at}: {count} charts, wanted {min}: {v}");
+    assert!(
+        v["series"].as_u64().unwrap_or(0) >= count,
+        "{at}: a chart without its series: {v}"
+    );
+    assert!(
+        v["right"].as_f64().unwrap_or(f64::MAX) <= v["inner"].as_f64().unwrap_or(0.0),
+        "{at}: a chart wider than the screen: {v}"
+    );
+    if count > 0 {
+        assert!(
+            v["font"].as_f64().unwrap_or(0.0) >= 9.0,
+            "{at}: chart labels too small to read: {v}"
+        );
+    }
+    for label in v["labels"].as_array().expect("labels") {
+        let l = label.as_str().unwrap_or_default();
+        let utc = l.contains(':') && l.trim_end().ends_with('Z');
+        assert!(!utc, "{at}: a chart label in UTC: {l:?}");
+    }
+    let times: Vec<&str> = v["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l.as_str())
+        .filter(|l| l.contains(':') && l.len() >= 16)
+        .collect();
+    for t in &times {
+        assert!(
+            t.ends_with("(UTC+8)"),
+            "{at}: a chart time without the site's zone: {t:?}"
+        );
+    }
+    v["limits"].as_u64().unwrap_or(0)
+}
+
 async fn page_text(s: &Session<'_>) -> String {
     let body = s.find("body").await.unwrap();
     s.text(&body).await.unwrap()
@@ -249,6 +310,8 @@ async fn staff_acknowledge_and_close_an_alert_in_a_real_browser() {
     s.click_and_load(&link).await.unwrap();
     assert!(s.url().await.unwrap().ends_with(&format!("/alerts/{id}")));
     s.find("svg").await.expect("the evidence chart is drawn");
+    let limits = check_charts(&s, "the overcurrent alert", DESKTOP.0, 1).await;
+    assert!(limits >= 1, "the socket's chart draws its limit");
     let ack = s
         .find(&format!("form[action='/alerts/{id}/acknowledge'] button"))
         .await
@@ -382,6 +445,25 @@ async fn staff_acknowledge_and_close_an_alert_in_a_real_browser() {
             for path in &pages {
                 s.goto(&format!("{base}{path}")).await.unwrap();
                 check_page(&s, &format!("{path} as {who}"), width).await;
+                let is_case = [id, phone_id]
+                    .iter()
+                    .any(|n| *path == format!("/alerts/{n}"));
+                if is_case {
+                    check_charts(&s, &format!("{path} as {who}"), width, 1).await;
+                }
+            }
+            // A socket's history, on tap from the station view.
+            s.goto(&format!("{base}/stations")).await.unwrap();
+            let href = s
+                .execute("const a = document.querySelector(\"a[href^='/stations/socket']\"); return a ? a.getAttribute('href') : null;")
+                .await
+                .unwrap();
+            let href = href.as_str().expect("each socket links its history");
+            s.goto(&format!("{base}{href}")).await.unwrap();
+            check_page(&s, &format!("{href} as {who}"), width).await;
+            check_charts(&s, &format!("{href} as {who}"), width, 1).await;
+            if is_phone && who == "manager" {
+                shot(&s, &pictures, "dashboard-socket-phone.png", PHONE.0).await;
             }
         }
         if is_phone {

@@ -82,6 +82,12 @@ pub struct Site {
     /// Building ids, for people and grouping.
     #[serde(default)]
     pub buildings: Vec<String>,
+    /// The site's time zone, for the times its pages show and the days
+    /// and nights of its charts: a fixed offset (`+08:00`) or a zone
+    /// without daylight saving (`Asia/Shanghai`); without it, `[detect]
+    /// utc_offset_min`.
+    #[serde(default)]
+    pub time_zone: Option<String>,
 }
 
 /// A user of the API and dashboard.
@@ -104,6 +110,11 @@ pub struct User {
     /// they get no mail.
     #[serde(default)]
     pub email: Option<String>,
+    /// The dashboard's language for them (`zh-CN` or `en`), unless they
+    /// pick the other one on a page; without it, their browser's
+    /// `Accept-Language`, then Chinese.
+    #[serde(default)]
+    pub language: Option<String>,
 }
 
 /// The parsed, checked directory file.
@@ -121,6 +132,24 @@ pub struct Directory {
 }
 
 impl Directory {
+    /// Each site's zone: its `time_zone` here, else `default_offset_min`
+    /// (`[detect] utc_offset_min`), so pages and messages show a site's
+    /// own local time.
+    pub fn zones(&self, default_offset_min: i32) -> crate::i18n::zones::SiteZones {
+        let sites = self
+            .sites
+            .iter()
+            .filter_map(|s| {
+                // Checked when the directory was loaded.
+                let z = s.time_zone.as_deref()?;
+                crate::i18n::zones::parse(z)
+                    .ok()
+                    .map(|off| (s.id.clone(), off))
+            })
+            .collect();
+        crate::i18n::zones::SiteZones::new(default_offset_min, sites)
+    }
+
     /// Reads and checks the directory file at `path`.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         Self::from_toml_str(
@@ -167,6 +196,10 @@ impl Directory {
                     format!("cell {:?} is not in [[cells]]", s.cell),
                 ));
             }
+            if let Some(z) = &s.time_zone {
+                crate::i18n::zones::parse(z)
+                    .map_err(|m| FieldError::at(at("sites", i, "time_zone"), m))?;
+            }
             if let Some(c) = s.company.as_deref().filter(|c| !companies.contains(c)) {
                 return Err(FieldError::at(
                     at("sites", i, "company"),
@@ -199,6 +232,16 @@ impl Directory {
                     return Err(FieldError::at(
                         at("users", i, "email"),
                         format!("{e:?} is not an e-mail address ({why})"),
+                    ));
+                }
+            }
+            if let Some(l) = &u.language {
+                if crate::i18n::Lang::parse(l).is_none() {
+                    return Err(FieldError::at(
+                        at("users", i, "language"),
+                        format!(
+                            "{l:?} is not a language the dashboard speaks; use \"zh-CN\" or \"en\""
+                        ),
                     ));
                 }
             }
@@ -430,6 +473,32 @@ token_sha256 = "{}"
         let mut cells = CellsConfig::default();
         d.route_into(&mut cells).unwrap();
         assert_eq!(cells.sites.len(), 3);
+    }
+
+    #[test]
+    fn a_bad_time_zone_or_language_names_its_field() {
+        let zone = text().replace(
+            "company = \"greenleaf\"\n\n[[users]]",
+            "company = \"greenleaf\"\ntime_zone = \"Europe/Berlin\"\n\n[[users]]",
+        );
+        let e = Directory::from_toml_str(&zone, "dir.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("time_zone") && e.contains("+08:00"), "{e}");
+        let lang = text().replace("name = \"root\"\n", "name = \"root\"\nlanguage = \"fr\"\n");
+        let e = Directory::from_toml_str(&lang, "dir.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("language") && e.contains("zh-CN"), "{e}");
+        let good = text()
+            .replace(
+                "company = \"greenleaf\"\n\n[[users]]",
+                "company = \"greenleaf\"\ntime_zone = \"+07:00\"\n\n[[users]]",
+            )
+            .replace("name = \"root\"\n", "name = \"root\"\nlanguage = \"en\"\n");
+        let d = Directory::from_toml_str(&good, "dir.toml").unwrap();
+        assert_eq!(d.sites[0].time_zone.as_deref(), Some("+07:00"));
+        assert_eq!(d.user("root").unwrap().language.as_deref(), Some("en"));
     }
 
     #[test]

@@ -132,9 +132,12 @@ pub struct AppState {
     pub stations: Stations,
     /// Site → cell, to scope the station view for grid staff.
     pub cells: Arc<CellRouter>,
-    /// The sites' time zone, minutes east of UTC (`[detect] utc_offset_min`,
-    /// the detectors' own), so the dashboard shows the times people live by.
-    pub utc_offset_min: i32,
+    /// Each site's time zone (the directory's `time_zone`, else `[detect]
+    /// utc_offset_min`, the detectors' own), so the dashboard shows the
+    /// times people live by.
+    pub zones: crate::i18n::zones::SiteZones,
+    /// Recent readings per socket and flat, for the charts.
+    pub history: crate::history::History,
     /// Where cutting a socket from its alert queues the gateway command;
     /// `None` where no broker connection runs (tests of the API alone),
     /// and the request answers 503.

@@ -17,6 +17,7 @@
 mod en;
 pub mod local_time;
 mod zh_cn;
+pub mod zones;
 
 /// The cookie that remembers a visitor's language.
 pub const COOKIE: &str = "gw_lang";

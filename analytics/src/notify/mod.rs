@@ -90,7 +90,7 @@ pub fn start_channels(
     let config = config.into();
     let n = &config.notify;
     let text = robot_text::TextContext {
-        utc_offset_min: config.utc_offset_min,
+        zones: directory.zones(config.utc_offset_min),
         dashboard_url: n.dashboard_url.clone(),
         max_bytes: wecom::MAX_BYTES,
     };

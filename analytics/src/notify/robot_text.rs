@@ -4,8 +4,8 @@
 //!
 //! A message says which rule fired and how urgent it is (in Chinese, not
 //! the rule's id), where (site, building, flat or socket), when in the
-//! site's local time (`[detect] utc_offset_min`, +08:00 by default, with the
-//! zone shown and never a `Z`), what to do, and links to the case on the
+//! site's local time (its `time_zone` in the directory, else `[detect]
+//! utc_offset_min`, +08:00 by default, with the zone shown and never a `Z`), what to do, and links to the case on the
 //! dashboard (`[notify] dashboard_url`). It is built from the same JSON
 //! notices as the webhook's, so every channel tells of the same cases.
 
@@ -14,8 +14,8 @@ use serde_json::Value;
 /// What a message needs besides the notice.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TextContext {
-    /// The site's offset from UTC in minutes (480 for China).
-    pub utc_offset_min: i32,
+    /// Each site's zone (480 minutes east of UTC for China).
+    pub zones: crate::i18n::zones::SiteZones,
     /// The dashboard's public address, e.g. `https://grid.example.org`;
     /// without it the message names the case number only.
     pub dashboard_url: Option<String>,
@@ -230,7 +230,7 @@ impl<'a> Fields<'a> {
             rule_name(self.rule),
             severity_name(self.severity),
             place(self.site, self.entity),
-            local_time(self.ts, ctx.utc_offset_min),
+            local_time(self.ts, ctx.zones.of(self.site)),
             what_to_do(self.rule),
             case_link(ctx, self.case_id),
         )
@@ -252,7 +252,7 @@ fn group(notice: &Value, ctx: &TextContext) -> Option<(String, String)> {
             severity_name(f.severity),
             rule_name(f.rule),
             place(f.site, f.entity),
-            local_time(f.ts, ctx.utc_offset_min),
+            local_time(f.ts, ctx.zones.of(f.site)),
             case_link(ctx, f.case_id)
         );
     }
@@ -283,7 +283,7 @@ mod tests {
 
     fn ctx() -> TextContext {
         TextContext {
-            utc_offset_min: 480,
+            zones: crate::i18n::zones::SiteZones::uniform(480),
             dashboard_url: Some("https://grid.example.org/".into()),
             max_bytes: 4096,
         }
@@ -318,6 +318,23 @@ mod tests {
             .markdown
             .contains("[查看并处理案件 #12](https://grid.example.org/alerts/12)"));
         assert!(m.markdown.contains("远程断开"));
+    }
+
+    #[test]
+    fn a_site_with_its_own_zone_is_told_in_it() {
+        let c = TextContext {
+            zones: crate::i18n::zones::SiteZones::new(
+                480,
+                std::collections::HashMap::from([("yard-a".to_owned(), 360)]),
+            ),
+            ..ctx()
+        };
+        let m = message(&raised(), &c).unwrap();
+        assert!(
+            m.markdown.contains("2026-11-21 05:08（UTC+06:00）"),
+            "{}",
+            m.markdown
+        );
     }
 
     #[test]

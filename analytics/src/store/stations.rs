@@ -8,9 +8,15 @@
 //! event streams can follow one site without polling. Bounded: at most
 //! `max_sockets` sockets are tracked; further ones are counted, not kept.
 //!
+//! Besides the sockets, the board keeps whether each pile answers its
+//! gateway (the gateway's `device_offline` / `device_online` events) and
+//! when each gateway was last heard from (its newest reading or event, in
+//! event time), so that the page can show a pile or a gateway gone quiet
+//! rather than sockets frozen at their last state.
+//!
 //! Value names and codes are those of docs/telemetry.md.
 
-use gridwatch_telemetry::{DeviceKind, Reading, Timestamp};
+use gridwatch_telemetry::{DeviceKind, Event, EventKind, Reading, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -47,11 +53,45 @@ pub struct SocketView {
 
 type Key = (String, String, u16);
 
+/// Whether a pile answers its gateway, as the gateway last said.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PileLink {
+    /// `false` after `device_offline`, `true` after `device_online`.
+    pub online: bool,
+    /// The gateway's reason for an offline pile.
+    pub reason: Option<String>,
+    /// Event time of that event.
+    pub since: Timestamp,
+}
+
 #[derive(Debug, Default)]
 struct Board {
     sites: BTreeMap<String, BTreeMap<Key, SocketView>>,
+    /// (site, gateway, pile) → its link, for piles with sockets on the board.
+    piles: BTreeMap<(String, String, String), PileLink>,
+    /// (site, gateway) → newest event time heard from it.
+    gateways: BTreeMap<(String, String), Timestamp>,
     tracked: usize,
     refused: u64,
+}
+
+impl Board {
+    /// Notes that `gateway` of `site` was heard at `ts`; bounded like the
+    /// sockets (a gateway of a site without sockets is not kept).
+    fn heard(&mut self, site: &str, gateway: &str, ts: Timestamp) {
+        if !self.sites.contains_key(site) {
+            return;
+        }
+        let key = (site.to_owned(), gateway.to_owned());
+        let room = self.gateways.len() < self.tracked.max(1);
+        match self.gateways.get_mut(&key) {
+            Some(t) => *t = (*t).max(ts),
+            None if room => {
+                self.gateways.insert(key, ts);
+            }
+            None => {}
+        }
+    }
 }
 
 /// The live board, shared between the service (writer) and the API.
@@ -116,6 +156,7 @@ impl Stations {
         let site = r.site.to_string();
         {
             let mut b = self.board.write().unwrap_or_else(|p| p.into_inner());
+            b.heard(&site, r.gateway.as_str(), r.ts);
             let full = b.tracked >= self.max_sockets;
             let key = (view.gateway.clone(), view.device.clone(), socket);
             let known = b.sites.get(&site).is_some_and(|s| s.contains_key(&key));
@@ -132,8 +173,82 @@ impl Stations {
             if let Some(s) = b.sites.get_mut(&site) {
                 s.insert(key, view);
             }
+            b.heard(&site, r.gateway.as_str(), r.ts);
         }
         let _ = self.updates.send(site);
+    }
+
+    /// Takes a gateway event: any event says the gateway is alive; a
+    /// pile's `device_offline` / `device_online` sets its link. Only piles
+    /// with sockets on the board are kept, and only newer news.
+    pub fn observe_event(&self, e: &Event) {
+        let site = e.site.to_string();
+        let online = match &e.kind {
+            EventKind::DeviceOffline { reason } => Some((false, Some(reason.clone()))),
+            EventKind::DeviceOnline => Some((true, None)),
+            _ => None,
+        };
+        {
+            let mut b = self.board.write().unwrap_or_else(|p| p.into_inner());
+            b.heard(&site, e.gateway.as_str(), e.ts);
+            let Some((online, reason)) = online else {
+                return;
+            };
+            let (gw, dev) = (e.gateway.to_string(), e.device.to_string());
+            let is_pile = b
+                .sites
+                .get(&site)
+                .is_some_and(|s| s.keys().any(|(g, d, _)| *g == gw && *d == dev));
+            if !is_pile {
+                return;
+            }
+            let key = (site.clone(), gw, dev);
+            if b.piles.get(&key).is_some_and(|l| l.since > e.ts) {
+                return;
+            }
+            b.piles.insert(
+                key,
+                PileLink {
+                    online,
+                    reason,
+                    since: e.ts,
+                },
+            );
+        }
+        let _ = self.updates.send(site);
+    }
+
+    /// The link of pile `device` on `gateway` of `site`, if an event said.
+    pub fn pile(&self, site: &str, gateway: &str, device: &str) -> Option<PileLink> {
+        let b = self.board.read().unwrap_or_else(|p| p.into_inner());
+        b.piles
+            .get(&(site.to_owned(), gateway.to_owned(), device.to_owned()))
+            .cloned()
+    }
+
+    /// The gateways of `site` and when each was last heard from.
+    pub fn gateways(&self, site: &str) -> Vec<(String, Timestamp)> {
+        let b = self.board.read().unwrap_or_else(|p| p.into_inner());
+        b.gateways
+            .iter()
+            .filter(|((s, _), _)| s == site)
+            .map(|((_, g), t)| (g.clone(), *t))
+            .collect()
+    }
+
+    /// One socket, if on the board.
+    pub fn socket(
+        &self,
+        site: &str,
+        gateway: &str,
+        device: &str,
+        socket: u16,
+    ) -> Option<SocketView> {
+        let b = self.board.read().unwrap_or_else(|p| p.into_inner());
+        b.sites
+            .get(site)?
+            .get(&(gateway.to_owned(), device.to_owned(), socket))
+            .cloned()
     }
 
     /// The sockets of `site`, by gateway, pile and socket.
@@ -199,6 +314,44 @@ mod tests {
         assert!(
             updates.try_recv().is_err(),
             "the ignored reading announced nothing"
+        );
+    }
+
+    #[test]
+    fn piles_go_offline_and_back_and_gateways_are_heard() {
+        let s = Stations::new(10);
+        s.observe(&reading("yard-a", 1, 1000, 2.0));
+        let event = |ts: i64, kind: EventKind| Event {
+            schema: 1,
+            ts: Timestamp(ts),
+            gateway: "gw-1".into(),
+            site: "yard-a".into(),
+            device: "pile-1".into(),
+            seq: 1,
+            kind,
+        };
+        let off = event(
+            5000,
+            EventKind::DeviceOffline {
+                reason: "no answer after 3 tries".into(),
+            },
+        );
+        s.observe_event(&off);
+        let link = s.pile("yard-a", "gw-1", "pile-1").unwrap();
+        assert!(!link.online);
+        assert_eq!(link.reason.as_deref(), Some("no answer after 3 tries"));
+        assert_eq!(s.gateways("yard-a"), [("gw-1".to_owned(), Timestamp(5000))]);
+        s.observe_event(&event(4000, EventKind::DeviceOnline));
+        assert!(
+            !s.pile("yard-a", "gw-1", "pile-1").unwrap().online,
+            "older news is ignored"
+        );
+        let mut meter = off.clone();
+        meter.device = "meter-9".into();
+        s.observe_event(&meter);
+        assert!(
+            s.pile("yard-a", "gw-1", "meter-9").is_none(),
+            "only piles with sockets"
         );
     }
 

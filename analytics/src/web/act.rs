@@ -138,7 +138,7 @@ async fn silence(
         let note = lang.fill(
             "trail.silence_note",
             &[
-                ("until", super::page::when(ends, state.utc_offset_min)),
+                ("until", super::page::when(ends, state.zones.of(&case.site))),
                 ("reason", f.reason.clone()),
             ],
         );

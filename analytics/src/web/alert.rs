@@ -3,7 +3,7 @@
 //! feature values stay in a details section for whoever tunes the rules.
 
 use super::page::{escape, number, rule_name, severity, state, when};
-use super::{chart, title};
+use super::{charts, title};
 use crate::command::SocketOff;
 use crate::i18n::Lang;
 use crate::lifecycle::Disposition;
@@ -17,6 +17,8 @@ pub struct Extras<'a> {
     pub photos: &'a [PhotoInfo],
     /// Who the case can be assigned to.
     pub colleagues: &'a [String],
+    /// The case's charts ([`charts::for_alert`]), shown as its evidence.
+    pub charts: &'a [charts::Chart],
 }
 
 /// The page's title and body for case `a` with its `trail`; the forms only
@@ -81,8 +83,17 @@ pub fn render(
             escape(a.disposition_note.as_deref().unwrap_or(""))
         );
     }
-    let _ = write!(body, "</table><h2>{}</h2>", lang.t("alert.evidence"));
-    evidence(&mut body, lang, offset, a);
+    let todo = lang
+        .find(&format!("do.{}", a.rule))
+        .unwrap_or_else(|| lang.t("do.generic"));
+    let _ = write!(
+        body,
+        "</table><h2>{}</h2><p class=\"todo\">{}</p><h2>{}</h2>",
+        lang.t("alert.todo"),
+        todo,
+        lang.t("alert.evidence")
+    );
+    evidence(&mut body, lang, offset, a, extras.charts);
     if may_act {
         forms(&mut body, lang, a, extras.colleagues);
     }
@@ -126,7 +137,7 @@ fn disposition_name(lang: Lang, d: Disposition) -> String {
         .map_or_else(|| d.as_str().replace('_', " "), str::to_owned)
 }
 
-fn evidence(body: &mut String, lang: Lang, offset: i32, a: &AlertCase) {
+fn evidence(body: &mut String, lang: Lang, offset: i32, a: &AlertCase, charts: &[charts::Chart]) {
     let ev = &a.evidence;
     let _ = write!(
         body,
@@ -139,26 +150,27 @@ fn evidence(body: &mut String, lang: Lang, offset: i32, a: &AlertCase) {
             ]
         )
     );
-    let series = ev.series.as_deref().unwrap_or("value");
-    let suffix = series.rsplit_once('_').map(|(_, s)| format!("_{s}"));
-    let limit = suffix.and_then(|s| ev.thresholds.iter().find(|(k, _)| k.ends_with(&s)));
-    match chart::svg(
-        &ev.samples,
-        series,
-        limit.map(|(k, v)| (k.as_str(), *v)),
-        offset,
-    ) {
-        Some(svg) => {
-            let caption = lang.fill("alert.chart_caption", &[("series", escape(series))]);
-            let _ = write!(body, "<p class=\"muted\">{caption}</p>{svg}");
-        }
-        None => {
-            let _ = write!(
-                body,
-                "<p class=\"muted\">{}</p>",
-                lang.t("alert.no_samples")
-            );
-        }
+    if charts.is_empty() {
+        let _ = write!(
+            body,
+            "<p class=\"muted\">{}</p>",
+            lang.t("alert.no_samples")
+        );
+    }
+    for c in charts {
+        let _ = write!(
+            body,
+            "<figure class=\"chart-box\"><figcaption class=\"muted\">{}</figcaption>{}</figure>",
+            escape(&c.caption),
+            c.svg
+        );
+    }
+    if !charts.is_empty() {
+        let _ = write!(
+            body,
+            "<p class=\"muted\">{}</p>",
+            lang.t("alert.charts_numbers")
+        );
     }
     let nums: Vec<String> = ev
         .values

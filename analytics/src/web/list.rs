@@ -5,6 +5,7 @@
 use super::page::{escape, layout, rule_name, severity, severity_name, state, when};
 use super::title::{building, place, title};
 use crate::api::AppState;
+use crate::i18n::zones::SiteZones;
 use crate::i18n::Lang;
 use crate::store::{AlertFilter, AlertSummary};
 use gridwatch_telemetry::{AlertState, Evidence, Severity};
@@ -19,6 +20,13 @@ pub struct ListQuery {
     state: Option<String>,
     building: Option<String>,
     rule: Option<String>,
+}
+
+impl ListQuery {
+    /// The state asked for, if any.
+    pub fn state(&self) -> Option<&str> {
+        self.state.as_deref()
+    }
 }
 
 /// One card: the case and its evidence, for the title.
@@ -37,14 +45,22 @@ fn urgency(a: &AlertSummary) -> (std::cmp::Reverse<Severity>, bool, i64) {
     )
 }
 
-/// Renders the list page for `user`; `Err` carries the store's error.
-pub fn render(
+/// What a list shows: the cards and their counts, by the query's filters.
+pub struct Listing {
+    wanted: String,
+    buildings: Vec<String>,
+    rules: Vec<String>,
+    want_b: Option<String>,
+    want_r: Option<String>,
+    cards: Vec<Card>,
+}
+
+/// The cases `q` selects in `scope`, most urgent first.
+pub fn select(
     state: &AppState,
-    lang: Lang,
-    user: &str,
     scope: &crate::store::Scope,
-    q: ListQuery,
-) -> Result<String, crate::store::StoreError> {
+    q: &ListQuery,
+) -> Result<Listing, crate::store::StoreError> {
     let wanted = q.state.clone().unwrap_or_else(|| "active".into());
     let filter = AlertFilter {
         state: (wanted != "all").then(|| wanted.clone()),
@@ -69,32 +85,85 @@ pub fn render(
         })
         .collect();
     cards.sort_by_key(|c| urgency(&c.case));
+    Ok(Listing {
+        wanted,
+        buildings: buildings.into_iter().map(str::to_owned).collect(),
+        rules: rules.into_iter().map(str::to_owned).collect(),
+        want_b,
+        want_r,
+        cards,
+    })
+}
 
-    let mut body = format!("<h1>{}</h1>", lang.t("list.title"));
-    filters(
-        &mut body, lang, &wanted, &buildings, &rules, &want_b, &want_r,
-    );
-    body.push_str("<div class=\"counts\">");
-    for sev in [Severity::Critical, Severity::Major, Severity::Minor] {
-        let n = cards.iter().filter(|c| c.case.severity == sev).count();
+impl Listing {
+    /// What changes the cards: each case's id, state, count and last time.
+    pub fn digest(&self) -> Vec<(i64, AlertState, i64, i64)> {
+        self.cards
+            .iter()
+            .map(|c| (c.case.id, c.case.state, c.case.count, c.case.last_seen.0))
+            .collect()
+    }
+
+    /// The counts and the cards, the part of the page the live list
+    /// replaces.
+    pub fn cards_html(&self, lang: Lang, zones: &SiteZones) -> String {
+        let mut body = String::from("<div class=\"counts\">");
+        for sev in [Severity::Critical, Severity::Major, Severity::Minor] {
+            let n = self.cards.iter().filter(|c| c.case.severity == sev).count();
+            let _ = write!(
+                body,
+                "<span class=\"sev {}\">{} {n}</span>",
+                sev.as_str(),
+                severity_name(lang, sev)
+            );
+        }
         let _ = write!(
             body,
-            "<span class=\"sev {}\">{} {n}</span>",
-            sev.as_str(),
-            severity_name(lang, sev)
+            "<span>{}</span></div>",
+            lang.fill("list.shown", &[("n", self.cards.len().to_string())])
         );
+        if self.cards.is_empty() {
+            let _ = write!(body, "<p>{}</p>", lang.t("list.empty"));
+        }
+        for c in &self.cards {
+            card(&mut body, lang, zones.of(&c.case.site), c);
+        }
+        body
     }
+}
+
+/// Renders the list page for `user`; `Err` carries the store's error. The
+/// cards follow `GET /alerts/events` (server-sent events) when the browser
+/// runs script, and the page reloads itself every minute when it does not.
+pub fn render(
+    state: &AppState,
+    lang: Lang,
+    user: &str,
+    scope: &crate::store::Scope,
+    q: ListQuery,
+    query_string: &str,
+) -> Result<String, crate::store::StoreError> {
+    let l = select(state, scope, &q)?;
+    let mut body = format!("<h1>{}</h1>", lang.t("list.title"));
+    fn set(v: &[String]) -> BTreeSet<&str> {
+        v.iter().map(String::as_str).collect()
+    }
+    filters(
+        &mut body,
+        lang,
+        &l.wanted,
+        &set(&l.buildings),
+        &set(&l.rules),
+        &l.want_b,
+        &l.want_r,
+    );
     let _ = write!(
         body,
-        "<span>{}</span></div>",
-        lang.fill("list.shown", &[("n", cards.len().to_string())])
+        "<p class=\"muted\">{}</p><div id=\"cards\">{}</div>",
+        lang.t("list.live"),
+        l.cards_html(lang, &state.zones)
     );
-    if cards.is_empty() {
-        let _ = write!(body, "<p>{}</p>", lang.t("list.empty"));
-    }
-    for c in &cards {
-        card(&mut body, lang, state.utc_offset_min, c);
-    }
+    body.push_str(&super::list_events::script(query_string));
     Ok(layout(lang, lang.t("list.title"), Some(user), &body))
 }
 

@@ -13,10 +13,14 @@
 pub mod act;
 pub mod alert;
 pub mod chart;
+pub mod charts;
 pub mod list;
+pub mod list_events;
 pub mod page;
 pub mod report;
+pub mod socket;
 pub mod stations;
+pub mod svg;
 pub mod title;
 pub mod upload;
 
@@ -36,13 +40,15 @@ use axum::{Form, Router};
 use page::{escape, layout};
 use serde::Deserialize;
 
-/// The dashboard's routes (state is added by [`crate::http::router`]).
-pub fn router() -> Router<AppState> {
+/// The dashboard's routes (state is added by [`crate::http::router`]; the
+/// language of each request is picked with the directory in `state`).
+pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/", get(|| async { Redirect::to("/alerts") }))
         .route("/login", get(login_form).post(login))
         .route("/logout", post(logout))
         .route("/alerts", get(alert_list))
+        .route("/alerts/events", get(list_events::events))
         .route("/alerts/:id", get(alert_page))
         .route("/alerts/:id/acknowledge", post(acknowledge))
         .route("/alerts/:id/close", post(close))
@@ -51,13 +57,19 @@ pub fn router() -> Router<AppState> {
         .route("/report.csv", get(report_csv))
         .route("/stations", get(stations::page))
         .route("/stations/events", get(stations::events))
+        .route("/stations/socket", get(socket::page))
         .merge(act::router())
-        .layer(axum::middleware::from_fn(language))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            language,
+        ))
 }
 
-/// Puts the request's [`Lang`] into its extensions; a `?lang=` choice is
-/// remembered in the `gw_lang` cookie for a year.
-async fn language(mut req: Request, next: Next) -> Response {
+/// Puts the request's [`Lang`] into its extensions: a `?lang=` choice
+/// (remembered in the `gw_lang` cookie for a year), else that cookie, else
+/// the logged-in user's `language` in the directory, else the browser's
+/// `Accept-Language`, else Chinese.
+async fn language(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let query = req
         .uri()
         .query()
@@ -77,7 +89,16 @@ async fn language(mut req: Request, next: Next) -> Response {
         .get(header::ACCEPT_LANGUAGE)
         .and_then(|v| v.to_str().ok())
         .and_then(Lang::from_accept_language);
-    let lang = query.or(cookie).or(accept).unwrap_or_default();
+    let user = || {
+        let token = crate::api::auth::token(req.headers())?;
+        let u = state.directory.authenticate(token)?;
+        u.language.as_deref().and_then(Lang::parse)
+    };
+    let lang = query
+        .or(cookie)
+        .or_else(user)
+        .or(accept)
+        .unwrap_or_default();
     req.extensions_mut().insert(lang);
     let mut res = next.run(req).await;
     if let Some(chosen) = query {
@@ -168,12 +189,14 @@ async fn alert_list(
     State(state): State<AppState>,
     Extension(lang): Extension<Lang>,
     headers: HeaderMap,
+    uri: axum::http::Uri,
     Query(q): Query<list::ListQuery>,
 ) -> Response {
     let Some(c) = who(&state, &headers) else {
         return to_login();
     };
-    match list::render(&state, lang, &c.user.name, &c.scope, q) {
+    let query = uri.query().unwrap_or("");
+    match list::render(&state, lang, &c.user.name, &c.scope, q, query) {
         Ok(page) => Html(page).into_response(),
         Err(e) => error_page(lang, e.into()),
     }
@@ -199,15 +222,17 @@ async fn alert_page(
         Err(e) => return error_page(lang, e.into()),
     };
     let colleagues = act::colleagues(&state, &a.cell, &a.site);
+    let charts = charts::for_alert(lang, state.zones.of(&a.site), &state.history, &a);
     let (heading, body) = alert::render(
         lang,
-        state.utc_offset_min,
+        state.zones.of(&a.site),
         c.may_act(),
         &a,
         &trail,
         &alert::Extras {
             photos: &photos,
             colleagues: &colleagues,
+            charts: &charts,
         },
     );
     Html(layout(lang, &heading, Some(&c.user.name), &body)).into_response()

@@ -52,7 +52,8 @@ table{border-collapse:collapse;width:100%}td,th{padding:.4em;border-bottom:1px s
 .counts{display:flex;flex-wrap:wrap;gap:.4em;margin:.4em 0}\
 .chart{width:100%;height:auto;max-width:600px}form{margin:.6em 0}\
 textarea,select,input{font-size:1em;width:100%;margin:.2em 0}\
-button{font-size:1em;padding:.4em 1em}.muted{color:#555;font-size:.9em}.err{color:#b3001b}\
+button{font-size:1em;padding:.4em 1em}.muted{color:#555;font-size:.9em}.err{color:#b3001b}.ok{color:#1a6b2a}\
+figure.chart-box{margin:.8em 0;max-width:100%}figure.chart-box figcaption{margin-bottom:.2em}\
 summary{line-height:44px;cursor:pointer}ol.trail{padding-left:1.2em}ol.trail li{margin:.4em 0}\
 .actions{display:flex;flex-wrap:wrap;gap:.4em;align-items:center}.actions form{margin:0}\
 a.button{border:1px solid #0a4fa8;border-radius:3px;padding:0 1em;text-decoration:none}\
@@ -181,7 +182,7 @@ mod tests {
 
     #[test]
     fn text_colours_have_4_5_to_1_on_white() {
-        for fg in ["#1a1a1a", "#555555", "#0a4fa8", "#b3001b"] {
+        for fg in ["#1a1a1a", "#555555", "#0a4fa8", "#b3001b", "#1a6b2a"] {
             assert!(contrast(fg, "#ffffff") >= 4.5, "{fg}");
         }
     }

@@ -28,7 +28,7 @@ fn period(
     q: &ReportQuery,
 ) -> Result<(Date, Date, ReportPeriod), ApiError> {
     let now = state.clock.now();
-    let today = Date::of(now, state.utc_offset_min);
+    let today = Date::of(now, state.zones.default_min());
     let pick = |name: &str, v: &Option<String>, default: Date| match v.as_deref().map(str::trim) {
         None | Some("") => Ok(default),
         Some(s) => Date::parse(s).ok_or_else(|| {
@@ -47,8 +47,8 @@ fn period(
         )));
     }
     let p = ReportPeriod {
-        from: from.start(state.utc_offset_min),
-        to: to.end(state.utc_offset_min),
+        from: from.start(state.zones.default_min()),
+        to: to.end(state.zones.default_min()),
         now,
     };
     Ok((from, to, p))
@@ -112,7 +112,7 @@ pub fn render(
             &[
                 ("from", from.to_string()),
                 ("to", to.to_string()),
-                ("zone", zone(state.utc_offset_min)),
+                ("zone", zone(state.zones.default_min())),
             ]
         )),
         escape(&lang.fill("report.limits", &[("days", days)])),

@@ -9,13 +9,14 @@ use crate::api::auth::caller;
 use crate::api::stations::may_see;
 use crate::api::AppState;
 use crate::i18n::Lang;
-use crate::store::stations::SocketView;
+use crate::store::stations::{SocketView, Stations};
 use crate::store::{AlertFilter, AlertSummary, Scope};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::Extension;
+use gridwatch_telemetry::Timestamp;
 use std::convert::Infallible;
 use std::fmt::Write;
 use std::time::Duration;
@@ -38,92 +39,190 @@ pub fn active_alerts(state: &AppState, scope: &Scope, site: &str) -> Vec<AlertSu
     })
 }
 
-/// One site's sockets as cards, one per socket: state, power, temperature,
-/// session, energy, the relay, the reading's local time and any fault, all
-/// visible on a phone (nothing is hidden to make a table fit). A socket
-/// with active alerts links them and is marked in its worst severity's
-/// colour, so a socket at 1530 W with an open critical alert does not read
-/// as plain "charging".
+/// Data older than this is called stale: five minutes is several poll
+/// intervals of any pile or gateway.
+pub const STALE_MS: i64 = 5 * 60_000;
+
+/// How long ago `ts` was, in words (`3 分钟前`).
+pub fn age(lang: Lang, now: Timestamp, ts: Timestamp) -> String {
+    let min = (now.0 - ts.0).max(0) / 60_000;
+    if min < 1 {
+        lang.t("st.age_now").to_owned()
+    } else if min < 120 {
+        lang.fill("st.age_min", &[("n", min.to_string())])
+    } else {
+        lang.fill("st.age_h", &[("n", (min / 60).to_string())])
+    }
+}
+
+/// A query-string value, percent-encoded.
+pub fn query_value(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// One site's gateways and piles that are quiet or offline, then its
+/// sockets as cards, one per socket: state, power, temperature, session,
+/// energy, the relay, the reading's local time and age and any fault, all
+/// visible on a phone (nothing is hidden to make a table fit), with a link
+/// to the socket's history. A socket with active alerts links them and is
+/// marked in its worst severity's colour, so a socket at 1530 W with an
+/// open critical alert does not read as plain "charging".
 pub fn table(
     lang: Lang,
     offset_min: i32,
+    now: Timestamp,
     site: &str,
-    sockets: &[SocketView],
+    board: &Stations,
     alerts: &[AlertSummary],
 ) -> String {
+    let sockets = board.site(site);
     if sockets.is_empty() {
         return format!("<p class=\"muted\">{}</p>", lang.t("st.no_readings"));
     }
-    let mut out = String::new();
-    for s in sockets {
-        let num = |v: Option<f64>, unit: &str, d: usize| v.map(|x| format!("{x:.d$} {unit}"));
-        let session = s.session_s.map(|x| {
-            format!(
-                "{}h{:02}",
-                (x / 3600.0) as i64,
-                ((x % 3600.0) / 60.0) as i64
-            )
-        });
-        let state = match s.state.as_deref() {
-            Some("fault") => lang.t("st.fault_state").to_owned(),
-            Some(k) => lang
-                .find(&format!("st.{k}"))
-                .map_or_else(|| escape(k), str::to_owned),
-            None => lang.t("st.unknown").to_owned(),
+    let mut out = String::from("<div class=\"links\">");
+    for (gw, heard) in board.gateways(site) {
+        let stale = now.0 - heard.0 > STALE_MS;
+        let (class, id) = if stale {
+            ("err", "st.gateway_quiet")
+        } else {
+            ("ok", "st.gateway_on")
         };
-        let mut facts: Vec<String> = [num(s.power_w, "W", 0), num(s.temperature_c, "°C", 1)]
-            .into_iter()
-            .flatten()
-            .collect();
-        if let Some(d) = session {
-            facts.push(lang.fill("st.session", &[("d", d)]));
-        }
-        if let Some(e) = num(s.energy_wh, "Wh", 0) {
-            facts.push(lang.fill("st.energy", &[("v", e)]));
-        }
-        let fault = s
-            .fault
-            .as_deref()
-            .map(|f| {
-                format!(
-                    "<div class=\"err\">{}</div>",
-                    lang.fill("st.fault", &[("fault", escape(f))])
-                )
-            })
-            .unwrap_or_default();
-        if let Some(on) = s.relay_on {
-            facts.push(
-                lang.t(if on { "st.relay_on" } else { "st.relay_off" })
-                    .to_owned(),
-            );
-        }
-        let entity = format!("{site}/{}/{}#{}", s.gateway, s.device, s.socket);
-        let mine: Vec<&AlertSummary> = alerts.iter().filter(|a| a.entity == entity).collect();
-        let worst = mine.iter().map(|a| a.severity).max();
-        let links: String = mine
-            .iter()
-            .map(|a| {
-                format!(
-                    "<div><a href=\"/alerts/{}\">{} {}</a></div>",
-                    a.id,
-                    severity(lang, a.severity),
-                    escape(&rule_name(lang, &a.rule))
-                )
-            })
-            .collect();
-        let class = worst.map_or("card".to_owned(), |w| format!("card {}", w.as_str()));
         let _ = write!(
             out,
-            "<div class=\"{class}\"><strong>{}</strong> · {state}<div>{}</div>{fault}{links}<div class=\"muted\">{}</div></div>",
-            lang.fill(
-                "st.socket",
-                &[("device", escape(&s.device)), ("n", s.socket.to_string())]
-            ),
-            facts.join(" · "),
-            lang.fill("st.at", &[("time", when(s.ts, offset_min))]),
+            "<div class=\"{class}\">{}</div>",
+            lang.fill(id, &[("gw", escape(&gw)), ("age", age(lang, now, heard))])
         );
     }
+    let mut piles: Vec<(&str, &str)> = sockets
+        .iter()
+        .map(|s| (s.gateway.as_str(), s.device.as_str()))
+        .collect();
+    piles.dedup();
+    for (gw, pile) in piles {
+        if let Some(l) = board.pile(site, gw, pile).filter(|l| !l.online) {
+            let _ = write!(
+                out,
+                "<div class=\"err\">{}</div>",
+                lang.fill(
+                    "st.pile_off",
+                    &[
+                        ("pile", escape(pile)),
+                        ("reason", escape(l.reason.as_deref().unwrap_or(""))),
+                        ("time", when(l.since, offset_min)),
+                    ]
+                )
+            );
+        }
+    }
+    out.push_str("</div>");
+    for s in &sockets {
+        socket_card(&mut out, lang, offset_min, now, site, s, alerts);
+    }
     out
+}
+
+/// One socket's card.
+pub fn socket_card(
+    out: &mut String,
+    lang: Lang,
+    offset_min: i32,
+    now: Timestamp,
+    site: &str,
+    s: &SocketView,
+    alerts: &[AlertSummary],
+) {
+    let num = |v: Option<f64>, unit: &str, d: usize| v.map(|x| format!("{x:.d$} {unit}"));
+    let session = s.session_s.map(|x| {
+        format!(
+            "{}h{:02}",
+            (x / 3600.0) as i64,
+            ((x % 3600.0) / 60.0) as i64
+        )
+    });
+    let state = match s.state.as_deref() {
+        Some("fault") => lang.t("st.fault_state").to_owned(),
+        Some(k) => lang
+            .find(&format!("st.{k}"))
+            .map_or_else(|| escape(k), str::to_owned),
+        None => lang.t("st.unknown").to_owned(),
+    };
+    let mut facts: Vec<String> = [num(s.power_w, "W", 0), num(s.temperature_c, "°C", 1)]
+        .into_iter()
+        .flatten()
+        .collect();
+    if let Some(d) = session {
+        facts.push(lang.fill("st.session", &[("d", d)]));
+    }
+    if let Some(e) = num(s.energy_wh, "Wh", 0) {
+        facts.push(lang.fill("st.energy", &[("v", e)]));
+    }
+    let fault = s
+        .fault
+        .as_deref()
+        .map(|f| {
+            format!(
+                "<div class=\"err\">{}</div>",
+                lang.fill("st.fault", &[("fault", escape(f))])
+            )
+        })
+        .unwrap_or_default();
+    if let Some(on) = s.relay_on {
+        facts.push(
+            lang.t(if on { "st.relay_on" } else { "st.relay_off" })
+                .to_owned(),
+        );
+    }
+    let entity = format!("{site}/{}/{}#{}", s.gateway, s.device, s.socket);
+    let mine: Vec<&AlertSummary> = alerts.iter().filter(|a| a.entity == entity).collect();
+    let worst = mine.iter().map(|a| a.severity).max();
+    let links: String = mine
+        .iter()
+        .map(|a| {
+            format!(
+                "<div><a href=\"/alerts/{}\">{} {}</a></div>",
+                a.id,
+                severity(lang, a.severity),
+                escape(&rule_name(lang, &a.rule))
+            )
+        })
+        .collect();
+    let class = worst.map_or("card".to_owned(), |w| format!("card {}", w.as_str()));
+    let stale = now.0 - s.ts.0 > STALE_MS;
+    let age_line = if stale {
+        format!(
+            "<div class=\"err\">{}</div>",
+            lang.fill("st.stale", &[("age", age(lang, now, s.ts))])
+        )
+    } else {
+        String::new()
+    };
+    let href = format!(
+        "/stations/socket?site={}&amp;gateway={}&amp;device={}&amp;socket={}",
+        query_value(site),
+        query_value(&s.gateway),
+        query_value(&s.device),
+        s.socket
+    );
+    let _ = write!(
+        out,
+        "<div class=\"{class}\"><strong>{}</strong> · {state}<div>{}</div>{fault}{age_line}{links}\
+         <div class=\"muted\">{} · {}</div><a href=\"{href}\">{}</a></div>",
+        lang.fill(
+            "st.socket",
+            &[("device", escape(&s.device)), ("n", s.socket.to_string())]
+        ),
+        facts.join(" · "),
+        lang.fill("st.at", &[("time", when(s.ts, offset_min))]),
+        age(lang, now, s.ts),
+        lang.t("st.history"),
+    );
 }
 
 /// `GET /stations`.
@@ -153,9 +252,10 @@ pub async fn page(
             escape(site),
             table(
                 lang,
-                state.utc_offset_min,
+                state.zones.of(site),
+                state.clock.now(),
                 site,
-                &state.stations.site(site),
+                &state.stations,
                 &active_alerts(&state, &c.scope, site)
             )
         );
@@ -200,9 +300,10 @@ pub async fn events(
                 last.insert(site.clone(), now);
                 let html = table(
                     lang,
-                    state.utc_offset_min,
+                    state.zones.of(&site),
+                    state.clock.now(),
                     &site,
-                    &state.stations.site(&site),
+                    &state.stations,
                     &active_alerts(&state, &c.scope, &site),
                 );
                 let data = serde_json::json!({"site": site, "html": html});

@@ -122,7 +122,8 @@ pub fn app() -> (Router, Store) {
         clock: Arc::new(ManualClock::new(Timestamp(60_000))),
         stations: stations(),
         cells: Arc::new(CellRouter::new(&cells())),
-        utc_offset_min: 480,
+        zones: gridwatch_analytics::i18n::zones::SiteZones::uniform(480),
+        history: Default::default(),
         commands: None,
     };
     (gridwatch_analytics::http::router(state), store)
