@@ -31,6 +31,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use gridwatch_telemetry::topic::CONFIG_DEVICE;
+
 /// A command as sent by an operator or analytics.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -186,6 +188,12 @@ impl Commands {
     }
 
     async fn switch(&self, device: &str, command: &Command) -> Result<String, String> {
+        if device == CONFIG_DEVICE {
+            return Err(format!(
+                "gateway {} takes no remote configs: its config has no [remote] table",
+                self.gateway
+            ));
+        }
         let target = self
             .targets
             .get(device)

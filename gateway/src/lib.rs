@@ -57,9 +57,11 @@ pub mod outbox;
 pub mod profile;
 pub mod pseudonym;
 pub mod readers;
+pub mod remote;
 pub mod scan;
 pub mod sd_notify;
 pub mod status;
+pub mod supervisor;
 pub mod toml_file;
 pub mod uplink;
 

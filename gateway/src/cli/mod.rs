@@ -11,6 +11,7 @@ mod check;
 pub mod credentials;
 mod reach;
 mod readers;
+mod remote;
 mod scan;
 pub mod selftest;
 mod watch;
@@ -171,6 +172,12 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Make the key pair that signs remote configs: the private key stays
+    /// with the operator, the public key goes to each gateway's [remote].
+    ConfigKeygen(remote::KeygenArgs),
+    /// Check a config (and profiles) and sign it at a version, for
+    /// publishing to the gateway's cmd/_config topic.
+    ConfigSign(remote::SignArgs),
 }
 
 /// Entry point of the binary.
@@ -278,6 +285,8 @@ pub fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::ConfigKeygen(args) => remote::keygen(&args),
+        Command::ConfigSign(args) => remote::sign(&args),
         Command::Run => {
             let config = match GatewayConfig::load(&cli.config) {
                 Ok(c) => c,
@@ -373,7 +382,7 @@ async fn run_until_signal(config: GatewayConfig) -> anyhow::Result<()> {
         tracing::info!("stop requested");
         signals.cancel();
     });
-    crate::run(config, Arc::new(SystemClock), shutdown).await
+    crate::supervisor::run(config, Arc::new(SystemClock), shutdown).await
 }
 
 #[cfg(unix)]

@@ -15,6 +15,7 @@ use toml::Spanned;
 mod cjt188;
 mod dlt645;
 mod host;
+pub(super) mod remote;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -33,6 +34,8 @@ struct RawConfig {
     local_mqtt: Option<super::readers::RawLocalMqtt>,
     pseudonym: Option<super::readers::RawPseudonym>,
     edge: Option<Spanned<crate::edge::EdgeConfig>>,
+    remote: Option<remote::RawRemote>,
+    metrics: Option<remote::RawMetrics>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -326,6 +329,7 @@ pub(super) fn build(
     let mut id_spans: Vec<Range<usize>> = Vec::new();
     for (i, d) in raw.devices.iter().enumerate() {
         let device = build_device(src, i, d.get_ref(), &buses, library)?;
+        remote::refuse_reserved(src, d.get_ref().id.span(), i, device.id.as_str())?;
         if let Transport::ModbusRtu { bus, unit_id } = &device.transport {
             let same = devices.iter().position(|x| {
                 matches!(&x.transport, Transport::ModbusRtu { bus: b, unit_id: u } if b == bus && u == unit_id)
@@ -408,7 +412,13 @@ pub(super) fn build(
     }
 
     let host_needs = host::needs(src, &raw, base_dir);
+    let remote = raw.remote.as_ref();
+    let metrics = raw.metrics.as_ref();
     Ok(GatewayConfig {
+        remote: remote
+            .map(|r| remote::build_remote(src, r, base_dir))
+            .transpose()?,
+        metrics: metrics.map(|m| remote::build_metrics(src, m)).transpose()?,
         gateway: GatewaySection {
             id: GatewayId(id),
             site: SiteId(site),
