@@ -9,6 +9,7 @@
 
 mod check;
 pub mod credentials;
+mod provision;
 mod reach;
 mod readers;
 mod remote;
@@ -178,6 +179,10 @@ enum Command {
     /// Check a config (and profiles) and sign it at a version, for
     /// publishing to the gateway's cmd/_config topic.
     ConfigSign(remote::SignArgs),
+    /// Make a new gateway's identity and secrets (broker password, site
+    /// key; mode 0600) and the config that uses them; prints the broker's
+    /// password-file entry and ACL lines.
+    Provision(provision::ProvisionArgs),
 }
 
 /// Entry point of the binary.
@@ -287,6 +292,7 @@ pub fn main() -> ExitCode {
         },
         Command::ConfigKeygen(args) => remote::keygen(&args),
         Command::ConfigSign(args) => remote::sign(&args),
+        Command::Provision(args) => provision::run(&args),
         Command::Run => {
             let config = match GatewayConfig::load(&cli.config) {
                 Ok(c) => c,
