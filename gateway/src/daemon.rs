@@ -224,6 +224,15 @@ pub async fn run_with(
         // Only pollers and readers hold senders now, so the queue closes when they end.
         drop(sender);
 
+        let metrics_task = config.metrics.map(|m| {
+            let sources = crate::metrics::Sources {
+                health: health.clone(),
+                outbox: outbox.clone(),
+                uplinks: uplink_names.clone(),
+                clock: clock.clone(),
+            };
+            tokio::spawn(crate::metrics::serve(m.listen, sources, shutdown.clone()).in_current_span())
+        });
         let uplink_stop = CancellationToken::new();
         let uplink_task = tokio::spawn(uplink.run(uplink_stop.clone()).in_current_span());
         let influx_task = influx_uplink
@@ -253,6 +262,13 @@ pub async fn run_with(
             if let Err(e) = edge.await {
                 error!("the edge outputs task ended abnormally: {e}");
             }
+        }
+        // The port is free again before a restart with a new config binds it.
+        if let Some(Err(e)) = match metrics_task {
+            Some(t) => Some(t.await),
+            None => None,
+        } {
+            error!("the metrics endpoint ended abnormally: {e}");
         }
         // The writer ends when the pollers' queue closes, syncing what they sent.
         if let Err(e) = writer_task.await {

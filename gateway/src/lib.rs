@@ -52,6 +52,7 @@ pub mod config;
 mod daemon;
 pub mod devices;
 pub mod edge;
+pub mod metrics;
 pub mod net;
 pub mod outbox;
 pub mod profile;
