@@ -14,6 +14,7 @@ mod reach;
 mod readers;
 mod remote;
 mod scan;
+mod scan_dlt645;
 pub mod selftest;
 mod watch;
 
@@ -102,6 +103,11 @@ enum Command {
         /// [[buses]] for a line) to this config.
         #[arg(long, value_name = "CONFIG")]
         append: Option<PathBuf>,
+        /// Look for a DL/T 645 meter on the line (`--port`) instead of
+        /// Modbus units: the read-address request to AAAAAAAAAAAA at each
+        /// baud rate [default: 2400,1200,4800,9600]. One meter per line.
+        #[arg(long, requires = "port", conflicts_with = "parity")]
+        dlt645: bool,
     },
     /// Check that this gateway works here: every device answers a read, the
     /// broker and InfluxDB accept a test write, the outbox has room, the
@@ -216,7 +222,11 @@ pub fn main() -> ExitCode {
             units,
             timeout_ms,
             append,
+            dlt645,
         } => match (host, port) {
+            (None, Some(port)) if dlt645 => {
+                scan_dlt645::run(&port, &baud, timeout_ms.unwrap_or(500), append.as_deref())
+            }
             (Some(host), _) => {
                 scan::run(&host, units, timeout_ms.unwrap_or(200), append.as_deref())
             }

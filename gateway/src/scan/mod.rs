@@ -10,6 +10,7 @@
 //! ([`judge`]); the reading is a thin loop over any [`RegisterReader`].
 //! [`rtu`] does the same on a serial line, for each baud rate and parity.
 
+pub mod dlt645;
 pub mod rtu;
 
 use crate::bus::modbus_tcp::ModbusTcpBus;
