@@ -168,6 +168,14 @@ impl Commands {
             result: None,
             error: None,
         };
+        if device == CONFIG_DEVICE {
+            // A signed config reaches here only when [remote] is off.
+            ack.error = Some(format!(
+                "gateway {} takes no remote configs: its config has no [remote] table",
+                self.gateway
+            ));
+            return ack;
+        }
         let command = match parse(payload) {
             Ok(c) => c,
             Err(e) => {
@@ -188,12 +196,6 @@ impl Commands {
     }
 
     async fn switch(&self, device: &str, command: &Command) -> Result<String, String> {
-        if device == CONFIG_DEVICE {
-            return Err(format!(
-                "gateway {} takes no remote configs: its config has no [remote] table",
-                self.gateway
-            ));
-        }
         let target = self
             .targets
             .get(device)
@@ -346,6 +348,11 @@ host = "127.0.0.1"
             .execute("pile-1", br#"{"action":"socket_on"}"#, Timestamp(5))
             .await;
         assert!(ack.error.unwrap().contains("needs \"socket\""));
+        let ack = c.execute("_config", b"{}", Timestamp(5)).await;
+        assert!(ack
+            .error
+            .unwrap()
+            .contains("takes no remote configs: its config has no [remote]"));
         let ack = c
             .execute("pile-1", br#"{"action":"explode"}"#, Timestamp(5))
             .await;
