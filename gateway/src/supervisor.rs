@@ -79,7 +79,15 @@ fn starting_config(
         };
         return (local, 0, state, lost);
     };
-    match load_checked(&current.config_file) {
+    // As `run` treats the local file: missing files stop it, a serial
+    // adapter that appears after boot does not.
+    let loaded = GatewayConfig::load(&current.config_file)
+        .map_err(|e| e.to_string())
+        .and_then(|c| match c.missing_files().first() {
+            Some(e) => Err(e.to_string()),
+            None => Ok(c),
+        });
+    match loaded {
         Ok(config) => {
             info!(
                 "running remote config version {} from {}",

@@ -7,7 +7,8 @@
 //! - one whose meter has a wrong unit id is tried, fails its grace period
 //!   and is rolled back, and the ack and the status say so;
 //! - a good one is applied, acked, kept as `current`, and its new device's
-//!   readings arrive; the same version pushed again is refused.
+//!   readings arrive; the same version pushed again is refused;
+//! - started again from its local file, the gateway runs the kept config.
 
 use gridwatch_gateway::config::GatewayConfig;
 use gridwatch_gateway::profile::ProfileLibrary;
@@ -82,14 +83,23 @@ async fn next_ack(sub: &mut Subscriber) -> serde_json::Value {
     serde_json::from_slice(&m.payload).expect("the ack is JSON")
 }
 
-/// The next status whose `config.state` is `state`.
+/// The next online status whose `config.state` is `state`.
 async fn status_with(sub: &mut Subscriber, state: &str) -> serde_json::Value {
+    status_since(sub, state, 0).await
+}
+
+/// The next online status whose `config.state` is `state`, stamped at or
+/// after `since` (ms since the epoch).
+async fn status_since(sub: &mut Subscriber, state: &str, since: i64) -> serde_json::Value {
     let status = format!("{PREFIX}/status");
     let m = sub
         .next_matching(WAIT, |m: &Message| {
             m.topic == status
-                && serde_json::from_slice::<serde_json::Value>(&m.payload)
-                    .is_ok_and(|s| s["config"]["state"] == state && s["state"] == "online")
+                && serde_json::from_slice::<serde_json::Value>(&m.payload).is_ok_and(|s| {
+                    s["config"]["state"] == state
+                        && s["state"] == "online"
+                        && s["ts"].as_i64().is_some_and(|ts| ts >= since)
+                })
         })
         .await
         .unwrap_or_else(|| panic!("a status with config state {state}"));
@@ -228,6 +238,30 @@ async fn pushed_configs_are_checked_tried_rolled_back_or_kept() {
         matches!(stopped, Ok(Ok(Ok(())))),
         "the gateway stops cleanly: {stopped:?}"
     );
+
+    // Started again from the local file, it runs the kept version 2.
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let config = GatewayConfig::from_toml_str(&local, "local.toml").expect("valid config");
+    let shutdown = CancellationToken::new();
+    let gateway = tokio::spawn(gridwatch_gateway::supervisor::run(
+        config,
+        Arc::new(SystemClock),
+        shutdown.clone(),
+    ));
+    let again = status_since(&mut sub, "applied", since).await;
+    assert_eq!(
+        (
+            again["config"]["version"].clone(),
+            again["devices_total"].clone()
+        ),
+        (2.into(), 2.into()),
+        "{again}"
+    );
+    shutdown.cancel();
+    let stopped = tokio::time::timeout(WAIT, gateway).await;
+    assert!(matches!(stopped, Ok(Ok(Ok(())))), "{stopped:?}");
     stop_sim.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(5), sim).await;
 }
