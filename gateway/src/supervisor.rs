@@ -392,3 +392,95 @@ fn peek_version(envelope: &[u8]) -> Option<u64> {
         .ok()
         .map(|b| b.version)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::remote::bundle::Bundle;
+    use gridwatch_telemetry::SystemClock;
+    use std::path::Path;
+
+    fn config_text(dir: &Path, gateway: &str, profile: &str) -> String {
+        format!(
+            "[gateway]\nid = \"{gateway}\"\nsite = \"s\"\nprofiles_dir = \"profiles\"\n\
+             [mqtt]\nhost = \"127.0.0.1\"\n\
+             [remote]\npublic_key_file = \"{}\"\ndir = \"{}\"\n\
+             [[devices]]\nid = \"m\"\nprofile = \"{profile}\"\nprotocol = \"modbus_tcp\"\n\
+             host = \"127.0.0.1\"\n",
+            dir.join("key.pub").display(),
+            dir.join("remote").display()
+        )
+    }
+
+    /// A supervisor running version 3 of a config with `[remote]` in `dir`.
+    fn supervisor(dir: &Path) -> (Supervisor, ed25519_dalek::SigningKey) {
+        let (private, public) = bundle::key_pair([9; 32]);
+        std::fs::write(dir.join("key.pub"), public).unwrap();
+        std::fs::create_dir_all(dir.join("profiles")).unwrap();
+        let local = dir.join("gateway.toml");
+        std::fs::write(&local, config_text(dir, "gw", "eastron-sdm120")).unwrap();
+        let (link, desk) = link();
+        let s = Supervisor {
+            clock: Arc::new(SystemClock),
+            link,
+            desk,
+            store: Store::open(&dir.join("remote")).unwrap(),
+            status: SharedConfigStatus::default(),
+            active: GatewayConfig::load(&local).unwrap(),
+            version: 3,
+        };
+        (s, bundle::private_key(&private).unwrap())
+    }
+
+    #[test]
+    fn a_config_with_its_own_profile_is_staged_and_loaded_as_check_loads_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, key) = supervisor(dir.path());
+        let profile = crate::profile::BUILT_IN
+            .iter()
+            .find(|(n, _)| *n == "eastron-sdm120")
+            .unwrap()
+            .1;
+        let b = Bundle {
+            version: 4,
+            config: config_text(dir.path(), "gw", "site-meter"),
+            profiles: [(
+                "site-meter.toml".to_owned(),
+                profile.replace("model = \"eastron-sdm120\"", "model = \"site-meter\""),
+            )]
+            .into(),
+        };
+        let (config, version) = s.prepare(&bundle::sign(&b, &key)).unwrap();
+        assert_eq!(version, 4);
+        assert_eq!(config.devices[0].profile.model, "site-meter");
+        assert!(dir
+            .path()
+            .join("remote/trial/profiles/site-meter.toml")
+            .is_file());
+    }
+
+    #[test]
+    fn another_gateway_an_old_version_or_a_missing_profile_is_refused_in_words() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, key) = supervisor(dir.path());
+        let push = |version, gateway: &str, profile: &str| {
+            let b = Bundle {
+                version,
+                config: config_text(dir.path(), gateway, profile),
+                profiles: Default::default(),
+            };
+            s.prepare(&bundle::sign(&b, &key)).map(|_| ()).unwrap_err()
+        };
+        let (v, why) = push(3, "gw", "eastron-sdm120");
+        assert_eq!(v, Some(3));
+        assert!(why.contains("not newer than version 3"), "{why}");
+        let (_, why) = push(4, "gw-other", "eastron-sdm120");
+        assert!(why.contains("keeps the gateway's identity"), "{why}");
+        let (_, why) = push(5, "gw", "no-such-meter");
+        assert!(
+            why.contains("version 5 does not pass check") && why.contains("no-such-meter"),
+            "{why}"
+        );
+        assert_eq!(s.store.discard_trial(), None, "a refused trial is removed");
+    }
+}
