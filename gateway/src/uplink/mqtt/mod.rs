@@ -32,27 +32,27 @@
 //! channel, so this task can wait on the broker, the outbox and the clock at
 //! once without cancelling a poll halfway.
 
+mod setup;
 pub mod status;
 pub mod window;
+
+pub(crate) use self::setup::{configure_security, reason};
 
 use self::status::{status_due, Published, StatusFigures};
 use self::window::{DeliveryWindow, Next, Publish};
 use crate::command::{Ack, Commands};
-use crate::config::{GatewayConfig, MqttConfig};
-use crate::net::io_reason;
+use crate::config::GatewayConfig;
 use crate::net::{jittered, words, Backoff};
 use crate::outbox::writer::OutboxHandle;
 use crate::outbox::StoredRecord;
 use crate::outbox::{Entry, ReadCursor};
 use crate::remote::{RemoteLink, CONFIG_DEVICE};
 use crate::status::Health;
-use gridwatch_telemetry::secret::read_secret_file;
 use gridwatch_telemetry::topic::TopicKind;
 use gridwatch_telemetry::topic::Topics;
 use gridwatch_telemetry::{Clock, GatewayId, GatewayState, SiteId};
 use rumqttc::{
     AsyncClient, ConnectionError, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet, QoS,
-    StateError, TlsConfiguration, Transport,
 };
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -571,41 +571,6 @@ impl Session {
     }
 }
 
-/// Applies `[mqtt]` TLS and credentials to `options` (secret files 0600, see
-/// [`gridwatch_telemetry::secret`]).
-pub(crate) fn configure_security(
-    options: &mut MqttOptions,
-    m: &MqttConfig,
-) -> Result<(), MqttSetupError> {
-    let read = |what: &'static str, path: &std::path::Path| {
-        std::fs::read(path).map_err(|source| MqttSetupError::Unreadable {
-            what,
-            path: path.to_owned(),
-            source,
-        })
-    };
-    if let Some(tls) = &m.tls {
-        let ca = read("the MQTT CA file", &tls.ca_file)?;
-        let client_auth = match &tls.client_auth {
-            Some((cert, key)) => Some((read("the MQTT client certificate", cert)?, {
-                gridwatch_telemetry::secret::check_private("the MQTT client key", key)?;
-                read("the MQTT client key", key)?
-            })),
-            None => None,
-        };
-        options.set_transport(Transport::Tls(TlsConfiguration::Simple {
-            ca,
-            alpn: None,
-            client_auth,
-        }));
-    }
-    if let Some(c) = &m.credentials {
-        let password = read_secret_file("the MQTT password file", &c.password_file)?;
-        options.set_credentials(c.username.clone(), password);
-    }
-    Ok(())
-}
-
 /// Resolves when the supervisor has a remote-config ack to publish; never
 /// without a link.
 async fn remote_ack_ready(remote: Option<&RemoteLink>) {
@@ -624,25 +589,5 @@ async fn drive(mut eventloop: EventLoop, events: mpsc::Sender<Result<Event, Conn
         if events.send(ev).await.is_err() || failed {
             break;
         }
-    }
-}
-
-/// A connection error in words for the log.
-pub(crate) fn reason(e: &ConnectionError) -> String {
-    match e {
-        ConnectionError::Io(io) => io_reason(io),
-        ConnectionError::MqttState(StateError::Io(io)) => io_reason(io),
-        ConnectionError::MqttState(StateError::ConnectionAborted) => {
-            "the broker closed the connection".into()
-        }
-        ConnectionError::MqttState(StateError::AwaitPingResp) => {
-            "the broker stopped answering pings".into()
-        }
-        ConnectionError::NetworkTimeout => "no answer to the connection attempt".into(),
-        ConnectionError::FlushTimeout => "sending timed out".into(),
-        ConnectionError::ConnectionRefused(code) => {
-            format!("the broker refused the connection: {code:?}")
-        }
-        other => other.to_string(),
     }
 }
