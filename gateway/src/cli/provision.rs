@@ -203,7 +203,28 @@ pub fn provision(args: &ProvisionArgs) -> Result<Provisioned, String> {
         }
     };
     write_file(&site_key_file, &key, 0o600)?;
-    let text = config_text(args, &host, port, &username, &password_file, &site_key_file);
+    // The public config key is copied beside the config: it is what the
+    // gateway keeps; the private half stays with the operator.
+    let config_key = match &args.config_key {
+        Some(given) => {
+            let text = std::fs::read_to_string(given)
+                .map_err(|e| format!("cannot read {}: {e}", given.display()))?;
+            crate::remote::bundle::public_key(&text)
+                .map_err(|e| format!("--config-key {}: {e}", given.display()))?;
+            let kept = args.out.join(super::remote::PUBLIC_KEY_FILE);
+            if std::path::absolute(given).ok() != std::path::absolute(&kept).ok() {
+                write_file(&kept, text.as_bytes(), 0o644)?;
+            }
+            Some(kept)
+        }
+        None => None,
+    };
+    let files = Files {
+        password: &password_file,
+        site_key: &site_key_file,
+        config_key: config_key.as_deref(),
+    };
+    let text = config_text(args, &host, port, &username, &files);
     check_text(&text)?;
     write_file(&config_file, text.as_bytes(), 0o640)?;
     Ok(Provisioned {
@@ -215,13 +236,19 @@ pub fn provision(args: &ProvisionArgs) -> Result<Provisioned, String> {
     })
 }
 
+/// The files the written config names.
+struct Files<'a> {
+    password: &'a Path,
+    site_key: &'a Path,
+    config_key: Option<&'a Path>,
+}
+
 fn config_text(
     args: &ProvisionArgs,
     host: &str,
     port: u16,
     username: &str,
-    password_file: &Path,
-    site_key_file: &Path,
+    files: &Files<'_>,
 ) -> String {
     let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_owned());
     let data = &args.data_dir;
@@ -236,11 +263,11 @@ fn config_text(
         site = args.site,
         prefix = args.prefix,
         ca = abs(&args.ca_file).display(),
-        password = abs(password_file).display(),
+        password = abs(files.password).display(),
         outbox = data.join("outbox").display(),
-        key = abs(site_key_file).display(),
+        key = abs(files.site_key).display(),
     );
-    if let Some(pub_key) = &args.config_key {
+    if let Some(pub_key) = files.config_key {
         text.push_str(&format!(
             "\n[remote]\npublic_key_file = \"{}\"\ndir = \"{}\"\n",
             abs(pub_key).display(),
@@ -292,8 +319,16 @@ mod tests {
     fn provision_writes_private_secrets_and_a_config_that_uses_them() {
         let dir = tempfile::tempdir().unwrap();
         let mut a = args(dir.path());
-        a.config_key = Some(dir.path().join("config-signing.pub"));
+        let operator = dir.path().join("operator");
+        super::super::remote::write_key_pair(&operator, false).unwrap();
+        a.config_key = Some(operator.join("config-signing.pub"));
+        a.out = dir.path().join("etc");
         let p = provision(&a).unwrap();
+        assert!(
+            a.out.join("config-signing.pub").is_file(),
+            "the public key is kept beside the config"
+        );
+        assert!(!a.out.join("config-signing.key").exists());
         assert_eq!(mode(&p.password_file), 0o600);
         assert_eq!(mode(&p.site_key_file), 0o600);
         assert_eq!(mode(&p.config_file), 0o640);
@@ -311,6 +346,12 @@ mod tests {
             p.password_file.display()
         )));
         assert!(text.contains("[remote]") && text.contains("port = 8883"));
+        assert!(text.contains(&format!(
+            "public_key_file = \"{}\"",
+            std::path::absolute(a.out.join("config-signing.pub"))
+                .unwrap()
+                .display()
+        )));
         // Once scan has appended a device, the config passes check.
         let with_device = format!(
             "{text}[[devices]]\nid = \"m\"\nprofile = \"eastron-sdm120\"\n\
