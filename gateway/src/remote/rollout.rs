@@ -39,6 +39,21 @@ pub fn compatible(running: &GatewayConfig, new: &GatewayConfig) -> Result<(), St
                 .into(),
         );
     }
+    if let (Some(r), Some(slowest)) = (
+        &new.remote,
+        new.devices.iter().max_by_key(|d| d.poll_interval_ms),
+    ) {
+        if r.grace_period_s.saturating_mul(1000) <= slowest.poll_interval_ms {
+            return Err(format!(
+                "its grace period ({} s) is not longer than {}'s poll interval ({} ms), so \
+                 that device could not answer before the config is judged; raise \
+                 [remote] grace_period_s",
+                r.grace_period_s,
+                slowest.id.as_str(),
+                slowest.poll_interval_ms
+            ));
+        }
+    }
     if new.mqtt.topic_prefix != running.mqtt.topic_prefix {
         return Err(format!(
             "it moves the topic prefix from {:?} to {:?}, where no ack would be seen",
@@ -158,6 +173,23 @@ mod tests {
         assert!(admissible(3, 2).is_ok());
         assert!(admissible(2, 2).unwrap_err().contains("not newer"));
         assert!(admissible(1, 2).is_err());
+    }
+
+    #[test]
+    fn a_grace_period_shorter_than_a_poll_interval_is_refused() {
+        let text = |grace: u32, poll: u32| {
+            format!(
+                "[gateway]\nid = \"gw\"\nsite = \"s\"\n[mqtt]\nhost = \"127.0.0.1\"\n\
+                 [remote]\npublic_key_file = \"/k\"\ndir = \"/d\"\ngrace_period_s = {grace}\n\
+                 [[devices]]\nid = \"slow\"\nprofile = \"eastron-sdm120\"\n\
+                 protocol = \"modbus_tcp\"\nhost = \"127.0.0.1\"\npoll_interval_ms = {poll}\n"
+            )
+        };
+        let load = |t: String| GatewayConfig::from_toml_str(&t, "t").unwrap();
+        let running = load(text(60, 1000));
+        assert!(compatible(&running, &load(text(60, 30_000))).is_ok());
+        let why = compatible(&running, &load(text(60, 60_000))).unwrap_err();
+        assert!(why.contains("slow's poll interval (60000 ms)"), "{why}");
     }
 
     #[test]
