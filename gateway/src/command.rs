@@ -39,6 +39,8 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use gridwatch_telemetry::topic::CONFIG_DEVICE;
+
 /// A command as sent by an operator or analytics.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -218,6 +220,14 @@ impl Commands {
             result: None,
             error: None,
         };
+        if device == CONFIG_DEVICE {
+            // A signed config reaches here only when [remote] is off.
+            ack.error = Some(format!(
+                "gateway {} takes no remote configs: its config has no [remote] table",
+                self.gateway
+            ));
+            return ack;
+        }
         let command = match parse(payload) {
             Ok(c) => c,
             Err(e) => {
@@ -473,6 +483,11 @@ host = "127.0.0.1"
             .execute("pile-1", br#"{"action":"socket_on"}"#, Timestamp(5))
             .await;
         assert!(ack.error.unwrap().contains("needs \"socket\""));
+        let ack = c.execute("_config", b"{}", Timestamp(5)).await;
+        assert!(ack
+            .error
+            .unwrap()
+            .contains("takes no remote configs: its config has no [remote]"));
         let ack = c
             .execute("pile-1", br#"{"action":"explode"}"#, Timestamp(5))
             .await;

@@ -46,16 +46,45 @@ pub async fn run(
     clock: Arc<dyn Clock>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    run_with(config, clock, shutdown, Supervision::default()).await
+}
+
+/// What the remote-config supervisor (`crate::supervisor`) gives each run
+/// of the daemon: the health it judges a config on trial by, and the link
+/// signed configs and their acks travel on.
+#[derive(Debug, Clone, Default)]
+pub struct Supervision {
+    /// The counters this run fills (a fresh one per run).
+    pub health: Option<Arc<Health>>,
+    /// Signed configs in, acks out.
+    pub remote: Option<crate::remote::RemoteLink>,
+}
+
+/// The health counters for a run of `config`.
+pub fn health_for(config: &GatewayConfig) -> Health {
+    Health::new(
+        config.gateway.id.clone(),
+        config.gateway.site.clone(),
+        u32::try_from(config.devices.len() + config.readers.len()).unwrap_or(u32::MAX),
+    )
+}
+
+/// [`run`], supervised: see [`Supervision`].
+pub async fn run_with(
+    config: GatewayConfig,
+    clock: Arc<dyn Clock>,
+    shutdown: CancellationToken,
+    supervision: Supervision,
+) -> anyhow::Result<()> {
     // Two rustls crypto back ends are built in (rumqttc's and reqwest's);
     // rustls then refuses to guess, so name one. Already set is fine.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let span = info_span!("gateway", gateway = %config.gateway.id, site = %config.gateway.site);
     async move {
-        let health = Arc::new(Health::new(
-            config.gateway.id.clone(),
-            config.gateway.site.clone(),
-            u32::try_from(config.devices.len() + config.readers.len()).unwrap_or(u32::MAX),
-        ));
+        let health = supervision
+            .health
+            .clone()
+            .unwrap_or_else(|| Arc::new(health_for(&config)));
 
         // The outbox first: sequence numbers come from it.
         let (_temporary, dir) = match &config.outbox.dir {
@@ -142,11 +171,12 @@ pub async fn run(
                 crate::command::Commands::new(&config)
                     .with_rtu_buses(&buses)
                     .with_cjt188_lines(&serial_lines.cjt188),
-            );
+            )
+            .with_remote(supervision.remote.clone());
         let influx_uplink = config
             .influx
             .as_ref()
-            .map(|i| InfluxUplink::new(i, outbox.clone(), &dir))
+            .map(|i| InfluxUplink::new(i, outbox.clone(), &dir).map(|u| u.with_health(health.clone())))
             .transpose()?;
 
         let (sender, records) = outbox::queue();
@@ -199,6 +229,15 @@ pub async fn run(
         // Only pollers and readers hold senders now, so the queue closes when they end.
         drop(sender);
 
+        let metrics_task = config.metrics.map(|m| {
+            let sources = crate::metrics::Sources {
+                health: health.clone(),
+                outbox: outbox.clone(),
+                uplinks: uplink_names.clone(),
+                clock: clock.clone(),
+            };
+            tokio::spawn(crate::metrics::serve(m.listen, sources, shutdown.clone()).in_current_span())
+        });
         let uplink_stop = CancellationToken::new();
         let uplink_task = tokio::spawn(uplink.run(uplink_stop.clone()).in_current_span());
         let influx_task = influx_uplink
@@ -228,6 +267,13 @@ pub async fn run(
             if let Err(e) = edge.await {
                 error!("the edge outputs task ended abnormally: {e}");
             }
+        }
+        // The port is free again before a restart with a new config binds it.
+        if let Some(Err(e)) = match metrics_task {
+            Some(t) => Some(t.await),
+            None => None,
+        } {
+            error!("the metrics endpoint ended abnormally: {e}");
         }
         // The writer ends when the pollers' queue closes, syncing what they sent.
         if let Err(e) = writer_task.await {

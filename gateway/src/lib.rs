@@ -52,14 +52,17 @@ pub mod config;
 mod daemon;
 pub mod devices;
 pub mod edge;
+pub mod metrics;
 pub mod net;
 pub mod outbox;
 pub mod profile;
 pub mod pseudonym;
 pub mod readers;
+pub mod remote;
 pub mod scan;
 pub mod sd_notify;
 pub mod status;
+pub mod supervisor;
 pub mod toml_file;
 pub mod uplink;
 

@@ -35,7 +35,7 @@ pub use alert::{Alert, AlertState, Evidence, Severity};
 pub use event::{Event, EventKind};
 pub use ids::{DeviceId, GatewayId, SiteId};
 pub use reading::{DeviceKind, Reading};
-pub use status::{GatewayState, SeqGap, Status};
+pub use status::{ConfigState, ConfigStatus, GatewayState, SeqGap, Status};
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};
 
 /// Version of the JSON payload schema. Bumped on any change a consumer could

@@ -63,6 +63,40 @@ pub struct Status {
     /// that do not say.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clock_synced: Option<bool>,
+    /// Which config the gateway runs and how its last remote config went,
+    /// for gateways managed from afar (`[remote]`); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<ConfigStatus>,
+}
+
+/// The config a gateway runs, as told in its status: an operator who pushed
+/// a signed config sees here whether it is on trial, kept, rolled back or
+/// refused, even when the ack on `cmd-ack/_config` was missed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigStatus {
+    /// Version of the config running now (0: the installer's local file).
+    pub version: u64,
+    /// How the last change went.
+    pub state: ConfigState,
+    /// Why, when the last pushed config was rolled back or refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// The closed set of outcomes of a remote config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConfigState {
+    /// Running the config on the gateway's disk; nothing pushed yet.
+    Local,
+    /// A pushed config runs and is watched until its grace period ends.
+    Trial,
+    /// The pushed config survived its grace period and is now current.
+    Applied,
+    /// The pushed config failed in its grace period; the previous one runs again.
+    RolledBack,
+    /// The pushed config was not applied (signature, version or check).
+    Refused,
 }
 
 /// A range of one device's seqs that will never be used (inclusive).

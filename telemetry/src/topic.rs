@@ -62,6 +62,11 @@ impl Default for Topics {
 /// The default topic prefix.
 pub const DEFAULT_PREFIX: &str = "gw";
 
+/// The `cmd` topic level signed gateway configs are addressed to
+/// (`{prefix}/{site}/{gateway}/cmd/_config`, acked on `cmd-ack/_config`);
+/// no device may take this id.
+pub const CONFIG_DEVICE: &str = "_config";
+
 impl Topics {
     /// Topics under `prefix` (no trailing slash).
     pub fn new(prefix: impl Into<String>) -> Self {

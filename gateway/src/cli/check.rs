@@ -135,6 +135,18 @@ fn summary_text(config: &GatewayConfig) -> String {
             if i.gzip { ", gzip" } else { "" }
         );
     }
+    if let Some(r) = &config.remote {
+        let _ = writeln!(
+            out,
+            "remote config: signed with the key in {}, tried for {} before it is kept; kept in {}",
+            r.public_key_file.display(),
+            words(r.grace_period()),
+            r.dir.display()
+        );
+    }
+    if let Some(m) = &config.metrics {
+        let _ = writeln!(out, "metrics: http://{}/metrics", m.listen);
+    }
     let mut profiles: BTreeMap<&str, &Profile> = BTreeMap::new();
     for d in &config.devices {
         profiles.insert(d.profile.model.as_str(), &d.profile);
@@ -214,6 +226,12 @@ fn summary_json(config: &GatewayConfig) -> serde_json::Value {
             "max_age_s": config.outbox.max_age_s,
         },
         "influx": config.influx.as_ref().map(|i| i.url.clone()),
+        "remote": config.remote.as_ref().map(|r| json!({
+            "public_key_file": r.public_key_file,
+            "dir": r.dir,
+            "grace_period_s": r.grace_period_s,
+        })),
+        "metrics": config.metrics.map(|m| m.listen.to_string()),
         "devices": devices,
         "readers": super::readers::summary_json(config),
     })

@@ -9,10 +9,13 @@
 
 mod check;
 pub mod credentials;
+mod provision;
 mod reach;
 mod readers;
+mod remote;
 mod scan;
 mod scan_cjt188;
+mod scan_dlt645;
 pub mod selftest;
 mod watch;
 
@@ -85,7 +88,7 @@ enum Command {
         #[arg(long, value_name = "DEVICE")]
         port: Option<PathBuf>,
         /// What the line at --port speaks [default: modbus].
-        #[arg(long, value_parser = ["modbus", "cjt188"], requires = "port")]
+        #[arg(long, value_parser = ["modbus", "cjt188", "dlt645"], requires = "port")]
         protocol: Option<String>,
         /// Baud rates to try on a line, e.g. 9600 or 9600,19200
         /// [default: 9600,19200,4800,38400,115200,2400].
@@ -105,6 +108,11 @@ enum Command {
         /// [[buses]] for a line) to this config.
         #[arg(long, value_name = "CONFIG")]
         append: Option<PathBuf>,
+        /// Look for a DL/T 645 meter on the line (`--port`) instead of
+        /// Modbus units: the read-address request to AAAAAAAAAAAA at each
+        /// baud rate [default: 2400,1200,4800,9600]. One meter per line.
+        #[arg(long, requires = "port", conflicts_with = "parity")]
+        dlt645: bool,
     },
     /// Check that this gateway works here: every device answers a read, the
     /// broker and InfluxDB accept a test write, the outbox has room, the
@@ -176,6 +184,16 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Make the key pair that signs remote configs: the private key stays
+    /// with the operator, the public key goes to each gateway's [remote].
+    ConfigKeygen(remote::KeygenArgs),
+    /// Check a config (and profiles) and sign it at a version, for
+    /// publishing to the gateway's cmd/_config topic.
+    ConfigSign(remote::SignArgs),
+    /// Make a new gateway's identity and secrets (broker password, site
+    /// key; mode 0600) and the config that uses them; prints the broker's
+    /// password-file entry and ACL lines.
+    Provision(provision::ProvisionArgs),
 }
 
 /// Entry point of the binary.
@@ -210,10 +228,23 @@ pub fn main() -> ExitCode {
             timeout_ms,
             append,
             protocol,
+            dlt645,
         } => match (host, port) {
-            (Some(_), _) if protocol.is_some() => {
-                eprintln!("error: --protocol is for a serial line (--port), not --host");
+            (Some(_), _) if protocol.is_some() || dlt645 => {
+                eprintln!(
+                    "error: --protocol and --dlt645 are for a serial line (--port), not --host"
+                );
                 ExitCode::from(EXIT_CONFIG)
+            }
+            (None, Some(_)) if dlt645 && protocol.as_deref().is_some_and(|p| p != "dlt645") => {
+                eprintln!(
+                    "error: --dlt645 and --protocol {} contradict each other",
+                    protocol.unwrap_or_default()
+                );
+                ExitCode::from(EXIT_CONFIG)
+            }
+            (None, Some(port)) if dlt645 || protocol.as_deref() == Some("dlt645") => {
+                scan_dlt645::run(&port, &baud, timeout_ms.unwrap_or(500), append.as_deref())
             }
             (None, Some(port)) if protocol.as_deref() == Some("cjt188") => scan_cjt188::run(
                 &port,
@@ -295,6 +326,9 @@ pub fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::ConfigKeygen(args) => remote::keygen(&args),
+        Command::ConfigSign(args) => remote::sign(&args),
+        Command::Provision(args) => provision::run(&args),
         Command::Run => {
             let config = match GatewayConfig::load(&cli.config) {
                 Ok(c) => c,
@@ -390,7 +424,7 @@ async fn run_until_signal(config: GatewayConfig) -> anyhow::Result<()> {
         tracing::info!("stop requested");
         signals.cancel();
     });
-    crate::run(config, Arc::new(SystemClock), shutdown).await
+    crate::supervisor::run(config, Arc::new(SystemClock), shutdown).await
 }
 
 #[cfg(unix)]

@@ -68,7 +68,7 @@ fn setup() -> Result<(Vec<Arc<Profile>>, tokio::runtime::Runtime), ExitCode> {
 }
 
 /// Appends `text` (config tables) to `file` and says what to do next.
-fn append_to(file: &Path, text: &str) -> Result<(), ExitCode> {
+pub(super) fn append_to(file: &Path, text: &str) -> Result<(), ExitCode> {
     let written = std::fs::OpenOptions::new()
         .append(true)
         .open(file)

@@ -23,6 +23,7 @@ use crate::profile::{Profile, ProfileError, ProfileLibrary};
 use crate::toml_file::{FieldError, SourceFile};
 use gridwatch_telemetry::{DeviceId, GatewayId, SiteId};
 pub use host::{HostNeed, NeedKind};
+pub use raw::remote::{MetricsConfig, RemoteConfig};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -90,6 +91,10 @@ pub struct GatewayConfig {
     /// Files and serial ports the config names, checked against this host
     /// by [`Self::host_problems`].
     pub host_needs: Vec<HostNeed>,
+    /// Signed configs pushed from afar (`[remote]`), when enabled.
+    pub remote: Option<RemoteConfig>,
+    /// The Prometheus endpoint (`[metrics]`), when enabled.
+    pub metrics: Option<MetricsConfig>,
 }
 
 /// The `[gateway]` table.

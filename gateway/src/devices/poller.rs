@@ -97,10 +97,29 @@ impl<D: Device> Poller<D> {
                 _ = wait => {}
                 _ = shutdown.cancelled() => break,
             }
+            let started = tokio::time::Instant::now();
             let outcome = tokio::select! {
                 outcome = self.device.poll() => outcome,
                 _ = shutdown.cancelled() => break,
             };
+            // A device that answers only with exceptions (a converter
+            // saying "no such unit") gave nothing: counted as unanswered.
+            let (answered, partial) = match &outcome {
+                PollOutcome::Unreachable(_) => (false, false),
+                PollOutcome::Answered {
+                    measurements,
+                    errors,
+                } => (
+                    !measurements.is_empty() || errors.is_empty(),
+                    !errors.is_empty(),
+                ),
+            };
+            self.health.record_poll(
+                self.stamp.device().as_str(),
+                answered,
+                partial,
+                started.elapsed(),
+            );
             let now = self.clock.now();
             let delivered = match outcome {
                 PollOutcome::Unreachable(reason) => {
@@ -147,6 +166,7 @@ impl<D: Device> Poller<D> {
                 if was == State::Online {
                     self.health.device_down();
                 }
+                self.health.record_offline(device.as_str());
                 warn!(
                     "{device} at {address} did not answer {} polls in a row ({reason}); \
                      reporting it offline and retrying at most {} apart until it returns",

@@ -11,6 +11,7 @@
 //! [`rtu`] does the same on a serial line, for each baud rate and parity.
 
 pub mod cjt188;
+pub mod dlt645;
 pub mod rtu;
 
 use crate::bus::modbus_tcp::ModbusTcpBus;

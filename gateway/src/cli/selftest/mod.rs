@@ -11,6 +11,7 @@
 
 mod local;
 pub mod probe;
+mod remote;
 
 use crate::config::GatewayConfig;
 use serde::Serialize;
@@ -128,6 +129,7 @@ pub async fn checks(config: &GatewayConfig, options: &Options) -> Vec<Check> {
     checks.push(probe::influx(config, options.timeout).await);
     checks.push(local::outbox(config, options.min_free_mb));
     checks.push(local::clock());
+    checks.push(remote::remote(config));
     if options.outputs {
         checks.push(local::outputs(config).await);
     }

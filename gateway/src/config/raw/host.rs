@@ -61,6 +61,13 @@ pub(super) fn needs(src: &SourceFile, raw: &RawConfig, base_dir: Option<&Path>) 
             NeedKind::File,
         );
     }
+    if let Some(r) = &raw.remote {
+        add(
+            Some(&r.public_key_file),
+            "remote.public_key_file".into(),
+            NeedKind::File,
+        );
+    }
     for (i, b) in raw.buses.iter().enumerate() {
         add(
             Some(b.get_ref().port_spanned()),

@@ -72,6 +72,7 @@ pub struct InfluxUplink {
     client: reqwest::Client,
     dead_letter: PathBuf,
     outbox: Arc<OutboxHandle>,
+    health: Option<Arc<crate::status::Health>>,
 }
 
 enum Auth {
@@ -148,7 +149,21 @@ impl InfluxUplink {
                 .unwrap_or_else(|| outbox_dir.join("dead-letter-influx.lp")),
             outbox,
             config: config.clone(),
+            health: None,
         })
+    }
+
+    /// Reports each write's outcome to `health` (metrics, and the judging
+    /// of a remote config on trial).
+    pub fn with_health(mut self, health: Arc<crate::status::Health>) -> Self {
+        self.health = Some(health);
+        self
+    }
+
+    fn record(&self, up: bool) {
+        if let Some(h) = &self.health {
+            h.record_uplink(NAME, up);
+        }
     }
 
     /// Delivers the outbox until `shutdown`; then it has [`DRAIN_TIME`] to
@@ -204,6 +219,7 @@ impl InfluxUplink {
                 };
                 match written {
                     Verdict::Written => {
+                        self.record(true);
                         backoff.reset();
                         if failing {
                             failing = false;
@@ -226,6 +242,7 @@ impl InfluxUplink {
                             jittered(backoff.next_delay(), rand::random::<f64>())
                         });
                         failing = true;
+                        self.record(false);
                         warn!(
                             "InfluxDB at {} did not take {} lines ({message}); retrying in {}",
                             self.config.url,

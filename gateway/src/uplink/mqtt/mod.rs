@@ -23,32 +23,36 @@
 //! command runs in its own task ([`crate::command`]) and its ack is published
 //! on `…/cmd-ack/{device}`. Acks are answers, not measurements: they do not
 //! go through the outbox, and an ack for a connection that dropped is lost
-//! (the sender sees no ack and may ask again).
+//! (the sender sees no ack and may ask again). A signed config on
+//! `…/cmd/_config` goes to the remote-config supervisor instead, when
+//! `[remote]` is on ([`crate::remote`]); its ack is published by whichever
+//! run of the daemon is connected when the outcome is known.
 //!
 //! A driver task polls rumqttc's event loop and forwards its events on a
 //! channel, so this task can wait on the broker, the outbox and the clock at
 //! once without cancelling a poll halfway.
 
+mod setup;
 pub mod status;
 pub mod window;
+
+pub(crate) use self::setup::{configure_security, reason};
 
 use self::status::{status_due, Published, StatusFigures};
 use self::window::{DeliveryWindow, Next, Publish};
 use crate::command::{Ack, Commands};
-use crate::config::{GatewayConfig, MqttConfig};
-use crate::net::io_reason;
+use crate::config::GatewayConfig;
 use crate::net::{jittered, words, Backoff};
 use crate::outbox::writer::OutboxHandle;
 use crate::outbox::StoredRecord;
 use crate::outbox::{Entry, ReadCursor};
+use crate::remote::{RemoteLink, CONFIG_DEVICE};
 use crate::status::Health;
-use gridwatch_telemetry::secret::read_secret_file;
 use gridwatch_telemetry::topic::TopicKind;
 use gridwatch_telemetry::topic::Topics;
 use gridwatch_telemetry::{Clock, GatewayId, GatewayState, SiteId};
 use rumqttc::{
     AsyncClient, ConnectionError, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet, QoS,
-    StateError, TlsConfiguration, Transport,
 };
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -89,6 +93,7 @@ pub struct MqttUplink {
     health: Arc<Health>,
     outbox: Arc<OutboxHandle>,
     commands: Commands,
+    remote: Option<RemoteLink>,
 }
 
 /// Acks of commands carried out, on their way to be published.
@@ -118,6 +123,12 @@ impl MqttUplink {
         options.set_keep_alive(Duration::from_secs(u64::from(m.keep_alive_s)));
         options.set_clean_session(false);
         options.set_inflight(m.inflight.max(1));
+        // Signed configs (`cmd/_config`) are larger than rumqttc's 10 KiB
+        // default; a larger packet would end every connection.
+        options.set_max_packet_size(
+            crate::remote::bundle::MAX_ENVELOPE_BYTES + 4096,
+            options.max_packet_size().max(10 * 1024),
+        );
         configure_security(&mut options, m)?;
         Ok(Self {
             options,
@@ -132,7 +143,15 @@ impl MqttUplink {
             health,
             outbox,
             commands: Commands::new(config),
+            remote: None,
         })
+    }
+
+    /// Hands signed configs (`…/cmd/_config`) to the supervisor through
+    /// `link` and publishes the acks it decides.
+    pub fn with_remote(mut self, link: Option<RemoteLink>) -> Self {
+        self.remote = link;
+        self
     }
 
     /// Replaces the command executor (the daemon's knows the running
@@ -217,6 +236,7 @@ impl MqttUplink {
                     if shutdown.is_cancelled() {
                         break;
                     }
+                    self.health.record_uplink(NAME, false);
                     let delay = jittered(backoff.next_delay(), rand::random::<f64>());
                     let broker = &self.broker;
                     if was_connected {
@@ -303,6 +323,9 @@ impl MqttUplink {
                 },
                 _ = tokio::time::sleep(rate_wait.unwrap_or_default()), if rate_wait.is_some() => {},
                 Some(ack) = acks.recv() => s.publish_ack(self, &client, ack),
+                _ = remote_ack_ready(self.remote.as_ref()), if s.connected => {
+                    s.publish_remote_acks(self, &client);
+                },
                 _ = status_check.tick() => {
                     // Devices came or went, the outbox moved, or a minute passed.
                     let current = self.status_message(GatewayState::Online).0;
@@ -333,6 +356,13 @@ impl MqttUplink {
         let (TopicKind::Cmd, Some(device)) = (parts.kind, parts.device) else {
             return;
         };
+        if let (CONFIG_DEVICE, Some(remote)) = (device, &self.remote) {
+            info!("a signed config arrived ({} bytes)", payload.len());
+            if !remote.submit(payload.to_vec()) {
+                warn!("signed configs are already waiting; this one is dropped without an ack");
+            }
+            return;
+        }
         info!("command for {device}: {}", String::from_utf8_lossy(payload));
         if commands
             .try_send((device.to_owned(), payload.to_vec()))
@@ -429,6 +459,15 @@ impl Session {
         }
     }
 
+    /// Publishes the acks of remote configs decided meanwhile.
+    fn publish_remote_acks(&mut self, uplink: &MqttUplink, client: &AsyncClient) {
+        if let Some(remote) = &uplink.remote {
+            for ack in remote.take_acks() {
+                self.publish_ack(uplink, client, ack);
+            }
+        }
+    }
+
     fn publish_status(
         &mut self,
         uplink: &MqttUplink,
@@ -507,10 +546,12 @@ impl Session {
                     self.reader.next_id()
                 );
                 self.connected = true;
+                uplink.health.record_uplink(NAME, true);
                 backoff.reset();
                 if let Err(e) = self.publish_status(uplink, client, GatewayState::Online) {
                     warn!("could not queue the online status: {e}");
                 }
+                self.publish_remote_acks(uplink, client);
                 let commands =
                     uplink
                         .topics
@@ -530,39 +571,13 @@ impl Session {
     }
 }
 
-/// Applies `[mqtt]` TLS and credentials to `options` (secret files 0600, see
-/// [`gridwatch_telemetry::secret`]).
-pub(crate) fn configure_security(
-    options: &mut MqttOptions,
-    m: &MqttConfig,
-) -> Result<(), MqttSetupError> {
-    let read = |what: &'static str, path: &std::path::Path| {
-        std::fs::read(path).map_err(|source| MqttSetupError::Unreadable {
-            what,
-            path: path.to_owned(),
-            source,
-        })
-    };
-    if let Some(tls) = &m.tls {
-        let ca = read("the MQTT CA file", &tls.ca_file)?;
-        let client_auth = match &tls.client_auth {
-            Some((cert, key)) => Some((read("the MQTT client certificate", cert)?, {
-                gridwatch_telemetry::secret::check_private("the MQTT client key", key)?;
-                read("the MQTT client key", key)?
-            })),
-            None => None,
-        };
-        options.set_transport(Transport::Tls(TlsConfiguration::Simple {
-            ca,
-            alpn: None,
-            client_auth,
-        }));
+/// Resolves when the supervisor has a remote-config ack to publish; never
+/// without a link.
+async fn remote_ack_ready(remote: Option<&RemoteLink>) {
+    match remote {
+        Some(r) => r.ack_ready().await,
+        None => std::future::pending().await,
     }
-    if let Some(c) = &m.credentials {
-        let password = read_secret_file("the MQTT password file", &c.password_file)?;
-        options.set_credentials(c.username.clone(), password);
-    }
-    Ok(())
 }
 
 /// Polls the event loop and forwards every event, until the first error
@@ -574,25 +589,5 @@ async fn drive(mut eventloop: EventLoop, events: mpsc::Sender<Result<Event, Conn
         if events.send(ev).await.is_err() || failed {
             break;
         }
-    }
-}
-
-/// A connection error in words for the log.
-pub(crate) fn reason(e: &ConnectionError) -> String {
-    match e {
-        ConnectionError::Io(io) => io_reason(io),
-        ConnectionError::MqttState(StateError::Io(io)) => io_reason(io),
-        ConnectionError::MqttState(StateError::ConnectionAborted) => {
-            "the broker closed the connection".into()
-        }
-        ConnectionError::MqttState(StateError::AwaitPingResp) => {
-            "the broker stopped answering pings".into()
-        }
-        ConnectionError::NetworkTimeout => "no answer to the connection attempt".into(),
-        ConnectionError::FlushTimeout => "sending timed out".into(),
-        ConnectionError::ConnectionRefused(code) => {
-            format!("the broker refused the connection: {code:?}")
-        }
-        other => other.to_string(),
     }
 }

@@ -26,6 +26,9 @@ pub struct StatusFigures {
     pub outbox_pending: u64,
     /// Records the outbox dropped since start.
     pub outbox_dropped: u64,
+    /// The running config's version and state, with `[remote]` on: an
+    /// operator waits for its change.
+    pub config: Option<(u64, gridwatch_telemetry::ConfigState)>,
 }
 
 impl StatusFigures {
@@ -35,6 +38,7 @@ impl StatusFigures {
             devices_online: status.devices_online,
             outbox_pending: status.outbox_pending,
             outbox_dropped: status.outbox_dropped,
+            config: status.config.as_ref().map(|c| (c.version, c.state)),
         }
     }
 }
@@ -81,6 +85,7 @@ mod tests {
             devices_online,
             outbox_pending,
             outbox_dropped,
+            config: None,
         }
     }
 
