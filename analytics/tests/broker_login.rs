@@ -11,7 +11,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
-use support::{free_port, observer, socket_reading, MOSQUITTO};
+use support::{free_port, observer, socket_reading};
 use tokio_util::sync::CancellationToken;
 
 const T0: i64 = 1_764_000_000_000;
@@ -60,13 +60,9 @@ impl Drop for Broker {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn analytics_logs_in_over_tls_with_a_password_file() {
-    if !Path::new(MOSQUITTO).exists() {
-        assert!(
-            std::env::var_os("GRIDWATCH_ALLOW_MISSING_SERVERS").is_some(),
-            "{MOSQUITTO} is not installed; set GRIDWATCH_ALLOW_MISSING_SERVERS=1 to skip"
-        );
+    let Some(mosquitto) = gridwatch_testkit::require(gridwatch_testkit::Server::Mosquitto) else {
         return;
-    }
+    };
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
     make_secrets(d);
@@ -83,7 +79,7 @@ async fn analytics_logs_in_over_tls_with_a_password_file() {
     )
     .unwrap();
     let _broker = Broker(
-        Command::new(MOSQUITTO)
+        Command::new(&mosquitto)
             .arg("-c")
             .arg(d.join("mosquitto.conf"))
             .stdout(Stdio::null())

@@ -196,7 +196,8 @@ async fn after_a_broker_restart_analytics_subscribes_again() {
     // The broker restarts without persistence: the session and the
     // subscription are gone, and analytics must make them again.
     broker.stop();
-    let broker = Mosquitto::start_on(port).expect("mosquitto restarts on the same port");
+    let broker =
+        Mosquitto::start_on(port, Default::default()).expect("mosquitto restarts on the same port");
     broker
         .wait_for_subscription("analytics-restart", FILTER, Duration::from_secs(15))
         .await;

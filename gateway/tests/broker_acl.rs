@@ -162,13 +162,9 @@ async fn suback(rx: &mut mpsc::UnboundedReceiver<Packet>) -> Vec<SubscribeReason
 
 #[tokio::test]
 async fn the_shipped_acl_keeps_every_client_to_its_own_topics() {
-    if !Path::new("/usr/sbin/mosquitto").exists() {
-        assert!(
-            std::env::var_os("GRIDWATCH_ALLOW_MISSING_SERVERS").is_some(),
-            "/usr/sbin/mosquitto is not installed; set GRIDWATCH_ALLOW_MISSING_SERVERS=1 to skip"
-        );
+    let Some(mosquitto) = gridwatch_testkit::require(gridwatch_testkit::Server::Mosquitto) else {
         return;
-    }
+    };
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     // Mosquitto started as root reads its files as its own user.
@@ -193,7 +189,7 @@ async fn the_shipped_acl_keeps_every_client_to_its_own_topics() {
     let (main, local) = (free_port().await, free_port().await);
     std::fs::write(dir.join("mosquitto.conf"), adapt_conf(dir, main, local)).unwrap();
     let broker = Broker(
-        Command::new("/usr/sbin/mosquitto")
+        Command::new(&mosquitto)
             .arg("-c")
             .arg(dir.join("mosquitto.conf"))
             .stdout(Stdio::null())

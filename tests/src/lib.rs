@@ -4,134 +4,17 @@
 //!
 //! Servers bind ports picked by the OS (port 0 first, then handed over), never
 //! a fixed port, so tests do not collide with each other or with a system
-//! service on the standard port.
+//! service on the standard port. Mosquitto, free ports and scratch
+//! directories come from the test kit (`gridwatch-testkit`), which also holds
+//! the one rule for a missing server.
 
 pub mod packaging;
 pub mod smtp;
 pub mod webdriver;
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+pub use gridwatch_testkit::{free_port, wait_for_listener, Mosquitto, TempDir};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
-
-/// A loopback port that was free a moment ago.
-pub fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral loopback port");
-    l.local_addr().expect("local addr").port()
-}
-
-/// A fresh, empty directory under the system temp dir, removed on drop.
-pub struct TempDir(PathBuf);
-
-impl TempDir {
-    /// Creates the directory, named after `tag` so leftovers are recognisable.
-    pub fn new(tag: &str) -> Self {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let p = std::env::temp_dir().join(format!(
-            "gridwatch-{tag}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        ));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).expect("create temp dir");
-        TempDir(p)
-    }
-
-    /// The directory.
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Where the Mosquitto binary is, if installed.
-pub fn mosquitto_binary() -> Option<PathBuf> {
-    [
-        "/usr/sbin/mosquitto",
-        "/usr/bin/mosquitto",
-        "/usr/local/sbin/mosquitto",
-    ]
-    .iter()
-    .map(PathBuf::from)
-    .find(|p| p.exists())
-}
-
-/// A Mosquitto process of the test's own on a free loopback port.
-pub struct Mosquitto {
-    child: Child,
-    port: u16,
-    _dir: TempDir,
-}
-
-impl Mosquitto {
-    /// Starts Mosquitto and waits until it accepts connections. Panics with a
-    /// message saying how to install it when it is missing: the test script
-    /// installs it, so a missing binary is a broken setup, not a skip.
-    pub fn start() -> Mosquitto {
-        let bin = mosquitto_binary()
-            .expect("mosquitto is not installed; run scripts/test, which installs it (apt-get install -y mosquitto)");
-        let mut last_err = String::new();
-        for _attempt in 0..5 {
-            let dir = TempDir::new("mosquitto");
-            let port = free_port();
-            let conf = dir.path().join("mosquitto.conf");
-            std::fs::write(
-                &conf,
-                format!(
-                    "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest file {}\nlog_type error\nlog_type warning\nlog_type notice\n",
-                    dir.path().join("mosquitto.log").display()
-                ),
-            )
-            .expect("write mosquitto.conf");
-            let mut child = Command::new(&bin)
-                .arg("-c")
-                .arg(&conf)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("spawn mosquitto");
-            match wait_for_listener(&mut child, port, Duration::from_secs(10)) {
-                Ok(()) => {
-                    return Mosquitto {
-                        child,
-                        port,
-                        _dir: dir,
-                    }
-                }
-                Err(status) => {
-                    last_err = format!(
-                        "mosquitto {status}: {}",
-                        std::fs::read_to_string(dir.path().join("mosquitto.log"))
-                            .unwrap_or_default()
-                    );
-                }
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        panic!("could not start mosquitto on a free port: {last_err}");
-    }
-
-    /// The port it listens on (127.0.0.1).
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-}
-
-impl Drop for Mosquitto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use std::time::Duration;
 
 /// A message seen by a [`Subscriber`].
 #[derive(Debug, Clone)]
@@ -231,23 +114,6 @@ impl Drop for Subscriber {
     fn drop(&mut self) {
         self.task.abort();
     }
-}
-
-/// Waits until `child` accepts connections on loopback `port`. `Err` says
-/// why not: it exited (with its status) or the time ran out.
-fn wait_for_listener(child: &mut Child, port: u16, within: Duration) -> Result<(), String> {
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if let Ok(Some(status)) = child.try_wait() {
-            return Err(format!("exited with {status}"));
-        }
-        if TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
-            return Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Err(format!("did not listen within {} s", within.as_secs()))
 }
 
 /// A pymodbus TCP server (a Modbus implementation nobody here wrote) in a

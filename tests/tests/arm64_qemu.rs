@@ -120,7 +120,9 @@ async fn the_arm64_gateway_publishes_a_simulated_meters_readings_under_qemu() {
         stop_meter.clone(),
     ));
 
-    let broker = Mosquitto::start();
+    let Some(broker) = Mosquitto::start() else {
+        return;
+    };
     let mut readings = Subscriber::connect(
         broker.port(),
         "arm64-readings",

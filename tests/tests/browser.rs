@@ -27,6 +27,10 @@
 //! the screenshots); when they are missing this test fails, unless
 //! GRIDWATCH_ALLOW_MISSING_SERVERS is set to skip it on purpose.
 
+#[path = "browser/checks.rs"]
+mod checks;
+
+use checks::{check_charts, check_page, page_text};
 use gridwatch_simulators::broker::EmbeddedBroker;
 use gridwatch_simulators::demo::demo_directory;
 use gridwatch_simulators::pile::Fault;
@@ -113,132 +117,6 @@ async fn log_in(s: &Session<'_>, base: &str, token: &str) {
         s.url().await.unwrap().ends_with("/alerts"),
         "logging in leads to the alert list"
     );
-}
-
-/// What a page shows a person, measured in the browser.
-const AUDIT: &str = r#"
-const small = [];
-for (const e of document.querySelectorAll('a,button,select,input,textarea,summary')) {
-  const r = e.getBoundingClientRect();
-  if (e.type === 'hidden' || (r.width === 0 && r.height === 0)) continue;
-  if (r.width < 44 || r.height < 44) {
-    const label = (e.textContent || e.name || '').trim().slice(0, 30);
-    small.push(`${e.tagName} "${label}" ${Math.round(r.width)}x${Math.round(r.height)}`);
-  }
-}
-const text = document.body.innerText;
-return {
-  lang: document.documentElement.lang,
-  scroll: document.documentElement.scrollWidth,
-  inner: window.innerWidth,
-  small,
-  utc: text.match(/\d\d:\d\d(:\d\d(\.\d+)?)?Z/g) || [],
-  times: [...document.querySelectorAll('time')].map(t => t.textContent),
-  text,
-};
-"#;
-
-/// Checks the page on screen: Chinese, no sideways scroll, nothing tappable
-/// under 44 px, times local with their zone.
-async fn check_page(s: &Session<'_>, what: &str, width: u32) {
-    let v = s.execute(AUDIT).await.expect("audit script");
-    let at = format!("{what} at {width} px");
-    assert_eq!(v["lang"], "zh-CN", "{at}: <html lang>");
-    assert_eq!(
-        v["inner"].as_i64(),
-        Some(i64::from(width)),
-        "{at}: viewport"
-    );
-    let (scroll, inner) = (v["scroll"].as_i64().unwrap(), v["inner"].as_i64().unwrap());
-    assert!(
-        scroll <= inner,
-        "{at}: the page scrolls sideways ({scroll} > {inner} px)"
-    );
-    assert_eq!(
-        v["small"],
-        serde_json::json!([]),
-        "{at}: tap targets under 44 px"
-    );
-    assert_eq!(
-        v["utc"],
-        serde_json::json!([]),
-        "{at}: times in UTC with a Z"
-    );
-    for t in v["times"].as_array().expect("times") {
-        let t = t.as_str().unwrap_or_default();
-        assert!(
-            t.ends_with("(UTC+8)") && !t.contains('Z'),
-            "{at}: a time not in the site's zone: {t:?}"
-        );
-    }
-    let text = v["text"].as_str().unwrap_or_default();
-    assert!(
-        !text.contains("at ms"),
-        "{at}: a time in milliseconds: {text}"
-    );
-}
-
-/// The charts on a page, measured in the browser.
-const CHARTS: &str = r#"
-const svgs = [...document.querySelectorAll('svg.chart')];
-return {
-  count: svgs.length,
-  series: document.querySelectorAll('svg.chart .series').length,
-  limits: document.querySelectorAll('svg.chart line.limit').length,
-  right: Math.max(0, ...svgs.map(e => e.getBoundingClientRect().right)),
-  inner: window.innerWidth,
-  font: Math.min(99, ...svgs.flatMap(e => [...e.querySelectorAll('text')].map(t => t.getBoundingClientRect().height))),
-  labels: svgs.flatMap(e => [...e.querySelectorAll('text')].map(t => t.textContent)),
-};
-"#;
-
-/// Checks that a page has at least `min` charts, each with a drawn series,
-/// inside the screen, with labels a person can read (at least 9 px tall)
-/// and times in the site's zone, never UTC with a `Z`; returns how many
-/// limit lines they draw.
-async fn check_charts(s: &Session<'_>, what: &str, width: u32, min: u64) -> u64 {
-    let v = s.execute(CHARTS).await.expect("chart script");
-    let at = format!("{what} at {width} px");
-    let count = v["count"].as_u64().unwrap_or(0);
-    assert!(count >= min, "{at}: {count} charts, wanted {min}: {v}");
-    assert!(
-        v["series"].as_u64().unwrap_or(0) >= count,
-        "{at}: a chart without its series: {v}"
-    );
-    assert!(
-        v["right"].as_f64().unwrap_or(f64::MAX) <= v["inner"].as_f64().unwrap_or(0.0),
-        "{at}: a chart wider than the screen: {v}"
-    );
-    if count > 0 {
-        assert!(
-            v["font"].as_f64().unwrap_or(0.0) >= 9.0,
-            "{at}: chart labels too small to read: {v}"
-        );
-    }
-    for label in v["labels"].as_array().expect("labels") {
-        let l = label.as_str().unwrap_or_default();
-        let utc = l.contains(':') && l.trim_end().ends_with('Z');
-        assert!(!utc, "{at}: a chart label in UTC: {l:?}");
-    }
-    let times: Vec<&str> = v["labels"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|l| l.as_str())
-        .filter(|l| l.contains(':') && l.len() >= 16)
-        .collect();
-    for t in &times {
-        assert!(
-            t.ends_with("(UTC+8)"),
-            "{at}: a chart time without the site's zone: {t:?}"
-        );
-    }
-    v["limits"].as_u64().unwrap_or(0)
-}
-
-async fn page_text(s: &Session<'_>) -> String {
-    let body = s.find("body").await.unwrap();
-    s.text(&body).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

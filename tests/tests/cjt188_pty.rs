@@ -292,7 +292,9 @@ async fn misbehaviour_becomes_device_events_and_values() {
 /// kind and serial.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_gateway_publishes_water_gas_and_heat_meters_sharing_a_line() {
-    let broker = gridwatch_tests::Mosquitto::start();
+    let Some(broker) = gridwatch_tests::Mosquitto::start() else {
+        return;
+    };
     let clock = ManualClock::new(Timestamp(T0));
     let shutdown = CancellationToken::new();
     let (line, pty) = start_line(&clock, &shutdown);

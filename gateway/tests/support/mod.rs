@@ -11,7 +11,6 @@ use std::collections::BTreeMap;
 use std::future::{ready, Ready};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -21,10 +20,11 @@ use tokio_modbus::prelude::{ExceptionCode, Request, Response};
 use tokio_modbus::server::tcp::{accept_tcp_connection, Server};
 use tokio_util::sync::CancellationToken;
 
+pub use gridwatch_testkit::terminate;
+use gridwatch_testkit::{Mosquitto, MosquittoOptions};
+
 pub mod influx;
 pub mod tls;
-
-const MOSQUITTO: &str = "/usr/sbin/mosquitto";
 
 /// Logs to the test's output (`RUST_LOG` to see more).
 pub fn init_logs() {
@@ -44,105 +44,47 @@ pub async fn free_port() -> u16 {
 }
 
 /// Mosquitto on its own port with `persistence true`: sessions and their
-/// queued messages survive a stop with SIGTERM and a start again.
+/// queued messages survive a stop with SIGTERM and a start again. The
+/// process is the test kit's; the gateway's broker tests do not skip when
+/// it is missing.
 pub struct Broker {
-    child: Option<Child>,
+    inner: Mosquitto,
     pub port: u16,
-    dir: tempfile::TempDir,
+}
+
+fn persistent() -> MosquittoOptions {
+    MosquittoOptions {
+        persistence: true,
+        ..MosquittoOptions::default()
+    }
 }
 
 impl Broker {
     /// Starts it on a free port and waits until it accepts connections.
     pub async fn start() -> Broker {
-        Broker::start_on(free_port().await).await
+        let inner = Mosquitto::start_with(persistent())
+            .expect("mosquitto is missing; the gateway's broker tests need it");
+        let port = inner.port();
+        Broker { inner, port }
     }
 
     /// Starts it on `port`, which the caller chose earlier (to test a
     /// client that was pointed at a broker before the broker existed).
     pub async fn start_on(port: u16) -> Broker {
-        assert!(
-            Path::new(MOSQUITTO).exists(),
-            "{MOSQUITTO} is not installed; run scripts/test (it runs apt-get install -y mosquitto)"
-        );
-        let mut b = Broker {
-            child: None,
-            port,
-            dir: tempfile::tempdir().unwrap(),
-        };
-        b.resume().await;
-        b
+        let inner = Mosquitto::start_on(port, persistent())
+            .unwrap_or_else(|| panic!("mosquitto did not start on port {port}"));
+        Broker { inner, port }
     }
 
     /// Starts it again on the same port and data folder.
     pub async fn resume(&mut self) {
-        assert!(self.child.is_none(), "already running");
-        // Mosquitto started as root runs as user `mosquitto`: let it write
-        // its session database here.
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(self.dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-        let conf = self.dir.path().join("mosquitto.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "listener {} 127.0.0.1\nallow_anonymous true\npersistence true\n\
-                 persistence_location {}/\nmax_queued_messages 100000\n",
-                self.port,
-                self.dir.path().display()
-            ),
-        )
-        .unwrap();
-        self.child = Some(
-            Command::new(MOSQUITTO)
-                .arg("-c")
-                .arg(&conf)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
-        for _ in 0..200 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-                .await
-                .is_ok()
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("mosquitto did not start on port {}", self.port);
+        self.inner.resume();
     }
 
     /// Stops it with SIGTERM (it saves its sessions) and waits for the exit.
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            terminate(&mut child);
-        }
+        self.inner.stop();
     }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-/// Sends SIGTERM to `child` and waits (at most 10 s, then SIGKILL).
-pub fn terminate(child: &mut Child) {
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status();
-    for _ in 0..200 {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 /// Holding registers of a fake two-socket pile; counts its polls.

@@ -137,7 +137,9 @@ pub async fn tls_broker(d: &Path, tls_settings: &str) -> TlsBroker {
         ),
     )
     .unwrap();
-    let child = Command::new("/usr/sbin/mosquitto")
+    let mosquitto = gridwatch_testkit::require(gridwatch_testkit::Server::Mosquitto)
+        .expect("mosquitto is missing; the TLS broker tests need it");
+    let child = Command::new(&mosquitto)
         .arg("-c")
         .arg(&conf)
         .stdout(Stdio::null())

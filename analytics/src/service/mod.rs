@@ -12,6 +12,8 @@
 //! not restore it, and the broker only remembers it when it kept the session.
 //! Un-acknowledged alerts are re-sent by the outbox when the session was lost.
 
+mod counters;
+
 use crate::alerts::directory::Directory;
 use crate::clock_guard::{Admission, ClockGuard};
 use crate::config::AnalyticsConfig;
@@ -516,58 +518,6 @@ impl Service {
                 Err(_) => break,
             }
         }
-    }
-
-    fn log_stats_if_due(&mut self) {
-        if self.last_stats.elapsed() < STATS_EVERY {
-            return;
-        }
-        self.last_stats = Instant::now();
-        self.log_stats();
-    }
-
-    fn log_stats(&mut self) {
-        let s = self.pipeline.stats();
-        info!(
-            readings = s.readings,
-            malformed = self.malformed,
-            oversized = self.oversized,
-            quarantined = self.clock_guard.quarantined(),
-            dead_lettered = self.dead_letters.refused() - self.dead_letters.not_written(),
-            out_of_order = s.socket_safety.out_of_order,
-            unsynced = s.unsynced,
-            implausible = s.implausible,
-            over_quota = s.over_quota,
-            repeats = s.repeats,
-            alerts = s.alerts,
-            store_failures = self.cases.store_failures(),
-            "so far: {} readings, {} malformed messages ({} not logged), {} oversized messages dropped, \
-             {} quarantined for their timestamp ({} gateways now), {} out of order or repeated, \
-             {} stamped by an unsynchronised clock, {} with impossible values, {} refused over the device quota ({} gateways), \
-             {} delivered again (same device and seq) and dropped, \
-             {} alerts raised ({} not stored: the store failed), {} acknowledged by the broker, \
-             {} waiting, {} dropped (queue full), {} not passed to the tap (full); notices: {}",
-            s.readings,
-            self.malformed,
-            self.malformed_budget.take_suppressed(),
-            self.oversized,
-            self.clock_guard.quarantined(),
-            self.clock_guard.gateways_in_quarantine(),
-            s.socket_safety.out_of_order,
-            s.unsynced,
-            s.implausible,
-            s.over_quota,
-            s.gateways_over_quota,
-            s.repeats,
-            s.alerts,
-            self.cases.store_failures(),
-            self.outbox.acknowledged(),
-            self.outbox.unacknowledged(),
-            self.outbox.dropped(),
-            self.tap_dropped,
-            self.cases.channel_stats(),
-        );
-        self.live.log_stats();
     }
 
     /// On shutdown: give alerts already raised `shutdown_flush_ms` to reach

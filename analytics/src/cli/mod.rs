@@ -143,9 +143,8 @@ pub enum Command {
 /// Exit code for a wrong command line or config.
 pub use crate::toml_file::EXIT_CONFIG;
 
-#[path = "cli_replay.rs"]
-mod cli_replay;
-use cli_replay::{replay_file, replay_inputs};
+mod replay;
+use replay::{replay_file, replay_inputs};
 
 /// Parses the process arguments and runs the command.
 pub fn main() -> ExitCode {
