@@ -9,7 +9,8 @@
 //! phone and a 1280 px desktop and checked as a person would meet it: the
 //! page says it is `lang="zh-CN"`, nothing scrolls sideways, nothing that
 //! can be tapped is smaller than 44 px either way, and no time is shown as
-//! UTC with a trailing `Z` (every `<time>` carries the site's zone). An
+//! UTC with a trailing `Z` (every `<time>` carries the site's zone), and no
+//! severity badge has less than 4.5:1 contrast. An
 //! alert page draws its charts (the socket's minutes around the fault with
 //! the limit), inside the screen, with readable labels and local times; so
 //! does the socket's history page reached from the station view.

@@ -1,12 +1,13 @@
 //! What the browser test checks on every page, measured in the browser as a
 //! person would meet the page: its language, sideways scroll, tap target
-//! sizes, times in the site's zone, and the charts.
+//! sizes, times in the site's zone, the contrast of severity badges (4.5:1 or
+//! better) and the charts.
 
 use gridwatch_tests::webdriver::Session;
 
 /// What a page shows a person, measured in the browser.
 pub const AUDIT: &str = r#"
-pub const small = [];
+const small = [];
 for (const e of document.querySelectorAll('a,button,select,input,textarea,summary')) {
   const r = e.getBoundingClientRect();
   if (e.type === 'hidden' || (r.width === 0 && r.height === 0)) continue;
@@ -15,8 +16,24 @@ for (const e of document.querySelectorAll('a,button,select,input,textarea,summar
     small.push(`${e.tagName} "${label}" ${Math.round(r.width)}x${Math.round(r.height)}`);
   }
 }
-pub const text = document.body.innerText;
+// Severity badges: contrast of their text on their background (WCAG 2).
+const lum = c => {
+  const v = (c.match(/[\d.]+/g) || []).slice(0, 3).map(Number).map(x => {
+    x /= 255;
+    return x <= 0.03928 ? x / 12.92 : Math.pow((x + 0.055) / 1.055, 2.4);
+  });
+  return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2];
+};
+const badges = [];
+for (const e of document.querySelectorAll('.sev')) {
+  const st = getComputedStyle(e);
+  const fg = lum(st.color), bg = lum(st.backgroundColor);
+  const ratio = (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05);
+  badges.push(`${e.textContent.trim()} ${ratio.toFixed(2)}`);
+}
+const text = document.body.innerText;
 return {
+  badges,
   lang: document.documentElement.lang,
   scroll: document.documentElement.scrollWidth,
   inner: window.innerWidth,
@@ -60,6 +77,18 @@ pub async fn check_page(s: &Session<'_>, what: &str, width: u32) {
             "{at}: a time not in the site's zone: {t:?}"
         );
     }
+    for b in v["badges"].as_array().expect("badges") {
+        let b = b.as_str().unwrap_or_default();
+        let ratio: f64 = b
+            .rsplit(' ')
+            .next()
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(0.0);
+        assert!(
+            ratio >= 4.5,
+            "{at}: a severity badge under 4.5:1 contrast: {b}"
+        );
+    }
     let text = v["text"].as_str().unwrap_or_default();
     assert!(
         !text.contains("at ms"),
@@ -69,7 +98,7 @@ pub async fn check_page(s: &Session<'_>, what: &str, width: u32) {
 
 /// The charts on a page, measured in the browser.
 pub const CHARTS: &str = r#"
-pub const svgs = [...document.querySelectorAll('svg.chart')];
+const svgs = [...document.querySelectorAll('svg.chart')];
 return {
   count: svgs.length,
   series: document.querySelectorAll('svg.chart .series').length,
