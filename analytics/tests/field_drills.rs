@@ -7,6 +7,7 @@ mod support;
 use gridwatch_analytics::AnalyticsConfig;
 use gridwatch_telemetry::{codec, Alert, DeviceKind, Event, EventKind, Reading, Timestamp};
 use rumqttc::{AsyncClient, QoS};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use support::{observer, Mosquitto, TempDir};
 use tokio::sync::mpsc;
@@ -15,14 +16,75 @@ use tokio_util::sync::CancellationToken;
 /// 2100-01-01T00:00:00Z.
 const YEAR_2100: i64 = 4_102_444_800_000;
 
-fn config(port: u16, client_id: &str, dead_letters: &std::path::Path) -> AnalyticsConfig {
+fn config(port: u16, client_id: &str, dead_letters: &Path, ingest: &str) -> AnalyticsConfig {
     let text = format!(
         "[mqtt]\nhost = \"127.0.0.1\"\nport = {port}\nclient_id = \"{client_id}\"\n\
          reconnect_min_ms = 100\nreconnect_max_ms = 500\n\
-         [ingest]\ndead_letter_path = \"{}\"\n",
+         [ingest]\ndead_letter_path = \"{}\"\n{ingest}",
         dead_letters.display()
     );
     AnalyticsConfig::from_toml_str(&text, "test.toml").expect("test config")
+}
+
+/// One drill's set-up: analytics running against a broker of its own, its
+/// dead-letter file in a scratch directory, and a client that publishes
+/// and sees every alert.
+struct Drill {
+    _broker: Mosquitto,
+    _dir: TempDir,
+    dead: PathBuf,
+    client: AsyncClient,
+    alerts: mpsc::UnboundedReceiver<(String, Vec<u8>)>,
+    service: Service,
+}
+
+/// The running service and what stops it.
+struct Service {
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Service {
+    /// Stops the service and checks it ended without an error.
+    async fn stop(self) {
+        self.shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(10), self.task)
+            .await
+            .expect("service stops")
+            .expect("task")
+            .expect("result");
+    }
+}
+
+impl Drill {
+    /// Starts the broker and analytics (`client_id` `analytics-{tag}`, extra
+    /// `[ingest]` lines), waits until analytics subscribed to `filter`, and
+    /// connects the test's client; `None` when Mosquitto is missing and
+    /// allowed to be.
+    async fn start(tag: &str, filter: &str, ingest: &str) -> Option<Drill> {
+        let broker = Mosquitto::start()?;
+        let port = broker.port();
+        let dir = TempDir::new(&format!("drills-{tag}"));
+        let dead = dir.path().join("dead-letters.jsonl");
+        let client_id = format!("analytics-{tag}");
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(gridwatch_analytics::run(
+            config(port, &client_id, &dead, ingest),
+            shutdown.clone(),
+        ));
+        broker
+            .wait_for_subscription(&client_id, filter, Duration::from_secs(10))
+            .await;
+        let (client, alerts) = observer(port, &format!("{tag}-client")).await;
+        Some(Drill {
+            _broker: broker,
+            _dir: dir,
+            dead,
+            client,
+            alerts,
+            service: Service { shutdown, task },
+        })
+    }
 }
 
 fn reading(ts_ms: i64, seq: u64, socket: u16, current_a: f64) -> Reading {
@@ -74,25 +136,17 @@ async fn alert_of_rule(rx: &mut mpsc::UnboundedReceiver<(String, Vec<u8>)>, rule
 /// in a loop: it is dead-lettered and the next overcurrent is still raised.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_clock_and_an_oversized_message_do_not_blind_analytics() {
-    let Some(broker) = Mosquitto::start() else {
+    let Some(Drill {
+        _broker,
+        _dir,
+        dead,
+        client,
+        mut alerts,
+        service,
+    }) = Drill::start("drills", "gw/+/+/reading/+", "").await
+    else {
         return;
     };
-    let port = broker.port();
-    let dir = TempDir::new("drills");
-    let dead = dir.path().join("dead-letters.jsonl");
-    let shutdown = CancellationToken::new();
-    let service = tokio::spawn(gridwatch_analytics::run(
-        config(port, "analytics-drills", &dead),
-        shutdown.clone(),
-    ));
-    broker
-        .wait_for_subscription(
-            "analytics-drills",
-            "gw/+/+/reading/+",
-            Duration::from_secs(10),
-        )
-        .await;
-    let (client, mut alerts) = observer(port, "drill-client").await;
     let now = gridwatch_telemetry::Clock::now(&gridwatch_telemetry::SystemClock).0;
 
     // Normal charging, then one reading from 2100 on the same socket.
@@ -133,12 +187,7 @@ async fn a_wrong_clock_and_an_oversized_message_do_not_blind_analytics() {
     let over4 = alert_of_rule(&mut alerts, "socket_overcurrent").await;
     assert_eq!(over4.entity, "yard-a/gw-1/pile-1#4");
 
-    shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(10), service)
-        .await
-        .expect("service stops")
-        .expect("task")
-        .expect("result");
+    service.stop().await;
     let text = std::fs::read_to_string(&dead).expect("dead-letter file written");
     let line: serde_json::Value =
         serde_json::from_str(text.lines().next().expect("one line")).expect("json");
@@ -183,25 +232,17 @@ async fn publish_event(client: &AsyncClient, e: &Event) {
 /// overcurrent afterwards, on another gateway, in today's time, is raised.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sightings_from_a_camera_with_a_wrong_clock_are_quarantined() {
-    let Some(broker) = Mosquitto::start() else {
+    let Some(Drill {
+        _broker,
+        _dir,
+        dead: _,
+        client,
+        mut alerts,
+        service,
+    }) = Drill::start("camera", "gw/+/+/event/+", "").await
+    else {
         return;
     };
-    let port = broker.port();
-    let dir = TempDir::new("drills-camera");
-    let dead = dir.path().join("dead-letters.jsonl");
-    let shutdown = CancellationToken::new();
-    let service = tokio::spawn(gridwatch_analytics::run(
-        config(port, "analytics-camera", &dead),
-        shutdown.clone(),
-    ));
-    broker
-        .wait_for_subscription(
-            "analytics-camera",
-            "gw/+/+/event/+",
-            Duration::from_secs(10),
-        )
-        .await;
-    let (client, mut alerts) = observer(port, "camera-client").await;
     let now = gridwatch_telemetry::Clock::now(&gridwatch_telemetry::SystemClock).0;
 
     for seq in 1..=3 {
@@ -247,12 +288,7 @@ async fn sightings_from_a_camera_with_a_wrong_clock_are_quarantined() {
         "one clock_skew alert per camera gateway, raised before the overcurrent"
     );
 
-    shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(10), service)
-        .await
-        .expect("service stops")
-        .expect("task")
-        .expect("result");
+    service.stop().await;
 }
 
 /// One reading with every value at 1.7e308 used to raise five false
@@ -263,29 +299,22 @@ async fn sightings_from_a_camera_with_a_wrong_clock_are_quarantined() {
 /// raised — and is the only alert.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn impossible_values_and_invented_devices_raise_nothing() {
-    let Some(broker) = Mosquitto::start() else {
+    let Some(Drill {
+        _broker,
+        _dir,
+        dead,
+        client,
+        mut alerts,
+        service,
+    }) = Drill::start(
+        "values",
+        "gw/+/+/reading/+",
+        "max_entities_per_gateway = 8\n",
+    )
+    .await
+    else {
         return;
     };
-    let port = broker.port();
-    let dir = TempDir::new("drills-values");
-    let dead = dir.path().join("dead-letters.jsonl");
-    let text = format!(
-        "[mqtt]\nhost = \"127.0.0.1\"\nport = {port}\nclient_id = \"analytics-values\"\n\
-         reconnect_min_ms = 100\nreconnect_max_ms = 500\n\
-         [ingest]\ndead_letter_path = \"{}\"\nmax_entities_per_gateway = 8\n",
-        dead.display()
-    );
-    let config = AnalyticsConfig::from_toml_str(&text, "test.toml").expect("test config");
-    let shutdown = CancellationToken::new();
-    let service = tokio::spawn(gridwatch_analytics::run(config, shutdown.clone()));
-    broker
-        .wait_for_subscription(
-            "analytics-values",
-            "gw/+/+/reading/+",
-            Duration::from_secs(10),
-        )
-        .await;
-    let (client, mut alerts) = observer(port, "values-client").await;
     let now = gridwatch_telemetry::Clock::now(&gridwatch_telemetry::SystemClock).0;
 
     // Sockets 5 and 6 charge normally; then socket 5 reports every value
@@ -351,12 +380,7 @@ async fn impossible_values_and_invented_devices_raise_nothing() {
         "only the quota's devices have state: {ghosts:?}"
     );
 
-    shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(10), service)
-        .await
-        .expect("service stops")
-        .expect("task")
-        .expect("result");
+    service.stop().await;
     let text = std::fs::read_to_string(&dead).expect("dead-letter file written");
     assert!(
         text.lines()

@@ -8,6 +8,7 @@
 //! directories come from the test kit (`gridwatch-testkit`), which also holds
 //! the one rule for a missing server.
 
+pub mod meters;
 pub mod packaging;
 pub mod smtp;
 pub mod webdriver;

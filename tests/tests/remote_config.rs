@@ -11,17 +11,15 @@
 //! - started again from its local file, the gateway runs the kept config.
 
 use gridwatch_gateway::config::GatewayConfig;
-use gridwatch_gateway::profile::ProfileLibrary;
 use gridwatch_gateway::remote::bundle::{self, Bundle};
 use gridwatch_gateway::remote::store::Store;
-use gridwatch_simulators::meter::{self, Behaviour, Control, MeterModel, SharedMeter};
 use gridwatch_telemetry::{SystemClock, SCHEMA_VERSION};
+use gridwatch_tests::meters::ServedMeters;
 use gridwatch_tests::{Message, Mosquitto, Subscriber, TempDir};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 const PREFIX: &str = "gw/yard-r/gw-rc";
@@ -111,22 +109,8 @@ async fn pushed_configs_are_checked_tried_rolled_back_or_kept() {
     let Some(broker) = Mosquitto::start() else {
         return;
     };
-    let units: meter::Units = Arc::new(
-        [(1u8, "gridwatch-ebp12"), (3, "eastron-sdm120")]
-            .iter()
-            .map(|&(id, profile)| {
-                let p = ProfileLibrary::built_in().get(profile).expect("built-in");
-                let mut m = MeterModel::new(p, u64::from(id));
-                m.step(3_600_000);
-                (id, SharedMeter::new(m))
-            })
-            .collect::<BTreeMap<_, _>>(),
-    );
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
-    let port = listener.local_addr().expect("bound").port();
-    let control = Control::new(Behaviour::Normal);
-    let stop_sim = CancellationToken::new();
-    let sim = tokio::spawn(meter::serve(listener, units, control, stop_sim.clone()));
+    let meters = ServedMeters::start(&[(1, "gridwatch-ebp12"), (3, "eastron-sdm120")]).await;
+    let port = meters.port;
 
     let dir = TempDir::new("remote-config");
     let (private, public) = bundle::key_pair([7; 32]);
@@ -264,6 +248,5 @@ async fn pushed_configs_are_checked_tried_rolled_back_or_kept() {
     shutdown.cancel();
     let stopped = tokio::time::timeout(WAIT, gateway).await;
     assert!(matches!(stopped, Ok(Ok(Ok(())))), "{stopped:?}");
-    stop_sim.cancel();
-    let _ = tokio::time::timeout(Duration::from_secs(5), sim).await;
+    meters.stop().await;
 }

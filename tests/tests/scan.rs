@@ -4,12 +4,8 @@
 
 use gridwatch_gateway::profile::{ProfileLibrary, BUILT_IN};
 use gridwatch_gateway::scan::{device_tables, scan_tcp};
-use gridwatch_simulators::meter::{self, Behaviour, Control, MeterModel, SharedMeter};
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use gridwatch_tests::meters::ServedMeters;
 use std::time::Duration;
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 
 const LINE: [(u8, &str); 3] = [
     (1, "gridwatch-ebp12"),
@@ -19,26 +15,8 @@ const LINE: [(u8, &str); 3] = [
 
 #[tokio::test]
 async fn scan_finds_every_unit_with_its_profile_and_never_writes() {
-    let units: meter::Units = Arc::new(
-        LINE.iter()
-            .map(|&(id, profile)| {
-                let p = ProfileLibrary::built_in().get(profile).expect("built-in");
-                let mut m = MeterModel::new(p, u64::from(id));
-                m.step(3_600_000);
-                (id, SharedMeter::new(m))
-            })
-            .collect::<BTreeMap<_, _>>(),
-    );
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
-    let port = listener.local_addr().expect("bound").port();
-    let control = Control::new(Behaviour::Normal);
-    let shutdown = CancellationToken::new();
-    let server = tokio::spawn(meter::serve(
-        listener,
-        units,
-        control.clone(),
-        shutdown.clone(),
-    ));
+    let meters = ServedMeters::start(&LINE).await;
+    let (port, control) = (meters.port, meters.control.clone());
 
     let mut library = ProfileLibrary::built_in();
     let profiles: Vec<_> = BUILT_IN
@@ -81,6 +59,5 @@ async fn scan_finds_every_unit_with_its_profile_and_never_writes() {
         .unwrap_or_else(|e| panic!("{e}\n{config}"));
     assert_eq!(cfg.devices.len(), 3);
 
-    shutdown.cancel();
-    let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+    meters.stop().await;
 }

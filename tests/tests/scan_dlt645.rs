@@ -1,4 +1,4 @@
-//! `scan --dlt645 --port` against the simulated DL/T 645 line of
+//! `scan --port DEV --protocol dlt645` against the simulated DL/T 645 line of
 //! `gridwatch-sim dlt645` over a real pseudo-terminal: the one meter on the
 //! line is found by the read-address request to the wildcard address, with
 //! its phases and energy, and the config table appended for it is one the

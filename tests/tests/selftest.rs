@@ -6,14 +6,9 @@
 
 use gridwatch_gateway::cli::selftest::{checks, Options, Status};
 use gridwatch_gateway::config::GatewayConfig;
-use gridwatch_gateway::profile::ProfileLibrary;
-use gridwatch_simulators::meter::{self, Behaviour, Control, MeterModel, SharedMeter};
+use gridwatch_tests::meters::ServedMeters;
 use gridwatch_tests::{Mosquitto, TempDir};
-use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 
 const LINE: [(u8, &str); 3] = [
     (1, "gridwatch-ebp12"),
@@ -26,26 +21,8 @@ async fn every_simulated_meter_answers_and_a_missing_unit_is_named() {
     let Some(broker) = Mosquitto::start() else {
         return;
     };
-    let units: meter::Units = Arc::new(
-        LINE.iter()
-            .map(|&(id, profile)| {
-                let p = ProfileLibrary::built_in().get(profile).expect("built-in");
-                let mut m = MeterModel::new(p, u64::from(id));
-                m.step(3_600_000);
-                (id, SharedMeter::new(m))
-            })
-            .collect::<BTreeMap<_, _>>(),
-    );
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
-    let port = listener.local_addr().expect("bound").port();
-    let control = Control::new(Behaviour::Normal);
-    let shutdown = CancellationToken::new();
-    let server = tokio::spawn(meter::serve(
-        listener,
-        units,
-        control.clone(),
-        shutdown.clone(),
-    ));
+    let meters = ServedMeters::start(&LINE).await;
+    let (port, control) = (meters.port, meters.control.clone());
 
     let outbox = TempDir::new("selftest-outbox");
     let mut text = format!(
@@ -87,6 +64,5 @@ async fn every_simulated_meter_answers_and_a_missing_unit_is_named() {
     assert_eq!(status("outbox").status, Status::Pass, "{report:?}");
     assert_eq!(control.writes(), 0, "selftest never writes to a device");
 
-    shutdown.cancel();
-    let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+    meters.stop().await;
 }

@@ -74,7 +74,9 @@ enum Command {
     /// unit id with short timeouts (on a line, at each baud rate and
     /// parity), reads only, and matches each answering unit to a built-in
     /// profile. With `--protocol cjt188`, lists the CJ/T 188 meters on
-    /// the line (`--port`) by wildcard address reads.
+    /// the line (`--port`) by wildcard address reads; with `--protocol
+    /// dlt645`, finds the one DL/T 645 meter on the line by its broadcast
+    /// address.
     Scan {
         /// The address, e.g. 192.168.1.20:502.
         #[arg(
@@ -87,7 +89,10 @@ enum Command {
         /// The serial port of an RS-485 line, e.g. /dev/ttyUSB0 (Modbus RTU).
         #[arg(long, value_name = "DEVICE")]
         port: Option<PathBuf>,
-        /// What the line at --port speaks [default: modbus].
+        /// What the line at --port speaks [default: modbus]. `dlt645` sends
+        /// the read-address request to AAAAAAAAAAAA at each baud rate
+        /// [default: 2400,1200,4800,9600] and finds one meter per line;
+        /// `cjt188` narrows a wildcard read down to every meter on the line.
         #[arg(long, value_parser = ["modbus", "cjt188", "dlt645"], requires = "port")]
         protocol: Option<String>,
         /// Baud rates to try on a line, e.g. 9600 or 9600,19200
@@ -108,11 +113,6 @@ enum Command {
         /// [[buses]] for a line) to this config.
         #[arg(long, value_name = "CONFIG")]
         append: Option<PathBuf>,
-        /// Look for a DL/T 645 meter on the line (`--port`) instead of
-        /// Modbus units: the read-address request to AAAAAAAAAAAA at each
-        /// baud rate [default: 2400,1200,4800,9600]. One meter per line.
-        #[arg(long, requires = "port", conflicts_with = "parity")]
-        dlt645: bool,
     },
     /// Check that this gateway works here: every device answers a read, the
     /// broker and InfluxDB accept a test write, the outbox has room, the
@@ -228,22 +228,16 @@ pub fn main() -> ExitCode {
             timeout_ms,
             append,
             protocol,
-            dlt645,
         } => match (host, port) {
-            (Some(_), _) if protocol.is_some() || dlt645 => {
-                eprintln!(
-                    "error: --protocol and --dlt645 are for a serial line (--port), not --host"
-                );
+            (Some(_), _) if protocol.is_some() => {
+                eprintln!("error: --protocol is for a serial line (--port), not --host");
                 ExitCode::from(EXIT_CONFIG)
             }
-            (None, Some(_)) if dlt645 && protocol.as_deref().is_some_and(|p| p != "dlt645") => {
-                eprintln!(
-                    "error: --dlt645 and --protocol {} contradict each other",
-                    protocol.unwrap_or_default()
-                );
+            (None, Some(_)) if protocol.as_deref() == Some("dlt645") && !parity.is_empty() => {
+                eprintln!("error: --parity does not apply to DL/T 645, whose lines are 8E1");
                 ExitCode::from(EXIT_CONFIG)
             }
-            (None, Some(port)) if dlt645 || protocol.as_deref() == Some("dlt645") => {
+            (None, Some(port)) if protocol.as_deref() == Some("dlt645") => {
                 scan_dlt645::run(&port, &baud, timeout_ms.unwrap_or(500), append.as_deref())
             }
             (None, Some(port)) if protocol.as_deref() == Some("cjt188") => scan_cjt188::run(

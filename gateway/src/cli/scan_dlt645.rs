@@ -1,4 +1,4 @@
-//! `gridwatch-gateway scan --dlt645 --port DEV`: the DL/T 645 meter on a
+//! `gridwatch-gateway scan --port DEV --protocol dlt645`: the DL/T 645 meter on a
 //! serial line (one meter per line; see [`crate::scan::dlt645`]).
 
 use crate::scan::dlt645::{device_table, scan_dlt645, table};
