@@ -114,8 +114,9 @@ pub enum Command {
     },
     /// Replay a recording and print, for one flat (or the flat of one
     /// meter), every decision of the charger-signature detector in local
-    /// time with the numbers that decided it.
-    #[command(group(clap::ArgGroup::new("entity").required(true).args(["flat", "meter"])))]
+    /// time with the numbers that decided it; for one charging socket,
+    /// every change of the pile rules' conditions and sessions.
+    #[command(group(clap::ArgGroup::new("entity").required(true).args(["flat", "meter", "socket"])))]
     Explain {
         /// The recording.
         recording: PathBuf,
@@ -125,6 +126,10 @@ pub enum Command {
         /// An electricity meter's device id; its flat is explained.
         #[arg(long)]
         meter: Option<String>,
+        /// A charging socket, `site/gateway/device#N` as alerts name it;
+        /// the pile rules are explained.
+        #[arg(long)]
+        socket: Option<String>,
         /// The analytics config; defaults if absent.
         #[arg(long, short)]
         config: Option<PathBuf>,
@@ -326,14 +331,23 @@ pub fn main() -> ExitCode {
             recording,
             flat,
             meter,
+            socket,
             config,
             register,
             json,
         } => {
+            if let Some(socket) = socket {
+                return crate::explain_socket::run_cli(
+                    &recording,
+                    &socket,
+                    config.as_deref(),
+                    json,
+                );
+            }
             let target = match (flat, meter) {
                 (Some(f), _) => crate::explain::Target::Flat(f),
                 (None, Some(m)) => crate::explain::Target::Meter(m),
-                (None, None) => unreachable!("clap requires --flat or --meter"),
+                (None, None) => unreachable!("clap requires --flat, --meter or --socket"),
             };
             crate::explain::run_cli(
                 &recording,

@@ -125,6 +125,17 @@ impl Episode {
         self.phase == Phase::Active
     }
 
+    /// Where the episode stands, for `explain`: `None` below the limit,
+    /// `Some((false, start))` above it but not yet for long enough,
+    /// `Some((true, start))` confirmed and not yet cleared.
+    pub fn standing(&self) -> Option<(bool, Timestamp)> {
+        match self.phase {
+            Phase::Idle => None,
+            Phase::Pending => Some((false, self.start)),
+            Phase::Active => Some((true, self.start)),
+        }
+    }
+
     /// Feeds one sample. Samples must come in increasing time order; one that
     /// does not is ignored (callers count those).
     pub fn observe(

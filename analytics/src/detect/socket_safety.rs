@@ -281,6 +281,21 @@ impl SocketSafety {
         self.sockets.len()
     }
 
+    /// Where each of `entity`'s conditions stands (rule or path name, see
+    /// [`super::episode::Episode::standing`]), so that `explain --socket`
+    /// can say when a condition began, fell back or was confirmed.
+    pub fn standing(&self, entity: &str) -> Vec<(&'static str, Option<(bool, Timestamp)>)> {
+        let Some(t) = self.sockets.get(entity) else {
+            return Vec::new();
+        };
+        vec![
+            (RULE_OVERCURRENT, t.current.standing()),
+            (RULE_OVERPOWER, t.power.standing()),
+            (RULE_OVERTEMPERATURE, t.temperature.standing()),
+            (VIA_CEILING, t.ceiling.standing()),
+        ]
+    }
+
     /// Feeds one reading; readings of other device kinds are ignored.
     pub fn observe(&mut self, reading: &Reading) -> Vec<Finding> {
         if !self.config.enabled || reading.kind != DeviceKind::ChargingSocket {

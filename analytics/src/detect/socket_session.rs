@@ -89,6 +89,19 @@ struct Track {
     rises: u32,
 }
 
+/// One socket's session as [`SocketSession::standing`] shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionStanding {
+    /// The relay as last reported.
+    pub relay_on: bool,
+    /// When the current session began, ms since the epoch.
+    pub session_start_ms: i64,
+    /// Per rule of [`RULES`], since when its condition has held.
+    pub holding_since_ms: [Option<i64>; RULES.len()],
+    /// Per rule of [`RULES`], whether it fired this session.
+    pub fired: Vec<bool>,
+}
+
 /// Counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SocketSessionStats {
@@ -159,6 +172,23 @@ impl SocketSession {
     /// Counters so far.
     pub fn stats(&self) -> SocketSessionStats {
         self.stats
+    }
+
+    /// Where `entity`'s session and each rule's condition stand, so that
+    /// `explain --socket` can say when a session began and when a condition
+    /// began to hold, stopped holding or fired.
+    pub fn standing(&self, entity: &str) -> Option<SessionStanding> {
+        let t = self.tracks.get(entity)?;
+        Some(SessionStanding {
+            relay_on: t.relay_on,
+            session_start_ms: t.session_start,
+            holding_since_ms: t.since,
+            fired: RULES
+                .iter()
+                .enumerate()
+                .map(|(i, _)| t.fired & (1 << i) != 0)
+                .collect(),
+        })
     }
 
     /// Feeds one reading; only charging sockets and piles matter.
