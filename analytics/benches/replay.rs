@@ -69,6 +69,7 @@ fn main() {
                 occupants: 2,
                 area_m2: 70.0,
                 business: false,
+                ..Default::default()
             })
             .collect(),
         tags: Vec::new(),

@@ -55,6 +55,7 @@ pub mod dispatch;
 pub mod entity_quota;
 pub mod evaluate;
 pub mod explain;
+pub mod explain_socket;
 pub mod history;
 pub mod http;
 pub mod i18n;

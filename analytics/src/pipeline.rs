@@ -109,7 +109,7 @@ pub struct PipelineConfig {
 #[derive(Debug, Clone)]
 pub struct Pipeline {
     s: PipelineState,
-    register: Register,
+    register: std::sync::Arc<Register>,
     router: CellRouter,
     plausibility: Plausibility,
 }
@@ -145,10 +145,17 @@ impl Pipeline {
                 events: 0,
                 alerts: 0,
             },
-            register,
+            register: std::sync::Arc::new(register),
             router: CellRouter::new(&config.cells),
             plausibility: Plausibility::new(&config.ingest.plausible),
         }
+    }
+
+    /// Puts a re-read register in force: from the next reading on, every
+    /// detector judges against it (each day against the entry in force
+    /// that day, where the register keeps history).
+    pub fn set_register(&mut self, register: std::sync::Arc<Register>) {
+        self.register = register;
     }
 
     /// The detectors' state and counters, for a checkpoint.

@@ -131,7 +131,7 @@ pub struct History {
     inner: Arc<RwLock<Inner>>,
     zones: SiteZones,
     night_h: (u8, u8),
-    register: Arc<Register>,
+    register: crate::register::shared::SharedRegister,
     default_occupants: f32,
 }
 
@@ -156,7 +156,7 @@ impl History {
             inner: Arc::default(),
             zones,
             night_h,
-            register: Arc::new(register),
+            register: crate::register::shared::SharedRegister::new(register),
             default_occupants: f32::from(default_occupants.max(1)),
         }
     }
@@ -278,9 +278,17 @@ impl History {
             .unwrap_or_default()
     }
 
+    /// The register the charts divide by, shared with the service, which
+    /// replaces it when its file changes; the dashboard's flat page shows
+    /// its history.
+    pub fn register(&self) -> &crate::register::shared::SharedRegister {
+        &self.register
+    }
+
     /// The occupants a flat's use is divided by.
     pub fn occupants(&self, flat: &str) -> f32 {
         self.register
+            .get()
             .flat(flat)
             .map_or(self.default_occupants, |f| f32::from(f.occupants.max(1)))
     }

@@ -96,6 +96,7 @@ fn the_building_band_is_per_person_and_needs_three_flats() {
             occupants: 1,
             area_m2: 60.0,
             business: false,
+            ..Default::default()
         }],
         tags: vec![],
         meters: vec![],

@@ -18,6 +18,10 @@ pub enum ImportCommand {
     /// Import utility meter exports (CSV or gzip) described by a mapping
     /// file into the analytics store; see docs/import.md.
     Readings(ReadingsArgs),
+    /// Merge the rental-housing platform's export of flats (occupants,
+    /// businesses, landlords, cells) into the register, keeping its
+    /// history; see docs/import.md.
+    Register(super::register_cli::RegisterArgs),
     /// Write a synthetic daily export and its register (benchmark, tests).
     #[command(hide = true)]
     Generate(GenerateArgs),
@@ -77,6 +81,7 @@ pub struct GenerateArgs {
 pub fn run(command: ImportCommand) -> u8 {
     match command {
         ImportCommand::Readings(args) => readings(args),
+        ImportCommand::Register(args) => super::register_cli::run(&args),
         ImportCommand::Generate(args) => generate_cmd(args),
     }
 }

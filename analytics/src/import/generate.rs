@@ -94,6 +94,7 @@ pub fn generate(spec: &Spec, out: &Path, register: &Path) -> std::io::Result<Wri
                 occupants: 2,
                 area_m2: 60.0,
                 business: false,
+                ..Default::default()
             })
             .collect(),
         tags: Vec::new(),

@@ -12,6 +12,8 @@ pub mod cli;
 mod export;
 pub mod generate;
 pub mod mapping;
+pub mod register_cli;
+pub mod register_export;
 pub mod row;
 pub mod source;
 

@@ -5,9 +5,20 @@
 //!
 //! Detectors use it to normalise use per registered occupant (group rental),
 //! to suppress known explanations (a registered business) and to tie a tag
-//! sighting at a lift to a flat (indoor charging). It is data, read from a
-//! JSON file once; a flat missing from it is still watched, without the
-//! per-occupant norms.
+//! sighting at a lift to a flat (indoor charging). A flat missing from it is
+//! still watched, without the per-occupant norms.
+//!
+//! The register changes: people register and leave, a flat is sublet. Each
+//! flat entry may carry `since`, the first local date it is in force, and a
+//! flat may have several entries: its history. Detectors judge each day
+//! against the entry in force that day ([`Register::flat_on`]), and an alert
+//! names the entry it was judged on, so a later change never rewrites why
+//! an earlier alert was raised. The running service re-reads the file when
+//! it changes ([`shared`]); `gridwatch-analytics import register` merges the
+//! platform's CSV exports into it (docs/import.md).
+
+pub mod dates;
+pub mod shared;
 
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -16,17 +27,30 @@ use thiserror::Error;
 
 /// The `[register]` section of the analytics config: where the running
 /// service finds the register (replay and evaluate take `--register`).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RegisterConfig {
     /// The register file (JSON, see docs/analytics.md). Without it group
     /// rental assumes `[detect.group_rental] default_occupants` for every
     /// flat and a lift sighting names its reader, not a flat.
     pub path: Option<PathBuf>,
+    /// How often the running service looks whether the file changed, and
+    /// re-reads it if so (0: never; the register then stays as read at
+    /// start). A file that fails to read keeps the register in force.
+    pub reload_check_s: u64,
+}
+
+impl Default for RegisterConfig {
+    fn default() -> Self {
+        Self {
+            path: None,
+            reload_check_s: 10,
+        }
+    }
 }
 
 /// One flat of the register.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FlatEntry {
     /// `site/building/unit`, as readings name it (see [`flat_key`]).
@@ -39,6 +63,62 @@ pub struct FlatEntry {
     /// A business is registered at this address (suppresses group-rental alerts).
     #[serde(default)]
     pub business: bool,
+    /// The first local date (`YYYY-MM-DD`) this entry is in force; absent:
+    /// in force from the beginning. Several entries of one flat with
+    /// different dates are its history.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+    /// The platform's standard address (标准地址).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// The landlord, as the platform's id (never a name: the register
+    /// holds no personal data).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub landlord: Option<String>,
+    /// Who sublets it (二房东), as the platform's id, when someone does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sublandlord: Option<String>,
+    /// The grid cell (网格) responsible for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cell: Option<String>,
+    /// The community or village (社区/村).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub community: Option<String>,
+    /// The street (街道).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub street: Option<String>,
+    /// The town (镇).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub town: Option<String>,
+}
+
+impl FlatEntry {
+    /// An entry in force from the beginning, with nothing but the facts the
+    /// detectors read.
+    pub fn new(flat: &str, occupants: u8) -> Self {
+        Self {
+            flat: flat.to_owned(),
+            occupants,
+            area_m2: 0.0,
+            business: false,
+            since: None,
+            address: None,
+            landlord: None,
+            sublandlord: None,
+            cell: None,
+            community: None,
+            street: None,
+            town: None,
+        }
+    }
+
+    /// The same registration, whatever its date: what decides whether a
+    /// re-import changed anything.
+    pub fn same_facts(&self, other: &FlatEntry) -> bool {
+        let mut a = self.clone();
+        a.since.clone_from(&other.since);
+        a == *other
+    }
 }
 
 /// One registered e-bike tag or plate (already pseudonymised by the gateway).
@@ -95,7 +175,48 @@ impl RegisterFile {
             path: name.clone(),
             source,
         })?;
-        serde_json::from_slice(&text).map_err(|source| RegisterError::Parse { path: name, source })
+        let file: Self = serde_json::from_slice(&text).map_err(|source| RegisterError::Parse {
+            path: name.clone(),
+            source,
+        })?;
+        file.check()
+            .map_err(|reason| RegisterError::Invalid { path: name, reason })?;
+        Ok(file)
+    }
+
+    /// Every `since` is a date and no flat has two entries for one date.
+    pub fn check(&self) -> Result<(), String> {
+        let mut seen = std::collections::HashSet::new();
+        for f in &self.flats {
+            let day = match &f.since {
+                None => None,
+                Some(d) => Some(dates::parse_date(d).ok_or_else(|| {
+                    format!("flat {}: since {d:?} is not a date (YYYY-MM-DD)", f.flat)
+                })?),
+            };
+            if !seen.insert((f.flat.as_str(), day)) {
+                return Err(format!(
+                    "flat {} has two entries {}",
+                    f.flat,
+                    f.since
+                        .as_deref()
+                        .map_or("without a date".to_owned(), |d| format!("since {d}"))
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the file whole and atomically (a temp file beside it, synced,
+    /// renamed), so a service re-reading it never sees half a register.
+    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        use std::io::Write;
+        let tmp = path.with_extension("json.tmp");
+        let mut f = std::fs::File::create(&tmp)?;
+        serde_json::to_writer_pretty(&mut f, self)?;
+        f.write_all(b"\n")?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
     }
 }
 
@@ -110,6 +231,14 @@ pub enum RegisterError {
         /// The operating system's reason.
         #[source]
         source: std::io::Error,
+    },
+    /// The file reads but says something impossible.
+    #[error("register {path}: {reason}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// What is wrong, naming the flat.
+        reason: String,
     },
     /// The file is not a register.
     #[error("register {path} is not valid: {source}")]
@@ -131,12 +260,25 @@ pub struct FlatFacts {
     pub area_m2: f32,
     /// A registered business.
     pub business: bool,
+    /// The local day (days since 1970-01-01) the entry is in force from;
+    /// `None`: from the beginning.
+    pub since_day: Option<i32>,
+}
+
+impl FlatFacts {
+    /// The entry's date for people, `since 2026-12-01` or `(undated)`.
+    pub fn since_label(&self) -> String {
+        self.since_day.map_or("(undated)".to_owned(), |d| {
+            format!("since {}", dates::format_day(d))
+        })
+    }
 }
 
 /// The register, indexed for lookups.
 #[derive(Debug, Clone, Default)]
 pub struct Register {
-    flats: HashMap<String, FlatFacts>,
+    /// Each flat's entries, oldest first (undated first).
+    flats: HashMap<String, Vec<FlatEntry>>,
     tags: HashMap<String, String>,
 }
 
@@ -151,21 +293,22 @@ impl Register {
         Ok(Self::from_file(RegisterFile::load(path)?))
     }
 
-    /// Indexes a register built in code.
+    /// Indexes a register built in code. Of two entries of one flat for
+    /// one date (which [`RegisterFile::check`] refuses on load) the later
+    /// one is kept.
     pub fn from_file(file: RegisterFile) -> Self {
+        let mut flats: HashMap<String, Vec<FlatEntry>> = HashMap::new();
+        for f in file.flats {
+            let day = since_day(&f);
+            let entries = flats.entry(f.flat.clone()).or_default();
+            entries.retain(|e| since_day(e) != day);
+            entries.push(f);
+        }
+        for entries in flats.values_mut() {
+            entries.sort_by_key(|e| since_day(e).unwrap_or(i32::MIN));
+        }
         Self {
-            flats: file
-                .flats
-                .into_iter()
-                .map(|f| {
-                    let facts = FlatFacts {
-                        occupants: f.occupants.max(1),
-                        area_m2: f.area_m2,
-                        business: f.business,
-                    };
-                    (f.flat, facts)
-                })
-                .collect(),
+            flats,
             tags: file
                 .tags
                 .into_iter()
@@ -174,9 +317,26 @@ impl Register {
         }
     }
 
-    /// The register entry of a flat, if it has one.
+    /// The flat's latest register entry, if it has one.
     pub fn flat(&self, flat: &str) -> Option<FlatFacts> {
-        self.flats.get(flat).copied()
+        self.flats.get(flat)?.last().map(facts)
+    }
+
+    /// The flat's entry in force on local `day` (days since 1970-01-01):
+    /// the latest one dated no later. `None` when the flat has no entry, or
+    /// none yet on that day (it was not registered then).
+    pub fn flat_on(&self, flat: &str, day: i32) -> Option<FlatFacts> {
+        self.flats
+            .get(flat)?
+            .iter()
+            .rev()
+            .find(|e| since_day(e).is_none_or(|d| d <= day))
+            .map(facts)
+    }
+
+    /// Every entry of the flat, oldest first: its register history.
+    pub fn history(&self, flat: &str) -> &[FlatEntry] {
+        self.flats.get(flat).map_or(&[], Vec::as_slice)
     }
 
     /// The flat a tag is registered to.
@@ -190,6 +350,19 @@ impl Register {
     }
 }
 
+fn since_day(e: &FlatEntry) -> Option<i32> {
+    e.since.as_deref().and_then(dates::parse_date)
+}
+
+fn facts(e: &FlatEntry) -> FlatFacts {
+    FlatFacts {
+        occupants: e.occupants.max(1),
+        area_m2: e.area_m2,
+        business: e.business,
+        since_day: since_day(e),
+    }
+}
+
 /// The flat a meter reading belongs to: `site/building/unit`, or `None` when
 /// the reading is not bound to a unit.
 pub fn flat_key(r: &gridwatch_telemetry::Reading) -> Option<String> {
@@ -199,6 +372,9 @@ pub fn flat_key(r: &gridwatch_telemetry::Reading) -> Option<String> {
 }
 
 #[cfg(test)]
+mod history_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -206,10 +382,8 @@ mod tests {
     fn lookups_by_flat_and_tag_and_occupants_at_least_one() {
         let r = Register::from_file(RegisterFile {
             flats: vec![FlatEntry {
-                flat: "s/b/101".into(),
-                occupants: 0,
                 area_m2: 60.0,
-                business: false,
+                ..FlatEntry::new("s/b/101", 0)
             }],
             tags: vec![TagEntry {
                 identity: "t1".into(),

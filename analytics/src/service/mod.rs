@@ -13,6 +13,7 @@
 //! Un-acknowledged alerts are re-sent by the outbox when the session was lost.
 
 mod counters;
+mod register_reload;
 
 use crate::alerts::directory::Directory;
 use crate::clock_guard::{Admission, ClockGuard};
@@ -186,6 +187,10 @@ struct Service {
     cases: Cases,
     live: crate::live::Live,
     checkpoint: Option<crate::checkpoint::Checkpointer>,
+    /// The register file, re-read when it changes (`[register]
+    /// reload_check_s`), and when to look next.
+    register_watch: Option<crate::register::shared::RegisterWatch>,
+    register_tick: tokio::time::Interval,
     /// Commands from the API to gateways, and their answers.
     commands: Option<(
         crate::command::CommandLink,
@@ -228,6 +233,8 @@ impl Service {
             cases,
             live,
             checkpoint: crate::checkpoint::Checkpointer::new(config),
+            register_watch: register_reload::watch(&config.register),
+            register_tick: register_reload::tick(&config.register),
             commands: None,
         }
     }
@@ -277,6 +284,10 @@ impl Service {
                     None
                 }
                 event = eventloop.poll() => Some(event),
+                _ = self.register_tick.tick() => {
+                    self.reload_register();
+                    None
+                }
             };
             match event {
                 None => {}

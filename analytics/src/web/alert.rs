@@ -11,6 +11,19 @@ use crate::store::{AlertCase, AuditEntry, PhotoInfo};
 use gridwatch_telemetry::Timestamp;
 use std::fmt::Write;
 
+/// A link to the flat's register and alerts, for an alert on a flat
+/// (`site/building/unit`; sockets and meters have no flat page).
+fn flat_link(lang: Lang, entity: &str) -> String {
+    if entity.contains('#') || entity.split('/').count() != 3 {
+        return String::new();
+    }
+    format!(
+        " · <a href=\"/flats?flat={}\">{}</a>",
+        crate::web::stations::query_value(entity),
+        lang.t("flat.link")
+    )
+}
+
 /// What the page shows besides the case and its trail.
 pub struct Extras<'a> {
     /// Photos taken on site, oldest first.
@@ -52,7 +65,7 @@ pub fn render(
                 ("site", escape(&a.site)),
                 ("cell", escape(&a.cell)),
             ]
-        ),
+        ) + &flat_link(lang, &a.entity),
         lang.t("alert.first"),
         when(a.first_seen, offset),
         lang.t("alert.last"),

@@ -14,6 +14,7 @@ pub mod act;
 pub mod alert;
 pub mod chart;
 pub mod charts;
+pub mod flat;
 pub mod list;
 pub mod list_events;
 pub mod page;
@@ -58,6 +59,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/stations", get(stations::page))
         .route("/stations/events", get(stations::events))
         .route("/stations/socket", get(socket::page))
+        .route("/flats", get(flat::page))
         .merge(act::router())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -170,6 +170,7 @@ pub(super) fn write_register(flats: &[Flat], path: &Path) -> anyhow::Result<()> 
                 area_m2: (40.0 + 15.0 * f64::from(f.profile.registered) + area.range(-10.0, 20.0))
                     as f32,
                 business: f.profile.business,
+                ..Default::default()
             })
             .collect(),
         tags: flats

@@ -30,6 +30,7 @@ fn register(business: &[usize]) -> Register {
                 occupants: 2,
                 area_m2: 70.0,
                 business: business.contains(&u),
+                ..Default::default()
             })
             .collect(),
         tags: Vec::new(),

@@ -29,6 +29,7 @@ fn register(business: bool) -> Register {
             occupants: 2,
             area_m2: 70.0,
             business,
+            ..Default::default()
         }],
         tags: Vec::new(),
         meters: Vec::new(),

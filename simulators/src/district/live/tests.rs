@@ -13,6 +13,7 @@ fn register(flats: &[&str]) -> RegisterFile {
                 occupants: 2,
                 area_m2: 60.0,
                 business: false,
+                ..Default::default()
             })
             .collect(),
         tags: Vec::new(),
