@@ -74,6 +74,7 @@ pub mod resume;
 pub mod service;
 pub mod stats;
 pub mod store;
+pub mod tips;
 pub mod toml_file;
 pub mod web;
 

@@ -70,6 +70,8 @@ impl Disposition {
             &[ConfirmedGroupRental]
         } else if rule.starts_with("indoor_") {
             &[ConfirmedIndoorCharging, Rectified]
+        } else if rule == crate::tips::RULE_TIP || rule == crate::tips::RULE_PATROL {
+            &[ConfirmedGroupRental, ConfirmedIndoorCharging, Rectified]
         } else if rule.starts_with("socket_") || rule.starts_with("pile_") {
             &[Rectified, PileFault]
         } else if matches!(
@@ -269,6 +271,9 @@ pub struct AlertsConfig {
     pub close_within_s: u64,
     /// Root causes that inhibit dependent alerts (`[[alerts.inhibit]]`).
     pub inhibit: Vec<InhibitRule>,
+    /// Tip-offs and patrol findings (`[alerts.tips]`): the public page,
+    /// its limits, and the rewards.
+    pub tips: crate::tips::TipsConfig,
 }
 
 /// What an inhibiting case and the alert it covers must share.
@@ -324,6 +329,7 @@ impl Default for AlertsConfig {
             ack_within: AckWithin::default(),
             close_within_s: 7 * 86_400,
             inhibit: Vec::new(),
+            tips: crate::tips::TipsConfig::default(),
         }
     }
 }

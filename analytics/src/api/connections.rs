@@ -92,7 +92,8 @@ pub async fn serve_with(
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+            let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+                req.extensions_mut().insert(ClientAddr(peer.ip()));
                 answer(router.clone(), req, limits.request_timeout)
             });
             let mut builder = hyper::server::conn::http1::Builder::new();
@@ -150,6 +151,11 @@ async fn answer(
 /// Threads serving the API: requests run beside the MQTT loop, not on it,
 /// so a crowd of dashboard users does not delay readings.
 const API_THREADS: usize = 2;
+
+/// The client's address, put in every request's extensions, for the limits
+/// that are per client (the public tip-off page).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub std::net::IpAddr);
 
 /// Serves the API on threads of its own until `shutdown` is cancelled.
 pub fn spawn(

@@ -334,6 +334,25 @@ impl Register {
             .map(facts)
     }
 
+    /// The flat whose latest entry has this standard address (trimmed, and
+    /// full-width spaces ignored), or whose key it is: how a tip-off's
+    /// place is tied to a flat. A linear scan: tips are rare.
+    pub fn flat_by_address(&self, address: &str) -> Option<&str> {
+        let norm = |s: &str| -> String { s.chars().filter(|c| !c.is_whitespace()).collect() };
+        let wanted = norm(address);
+        if wanted.is_empty() {
+            return None;
+        }
+        if let Some((k, _)) = self.flats.get_key_value(wanted.as_str()) {
+            return Some(k.as_str());
+        }
+        self.flats.iter().find_map(|(k, entries)| {
+            let e = entries.last()?;
+            (e.address.as_deref().map(norm).as_deref() == Some(wanted.as_str()))
+                .then_some(k.as_str())
+        })
+    }
+
     /// Every entry of the flat, oldest first: its register history.
     pub fn history(&self, flat: &str) -> &[FlatEntry] {
         self.flats.get(flat).map_or(&[], Vec::as_slice)

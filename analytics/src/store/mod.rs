@@ -31,6 +31,7 @@ pub mod precision;
 pub mod report;
 pub mod silences;
 pub mod stations;
+pub mod tips;
 
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
@@ -67,6 +68,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0005_photos",
         include_str!("../../migrations/0005_photos.sql"),
     ),
+    ("0006_tips", include_str!("../../migrations/0006_tips.sql")),
 ];
 
 /// The `[store]` section.

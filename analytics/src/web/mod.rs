@@ -22,6 +22,8 @@ pub mod report;
 pub mod socket;
 pub mod stations;
 pub mod svg;
+pub mod tip;
+pub mod tips_office;
 pub mod title;
 pub mod upload;
 
@@ -40,6 +42,9 @@ use axum::Extension;
 use axum::{Form, Router};
 use page::{escape, layout};
 use serde::Deserialize;
+
+/// Room in a tip-off form for its text fields and multipart framing.
+const TIP_FORM_OVERHEAD: usize = 64 * 1024;
 
 /// The dashboard's routes (state is added by [`crate::http::router`]; the
 /// language of each request is picked with the directory in `state`).
@@ -60,6 +65,23 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/stations/events", get(stations::events))
         .route("/stations/socket", get(socket::page))
         .route("/flats", get(flat::page))
+        .route(
+            "/tip",
+            get(tip::form)
+                .post(tip::submit)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    state.alerts.tips.max_photo_bytes + TIP_FORM_OVERHEAD,
+                )),
+        )
+        .route("/tip/status", get(tip::status))
+        .route("/tips.csv", get(tips_office::export))
+        .route("/tips/:receipt/paid", post(tips_office::mark_paid))
+        .route(
+            "/patrol",
+            post(tip::patrol).layer(axum::extract::DefaultBodyLimit::max(
+                state.alerts.tips.max_photo_bytes + TIP_FORM_OVERHEAD,
+            )),
+        )
         .merge(act::router())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -237,6 +259,7 @@ async fn alert_page(
             charts: &charts,
         },
     );
+    let body = body + &tips_office::section(&state, &c, lang, state.zones.of(&a.site), id);
     Html(layout(lang, &heading, Some(&c.user.name), &body)).into_response()
 }
 

@@ -1,0 +1,224 @@
+//! Tip-offs in the store: the receipt, channel, hazard and place of each
+//! tip, the reporter's contact (read only through
+//! [`Store::tip_for_case`] with `office = true`), and the reward's payment.
+//! The case itself is an ordinary row of `alerts`.
+
+use super::{Scope, Store, StoreError};
+use crate::lifecycle::{AlertsConfig, Disposition};
+use crate::tips::{Hazard, NewTip, RULE_PATROL, RULE_TIP};
+use gridwatch_telemetry::{Alert, AlertState, Timestamp};
+use rusqlite::OptionalExtension;
+use serde::Serialize;
+
+/// A tip as the case's page and the export show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TipRecord {
+    /// The reporter's receipt code.
+    pub receipt: String,
+    /// The case it opened or joined.
+    pub case_id: i64,
+    /// `public`, `hotline` or `patrol`.
+    pub channel: String,
+    /// What it is about.
+    pub hazard: String,
+    /// The flat.
+    pub flat: String,
+    /// The grid cell.
+    pub cell: String,
+    /// The place as reported.
+    pub place: String,
+    /// The reporter's contact: only for the office.
+    pub contact: Option<String>,
+    /// When it was received.
+    pub reported: Timestamp,
+    /// The case's state now.
+    pub state: AlertState,
+    /// The case's disposition, once given.
+    pub disposition: Option<String>,
+    /// The reward it earned, yuan: set once the case is closed as a real
+    /// hazard, 0 otherwise.
+    pub reward_yuan: u32,
+    /// When the reward was paid.
+    pub paid: Option<Timestamp>,
+}
+
+/// Whether a disposition confirms what a tip reported.
+fn confirms(d: Option<&str>) -> bool {
+    d.and_then(Disposition::parse).is_some_and(|d| {
+        matches!(
+            d,
+            Disposition::ConfirmedGroupRental
+                | Disposition::ConfirmedIndoorCharging
+                | Disposition::Rectified
+        )
+    })
+}
+
+impl Store {
+    /// Active sensor cases on `flat` (not tips), oldest first: what a new
+    /// tip corroborates.
+    pub fn active_sensor_cases(&self, flat: &str) -> Result<Vec<(i64, String)>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare(
+                "SELECT id, rule FROM alerts WHERE entity = ?1 AND rule NOT IN (?2, ?3) \
+                 AND state IN ('open', 'acknowledged', 'in_progress') ORDER BY id",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(rusqlite::params![flat, RULE_TIP, RULE_PATROL], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Records a tip: its case (`alert`, see [`crate::tips::alert_of`]),
+    /// the tip's own row and, when given, its photo (already stripped of
+    /// metadata). Returns the case's id.
+    pub fn add_tip(
+        &self,
+        tip: &NewTip,
+        receipt: &str,
+        alert: &Alert,
+        config: &AlertsConfig,
+        photo: Option<(&str, &[u8])>,
+    ) -> Result<i64, StoreError> {
+        let case = self.record(alert, config)?.id;
+        {
+            let conn = self.lock();
+            conn.execute(
+                "INSERT INTO tips (receipt, alert_id, channel, hazard, place, contact, reported_ms) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                rusqlite::params![
+                    receipt,
+                    case,
+                    tip.channel.as_str(),
+                    tip.hazard.as_str(),
+                    tip.place,
+                    tip.contact,
+                    tip.at.0
+                ],
+            )
+            .map_err(|e| self.err(e))?;
+        }
+        if let Some((kind, bytes)) = photo {
+            self.add_photo(&Scope::All, case, "reporter", kind, bytes, tip.at)?;
+        }
+        Ok(case)
+    }
+
+    /// The state of the case a receipt follows; `None` for a code nobody
+    /// was given.
+    pub fn tip_state(&self, receipt: &str) -> Result<Option<AlertState>, StoreError> {
+        let conn = self.lock();
+        let state: Option<String> = conn
+            .query_row(
+                "SELECT a.state FROM tips t JOIN alerts a ON a.id = t.alert_id WHERE t.receipt = ?1",
+                [receipt],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        Ok(state.and_then(|s| crate::lifecycle::parse_state(&s)))
+    }
+
+    /// The tips of case `id` in `scope`, oldest first; the contact only for
+    /// the `office`.
+    pub fn tips_of_case(
+        &self,
+        scope: &Scope,
+        id: i64,
+        office: bool,
+        config: &AlertsConfig,
+    ) -> Result<Vec<TipRecord>, StoreError> {
+        self.get(scope, id)?;
+        self.tip_rows("WHERE t.alert_id = ?1", &[&id], office, config)
+    }
+
+    /// Every tip in `scope`, oldest first, with its reward: the reward
+    /// bookkeeping's export. Contacts only for the `office`.
+    pub fn tips(
+        &self,
+        scope: &Scope,
+        office: bool,
+        config: &AlertsConfig,
+    ) -> Result<Vec<TipRecord>, StoreError> {
+        let all = self.tip_rows("", &[], office, config)?;
+        Ok(all
+            .into_iter()
+            .filter(|t| scope.allows(&t.cell, t.flat.split('/').next().unwrap_or_default()))
+            .collect())
+    }
+
+    /// Marks a confirmed tip's reward paid at `now`; false when the tip
+    /// is unknown, not confirmed, or already paid.
+    pub fn mark_tip_paid(
+        &self,
+        receipt: &str,
+        now: Timestamp,
+        config: &AlertsConfig,
+    ) -> Result<bool, StoreError> {
+        let rows = self.tip_rows("WHERE t.receipt = ?1", &[&receipt], false, config)?;
+        let Some(t) = rows.first() else {
+            return Ok(false);
+        };
+        if t.reward_yuan == 0 || t.paid.is_some() {
+            return Ok(false);
+        }
+        let conn = self.lock();
+        conn.execute(
+            "UPDATE tips SET paid_ms = ?2 WHERE receipt = ?1 AND paid_ms IS NULL",
+            rusqlite::params![receipt, now.0],
+        )
+        .map_err(|e| self.err(e))?;
+        Ok(true)
+    }
+
+    fn tip_rows(
+        &self,
+        filter: &str,
+        args: &[&dyn rusqlite::ToSql],
+        office: bool,
+        config: &AlertsConfig,
+    ) -> Result<Vec<TipRecord>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT t.receipt, t.alert_id, t.channel, t.hazard, a.entity, a.cell, t.place, \
+                 t.contact, t.reported_ms, a.state, a.disposition, t.paid_ms \
+                 FROM tips t JOIN alerts a ON a.id = t.alert_id {filter} ORDER BY t.reported_ms, t.receipt"
+            ))
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(args, |r| {
+                let hazard: String = r.get(3)?;
+                let state: String = r.get(9)?;
+                let disposition: Option<String> = r.get(10)?;
+                let reward = if confirms(disposition.as_deref()) {
+                    Hazard::parse(&hazard)
+                        .and_then(|h| config.tips.rewards_yuan.get(h.as_str()).copied())
+                        .unwrap_or(0)
+                } else {
+                    0
+                };
+                Ok(TipRecord {
+                    receipt: r.get(0)?,
+                    case_id: r.get(1)?,
+                    channel: r.get(2)?,
+                    hazard,
+                    flat: r.get(4)?,
+                    cell: r.get(5)?,
+                    place: r.get(6)?,
+                    contact: if office { r.get(7)? } else { None },
+                    reported: Timestamp(r.get(8)?),
+                    state: crate::lifecycle::parse_state(&state).unwrap_or(AlertState::Open),
+                    disposition,
+                    reward_yuan: reward,
+                    paid: r.get::<_, Option<i64>>(11)?.map(Timestamp),
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+}
