@@ -59,7 +59,10 @@ summary{line-height:44px;cursor:pointer}ol.trail{padding-left:1.2em}ol.trail li{
 a.button{border:1px solid #0a4fa8;border-radius:3px;padding:0 1em;text-decoration:none}\
 .danger{background:#b3001b;color:#fff;border:1px solid #b3001b}a.button.danger{color:#fff}\
 .photos{display:flex;flex-wrap:wrap;gap:.6em}.photos figure{margin:0;max-width:100%}\
-.photos img{display:block;width:280px;max-width:100%;height:auto}";
+.photos img{display:block;width:280px;max-width:100%;height:auto}\
+fieldset{border:1px solid #ccc;border-radius:6px;margin:.6em 0}label{display:block;margin:.4em 0}\
+label.choice{display:flex;align-items:center;gap:.4em;margin:0}label.choice input{width:44px;flex:none;margin:0}\
+.receipt{font-size:1.6em;letter-spacing:.1em}";
 
 /// A whole page in `lang`: title, the user's name with a log-out button,
 /// a link to the other language, and `body`.
