@@ -70,7 +70,7 @@ pub enum StoreError {
     /// PostgreSQL failed (server unreachable, refused the login, a
     /// constraint): the next call tries again, on a new connection if the
     /// old one was lost.
-    #[error("alert store {origin}: {source}")]
+    #[error("alert store {origin}: {}", postgres::reason(source))]
     Postgres {
         /// The server and database (`postgres://host:port/db`, no password).
         origin: String,

@@ -97,6 +97,26 @@ impl PgConn {
     }
 }
 
+/// What went wrong, for people: the server's own message when it sent
+/// one, else the client's error with its causes ("invalid configuration:
+/// password missing").
+pub(crate) fn reason(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return format!("{}: {}", db.severity(), db.message());
+    }
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cause = c.source();
+    }
+    out
+}
+
 fn lost() -> DbError {
     DbError::Value("the connection to PostgreSQL is gone".into())
 }

@@ -29,6 +29,7 @@ pub fn postgres_store() -> Option<PgStore> {
 }
 
 /// `name::sqlite` and `name::postgres` for each behaviour `name(Store)`.
+#[allow(unused_macros)]
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {$(
         mod $name {
