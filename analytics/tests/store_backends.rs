@@ -352,4 +352,3 @@ fn filters_narrow_the_list(s: Store) {
     );
     assert_eq!(s.list(&Scope::All, &f(None, None)).unwrap().len(), 2);
 }
-

@@ -59,7 +59,9 @@ fn two_workers_recording_the_same_alerts_open_each_case_once() {
     // 10 sockets, 5 alerts each (a raise and 4 folds), both workers
     // recording all 50 in the same order, as after a partition handover.
     let alerts: Vec<_> = (0..5)
-        .flat_map(|k| (0..10).map(move |e| alert("r", &format!("yard-a/gw/p#{e}"), "c7", k * 1000, 1.0)))
+        .flat_map(|k| {
+            (0..10).map(move |e| alert("r", &format!("yard-a/gw/p#{e}"), "c7", k * 1000, 1.0))
+        })
         .collect();
     let results = race(stores, move |_, s| {
         let c = AlertsConfig::default();
@@ -74,7 +76,11 @@ fn two_workers_recording_the_same_alerts_open_each_case_once() {
         .filter(|r| r.kind == RecordedKind::Raised)
         .map(|r| r.id)
         .collect();
-    assert_eq!(raised.len(), 10, "one raise (one notice) per socket: {raised:?}");
+    assert_eq!(
+        raised.len(),
+        10,
+        "one raise (one notice) per socket: {raised:?}"
+    );
     let notified = results.iter().flatten().filter(|r| r.notify()).count();
     assert_eq!(notified, 10);
     let dups = results
@@ -142,7 +148,10 @@ fn two_people_acknowledging_one_case_at_once_act_one_after_the_other() {
     };
     let id = pg
         .store
-        .record(&alert("r", "yard-a/gw/p#1", "c7", 0, 1.0), &AlertsConfig::default())
+        .record(
+            &alert("r", "yard-a/gw/p#1", "c7", 0, 1.0),
+            &AlertsConfig::default(),
+        )
         .unwrap()
         .id;
     let stores = instances(&pg.server.url(), 2);
@@ -181,7 +190,10 @@ async fn the_store_answers_inside_a_current_thread_runtime() {
     let s = pg.store.clone();
     let task = tokio::spawn(async move {
         let r = s
-            .record(&alert("r", "yard-a/gw/p#1", "c7", 0, 1.0), &AlertsConfig::default())
+            .record(
+                &alert("r", "yard-a/gw/p#1", "c7", 0, 1.0),
+                &AlertsConfig::default(),
+            )
             .unwrap();
         s.get(&Scope::All, r.id).unwrap().count
     });
@@ -210,14 +222,20 @@ fn the_config_reads_the_password_from_its_file_and_never_shows_it() {
     };
     let e = Store::open(&without).unwrap_err().to_string();
     assert!(e.contains("password"), "{e}");
-    assert!(e.contains(&format!("127.0.0.1:{}", pg.server.port())), "{e}");
+    assert!(
+        e.contains(&format!("127.0.0.1:{}", pg.server.port())),
+        "{e}"
+    );
     let inline = StoreConfig {
         url: Some(pg.server.url()),
         ..StoreConfig::default()
     };
     let e = Store::open(&inline).unwrap_err().to_string();
     assert!(e.contains("password_file"), "{e}");
-    assert!(!e.contains(pg.server.password()), "the password leaked: {e}");
+    assert!(
+        !e.contains(pg.server.password()),
+        "the password leaked: {e}"
+    );
 }
 
 #[test]
@@ -235,9 +253,19 @@ fn instances_starting_together_migrate_once_and_cases_survive_a_restart() {
     let c = AlertsConfig::default();
     let id = {
         let s = Store::open_postgres(&server.url()).unwrap();
-        let id = s.record(&alert("r", "yard-a/gw/p#1", "c7", 0, 7.0), &c).unwrap().id;
-        s.act(&Scope::All, id, "wang.li", &Action::Acknowledge, Timestamp(5), 1)
-            .unwrap();
+        let id = s
+            .record(&alert("r", "yard-a/gw/p#1", "c7", 0, 7.0), &c)
+            .unwrap()
+            .id;
+        s.act(
+            &Scope::All,
+            id,
+            "wang.li",
+            &Action::Acknowledge,
+            Timestamp(5),
+            1,
+        )
+        .unwrap();
         id
     };
     let s = Store::open_postgres(&server.url()).unwrap();

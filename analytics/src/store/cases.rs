@@ -268,7 +268,10 @@ impl Store {
         config: &AlertsConfig,
     ) -> Result<Option<i64>, StoreError> {
         let before: Option<i64> = tx
-            .query_one("SELECT inhibited_by FROM alerts WHERE id = ?1", vals![rec.id])
+            .query_one(
+                "SELECT inhibited_by FROM alerts WHERE id = ?1",
+                vals![rec.id],
+            )
             .and_then(|r| r.get(0))
             .map_err(|e| self.err(e))?;
         if rec.kind == RecordedKind::Duplicate {
@@ -408,10 +411,7 @@ impl Store {
                  WHERE rule = ?1 AND entity = ?2 ORDER BY id DESC LIMIT 1",
                 vals![alert.rule, alert.entity],
             )
-            .and_then(|r| {
-                r.map(|r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                    .transpose()
-            })
+            .and_then(|r| r.map(|r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).transpose())
             .map_err(|e| self.err(e))?;
         let audit = |tx: &mut dyn Db,
                      id: i64,
@@ -473,7 +473,14 @@ impl Store {
                     Some(s) => format!("the condition returned within the cool-down; {s}"),
                     None => "the condition returned within the cool-down".into(),
                 };
-                audit(tx, id, "reopen", Some(&state_text), Some("open"), Some(&note))?;
+                audit(
+                    tx,
+                    id,
+                    "reopen",
+                    Some(&state_text),
+                    Some("open"),
+                    Some(&note),
+                )?;
                 return Ok(recorded(id, RecordedKind::Reopened));
             }
             let new = self.insert(tx, alert, &evidence, Some(id))?;
@@ -488,7 +495,14 @@ impl Store {
             return Ok(recorded(new, RecordedKind::Recurrence { of: id }));
         }
         let new = self.insert(tx, alert, &evidence, None)?;
-        audit(tx, new, "raise", None, Some("open"), silence_note.as_deref())?;
+        audit(
+            tx,
+            new,
+            "raise",
+            None,
+            Some("open"),
+            silence_note.as_deref(),
+        )?;
         Ok(recorded(new, RecordedKind::Raised))
     }
 

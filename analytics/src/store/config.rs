@@ -225,8 +225,13 @@ mod tests {
         assert!(!c.describe().contains("s3cret"));
         let e = url("postgres://g:inline-pw@db/city").describe();
         assert!(!e.contains("inline-pw"), "{e}");
-        let e = url("postgres://g:inline-pw@db/city").validate().unwrap_err();
-        assert!(e.contains("password_file") && !e.contains("inline-pw"), "{e}");
+        let e = url("postgres://g:inline-pw@db/city")
+            .validate()
+            .unwrap_err();
+        assert!(
+            e.contains("password_file") && !e.contains("inline-pw"),
+            "{e}"
+        );
         let e = url("nope://g:inline-pw@db/city").validate().unwrap_err();
         assert!(!e.contains("inline-pw"), "{e}");
     }

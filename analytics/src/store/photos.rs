@@ -3,9 +3,9 @@
 //! caller's scope is as absent as the alert). Each upload leaves a `photo`
 //! entry in the case's trail naming the photo's number, never its content.
 
+use super::sql::vals;
 use super::{Scope, Store, StoreError};
 use gridwatch_telemetry::Timestamp;
-use super::sql::vals;
 use serde::{Deserialize, Serialize};
 
 /// A stored photo's description, without its bytes (for the case's page).

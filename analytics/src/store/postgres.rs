@@ -208,13 +208,16 @@ fn row(r: &tokio_postgres::Row) -> Result<Row, DbError> {
         let v = if *t == Type::INT8 {
             r.try_get::<_, Option<i64>>(i)?.map(Value::Int)
         } else if *t == Type::INT4 {
-            r.try_get::<_, Option<i32>>(i)?.map(|v| Value::Int(v.into()))
+            r.try_get::<_, Option<i32>>(i)?
+                .map(|v| Value::Int(v.into()))
         } else if *t == Type::INT2 {
-            r.try_get::<_, Option<i16>>(i)?.map(|v| Value::Int(v.into()))
+            r.try_get::<_, Option<i16>>(i)?
+                .map(|v| Value::Int(v.into()))
         } else if *t == Type::FLOAT8 {
             r.try_get::<_, Option<f64>>(i)?.map(Value::Real)
         } else if *t == Type::FLOAT4 {
-            r.try_get::<_, Option<f32>>(i)?.map(|v| Value::Real(v.into()))
+            r.try_get::<_, Option<f32>>(i)?
+                .map(|v| Value::Real(v.into()))
         } else if *t == Type::BOOL {
             r.try_get::<_, Option<bool>>(i)?.map(Value::Bool)
         } else if *t == Type::BYTEA {
@@ -280,7 +283,11 @@ pub(crate) fn placeholders(sql: &str) -> String {
 /// integer into a `DOUBLE PRECISION` or a `BOOLEAN`, a number written as
 /// text into an integer column).
 impl ToSql for Value {
-    fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> Result<IsNull, Box<dyn Error + Sync + Send>> {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn Error + Sync + Send>> {
         let int = |i: i64, out: &mut BytesMut| -> Result<IsNull, Box<dyn Error + Sync + Send>> {
             match *ty {
                 Type::INT8 => i.to_sql(ty, out),

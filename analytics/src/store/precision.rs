@@ -1,9 +1,9 @@
 //! Outcome feedback: how often each rule was right, from the dispositions
 //! people closed its cases with. `no_access` counts as neither.
 
+use super::sql::Value;
 use super::{Scope, Store, StoreError};
 use crate::lifecycle::Disposition;
-use super::sql::Value;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 

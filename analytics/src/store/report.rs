@@ -7,10 +7,10 @@
 //! The directory has cells and sites but no streets or towns, so the report
 //! is per cell; a street or town is the sum of its cells' rows.
 
+use super::sql::Value;
 use super::{Scope, Store, StoreError};
 use crate::lifecycle::{parse_severity, AlertsConfig, Disposition};
 use gridwatch_telemetry::Timestamp;
-use super::sql::Value;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 

@@ -4,9 +4,9 @@
 //! matches anything). Silenced alerts are still stored and folded — the case
 //! exists and shows in the API — but nobody is notified and it is audited.
 
+use super::sql::{vals, Db, DbError, Row, Value};
 use super::{Scope, Store, StoreError};
 use gridwatch_telemetry::{Alert, Timestamp};
-use super::sql::{vals, Db, DbError, Row, Value};
 use serde::{Deserialize, Serialize};
 
 /// A silence as stored.
@@ -74,11 +74,7 @@ fn row(r: &Row) -> Result<Silence, DbError> {
 }
 
 /// The id of a silence active at `now` that covers `alert`, if any.
-pub(super) fn matching(
-    tx: &mut dyn Db,
-    alert: &Alert,
-    now: i64,
-) -> Result<Option<i64>, DbError> {
+pub(super) fn matching(tx: &mut dyn Db, alert: &Alert, now: i64) -> Result<Option<i64>, DbError> {
     tx.query_opt(
         "SELECT id FROM silences WHERE starts_ms <= ?1 AND ends_ms > ?1 \
          AND (cell IS NULL OR cell = ?2) AND (site IS NULL OR site = ?3) \
@@ -108,15 +104,8 @@ impl Store {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING {COLUMNS}"
                 ),
                 vals![
-                    new.cell,
-                    new.site,
-                    new.rule,
-                    new.entity,
-                    starts.0,
-                    new.ends.0,
-                    created_by,
-                    new.reason,
-                    now.0
+                    new.cell, new.site, new.rule, new.entity, starts.0, new.ends.0, created_by,
+                    new.reason, now.0
                 ],
             )
             .and_then(|r| row(&r))
