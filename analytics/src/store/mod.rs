@@ -28,6 +28,7 @@
 mod case_actions;
 pub mod cases;
 mod config;
+pub mod episodes;
 pub mod imported;
 pub mod listing;
 pub mod migrations;
@@ -46,8 +47,9 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use thiserror::Error;
 
-pub use cases::{AlertCase, AuditEntry, Episode, Recorded, RecordedKind};
+pub use cases::{AlertCase, AuditEntry, Recorded, RecordedKind};
 pub use config::StoreConfig;
+pub use episodes::Episode;
 pub use listing::{AlertFilter, AlertSummary};
 pub use photos::{Photo, PhotoInfo};
 pub use precision::RulePrecision;
@@ -155,7 +157,7 @@ impl Scope {
 #[derive(Debug)]
 enum Engine {
     Sqlite(Mutex<Connection>),
-    Postgres(Mutex<PgConn>),
+    Postgres(Box<Mutex<PgConn>>),
 }
 
 /// A handle on the store; cheap to clone, safe to share between tasks.
@@ -194,7 +196,7 @@ impl Store {
         let (pg, origin) = config.postgres().map_err(StoreError::Config)?;
         let conn = PgConn::connect(pg).map_err(|e| db_err(&origin, e))?;
         let store = Self {
-            engine: Arc::new(Engine::Postgres(Mutex::new(conn))),
+            engine: Arc::new(Engine::Postgres(Box::new(Mutex::new(conn)))),
             origin: origin.into(),
             lists: Arc::default(),
         };
