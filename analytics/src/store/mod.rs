@@ -276,10 +276,13 @@ impl Store {
     /// Runs `f` in one transaction: committed when it returns `Ok`, rolled
     /// back when it returns `Err`. SQLite's is `IMMEDIATE` (it takes the
     /// write lock first), so two processes on one file never both read
-    /// and then fail to upgrade.
+    /// and then fail to upgrade. On PostgreSQL a transaction the server
+    /// aborted to break a deadlock with another instance's (a sweep and an
+    /// action taking two cases' rows in opposite order) is run again, at
+    /// most three times in all.
     fn write<T>(
         &self,
-        f: impl FnOnce(&mut dyn Db) -> Result<T, StoreError>,
+        mut f: impl FnMut(&mut dyn Db) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         match &*self.engine {
             Engine::Sqlite(c) => {
@@ -291,7 +294,20 @@ impl Store {
                 tx.commit().map_err(|e| self.err(e.into()))?;
                 Ok(out)
             }
-            Engine::Postgres(c) => lock(c).transaction(f, |e| self.err(e)),
+            Engine::Postgres(c) => {
+                let mut conn = lock(c);
+                let mut attempt = 1;
+                loop {
+                    match conn.transaction(&mut f, |e| self.err(e)) {
+                        Err(StoreError::Postgres { source, .. })
+                            if attempt < 3 && postgres::retry(&source) =>
+                        {
+                            attempt += 1;
+                        }
+                        other => return other,
+                    }
+                }
+            }
         }
     }
 

@@ -117,6 +117,16 @@ pub(crate) fn reason(e: &tokio_postgres::Error) -> String {
     out
 }
 
+/// Whether the server aborted the transaction only to let another go
+/// first (a deadlock it broke, a serialization failure): running it again
+/// is right.
+pub(crate) fn retry(e: &tokio_postgres::Error) -> bool {
+    use tokio_postgres::error::SqlState;
+    e.code().is_some_and(|c| {
+        *c == SqlState::T_R_DEADLOCK_DETECTED || *c == SqlState::T_R_SERIALIZATION_FAILURE
+    })
+}
+
 fn lost() -> DbError {
     DbError::Value("the connection to PostgreSQL is gone".into())
 }
