@@ -124,3 +124,48 @@ fn both_sets_have_the_same_migrations_in_the_same_order() {
         |set: &[(&'static str, &'static str)]| set.iter().map(|(n, _)| *n).collect::<Vec<_>>();
     assert_eq!(names(migrations::SQLITE), names(migrations::POSTGRES));
 }
+
+/// A file written before the episodes table (schema 5) opens, gains it,
+/// and still knows each case's latest alert as recorded.
+#[test]
+fn a_file_of_an_older_build_is_upgraded_and_keeps_recognising_its_alerts() {
+    use gridwatch_analytics::lifecycle::AlertsConfig;
+    use gridwatch_analytics::store::RecordedKind;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    let old = gridwatch_telemetry::Alert {
+        schema: 1,
+        id: "r:yard-a/gw/p#1:0".into(),
+        rule: "r".into(),
+        entity: "yard-a/gw/p#1".into(),
+        cell: "c7".into(),
+        site: "yard-a".into(),
+        severity: gridwatch_telemetry::Severity::Critical,
+        state: gridwatch_telemetry::AlertState::Open,
+        ts: gridwatch_telemetry::Timestamp(0),
+        title: "t".into(),
+        summary: "s".into(),
+        evidence: Default::default(),
+    };
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        for (_, sql) in &migrations::SQLITE[..5] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch("PRAGMA user_version = 5").unwrap();
+        conn.execute(
+            "INSERT INTO alerts (rule, entity, site, cell, severity, state, title, summary, \
+             first_seen_ms, last_seen_ms, opened_at_ms, count, evidence, snapshot, \
+             last_episode, updated_at_ms) \
+             VALUES ('r', 'yard-a/gw/p#1', 'yard-a', 'c7', 'critical', 'open', 't', 's', \
+             0, 0, 0, 1, '{}', ?1, ?2, 0)",
+            rusqlite::params![serde_json::to_string(&old).unwrap(), old.id],
+        )
+        .unwrap();
+    }
+    let store = Store::open_file(&path).unwrap();
+    assert_eq!(store.schema_version().unwrap(), migrations::SQLITE.len());
+    let again = store.record(&old, &AlertsConfig::default()).unwrap();
+    assert_eq!((again.kind, again.id), (RecordedKind::Duplicate, 1));
+    assert_eq!(store.case_of(&old.id).unwrap(), Some(1));
+}
