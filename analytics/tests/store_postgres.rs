@@ -315,3 +315,21 @@ fn a_lost_connection_is_made_again_on_a_later_call() {
     };
     assert_eq!(list.len(), 1);
 }
+
+#[test]
+fn an_unreachable_server_is_named_in_the_error() {
+    let port = gridwatch_testkit::free_port();
+    let e = Store::open_postgres(&format!(
+        "postgres://gridwatch:pw-not-shown@127.0.0.1:{port}/city"
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.starts_with(&format!(
+            "alert store postgres://gridwatch@127.0.0.1:{port}/city: "
+        )),
+        "{e}"
+    );
+    assert!(e.contains("connect"), "{e}");
+    assert!(!e.contains("pw-not-shown"), "{e}");
+}
