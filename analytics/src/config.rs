@@ -87,6 +87,14 @@ impl AnalyticsConfig {
         self.alerts.validate().map_err(|e| e.within(&["alerts"]))?;
         self.notify.validate().map_err(|e| e.within(&["notify"]))?;
         self.api.validate().map_err(|e| e.within(&["api"]))?;
+        let store_key = if self.store.url.is_some() {
+            "url"
+        } else {
+            "password_file"
+        };
+        self.store
+            .validate()
+            .map_err(|m| FieldError::new(store_key, m).within(&["store"]))?;
         Ok(())
     }
 }
@@ -139,6 +147,17 @@ mod tests {
         AnalyticsConfig::from_toml_str(text, "analytics.toml")
             .unwrap_err()
             .to_string()
+    }
+
+    #[test]
+    fn a_store_with_both_a_path_and_a_url_names_file_line_and_field() {
+        let e = err("[store]\npath = \"/var/lib/a.db\"\nurl = \"postgres://g@db/city\"\n");
+        assert!(e.starts_with("analytics.toml:3:"), "{e}");
+        assert!(e.contains("store.url") && e.contains("both `path`"), "{e}");
+        let e = err("[store]\nurl = \"mysql://g@db/city\"\n");
+        assert!(e.contains("not a PostgreSQL url"), "{e}");
+        let ok = "[store]\nurl = \"postgresql://g@db:5433/city\"\npassword_file = \"/etc/pw\"\n";
+        assert!(AnalyticsConfig::from_toml_str(ok, "a.toml").is_ok());
     }
 
     #[test]

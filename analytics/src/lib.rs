@@ -69,6 +69,7 @@ pub mod pipeline;
 pub mod plausibility;
 pub mod recording;
 pub mod register;
+pub mod renovation;
 pub mod replay;
 pub mod resume;
 pub mod service;

@@ -274,6 +274,9 @@ pub struct AlertsConfig {
     /// Tip-offs and patrol findings (`[alerts.tips]`): the public page,
     /// its limits, and the rewards.
     pub tips: crate::tips::TipsConfig,
+    /// Compliance renovation (`[alerts.renovation]`): the acceptance
+    /// targets the assessment report measures towns against.
+    pub renovation: crate::renovation::RenovationConfig,
 }
 
 /// What an inhibiting case and the alert it covers must share.
@@ -330,6 +333,7 @@ impl Default for AlertsConfig {
             close_within_s: 7 * 86_400,
             inhibit: Vec::new(),
             tips: crate::tips::TipsConfig::default(),
+            renovation: crate::renovation::RenovationConfig::default(),
         }
     }
 }
@@ -373,6 +377,12 @@ impl AlertsConfig {
                 ));
             }
         }
+        self.renovation.validate().map_err(|why| {
+            FieldError::at(
+                crate::toml_file::locate::FieldPath::keys(&["renovation", "targets"]),
+                why,
+            )
+        })?;
         Ok(())
     }
 

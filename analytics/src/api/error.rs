@@ -36,6 +36,7 @@ impl From<StoreError> for ApiError {
             | StoreError::SilenceNotFound(_)
             | StoreError::PhotoNotFound(_) => ApiError::NotFound(e.to_string()),
             StoreError::Transition(t) => ApiError::Conflict(t.to_string()),
+            StoreError::Refused(why) => ApiError::Conflict(why),
             other => ApiError::Internal(other.to_string()),
         }
     }

@@ -526,12 +526,7 @@ fn describe_handling(c: &AnalyticsConfig) -> String {
          cool-down {} s; re-check {} s after resolution\n",
         a.critical_s, a.major_s, a.minor_s, c.alerts.cooldown_s, c.alerts.recheck_after_s
     );
-    out += &match &c.store.path {
-        Some(p) => format!("  store     SQLite file {}\n", p.display()),
-        None => {
-            "  store     in memory (set [store] path to keep alerts across restarts)\n".to_owned()
-        }
-    };
+    out += &format!("  store     {}\n", c.store.describe());
     out += &match &c.directory.path {
         Some(p) => format!("  directory {}\n", p.display()),
         None => "  directory none: routing from [cells] only, no API users\n".to_owned(),

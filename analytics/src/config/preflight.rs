@@ -13,6 +13,11 @@ pub fn preflight(config: &AnalyticsConfig) -> anyhow::Result<()> {
     config.validate()?;
     // The broker's CA, client key and password files, read as `run` reads them.
     config.mqtt.options()?;
+    // The store's PostgreSQL password file, read as `run` reads it (the
+    // server itself is not contacted: `check` runs where it may not be).
+    if config.store.url.is_some() {
+        config.store.postgres().map_err(anyhow::Error::msg)?;
+    }
     if let Some(p) = &config.directory.path {
         let directory = Directory::load(p)?;
         let mut cells = config.cells.clone();

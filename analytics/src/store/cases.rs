@@ -2,12 +2,12 @@
 //! re-opening within the cool-down. What happens to a case afterwards
 //! (people's actions, escalation, re-check) is in `case_actions.rs`.
 
+use super::sql::{vals, Backend, Db, DbError, Row};
 use super::{Store, StoreError};
 use crate::lifecycle::{
     is_active, parse_severity, parse_state, AlertsConfig, Disposition, InhibitScope,
 };
 use gridwatch_telemetry::{Alert, AlertState, Evidence, Severity, Timestamp};
-use rusqlite::{params, OptionalExtension, Row, Transaction};
 use serde::{Deserialize, Serialize};
 
 /// An alert case as stored: the detector's alert plus its handling.
@@ -150,10 +150,10 @@ pub(super) struct RawCase {
     photos: Option<String>,
 }
 
-pub(super) fn raw(r: &Row<'_>) -> rusqlite::Result<RawCase> {
-    let ts = |i: usize| -> rusqlite::Result<Timestamp> { r.get::<_, i64>(i).map(Timestamp) };
-    let opt_ts = |i: usize| -> rusqlite::Result<Option<Timestamp>> {
-        Ok(r.get::<_, Option<i64>>(i)?.map(Timestamp))
+pub(super) fn raw(r: &Row) -> Result<RawCase, DbError> {
+    let ts = |i: usize| -> Result<Timestamp, DbError> { r.get::<i64>(i).map(Timestamp) };
+    let opt_ts = |i: usize| -> Result<Option<Timestamp>, DbError> {
+        Ok(r.get::<Option<i64>>(i)?.map(Timestamp))
     };
     Ok(RawCase {
         case: AlertCase {
@@ -242,30 +242,37 @@ impl Store {
     /// the active case of its (rule, entity), re-opens a case resolved within
     /// the cool-down, or opens a new case (a recurrence when an earlier one
     /// exists). Every change is audited.
+    ///
+    /// Recording is idempotent: an alert whose id was recorded before (a
+    /// re-delivery, a replay from a checkpoint, another worker that saw the
+    /// same readings) changes nothing and comes back as
+    /// [`RecordedKind::Duplicate`] with its case, so it notifies nobody
+    /// twice. On PostgreSQL the records of one (rule, entity) are taken one
+    /// at a time across processes (a transaction-scoped advisory lock), so
+    /// two workers never open two cases for one condition.
     pub fn record(&self, alert: &Alert, config: &AlertsConfig) -> Result<Recorded, StoreError> {
-        let mut conn = self.lock();
-        let tx = conn.transaction().map_err(|e| self.err(e))?;
-        let mut out = self.record_in(&tx, alert, config)?;
-        out.inhibited_by = self.inhibit_in(&tx, &out, alert, config)?;
-        tx.commit().map_err(|e| self.err(e))?;
-        Ok(out)
+        self.write(|db| {
+            let mut out = self.record_in(db, alert, config)?;
+            out.inhibited_by = self.inhibit_in(db, &out, alert, config)?;
+            Ok(out)
+        })
     }
 
     /// The active case of a `[[alerts.inhibit]]` source rule that covers
     /// `alert`, if any; sets (or clears) the case's mark and audits a change.
     fn inhibit_in(
         &self,
-        tx: &Transaction<'_>,
+        tx: &mut dyn Db,
         rec: &Recorded,
         alert: &Alert,
         config: &AlertsConfig,
     ) -> Result<Option<i64>, StoreError> {
         let before: Option<i64> = tx
-            .query_row(
+            .query_one(
                 "SELECT inhibited_by FROM alerts WHERE id = ?1",
-                [rec.id],
-                |r| r.get(0),
+                vals![rec.id],
             )
+            .and_then(|r| r.get(0))
             .map_err(|e| self.err(e))?;
         if rec.kind == RecordedKind::Duplicate {
             return Ok(before);
@@ -281,15 +288,14 @@ impl Store {
                 InhibitScope::Site => ("site = ?3", alert.site.as_str()),
             };
             let found: Option<i64> = tx
-                .query_row(
+                .query_opt(
                     &format!(
                         "SELECT id FROM alerts WHERE rule = ?1 AND id != ?2 AND {cond} \
                          AND state IN ('open', 'acknowledged', 'in_progress') ORDER BY id LIMIT 1"
                     ),
-                    params![rule.source_rule, rec.id, key],
-                    |r| r.get(0),
+                    vals![rule.source_rule, rec.id, key],
                 )
-                .optional()
+                .and_then(|r| r.map(|r| r.get(0)).transpose())
                 .map_err(|e| self.err(e))?;
             if let Some(id) = found {
                 by = Some((id, rule.source_rule.as_str()));
@@ -300,7 +306,7 @@ impl Store {
         if after != before {
             tx.execute(
                 "UPDATE alerts SET inhibited_by = ?2 WHERE id = ?1",
-                params![rec.id, after],
+                vals![rec.id, after],
             )
             .map_err(|e| self.err(e))?;
             let (action, note) = match by {
@@ -317,7 +323,7 @@ impl Store {
             };
             tx.execute(
                 "INSERT INTO audit (alert_id, at_ms, actor, action, note) VALUES (?1, ?2, 'pipeline', ?3, ?4)",
-                params![rec.id, alert.ts.0, action, note],
+                vals![rec.id, alert.ts.0, action, note],
             )
             .map_err(|e| self.err(e))?;
         }
@@ -328,7 +334,7 @@ impl Store {
     /// resolved), auditing each under `actor`.
     pub(super) fn lift_in(
         &self,
-        tx: &Transaction<'_>,
+        tx: &mut dyn Db,
         source: i64,
         actor: &str,
         now_ms: i64,
@@ -337,12 +343,12 @@ impl Store {
         tx.execute(
             "INSERT INTO audit (alert_id, at_ms, actor, action, note) \
              SELECT id, ?2, ?3, 'uninhibit', ?4 FROM alerts WHERE inhibited_by = ?1",
-            params![source, now_ms, actor, note],
+            vals![source, now_ms, actor, note],
         )
         .map_err(|e| self.err(e))?;
         tx.execute(
             "UPDATE alerts SET inhibited_by = NULL, updated_at_ms = ?2 WHERE inhibited_by = ?1",
-            params![source, now_ms],
+            vals![source, now_ms],
         )
         .map_err(|e| self.err(e))?;
         Ok(())
@@ -350,47 +356,94 @@ impl Store {
 
     fn record_in(
         &self,
-        tx: &Transaction<'_>,
+        tx: &mut dyn Db,
         alert: &Alert,
         config: &AlertsConfig,
     ) -> Result<Recorded, StoreError> {
         let now = alert.ts.0;
-        let evidence = serde_json::to_string(&alert.evidence).unwrap_or_else(|_| "{}".into());
-        let latest: Option<(i64, String, String, Option<i64>)> = tx
-            .query_row(
-                "SELECT id, state, last_episode, resolved_at_ms FROM alerts \
-                 WHERE rule = ?1 AND entity = ?2 ORDER BY id DESC LIMIT 1",
-                params![alert.rule, alert.entity],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        if tx.backend() == Backend::Postgres {
+            // One record of this (rule, entity) at a time, across every
+            // process on the database, until this transaction ends.
+            tx.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended(?1, 0))",
+                vals![format!("{}\n{}", alert.rule, alert.entity)],
             )
-            .optional()
             .map_err(|e| self.err(e))?;
+        }
         let silenced_by = super::silences::matching(tx, alert, now).map_err(|e| self.err(e))?;
-        let audit =
-            |id: i64, action: &str, from: Option<&str>, to: Option<&str>, note: Option<&str>| {
-                tx.execute(
+        let seen: Option<i64> = tx
+            .query_opt(
+                "SELECT case_id FROM episodes WHERE alert_id = ?1",
+                vals![alert.id],
+            )
+            .and_then(|r| r.map(|r| r.get(0)).transpose())
+            .map_err(|e| self.err(e))?;
+        if let Some(id) = seen {
+            return Ok(Recorded {
+                id,
+                kind: RecordedKind::Duplicate,
+                silenced_by,
+                inhibited_by: None,
+            });
+        }
+        let out = self.apply(tx, alert, config, silenced_by)?;
+        tx.execute(
+            "INSERT INTO episodes (alert_id, case_id, at_ms) VALUES (?1, ?2, ?3)",
+            vals![alert.id, out.id, now],
+        )
+        .map_err(|e| self.err(e))?;
+        Ok(out)
+    }
+
+    /// Folds, re-opens or opens the case of a new alert.
+    fn apply(
+        &self,
+        tx: &mut dyn Db,
+        alert: &Alert,
+        config: &AlertsConfig,
+        silenced_by: Option<i64>,
+    ) -> Result<Recorded, StoreError> {
+        let now = alert.ts.0;
+        let evidence = serde_json::to_string(&alert.evidence).unwrap_or_else(|_| "{}".into());
+        let latest: Option<(i64, String, Option<i64>)> = tx
+            .query_opt(
+                "SELECT id, state, resolved_at_ms FROM alerts \
+                 WHERE rule = ?1 AND entity = ?2 ORDER BY id DESC LIMIT 1",
+                vals![alert.rule, alert.entity],
+            )
+            .and_then(|r| r.map(|r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).transpose())
+            .map_err(|e| self.err(e))?;
+        let audit = |tx: &mut dyn Db,
+                     id: i64,
+                     action: &str,
+                     from: Option<&str>,
+                     to: Option<&str>,
+                     note: Option<&str>| {
+            tx.execute(
                 "INSERT INTO audit (alert_id, at_ms, actor, action, from_state, to_state, note) \
                  VALUES (?1, ?2, 'pipeline', ?3, ?4, ?5, ?6)",
-                params![id, now, action, from, to, note],
+                vals![id, now, action, from, to, note],
             )
             .map_err(|e| self.err(e))
-            };
+        };
         let silence_note = silenced_by.map(|s| format!("silenced by silence {s}"));
-        if let Some((id, state_text, last_episode, resolved_at)) = latest {
+        let recorded = |id, kind| Recorded {
+            id,
+            kind,
+            silenced_by,
+            inhibited_by: None,
+        };
+        if let Some((id, state_text, resolved_at)) = latest {
             let state =
                 parse_state(&state_text).ok_or_else(|| self.corrupt(id, "state", &state_text))?;
-            if last_episode == alert.id {
-                return Ok(Recorded {
-                    id,
-                    kind: RecordedKind::Duplicate,
-                    silenced_by,
-                    inhibited_by: None,
-                });
-            }
-            let fold = "UPDATE alerts SET last_seen_ms = MAX(last_seen_ms, ?2), count = count + 1, \
-                 peak = CASE WHEN ?3 IS NULL THEN peak WHEN peak IS NULL OR ?3 > peak THEN ?3 ELSE peak END, \
+            let fold = "UPDATE alerts SET \
+                 last_seen_ms = CASE WHEN last_seen_ms > ?2 THEN last_seen_ms ELSE ?2 END, \
+                 count = count + 1, \
+                 peak = CASE WHEN CAST(?3 AS DOUBLE PRECISION) IS NULL THEN peak \
+                     WHEN peak IS NULL OR CAST(?3 AS DOUBLE PRECISION) > peak \
+                     THEN CAST(?3 AS DOUBLE PRECISION) ELSE peak END, \
                  evidence = ?4, title = ?5, summary = ?6, last_episode = ?7, updated_at_ms = ?2";
-            let fold_params = params![
+            let fold_params = vals![
                 id,
                 now,
                 peak_of(alert),
@@ -402,13 +455,8 @@ impl Store {
             if is_active(state) {
                 tx.execute(&format!("{fold} WHERE id = ?1"), fold_params)
                     .map_err(|e| self.err(e))?;
-                audit(id, "fold", None, None, silence_note.as_deref())?;
-                return Ok(Recorded {
-                    id,
-                    kind: RecordedKind::Folded,
-                    silenced_by,
-                    inhibited_by: None,
-                });
+                audit(tx, id, "fold", None, None, silence_note.as_deref())?;
+                return Ok(recorded(id, RecordedKind::Folded));
             }
             let within_cooldown =
                 resolved_at.is_some_and(|t| now - t <= config.cooldown_ms(&alert.rule));
@@ -425,53 +473,54 @@ impl Store {
                     Some(s) => format!("the condition returned within the cool-down; {s}"),
                     None => "the condition returned within the cool-down".into(),
                 };
-                audit(id, "reopen", Some(&state_text), Some("open"), Some(&note))?;
-                return Ok(Recorded {
+                audit(
+                    tx,
                     id,
-                    kind: RecordedKind::Reopened,
-                    silenced_by,
-                    inhibited_by: None,
-                });
+                    "reopen",
+                    Some(&state_text),
+                    Some("open"),
+                    Some(&note),
+                )?;
+                return Ok(recorded(id, RecordedKind::Reopened));
             }
             let new = self.insert(tx, alert, &evidence, Some(id))?;
             audit(
+                tx,
                 new,
                 "raise",
                 None,
                 Some("open"),
                 Some(&format!("recurrence of alert {id}")),
             )?;
-            return Ok(Recorded {
-                id: new,
-                kind: RecordedKind::Recurrence { of: id },
-                silenced_by,
-                inhibited_by: None,
-            });
+            return Ok(recorded(new, RecordedKind::Recurrence { of: id }));
         }
         let new = self.insert(tx, alert, &evidence, None)?;
-        audit(new, "raise", None, Some("open"), silence_note.as_deref())?;
-        Ok(Recorded {
-            id: new,
-            kind: RecordedKind::Raised,
-            silenced_by,
-            inhibited_by: None,
-        })
+        audit(
+            tx,
+            new,
+            "raise",
+            None,
+            Some("open"),
+            silence_note.as_deref(),
+        )?;
+        Ok(recorded(new, RecordedKind::Raised))
     }
 
     fn insert(
         &self,
-        tx: &Transaction<'_>,
+        tx: &mut dyn Db,
         alert: &Alert,
         evidence: &str,
         recurrence_of: Option<i64>,
     ) -> Result<i64, StoreError> {
         let snapshot = serde_json::to_string(alert).unwrap_or_else(|_| "{}".into());
-        tx.execute(
+        tx.query_one(
             "INSERT INTO alerts (rule, entity, site, cell, severity, state, title, summary, \
              first_seen_ms, last_seen_ms, opened_at_ms, count, peak, evidence, snapshot, \
              last_episode, recurrence_of, updated_at_ms) \
-             VALUES (?1, ?2, ?3, ?4, ?5, 'open', ?6, ?7, ?8, ?8, ?8, 1, ?9, ?10, ?11, ?12, ?13, ?8)",
-            params![
+             VALUES (?1, ?2, ?3, ?4, ?5, 'open', ?6, ?7, ?8, ?8, ?8, 1, ?9, ?10, ?11, ?12, ?13, ?8) \
+             RETURNING id",
+            vals![
                 alert.rule,
                 alert.entity,
                 alert.site,
@@ -487,7 +536,7 @@ impl Store {
                 recurrence_of
             ],
         )
-        .map_err(|e| self.err(e))?;
-        Ok(tx.last_insert_rowid())
+        .and_then(|r| r.get(0))
+        .map_err(|e| self.err(e))
     }
 }

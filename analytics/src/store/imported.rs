@@ -7,8 +7,8 @@
 //! file again finishes the job, since every row is keyed by
 //! (source, time, meter) and an unchanged row is left as it is.
 
+use super::sql::{vals, Db, DbError};
 use super::{Store, StoreError};
-use rusqlite::{params, Connection, Statement};
 
 /// What a stored row is: a cumulative register or the use of one interval.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,21 +63,24 @@ pub enum Put {
 
 /// Writes the rows of one import; see [`Store::import_into`].
 pub struct ImportWriter<'c> {
-    conn: &'c Connection,
-    upsert: Statement<'c>,
+    db: &'c mut dyn Db,
     source_id: i64,
     in_batch: usize,
     origin: &'c str,
 }
 
-const UPSERT: &str = "INSERT INTO imported_readings
+/// One upsert, the same in both dialects (SQLite has `IS DISTINCT FROM`
+/// since 3.39; the bundled one is newer).
+const UPSERT: &str = "INSERT INTO imported_readings AS r
     (source_id, ts_ms, meter, flat, value_kind, value, quality_bad)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
     ON CONFLICT (source_id, ts_ms, meter) DO UPDATE SET
         flat = excluded.flat, value_kind = excluded.value_kind, value = excluded.value,
-        quality_bad = excluded.quality_bad, revision = revision + 1
-    WHERE value IS NOT excluded.value OR quality_bad IS NOT excluded.quality_bad
-        OR value_kind IS NOT excluded.value_kind OR flat IS NOT excluded.flat
+        quality_bad = excluded.quality_bad, revision = r.revision + 1
+    WHERE r.value IS DISTINCT FROM excluded.value
+        OR r.quality_bad IS DISTINCT FROM excluded.quality_bad
+        OR r.value_kind IS DISTINCT FROM excluded.value_kind
+        OR r.flat IS DISTINCT FROM excluded.flat
     RETURNING revision";
 
 impl<'c> ImportWriter<'c> {
@@ -88,28 +91,29 @@ impl<'c> ImportWriter<'c> {
     /// Stores one row (an upsert on its key).
     pub fn put(&mut self, row: &ImportedRow<'_>) -> Result<Put, StoreError> {
         if self.in_batch == 0 {
-            self.conn.execute_batch("BEGIN").map_err(|e| self.err(e))?;
+            self.db.batch("BEGIN").map_err(|e| self.err(e))?;
         }
-        let mut rows = self
-            .upsert
-            .query(params![
-                self.source_id,
-                row.ts_ms,
-                row.meter,
-                row.flat,
-                row.value_kind.as_str(),
-                row.value,
-                row.quality_bad,
-            ])
-            .map_err(|e| err(self.origin, e))?;
-        let put = match rows.next().map_err(|e| err(self.origin, e))? {
+        let revision: Option<i64> = self
+            .db
+            .query_opt(
+                UPSERT,
+                vals![
+                    self.source_id,
+                    row.ts_ms,
+                    row.meter,
+                    row.flat,
+                    row.value_kind.as_str(),
+                    row.value,
+                    row.quality_bad,
+                ],
+            )
+            .and_then(|r| r.map(|r| r.get(0)).transpose())
+            .map_err(|e| self.err(e))?;
+        let put = match revision {
             None => Put::Unchanged,
-            Some(r) => match r.get::<_, i64>(0).map_err(|e| err(self.origin, e))? {
-                0 => Put::Inserted,
-                _ => Put::Corrected,
-            },
+            Some(0) => Put::Inserted,
+            Some(_) => Put::Corrected,
         };
-        drop(rows);
         self.in_batch += 1;
         if self.in_batch >= Self::BATCH_ROWS {
             self.commit()?;
@@ -120,21 +124,14 @@ impl<'c> ImportWriter<'c> {
     /// Commits the open batch, if any.
     pub fn commit(&mut self) -> Result<(), StoreError> {
         if self.in_batch > 0 {
-            self.conn.execute_batch("COMMIT").map_err(|e| self.err(e))?;
+            self.db.batch("COMMIT").map_err(|e| self.err(e))?;
             self.in_batch = 0;
         }
         Ok(())
     }
 
-    fn err(&self, source: rusqlite::Error) -> StoreError {
-        err(self.origin, source)
-    }
-}
-
-fn err(origin: &str, source: rusqlite::Error) -> StoreError {
-    StoreError::Sqlite {
-        origin: origin.to_owned(),
-        source,
+    fn err(&self, source: DbError) -> StoreError {
+        super::db_err(self.origin, source)
     }
 }
 
@@ -149,75 +146,76 @@ impl Store {
         kind: &str,
         f: impl FnOnce(&mut ImportWriter<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
-        let conn = self.lock();
         let origin = self.origin.to_string();
-        let source_id = source_id(&conn, source, kind).map_err(|e| self.err(e))?;
-        let upsert = conn.prepare(UPSERT).map_err(|e| self.err(e))?;
-        let mut writer = ImportWriter {
-            conn: &conn,
-            upsert,
-            source_id,
-            in_batch: 0,
-            origin: &origin,
-        };
-        match f(&mut writer) {
-            Ok(v) => {
-                writer.commit()?;
-                Ok(v)
-            }
-            Err(e) => {
-                if writer.in_batch > 0 {
-                    // The error that matters is `e`; a failed rollback
-                    // leaves the batch uncommitted all the same.
-                    let _ = conn.execute_batch("ROLLBACK");
+        self.with_db(|db| {
+            let source_id = source_id(db, source, kind).map_err(|e| self.err(e))?;
+            let mut writer = ImportWriter {
+                db,
+                source_id,
+                in_batch: 0,
+                origin: &origin,
+            };
+            match f(&mut writer) {
+                Ok(v) => {
+                    writer.commit()?;
+                    Ok(v)
                 }
-                Err(e)
+                Err(e) => {
+                    if writer.in_batch > 0 {
+                        // The error that matters is `e`; a failed rollback
+                        // leaves the batch uncommitted all the same.
+                        let _ = writer.db.batch("ROLLBACK");
+                    }
+                    Err(e)
+                }
             }
-        }
+        })?
     }
 
     /// The stored readings of one source, ordered by time and meter (for
     /// tests and checks; an import's summary says what changed).
     pub fn imported_readings(&self, source: &str) -> Result<Vec<StoredReading>, StoreError> {
-        let conn = self.lock();
-        let mut stmt = conn
-            .prepare(
+        self.read(|db| {
+            db.query(
                 "SELECT r.ts_ms, r.meter, r.flat, r.value, r.quality_bad, r.revision
                  FROM imported_readings r JOIN import_sources s ON s.id = r.source_id
                  WHERE s.name = ?1 ORDER BY r.ts_ms, r.meter",
+                vals![source],
             )
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([source], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                ))
+            .and_then(|rows| {
+                rows.iter()
+                    .map(|r| {
+                        Ok((
+                            r.get(0)?,
+                            r.get(1)?,
+                            r.get(2)?,
+                            r.get(3)?,
+                            r.get(4)?,
+                            r.get(5)?,
+                        ))
+                    })
+                    .collect()
             })
-            .map_err(|e| self.err(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+            .map_err(|e| self.err(e))
+        })
     }
 }
 
 /// The id of a source, registering it on first use. A source's kind is
 /// fixed by its first import; a mapping that changes it is refused (its
 /// stored values are in another unit).
-fn source_id(conn: &Connection, name: &str, kind: &str) -> rusqlite::Result<i64> {
-    conn.execute(
+fn source_id(db: &mut dyn Db, name: &str, kind: &str) -> Result<i64, DbError> {
+    db.execute(
         "INSERT INTO import_sources (name, kind) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
-        params![name, kind],
+        vals![name, kind],
     )?;
-    let (id, stored): (i64, String) = conn.query_row(
+    let row = db.query_one(
         "SELECT id, kind FROM import_sources WHERE name = ?1",
-        [name],
-        |r| Ok((r.get(0)?, r.get(1)?)),
+        vals![name],
     )?;
+    let (id, stored): (i64, String) = (row.get(0)?, row.get(1)?);
     if stored != kind {
-        return Err(rusqlite::Error::InvalidParameterName(format!(
+        return Err(DbError::Value(format!(
             "source {name:?} was imported as {stored}, not {kind}; give this mapping another `source`"
         )));
     }

@@ -3,10 +3,10 @@
 //! `Store::get`). A list of 100 cases is then a few tens of kilobytes, not
 //! hundreds, and costs no JSON parsing per row.
 
+use super::sql::{DbError, Row, Value};
 use super::{Scope, Store, StoreError};
 use crate::lifecycle::{parse_severity, parse_state, Disposition};
 use gridwatch_telemetry::{AlertState, Severity, Timestamp};
-use rusqlite::params_from_iter;
 use serde::{Deserialize, Serialize};
 
 /// Filters for [`Store::list`]; all optional, combined with AND.
@@ -74,7 +74,7 @@ const COLUMNS: &str = "id, rule, entity, site, cell, severity, state, title, fir
 
 type Raw = (AlertSummary, String, String, Option<String>);
 
-fn raw(r: &rusqlite::Row<'_>) -> rusqlite::Result<Raw> {
+fn raw(r: &Row) -> Result<Raw, DbError> {
     Ok((
         AlertSummary {
             id: r.get(0)?,
@@ -136,21 +136,23 @@ impl Store {
         filter: &AlertFilter,
     ) -> Result<Vec<AlertSummary>, StoreError> {
         let (sql, args) = list_sql(scope, filter);
-        let conn = self.lock();
-        // Every write is an INSERT, UPDATE or DELETE on this one connection,
-        // so an unchanged count means an unchanged answer.
-        let version = conn.total_changes();
+        // On SQLite every write is an INSERT, UPDATE or DELETE on this one
+        // connection, so an unchanged count means an unchanged answer. On
+        // PostgreSQL other instances write unseen: no cache.
+        let version = self.changes();
         let key = (sql, args);
-        if let Some(hit) = self.lists_lock().get(&key, version) {
-            return Ok(hit);
+        if let Some(v) = version {
+            if let Some(hit) = self.lists_lock().get(&key, v) {
+                return Ok(hit);
+            }
         }
         let (sql, args) = &key;
-        let mut stmt = conn.prepare_cached(sql).map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map(params_from_iter(args.iter()), raw)
-            .map_err(|e| self.err(e))?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| self.err(e))?;
+        let params: Vec<Value> = args.iter().cloned().map(Value::Text).collect();
+        let rows = self.read(|db| {
+            db.query(sql, &params)
+                .and_then(|rows| rows.iter().map(raw).collect::<Result<Vec<_>, _>>())
+                .map_err(|e| self.err(e))
+        })?;
         rows.into_iter()
             .map(|(mut a, severity, state, disposition)| {
                 a.severity = parse_severity(&severity)
@@ -165,7 +167,11 @@ impl Store {
                 Ok(a)
             })
             .collect::<Result<Vec<_>, StoreError>>()
-            .inspect(|list| self.lists_lock().put(key, version, list.clone()))
+            .inspect(|list| {
+                if let Some(v) = version {
+                    self.lists_lock().put(key, v, list.clone())
+                }
+            })
     }
 
     fn lists_lock(&self) -> std::sync::MutexGuard<'_, ListCache> {
@@ -272,7 +278,10 @@ mod tests {
     #[test]
     fn lists_read_a_covering_index_not_the_rows() {
         let store = Store::open_in_memory().unwrap();
-        let conn = store.lock();
+        let super::super::Engine::Sqlite(conn) = &*store.engine else {
+            unreachable!("an in-memory store is SQLite")
+        };
+        let conn = super::super::lock(conn);
         for scope in [
             Scope::Cells(vec!["c7".into(), "c8".into()]),
             Scope::Sites(vec!["yard-a".into()]),
@@ -286,7 +295,9 @@ mod tests {
                 let (sql, args) = list_sql(&scope, &filter);
                 let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
                 let plan: Vec<String> = stmt
-                    .query_map(params_from_iter(args.iter()), |r| r.get::<_, String>(3))
+                    .query_map(rusqlite::params_from_iter(args.iter()), |r| {
+                        r.get::<_, String>(3)
+                    })
                     .unwrap()
                     .collect::<Result<_, _>>()
                     .unwrap();

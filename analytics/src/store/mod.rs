@@ -1,12 +1,15 @@
-//! The alert store: embedded SQLite, the single source of truth for the API
-//! and the dashboard.
+//! The alert store: embedded SQLite, or a PostgreSQL server shared by
+//! several analytics workers and API instances (`[store] url`, see
+//! [`postgres`]); the single source of truth for the API and the dashboard.
 //!
 //! One row per alert case (see [`cases`]), every transition and comment in an
 //! append-only audit table, time-bounded silences ([`silences`]) and the
 //! precision of each rule computed from the dispositions ([`precision`]).
 //! The schema is created and upgraded by the numbered SQL files in
-//! `analytics/migrations/`, tracked with SQLite's `user_version`, so a file
-//! written by an older build opens in a newer one.
+//! `analytics/migrations/` (SQLite, tracked with its `user_version`) and
+//! `analytics/migrations/postgres/` (the same tables and columns in
+//! PostgreSQL's types, tracked in a `schema_version` table), so a database
+//! written by an older build opens in a newer one ([`migrations`]).
 //!
 //! Every read and change takes a [`Scope`]: the set of cells or sites the
 //! caller may see. The scope is part of the SQL `WHERE`, so an id outside it
@@ -24,62 +27,37 @@
 
 mod case_actions;
 pub mod cases;
+mod config;
+pub mod episodes;
 pub mod imported;
 pub mod listing;
+pub mod migrations;
 pub mod photos;
+pub mod postgres;
 pub mod precision;
+pub mod renovations;
 pub mod report;
 pub mod silences;
+pub(crate) mod sql;
 pub mod stations;
 pub mod tips;
 
+use postgres::PgConn;
 use rusqlite::Connection;
-use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use sql::{Db, DbError, Lite};
+use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use thiserror::Error;
 
 pub use cases::{AlertCase, AuditEntry, Recorded, RecordedKind};
+pub use config::StoreConfig;
+pub use episodes::Episode;
 pub use listing::{AlertFilter, AlertSummary};
 pub use photos::{Photo, PhotoInfo};
 pub use precision::RulePrecision;
 pub use report::{ReportPeriod, ReportRow};
 pub use silences::{NewSilence, Silence};
-
-/// The schema, one file per version, applied in order.
-const MIGRATIONS: &[(&str, &str)] = &[
-    (
-        "0001_alerts",
-        include_str!("../../migrations/0001_alerts.sql"),
-    ),
-    (
-        "0002_inhibition",
-        include_str!("../../migrations/0002_inhibition.sql"),
-    ),
-    (
-        "0003_list_indexes",
-        include_str!("../../migrations/0003_list_indexes.sql"),
-    ),
-    (
-        "0004_imported_readings",
-        include_str!("../../migrations/0004_imported_readings.sql"),
-    ),
-    (
-        "0005_photos",
-        include_str!("../../migrations/0005_photos.sql"),
-    ),
-    ("0006_tips", include_str!("../../migrations/0006_tips.sql")),
-];
-
-/// The `[store]` section.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct StoreConfig {
-    /// The SQLite file. Without it the store lives in memory: alerts are
-    /// kept, handled and served while the process runs and lost when it
-    /// stops (what the demo uses; a deployment sets a path).
-    pub path: Option<PathBuf>,
-}
+pub use sql::Backend;
 
 /// Why the store could not do something.
 #[derive(Debug, Error)]
@@ -93,6 +71,32 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
+    /// PostgreSQL failed (server unreachable, refused the login, a
+    /// constraint): the next call tries again, on a new connection if the
+    /// old one was lost.
+    #[error("alert store {origin}: {}", postgres::reason(source))]
+    Postgres {
+        /// The server and database (`postgres://host:port/db`, no password).
+        origin: String,
+        /// The server's or the client's reason.
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    /// The store refused a value or found one of an unexpected type.
+    #[error("alert store {origin}: {message}")]
+    Value {
+        /// The file, server or `memory`.
+        origin: String,
+        /// What and where.
+        message: String,
+    },
+    /// A change the data does not allow (a renovation step out of order,
+    /// a hazard with no renovation); the message says which.
+    #[error("{0}")]
+    Refused(String),
+    /// The `[store]` section cannot be used as it is.
+    #[error("[store] {0}")]
+    Config(String),
     /// No alert with that id in the caller's scope.
     #[error("no alert {0}")]
     NotFound(i64),
@@ -155,22 +159,55 @@ impl Scope {
     }
 }
 
+/// The database behind a [`Store`].
+#[derive(Debug)]
+enum Engine {
+    Sqlite(Mutex<Connection>),
+    Postgres(Box<Mutex<PgConn>>),
+}
+
 /// A handle on the store; cheap to clone, safe to share between tasks.
-/// Calls are short and synchronous (SQLite on local disk).
+/// Calls are short and synchronous (SQLite on local disk, or one or a few
+/// round trips to PostgreSQL); one handle runs one call at a time.
 #[derive(Debug, Clone)]
 pub struct Store {
-    conn: Arc<Mutex<Connection>>,
+    engine: Arc<Engine>,
     origin: Arc<str>,
     lists: Arc<Mutex<listing::ListCache>>,
 }
 
 impl Store {
-    /// Opens the store the config names, or one in memory.
+    /// Opens the store the config names: the PostgreSQL database of `url`,
+    /// the SQLite file of `path`, or one in memory.
     pub fn open(config: &StoreConfig) -> Result<Self, StoreError> {
-        match &config.path {
-            Some(p) => Self::open_file(p),
-            None => Self::open_in_memory(),
+        config.validate().map_err(StoreError::Config)?;
+        match (&config.url, &config.path) {
+            (Some(_), _) => Self::open_postgres_config(config),
+            (None, Some(p)) => Self::open_file(p),
+            (None, None) => Self::open_in_memory(),
         }
+    }
+
+    /// Opens the PostgreSQL database at `url` (password in it, if any) and
+    /// brings its schema up to date. Several processes may open one
+    /// database: the schema is upgraded by one of them at a time.
+    pub fn open_postgres(url: &str) -> Result<Self, StoreError> {
+        Self::open_postgres_config(&StoreConfig {
+            url: Some(url.to_owned()),
+            ..StoreConfig::default()
+        })
+    }
+
+    fn open_postgres_config(config: &StoreConfig) -> Result<Self, StoreError> {
+        let (pg, origin) = config.postgres().map_err(StoreError::Config)?;
+        let conn = PgConn::connect(pg).map_err(|e| db_err(&origin, e))?;
+        let store = Self {
+            engine: Arc::new(Engine::Postgres(Box::new(Mutex::new(conn)))),
+            origin: origin.into(),
+            lists: Arc::default(),
+        };
+        store.write(|db| migrations::migrate(db).map_err(|e| store.err(e)))?;
+        Ok(store)
     }
 
     /// Opens (creating if needed) the SQLite file at `path` and brings its
@@ -194,43 +231,104 @@ impl Store {
     }
 
     fn prepare(conn: Connection, origin: String, file: bool) -> Result<Self, StoreError> {
+        let pragmas = if file {
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;"
+        } else {
+            "PRAGMA foreign_keys = ON;"
+        };
+        conn.execute_batch(pragmas)
+            .map_err(|e| db_err(&origin, e.into()))?;
         let store = Self {
-            conn: Arc::new(Mutex::new(conn)),
+            engine: Arc::new(Engine::Sqlite(Mutex::new(conn))),
             origin: origin.into(),
             lists: Arc::default(),
         };
-        {
-            let mut c = store.lock();
-            let pragmas = if file {
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;"
-            } else {
-                "PRAGMA foreign_keys = ON;"
-            };
-            c.execute_batch(pragmas).map_err(|e| store.err(e))?;
-            migrate(&mut c).map_err(|e| store.err(e))?;
-        }
+        store.write(|db| migrations::migrate(db).map_err(|e| store.err(e)))?;
         Ok(store)
     }
 
-    /// The schema version the store is at.
-    pub fn schema_version(&self) -> Result<usize, StoreError> {
-        let c = self.lock();
-        c.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
-            .map(|v| v as usize)
-            .map_err(|e| self.err(e))
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Connection> {
-        // A panic while holding the lock leaves SQLite consistent (every
-        // change is one transaction), so a poisoned lock is still usable.
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn err(&self, source: rusqlite::Error) -> StoreError {
-        StoreError::Sqlite {
-            origin: self.origin.to_string(),
-            source,
+    /// Which database this store is in.
+    pub fn backend(&self) -> Backend {
+        match &*self.engine {
+            Engine::Sqlite(_) => Backend::Sqlite,
+            Engine::Postgres(_) => Backend::Postgres,
         }
+    }
+
+    /// The schema version the store is at (the number of migrations
+    /// applied).
+    pub fn schema_version(&self) -> Result<usize, StoreError> {
+        self.read(|db| migrations::version(db).map_err(|e| self.err(e)))
+    }
+
+    /// Runs `f` on the connection, outside a transaction (one statement,
+    /// or reads that need not agree with each other).
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&mut dyn Db) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.with_db(f)?
+    }
+
+    /// Runs `f` on the connection; `Err` only when there is none (the
+    /// PostgreSQL server cannot be reached).
+    fn with_db<R>(&self, f: impl FnOnce(&mut dyn Db) -> R) -> Result<R, StoreError> {
+        match &*self.engine {
+            Engine::Sqlite(c) => Ok(f(&mut Lite(&lock(c)))),
+            Engine::Postgres(c) => lock(c).with(f).map_err(|e| self.err(e)),
+        }
+    }
+
+    /// Runs `f` in one transaction: committed when it returns `Ok`, rolled
+    /// back when it returns `Err`. SQLite's is `IMMEDIATE` (it takes the
+    /// write lock first), so two processes on one file never both read
+    /// and then fail to upgrade. On PostgreSQL a transaction the server
+    /// aborted to break a deadlock with another instance's (a sweep and an
+    /// action taking two cases' rows in opposite order) is run again, at
+    /// most three times in all.
+    fn write<T>(
+        &self,
+        mut f: impl FnMut(&mut dyn Db) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        match &*self.engine {
+            Engine::Sqlite(c) => {
+                let mut conn = lock(c);
+                let tx = conn
+                    .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                    .map_err(|e| self.err(e.into()))?;
+                let out = f(&mut Lite(&tx))?;
+                tx.commit().map_err(|e| self.err(e.into()))?;
+                Ok(out)
+            }
+            Engine::Postgres(c) => {
+                let mut conn = lock(c);
+                let mut attempt = 1;
+                loop {
+                    match conn.transaction(&mut f, |e| self.err(e)) {
+                        Err(StoreError::Postgres { source, .. })
+                            if attempt < 3 && postgres::retry(&source) =>
+                        {
+                            attempt += 1;
+                        }
+                        other => return other,
+                    }
+                }
+            }
+        }
+    }
+
+    /// SQLite's count of changes on this handle's connection, which lists
+    /// are cached against; `None` on PostgreSQL, where other processes
+    /// change the data unseen.
+    fn changes(&self) -> Option<u64> {
+        match &*self.engine {
+            Engine::Sqlite(c) => Some(lock(c).total_changes()),
+            Engine::Postgres(_) => None,
+        }
+    }
+
+    fn err(&self, source: DbError) -> StoreError {
+        db_err(&self.origin, source)
     }
 
     fn corrupt(&self, id: i64, field: &'static str, value: &str) -> StoreError {
@@ -243,16 +341,19 @@ impl Store {
     }
 }
 
-/// Applies the migrations the file has not seen yet, each in a transaction.
-fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
-    let have: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    for (version, (_name, sql)) in MIGRATIONS.iter().enumerate().skip(have.max(0) as usize) {
-        let tx = conn.transaction()?;
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", (version + 1) as i64)?;
-        tx.commit()?;
+fn db_err(origin: &str, source: DbError) -> StoreError {
+    let origin = origin.to_owned();
+    match source {
+        DbError::Sqlite(source) => StoreError::Sqlite { origin, source },
+        DbError::Postgres(source) => StoreError::Postgres { origin, source },
+        DbError::Value(message) => StoreError::Value { origin, message },
     }
-    Ok(())
+}
+
+/// A panic while holding the lock leaves the database consistent (every
+/// change is one transaction), so a poisoned lock is still usable.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 #[cfg(test)]
@@ -262,7 +363,7 @@ mod tests {
     #[test]
     fn a_new_store_is_at_the_latest_schema() {
         let s = Store::open_in_memory().unwrap();
-        assert_eq!(s.schema_version().unwrap(), MIGRATIONS.len());
+        assert_eq!(s.schema_version().unwrap(), migrations::SQLITE.len());
     }
 
     #[test]

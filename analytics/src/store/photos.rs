@@ -3,9 +3,9 @@
 //! caller's scope is as absent as the alert). Each upload leaves a `photo`
 //! entry in the case's trail naming the photo's number, never its content.
 
+use super::sql::vals;
 use super::{Scope, Store, StoreError};
 use gridwatch_telemetry::Timestamp;
-use rusqlite::OptionalExtension;
 use serde::{Deserialize, Serialize};
 
 /// A stored photo's description, without its bytes (for the case's page).
@@ -44,68 +44,73 @@ impl Store {
         bytes: &[u8],
         now: Timestamp,
     ) -> Result<i64, StoreError> {
-        let mut conn = self.lock();
-        let tx = conn.transaction().map_err(|e| self.err(e))?;
-        self.get_in(&tx, scope, id)?;
-        tx.execute(
-            "INSERT INTO photos (alert_id, at_ms, actor, content_type, bytes) VALUES (?1, ?2, ?3, ?4, ?5)",
-            rusqlite::params![id, now.0, actor, content_type, bytes],
-        )
-        .map_err(|e| self.err(e))?;
-        let photo = tx.last_insert_rowid();
-        tx.execute(
-            "INSERT INTO audit (alert_id, at_ms, actor, action, note) VALUES (?1, ?2, ?3, 'photo', ?4)",
-            rusqlite::params![id, now.0, actor, photo.to_string()],
-        )
-        .map_err(|e| self.err(e))?;
-        tx.commit().map_err(|e| self.err(e))?;
-        Ok(photo)
+        self.write(|tx| {
+            self.get_in(tx, scope, id, false)?;
+            let photo: i64 = tx
+                .query_one(
+                    "INSERT INTO photos (alert_id, at_ms, actor, content_type, bytes) \
+                     VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+                    vals![id, now.0, actor, content_type, bytes],
+                )
+                .and_then(|r| r.get(0))
+                .map_err(|e| self.err(e))?;
+            tx.execute(
+                "INSERT INTO audit (alert_id, at_ms, actor, action, note) \
+                 VALUES (?1, ?2, ?3, 'photo', ?4)",
+                vals![id, now.0, actor, photo.to_string()],
+            )
+            .map_err(|e| self.err(e))?;
+            Ok(photo)
+        })
     }
 
     /// The photos of case `id` in `scope`, oldest first.
     pub fn photos(&self, scope: &Scope, id: i64) -> Result<Vec<PhotoInfo>, StoreError> {
-        let conn = self.lock();
-        self.get_in(&conn, scope, id)?;
-        let mut stmt = conn
-            .prepare(
+        self.read(|db| {
+            self.get_in(db, scope, id, false)?;
+            db.query(
                 "SELECT id, at_ms, actor, content_type, length(bytes) FROM photos \
                  WHERE alert_id = ?1 ORDER BY id",
+                vals![id],
             )
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([id], |r| {
-                Ok(PhotoInfo {
-                    id: r.get(0)?,
-                    at: Timestamp(r.get(1)?),
-                    actor: r.get(2)?,
-                    content_type: r.get(3)?,
-                    bytes: r.get::<_, i64>(4)?.max(0) as u64,
-                })
+            .and_then(|rows| {
+                rows.iter()
+                    .map(|r| {
+                        Ok(PhotoInfo {
+                            id: r.get(0)?,
+                            at: Timestamp(r.get(1)?),
+                            actor: r.get(2)?,
+                            content_type: r.get(3)?,
+                            bytes: r.get::<i64>(4)?.max(0) as u64,
+                        })
+                    })
+                    .collect()
             })
-            .map_err(|e| self.err(e))?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| self.err(e))?;
-        Ok(rows)
+            .map_err(|e| self.err(e))
+        })
     }
 
     /// Photo `photo` of case `id` in `scope`; `NotFound` for a photo of
     /// another case.
     pub fn photo(&self, scope: &Scope, id: i64, photo: i64) -> Result<Photo, StoreError> {
-        let conn = self.lock();
-        self.get_in(&conn, scope, id)?;
-        conn.query_row(
-            "SELECT content_type, bytes FROM photos WHERE id = ?1 AND alert_id = ?2",
-            [photo, id],
-            |r| {
-                Ok(Photo {
-                    content_type: r.get(0)?,
-                    bytes: r.get(1)?,
+        self.read(|db| {
+            self.get_in(db, scope, id, false)?;
+            db.query_opt(
+                "SELECT content_type, bytes FROM photos WHERE id = ?1 AND alert_id = ?2",
+                vals![photo, id],
+            )
+            .and_then(|r| {
+                r.map(|r| {
+                    Ok(Photo {
+                        content_type: r.get(0)?,
+                        bytes: r.get(1)?,
+                    })
                 })
-            },
-        )
-        .optional()
-        .map_err(|e| self.err(e))?
-        .ok_or(StoreError::PhotoNotFound(photo))
+                .transpose()
+            })
+            .map_err(|e| self.err(e))?
+            .ok_or(StoreError::PhotoNotFound(photo))
+        })
     }
 
     /// Adds a line to case `id`'s trail on behalf of the system (a
@@ -119,14 +124,14 @@ impl Store {
         action: &str,
         note: &str,
     ) -> Result<(), StoreError> {
-        let conn = self.lock();
-        let n = conn
-            .execute(
+        let n = self.write(|db| {
+            db.execute(
                 "INSERT INTO audit (alert_id, at_ms, actor, action, note) \
                  SELECT id, ?2, ?3, ?4, ?5 FROM alerts WHERE id = ?1",
-                rusqlite::params![id, at.0, actor, action, note],
+                vals![id, at.0, actor, action, note],
             )
-            .map_err(|e| self.err(e))?;
+            .map_err(|e| self.err(e))
+        })?;
         if n == 0 {
             return Err(StoreError::NotFound(id));
         }

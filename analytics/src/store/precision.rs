@@ -1,9 +1,9 @@
 //! Outcome feedback: how often each rule was right, from the dispositions
 //! people closed its cases with. `no_access` counts as neither.
 
+use super::sql::Value;
 use super::{Scope, Store, StoreError};
 use crate::lifecycle::Disposition;
-use rusqlite::params_from_iter;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -33,15 +33,16 @@ impl Store {
             "SELECT rule, site, disposition, COUNT(*) FROM alerts \
              WHERE disposition IS NOT NULL AND {cond} GROUP BY rule, site, disposition"
         );
-        let conn = self.lock();
-        let mut stmt = conn.prepare(&sql).map_err(|e| self.err(e))?;
-        let rows: Vec<(String, String, String, i64)> = stmt
-            .query_map(params_from_iter(args.iter()), |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })
-            .map_err(|e| self.err(e))?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| self.err(e))?;
+        let params: Vec<Value> = args.into_iter().map(Value::Text).collect();
+        let rows: Vec<(String, String, String, i64)> = self.read(|db| {
+            db.query(&sql, &params)
+                .and_then(|rows| {
+                    rows.iter()
+                        .map(|r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                        .collect()
+                })
+                .map_err(|e| self.err(e))
+        })?;
         let mut by: BTreeMap<(String, Option<String>), [u64; 3]> = BTreeMap::new();
         for (rule, site, disposition, n) in rows {
             let d = Disposition::parse(&disposition)

@@ -7,10 +7,10 @@
 //! The directory has cells and sites but no streets or towns, so the report
 //! is per cell; a street or town is the sum of its cells' rows.
 
+use super::sql::Value;
 use super::{Scope, Store, StoreError};
 use crate::lifecycle::{parse_severity, AlertsConfig, Disposition};
 use gridwatch_telemetry::Timestamp;
-use rusqlite::params_from_iter;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -112,27 +112,27 @@ impl Store {
              FROM alerts WHERE {cond} AND opened_at_ms >= {} AND opened_at_ms < {}",
             period.from.0, period.to.0
         );
-        let rows: Vec<Raw> = {
-            let conn = self.lock();
-            let mut stmt = conn.prepare(&sql).map_err(|e| self.err(e))?;
-            let rows = stmt
-                .query_map(params_from_iter(args.iter()), |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                        r.get(6)?,
-                        r.get(7)?,
-                    ))
+        let params: Vec<Value> = args.into_iter().map(Value::Text).collect();
+        let rows: Vec<Raw> = self.read(|db| {
+            db.query(&sql, &params)
+                .and_then(|rows| {
+                    rows.iter()
+                        .map(|r| {
+                            Ok((
+                                r.get(0)?,
+                                r.get(1)?,
+                                r.get(2)?,
+                                r.get(3)?,
+                                r.get(4)?,
+                                r.get(5)?,
+                                r.get(6)?,
+                                r.get(7)?,
+                            ))
+                        })
+                        .collect()
                 })
-                .map_err(|e| self.err(e))?
-                .collect::<rusqlite::Result<Vec<_>>>()
-                .map_err(|e| self.err(e))?;
-            rows
-        };
+                .map_err(|e| self.err(e))
+        })?;
         let close_ms = (config.close_within_s as i64).saturating_mul(1000);
         let mut by: BTreeMap<(String, String), Tally> = BTreeMap::new();
         for (id, cell, rule, severity, opened, acked, resolved, disposition) in rows {

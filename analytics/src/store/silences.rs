@@ -4,9 +4,9 @@
 //! matches anything). Silenced alerts are still stored and folded — the case
 //! exists and shows in the API — but nobody is notified and it is audited.
 
+use super::sql::{vals, Db, DbError, Row, Value};
 use super::{Scope, Store, StoreError};
 use gridwatch_telemetry::{Alert, Timestamp};
-use rusqlite::{params, params_from_iter, OptionalExtension, Transaction};
 use serde::{Deserialize, Serialize};
 
 /// A silence as stored.
@@ -59,7 +59,7 @@ pub struct NewSilence {
 
 const COLUMNS: &str = "id, cell, site, rule, entity, starts_ms, ends_ms, created_by, reason";
 
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Silence> {
+fn row(r: &Row) -> Result<Silence, DbError> {
     Ok(Silence {
         id: r.get(0)?,
         cell: r.get(1)?,
@@ -74,20 +74,16 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Silence> {
 }
 
 /// The id of a silence active at `now` that covers `alert`, if any.
-pub(super) fn matching(
-    tx: &Transaction<'_>,
-    alert: &Alert,
-    now: i64,
-) -> rusqlite::Result<Option<i64>> {
-    tx.query_row(
+pub(super) fn matching(tx: &mut dyn Db, alert: &Alert, now: i64) -> Result<Option<i64>, DbError> {
+    tx.query_opt(
         "SELECT id FROM silences WHERE starts_ms <= ?1 AND ends_ms > ?1 \
          AND (cell IS NULL OR cell = ?2) AND (site IS NULL OR site = ?3) \
          AND (rule IS NULL OR rule = ?4) AND (entity IS NULL OR entity = ?5) \
          ORDER BY id LIMIT 1",
-        params![now, alert.cell, alert.site, alert.rule, alert.entity],
-        |r| r.get(0),
-    )
-    .optional()
+        vals![now, alert.cell, alert.site, alert.rule, alert.entity],
+    )?
+    .map(|r| r.get(0))
+    .transpose()
 }
 
 impl Store {
@@ -99,21 +95,22 @@ impl Store {
         created_by: &str,
         now: Timestamp,
     ) -> Result<Silence, StoreError> {
-        let conn = self.lock();
         let starts = new.starts.unwrap_or(now);
-        conn.execute(
-            "INSERT INTO silences (cell, site, rule, entity, starts_ms, ends_ms, created_by, reason, created_at_ms) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            params![new.cell, new.site, new.rule, new.entity, starts.0, new.ends.0, created_by, new.reason, now.0],
-        )
-        .map_err(|e| self.err(e))?;
-        let id = conn.last_insert_rowid();
-        conn.query_row(
-            &format!("SELECT {COLUMNS} FROM silences WHERE id = ?1"),
-            [id],
-            row,
-        )
-        .map_err(|e| self.err(e))
+        self.write(|db| {
+            db.query_one(
+                &format!(
+                    "INSERT INTO silences (cell, site, rule, entity, starts_ms, ends_ms, \
+                     created_by, reason, created_at_ms) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING {COLUMNS}"
+                ),
+                vals![
+                    new.cell, new.site, new.rule, new.entity, starts.0, new.ends.0, created_by,
+                    new.reason, now.0
+                ],
+            )
+            .and_then(|r| row(&r))
+            .map_err(|e| self.err(e))
+        })
     }
 
     /// Silences not yet ended at `now` that a caller with `scope` may see:
@@ -122,36 +119,46 @@ impl Store {
         let (cond, args) = scope.sql();
         let sql =
             format!("SELECT {COLUMNS} FROM silences WHERE ends_ms > ? AND {cond} ORDER BY id");
-        let mut all: Vec<String> = vec![now.0.to_string()];
-        all.extend(args);
-        let conn = self.lock();
-        let mut stmt = conn.prepare(&sql).map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map(params_from_iter(all.iter()), row)
-            .map_err(|e| self.err(e))?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| self.err(e))?;
-        Ok(rows)
+        let mut params = vec![Value::Int(now.0)];
+        params.extend(args.into_iter().map(Value::Text));
+        self.read(|db| {
+            db.query(&sql, &params)
+                .and_then(|rows| rows.iter().map(row).collect())
+                .map_err(|e| self.err(e))
+        })
     }
 
     /// Ends a silence in `scope` at `now`.
     pub fn expire_silence(&self, scope: &Scope, id: i64, now: Timestamp) -> Result<(), StoreError> {
         let (cond, args) = scope.sql();
-        let mut all: Vec<String> = vec![now.0.to_string(), id.to_string()];
-        all.extend(args);
-        let conn = self.lock();
-        let n = conn
-            .execute(
+        let mut params = vec![Value::Int(now.0), Value::Int(id)];
+        params.extend(args.into_iter().map(Value::Text));
+        let n = self.write(|db| {
+            db.execute(
                 &format!(
-                    "UPDATE silences SET ends_ms = MIN(ends_ms, CAST(? AS INTEGER)) \
-                     WHERE id = CAST(? AS INTEGER) AND {cond}"
+                    "UPDATE silences SET ends_ms = CASE WHEN ends_ms < ?1 THEN ends_ms ELSE ?1 END \
+                     WHERE id = ?2 AND {}",
+                    numbered(&cond, 3)
                 ),
-                params_from_iter(all.iter()),
+                &params,
             )
-            .map_err(|e| self.err(e))?;
+            .map_err(|e| self.err(e))
+        })?;
         if n == 0 {
             return Err(StoreError::SilenceNotFound(id));
         }
         Ok(())
     }
+}
+
+/// `cond` with its bare `?` numbered from `first`, to follow numbered ones.
+fn numbered(cond: &str, first: usize) -> String {
+    let mut out = String::new();
+    for (i, part) in cond.split('?').enumerate() {
+        if i > 0 {
+            out.push_str(&format!("?{}", first + i - 1));
+        }
+        out.push_str(part);
+    }
+    out
 }

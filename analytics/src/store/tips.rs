@@ -3,11 +3,11 @@
 //! [`Store::tip_for_case`] with `office = true`), and the reward's payment.
 //! The case itself is an ordinary row of `alerts`.
 
+use super::sql::{vals, Row, Value};
 use super::{Scope, Store, StoreError};
 use crate::lifecycle::{AlertsConfig, Disposition};
 use crate::tips::{Hazard, NewTip, RULE_PATROL, RULE_TIP};
 use gridwatch_telemetry::{Alert, AlertState, Timestamp};
-use rusqlite::OptionalExtension;
 use serde::Serialize;
 
 /// A tip as the case's page and the export show it.
@@ -58,19 +58,15 @@ impl Store {
     /// Active sensor cases on `flat` (not tips), oldest first: what a new
     /// tip corroborates.
     pub fn active_sensor_cases(&self, flat: &str) -> Result<Vec<(i64, String)>, StoreError> {
-        let conn = self.lock();
-        let mut stmt = conn
-            .prepare(
+        self.read(|db| {
+            db.query(
                 "SELECT id, rule FROM alerts WHERE entity = ?1 AND rule NOT IN (?2, ?3) \
                  AND state IN ('open', 'acknowledged', 'in_progress') ORDER BY id",
+                vals![flat, RULE_TIP, RULE_PATROL],
             )
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map(rusqlite::params![flat, RULE_TIP, RULE_PATROL], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .map_err(|e| self.err(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+            .and_then(|rows| rows.iter().map(|r| Ok((r.get(0)?, r.get(1)?))).collect())
+            .map_err(|e| self.err(e))
+        })
     }
 
     /// Records a tip: its case (`alert`, see [`crate::tips::alert_of`]),
@@ -85,23 +81,22 @@ impl Store {
         photo: Option<(&str, &[u8])>,
     ) -> Result<i64, StoreError> {
         let case = self.record(alert, config)?.id;
-        {
-            let conn = self.lock();
-            conn.execute(
+        self.write(|db| {
+            db.execute(
                 "INSERT INTO tips (receipt, alert_id, channel, hazard, place, contact, reported_ms) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                rusqlite::params![
+                vals![
                     receipt,
                     case,
                     tip.channel.as_str(),
                     tip.hazard.as_str(),
-                    tip.place,
-                    tip.contact,
+                    tip.place.as_str(),
+                    tip.contact.as_deref(),
                     tip.at.0
                 ],
             )
-            .map_err(|e| self.err(e))?;
-        }
+            .map_err(|e| self.err(e))
+        })?;
         if let Some((kind, bytes)) = photo {
             self.add_photo(&Scope::All, case, "reporter", kind, bytes, tip.at)?;
         }
@@ -111,15 +106,14 @@ impl Store {
     /// The state of the case a receipt follows; `None` for a code nobody
     /// was given.
     pub fn tip_state(&self, receipt: &str) -> Result<Option<AlertState>, StoreError> {
-        let conn = self.lock();
-        let state: Option<String> = conn
-            .query_row(
+        let state: Option<String> = self.read(|db| {
+            db.query_opt(
                 "SELECT a.state FROM tips t JOIN alerts a ON a.id = t.alert_id WHERE t.receipt = ?1",
-                [receipt],
-                |r| r.get(0),
+                vals![receipt],
             )
-            .optional()
-            .map_err(|e| self.err(e))?;
+            .and_then(|r| r.map(|r| r.get(0)).transpose())
+            .map_err(|e| self.err(e))
+        })?;
         Ok(state.and_then(|s| crate::lifecycle::parse_state(&s)))
     }
 
@@ -133,7 +127,7 @@ impl Store {
         config: &AlertsConfig,
     ) -> Result<Vec<TipRecord>, StoreError> {
         self.get(scope, id)?;
-        self.tip_rows("WHERE t.alert_id = ?1", &[&id], office, config)
+        self.tip_rows("WHERE t.alert_id = ?1", vals![id], office, config)
     }
 
     /// Every tip in `scope`, oldest first, with its reward: the reward
@@ -159,66 +153,77 @@ impl Store {
         now: Timestamp,
         config: &AlertsConfig,
     ) -> Result<bool, StoreError> {
-        let rows = self.tip_rows("WHERE t.receipt = ?1", &[&receipt], false, config)?;
+        let rows = self.tip_rows("WHERE t.receipt = ?1", vals![receipt], false, config)?;
         let Some(t) = rows.first() else {
             return Ok(false);
         };
         if t.reward_yuan == 0 || t.paid.is_some() {
             return Ok(false);
         }
-        let conn = self.lock();
-        conn.execute(
-            "UPDATE tips SET paid_ms = ?2 WHERE receipt = ?1 AND paid_ms IS NULL",
-            rusqlite::params![receipt, now.0],
-        )
-        .map_err(|e| self.err(e))?;
-        Ok(true)
+        let n = self.write(|db| {
+            db.execute(
+                "UPDATE tips SET paid_ms = ?2 WHERE receipt = ?1 AND paid_ms IS NULL",
+                vals![receipt, now.0],
+            )
+            .map_err(|e| self.err(e))
+        })?;
+        Ok(n == 1)
     }
 
     fn tip_rows(
         &self,
         filter: &str,
-        args: &[&dyn rusqlite::ToSql],
+        args: &[Value],
         office: bool,
         config: &AlertsConfig,
     ) -> Result<Vec<TipRecord>, StoreError> {
-        let conn = self.lock();
-        let mut stmt = conn
-            .prepare(&format!(
-                "SELECT t.receipt, t.alert_id, t.channel, t.hazard, a.entity, a.cell, t.place, \
-                 t.contact, t.reported_ms, a.state, a.disposition, t.paid_ms \
-                 FROM tips t JOIN alerts a ON a.id = t.alert_id {filter} ORDER BY t.reported_ms, t.receipt"
-            ))
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map(args, |r| {
-                let hazard: String = r.get(3)?;
-                let state: String = r.get(9)?;
-                let disposition: Option<String> = r.get(10)?;
-                let reward = if confirms(disposition.as_deref()) {
-                    Hazard::parse(&hazard)
-                        .and_then(|h| config.tips.rewards_yuan.get(h.as_str()).copied())
-                        .unwrap_or(0)
-                } else {
-                    0
-                };
-                Ok(TipRecord {
-                    receipt: r.get(0)?,
-                    case_id: r.get(1)?,
-                    channel: r.get(2)?,
-                    hazard,
-                    flat: r.get(4)?,
-                    cell: r.get(5)?,
-                    place: r.get(6)?,
-                    contact: if office { r.get(7)? } else { None },
-                    reported: Timestamp(r.get(8)?),
-                    state: crate::lifecycle::parse_state(&state).unwrap_or(AlertState::Open),
-                    disposition,
-                    reward_yuan: reward,
-                    paid: r.get::<_, Option<i64>>(11)?.map(Timestamp),
-                })
-            })
-            .map_err(|e| self.err(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+        let rows = self.read(|db| {
+            db.query(
+                &format!(
+                    "SELECT t.receipt, t.alert_id, t.channel, t.hazard, a.entity, a.cell, t.place, \
+                     t.contact, t.reported_ms, a.state, a.disposition, t.paid_ms \
+                     FROM tips t JOIN alerts a ON a.id = t.alert_id {filter} \
+                     ORDER BY t.reported_ms, t.receipt"
+                ),
+                args,
+            )
+            .map_err(|e| self.err(e))
+        })?;
+        rows.iter()
+            .map(|r| record_of(r, office, config))
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.err(e))
     }
+}
+
+fn record_of(
+    r: &Row,
+    office: bool,
+    config: &AlertsConfig,
+) -> Result<TipRecord, super::sql::DbError> {
+    let hazard: String = r.get(3)?;
+    let state: String = r.get(9)?;
+    let disposition: Option<String> = r.get(10)?;
+    let reward = if confirms(disposition.as_deref()) {
+        Hazard::parse(&hazard)
+            .and_then(|h| config.tips.rewards_yuan.get(h.as_str()).copied())
+            .unwrap_or(0)
+    } else {
+        0
+    };
+    Ok(TipRecord {
+        receipt: r.get(0)?,
+        case_id: r.get(1)?,
+        channel: r.get(2)?,
+        hazard,
+        flat: r.get(4)?,
+        cell: r.get(5)?,
+        place: r.get(6)?,
+        contact: if office { r.get(7)? } else { None },
+        reported: Timestamp(r.get(8)?),
+        state: crate::lifecycle::parse_state(&state).unwrap_or(AlertState::Open),
+        disposition,
+        reward_yuan: reward,
+        paid: r.get::<Option<i64>>(11)?.map(Timestamp),
+    })
 }

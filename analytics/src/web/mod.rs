@@ -10,6 +10,7 @@
 //! Every page is in the visitor's language ([`crate::i18n`], Chinese unless
 //! asked otherwise) and shows times in the sites' zone with the zone written.
 
+pub mod acceptance;
 pub mod act;
 pub mod alert;
 pub mod chart;
@@ -61,6 +62,12 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/alerts/:id/comments", post(comment))
         .route("/report", get(report_page))
         .route("/report.csv", get(report_csv))
+        .route("/report/acceptance.csv", get(acceptance::csv))
+        .route(
+            "/alerts/:id/renovation",
+            post(acceptance::register_premises),
+        )
+        .route("/renovations/:id", post(acceptance::advance))
         .route("/stations", get(stations::page))
         .route("/stations/events", get(stations::events))
         .route("/stations/socket", get(socket::page))
@@ -259,7 +266,10 @@ async fn alert_page(
             charts: &charts,
         },
     );
-    let body = body + &tips_office::section(&state, &c, lang, state.zones.of(&a.site), id);
+    let offset = state.zones.of(&a.site);
+    let body = body
+        + &tips_office::section(&state, &c, lang, offset, id)
+        + &acceptance::case_section(&state, &c, lang, offset, &a);
     Html(layout(lang, &heading, Some(&c.user.name), &body)).into_response()
 }
 

@@ -22,7 +22,8 @@ pub struct ReportQuery {
 
 /// The dates asked for and the period they cover, or a message naming the
 /// bad parameter.
-fn period(
+/// The report's period from the query.
+pub fn period(
     state: &AppState,
     lang: Lang,
     q: &ReportQuery,
@@ -147,6 +148,13 @@ pub fn render(
         }
         body.push_str("</table></div>");
     }
+    let (acc, target) = super::acceptance::acceptance(state, scope, &p)?;
+    body += &super::acceptance::section(lang, &acc, target.as_ref());
+    let _ = write!(
+        body,
+        "<p><a href=\"/report/acceptance.csv?from={from}&amp;to={to}\" download>{}</a></p>",
+        lang.t("acc.csv")
+    );
     Ok(layout(lang, lang.t("report.title"), Some(user), &body))
 }
 
