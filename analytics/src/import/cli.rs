@@ -22,6 +22,9 @@ pub enum ImportCommand {
     /// businesses, landlords, cells) into the register, keeping its
     /// history; see docs/import.md.
     Register(super::register_cli::RegisterArgs),
+    /// Import the 12345 hotline's export of fire-hazard calls as tip-off
+    /// cases; see docs/tips.md.
+    Tips(super::tips_cli::TipsArgs),
     /// Write a synthetic daily export and its register (benchmark, tests).
     #[command(hide = true)]
     Generate(GenerateArgs),
@@ -82,6 +85,7 @@ pub fn run(command: ImportCommand) -> u8 {
     match command {
         ImportCommand::Readings(args) => readings(args),
         ImportCommand::Register(args) => super::register_cli::run(&args),
+        ImportCommand::Tips(args) => super::tips_cli::run(&args),
         ImportCommand::Generate(args) => generate_cmd(args),
     }
 }

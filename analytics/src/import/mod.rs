@@ -16,6 +16,7 @@ pub mod register_cli;
 pub mod register_export;
 pub mod row;
 pub mod source;
+pub mod tips_cli;
 
 pub use mapping::{Column, Encoding, Kind, Mapping, MappingError, MatchBy};
 pub use row::Reject;

@@ -103,6 +103,15 @@ impl Store {
         Ok(case)
     }
 
+    /// Whether a tip with this receipt (a hotline ticket's) is stored.
+    pub fn tip_exists(&self, receipt: &str) -> Result<bool, StoreError> {
+        self.read(|db| {
+            db.query_opt("SELECT 1 FROM tips WHERE receipt = ?1", vals![receipt])
+                .map(|r| r.is_some())
+                .map_err(|e| self.err(e))
+        })
+    }
+
     /// The state of the case a receipt follows; `None` for a code nobody
     /// was given.
     pub fn tip_state(&self, receipt: &str) -> Result<Option<AlertState>, StoreError> {
