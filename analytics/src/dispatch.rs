@@ -160,6 +160,18 @@ impl Cases {
                         self.store_failures
                     );
                 }
+                if !matches!(r.kind, RecordedKind::Folded | RecordedKind::Duplicate) {
+                    // A tip-off that came first is corroborated now.
+                    if let Err(e) =
+                        self.store
+                            .corroborate_tips(r.id, &alert.rule, &alert.entity, alert.ts)
+                    {
+                        warn!(
+                            "case {}: tip-offs on {} not linked: {e}",
+                            r.id, alert.entity
+                        );
+                    }
+                }
                 match r.kind {
                     RecordedKind::Folded | RecordedKind::Duplicate => {}
                     RecordedKind::Raised => {

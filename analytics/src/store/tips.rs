@@ -103,6 +103,48 @@ impl Store {
         Ok(case)
     }
 
+    /// Notes, on a sensor case just opened on `entity` and on every active
+    /// tip case of that flat, that the two corroborate each other (the tip
+    /// came first; a tip that comes second is linked when it is recorded).
+    /// Returns the tip cases linked.
+    pub fn corroborate_tips(
+        &self,
+        case: i64,
+        rule: &str,
+        entity: &str,
+        at: Timestamp,
+    ) -> Result<Vec<i64>, StoreError> {
+        if rule == RULE_TIP || rule == RULE_PATROL {
+            return Ok(Vec::new());
+        }
+        let tips: Vec<i64> = self.read(|db| {
+            db.query(
+                "SELECT id FROM alerts WHERE entity = ?1 AND rule IN (?2, ?3) \
+                 AND state IN ('open', 'acknowledged', 'in_progress') ORDER BY id",
+                vals![entity, RULE_TIP, RULE_PATROL],
+            )
+            .and_then(|rows| rows.iter().map(|r| r.get(0)).collect())
+            .map_err(|e| self.err(e))
+        })?;
+        for tip in &tips {
+            self.note(
+                *tip,
+                at,
+                "system",
+                "comment",
+                &format!("传感器告警 #{case}（{rule}）指向同一房屋，与本线索互相印证。"),
+            )?;
+            self.note(
+                case,
+                at,
+                "system",
+                "comment",
+                &format!("与举报线索 #{tip} 指向同一房屋，互相印证。"),
+            )?;
+        }
+        Ok(tips)
+    }
+
     /// Whether a tip with this receipt (a hotline ticket's) is stored.
     pub fn tip_exists(&self, receipt: &str) -> Result<bool, StoreError> {
         self.read(|db| {
@@ -235,4 +277,76 @@ fn record_of(
         reward_yuan: reward,
         paid: r.get::<Option<i64>>(11)?.map(Timestamp),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tips::{alert_of, Channel};
+    use gridwatch_telemetry::{Evidence, Severity};
+
+    #[test]
+    fn a_sensor_case_opened_after_a_tip_is_linked_to_it_both_ways() {
+        let store = Store::open_in_memory().unwrap();
+        let config = AlertsConfig::default();
+        let tip = NewTip {
+            channel: Channel::Public,
+            hazard: Hazard::GroupRental,
+            flat: "s/b/101".into(),
+            place: "幸福路1号".into(),
+            text: String::new(),
+            contact: None,
+            at: Timestamp(1_000),
+        };
+        let tip_case = store
+            .add_tip(&tip, "R1", &alert_of(&tip, "R1", "c", false), &config, None)
+            .unwrap();
+        let sensor = Alert {
+            schema: 1,
+            id: "group_rental:s/b/101:2".into(),
+            rule: "group_rental".into(),
+            entity: "s/b/101".into(),
+            cell: "c".into(),
+            site: "s".into(),
+            severity: Severity::Minor,
+            state: AlertState::Open,
+            ts: Timestamp(2_000),
+            title: String::new(),
+            summary: String::new(),
+            evidence: Evidence::default(),
+        };
+        let case = store.record(&sensor, &config).unwrap().id;
+        let linked = store
+            .corroborate_tips(case, "group_rental", "s/b/101", Timestamp(2_000))
+            .unwrap();
+        assert_eq!(linked, vec![tip_case]);
+        let said = |id| {
+            store
+                .audit(&Scope::All, id)
+                .unwrap()
+                .into_iter()
+                .filter_map(|e| e.note)
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        assert!(
+            said(tip_case).contains(&format!("#{case}")),
+            "{}",
+            said(tip_case)
+        );
+        assert!(
+            said(case).contains(&format!("#{tip_case}")),
+            "{}",
+            said(case)
+        );
+        // A tip case itself links nothing; another flat's sensor case neither.
+        assert!(store
+            .corroborate_tips(tip_case, RULE_TIP, "s/b/101", Timestamp(3))
+            .unwrap()
+            .is_empty());
+        assert!(store
+            .corroborate_tips(case, "group_rental", "s/b/102", Timestamp(3))
+            .unwrap()
+            .is_empty());
+    }
 }
