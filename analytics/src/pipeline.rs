@@ -12,6 +12,7 @@ use crate::detect::pile_offline::PileOffline;
 use crate::detect::socket_safety::{SocketSafety, SocketSafetyStats};
 use crate::detect::socket_session::{SocketSession, SocketSessionStats};
 use crate::detect::three_in_one::{ThreeInOne, ThreeInOneStats};
+use crate::detect::utility_group_rental::{UtilityGroupRental, UtilityGroupRentalStats};
 use crate::detect::Finding;
 use crate::entity_quota::{Admitted, EntityQuota};
 use crate::plausibility::Plausibility;
@@ -37,6 +38,8 @@ pub struct PipelineStats {
     pub group_rental: GroupRentalStats,
     /// The three-in-one detector's counters.
     pub three_in_one: ThreeInOneStats,
+    /// The utility-resolution group-rental detector's counters.
+    pub group_rental_utility: UtilityGroupRentalStats,
     /// Readings kept out of every detector because a value was physically
     /// impossible ([`crate::plausibility`]).
     pub implausible: u64,
@@ -82,6 +85,7 @@ pub struct PipelineState {
     indoor_charging: IndoorCharging,
     group_rental: GroupRental,
     three_in_one: ThreeInOne,
+    group_rental_utility: UtilityGroupRental,
     quota: EntityQuota,
     implausible: u64,
     unsynced: u64,
@@ -138,6 +142,10 @@ impl Pipeline {
                 indoor_charging: IndoorCharging::new(&d.indoor_charging, d.local_time()),
                 group_rental: GroupRental::new(&d.group_rental, d.local_time()),
                 three_in_one: ThreeInOne::new(&d.three_in_one, d.local_time()),
+                group_rental_utility: UtilityGroupRental::new(
+                    &d.group_rental_utility,
+                    d.local_time(),
+                ),
                 quota: EntityQuota::new(config.ingest.max_entities_per_gateway),
                 implausible: 0,
                 unsynced: 0,
@@ -209,6 +217,7 @@ impl Pipeline {
         findings.extend(self.s.indoor_charging.observe(reading));
         findings.extend(self.s.group_rental.observe(reading, &self.register));
         findings.extend(self.s.three_in_one.observe(reading, &self.register));
+        findings.extend(self.s.group_rental_utility.observe(reading, &self.register));
         self.route(findings)
     }
 
@@ -264,9 +273,10 @@ impl Pipeline {
         let (_, b3) = self.s.meter_health.memory();
         let (_, b4) = self.s.night_water.memory();
         let (n5, b5) = self.s.three_in_one.memory();
+        let (n6, b6) = self.s.group_rental_utility.memory();
         FlatMemory {
-            flats: n1.max(n2).max(n5),
-            bytes: b1 + b2 + b3 + b4 + b5,
+            flats: n1.max(n2).max(n5).max(n6),
+            bytes: b1 + b2 + b3 + b4 + b5 + b6,
         }
     }
 
@@ -281,6 +291,7 @@ impl Pipeline {
             indoor_charging: self.s.indoor_charging.stats(),
             group_rental: self.s.group_rental.stats(),
             three_in_one: self.s.three_in_one.stats(),
+            group_rental_utility: self.s.group_rental_utility.stats(),
             implausible: self.s.implausible,
             unsynced: self.s.unsynced,
             over_quota: self.s.quota.refused(),

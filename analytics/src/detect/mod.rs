@@ -19,6 +19,7 @@ pub mod pile_offline;
 pub mod socket_safety;
 pub mod socket_session;
 pub mod three_in_one;
+pub mod utility_group_rental;
 
 use crate::toml_file::FieldError;
 use gridwatch_telemetry::{Evidence, Severity, Timestamp};
@@ -47,6 +48,9 @@ pub struct DetectConfig {
     pub pile_offline: pile_offline::PileOfflineConfig,
     /// Dwellings that are also workshops or stores (weekday daytime machines).
     pub three_in_one: three_in_one::ThreeInOneConfig,
+    /// Group rental from what utilities export (daily electricity, monthly
+    /// water registers).
+    pub group_rental_utility: utility_group_rental::UtilityGroupRentalConfig,
 }
 
 impl Default for DetectConfig {
@@ -61,6 +65,7 @@ impl Default for DetectConfig {
             night_water: Default::default(),
             pile_offline: Default::default(),
             three_in_one: Default::default(),
+            group_rental_utility: Default::default(),
         }
     }
 }
@@ -92,6 +97,9 @@ impl DetectConfig {
         self.night_water
             .validate()
             .map_err(|e| e.within(&["night_water"]))?;
+        self.group_rental_utility
+            .validate()
+            .map_err(|e| e.within(&["group_rental_utility"]))?;
         self.pile_offline
             .validate()
             .map_err(|e| e.within(&["pile_offline"]))?;

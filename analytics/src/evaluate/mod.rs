@@ -42,6 +42,7 @@ use truth::{kind, GroundTruth};
 /// indoors and indoor charging.
 pub const RULE_KINDS: &[(&str, &[&str])] = &[
     ("group_rental", &[kind::GROUP_RENTAL]),
+    ("group_rental_utility", &[kind::GROUP_RENTAL]),
     ("indoor_charging_signature", &[kind::INDOOR_CHARGING]),
     (
         "indoor_sighting",

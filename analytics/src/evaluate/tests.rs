@@ -50,6 +50,7 @@ fn every_scored_rule_is_one_a_detector_raises() {
         indoor_charging::RULE_SIGNATURE,
         indoor_charging::RULE_FUSED,
         group_rental::RULE_GROUP_RENTAL,
+        utility_group_rental::RULE,
         three_in_one::RULE_THREE_IN_ONE,
         night_water::RULE_LEAK,
     ]);

@@ -22,6 +22,22 @@ pub fn format_day(day: i32) -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
+/// The month of local `day` as a count (`year * 12 + month - 1`), so that
+/// consecutive months are consecutive numbers.
+pub fn month_of(day: i32) -> i32 {
+    let (y, m, _) = civil(i64::from(day));
+    (y * 12 + i64::from(m) - 1) as i32
+}
+
+/// The first local day of month `month` (as [`month_of`] counts).
+pub fn first_day_of(month: i32) -> i32 {
+    let (y, m) = (
+        i64::from(month.div_euclid(12)),
+        month.rem_euclid(12) as u32 + 1,
+    );
+    days_from_civil(y, m, 1) as i32
+}
+
 /// The local day of `ts_ms` at `offset_min` east of UTC.
 pub fn local_day(ts_ms: i64, offset_min: i32) -> i32 {
     let ms = ts_ms + i64::from(offset_min) * 60_000;
@@ -80,6 +96,17 @@ mod tests {
         ] {
             assert_eq!(parse_date(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn months_count_on_across_years() {
+        let d = parse_date("2026-12-31").unwrap();
+        assert_eq!(month_of(d) + 1, month_of(d + 1));
+        assert_eq!(format_day(first_day_of(month_of(d) + 1)), "2027-01-01");
+        assert_eq!(
+            format_day(first_day_of(month_of(parse_date("2024-02-29").unwrap()))),
+            "2024-02-01"
+        );
     }
 
     #[test]
