@@ -43,6 +43,7 @@
 
 pub mod alerts;
 pub mod api;
+pub mod assess;
 pub mod checkpoint;
 pub mod cli;
 pub mod clock_guard;

@@ -143,12 +143,28 @@ pub enum Command {
     /// Bulk import of utility exports (`import readings`).
     #[command(subcommand)]
     Import(crate::import::cli::ImportCommand),
+    /// Run the utility-resolution rules (group rental from daily
+    /// electricity and monthly water) over the readings imported from the
+    /// utilities, and record what they find as cases.
+    Assess {
+        /// The analytics config: its store, register and directory.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// First local date of imported readings to read (YYYY-MM-DD).
+        #[arg(long)]
+        from: String,
+        /// Last local date (inclusive).
+        #[arg(long)]
+        to: String,
+    },
 }
 
 /// Exit code for a wrong command line or config.
 pub use crate::toml_file::EXIT_CONFIG;
 
+mod describe;
 mod replay;
+pub use describe::describe;
 use replay::{replay_file, replay_inputs};
 
 /// Parses the process arguments and runs the command.
@@ -358,6 +374,7 @@ pub fn main() -> ExitCode {
             )
         }
         Command::Import(command) => ExitCode::from(crate::import::cli::run(command)),
+        Command::Assess { config, from, to } => crate::assess::run_cli(&config, &from, &to),
         Command::Run { config } => {
             let c = match AnalyticsConfig::load(&config) {
                 Ok(c) => c,
@@ -446,110 +463,6 @@ fn beside(file: &std::path::Path, name: &str) -> PathBuf {
 fn config_error(e: &crate::ConfigError) -> ExitCode {
     eprintln!("error: {e}");
     ExitCode::from(EXIT_CONFIG)
-}
-
-/// What a config will do, in a few lines for the person who wrote it.
-pub fn describe(c: &AnalyticsConfig) -> String {
-    let m = &c.mqtt;
-    let s = &c.detect.socket_safety;
-    let mut out = format!(
-        "  broker    {} as {} ({} session), readings from {}/+/+/reading/+\n",
-        m.broker(),
-        m.client_id,
-        if m.clean_session {
-            "clean"
-        } else {
-            "persistent"
-        },
-        m.topic_prefix
-    );
-    out += &format!(
-        "  cells     {} site(s) mapped, others go to {:?}\n",
-        c.cells.sites.len(),
-        c.cells.default
-    );
-    if s.enabled {
-        out += &format!(
-            "  sockets   overcurrent > {} A or overpower > {} W for {} s; over-temperature > {} °C for {} s \
-             rising > {} °C/min (or > {} °C whatever the rise); clear below × {} for {} s; gap {} s\n",
-            s.overcurrent_a,
-            s.overpower_w,
-            s.persistence_s,
-            s.overtemp_c,
-            s.overtemp_persistence_s,
-            s.overtemp_rise_c_per_min,
-            s.overtemp_ceiling_c,
-            s.clear_ratio,
-            s.clear_s,
-            s.max_gap_s
-        );
-    } else {
-        out += "  sockets   socket_safety detector disabled\n";
-    }
-    let ic = &c.detect.indoor_charging;
-    out += &if ic.enabled {
-        format!(
-            "  indoor    tag at {}; charger signature {}-{} W held {} min, tapering, through the quiet hours, {} times in {} days\n",
-            ic.indoor_locations.join("/"),
-            ic.min_step_w,
-            ic.max_step_w,
-            ic.min_plateau_min,
-            ic.min_sessions,
-            ic.session_window_days
-        )
-    } else {
-        "  indoor    indoor_charging detector disabled\n".to_owned()
-    };
-    let g = &c.detect.group_rental;
-    out += &if g.enabled {
-        format!(
-            "  rentals   {} factors (robust z > {}, > {} x norm, CUSUM) scoring {} on {} of {} days, per registered occupant\n",
-            g.min_factors,
-            g.z_threshold,
-            g.norm_ratio,
-            g.min_score,
-            g.persistence_days,
-            g.persistence_days + 3
-        )
-    } else {
-        "  rentals   group_rental detector disabled\n".to_owned()
-    };
-    out += &describe_handling(c);
-    out
-}
-
-/// The store, directory, API and webhook lines of [`describe`].
-fn describe_handling(c: &AnalyticsConfig) -> String {
-    let a = &c.alerts.ack_within;
-    let mut out = format!(
-        "  alerts    escalate if not acknowledged within {} s (critical), {} s (major), {} s (minor); \
-         cool-down {} s; re-check {} s after resolution\n",
-        a.critical_s, a.major_s, a.minor_s, c.alerts.cooldown_s, c.alerts.recheck_after_s
-    );
-    out += &format!("  store     {}\n", c.store.describe());
-    out += &match &c.directory.path {
-        Some(p) => format!("  directory {}\n", p.display()),
-        None => "  directory none: routing from [cells] only, no API users\n".to_owned(),
-    };
-    out += &match c.api.listen {
-        Some(addr) => format!("  api       http://{addr}/ (dashboard) and /api/v1\n"),
-        None => "  api       off\n".to_owned(),
-    };
-    if let Some(url) = &c.notify.webhook.url {
-        out += &format!("  webhook   {url}\n");
-    }
-    if let Some(url) = &c.notify.wecom.url {
-        out += &format!("  wecom     robot at {url} (key from its file)\n");
-    }
-    if let Some(url) = &c.notify.dingtalk.url {
-        let signed = if c.notify.dingtalk.secret_file.is_some() {
-            "signed"
-        } else {
-            "unsigned"
-        };
-        out += &format!("  dingtalk  robot at {url} ({signed}, token from its file)\n");
-    }
-    out
 }
 
 fn init_logging() {

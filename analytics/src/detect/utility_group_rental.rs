@@ -291,18 +291,8 @@ impl UtilityGroupRental {
             self.stats.skipped_months += 1;
             return Vec::new();
         }
-        let median = |f: &dyn Fn(&(u32, f64, f64, u8, bool)) -> f64| {
-            let mut v: Vec<f64> = per_person.iter().map(f).collect();
-            v.sort_by(f64::total_cmp);
-            let n = v.len();
-            if n % 2 == 1 {
-                v[n / 2]
-            } else {
-                (v[n / 2 - 1] + v[n / 2]) / 2.0
-            }
-        };
-        let med_e = median(&|x| x.1).max(0.1);
-        let med_w = median(&|x| x.2).max(10.0);
+        let med_e = median(per_person.iter().map(|x| x.1).collect()).max(0.1);
+        let med_w = median(per_person.iter().map(|x| x.2).collect()).max(10.0);
         let mut out = Vec::new();
         for &(i, e, w, occ, business) in &per_person {
             self.stats.flat_months += 1;
@@ -356,6 +346,19 @@ impl UtilityGroupRental {
         }
         self.stats.findings += out.len() as u64;
         out
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
     }
 }
 

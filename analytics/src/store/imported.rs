@@ -201,6 +201,57 @@ impl Store {
     }
 }
 
+/// One imported reading with what a detector needs to read it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UtilityReading {
+    /// Its time, ms since the epoch (UTC).
+    pub ts_ms: i64,
+    /// The meter number.
+    pub meter: String,
+    /// The flat it was matched to.
+    pub flat: String,
+    /// `electricity`, `water` or `gas`.
+    pub kind: String,
+    /// A cumulative register (true) or use in the interval ending at `ts_ms`.
+    pub register: bool,
+    /// kWh or m³.
+    pub value: f64,
+}
+
+impl Store {
+    /// Every imported reading of every source in `[from_ms, to_ms)`, in
+    /// time then meter order: what `assess` feeds the utility rules.
+    pub fn utility_readings(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<UtilityReading>, StoreError> {
+        self.read(|db| {
+            db.query(
+                "SELECT r.ts_ms, r.meter, r.flat, s.kind, r.value_kind, r.value
+                 FROM imported_readings r JOIN import_sources s ON s.id = r.source_id
+                 WHERE r.ts_ms >= ?1 AND r.ts_ms < ?2 ORDER BY r.ts_ms, r.meter",
+                vals![from_ms, to_ms],
+            )
+            .and_then(|rows| {
+                rows.iter()
+                    .map(|r| {
+                        Ok(UtilityReading {
+                            ts_ms: r.get(0)?,
+                            meter: r.get(1)?,
+                            flat: r.get(2)?,
+                            kind: r.get(3)?,
+                            register: r.get::<String>(4)? == "register",
+                            value: r.get(5)?,
+                        })
+                    })
+                    .collect()
+            })
+            .map_err(|e| self.err(e))
+        })
+    }
+}
+
 /// The id of a source, registering it on first use. A source's kind is
 /// fixed by its first import; a mapping that changes it is refused (its
 /// stored values are in another unit).
