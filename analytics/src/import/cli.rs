@@ -226,6 +226,9 @@ fn try_readings(a: &ReadingsArgs) -> Result<u8, ImportError> {
     } else {
         print!("{}", describe(&summary, seconds, a));
     }
+    // Which rules can judge data this coarse, so nobody expects alerts a
+    // daily export cannot give (docs/detection.md).
+    eprintln!("note: {}", resolution_note(&mapping));
     if a.reject.is_none() && shown > SHOWN_REJECTS {
         eprintln!(
             "… and {} more rejected rows (give --reject FILE to keep them all)",
@@ -233,6 +236,36 @@ fn try_readings(a: &ReadingsArgs) -> Result<u8, ImportError> {
         );
     }
     Ok(summary.exit_code())
+}
+
+/// What the rules can make of a source at its resolution, read from its
+/// time format: no hour means daily registers, no day monthly ones.
+pub fn resolution_note(mapping: &Mapping) -> String {
+    let f = &mapping.timestamp.format;
+    let kind = mapping.kind.as_str();
+    let minute_rules = "group_rental, indoor_charging_*, night_water_leak, three_in_one and the \
+                        meter-health rules need a gateway's minutes and hours and do not judge it";
+    match (f.contains("%H"), f.contains("%d"), kind) {
+        (true, _, _) => format!(
+            "{kind} readings with times of day; `assess` judges them with \
+             group_rental_utility (it reads the first register of each day); {minute_rules}"
+        ),
+        (false, true, "gas") => {
+            format!("daily gas readings: no rule judges gas at this resolution; {minute_rules}")
+        }
+        (false, true, _) => format!(
+            "daily {kind} readings: `assess` judges them with group_rental_utility \
+             (daily electricity with monthly or daily water); {minute_rules}"
+        ),
+        (false, false, "water") => format!(
+            "monthly water readings: `assess` judges them with group_rental_utility \
+             (with daily electricity); {minute_rules}"
+        ),
+        (false, false, _) => format!(
+            "monthly {kind} readings: too coarse for any rule (group_rental_utility needs \
+             daily electricity); kept for the record"
+        ),
+    }
 }
 
 /// The summary for a person.
@@ -269,4 +302,25 @@ fn describe(s: &Summary, seconds: f64, a: &ReadingsArgs) -> String {
         out += &format!("  reject file {}\n", p.display());
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn note(file: &str) -> String {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/imports").join(file);
+        resolution_note(&Mapping::load(&p).unwrap())
+    }
+
+    #[test]
+    fn each_shipped_source_is_told_which_rules_can_judge_it() {
+        assert!(note("sgcc-daily.toml").starts_with("daily electricity readings: `assess` judges them"));
+        assert!(note("sgcc-15min.toml").contains("times of day"));
+        assert!(note("water-monthly.toml").starts_with("monthly water readings: `assess`"));
+        assert!(note("gas-daily.toml").starts_with("daily gas readings: no rule"));
+        for f in ["sgcc-daily.toml", "water-monthly.toml"] {
+            assert!(note(f).contains("do not judge it"), "{f}");
+        }
+    }
 }
