@@ -23,11 +23,9 @@
 //! ```
 
 mod mosquitto;
-mod nats;
 mod server;
 
 pub use mosquitto::{Mosquitto, MosquittoOptions};
-pub use nats::{nats_server_candidates, require_nats_server, NatsOptions, NatsServer, NATS_SERVER_VAR};
 pub use server::{require, Server, ALLOW_MISSING};
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
