@@ -21,11 +21,22 @@
 //! let port = broker.port();
 //! # let _ = port;
 //! ```
+//!
+//! A PostgreSQL server of its own (`initdb` into a temporary directory,
+//! one database, run as the `postgres` user when the test runs as root):
+//!
+//! ```no_run
+//! let Some(pg) = gridwatch_testkit::Postgres::start() else { return };
+//! let url = pg.url(); // postgres://gridwatch:<password>@127.0.0.1:<port>/gridwatch
+//! # let _ = url;
+//! ```
 
 mod mosquitto;
+mod postgres;
 mod server;
 
 pub use mosquitto::{Mosquitto, MosquittoOptions};
+pub use postgres::{Postgres, PG_DATABASE, PG_USER};
 pub use server::{require, Server, ALLOW_MISSING};
 
 use std::net::{SocketAddr, TcpListener, TcpStream};

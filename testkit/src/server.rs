@@ -12,6 +12,9 @@ pub const ALLOW_MISSING: &str = "GRIDWATCH_ALLOW_MISSING_SERVERS";
 pub enum Server {
     /// The MQTT broker (Debian's `mosquitto` package).
     Mosquitto,
+    /// The PostgreSQL server (Debian's `postgresql` package); the path found
+    /// is its `initdb`, and `postgres` and `createdb` sit beside it.
+    Postgres,
 }
 
 impl Server {
@@ -19,13 +22,16 @@ impl Server {
     pub fn name(self) -> &'static str {
         match self {
             Server::Mosquitto => "mosquitto",
+            Server::Postgres => "postgresql",
         }
     }
 
-    /// The environment variable that points to another binary.
+    /// The environment variable that points to another binary (for
+    /// PostgreSQL, to another `bin` directory holding `initdb`).
     pub fn override_var(self) -> &'static str {
         match self {
             Server::Mosquitto => "GRIDWATCH_MOSQUITTO",
+            Server::Postgres => "GRIDWATCH_PG_BIN",
         }
     }
 
@@ -33,7 +39,11 @@ impl Server {
     /// package and a local build put it (the places `scripts/test` checks).
     pub fn candidates(self) -> Vec<PathBuf> {
         if let Some(p) = std::env::var_os(self.override_var()) {
-            return vec![PathBuf::from(p)];
+            let p = PathBuf::from(p);
+            return vec![match self {
+                Server::Postgres => p.join("initdb"),
+                Server::Mosquitto => p,
+            }];
         }
         match self {
             Server::Mosquitto => [
@@ -44,6 +54,7 @@ impl Server {
             .iter()
             .map(PathBuf::from)
             .collect(),
+            Server::Postgres => postgres_candidates(),
         }
     }
 
@@ -56,8 +67,32 @@ impl Server {
     fn package(self) -> &'static str {
         match self {
             Server::Mosquitto => "mosquitto",
+            Server::Postgres => "postgresql",
         }
     }
+}
+
+/// Debian installs each major version under `/usr/lib/postgresql/<major>/bin`;
+/// the newest comes first, then a source build's default prefix.
+fn postgres_candidates() -> Vec<PathBuf> {
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let major = e.file_name().to_str()?.parse::<u32>().ok()?;
+            Some((major, e.path().join("bin").join("initdb")))
+        })
+        .collect();
+    versions.sort_by_key(|v| std::cmp::Reverse(v.0));
+    let mut out: Vec<PathBuf> = versions.into_iter().map(|(_, p)| p).collect();
+    if out.is_empty() {
+        // Named even when absent, so the "not installed" message says where
+        // it looked.
+        out.push(PathBuf::from("/usr/lib/postgresql/<major>/bin/initdb"));
+    }
+    out.push(PathBuf::from("/usr/local/pgsql/bin/initdb"));
+    out
 }
 
 /// The binary of `server`, or — when it is missing — a panic that fails the
