@@ -46,6 +46,7 @@ pub mod api;
 pub mod checkpoint;
 pub mod cli;
 pub mod clock_guard;
+pub mod cluster;
 pub mod command;
 pub mod config;
 pub mod connection;

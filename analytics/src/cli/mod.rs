@@ -138,12 +138,16 @@ pub enum Command {
     /// Bulk import of utility exports (`import readings`).
     #[command(subcommand)]
     Import(crate::import::cli::ImportCommand),
+    /// One analytics worker of a city: partitions of a NATS JetStream
+    /// stream, leases, checkpoints and alerts in PostgreSQL (docs/scale.md).
+    Worker(worker::WorkerArgs),
 }
 
 /// Exit code for a wrong command line or config.
 pub use crate::toml_file::EXIT_CONFIG;
 
 mod replay;
+mod worker;
 use replay::{replay_file, replay_inputs};
 
 /// Parses the process arguments and runs the command.
@@ -344,6 +348,7 @@ pub fn main() -> ExitCode {
             )
         }
         Command::Import(command) => ExitCode::from(crate::import::cli::run(command)),
+        Command::Worker(args) => worker::run(args),
         Command::Run { config } => {
             let c = match AnalyticsConfig::load(&config) {
                 Ok(c) => c,
