@@ -36,7 +36,7 @@ fn worker(nats: &NatsServer, pg: &Postgres, name: &str, dir: &std::path::Path) -
     Command::new(env!("CARGO_BIN_EXE_gridwatch-analytics"))
         .args(["worker", "--nats", &nats.url(), "--postgres", &pg.url()])
         .args(["--partitions", &PARTITIONS.to_string(), "--name", name])
-        .args(["--checkpoint-every", "200", "--register"])
+        .args(["--checkpoint-every", "2000", "--register"])
         .arg(dir.join("register.json"))
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
@@ -58,6 +58,14 @@ fn logs(dir: &std::path::Path) -> String {
         })
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .expect("kill (procps) runs");
+    assert!(ok.success(), "kill {sig} {}", child.id());
 }
 
 /// Polls `check` every 50 ms until it gives `Some`, for at most `within`.
@@ -97,7 +105,7 @@ fn two_workers_one_killed_give_the_alerts_of_a_single_process_replay() {
         days: 12,
         sites: 4,
         buildings_per_site: 1,
-        floors: 2,
+        floors: 1,
         flats_per_floor: 4,
         ..Scenario::default()
     };
@@ -135,19 +143,52 @@ fn two_workers_one_killed_give_the_alerts_of_a_single_process_replay() {
         let mut a = worker(&nats, &postgres, "worker-a", dir.path());
         let mut b = worker(&nats, &postgres, "worker-b", dir.path());
 
-        // Both own partitions, and one of worker-a's has checkpointed with
-        // messages still to go: kill it there.
-        let victim = until(Duration::from_secs(120), "worker-a checkpointing mid-partition while worker-b owns partitions", || async {
-            let rows = pg::progress(&client, STREAM).await.ok()?;
-            let owners: BTreeSet<&str> = rows.iter().map(|r| r.owner.as_str()).collect();
-            if !owners.contains("worker-b") {
-                return None;
+        // Both own partitions; one of worker-a's has messages still to go,
+        // and worker-a has written an alert after its last checkpoint (its
+        // successor raises it again). worker-a is stopped (SIGSTOP) to look
+        // at that without it moving on, and killed there, or let go on.
+        let started = Instant::now();
+        let mut looks = 0;
+        let victim = loop {
+            assert!(
+                started.elapsed() < Duration::from_secs(240),
+                "worker-a never wrote an alert after a checkpoint with messages left ({looks} looks)\n{}",
+                logs(dir.path())
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            // (No table until a worker has made it.)
+            let Ok(rows) = pg::progress(&client, STREAM).await else {
+                continue;
+            };
+            let b_owns = rows.iter().any(|r| r.owner == "worker-b");
+            let behind = rows
+                .iter()
+                .find(|r| r.owner == "worker-a" && r.seq > 0 && r.pending.unwrap_or(0) > 0);
+            if !b_owns || behind.is_none() {
+                continue;
             }
-            rows.iter()
-                .find(|r| r.owner == "worker-a" && r.seq > 0 && r.pending.unwrap_or(0) > 0)
-                .map(|r| r.partition)
-        })
-        .await;
+            signal(&a, "-STOP");
+            looks += 1;
+            // Statements already sent finish while it is stopped.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let rows = pg::progress(&client, STREAM).await.unwrap();
+            let uncovered: bool = client
+                .query_one(
+                    "SELECT coalesce((SELECT max(recorded_at) FROM gridwatch_cluster_alerts WHERE worker = 'worker-a') \
+                       > (SELECT max(saved_at) FROM gridwatch_cluster_checkpoints WHERE owner = 'worker-a'), false)",
+                    &[],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            let behind = rows
+                .iter()
+                .find(|r| r.owner == "worker-a" && r.seq > 0 && r.pending.unwrap_or(0) > 0);
+            match behind {
+                Some(r) if uncovered => break r.partition,
+                _ => signal(&a, "-CONT"),
+            }
+        };
         a.kill().unwrap(); // SIGKILL
         a.wait().unwrap();
         let at_kill = pg::progress(&client, STREAM).await.unwrap();
@@ -198,19 +239,78 @@ fn two_workers_one_killed_give_the_alerts_of_a_single_process_replay() {
             logs(dir.path())
         );
         let mut by_worker: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut by_rule: BTreeMap<&str, usize> = BTreeMap::new();
         for s in &stored {
             *by_worker.entry(s.worker.as_str()).or_default() += 1;
+            *by_rule.entry(s.rule.as_str()).or_default() += 1;
         }
         let again = stored.iter().filter(|s| s.deliveries > 1).count();
+        assert!(
+            again >= 1,
+            "worker-a had written alerts its checkpoint did not cover; worker-b raised them again"
+        );
         println!(
-            "{} records, {} alerts; written first by {by_worker:?}; {again} raised again after the takeover and folded; \
+            "{records} records, {} alerts {by_rule:?}; written first by {by_worker:?}; \
+             {again} raised again after the takeover and folded; \
              worker-a killed owning partitions {a_had:?}",
-            records,
             got.len()
         );
-        assert!(
-            by_worker.contains_key("worker-a") && by_worker.contains_key("worker-b"),
-            "both workers wrote alerts: {by_worker:?}"
+    });
+}
+
+/// The sink's upsert: the same alert written twice (a takeover raising
+/// again what the dead worker had written) is one row, written twice.
+#[test]
+fn an_alert_written_twice_is_one_row() {
+    let Some(postgres) = Postgres::start() else {
+        return;
+    };
+    runtime().block_on(async {
+        let lost = tokio_util::sync::CancellationToken::new();
+        let mut client = pg::connect(&postgres.url(), lost).await.unwrap();
+        pg::migrate(&mut client).await.unwrap();
+        let client = std::sync::Arc::new(client);
+        let a = sink::PgAlerts::new(client.clone(), "worker-a");
+        let b = sink::PgAlerts::new(client.clone(), "worker-b");
+        let alert = |id: &str| gridwatch_telemetry::Alert {
+            schema: gridwatch_telemetry::SCHEMA_VERSION,
+            id: id.into(),
+            rule: "socket_overcurrent".into(),
+            entity: "yard-a/gw-1/pile-1#3".into(),
+            cell: "unassigned".into(),
+            site: "yard-a".into(),
+            severity: gridwatch_telemetry::Severity::Critical,
+            state: gridwatch_telemetry::AlertState::Open,
+            ts: gridwatch_telemetry::Timestamp(60_000),
+            title: "过流".into(),
+            summary: String::new(),
+            evidence: Default::default(),
+        };
+        use sink::AlertSink as _;
+        a.record(&alert("socket_overcurrent:yard-a/gw-1/pile-1#3:0"))
+            .await
+            .unwrap();
+        b.record(&alert("socket_overcurrent:yard-a/gw-1/pile-1#3:0"))
+            .await
+            .unwrap();
+        b.record(&alert("socket_overcurrent:yard-a/gw-1/pile-1#3:900000"))
+            .await
+            .unwrap();
+        let stored = sink::stored_alerts(&client).await.unwrap();
+        let rows: Vec<(&str, &str, i32)> = stored
+            .iter()
+            .map(|s| (s.id.as_str(), s.worker.as_str(), s.deliveries))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("socket_overcurrent:yard-a/gw-1/pile-1#3:0", "worker-a", 2),
+                (
+                    "socket_overcurrent:yard-a/gw-1/pile-1#3:900000",
+                    "worker-b",
+                    1
+                ),
+            ]
         );
     });
 }
@@ -259,12 +359,16 @@ fn readings_published_over_mqtt_are_partitioned_by_site() {
         // Readings and events are in the stream, commands are not.
         let mut subjects = Vec::new();
         for seq in 1..=4 {
-            let m = s.get_raw_message(seq).await.unwrap_or_else(|e| {
-                panic!("stream message {seq}: {e}\n{}", nats.log())
-            });
+            let m = s
+                .get_raw_message(seq)
+                .await
+                .unwrap_or_else(|e| panic!("stream message {seq}: {e}\n{}", nats.log()));
             subjects.push(m.subject.to_string());
         }
-        assert!(s.get_raw_message(5).await.is_err(), "a command is not a reading");
+        assert!(
+            s.get_raw_message(5).await.is_err(),
+            "a command is not a reading"
+        );
         let partition_of = |topic: &str| {
             let i = topics.iter().position(|t| *t == topic).unwrap();
             let (p, back) = stream::topic_of(&subjects[i]).expect("a partition's subject");

@@ -2,8 +2,8 @@
 //! deployment ([`crate::cluster`], docs/scale.md).
 
 use super::{config_error, init_logging, stop_on_signal, EXIT_CONFIG};
-use crate::config::AnalyticsConfig;
 use crate::cluster::{partition::Shared, sink, worker};
+use crate::config::AnalyticsConfig;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -66,7 +66,10 @@ pub(super) fn run(args: WorkerArgs) -> ExitCode {
         checkpoint_every: args.checkpoint_every,
         rebalance: Duration::from_millis(500),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -116,7 +119,10 @@ fn load(
         Some(p) => AnalyticsConfig::load(p).map_err(|e| config_error(&e))?,
         None => AnalyticsConfig::default(),
     };
-    let reg = match register.map(PathBuf::from).or_else(|| c.register.path.clone()) {
+    let reg = match register
+        .map(PathBuf::from)
+        .or_else(|| c.register.path.clone())
+    {
         Some(p) => crate::register::Register::load(&p).map_err(|e| {
             eprintln!("error: {e}");
             ExitCode::from(EXIT_CONFIG)

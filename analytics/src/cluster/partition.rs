@@ -94,11 +94,10 @@ pub async fn run(
         s.name, taken.epoch
     );
     println!("took partition {p} epoch {} at {covered}", taken.epoch);
-    let stream = s
-        .js
-        .get_stream(&s.stream)
-        .await
-        .map_err(|e| anyhow::anyhow!("stream {}: {e}", s.stream))?;
+    let stream =
+        s.js.get_stream(&s.stream)
+            .await
+            .map_err(|e| anyhow::anyhow!("stream {}: {e}", s.stream))?;
     // The durable's acknowledgement floor runs ahead of the checkpoint (a
     // dead worker acknowledged messages whose effect died with it), so the
     // new owner re-creates it at the checkpoint's next sequence.
@@ -142,7 +141,10 @@ pub async fn run(
         let epoch = taken.epoch;
         async move {
             let ours = pg::save(&pg, &stream, p, epoch, covered, fp, &state?, pending).await?;
-            anyhow::ensure!(ours, "partition {p}: the lease was lost (another worker took it)");
+            anyhow::ensure!(
+                ours,
+                "partition {p}: the lease was lost (another worker took it)"
+            );
             println!("checkpoint partition {p} at {covered} pending {pending}");
             Ok::<_, anyhow::Error>(())
         }

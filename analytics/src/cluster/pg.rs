@@ -97,7 +97,10 @@ pub async fn migrate(client: &mut Client) -> anyhow::Result<()> {
 pub async fn join(client: &Client) -> anyhow::Result<i32> {
     for slot in 0..10_000 {
         let got: bool = client
-            .query_one("SELECT pg_try_advisory_lock($1, $2)", &[&MEMBER_CLASS, &slot])
+            .query_one(
+                "SELECT pg_try_advisory_lock($1, $2)",
+                &[&MEMBER_CLASS, &slot],
+            )
             .await?
             .get(0);
         if got {

@@ -114,9 +114,7 @@ pub async fn publish_recording(
         // A window of acknowledgements in flight: fast, and in order (one
         // connection keeps the publish order).
         if acks.len() >= 256 {
-            fed.last_seq = wait(acks.pop_front())
-                .await?
-                .max(fed.last_seq);
+            fed.last_seq = wait(acks.pop_front()).await?.max(fed.last_seq);
             fed.published += 1;
         }
     }
