@@ -385,3 +385,42 @@ fn readings_published_over_mqtt_are_partitioned_by_site() {
         partition_of("gw/yard-c/gw-9/reading/pile-3");
     });
 }
+
+/// The example server config the docs point to: the real server accepts
+/// it, and its mappings are the ones the workers' default partition count
+/// expects.
+#[test]
+fn the_example_server_config_is_valid_and_partitions_as_the_workers_expect() {
+    let Some(bin) = gridwatch_testkit::require_nats_server() else {
+        return;
+    };
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/nats/gridwatch.conf");
+    let out = Command::new(bin)
+        .arg("-t")
+        .arg("-c")
+        .arg(&path)
+        .output()
+        .expect("nats-server runs");
+    assert!(
+        out.status.success(),
+        "nats-server -t refuses {}: {}{}",
+        path.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mappings: Vec<(String, String)> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("\"gw."))
+        .map(|l| {
+            let parts: Vec<&str> = l.split('"').collect();
+            (parts[1].to_owned(), parts[3].to_owned())
+        })
+        .collect();
+    assert_eq!(
+        mappings,
+        stream::partition_mappings("gw", gridwatch_analytics::cluster::DEFAULT_PARTITIONS)
+    );
+}
