@@ -76,6 +76,14 @@ pub struct Fed {
     pub last_seq: u64,
 }
 
+/// Connects to NATS at `url` for JetStream.
+pub async fn connect(url: &str) -> anyhow::Result<jetstream::Context> {
+    let client = async_nats::connect(url)
+        .await
+        .map_err(|e| anyhow::anyhow!("connecting to NATS at {url}: {e}"))?;
+    Ok(jetstream::new(client))
+}
+
 /// Publishes records `skip..skip+take` of a recording as its gateways would
 /// (each reading or event encoded on its own topic, as a NATS subject the
 /// server's mapping partitions), waiting for the stream's acknowledgement
@@ -87,10 +95,37 @@ pub async fn publish_recording(
     skip: usize,
     take: usize,
 ) -> anyhow::Result<Fed> {
+    publish_paced(js, prefix, input, skip, take, None).await
+}
+
+/// As [`publish_recording`], at `speed` simulated seconds per wall second
+/// (the recording's event time, accelerated); as fast as the stream
+/// acknowledges without one.
+pub async fn publish_paced(
+    js: &jetstream::Context,
+    prefix: &str,
+    input: impl BufRead,
+    skip: usize,
+    take: usize,
+    speed: Option<f64>,
+) -> anyhow::Result<Fed> {
     let topics = gridwatch_telemetry::topic::Topics::new(prefix);
     let mut fed = Fed::default();
     let mut acks = std::collections::VecDeque::new();
+    let started = tokio::time::Instant::now();
+    let mut first_ts: Option<i64> = None;
     for record in RecordReader::new(input).skip(skip).take(take) {
+        let ts = match &record {
+            Ok(Record::Reading(r)) => Some(r.ts.0),
+            Ok(Record::Event(e)) => Some(e.ts.0),
+            Err(_) => None,
+        };
+        if let (Some(speed), Some(ts)) = (speed.filter(|s| *s > 0.0), ts) {
+            let t0 = *first_ts.get_or_insert(ts);
+            let due = started
+                + std::time::Duration::from_secs_f64((ts - t0).max(0) as f64 / 1000.0 / speed);
+            tokio::time::sleep_until(due).await;
+        }
         let (topic, payload) = match record {
             Ok(Record::Reading(r)) => (
                 topics.reading(r.site.as_str(), r.gateway.as_str(), r.device.as_str()),
