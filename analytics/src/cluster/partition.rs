@@ -110,7 +110,7 @@ pub async fn run(
             start_sequence: covered + 1,
         }
     };
-    let consumer: consumer::PullConsumer = stream
+    let mut consumer: consumer::PullConsumer = stream
         .create_consumer(consumer::pull::Config {
             durable_name: Some(durable.clone()),
             filter_subject: partition_filter(p),
@@ -164,6 +164,11 @@ pub async fn run(
                     ran.checkpoints += 1;
                     noted = Instant::now();
                 } else if noted.elapsed() >= Duration::from_secs(1) {
+                    // The server's count, not the last message's: messages
+                    // not yet delivered and delivered but not acknowledged.
+                    if let Ok(i) = consumer.info().await {
+                        pending = i.num_pending + i.num_ack_pending as u64;
+                    }
                     let ours = pg::note_pending(&s.pg, &s.stream, p, taken.epoch, pending).await?;
                     anyhow::ensure!(ours, "partition {p}: the lease was lost");
                     noted = Instant::now();
