@@ -4,8 +4,9 @@
 /// The `city` command line.
 #[derive(clap::Args)]
 pub struct CityArgs {
-    /// Flats: the district is scaled to this many (sites of 250 flats:
-    /// 5 buildings of 10 floors of 5 flats; the scenario's other settings).
+    /// Flats: the district is scaled to this many, rounded up to whole
+    /// sites of 250 flats (5 buildings of 10 floors of 5 flats; the
+    /// scenario's other settings).
     #[arg(long, default_value_t = 2_000)]
     pub flats: u32,
     /// Simulated days.
