@@ -47,6 +47,7 @@ pub mod assess;
 pub mod checkpoint;
 pub mod cli;
 pub mod clock_guard;
+pub mod cluster;
 pub mod command;
 pub mod config;
 pub mod connection;

@@ -46,6 +46,9 @@ enum Command {
     /// per building polling them, readings published to an MQTT broker.
     /// Generates the district into --out first (or reuses it: --reuse).
     DistrictLive(cli::district::DistrictLiveArgs),
+    /// A scaled district streamed into NATS JetStream at accelerated time,
+    /// for the city-scale analytics workers (docs/scale.md).
+    City(cli::city::CityArgs),
     /// A plate camera publishing JSON sightings to an MQTT broker.
     ReaderMqtt(readers::cli::MqttArgs),
     /// A serial RFID reader on a pty, linked at --link.
@@ -83,6 +86,10 @@ async fn main() -> ExitCode {
         Command::DistrictLive(args) => {
             cli::init_logs("error,rumqttd=off");
             cli::with_ctrl_c(|stop| async move { cli::district::run_live(&args, stop).await }).await
+        }
+        Command::City(args) => {
+            cli::init_logs("warn");
+            cli::city::run(&args).await
         }
         Command::Dlt645(args) => {
             cli::init_logs("info");

@@ -32,10 +32,14 @@
 //! ```
 
 mod mosquitto;
+mod nats;
 mod postgres;
 mod server;
 
 pub use mosquitto::{Mosquitto, MosquittoOptions};
+pub use nats::{
+    nats_server_candidates, require_nats_server, NatsOptions, NatsServer, NATS_SERVER_VAR,
+};
 pub use postgres::{Postgres, PG_DATABASE, PG_USER};
 pub use server::{require, Server, ALLOW_MISSING};
 

@@ -157,6 +157,9 @@ pub enum Command {
         #[arg(long)]
         to: String,
     },
+    /// One analytics worker of a city: partitions of a NATS JetStream
+    /// stream, leases, checkpoints and alerts in PostgreSQL (docs/scale.md).
+    Worker(worker::WorkerArgs),
 }
 
 /// Exit code for a wrong command line or config.
@@ -165,6 +168,7 @@ pub use crate::toml_file::EXIT_CONFIG;
 mod describe;
 mod replay;
 pub use describe::describe;
+mod worker;
 use replay::{replay_file, replay_inputs};
 
 /// Parses the process arguments and runs the command.
@@ -375,6 +379,7 @@ pub fn main() -> ExitCode {
         }
         Command::Import(command) => ExitCode::from(crate::import::cli::run(command)),
         Command::Assess { config, from, to } => crate::assess::run_cli(&config, &from, &to),
+        Command::Worker(args) => worker::run(args),
         Command::Run { config } => {
             let c = match AnalyticsConfig::load(&config) {
                 Ok(c) => c,

@@ -309,13 +309,17 @@ mod tests {
     use super::*;
 
     fn note(file: &str) -> String {
-        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/imports").join(file);
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../config/imports")
+            .join(file);
         resolution_note(&Mapping::load(&p).unwrap())
     }
 
     #[test]
     fn each_shipped_source_is_told_which_rules_can_judge_it() {
-        assert!(note("sgcc-daily.toml").starts_with("daily electricity readings: `assess` judges them"));
+        assert!(
+            note("sgcc-daily.toml").starts_with("daily electricity readings: `assess` judges them")
+        );
         assert!(note("sgcc-15min.toml").contains("times of day"));
         assert!(note("water-monthly.toml").starts_with("monthly water readings: `assess`"));
         assert!(note("gas-daily.toml").starts_with("daily gas readings: no rule"));

@@ -1,5 +1,6 @@
 //! The subcommands of `gridwatch-sim`, one module each with its arguments and `run`.
 
+pub mod city;
 pub mod district;
 pub mod dlt645;
 pub mod meter;
