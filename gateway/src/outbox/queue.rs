@@ -73,18 +73,26 @@ impl Record {
     /// Appends [`Self::to_payload`]'s bytes to `out`, so the writer can
     /// reuse one buffer for every record.
     pub fn write_payload(&self, out: &mut Vec<u8>) -> Result<(), CodecError> {
-        let (tag, json) = match self {
-            Record::Reading(r) => (TAG_READING, codec::encode(r)?),
-            Record::Event(e) => (TAG_EVENT, codec::encode(e)?),
+        let tag = match self {
+            Record::Reading(_) => TAG_READING,
+            Record::Event(_) => TAG_EVENT,
         };
         let device = self.device().as_str().as_bytes();
-        out.reserve(2 + device.len() + json.len());
+        let start = out.len();
         out.push(tag);
         // Device ids are at most 64 bytes (validated in the config).
         out.push(u8::try_from(device.len()).unwrap_or(u8::MAX));
         out.extend_from_slice(&device[..device.len().min(255)]);
-        out.extend_from_slice(&json);
-        Ok(())
+        // The JSON goes straight into `out` (as codec::encode makes it, with
+        // its checks), with no buffer of its own to allocate and copy.
+        let written = match self {
+            Record::Reading(r) => encode_into(r, out),
+            Record::Event(e) => encode_into(e, out),
+        };
+        if written.is_err() {
+            out.truncate(start);
+        }
+        written
     }
 
     /// Decodes the bytes [`Self::to_payload`] made.
@@ -95,6 +103,15 @@ impl Record {
             true => Record::Event(codec::decode(stored.json)?),
         })
     }
+}
+
+/// [`codec::encode`] appending to `out`.
+fn encode_into<M: codec::Message>(msg: &M, out: &mut Vec<u8>) -> Result<(), CodecError> {
+    msg.check()?;
+    serde_json::to_writer(&mut *out, msg).map_err(|source| CodecError::Json {
+        what: M::NAME,
+        source,
+    })
 }
 
 /// A stored record's parts, without parsing its JSON.

@@ -86,7 +86,11 @@ impl ModbusDevice {
                 tracing::info!("{} reports {name} {text:?}", profile.model);
             }
         }
-        let device_map = device_values.clone().unwrap_or_default();
+        // The device-level values are needed again only for a channel count.
+        let device_map = match &profile.channel {
+            Some(_) => device_values.clone().unwrap_or_default(),
+            None => Default::default(),
+        };
         if let Some(values) = device_values.filter(|v| !v.is_empty()) {
             measurements.push(Measurement {
                 kind: profile.kind,
