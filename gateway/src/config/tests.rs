@@ -474,6 +474,7 @@ building = "b2"
                 kind: gridwatch_telemetry::DeviceKind::ChargingSocket,
                 socket: Some(1),
                 values: Default::default(),
+                flat: None,
             },
         )
     };

@@ -322,7 +322,21 @@ pub fn decode_block(
     // one insert per value. A name given twice keeps its last value, as
     // inserting would.
     let mut values = Vec::with_capacity(registers.len());
-    for reg in registers {
+    decode_each(registers, image, block_start, |_, reg, x| {
+        values.push((reg.name.clone(), x))
+    })?;
+    Ok(values.into_iter().collect())
+}
+
+/// [`decode_block`] without the map: hands each value, with the index of
+/// its register, to `value`, in register order.
+pub fn decode_each(
+    registers: &[Register],
+    image: &RegisterImage,
+    block_start: u16,
+    mut value: impl FnMut(usize, &Register, f64),
+) -> Result<(), DecodeError> {
+    for (i, reg) in registers.iter().enumerate() {
         let start = block_start.saturating_add(reg.address);
         let joined;
         let words = match image.slice(reg.function, start, reg.len()) {
@@ -358,12 +372,12 @@ pub fn decode_block(
             (Raw::Text(_), None, None) => {}
             (_, None, _) => {
                 if let Some(x) = raw.as_f64() {
-                    values.push((reg.name.clone(), scale(reg, x)));
+                    value(i, reg, scale(reg, x));
                 }
             }
         }
     }
-    Ok(values.into_iter().collect())
+    Ok(())
 }
 
 /// The text registers of a block that are not checks (serial numbers,
