@@ -164,6 +164,36 @@ mod tests {
     }
 
     #[test]
+    fn a_prepared_record_stores_the_bytes_of_the_reading_with_its_map() {
+        use crate::outbox::Record;
+        let profile = ProfileLibrary::built_in().get("generic-holding").unwrap();
+        let regs: Arc<[Register]> = profile.registers.clone().into();
+        let mut image = RegisterImage::new();
+        let request = ReadRequest {
+            function: Function::Holding,
+            start: 0,
+            count: 100,
+        };
+        image.insert(&request, &(0..100u16).map(|a| a * 601).collect::<Vec<_>>());
+        let flat = FlatValues::decode(&BlockKeys::new(&regs), &regs, &image, 0).unwrap();
+        let mut values_json = Vec::new();
+        flat.write_json(&mut values_json).unwrap();
+        let mut reading = Reading::new(Timestamp(7), "gw", "m-1", DeviceKind::Generic, 42);
+        reading.site = "yard".into();
+        let prepared = Record::Prepared {
+            reading: reading.clone(),
+            values_json,
+        };
+        reading.values = flat.to_map();
+        let plain = Record::Reading(reading);
+        assert_eq!(prepared.to_payload().unwrap(), plain.to_payload().unwrap());
+        assert_eq!(
+            Record::from_payload(&prepared.to_payload().unwrap()).unwrap(),
+            plain
+        );
+    }
+
+    #[test]
     fn whole_values_are_written_as_the_codec_writes_them() {
         check("generic-holding", Function::Holding, |a| {
             a.wrapping_mul(7919)
