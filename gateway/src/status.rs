@@ -97,7 +97,13 @@ impl Health {
     /// errors for some registers: `partial`), and how long it took.
     pub fn record_poll(&self, device: &str, answered: bool, partial: bool, took: Duration) {
         let mut devices = lock(&self.devices);
-        let d = devices.entry(device.to_owned()).or_default();
+        // Every poll of every device passes here: no key copied once known.
+        if !devices.contains_key(device) {
+            devices.insert(device.to_owned(), DeviceFigures::default());
+        }
+        let Some(d) = devices.get_mut(device) else {
+            return;
+        };
         d.polls += 1;
         if answered {
             d.answered = true;

@@ -41,6 +41,13 @@ pub const DEFAULT_UNIT_ID: u8 = 1;
 /// Poll interval when a device names none: fine enough for the charging
 /// detectors (temperature rise, taper), light on a 4G uplink.
 pub const DEFAULT_POLL_INTERVAL_MS: u64 = 5_000;
+
+/// The shortest poll interval a device may have. A Modbus TCP device on a
+/// LAN answers a read in well under a millisecond, and the hot path costs
+/// microseconds per reading, so 10 ms polls are sustainable where the device
+/// keeps up; below that the scheduler's timer resolution and the device's
+/// own turnaround dominate.
+pub const MIN_POLL_INTERVAL_MS: u64 = 10;
 /// Time a device has to answer one request.
 pub const DEFAULT_TIMEOUT_MS: u64 = 1_000;
 /// Longest wait between retries of an unreachable device.

@@ -150,7 +150,7 @@ fn a_config_without_devices_is_refused() {
 fn out_of_range_timing_is_refused_with_the_range() {
     let e = err(&GOOD.replace("port = 5020", "port = 5020\npoll_interval_ms = 0"));
     assert_eq!(e.field, "devices[0].poll_interval_ms");
-    assert!(e.message.contains("use 50 to"), "{e}");
+    assert!(e.message.contains("use 10 to"), "{e}");
 }
 
 #[test]
@@ -474,6 +474,7 @@ building = "b2"
                 kind: gridwatch_telemetry::DeviceKind::ChargingSocket,
                 socket: Some(1),
                 values: Default::default(),
+                flat: None,
             },
         )
     };

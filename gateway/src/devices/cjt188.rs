@@ -195,6 +195,7 @@ impl Device for Cjt188Device {
                         kind: self.kind,
                         socket: None,
                         values,
+                        flat: None,
                     }],
                     errors: Vec::new(),
                 }

@@ -197,6 +197,7 @@ impl Device for Dlt645Device {
                 kind: DeviceKind::ElectricityMeter,
                 socket: None,
                 values,
+                flat: None,
             }]
         };
         PollOutcome::Answered {

@@ -30,6 +30,19 @@ pub struct Measurement {
     pub socket: Option<u16>,
     /// Values by name, unit in the name.
     pub values: BTreeMap<String, f64>,
+    /// The same values without a map, where the device decoded them so
+    /// (a Modbus block): `values` is empty then. See [`modbus::flat`].
+    pub flat: Option<modbus::flat::FlatValues>,
+}
+
+impl Measurement {
+    /// Moves flat values into `values` (report by exception compares maps).
+    pub fn into_map(mut self) -> Self {
+        if let Some(flat) = self.flat.take() {
+            self.values = flat.to_map();
+        }
+        self
+    }
 }
 
 /// What one poll of a device produced.
@@ -180,6 +193,7 @@ mod tests {
             kind: DeviceKind::ChargingSocket,
             socket: Some(3),
             values: BTreeMap::from([("current_a".to_owned(), 1.5)]),
+            flat: None,
         };
         let r = stamp.reading(Timestamp(10), m);
         let e = stamp.event(Timestamp(11), EventKind::DeviceOnline);

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 /// Timing of one poller, from the device's config.
 #[derive(Debug, Clone, Copy)]
@@ -47,6 +47,8 @@ pub struct Poller<D: Device> {
     health: Arc<Health>,
     sender: RecordSender,
     report: Option<ExceptionFilter>,
+    /// The longest `values` JSON so far: the next buffer is made that big.
+    values_json_len: usize,
 }
 
 impl<D: Device> Poller<D> {
@@ -69,6 +71,7 @@ impl<D: Device> Poller<D> {
             health,
             sender,
             report: None,
+            values_json_len: 0,
         }
     }
 
@@ -221,14 +224,34 @@ impl<D: Device> Poller<D> {
                 return false;
             }
         }
-        for m in measurements {
+        for mut m in measurements {
+            if self.report.is_some() {
+                // The filter compares maps; without it no map is built.
+                m = m.into_map();
+            }
             if let Some(filter) = &mut self.report {
                 if !filter.admit(now, &m) {
                     continue;
                 }
             }
+            let flat = m.flat.take();
             let reading = self.stamp.reading(now, m);
-            if !self.sender.send(Record::Reading(reading), shutdown).await {
+            let record = match flat {
+                None => Record::Reading(reading),
+                Some(flat) => {
+                    let mut values_json = Vec::with_capacity(self.values_json_len);
+                    if let Err(e) = flat.write_json(&mut values_json) {
+                        error!("a reading of {device} could not be encoded and is not kept: {e}");
+                        continue;
+                    }
+                    self.values_json_len = self.values_json_len.max(values_json.len());
+                    Record::Prepared {
+                        reading,
+                        values_json,
+                    }
+                }
+            };
+            if !self.sender.send(record, shutdown).await {
                 return false;
             }
         }

@@ -101,6 +101,7 @@ mod tests {
             kind: DeviceKind::ElectricityMeter,
             socket,
             values: values.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            flat: None,
         }
     }
 

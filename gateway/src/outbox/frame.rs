@@ -8,7 +8,7 @@
 //! file systems extend a file with zeros before the data lands) and a flipped
 //! bit are all caught and never served as data.
 
-use crc::{Crc, CRC_32_ISCSI};
+use crc::{Crc, Table, CRC_32_ISCSI};
 
 /// Bytes before the payload.
 pub const HEADER_LEN: usize = 24;
@@ -16,7 +16,10 @@ pub const HEADER_LEN: usize = 24;
 /// length field can only be damage.
 pub const MAX_PAYLOAD: usize = 1 << 20;
 
-const CASTAGNOLI: Crc<u32> = Crc::<u32>::new(&CRC_32_ISCSI);
+/// Slice-by-16 tables (16 KiB): every record is summed when written and
+/// again when an uplink reads it, and this takes a third of the
+/// instructions per byte of the one-table default.
+const CASTAGNOLI: Crc<u32, Table<16>> = Crc::<u32, Table<16>>::new(&CRC_32_ISCSI);
 
 /// One record as read back.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -27,6 +27,16 @@ pub enum Record {
     Reading(Reading),
     /// Something that happened.
     Event(Event),
+    /// Measured values whose `values` object is already JSON (a Modbus
+    /// block decoded without a map, the hot path): `reading.values` is
+    /// empty and stands for `values_json`. Stored and published exactly as
+    /// the [`Record::Reading`] with those values would be.
+    Prepared {
+        /// The reading, with no values.
+        reading: Reading,
+        /// `{"name":value,…}` in name order, as the codec writes a map.
+        values_json: Vec<u8>,
+    },
 }
 
 /// Tags of a record's bytes in the outbox.
@@ -48,7 +58,7 @@ impl Record {
     /// The device it is about.
     pub fn device(&self) -> &DeviceId {
         match self {
-            Record::Reading(r) => &r.device,
+            Record::Reading(r) | Record::Prepared { reading: r, .. } => &r.device,
             Record::Event(e) => &e.device,
         }
     }
@@ -56,7 +66,7 @@ impl Record {
     /// Its per-device sequence number.
     pub fn seq(&self) -> u64 {
         match self {
-            Record::Reading(r) => r.seq,
+            Record::Reading(r) | Record::Prepared { reading: r, .. } => r.seq,
             Record::Event(e) => e.seq,
         }
     }
@@ -73,18 +83,45 @@ impl Record {
     /// Appends [`Self::to_payload`]'s bytes to `out`, so the writer can
     /// reuse one buffer for every record.
     pub fn write_payload(&self, out: &mut Vec<u8>) -> Result<(), CodecError> {
-        let (tag, json) = match self {
-            Record::Reading(r) => (TAG_READING, codec::encode(r)?),
-            Record::Event(e) => (TAG_EVENT, codec::encode(e)?),
+        let tag = match self {
+            Record::Reading(_) | Record::Prepared { .. } => TAG_READING,
+            Record::Event(_) => TAG_EVENT,
         };
         let device = self.device().as_str().as_bytes();
-        out.reserve(2 + device.len() + json.len());
+        let start = out.len();
         out.push(tag);
         // Device ids are at most 64 bytes (validated in the config).
         out.push(u8::try_from(device.len()).unwrap_or(u8::MAX));
         out.extend_from_slice(&device[..device.len().min(255)]);
-        out.extend_from_slice(&json);
-        Ok(())
+        // The JSON goes straight into `out` (as codec::encode makes it, with
+        // its checks), with no buffer of its own to allocate and copy.
+        let written = match self {
+            Record::Reading(r) => encode_into(r, out),
+            Record::Event(e) => encode_into(e, out),
+            Record::Prepared {
+                reading,
+                values_json,
+            } => encode_into(reading, out).and_then(|()| {
+                // `values` is the reading's last field: `…,"values":{}}`.
+                const EMPTY_TAIL: &[u8] = b"\"values\":{}}";
+                if !reading.values.is_empty() || !out.ends_with(EMPTY_TAIL) {
+                    return Err(CodecError::Json {
+                        what: "reading",
+                        source: serde::ser::Error::custom(
+                            "a prepared reading must have its values only as JSON",
+                        ),
+                    });
+                }
+                out.truncate(out.len() - 3);
+                out.extend_from_slice(values_json);
+                out.push(b'}');
+                Ok(())
+            }),
+        };
+        if written.is_err() {
+            out.truncate(start);
+        }
+        written
     }
 
     /// Decodes the bytes [`Self::to_payload`] made.
@@ -95,6 +132,15 @@ impl Record {
             true => Record::Event(codec::decode(stored.json)?),
         })
     }
+}
+
+/// [`codec::encode`] appending to `out`.
+fn encode_into<M: codec::Message>(msg: &M, out: &mut Vec<u8>) -> Result<(), CodecError> {
+    msg.check()?;
+    serde_json::to_writer(&mut *out, msg).map_err(|source| CodecError::Json {
+        what: M::NAME,
+        source,
+    })
 }
 
 /// A stored record's parts, without parsing its JSON.

@@ -69,6 +69,7 @@ fn event(record: Record) -> Event {
     match record {
         Record::Event(e) => e,
         Record::Reading(r) => panic!("expected an event, got {r:?}"),
+        Record::Prepared { reading, .. } => panic!("expected an event, got {reading:?}"),
     }
 }
 

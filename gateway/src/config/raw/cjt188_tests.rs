@@ -41,6 +41,7 @@ fn a_meter_needs_port_address_and_type() {
             kind: DeviceKind::WaterMeter,
             socket: None,
             values: Default::default(),
+            flat: None,
         },
     );
     assert_eq!(reading.meter_serial.as_deref(), Some("00000000000001"));

@@ -103,7 +103,7 @@ pub(super) fn build_device(
         &d.poll_interval_ms,
         DEFAULT_POLL_INTERVAL_MS,
         &f("poll_interval_ms"),
-        50,
+        MIN_POLL_INTERVAL_MS,
         86_400_000,
     )?;
     let timeout_ms = bounded(

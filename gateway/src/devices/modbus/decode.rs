@@ -10,10 +10,12 @@ use crate::profile::{ByteOrder, Function, Register, ValueType, WordOrder};
 use std::collections::BTreeMap;
 use thiserror::Error;
 
-/// The words a poll has read so far, by table and address.
+/// The words a poll has read so far, by table and address: one run of words
+/// per answered request, in the order read. A poll has a handful of runs,
+/// so a lookup scans them; a value inside one run is borrowed, not copied.
 #[derive(Debug, Default, Clone)]
 pub struct RegisterImage {
-    words: BTreeMap<(Function, u16), u16>,
+    runs: Vec<(Function, u16, Vec<u16>)>,
 }
 
 impl RegisterImage {
@@ -22,21 +24,37 @@ impl RegisterImage {
         Self::default()
     }
 
-    /// Stores a response to `request`.
+    /// Stores a response to `request` (words past address 65535 are
+    /// ignored). A later response for the same addresses wins.
     pub fn insert(&mut self, request: &ReadRequest, words: &[u16]) {
-        for (addr, w) in (request.start..=u16::MAX).zip(words) {
-            self.words.insert((request.function, addr), *w);
-        }
+        let room = usize::from(u16::MAX - request.start) + 1;
+        let words = &words[..words.len().min(room)];
+        self.runs
+            .push((request.function, request.start, words.to_vec()));
     }
 
     /// `len` words from `start`, or `None` if any of them was not read.
     pub fn get(&self, function: Function, start: u16, len: u16) -> Option<Vec<u16>> {
+        if let Some(words) = self.slice(function, start, len) {
+            return Some(words.to_vec());
+        }
         (0..len)
-            .map(|i| {
-                let addr = start.checked_add(i)?;
-                self.words.get(&(function, addr)).copied()
-            })
+            .map(|i| self.word(function, start.checked_add(i)?))
             .collect()
+    }
+
+    /// `len` words from `start` when one response holds them all.
+    pub fn slice(&self, function: Function, start: u16, len: u16) -> Option<&[u16]> {
+        let (s, l) = (usize::from(start), usize::from(len));
+        self.runs.iter().rev().find_map(|(f, first, words)| {
+            let first = usize::from(*first);
+            (*f == function && first <= s && s + l <= first + words.len())
+                .then(|| &words[s - first..s - first + l])
+        })
+    }
+
+    fn word(&self, function: Function, addr: u16) -> Option<u16> {
+        self.slice(function, addr, 1).map(|w| w[0])
     }
 }
 
@@ -150,6 +168,20 @@ fn normalised(reg: &Register, words: &[u16]) -> Vec<u16> {
     out
 }
 
+/// [`normalised`] words of a number (at most four) combined into one
+/// integer, without allocating: the hot path of every poll.
+fn number_bits(reg: &Register, words: &[u16]) -> u64 {
+    let fix = |w: u16| match reg.byte_order {
+        ByteOrder::Big => w,
+        ByteOrder::Little => w.swap_bytes(),
+    };
+    let push = |acc: u64, w: &u16| (acc << 16) | u64::from(fix(*w));
+    match reg.word_order {
+        WordOrder::LowFirst => words.iter().rev().fold(0, push),
+        _ => words.iter().fold(0, push),
+    }
+}
+
 fn combine(words: &[u16]) -> u64 {
     words
         .iter()
@@ -171,8 +203,7 @@ pub fn decode_raw(reg: &Register, words: &[u16]) -> Result<Raw, DecodeError> {
         // One coil or discrete input, stored as 0 or 1.
         return Ok(Raw::Int(i64::from(words[0] != 0)));
     }
-    let w = normalised(reg, words);
-    let bits = combine(&w);
+    let bits = number_bits(reg, words);
     let float = |v: f64| {
         if v.is_finite() {
             Ok(Raw::Float(v))
@@ -196,6 +227,8 @@ pub fn decode_raw(reg: &Register, words: &[u16]) -> Result<Raw, DecodeError> {
             None => i64::from(bits != 0),
         })),
         ValueType::Bcd16 | ValueType::Bcd32 => {
+            let w = normalised(reg, words);
+            debug_assert_eq!(combine(&w), bits);
             bcd(bits, w.len() * 4).ok_or_else(|| DecodeError::NotBcd {
                 name: reg.name.clone(),
                 words: w
@@ -205,7 +238,7 @@ pub fn decode_raw(reg: &Register, words: &[u16]) -> Result<Raw, DecodeError> {
                     .join(" "),
             })
         }
-        ValueType::String { .. } => text(reg, &w),
+        ValueType::String { .. } => text(reg, &normalised(reg, words)),
     }
 }
 
@@ -283,16 +316,41 @@ pub fn decode_block(
     image: &RegisterImage,
     block_start: u16,
 ) -> Result<BTreeMap<String, f64>, DecodeError> {
-    let mut values = BTreeMap::new();
-    for reg in registers {
+    // Gathered in register order, then built into the map in one pass:
+    // `collect` sorts (a few sorted runs: reg0…reg9, reg10…reg19, …) and
+    // builds the tree bottom-up, several times fewer key comparisons than
+    // one insert per value. A name given twice keeps its last value, as
+    // inserting would.
+    let mut values = Vec::with_capacity(registers.len());
+    decode_each(registers, image, block_start, |_, reg, x| {
+        values.push((reg.name.clone(), x))
+    })?;
+    Ok(values.into_iter().collect())
+}
+
+/// [`decode_block`] without the map: hands each value, with the index of
+/// its register, to `value`, in register order.
+pub fn decode_each(
+    registers: &[Register],
+    image: &RegisterImage,
+    block_start: u16,
+    mut value: impl FnMut(usize, &Register, f64),
+) -> Result<(), DecodeError> {
+    for (i, reg) in registers.iter().enumerate() {
         let start = block_start.saturating_add(reg.address);
-        let words =
-            image
-                .get(reg.function, start, reg.len())
-                .ok_or_else(|| DecodeError::Missing {
-                    name: reg.name.clone(),
+        let joined;
+        let words = match image.slice(reg.function, start, reg.len()) {
+            Some(w) => w,
+            None => {
+                joined = image.get(reg.function, start, reg.len()).ok_or_else(|| {
+                    DecodeError::Missing {
+                        name: reg.name.clone(),
+                    }
                 })?;
-        let raw = decode_raw(reg, &words)?;
+                &joined[..]
+            }
+        };
+        let raw = decode_raw(reg, words)?;
         let unexpected = |found: String, expected: String| DecodeError::Unexpected {
             name: reg.name.clone(),
             found,
@@ -314,12 +372,12 @@ pub fn decode_block(
             (Raw::Text(_), None, None) => {}
             (_, None, _) => {
                 if let Some(x) = raw.as_f64() {
-                    values.insert(reg.name.clone(), scale(reg, x));
+                    value(i, reg, scale(reg, x));
                 }
             }
         }
     }
-    Ok(values)
+    Ok(())
 }
 
 /// The text registers of a block that are not checks (serial numbers,

@@ -8,6 +8,7 @@
 
 pub mod decode;
 pub mod encode;
+pub mod flat;
 pub mod plan;
 
 #[cfg(test)]
@@ -17,8 +18,10 @@ use super::{Device, Measurement, PollOutcome};
 use crate::bus::modbus_rtu::RtuClient;
 use crate::bus::modbus_tcp::ModbusTcpBus;
 use crate::bus::{BusError, ReadRequest, RegisterReader};
+use crate::profile::Register;
 use crate::profile::{ChannelCount, Profile};
 use decode::{decode_block, decode_labels, DecodeError, RegisterImage};
+use flat::{BlockKeys, FlatValues};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -30,18 +33,25 @@ pub struct ModbusDevice {
     device_plan: Vec<ReadRequest>,
     channel_plans: HashMap<u16, Vec<ReadRequest>>,
     labels_logged: bool,
+    /// The device-level registers and their JSON keys, for the flat path.
+    registers: Arc<[Register]>,
+    keys: Arc<BlockKeys>,
 }
 
 impl ModbusDevice {
     /// Poll logic for `profile`, bridging at most `max_gap` unused registers.
     pub fn new(profile: Arc<Profile>, max_gap: u16) -> Self {
         let device_plan = plan::device_requests(&profile, max_gap);
+        let registers: Arc<[Register]> = profile.registers.clone().into();
+        let keys = BlockKeys::new(&registers);
         Self {
             profile,
             max_gap,
             device_plan,
             channel_plans: HashMap::new(),
             labels_logged: false,
+            registers,
+            keys,
         }
     }
 
@@ -60,6 +70,9 @@ impl ModbusDevice {
             return PollOutcome::Unreachable(reason);
         }
         let profile = self.profile.clone();
+        if profile.channel.is_none() {
+            return self.flat_outcome(&image, errors);
+        }
         let device_values = match decode_block(&profile.registers, &image, 0) {
             Ok(values) => Some(values),
             // A register map we do not know: decoding anything would be a guess.
@@ -86,12 +99,17 @@ impl ModbusDevice {
                 tracing::info!("{} reports {name} {text:?}", profile.model);
             }
         }
-        let device_map = device_values.clone().unwrap_or_default();
+        // The device-level values are needed again only for a channel count.
+        let device_map = match &profile.channel {
+            Some(_) => device_values.clone().unwrap_or_default(),
+            None => Default::default(),
+        };
         if let Some(values) = device_values.filter(|v| !v.is_empty()) {
             measurements.push(Measurement {
                 kind: profile.kind,
                 socket: None,
                 values,
+                flat: None,
             });
         }
 
@@ -153,10 +171,45 @@ impl ModbusDevice {
                     kind: ch.kind,
                     socket: Some(n),
                     values,
+                    flat: None,
                 }),
                 Err(DecodeError::Missing { .. }) => {}
                 Err(e) => errors.push(format!("{} {n}: {e}", ch.name)),
             }
+        }
+        PollOutcome::Answered {
+            measurements,
+            errors,
+        }
+    }
+}
+
+impl ModbusDevice {
+    /// A device without channels (a meter): its one block decoded without
+    /// a map ([`flat`]), the gateway's hot path. Same outcomes as the map
+    /// path: a check that fails decodes nothing, a missing block is
+    /// already in `errors`.
+    fn flat_outcome(&mut self, image: &RegisterImage, mut errors: Vec<String>) -> PollOutcome {
+        let mut measurements = Vec::new();
+        match FlatValues::decode(&self.keys, &self.registers, image, 0) {
+            Ok(values) => {
+                if !self.labels_logged {
+                    self.labels_logged = true;
+                    for (name, text) in decode_labels(&self.registers, image, 0) {
+                        tracing::info!("{} reports {name} {text:?}", self.profile.model);
+                    }
+                }
+                if !values.is_empty() {
+                    measurements.push(Measurement {
+                        kind: self.profile.kind,
+                        socket: None,
+                        values: Default::default(),
+                        flat: Some(values),
+                    });
+                }
+            }
+            Err(DecodeError::Missing { .. }) => {}
+            Err(e) => errors.push(e.to_string()),
         }
         PollOutcome::Answered {
             measurements,

@@ -316,6 +316,7 @@ async fn the_poller_stamps_readings_with_identity_clock_and_sequence() {
         match next(&mut run.records).await {
             Record::Reading(r) => readings.push(r),
             Record::Event(e) => panic!("unexpected event {e:?}"),
+            Record::Prepared { reading, .. } => panic!("a pile reading was prepared: {reading:?}"),
         }
     }
     assert_eq!(
@@ -401,6 +402,7 @@ async fn report_by_exception_holds_flat_readings_back_until_the_silence_runs_out
         .map(|r| match r {
             Record::Reading(r) => r.socket,
             Record::Event(e) => panic!("unexpected event {e:?}"),
+            Record::Prepared { reading, .. } => panic!("a pile reading was prepared: {reading:?}"),
         })
         .collect();
     assert_eq!(first, [None, Some(1)]);
@@ -420,6 +422,7 @@ async fn report_by_exception_holds_flat_readings_back_until_the_silence_runs_out
             assert_eq!(r.value("current_a"), Some(1.234), "readings go out whole");
         }
         Record::Event(e) => panic!("unexpected event {e:?}"),
+        Record::Prepared { reading, .. } => panic!("a pile reading was prepared: {reading:?}"),
     }
 
     // After max_silence_ms both blocks go out again, unchanged.
@@ -432,6 +435,7 @@ async fn report_by_exception_holds_flat_readings_back_until_the_silence_runs_out
                 sockets.push(r.socket);
             }
             Record::Event(e) => panic!("unexpected event {e:?}"),
+            Record::Prepared { reading, .. } => panic!("a pile reading was prepared: {reading:?}"),
         }
     }
     sockets.sort();

@@ -292,7 +292,8 @@ impl InfluxUplink {
                         None
                     }
                 },
-                Ok(Record::Event(_)) => None,
+                // Decoded records are never Prepared: that is how pollers send.
+                Ok(Record::Event(_) | Record::Prepared { .. }) => None,
                 Err(err) => {
                     error!(
                         "outbox record {} cannot be decoded and is skipped: {err}",
