@@ -212,7 +212,10 @@ mod tests {
     #[test]
     fn register_power_is_quantised_by_the_register() {
         // 0.01 kWh in 5 minutes is 120 W.
-        assert_eq!(power_from_register(Some((0, 1.00)), 5, 1.01).map(f64::round), Some(120.0));
+        assert_eq!(
+            power_from_register(Some((0, 1.00)), 5, 1.01).map(f64::round),
+            Some(120.0)
+        );
         assert_eq!(power_from_register(Some((0, 1.00)), 5, 1.00), Some(0.0));
         assert_eq!(power_from_register(Some((0, 5.0)), 5, 0.02), None);
         assert_eq!(power_from_register(None, 5, 0.02), None);

@@ -350,7 +350,8 @@ pub fn standing_w(
     rng: &mut Rng,
 ) -> f64 {
     let people = p.people(day);
-    let base = 25.0 + if people > 0.0 { 8.0 * people } else { 0.0 } + p.extras.miner_w.unwrap_or(0.0);
+    let base =
+        25.0 + if people > 0.0 { 8.0 * people } else { 0.0 } + p.extras.miner_w.unwrap_or(0.0);
     let fridge = if (minute + p.fridge_phase).rem_euclid(40) < 14 {
         110.0
     } else {

@@ -280,8 +280,9 @@ pub fn generate(scenario: &Scenario, seed: u64, out_dir: &Path) -> anyhow::Resul
             let ts = |m: i64| Timestamp(t0 + m * MIN_MS);
             let dark = dark_today[i / per_building];
             let cold = cold_days[day as usize];
-            let (mut ev, gas) =
-                day_events(&f.profile, &mut f.rng, day, day_start, weekend, winter, cold);
+            let (mut ev, gas) = day_events(
+                &f.profile, &mut f.rng, day, day_start, weekend, winter, cold,
+            );
             f.events.retain(|e| e.start + e.minutes > day_start);
             f.events.append(&mut ev);
             f.gas.retain(|g| g.0 >= day_start - 60);

@@ -452,8 +452,8 @@ impl GroupRental {
             }
             let score: f64 = factors.iter().map(|f| f.1.min(20.0)).sum();
             let people = factors.iter().filter(|f| counts_people(&f.0)).count();
-            let people_est = f64::from(t.smooth[1]) * f64::from(t.occupants)
-                / f64::from(medians[1]);
+            let people_est =
+                f64::from(t.smooth[1]) * f64::from(t.occupants) / f64::from(medians[1]);
             let crowded = !(medians[1] > 0.0) || people_est >= cfg.min_people_estimate;
             let suspect = crowded
                 && t.valid_days >= 3
@@ -564,5 +564,7 @@ impl GroupRental {
 /// Whether a factor measures people (showers, cooking, someone up at night)
 /// rather than electricity by day, which machines explain as well.
 fn counts_people(factor: &str) -> bool {
-    factor.starts_with("water_") || factor.starts_with("gas_") || factor.starts_with("night_activity_")
+    factor.starts_with("water_")
+        || factor.starts_with("gas_")
+        || factor.starts_with("night_activity_")
 }
