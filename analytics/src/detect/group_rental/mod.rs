@@ -454,7 +454,8 @@ impl GroupRental {
             let people = factors.iter().filter(|f| counts_people(&f.0)).count();
             let people_est =
                 f64::from(t.smooth[1]) * f64::from(t.occupants) / f64::from(medians[1]);
-            let crowded = !(medians[1] > 0.0) || people_est >= cfg.min_people_estimate;
+            let crowded =
+                medians[1].is_nan() || medians[1] <= 0.0 || people_est >= cfg.min_people_estimate;
             let suspect = crowded
                 && t.valid_days >= 3
                 && factors.len() >= cfg.min_factors as usize
