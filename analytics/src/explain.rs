@@ -155,6 +155,7 @@ fn describe_event(e: &TraceEvent) -> String {
                     format!("under the plateau for {dip_min:.0} min before it was long enough")
                 }
                 EndCause::TooLong => "longer than max_session_h".to_owned(),
+                EndCause::TooBig { rise_w } => format!("rose {rise_w:.0} W, above max_step_w"),
                 EndCause::Gap { gap_min } => format!("no reading for {gap_min:.0} min"),
             };
             let shape = session.map_or(String::new(), |s| {
@@ -178,6 +179,9 @@ fn describe_event(e: &TraceEvent) -> String {
                 }) => format!(
                     "not counted: tail {taper_min:.0} min over {readings} readings, too short (switched off, not tapering)"
                 ),
+                Some(Verdict::TaperLong { taper_min }) => {
+                    format!("not counted: tail {taper_min:.0} min over max_taper_min")
+                }
                 Some(Verdict::NotAtNight { quiet_min }) => format!(
                     "not counted: drew only {quiet_min:.0} min in the quiet hours"
                 ),

@@ -6,6 +6,7 @@
 //! appliance events (cooking, kettle, washing machine, night loads, an
 //! e-bike charger). Each meter reading is the mean power over its interval.
 
+use super::broad::Extras;
 use super::confounders::Confounders;
 use super::rng::Rng;
 
@@ -43,6 +44,8 @@ pub struct Profile {
     pub vacation: Option<(u32, u32)>,
     /// A leak of this many litres per hour from this day.
     pub leak: Option<(u32, f64)>,
+    /// The broad household's traits (`district::broad`).
+    pub extras: Extras,
 }
 
 /// An e-bike charger type (docs/detection.md).
@@ -152,7 +155,7 @@ impl LoadEvent {
 impl Profile {
     /// People living in the flat on `day`.
     pub fn people(&self, day: u32) -> f64 {
-        if self.vacation.is_some_and(|(a, b)| (a..b).contains(&day)) {
+        if self.vacation.is_some_and(|(a, b)| (a..b).contains(&day)) || self.extras.away(day) {
             return 0.0;
         }
         match self.group_from_day {
@@ -200,6 +203,7 @@ impl Profile {
         if self.group_from_day.is_none() && self.actual >= 5 {
             out.push("large_household");
         }
+        out.extend(self.extras.traits(self.group_from_day.is_some()));
         out
     }
 
@@ -239,6 +243,7 @@ pub fn day_events(
     day_start: i64,
     weekend: bool,
     winter: bool,
+    cold: bool,
 ) -> (Vec<LoadEvent>, Vec<(i64, f64)>) {
     let people = p.people(day);
     let mut ev = Vec::new();
@@ -297,7 +302,7 @@ pub fn day_events(
             },
         });
     }
-    if group {
+    if group && !p.extras.quiet_group {
         // Several people's evening loads at once: heaters, cookers, chargers of phones and laptops.
         let start = day_start + rng.int(19 * 60, 21 * 60);
         ev.push(LoadEvent {
@@ -315,6 +320,11 @@ pub fn day_events(
         });
     }
     ev.extend(p.confounders.day_events(rng, day_start, winter));
+    if cold || p.extras.gas_heating {
+        let (more, g) = p.extras.day_events(rng, day_start, winter, cold);
+        ev.extend(more);
+        gas.extend(g);
+    }
     if p.night_cycling && winter && rng.chance(0.7) {
         let start = day_start + rng.int(21 * 60 + 30, 23 * 60 + 30);
         ev.push(LoadEvent {
@@ -340,14 +350,15 @@ pub fn standing_w(
     rng: &mut Rng,
 ) -> f64 {
     let people = p.people(day);
-    let base = 25.0 + if people > 0.0 { 8.0 * people } else { 0.0 };
+    let base =
+        25.0 + if people > 0.0 { 8.0 * people } else { 0.0 } + p.extras.miner_w.unwrap_or(0.0);
     let fridge = if (minute + p.fridge_phase).rem_euclid(40) < 14 {
         110.0
     } else {
         0.0
     };
     let mut act = activity_w(mod_min / 60, weekend) * people.powf(0.8) * p.intensity;
-    if p.is_group(day) && !(6 * 60..22 * 60).contains(&mod_min) {
+    if p.is_group(day) && !p.extras.quiet_group && !(6 * 60..22 * 60).contains(&mod_min) {
         // Shift workers and late nights: a dormitory never sleeps at once,
         // and its people come and go at all hours.
         act += 18.0 * people * rng.range(0.3, 1.7);

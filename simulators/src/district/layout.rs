@@ -31,6 +31,7 @@ pub fn sites(s: &Scenario) -> Vec<(String, Vec<String>)> {
 pub(super) fn layout(s: &Scenario, seed: u64) -> Vec<Flat> {
     let mut flats = Vec::with_capacity(s.flat_count() as usize);
     let mut idx = 0u64;
+    let festival = super::broad::festival(s);
     let indoor_given_owner = if s.ebike_owner_rate > 0.0 {
         (s.indoor_charging_rate / s.ebike_owner_rate).min(1.0)
     } else {
@@ -61,7 +62,7 @@ pub(super) fn layout(s: &Scenario, seed: u64) -> Vec<Flat> {
                     if rng.chance(s.group_rental_rate) {
                         registered = rng.int(1, 3) as u8;
                         actual = registered;
-                        group_size = rng.int(6, 14) as u8;
+                        group_size = rng.int(i64::from(s.group_size_min), 14) as u8;
                         group_from_day = Some(if rng.chance(s.group_rental_onset_share) {
                             rng.int(i64::from(s.days / 6), i64::from(s.days / 2)) as u32
                         } else {
@@ -73,6 +74,13 @@ pub(super) fn layout(s: &Scenario, seed: u64) -> Vec<Flat> {
                         actual = registered + 2;
                     } else if rng.chance(s.under_registered_rate) {
                         actual = registered + rng.int(1, 2) as u8;
+                    }
+                    let extras = Extras::draw(s, seed, idx, festival);
+                    if let Some(n) = extras.shared_flat {
+                        if group_from_day.is_none() && !business {
+                            registered = 1;
+                            actual = n;
+                        }
                     }
                     // Its own stream, so planting these moves no other draw.
                     let mut t3 = Rng::new(seed ^ 0x3131, idx);
@@ -134,6 +142,7 @@ pub(super) fn layout(s: &Scenario, seed: u64) -> Vec<Flat> {
                         },
                         vacation,
                         leak,
+                        extras,
                     };
                     flats.push(Flat {
                         gateway: format!("gw-{site}-{building}"),
@@ -149,6 +158,7 @@ pub(super) fn layout(s: &Scenario, seed: u64) -> Vec<Flat> {
                         water_m3: 0.0,
                         gas_m3: 0.0,
                         seq: [0; 3],
+                        last_register: None,
                         first_charge: false,
                         first_stray: false,
                     });

@@ -29,6 +29,7 @@
 //! # Ok::<(), anyhow::Error>(())
 //! ```
 
+pub mod broad;
 pub mod charging;
 pub mod confounders;
 pub mod feed;
@@ -42,6 +43,7 @@ pub mod rng;
 pub mod scenario;
 
 use anyhow::Context;
+use broad::Extras;
 use charging::charge_sessions;
 use confounders::Confounders;
 use gridwatch_analytics::evaluate::truth::{kind, Case, GroundTruth};
@@ -85,6 +87,9 @@ struct Flat {
     water_m3: f64,
     gas_m3: f64,
     seq: [u64; 3],
+    /// The electricity register last written, and when (run minute): a
+    /// register-only meter's power is derived from it.
+    last_register: Option<(i64, f64)>,
     first_charge: bool,
     first_stray: bool,
 }
@@ -246,6 +251,7 @@ pub fn generate(scenario: &Scenario, seed: u64, out_dir: &Path) -> anyhow::Resul
     // Readings delivered again, with when.
     let mut late: Vec<(i64, Record)> = Vec::new();
     let holidays = scenario.holiday_days();
+    let cold_days = broad::cold_days(scenario, seed);
     for day in 0..scenario.days {
         let day_start = i64::from(day) * 1440;
         let epoch_day = start_day + i64::from(day);
@@ -273,7 +279,10 @@ pub fn generate(scenario: &Scenario, seed: u64, out_dir: &Path) -> anyhow::Resul
         for (i, f) in flats.iter_mut().enumerate() {
             let ts = |m: i64| Timestamp(t0 + m * MIN_MS);
             let dark = dark_today[i / per_building];
-            let (mut ev, gas) = day_events(&f.profile, &mut f.rng, day, day_start, weekend, winter);
+            let cold = cold_days[day as usize];
+            let (mut ev, gas) = day_events(
+                &f.profile, &mut f.rng, day, day_start, weekend, winter, cold,
+            );
             f.events.retain(|e| e.start + e.minutes > day_start);
             f.events.append(&mut ev);
             f.gas.retain(|g| g.0 >= day_start - 60);
@@ -386,7 +395,13 @@ pub fn generate(scenario: &Scenario, seed: u64, out_dir: &Path) -> anyhow::Resul
                 let (kwh, w) = meters::show(&mut faults[i], 0, end, total, inc, w);
                 if !silent(end, 0) {
                     f.seq[0] += 1;
-                    let (kwh, w) = fitted[i].written(0, kwh, w);
+                    let (kwh, mut w) = fitted[i].written(0, kwh, w);
+                    if f.profile.extras.register_power && faults[i].is_empty() {
+                        // The gateway derives it from the register's change.
+                        let derived = broad::power_from_register(f.last_register, end, kwh);
+                        w = derived.map_or(w, |d| (d * 10.0).round() / 10.0);
+                        f.last_register = Some((end, kwh));
+                    }
                     let at = fitted[i].stamp(0, ts(end).0, end * MIN_MS);
                     watches[i][0].record(&health, at, kwh, w, inc);
                     let mut r = f.reading(DeviceKind::ElectricityMeter, "em", 0, Timestamp(at));

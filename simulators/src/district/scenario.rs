@@ -119,6 +119,23 @@ pub struct Scenario {
     /// and workshops and businesses stand still, which a detector that
     /// knows only the weekday must not read as a change of occupancy.
     pub holidays: Vec<String>,
+    /// Fewest people in a group rental (most: 14).
+    pub group_size_min: u8,
+    /// Share of flats with a miner or PC on around the clock (`district::broad`).
+    pub miner_rate: f64,
+    /// Share of flats whose household leaves for the Spring Festival.
+    pub festival_leave_rate: f64,
+    /// Share of flats with gas floor heating.
+    pub gas_heating_rate: f64,
+    /// Share of flats shared by 3–5 adults with one registered.
+    pub shared_flat_rate: f64,
+    /// Share of group rentals whose people all sleep at night.
+    pub quiet_group_share: f64,
+    /// Chance per winter day that a 3–7 day cold spell begins.
+    pub cold_spell_prob: f64,
+    /// Share of electricity meters that report a register only, the power
+    /// derived from its change (quantised by `energy_register_step_kwh`).
+    pub register_power_share: f64,
 }
 
 /// China's statutory holidays of 2026 (Spring Festival, Qingming, Labour
@@ -190,6 +207,14 @@ impl Default for Scenario {
             pile_energy_near_miss_rate: 0.05,
             pile_heavy_afternoon_prob: 0.03,
             holidays: china_holidays_2026(),
+            group_size_min: 6,
+            miner_rate: 0.0,
+            festival_leave_rate: 0.0,
+            gas_heating_rate: 0.0,
+            shared_flat_rate: 0.0,
+            quiet_group_share: 0.0,
+            cold_spell_prob: 0.0,
+            register_power_share: 0.0,
         }
     }
 }
@@ -274,6 +299,12 @@ impl Scenario {
         if let Some(bad) = self.holidays.iter().find(|d| days_from_date(d).is_none()) {
             return Err(format!("holidays: {bad:?} is not YYYY-MM-DD"));
         }
+        if !(2..=14).contains(&self.group_size_min) {
+            return Err(format!(
+                "group_size_min is {}; it must be 2 to 14",
+                self.group_size_min
+            ));
+        }
         if self.floors > 99 || self.flats_per_floor > 99 {
             return Err("floors and flats_per_floor must be at most 99".into());
         }
@@ -337,6 +368,13 @@ impl Scenario {
                 self.pile_energy_near_miss_rate,
             ),
             ("pile_heavy_afternoon_prob", self.pile_heavy_afternoon_prob),
+            ("miner_rate", self.miner_rate),
+            ("festival_leave_rate", self.festival_leave_rate),
+            ("gas_heating_rate", self.gas_heating_rate),
+            ("shared_flat_rate", self.shared_flat_rate),
+            ("quiet_group_share", self.quiet_group_share),
+            ("cold_spell_prob", self.cold_spell_prob),
+            ("register_power_share", self.register_power_share),
         ] {
             if !(0.0..=1.0).contains(&v) {
                 return Err(format!("{k} is {v}; a rate is 0 to 1"));

@@ -1,9 +1,13 @@
 //! Group rental (群租): a flat used like a dormitory — far more water, power
 //! and gas per registered occupant than its peers, steadily, for days.
 //!
-//! Per flat and local day ([`day`]): electricity kWh, water litres, gas m³
-//! and the night base load (lowest interval power 00:00–05:00), each per
-//! registered occupant. Each feature is smoothed over days (an exponential
+//! Per flat and local day ([`day`]): electricity kWh, water litres, cooking
+//! gas m³ (the day's gas less its rate between 00:00 and 05:00, when nobody
+//! cooks: floor heating is not people) and night activity (the mean
+//! interval power 00:00–05:00 above its lowest: people up at night, not a
+//! miner or PC that runs around the clock), each per registered occupant. A
+//! day with next to no water is an empty flat (away for the Spring
+//! Festival, between tenants): it is neither judged nor a peer. Each feature is smoothed over days (an exponential
 //! mean over `smoothing_days`), so a party or a guest does not count.
 //!
 //! When a building's day ends (the first reading of the next local day from
@@ -16,8 +20,13 @@
 //! `cusum_k`, h = `cusum_h`, on the sum of the norm ratios). A day is
 //! suspect with at least `min_factors` factors adding up to `min_score` (each
 //! capped at 20), `min_people_factors` of them from water, gas or the night
-//! base load (electricity by day alone is machines, not people); the flat is alerted after
+//! activity (electricity by day alone is machines, not people); the flat is alerted after
 //! `persistence_days` suspect days out of the last `persistence_days + 3`.
+//!
+//! A suspect day also needs the flat's water to say that at least
+//! `min_people_estimate` people live there (its water over the building's
+//! median water per registered occupant): three adults sharing a flat
+//! registered for one are far out per occupant but are not a group rental.
 //!
 //! Suppressed: flats with a registered business; days on which fewer than
 //! half the building's flats had a full day of data (an outage or a gateway
@@ -71,7 +80,7 @@ pub struct GroupRentalConfig {
     /// Factors needed for a suspect day.
     pub min_factors: u32,
     /// Of those, factors that count people rather than machines (water,
-    /// gas, the night base load) needed: a flat whose excess is electricity
+    /// gas, night activity) needed: a flat whose excess is electricity
     /// alone, by day, is a workshop (three-in-one) or a business, not a
     /// crowd. 0 turns this off.
     pub min_people_factors: u32,
@@ -84,6 +93,12 @@ pub struct GroupRentalConfig {
     pub min_coverage: f64,
     /// At most one alert per flat in this many days.
     pub cooldown_days: u32,
+    /// Fewest people the flat's water says live there: its water over the
+    /// building's median water per registered occupant (the building's own
+    /// measure of a person, so no national norm is assumed). Three or four
+    /// adults sharing a flat registered for one are far above their peers
+    /// per registered occupant, but they are not a dormitory. 0 turns it off.
+    pub min_people_estimate: f64,
 }
 
 impl Default for GroupRentalConfig {
@@ -106,6 +121,7 @@ impl Default for GroupRentalConfig {
             persistence_days: 7,
             min_coverage: 0.8,
             cooldown_days: 30,
+            min_people_estimate: 4.5,
         }
     }
 }
@@ -120,6 +136,9 @@ impl GroupRentalConfig {
         positive("cusum_h", self.cusum_h)?;
         if !(self.min_score.is_finite() && self.min_score >= 0.0) {
             return Err(FieldError::new("min_score", "must be 0 or more"));
+        }
+        if !(self.min_people_estimate.is_finite() && self.min_people_estimate >= 0.0) {
+            return Err(FieldError::new("min_people_estimate", "must be 0 or more"));
         }
         if !(self.cusum_k.is_finite() && self.cusum_k >= 0.0) {
             return Err(FieldError::new("cusum_k", "must be 0 or more"));
@@ -158,7 +177,7 @@ impl GroupRentalConfig {
             return Err(FieldError::new(
                 "min_people_factors",
                 format!(
-                    "is {}; only 4 factors count people (water z, water vs norm, gas z, night base z)",
+                    "is {}; only 4 factors count people (water z, water vs norm, gas z, night activity z)",
                     self.min_people_factors
                 ),
             ));
@@ -433,7 +452,12 @@ impl GroupRental {
             }
             let score: f64 = factors.iter().map(|f| f.1.min(20.0)).sum();
             let people = factors.iter().filter(|f| counts_people(&f.0)).count();
-            let suspect = t.valid_days >= 3
+            let people_est =
+                f64::from(t.smooth[1]) * f64::from(t.occupants) / f64::from(medians[1]);
+            let crowded =
+                medians[1].is_nan() || medians[1] <= 0.0 || people_est >= cfg.min_people_estimate;
+            let suspect = crowded
+                && t.valid_days >= 3
                 && factors.len() >= cfg.min_factors as usize
                 && people >= cfg.min_people_factors as usize
                 && score >= cfg.min_score
@@ -474,6 +498,12 @@ impl GroupRental {
             ("suspect_days".to_owned(), f64::from(suspect_days)),
             ("registered_occupants".to_owned(), f64::from(t.occupants)),
         ]);
+        if medians[1] > 0.0 {
+            values.insert(
+                "people_estimate".to_owned(),
+                f64::from(t.smooth[1]) * f64::from(t.occupants) / f64::from(medians[1]),
+            );
+        }
         for (f, name) in FEATURES.iter().enumerate() {
             if t.smooth[f].is_finite() {
                 values.insert((*name).to_owned(), f64::from(t.smooth[f]));
@@ -502,7 +532,7 @@ impl GroupRental {
             summary: format!(
                 "{flat} (registered for {}) uses {:.0} L of water and {:.1} kWh a day per \
                  registered occupant against a building median of {:.0} L and {:.1} kWh, with a \
-                 night base load of {:.0} W per occupant; suspect on {suspect_days} of the last {} \
+                 night activity of {:.0} W per occupant; suspect on {suspect_days} of the last {} \
                  days. Top factors: {}. Put it on the inspection list.",
                 t.occupants,
                 t.smooth[1],
@@ -535,5 +565,7 @@ impl GroupRental {
 /// Whether a factor measures people (showers, cooking, someone up at night)
 /// rather than electricity by day, which machines explain as well.
 fn counts_people(factor: &str) -> bool {
-    factor.starts_with("water_") || factor.starts_with("gas_") || factor.starts_with("night_base_")
+    factor.starts_with("water_")
+        || factor.starts_with("gas_")
+        || factor.starts_with("night_activity_")
 }

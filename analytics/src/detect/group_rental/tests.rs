@@ -91,8 +91,14 @@ fn run_split(
                     &reading(DeviceKind::WaterMeter, u, ts, "flow_l", 12.0 * k),
                     reg,
                 ));
+                // Gas for cooking, at meals (none at night: that is heating).
+                let gas = if [7, 12, 18, 19].contains(&h) {
+                    0.12
+                } else {
+                    0.0
+                };
                 out.extend(d.observe(
-                    &reading(DeviceKind::GasMeter, u, ts, "use_m3", 0.02 * k),
+                    &reading(DeviceKind::GasMeter, u, ts, "use_m3", gas * k),
                     reg,
                 ));
             }
@@ -162,6 +168,7 @@ fn electricity_alone_is_machines_not_a_crowd() {
     // (water and gas up too) is alerted with it on.
     let off = GroupRentalConfig {
         min_people_factors: 0,
+        min_people_estimate: 0.0,
         ..cfg.clone()
     };
     assert_eq!(
@@ -232,4 +239,104 @@ fn bad_config_values_are_named() {
         "persistence_days"
     );
     assert!(GroupRentalConfig::default().validate().is_ok());
+}
+
+/// One day of hourly readings into a [`DayUse`]: `power(h)` W, `water(h)`
+/// L and `gas(h)` m³ in hour `h` (00:00–05:00 is night).
+fn one_day(
+    power: impl Fn(i64) -> f64,
+    water: impl Fn(i64) -> f64,
+    gas: impl Fn(i64) -> f64,
+) -> DayUse {
+    let mut d = DayUse::new(0);
+    for h in 0..24 {
+        let ts = DAY0 + h * HOUR;
+        let night = h < 5;
+        for (kind, name, v) in [
+            (DeviceKind::ElectricityMeter, "power_w", power(h)),
+            (DeviceKind::WaterMeter, "flow_l", water(h)),
+            (DeviceKind::GasMeter, "use_m3", gas(h)),
+        ] {
+            d.add(&reading(kind, 0, ts, name, v), 60, night);
+        }
+    }
+    d
+}
+
+#[test]
+fn gas_that_flows_at_night_is_heating_not_cooking() {
+    // Floor heating at 0.2 m³/h around the clock and 0.3 m³ of cooking at noon.
+    let d = one_day(
+        |_| 100.0,
+        |_| 10.0,
+        |h| 0.2 + if h == 12 { 0.3 } else { 0.0 },
+    );
+    let f = d.features(1.0, 0.8).expect("a full day");
+    assert!((f[2] - 0.3).abs() < 1e-3, "{f:?}");
+}
+
+#[test]
+fn a_load_on_around_the_clock_is_not_people_up_at_night() {
+    // A 300 W miner: a high night floor, but no activity above it.
+    let miner = one_day(|_| 300.0, |_| 10.0, |_| 0.0);
+    assert_eq!(miner.features(2.0, 0.8).expect("a full day")[3], 0.0);
+    // People up at night: the night's mean stands above its lowest hour.
+    let awake = one_day(
+        |h| if h % 2 == 0 { 100.0 } else { 400.0 },
+        |_| 10.0,
+        |_| 0.0,
+    );
+    assert!(awake.features(2.0, 0.8).expect("a full day")[3] > 50.0);
+}
+
+#[test]
+fn a_day_without_water_is_an_empty_flat_not_a_measurement() {
+    // Away for the Spring Festival: a fridge and standby, no water.
+    let away = one_day(|_| 60.0, |_| 0.0, |_| 0.0);
+    assert_eq!(away.features(2.0, 0.8), None);
+}
+
+#[test]
+fn four_people_in_a_flat_registered_for_one_are_not_a_group_rental() {
+    // Flat 3 is registered for one and uses 2.4 times an ordinary couple:
+    // four or five adults sharing, far above its peers per registered
+    // occupant, but its water says fewer than min_people_estimate people.
+    let mut file = RegisterFile {
+        flats: (0..10)
+            .map(|u| FlatEntry {
+                flat: format!("s01/b01/{u:02}01"),
+                occupants: if u == 3 { 1 } else { 2 },
+                area_m2: 70.0,
+                business: false,
+            })
+            .collect(),
+        tags: Vec::new(),
+        meters: Vec::new(),
+    };
+    let scale = |u: usize, _| if u == 3 { 2.4 } else { 1.0 };
+    let reg = Register::from_file(file.clone());
+    let f = run(40, &reg, scale, |_, _| false);
+    assert!(f.is_empty(), "{f:?}");
+    // Without the estimate it would be alerted.
+    let off = GroupRentalConfig {
+        min_people_estimate: 0.0,
+        ..GroupRentalConfig::default()
+    };
+    let f = run_with(&off, 40, &reg, scale, |_, _| false);
+    assert!(!f.is_empty(), "{f:?}");
+    // A dormitory of ten or more registered for one is.
+    file.flats[3].occupants = 1;
+    let reg = Register::from_file(file);
+    let f = run(
+        40,
+        &reg,
+        |u, _| if u == 3 { 5.5 } else { 1.0 },
+        |_, _| false,
+    );
+    assert!(!f.is_empty(), "{f:?}");
+    assert!(
+        f[0].evidence.values["people_estimate"] > 8.0,
+        "{:?}",
+        f[0].evidence.values
+    );
 }

@@ -61,8 +61,12 @@ pub struct IndoorChargingConfig {
     /// Longest plateau, minutes: a charger's constant-current phase lasts
     /// 1–5 h (docs/detection.md); a load that holds longer is something else.
     pub max_plateau_min: u32,
-    /// Shortest taper, minutes (over at least three readings).
+    /// Shortest taper, minutes (over at least two readings).
     pub min_taper_min: u32,
+    /// Longest taper, minutes: a lithium constant-voltage tail lasts up to
+    /// about two hours, a lead-acid second or absorption stage up to three;
+    /// a load that steps down and holds all night is something else.
+    pub max_taper_min: u32,
     /// A taper reading this share of the step above the one before breaks
     /// the taper: a charger's power falls monotonically.
     pub taper_rise_ratio: f64,
@@ -113,20 +117,21 @@ impl Default for IndoorChargingConfig {
             plateau_ratio: 0.75,
             end_ratio: 0.25,
             min_plateau_min: 60,
-            max_plateau_min: 300,
-            min_taper_min: 15,
+            max_plateau_min: 360,
+            min_taper_min: 10,
+            max_taper_min: 200,
             taper_rise_ratio: 0.15,
             max_roughness_ratio: 0.1,
             max_day_roughness_ratio: 0.05,
-            count_day_sessions: false,
+            count_day_sessions: true,
             max_session_h: 12,
-            start_hour_from: 18,
+            start_hour_from: 13,
             start_hour_to: 4,
             quiet_hour_from: 0,
             quiet_hour_to: 5,
             min_quiet_min: 30,
             max_gap_min: 20,
-            min_sessions: 2,
+            min_sessions: 3,
             session_window_days: 7,
             fusion_window_h: 3,
             cooldown_days: 7,
@@ -166,6 +171,15 @@ impl IndoorChargingConfig {
                 format!(
                     "is {}; it must be at least min_plateau_min ({})",
                     self.max_plateau_min, self.min_plateau_min
+                ),
+            ));
+        }
+        if self.max_taper_min < self.min_taper_min {
+            return Err(FieldError::new(
+                "max_taper_min",
+                format!(
+                    "is {}; it must be at least min_taper_min ({})",
+                    self.max_taper_min, self.min_taper_min
                 ),
             ));
         }

@@ -16,7 +16,7 @@
 //! `end_ratio` and `plateau_ratio`, once the plateau is long enough), or the
 //! *end* (below `end_ratio`). A session counts when the plateau lasted
 //! `min_plateau_min` to `max_plateau_min` (constant current for 1–5 h; a
-//! computer or heater left on all night holds for longer), the taper `min_taper_min` over at least three readings,
+//! computer or heater left on all night holds for longer), the taper `min_taper_min` over at least two readings,
 //! and the whole thing at most `max_session_h`.
 //!
 //! A second step on top of the first while it is still evening (a charger
@@ -42,8 +42,10 @@
 //! counts only if it drew at least half its step above that floor for
 //! `min_quiet_min` of the quiet hours (and from then on the floor stays the
 //! reference). While the household sleeps, a charger's constant current is
-//! also *flat*: the mean change between consecutive smoothed quiet-hour
-//! plateau readings must stay below `max_roughness_ratio` of the step. A
+//! also *flat*: twice the mean rise between consecutive smoothed quiet-hour
+//! plateau readings must stay below `max_roughness_ratio` of the step (only
+//! rises: a lead-acid absorption stage declines steadily, people go up as
+//! often as down). A
 //! dormitory whose people come and go all night is not flat; that was the
 //! second large group of false positives.
 
@@ -54,8 +56,9 @@ use gridwatch_telemetry::Timestamp;
 /// Readings kept for the smoothing and the level before a step, at most.
 const MAX_BASELINE_SAMPLES: usize = 64;
 /// Readings a taper must span: a load switched off mid-interval leaves one
-/// reading between on and off, a taper leaves several.
-const MIN_TAPER_SAMPLES: u16 = 3;
+/// reading between on and off, a taper leaves several (a lithium charger's
+/// sharp constant-voltage tail of 10–20 minutes two to four at 5 minutes).
+const MIN_TAPER_SAMPLES: u16 = 2;
 /// Settled plateau readings a session outside the quiet hours needs before
 /// its flatness means anything.
 const MIN_DAY_PLATEAU_READINGS: u16 = 6;
@@ -98,7 +101,7 @@ struct Candidate {
     resumed_ms: i64,
     /// Excess of the previous taper reading.
     last_taper_w: f32,
-    /// Sum and count of |change| between quiet-hour plateau readings.
+    /// Sum and count of rises between quiet-hour plateau readings.
     rough_sum_w: f32,
     rough_n: u16,
     /// Sum and count of rises between all settled plateau readings.
@@ -144,12 +147,12 @@ impl Candidate {
         } else {
             (self.rise_sum_w, self.rise_n)
         };
-        // In the quiet hours every change counts; outside them only rises
-        // (twice their mean, the mean change of a series that goes up as
-        // often as down), so that a slow decline does not read as rough.
-        let scale = if self.reached_quiet(cfg) { 1.0 } else { 2.0 };
+        // Only rises count (twice their mean, the mean change of a series
+        // that goes up as often as down), so that a slow decline, a
+        // lead-acid absorption stage falling 4–17 % per reading, does not
+        // read as rough.
         if n > 0 {
-            scale * sum / f32::from(n)
+            2.0 * sum / f32::from(n)
         } else {
             0.0
         }
@@ -200,6 +203,11 @@ impl Candidate {
             return Verdict::TaperShort {
                 taper_min: s.taper_min,
                 readings: self.taper_samples,
+            };
+        }
+        if self.taper_ms > i64::from(cfg.max_taper_min) * MIN {
+            return Verdict::TaperLong {
+                taper_min: s.taper_min,
             };
         }
         let quiet = self.reached_quiet(cfg);
@@ -386,7 +394,14 @@ impl SignatureTrack {
             c.quiet_ms += dt;
         }
         let elapsed = ts.0 - c.start;
-        let settled = elapsed > LEVEL_SETTLE_MS;
+        // The smoothed series shows a partial first interval for
+        // `smooth_min` after the step; the level settles after that.
+        let settled = elapsed > smooth_ms + LEVEL_SETTLE_MS;
+        if !settled && over_pre > cfg.max_step_w as f32 {
+            // The first smoothed reading held only part of a bigger load.
+            let cause = EndCause::TooBig { rise_w: over_pre };
+            return self.end(cfg, c, ts, p, cause, false, trace);
+        }
         let keep = if !settled && over_pre > c.step_w && over_pre <= cfg.max_step_w as f32 {
             c.step_w = over_pre;
             c.plateau_ms += dt;
@@ -419,7 +434,7 @@ impl SignatureTrack {
                 c.rise_sum_w += rise;
                 c.rise_n = c.rise_n.saturating_add(1);
                 if quiet {
-                    c.rough_sum_w += (p - c.prev_w).abs();
+                    c.rough_sum_w += rise;
                     c.rough_n = c.rough_n.saturating_add(1);
                 }
             }

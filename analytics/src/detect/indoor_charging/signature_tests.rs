@@ -60,7 +60,13 @@ fn a_step_above_the_band_is_not_a_session() {
 /// fed every 5 minutes with the default night (18–04 h) and quiet
 /// (0–5 h) hours.
 fn household(charger: impl Fn(i64) -> f64) -> Vec<Session> {
-    let cfg = IndoorChargingConfig::default();
+    // This household has no noise at all, so that a session outside the
+    // quiet hours cannot be told from its evening staircase: only the
+    // quiet-hour mechanism is tested here.
+    let cfg = IndoorChargingConfig {
+        count_day_sessions: false,
+        ..IndoorChargingConfig::default()
+    };
     let mut t = SignatureTrack::default();
     let mut out = Vec::new();
     for i in 0..3 * 288 {
@@ -102,12 +108,13 @@ fn a_charger_plugged_in_before_bedtime_is_followed_through_the_night() {
 
 #[test]
 fn a_plateau_longer_than_a_chargers_constant_current_phase_is_not_a_session() {
-    // 6 h at 200 W then the same 1 h taper: a load that holds this long
-    // is not an e-bike charger (docs/detection.md: plateau 1-5 h).
+    // 7 h at 200 W then the same 1 h taper: a load that holds this long
+    // is not an e-bike charger (docs/detection.md: plateau 1-5 h, up to 6
+    // with a lead-acid absorption stage).
     let long = |m: i64| {
         80.0 + match m {
-            60..=419 => 200.0,
-            420..=479 => 200.0 * (480 - m) as f64 / 60.0,
+            60..=479 => 200.0,
+            480..=539 => 200.0 * (540 - m) as f64 / 60.0,
             _ => 0.0,
         }
     };
@@ -186,4 +193,71 @@ fn a_gap_in_the_data_abandons_the_session() {
         out.extend(t.observe(&cfg, Timestamp(m * MIN), lithium(m), true, true));
     }
     assert!(out.is_empty(), "{out:?}");
+}
+
+#[test]
+fn a_heater_whose_first_interval_was_partial_is_dropped_when_it_settles_above_the_band() {
+    // A 900 W heater switched on 2 min before an interval ended: that
+    // interval reads 80 + 900 * 2/5 W (in the band), the next ones 980 W,
+    // and the moving minimum shows the partial one for 20 minutes;
+    // then its sleep mode steps it down each hour to a low hold: a
+    // staircase that would otherwise pass for a plateau and a taper.
+    let heater = |m: i64| match m {
+        ..=59 => 0.0,
+        60..=64 => 900.0 * 0.4,
+        65..=119 => 900.0,
+        120..=179 => 400.0,
+        180..=239 => 250.0,
+        240..=299 => 190.0,
+        300..=359 => 120.0,
+        _ => 0.0,
+    };
+    let s = run(|m| 80.0 + heater(m), 600);
+    assert!(s.is_empty(), "{s:?}");
+}
+
+#[test]
+fn a_lead_acid_absorption_that_decays_through_the_night_is_a_session() {
+    // 120 W bulk for 4 h 40 min, then an absorption falling 9 % per
+    // 5 minutes (steady, not rough), then an 8 W float.
+    let charger = |m: i64| match m {
+        60..=339 => 120.0,
+        340..=459 => 0.9 * 120.0 * (-((m - 340) as f64) / 55.0).exp(),
+        460..=599 => 8.0,
+        _ => 0.0,
+    };
+    let s = run(|m| 60.0 + charger(m), 720);
+    assert_eq!(s.len(), 1, "{s:?}");
+    assert!(s[0].plateau_min > 250.0, "{s:?}");
+}
+
+#[test]
+fn a_sharp_lithium_tail_of_fifteen_minutes_is_a_session_and_a_switch_off_is_not() {
+    // 250 W constant current for 2 h, then a constant-voltage tail from
+    // 250 to 0 W in 15 minutes: two readings between plateau and end.
+    let tail = |m: i64| match m {
+        60..=179 => 250.0,
+        180..=194 => 250.0 * (195 - m) as f64 / 15.0,
+        _ => 0.0,
+    };
+    let s = run(|m| 70.0 + tail(m), 400);
+    assert_eq!(s.len(), 1, "{s:?}");
+    // The same load switched off between two readings leaves one reading
+    // between on and off, not a tail.
+    let off = |m: i64| if (60..=182).contains(&m) { 250.0 } else { 0.0 };
+    let s = run(|m| 70.0 + off(m), 400);
+    assert!(s.is_empty(), "{s:?}");
+}
+
+#[test]
+fn a_step_down_that_holds_for_hours_is_not_a_taper() {
+    // 200 W for 2 h, then 130 W held for 5 h (under the plateau, above
+    // the end): an air-conditioner's sleep mode, not a charger's tail.
+    let load = |m: i64| match m {
+        60..=179 => 200.0,
+        180..=479 => 130.0,
+        _ => 0.0,
+    };
+    let s = run(|m| 70.0 + load(m), 700);
+    assert!(s.is_empty(), "{s:?}");
 }

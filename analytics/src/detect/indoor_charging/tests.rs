@@ -74,11 +74,11 @@ fn detector() -> IndoorCharging {
 }
 
 #[test]
-fn one_session_alone_raises_nothing_two_in_a_week_raise_the_signature_rule() {
+fn two_sessions_raise_nothing_three_in_a_week_raise_the_signature_rule() {
     let mut d = detector();
-    let mut f = run_days(&mut d, 0..2, &[0]);
+    let mut f = run_days(&mut d, 0..4, &[0, 2]);
     assert!(f.is_empty(), "{f:?}");
-    f.extend(run_days(&mut d, 2..4, &[2]));
+    f.extend(run_days(&mut d, 4..6, &[4]));
     assert_eq!(f.len(), 1, "{f:?}");
     assert_eq!(f[0].rule, RULE_SIGNATURE);
     assert_eq!(f[0].entity, "s01/b01/0301");
@@ -90,7 +90,7 @@ fn one_session_alone_raises_nothing_two_in_a_week_raise_the_signature_rule() {
 #[test]
 fn sessions_further_apart_than_the_window_do_not_add_up() {
     let mut d = detector();
-    let mut f = run_days(&mut d, 0..9, &[0]);
+    let mut f = run_days(&mut d, 0..9, &[0, 2]);
     f.extend(run_days(&mut d, 9..11, &[9]));
     assert!(f.is_empty(), "{f:?}");
 }

@@ -27,6 +27,13 @@ pub enum EndCause {
     },
     /// Longer than `max_session_h`: a constant load, not a charger.
     TooLong,
+    /// While it settled, the load rose above `max_step_w` over the level
+    /// before it: a heater or an air-conditioner starting (its first
+    /// interval held only part of it), not a compliant charger.
+    TooBig {
+        /// Rise over the level before the step, W.
+        rise_w: f32,
+    },
     /// No reading for longer than `max_gap_min`.
     Gap {
         /// Minutes without a reading.
@@ -57,6 +64,13 @@ pub enum Verdict {
         taper_min: f32,
         /// Readings in the taper.
         readings: u16,
+    },
+    /// Tail longer than `max_taper_min`: a charger's constant-voltage or
+    /// absorption stage ends within a few hours; a load that steps down
+    /// and then holds all night (an air-conditioner's sleep mode) does not.
+    TaperLong {
+        /// Minutes tapering.
+        taper_min: f32,
     },
     /// It never drew through the quiet hours and sessions outside them
     /// are not counted (`count_day_sessions` off).
