@@ -58,6 +58,11 @@ pub struct UtilityGroupRentalConfig {
     /// Water per registered person a day below which nothing is judged
     /// (litres): a flat of one quiet person is not a group rental.
     pub min_water_l: f64,
+    /// People the flat's water speaks for (its litres a day over the
+    /// building's median per registered person) below which it is not a
+    /// group rental, whatever the ratios: a family of four registered for
+    /// two is under-registered, not a group rental.
+    pub min_people: f64,
     /// Days after an alert before the same flat may alert again.
     pub cooldown_days: u32,
     /// Occupants assumed for a flat not in the register.
@@ -74,6 +79,7 @@ impl Default for UtilityGroupRentalConfig {
             electricity_ratio: 1.5,
             water_alone_ratio: 3.0,
             min_water_l: 150.0,
+            min_people: 6.0,
             cooldown_days: 60,
             default_occupants: 2,
         }
@@ -297,8 +303,10 @@ impl UtilityGroupRental {
         for &(i, e, w, occ, business) in &per_person {
             self.stats.flat_months += 1;
             let (we, ee) = (w / med_w, e / med_e);
+            let people = w * f64::from(occ) / med_w;
             let suspect = !business
                 && w >= c.min_water_l
+                && people >= c.min_people
                 && ((we >= c.water_ratio && ee >= c.electricity_ratio)
                     || we >= c.water_alone_ratio);
             let u = &mut self.flats[i];
@@ -316,6 +324,7 @@ impl UtilityGroupRental {
                 ("kwh_day_per_registered", e),
                 ("building_median_kwh_day_per_registered", med_e),
                 ("registered_occupants", f64::from(occ)),
+                ("people_by_water", people),
                 ("peers", per_person.len() as f64),
             ];
             let thresholds = [
@@ -323,6 +332,7 @@ impl UtilityGroupRental {
                 ("electricity_ratio", c.electricity_ratio),
                 ("water_alone_ratio", c.water_alone_ratio),
                 ("min_water_l", c.min_water_l),
+                ("min_people", c.min_people),
             ];
             let month_start = self.local.day_end(i64::from(first_day_of(month)) - 1);
             out.push(Finding {

@@ -205,6 +205,9 @@ struct FlatTrack {
     alerted_at: Option<i64>,
     occupants: u8,
     business: bool,
+    /// The local day the register entry judged on is in force from
+    /// (`i32::MIN`: undated), named in an alert's summary.
+    register_since: i32,
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -287,7 +290,7 @@ impl GroupRental {
         let b = self.buildings.get(&building).map(|b| b.day);
         if let Some(bday) = b {
             if day > bday {
-                out = self.close_day(&building, r.site.as_str());
+                out = self.close_day(&building, r.site.as_str(), register);
                 if let Some(b) = self.buildings.get_mut(&building) {
                     b.day = day;
                 }
@@ -334,6 +337,7 @@ impl GroupRental {
                     .map_or(self.config.default_occupants, |f| f.occupants)
                     .max(1),
                 business: facts.is_some_and(|f| f.business),
+                register_since: facts.and_then(|f| f.since_day).unwrap_or(i32::MIN),
             },
         );
         self.buildings
@@ -348,7 +352,10 @@ impl GroupRental {
     }
 
     /// Ends the building's current day for all its flats and judges them.
-    fn close_day(&mut self, building: &str, site: &str) -> Vec<Finding> {
+    /// Each flat is judged per occupant of the register entry in force on
+    /// the day closed (a re-registration takes effect that day, whether it
+    /// came in a reloaded file or in the register's history).
+    fn close_day(&mut self, building: &str, site: &str, register: &Register) -> Vec<Finding> {
         let Some(b) = self.buildings.get(building) else {
             return Vec::new();
         };
@@ -358,7 +365,11 @@ impl GroupRental {
         let alpha = (2.0 / (f64::from(cfg.smoothing_days) + 1.0)) as f32;
         let mut complete = 0usize;
         for &i in &members {
+            let facts = register.flat_on(self.flats.key(i), bday);
             let t = &mut self.flats[i];
+            t.occupants = facts.map_or(cfg.default_occupants, |f| f.occupants).max(1);
+            t.business = facts.is_some_and(|f| f.business);
+            t.register_since = facts.and_then(|f| f.since_day).unwrap_or(i32::MIN);
             let feats = (t.today.day == bday)
                 .then(|| {
                     t.today
@@ -530,11 +541,19 @@ impl GroupRental {
             ts: end,
             title: format!("Possible group rental in {flat}: {}", words.join(", ")),
             summary: format!(
-                "{flat} (registered for {}) uses {:.0} L of water and {:.1} kWh a day per \
+                "{flat} (registered for {}, register entry {}) uses {:.0} L of water and {:.1} kWh a day per \
                  registered occupant against a building median of {:.0} L and {:.1} kWh, with a \
                  night activity of {:.0} W per occupant; suspect on {suspect_days} of the last {} \
                  days. Top factors: {}. Put it on the inspection list.",
                 t.occupants,
+                if t.register_since == i32::MIN {
+                    "undated".to_owned()
+                } else {
+                    format!(
+                        "since {}",
+                        crate::register::dates::format_day(t.register_since)
+                    )
+                },
                 t.smooth[1],
                 t.smooth[0],
                 medians[1],

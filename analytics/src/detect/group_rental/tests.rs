@@ -308,6 +308,7 @@ fn four_people_in_a_flat_registered_for_one_are_not_a_group_rental() {
                 occupants: if u == 3 { 1 } else { 2 },
                 area_m2: 70.0,
                 business: false,
+                ..Default::default()
             })
             .collect(),
         tags: Vec::new(),
@@ -338,5 +339,43 @@ fn four_people_in_a_flat_registered_for_one_are_not_a_group_rental() {
         f[0].evidence.values["people_estimate"] > 8.0,
         "{:?}",
         f[0].evidence.values
+    );
+}
+
+#[test]
+fn each_day_is_judged_by_the_register_of_that_day() {
+    // Flat 0301 holds five couples' use from day 10. The register of day 0
+    // says 2 people; from day 12 (2026-03-14) the flat is re-registered
+    // for 10, which explains that use: judged per occupant of that day's
+    // entry, the flat is ordinary from then on and raises nothing.
+    let mut file = RegisterFile {
+        flats: (0..10)
+            .map(|u| FlatEntry {
+                flat: format!("s01/b01/{u:02}01"),
+                occupants: 2,
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    };
+    file.flats.push(FlatEntry {
+        flat: "s01/b01/0301".into(),
+        occupants: 10,
+        since: Some("2026-03-14".into()),
+        ..Default::default()
+    });
+    let busy = |u, day| if u == 3 && day >= 10 { 5.0 } else { 1.0 };
+    let f = run(30, &Register::from_file(file.clone()), busy, |_, _| false);
+    assert!(f.is_empty(), "{f:?}");
+    // Re-registered only from day 25 (2026-03-27): the alert comes before,
+    // and says which register entry it was judged on.
+    file.flats.last_mut().unwrap().since = Some("2026-03-27".into());
+    let f = run(30, &Register::from_file(file), busy, |_, _| false);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert!(
+        f[0].summary
+            .contains("registered for 2, register entry undated"),
+        "{}",
+        f[0].summary
     );
 }
