@@ -212,7 +212,7 @@ async fn next<T>(records: &mut mpsc::Receiver<Record>, pick: impl Fn(Record) -> 
 async fn next_event(records: &mut mpsc::Receiver<Record>) -> EventKind {
     next(records, |r| match r {
         Record::Event(e) => Some(e.kind),
-        Record::Reading(_) => None,
+        Record::Reading(_) | Record::Prepared { .. } => None,
     })
     .await
 }
@@ -239,7 +239,7 @@ async fn misbehaviour_becomes_device_events_and_values() {
 
     let first = next(&mut records, |r| match r {
         Record::Reading(r) => Some(r),
-        Record::Event(_) => None,
+        Record::Event(_) | Record::Prepared { .. } => None,
     })
     .await;
     assert_eq!(first.kind, DeviceKind::WaterMeter);

@@ -208,7 +208,7 @@ async fn next<T>(records: &mut mpsc::Receiver<Record>, pick: fn(Record) -> Optio
 async fn next_event(records: &mut mpsc::Receiver<Record>) -> EventKind {
     next(records, |r| match r {
         Record::Event(e) => Some(e.kind),
-        Record::Reading(_) => None,
+        Record::Reading(_) | Record::Prepared { .. } => None,
     })
     .await
 }
@@ -217,7 +217,7 @@ async fn next_event(records: &mut mpsc::Receiver<Record>) -> EventKind {
 async fn next_reading(records: &mut mpsc::Receiver<Record>) -> BTreeMap<String, f64> {
     next(records, |r| match r {
         Record::Reading(r) => Some(r.values),
-        Record::Event(_) => None,
+        Record::Event(_) | Record::Prepared { .. } => None,
     })
     .await
 }

@@ -239,10 +239,7 @@ async fn poll_both(
 async fn collect(records: &mut mpsc::Receiver<Record>) -> BTreeMap<String, Vec<Record>> {
     let mut by_device: BTreeMap<String, Vec<Record>> = BTreeMap::new();
     while let Ok(Some(r)) = tokio::time::timeout(Duration::from_secs(5), records.recv()).await {
-        let device = match &r {
-            Record::Reading(x) => x.device.as_str().to_owned(),
-            Record::Event(e) => e.device.as_str().to_owned(),
-        };
+        let device = r.device().as_str().to_owned();
         by_device.entry(device).or_default().push(r);
     }
     by_device
@@ -253,7 +250,7 @@ fn events(records: &[Record]) -> Vec<&EventKind> {
         .iter()
         .filter_map(|r| match r {
             Record::Event(e) => Some(&e.kind),
-            Record::Reading(_) => None,
+            Record::Reading(_) | Record::Prepared { .. } => None,
         })
         .collect()
 }
@@ -262,7 +259,9 @@ fn events(records: &[Record]) -> Vec<&EventKind> {
 fn polls(records: &[Record]) -> usize {
     records
         .iter()
-        .filter(|r| matches!(r, Record::Reading(x) if x.socket.is_none()))
+        .filter(|r| {
+            matches!(r, Record::Reading(x) | Record::Prepared { reading: x, .. } if x.socket.is_none())
+        })
         .count()
 }
 
