@@ -59,7 +59,11 @@ async fn the_gateway_reads_a_pymodbus_server_as_python_encoded_it() {
                 errors,
             } => {
                 assert!(errors.is_empty(), "{name}: {errors:?}");
-                assert_eq!(measurements[0].clone().into_map().values, expected, "{name}");
+                assert_eq!(
+                    measurements[0].clone().into_map().values,
+                    expected,
+                    "{name}"
+                );
             }
             other => panic!("{name}: the pymodbus server did not answer: {other:?}"),
         }

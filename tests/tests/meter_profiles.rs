@@ -211,7 +211,11 @@ async fn devices_behind_one_address_answer_by_unit_id() {
             panic!("unit {unit} answers");
         };
         let want = sim.units[&unit].with(|m| m.reading(None));
-        assert_eq!(measurements[0].clone().into_map().values, want, "unit {unit}");
+        assert_eq!(
+            measurements[0].clone().into_map().values,
+            want,
+            "unit {unit}"
+        );
         bus.close().await;
     }
     let (mut device, mut bus) = poller("eastron-sdm120", sim.port, 9, 2000);
@@ -319,7 +323,8 @@ async fn devices_at_one_address_share_one_connection() {
                 } => {
                     assert!(errors.is_empty(), "unit {unit}: {errors:?}");
                     assert_eq!(
-                        measurements[0].clone().into_map().values, want,
+                        measurements[0].clone().into_map().values,
+                        want,
                         "unit {unit} got its own values"
                     );
                 }
