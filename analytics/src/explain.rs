@@ -215,10 +215,9 @@ pub fn run_cli(
         eprintln!("error: {msg}");
         ExitCode::from(crate::toml_file::EXIT_CONFIG)
     };
-    let c = match config.map(AnalyticsConfig::load) {
-        Some(Err(e)) => return bad(e.to_string()),
-        Some(Ok(c)) => c,
-        None => AnalyticsConfig::default(),
+    let (c, input) = match inputs(recording, config) {
+        Ok(v) => v,
+        Err(code) => return code,
     };
     let reg_path = register
         .map(Path::to_path_buf)
@@ -232,16 +231,6 @@ pub fn run_cli(
     } else {
         Register::default()
     };
-    let file = match std::fs::File::open(recording) {
-        Ok(f) => f,
-        Err(e) => {
-            return bad(format!(
-                "cannot open recording {}: {e}",
-                recording.display()
-            ))
-        }
-    };
-    let input = std::io::BufReader::with_capacity(1 << 20, file);
     let e = match explain(&c, &reg, input, target) {
         Ok(e) => e,
         Err(e) => {
@@ -249,21 +238,55 @@ pub fn run_cli(
             return ExitCode::FAILURE;
         }
     };
-    if json {
-        match serde_json::to_string_pretty(&e) {
-            Ok(text) => println!("{text}"),
-            Err(err) => {
-                eprintln!("error: cannot print the explanation as JSON: {err}");
-                return ExitCode::FAILURE;
-            }
-        }
-    } else {
-        print!("{}", e.describe());
+    if let Err(code) = print(&e, &e.describe(), json) {
+        return code;
     }
     if e.flat.is_none() {
         return ExitCode::from(crate::toml_file::EXIT_CONFIG);
     }
     ExitCode::SUCCESS
+}
+
+/// The config (defaults without one) and the recording opened for reading;
+/// an error is printed and becomes the exit code (2).
+pub(crate) fn inputs(
+    recording: &Path,
+    config: Option<&Path>,
+) -> Result<(AnalyticsConfig, impl BufRead), ExitCode> {
+    let bad = |msg: String| {
+        eprintln!("error: {msg}");
+        ExitCode::from(crate::toml_file::EXIT_CONFIG)
+    };
+    let c = match config.map(AnalyticsConfig::load) {
+        Some(Err(e)) => return Err(bad(e.to_string())),
+        Some(Ok(c)) => c,
+        None => AnalyticsConfig::default(),
+    };
+    let file = std::fs::File::open(recording).map_err(|e| {
+        bad(format!(
+            "cannot open recording {}: {e}",
+            recording.display()
+        ))
+    })?;
+    Ok((c, std::io::BufReader::with_capacity(1 << 20, file)))
+}
+
+/// Prints an explanation as `text`, or as JSON for tools.
+pub(crate) fn print(value: &impl Serialize, text: &str, json: bool) -> Result<(), ExitCode> {
+    if !json {
+        print!("{text}");
+        return Ok(());
+    }
+    match serde_json::to_string_pretty(value) {
+        Ok(t) => {
+            println!("{t}");
+            Ok(())
+        }
+        Err(err) => {
+            eprintln!("error: cannot print the explanation as JSON: {err}");
+            Err(ExitCode::FAILURE)
+        }
+    }
 }
 
 /// `YYYY-MM-DD HH:MM` at `offset_min` from UTC.

@@ -285,25 +285,10 @@ pub fn run_cli(
     json: bool,
 ) -> std::process::ExitCode {
     use std::process::ExitCode;
-    let bad = |msg: String| {
-        eprintln!("error: {msg}");
-        ExitCode::from(crate::toml_file::EXIT_CONFIG)
+    let (c, input) = match crate::explain::inputs(recording, config) {
+        Ok(v) => v,
+        Err(code) => return code,
     };
-    let c = match config.map(AnalyticsConfig::load) {
-        Some(Err(e)) => return bad(e.to_string()),
-        Some(Ok(c)) => c,
-        None => AnalyticsConfig::default(),
-    };
-    let file = match std::fs::File::open(recording) {
-        Ok(f) => f,
-        Err(e) => {
-            return bad(format!(
-                "cannot open recording {}: {e}",
-                recording.display()
-            ))
-        }
-    };
-    let input = std::io::BufReader::with_capacity(1 << 20, file);
     let e = match explain_socket(&c, input, entity) {
         Ok(e) => e,
         Err(e) => {
@@ -311,16 +296,8 @@ pub fn run_cli(
             return ExitCode::FAILURE;
         }
     };
-    if json {
-        match serde_json::to_string_pretty(&e) {
-            Ok(text) => println!("{text}"),
-            Err(err) => {
-                eprintln!("error: cannot print the explanation as JSON: {err}");
-                return ExitCode::FAILURE;
-            }
-        }
-    } else {
-        print!("{}", e.describe());
+    if let Err(code) = crate::explain::print(&e, &e.describe(), json) {
+        return code;
     }
     if e.readings == 0 {
         return ExitCode::from(crate::toml_file::EXIT_CONFIG);
