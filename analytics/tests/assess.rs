@@ -3,6 +3,8 @@
 //! assessed by the utility-resolution group-rental rule, and what it finds
 //! becomes a case in the flat's grid cell, once.
 
+mod support;
+
 use gridwatch_analytics::register::{FlatEntry, RegisterFile};
 use gridwatch_analytics::store::imported::{ImportedRow, ValueKind};
 use gridwatch_analytics::store::{Scope, Store, StoreError};
@@ -17,31 +19,16 @@ fn a_group_rental_found_in_imported_utility_data_becomes_one_case_in_its_cell() 
     let dir = gridwatch_testkit::TempDir::new("assess");
     let d = dir.path();
     let units: Vec<String> = (1..=8).map(|u| format!("01{u:02}")).collect();
-    RegisterFile {
-        flats: units
-            .iter()
-            .map(|u| FlatEntry::new(&format!("yard-a/b1/{u}"), 2))
-            .collect(),
-        ..Default::default()
-    }
-    .save(&d.join("register.json"))
-    .unwrap();
-    std::fs::write(
-        d.join("directory.toml"),
-        "[[cells]]\nid = \"cell-07\"\non_duty = []\n[[sites]]\nid = \"yard-a\"\ncell = \"cell-07\"\n",
-    )
-    .unwrap();
-    let config = d.join("analytics.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[store]\npath = \"{}\"\n[register]\npath = \"{}\"\n[directory]\npath = \"{}\"\n",
-            d.join("alerts.db").display(),
-            d.join("register.json").display(),
-            d.join("directory.toml").display()
-        ),
-    )
-    .unwrap();
+    let config = support::office_config(
+        d,
+        &RegisterFile {
+            flats: units
+                .iter()
+                .map(|u| FlatEntry::new(&format!("yard-a/b1/{u}"), 2))
+                .collect(),
+            ..Default::default()
+        },
+    );
     // State Grid's daily use per meter (interval values, as a 日用电量 export
     // gives them) for March 1 – April 5, and the water company's registers
     // on March 1, April 1 and May 1. Flat 0105 houses 12 people.

@@ -3,6 +3,8 @@
 //! only, unplaceable calls rejected by line, and a second import of the
 //! same export changing nothing.
 
+mod support;
+
 use gridwatch_analytics::register::{FlatEntry, RegisterFile};
 use gridwatch_analytics::store::{Scope, Store};
 use gridwatch_analytics::AnalyticsConfig;
@@ -12,31 +14,16 @@ use std::process::Command;
 fn hotline_calls_become_cases_once_and_unplaceable_ones_are_rejected_by_line() {
     let dir = gridwatch_testkit::TempDir::new("import-tips");
     let d = dir.path();
-    RegisterFile {
-        flats: vec![FlatEntry {
-            address: Some("城东镇幸福路1号1幢301室".into()),
-            ..FlatEntry::new("yard-a/b1/0301", 2)
-        }],
-        ..Default::default()
-    }
-    .save(&d.join("register.json"))
-    .unwrap();
-    std::fs::write(
-        d.join("directory.toml"),
-        "[[cells]]\nid = \"cell-07\"\non_duty = []\n[[sites]]\nid = \"yard-a\"\ncell = \"cell-07\"\n",
-    )
-    .unwrap();
-    let config = d.join("analytics.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[store]\npath = \"{}\"\n[register]\npath = \"{}\"\n[directory]\npath = \"{}\"\n",
-            d.join("alerts.db").display(),
-            d.join("register.json").display(),
-            d.join("directory.toml").display()
-        ),
-    )
-    .unwrap();
+    let config = support::office_config(
+        d,
+        &RegisterFile {
+            flats: vec![FlatEntry {
+                address: Some("城东镇幸福路1号1幢301室".into()),
+                ..FlatEntry::new("yard-a/b1/0301", 2)
+            }],
+            ..Default::default()
+        },
+    );
     let mapping = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../config/tips/hotline-12345.toml"

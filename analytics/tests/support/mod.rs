@@ -64,3 +64,31 @@ pub async fn observer(
         .expect("observer task alive");
     (client, rx)
 }
+
+/// An office's files in `dir` for the command-line tools: `register`
+/// saved as register.json, a directory routing site `yard-a` to cell
+/// `cell-07`, and analytics.toml naming them and the store alerts.db.
+/// Returns the config's path.
+pub fn office_config(
+    dir: &std::path::Path,
+    register: &gridwatch_analytics::register::RegisterFile,
+) -> std::path::PathBuf {
+    register.save(&dir.join("register.json")).unwrap();
+    std::fs::write(
+        dir.join("directory.toml"),
+        "[[cells]]\nid = \"cell-07\"\non_duty = []\n[[sites]]\nid = \"yard-a\"\ncell = \"cell-07\"\n",
+    )
+    .unwrap();
+    let config = dir.join("analytics.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[store]\npath = \"{}\"\n[register]\npath = \"{}\"\n[directory]\npath = \"{}\"\n",
+            dir.join("alerts.db").display(),
+            dir.join("register.json").display(),
+            dir.join("directory.toml").display()
+        ),
+    )
+    .unwrap();
+    config
+}
