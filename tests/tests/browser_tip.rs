@@ -3,9 +3,10 @@
 //! loop: the public form needs no account; the answer is a receipt code and
 //! nothing else; the receipt shows the case's state; the tip reaches the
 //! staff of the flat's cell, linked to the flat's open sensor case; staff
-//! close it on the phone with a photo as confirmed, and the office's reward
-//! export shows the reward due. Every page passes the dashboard's phone
-//! checks (zh-CN, no sideways scroll, nothing tappable under 44 px).
+//! close it on the phone with a photo as confirmed, and the town's
+//! assessment and the office's reward export show the reward due. Every
+//! page passes the dashboard's phone checks (zh-CN, no sideways scroll,
+//! nothing tappable under 44 px).
 //!
 //! Fails when chromium is missing unless GRIDWATCH_ALLOW_MISSING_SERVERS is
 //! set (scripts/test installs it).
@@ -253,6 +254,16 @@ async fn a_tip_off_made_on_a_phone_reaches_the_cells_staff_and_is_closed_with_a_
     let closed = page_text(&s).await;
     assert!(closed.contains("已责令整改"), "{closed}");
     check_page(&s, "the tip's case closed", PHONE.0).await;
+
+    // The town's assessment shows the confirmed tip and its reward.
+    log_in(&s, &base, OFFICE).await;
+    s.goto(&format!("{base}/report")).await.unwrap();
+    let report = page_text(&s).await;
+    let town = report
+        .find("城东镇 · 举报奖励")
+        .expect("the town's tip rewards");
+    assert!(report[town..].contains("300"), "{report}");
+    check_page(&s, "/report", PHONE.0).await;
     s.quit().await.unwrap();
 
     let photos: Value =
