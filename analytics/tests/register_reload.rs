@@ -13,7 +13,6 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use support::{Mosquitto, TempDir};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 const TOKEN: &str = "token-of-wang";
@@ -60,16 +59,7 @@ fn register(entries: &[(&str, u8, Option<&str>, Option<&str>)]) -> RegisterFile 
 }
 
 async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let req = format!(
-        "GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\n\r\n"
-    );
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.unwrap();
-    let status = out[9..12].parse().unwrap();
-    let body = out.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    (status, body.to_owned())
+    support::http(addr, "GET", path, Some(TOKEN), "text/plain", b"").await
 }
 
 /// The register row marked in force, as the page draws it.

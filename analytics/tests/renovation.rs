@@ -15,7 +15,6 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 use support::{Mosquitto, TempDir};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 /// 2026-11-20 08:00 UTC.
@@ -65,22 +64,8 @@ fn case(store: &Store, flat: &str) -> i64 {
 }
 
 async fn call(addr: SocketAddr, method: &str, path: &str, form: &str) -> (u16, String) {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer token-wang\r\n\
-         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{form}",
-        form.len()
-    );
-    s.write_all(head.as_bytes()).await.unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.unwrap();
-    let status = out[9..12].parse().unwrap();
-    (
-        status,
-        out.split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_owned())
-            .unwrap_or_default(),
-    )
+    let ct = "application/x-www-form-urlencoded";
+    support::http(addr, method, path, Some("token-wang"), ct, form.as_bytes()).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -17,7 +17,6 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 use support::{Mosquitto, TempDir};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 const FLAT: &str = "yard-a/b1/0301";
@@ -83,22 +82,8 @@ async fn request(
     ct: &str,
     body: &[u8],
 ) -> (u16, String) {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let auth = user.map_or(String::new(), |u| {
-        format!("Authorization: Bearer token-{u}\r\n")
-    });
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Type: {ct}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    s.write_all(head.as_bytes()).await.unwrap();
-    s.write_all(body).await.unwrap();
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).await.unwrap();
-    let out = String::from_utf8_lossy(&out).into_owned();
-    let status = out[9..12].parse().unwrap();
-    let body = out.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    (status, body.to_owned())
+    let token = user.map(|u| format!("token-{u}"));
+    support::http(addr, method, path, token.as_deref(), ct, body).await
 }
 
 async fn get(addr: SocketAddr, path: &str, user: Option<&str>) -> (u16, String) {
