@@ -22,7 +22,7 @@
 pub mod pdu;
 
 use gridwatch_firmware::slave::rtu::{crc16, FrameReceiver};
-use gridwatch_gateway::bus::modbus_rtu::{pause_until, LineTiming};
+use gridwatch_gateway::bus::modbus_rtu::{LineTiming, Pause};
 use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -181,6 +181,8 @@ where
     let mut receiver = FrameReceiver::new(baud);
     let mut last_byte_us: Option<u64> = None;
     let mut buf = [0u8; 512];
+    // The wire's timing is kept to microseconds, as the gateway keeps it.
+    let mut pause = Pause::new();
     info!(
         "Modbus RTU units {:?} answer on {} at {baud} baud",
         units.keys().collect::<Vec<_>>(),
@@ -192,20 +194,23 @@ where
         let frame_end = last_byte_us.map(|us| start + Duration::from_micros(us) + silence);
         let read = tokio::select! {
             r = master.read(&mut buf) => Some(r),
-            _ = async { pause_until(frame_end.unwrap_or_else(Instant::now)).await }, if frame_end.is_some() => None,
+            _ = pause.until(frame_end.unwrap_or_else(Instant::now)), if frame_end.is_some() => None,
             _ = shutdown.cancelled() => break,
         };
         match read {
             Some(Ok(0)) => break,
             Some(Ok(n)) => {
-                let now = micros(Instant::now());
+                // Bytes read now were written at the earliest now, and each
+                // ends one character after the one before it has left the
+                // master's UART: the first ends one character after it was
+                // read (counting it as already sent gave the master a
+                // character for free).
+                let mut t = micros(Instant::now()).max(last_byte_us.unwrap_or(0));
                 for &b in &buf[..n] {
-                    // A byte cannot leave the master's UART before the one
-                    // before it has.
-                    let t = last_byte_us.map_or(now, |last| now.max(last + char_us));
+                    t += char_us;
                     receiver.push(b, t);
-                    last_byte_us = Some(t);
                 }
+                last_byte_us = Some(t);
                 continue;
             }
             Some(Err(e)) => return Err(e),
@@ -223,13 +228,13 @@ where
             // The reply starts after the silence: its first byte reaches the
             // master one character later, the rest once its last byte has
             // been sent (so a master sees the answer begin on time).
+            // (A pty's write is delivered at once; no flush, which would be
+            // a tcdrain per write.)
             if let Some((first, rest)) = reply.split_first() {
-                pause_until(end + timing.wire_time(1)).await;
+                pause.until(end + timing.wire_time(1)).await;
                 master.write_all(&[*first]).await?;
-                master.flush().await?;
-                pause_until(end + timing.wire_time(reply.len())).await;
+                pause.until(end + timing.wire_time(reply.len())).await;
                 master.write_all(rest).await?;
-                master.flush().await?;
             }
         }
     }
