@@ -102,7 +102,9 @@ async fn measure(baud: u32, units: &[u8], run: Duration) -> anyhow::Result<()> {
     Ok(())
 }
 
-#[tokio::main]
+// One thread, as the gateway's daemon runs (`gridwatch-gateway run`); the
+// simulated line shares it.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let run = Duration::from_secs(
         std::env::args()
