@@ -339,9 +339,10 @@ pub fn main() -> ExitCode {
             // One thread: a reading costs microseconds of CPU between waits
             // for devices and the broker, so a second worker only adds
             // cross-thread wake-ups (futex calls) at every hand-off from
-            // poller to outbox to uplink. What blocks (the outbox's fsync,
-            // the RS-485 line's last millisecond of silence) runs on
-            // tokio's blocking threads. See docs/BENCHMARKS.md.
+            // poller to outbox to uplink. What blocks (the outbox's fsync)
+            // runs on tokio's blocking threads; the RS-485 line's silences
+            // are timed on a timerfd on this thread (`modbus_rtu::Pause`).
+            // See docs/BENCHMARKS.md.
             let runtime = match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
