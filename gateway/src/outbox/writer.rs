@@ -82,9 +82,16 @@ impl OutboxHandle {
     async fn commit_or_close(self: &Arc<Self>, close: bool) -> Result<(), OutboxError> {
         let this = self.clone();
         let result = tokio::task::spawn_blocking(move || {
+            if close {
+                let mut o = this.lock();
+                return (o.close(), o.readable());
+            }
+            // The fsync runs without the lock: pollers' records are written
+            // and uplinks read meanwhile.
+            let (flushed, unsynced) = this.lock().prepare_commit();
+            let synced = unsynced.map(super::Unsynced::sync).transpose();
             let mut o = this.lock();
-            let r = if close { o.close() } else { o.commit() };
-            (r, o.readable())
+            (o.finish_commit(flushed, synced), o.readable())
         })
         .await;
         match result {
