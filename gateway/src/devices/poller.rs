@@ -107,6 +107,9 @@ impl<D: Device> Poller<D> {
                         interval.tick().await;
                     }
                     (None, Some(beats)) => {
+                        // Beats missed during a slow poll count as one, which
+                        // starts the next poll at once; then the grid again,
+                        // as the interval's `MissedTickBehavior::Skip` does.
                         if beats.changed().await.is_err() {
                             // The metronome stopped: the gateway is stopping.
                             std::future::pending::<()>().await;
@@ -124,11 +127,6 @@ impl<D: Device> Poller<D> {
                 outcome = self.device.poll() => outcome,
                 _ = shutdown.cancelled() => break,
             };
-            if let Some(beats) = &mut self.beats {
-                // Beats missed during a slow poll are skipped, as the
-                // interval's `MissedTickBehavior::Skip` does.
-                beats.borrow_and_update();
-            }
             // A device that answers only with exceptions (a converter
             // saying "no such unit") gave nothing: counted as unanswered.
             let (answered, partial) = match &outcome {
