@@ -9,6 +9,7 @@ use crate::bus::modbus_tcp::{ModbusTcpBus, TcpLinks};
 use crate::config::{DeviceConfig, GatewayConfig, Transport};
 use crate::devices::cjt188::Cjt188Device;
 use crate::devices::dlt645::Dlt645Device;
+use crate::devices::metronome::Metronomes;
 use crate::devices::modbus::{ModbusDevice, ModbusRtuDevice, ModbusTcpDevice};
 use crate::devices::poller::{Poller, Schedule};
 use crate::devices::{Device, DeviceStamp};
@@ -197,6 +198,8 @@ pub async fn run_with(
         let mut pollers = JoinSet::new();
         // Devices at one host:port share one connection.
         let mut links = TcpLinks::default();
+        // Modbus TCP pollers with one interval start on one shared beat.
+        let mut metronomes = Metronomes::new(shutdown.clone());
         for device in &config.devices {
             let first_seq = outbox
                 .lock()
@@ -205,6 +208,7 @@ pub async fn run_with(
             spawn_poller(
                 &mut pollers,
                 &mut links,
+                &mut metronomes,
                 &config,
                 &buses,
                 device,
@@ -384,6 +388,7 @@ fn start_readers(
 fn spawn_poller(
     set: &mut JoinSet<()>,
     links: &mut TcpLinks,
+    metronomes: &mut Metronomes,
     config: &GatewayConfig,
     buses: &BTreeMap<String, RtuBus>,
     device: &DeviceConfig,
@@ -399,7 +404,7 @@ fn spawn_poller(
         retry_max: device.retry_max(),
         offline_after_failures: device.offline_after_failures,
     };
-    let start = PollerStart {
+    let mut start = PollerStart {
         stamp: config.device_stamp(device, first_seq),
         schedule,
         report: device.report.clone(),
@@ -408,6 +413,7 @@ fn spawn_poller(
         sender,
         shutdown,
         span: info_span!("device", device = %device.id),
+        beats: None,
     };
     match &device.transport {
         Transport::ModbusTcp {
@@ -419,6 +425,7 @@ fn spawn_poller(
             let link = links.get(host, *port);
             let bus = ModbusTcpBus::on(link, host.clone(), *port, *unit_id, device.timeout());
             let bound = ModbusTcpDevice::new(logic, bus, *unit_id);
+            start.beats = Some(metronomes.beats(device.poll_interval()));
             let what = format!(
                 "{} ({}) at {host}:{port} unit {unit_id}",
                 device.id, device.profile.model
@@ -544,6 +551,8 @@ struct PollerStart {
     sender: RecordSender,
     shutdown: CancellationToken,
     span: tracing::Span,
+    /// Beats of the shared metronome for the poll interval, if it uses one.
+    beats: Option<tokio::sync::watch::Receiver<u64>>,
 }
 
 impl PollerStart {
@@ -566,7 +575,8 @@ impl PollerStart {
             self.health,
             self.sender,
         )
-        .with_report(self.report);
+        .with_report(self.report)
+        .with_beats(self.beats);
         set.spawn(poller.run(self.shutdown).instrument(self.span));
     }
 }

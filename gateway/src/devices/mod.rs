@@ -10,6 +10,7 @@
 pub mod availability;
 pub mod cjt188;
 pub mod dlt645;
+pub mod metronome;
 pub mod modbus;
 pub mod poller;
 pub mod report;

@@ -42,6 +42,12 @@ impl Outbox {
             cursor.position = None;
         }
         while out.len() < max_records && cursor.next_id < readable {
+            // Just written: from memory, without opening the file.
+            let room = max_records - out.len();
+            if let Some(next) = self.recent.read(cursor.next_id, readable, room, &mut out) {
+                cursor.next_id = next;
+                continue;
+            }
             let Some(seg) = self
                 .segments
                 .iter()

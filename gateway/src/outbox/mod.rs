@@ -39,6 +39,7 @@ mod cursor;
 pub mod frame;
 mod full_disk;
 pub mod queue;
+mod recent;
 mod recover;
 pub mod segment;
 pub mod seqs;
@@ -177,6 +178,8 @@ pub struct Outbox {
     failing: bool,
     /// Room set aside for the state files on a full disk.
     reserve: full_disk::Reserve,
+    /// Copies of the records written last, which uplinks read from memory.
+    recent: recent::Recent,
     /// The active segment is closed at this size ([`Self::sized_to_free_space`]).
     segment_target: u64,
     stats: OutboxStats,
@@ -211,6 +214,7 @@ impl Outbox {
             batch_seqs: BTreeMap::new(),
             failing: false,
             reserve,
+            recent: recent::Recent::default(),
             segment_target,
             stats: OutboxStats::default(),
             #[cfg(test)]
@@ -329,6 +333,7 @@ impl Outbox {
         let mut result = Ok(());
         while done < self.batch.len() {
             let (end, records, last_ms) = self.chunk_end(done);
+            let first = self.written_end();
             if let Err(e) = self.write_active(done, end) {
                 // Cut what reached the file of this chunk, so the next write
                 // does not follow garbage; failing that, start a new segment.
@@ -344,9 +349,11 @@ impl Outbox {
                 seg.bytes += (end - done) as u64;
                 seg.last_ms = last_ms;
             }
+            self.recent.wrote(first, &self.batch[done..end]);
             self.batch_records -= records;
             done = end;
         }
+        self.recent.forget_below(self.min_cursor());
         if done == 0 {
             return result;
         }
@@ -446,17 +453,9 @@ impl Outbox {
     /// always (even when something failed) deletes segments every uplink is
     /// done with, before returning the first error.
     pub fn commit(&mut self) -> Result<(), OutboxError> {
-        let flushed = self.flush();
-        let synced = self.sync();
-        let cursors = self.save_cursors();
-        if self.failing {
-            self.make_room();
-        } else {
-            self.free_acknowledged();
-            self.restore_reserve();
-        }
-        self.refresh_stats();
-        flushed.and(synced).and(cursors)
+        let (flushed, unsynced) = self.prepare_commit();
+        let synced = unsynced.map(Unsynced::sync).transpose();
+        self.finish_commit(flushed, synced)
     }
 
     /// The last commit of a clean stop, once nothing appends any more: also
@@ -472,6 +471,47 @@ impl Outbox {
         Ok(())
     }
 
+    /// The group commit in three steps, so that the fsync, which can take
+    /// tens of milliseconds on an SD card, runs without the outbox: this
+    /// step writes the batch and hands out what needs syncing (a second
+    /// handle on the active segment, and how far it goes); the caller
+    /// lets go of the outbox, runs [`Unsynced::sync`], and takes the
+    /// outbox again for [`Self::finish_commit`]. Meanwhile writers go on
+    /// appending and uplinks go on reading. Same outcome as [`Self::commit`].
+    pub fn prepare_commit(&mut self) -> (Result<(), OutboxError>, Option<Unsynced>) {
+        let flushed = self.flush();
+        let next = self.written_end();
+        if self.durable >= next {
+            return (flushed, None);
+        }
+        let path = self.active_path().to_owned();
+        match self.active.try_clone() {
+            Ok(file) => (flushed, Some(Unsynced { file, path, next })),
+            Err(e) => (flushed.and(Err(io_err("syncing", &path)(e))), None),
+        }
+    }
+
+    /// The last step of [`Self::prepare_commit`]: `synced` is what
+    /// [`Unsynced::sync`] returned (`Ok(None)` when nothing needed it).
+    /// Saves the sequence book and the commit mark, saves moved cursors and
+    /// frees delivered segments, before returning the first error.
+    pub fn finish_commit(
+        &mut self,
+        flushed: Result<(), OutboxError>,
+        synced: Result<Option<u64>, OutboxError>,
+    ) -> Result<(), OutboxError> {
+        let synced = synced.and_then(|next| next.map_or(Ok(()), |n| self.mark_synced(n)));
+        let cursors = self.save_cursors();
+        if self.failing {
+            self.make_room();
+        } else {
+            self.free_acknowledged();
+            self.restore_reserve();
+        }
+        self.refresh_stats();
+        flushed.and(synced).and(cursors)
+    }
+
     /// Syncs written records, then the sequence book (what they used), then
     /// the commit mark (records below it need not be read for seqs on open).
     fn sync(&mut self) -> Result<(), OutboxError> {
@@ -479,9 +519,19 @@ impl Outbox {
         if self.durable >= next {
             return Ok(());
         }
-        let dir = self.options.dir.clone();
         let path = self.active_path().to_owned();
         self.active.sync_data().map_err(io_err("syncing", &path))?;
+        self.mark_synced(next)
+    }
+
+    /// Records below `next` are synced: saves the sequence book (what they
+    /// used; it may count a few records written since, which a power cut
+    /// then loses as readings: within the bound) and the commit mark.
+    fn mark_synced(&mut self, next: u64) -> Result<(), OutboxError> {
+        if self.durable >= next {
+            return Ok(());
+        }
+        let dir = self.options.dir.clone();
         if self.seqs.is_dirty() {
             let p = dir.join(state::SEQUENCES);
             self.seqs.store(&p).map_err(io_err("writing", &p))?;
@@ -540,6 +590,25 @@ impl Outbox {
         self.stats.bytes = self.segments.iter().map(|s| s.bytes).sum();
         self.stats.pending = self.next_id().saturating_sub(self.min_cursor());
         self.stats.held = self.batch_records;
+    }
+}
+
+/// Records written to a segment but not yet synced, with a handle of their
+/// own so they can be synced without holding the outbox
+/// ([`Outbox::prepare_commit`]).
+pub struct Unsynced {
+    file: File,
+    path: PathBuf,
+    next: u64,
+}
+
+impl Unsynced {
+    /// Syncs them; returns the id below which every record is now synced.
+    pub fn sync(self) -> Result<u64, OutboxError> {
+        self.file
+            .sync_data()
+            .map_err(io_err("syncing", &self.path))?;
+        Ok(self.next)
     }
 }
 
