@@ -5,7 +5,6 @@
 //! and [`super::EXIT_IO`] (a file or the store failed).
 
 use super::{generate, ImportError, Mapping, Matcher, Progress, Rejected, Summary};
-use crate::register::RegisterFile;
 use crate::store::Store;
 use clap::{Args, Subcommand};
 use std::io::{BufWriter, IsTerminal, Write};
@@ -136,10 +135,9 @@ fn readings(a: ReadingsArgs) -> u8 {
 
 fn try_readings(a: &ReadingsArgs) -> Result<u8, ImportError> {
     let mapping = Mapping::load(&a.mapping)?;
-    let register = RegisterFile::load(&a.register)?;
-    let matcher = Matcher::new(&register, mapping.match_by);
-    // Only the index is needed from here on.
-    drop(register);
+    // Streamed into a compact index: no parsed entry of a city's register
+    // is kept while the rows go by.
+    let matcher = Matcher::load(&a.register, mapping.match_by)?;
     if matcher.is_empty() {
         eprintln!(
             "warning: register {} has no meters with a {:?} key; every row will be unmatched",

@@ -12,6 +12,7 @@ pub mod cli;
 mod export;
 pub mod generate;
 pub mod mapping;
+mod matcher;
 pub mod register_cli;
 pub mod register_export;
 pub mod row;
@@ -19,12 +20,13 @@ pub mod source;
 pub mod tips_cli;
 
 pub use mapping::{Column, Encoding, Kind, Mapping, MappingError, MatchBy};
+pub use matcher::Matcher;
 pub use row::Reject;
 
-use crate::register::{RegisterError, RegisterFile};
+use crate::register::RegisterError;
 
 use crate::store::{Store, StoreError};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
@@ -163,66 +165,6 @@ pub struct Progress<'a> {
     pub rows: u64,
 }
 
-/// The register's meters, indexed by the key a mapping matches on.
-pub struct Matcher {
-    keys: HashMap<String, u32>,
-    flats: Vec<String>,
-    conflicts: Vec<String>,
-}
-
-impl Matcher {
-    /// Indexes `register`'s meters by `by`.
-    pub fn new(register: &RegisterFile, by: MatchBy) -> Self {
-        let mut flats: Vec<String> = Vec::new();
-        let mut flat_ids: HashMap<&str, u32> = HashMap::new();
-        let mut keys = HashMap::with_capacity(register.meters.len());
-        let mut conflicts = Vec::new();
-        for m in &register.meters {
-            let key = match by {
-                MatchBy::Meter => Some(&m.meter),
-                MatchBy::Account => m.account.as_ref(),
-                MatchBy::Address => m.address.as_ref(),
-            };
-            let Some(key) = key else { continue };
-            let id = *flat_ids.entry(m.flat.as_str()).or_insert_with(|| {
-                flats.push(m.flat.clone());
-                (flats.len() - 1) as u32
-            });
-            if let Some(before) = keys.insert(key.trim().to_owned(), id) {
-                if before != id {
-                    conflicts.push(key.trim().to_owned());
-                }
-            }
-        }
-        Self {
-            keys,
-            flats,
-            conflicts,
-        }
-    }
-
-    /// Keys the register gives to two different flats (the later entry
-    /// wins); the command line warns about them.
-    pub fn conflicts(&self) -> &[String] {
-        &self.conflicts
-    }
-
-    /// The flat of a key.
-    pub fn flat(&self, key: &str) -> Option<&str> {
-        self.keys.get(key).map(|&i| self.flats[i as usize].as_str())
-    }
-
-    /// Keys indexed.
-    pub fn len(&self) -> usize {
-        self.keys.len()
-    }
-
-    /// No keys: nothing can match.
-    pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
-    }
-}
-
 /// Imports `files` with one mapping into `store`. Rejected rows go to
 /// `rejects`; `progress` is called every few tens of thousands of rows.
 pub fn import(
@@ -247,7 +189,7 @@ pub fn import(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::register::MeterEntry;
+    use crate::register::{MeterEntry, RegisterFile};
 
     fn meter(meter: &str, flat: &str, account: Option<&str>) -> MeterEntry {
         MeterEntry {
