@@ -99,6 +99,29 @@ pub struct GroupRentalConfig {
     /// adults sharing a flat registered for one are far above their peers
     /// per registered occupant, but they are not a dormitory. 0 turns it off.
     pub min_people_estimate: f64,
+    /// Days over which the peers' way (below) averages water and
+    /// electricity: a month, as the utilities' own screening judges, but
+    /// judged every day instead of at the month's end.
+    pub peer_window_days: u32,
+    /// The peers' way to a suspect day, with no national norm and no
+    /// z-score: the flat's water (averaged over `peer_window_days`) speaks
+    /// for at least this many people at the building's median per
+    /// registered occupant, and per registered occupant it is
+    /// `peer_water_ratio` × the building's median with electricity
+    /// `peer_electricity_ratio` × (or water alone `peer_water_alone_ratio`
+    /// ×), and at least `peer_min_water_l` litres a day. It is the judgement
+    /// of `group_rental_utility` on finer data, so a district whose
+    /// households use far less (or more) water than any norm assumed is
+    /// judged by its own buildings. 0 turns the way off.
+    pub peer_min_people: f64,
+    /// See `peer_min_people`.
+    pub peer_water_ratio: f64,
+    /// See `peer_min_people`.
+    pub peer_electricity_ratio: f64,
+    /// See `peer_min_people`.
+    pub peer_water_alone_ratio: f64,
+    /// See `peer_min_people` (litres a day per registered occupant).
+    pub peer_min_water_l: f64,
 }
 
 impl Default for GroupRentalConfig {
@@ -122,6 +145,12 @@ impl Default for GroupRentalConfig {
             min_coverage: 0.8,
             cooldown_days: 30,
             min_people_estimate: 4.5,
+            peer_window_days: 28,
+            peer_min_people: 6.0,
+            peer_water_ratio: 2.0,
+            peer_electricity_ratio: 1.5,
+            peer_water_alone_ratio: 3.0,
+            peer_min_water_l: 150.0,
         }
     }
 }
@@ -165,6 +194,24 @@ impl GroupRentalConfig {
             ));
         }
         for (key, v) in [
+            ("peer_water_ratio", self.peer_water_ratio),
+            ("peer_electricity_ratio", self.peer_electricity_ratio),
+            ("peer_water_alone_ratio", self.peer_water_alone_ratio),
+        ] {
+            if !(v.is_finite() && v > 1.0) {
+                return Err(FieldError::new(key, format!("is {v}; it must be above 1")));
+            }
+        }
+        for (key, v) in [
+            ("peer_min_people", self.peer_min_people),
+            ("peer_min_water_l", self.peer_min_water_l),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(FieldError::new(key, "must be 0 or more"));
+            }
+        }
+        for (key, v) in [
+            ("peer_window_days", self.peer_window_days),
             ("smoothing_days", self.smoothing_days),
             ("baseline_days", self.baseline_days),
             ("min_factors", self.min_factors),
@@ -194,6 +241,9 @@ struct FlatTrack {
     last_ts: [i64; 3],
     /// Smoothed features; NaN until the first full day.
     smooth: [f32; 4],
+    /// Electricity and water per occupant over `peer_window_days`; NaN
+    /// until the first full day.
+    peer: [f32; 2],
     valid_days: u16,
     /// CUSUM baseline (Welford) and sum.
     base_n: u16,
@@ -326,6 +376,7 @@ impl GroupRental {
                 today: DayUse::new(day),
                 last_ts: [i64::MIN; 3],
                 smooth: [f32::NAN; 4],
+                peer: [f32::NAN; 2],
                 valid_days: 0,
                 base_n: 0,
                 base_mean: 0.0,
@@ -363,6 +414,7 @@ impl GroupRental {
         self.stats.building_days += 1;
         let cfg = self.config.clone();
         let alpha = (2.0 / (f64::from(cfg.smoothing_days) + 1.0)) as f32;
+        let alpha_peer = (2.0 / (f64::from(cfg.peer_window_days) + 1.0)) as f32;
         let mut complete = 0usize;
         for &i in &members {
             let facts = register.flat_on(self.flats.key(i), bday);
@@ -380,13 +432,10 @@ impl GroupRental {
             complete += 1;
             t.valid_days = t.valid_days.saturating_add(1);
             for (s, v) in t.smooth.iter_mut().zip(x) {
-                if v.is_finite() {
-                    *s = if s.is_finite() {
-                        *s + alpha * (v - *s)
-                    } else {
-                        v
-                    };
-                }
+                ema(s, v, alpha);
+            }
+            for (s, v) in t.peer.iter_mut().zip(x) {
+                ema(s, v, alpha_peer);
             }
             // CUSUM on the day's load against the regional norms.
             let load = (f64::from(x[0]) / cfg.norm_electricity_kwh
@@ -431,10 +480,28 @@ impl GroupRental {
                 }
             }
         }
+        // The peers' way: medians of the month-long averages of the flats
+        // that have had half a window of full days.
+        let settled = |t: &FlatTrack| u32::from(t.valid_days) * 2 >= cfg.peer_window_days;
+        let mut peer_medians = [f64::NAN; 2];
+        for (f, pm) in peer_medians.iter_mut().enumerate() {
+            let xs: Vec<f64> = members
+                .iter()
+                .map(|&i| &self.flats[i])
+                .filter(|t| settled(t) && t.peer[f].is_finite())
+                .map(|t| f64::from(t.peer[f]))
+                .collect();
+            if xs.len() >= cfg.min_peers {
+                *pm = median(&xs);
+            }
+        }
         let mut out = Vec::new();
         let end = self.local.day_end(i64::from(bday));
         for (m, &i) in members.iter().enumerate() {
             let t = &self.flats[i];
+            let peer_people = (cfg.peer_min_people > 0.0 && settled(t))
+                .then(|| peer_way(&cfg, t, peer_medians))
+                .flatten();
             let mut factors: Vec<(String, f64, f64)> = Vec::new();
             for f in 0..4 {
                 let z = f64::from(z_of[m][f]);
@@ -463,16 +530,18 @@ impl GroupRental {
             }
             let score: f64 = factors.iter().map(|f| f.1.min(20.0)).sum();
             let people = factors.iter().filter(|f| counts_people(&f.0)).count();
+            if let Some(p) = peer_people {
+                factors.push(("water_people_vs_building".into(), p, f64::from(t.peer[1])));
+            }
             let people_est =
                 f64::from(t.smooth[1]) * f64::from(t.occupants) / f64::from(medians[1]);
             let crowded =
                 medians[1].is_nan() || medians[1] <= 0.0 || people_est >= cfg.min_people_estimate;
-            let suspect = crowded
-                && t.valid_days >= 3
+            let by_factors = crowded
                 && factors.len() >= cfg.min_factors as usize
                 && people >= cfg.min_people_factors as usize
-                && score >= cfg.min_score
-                && !t.business;
+                && score >= cfg.min_score;
+            let suspect = (by_factors || peer_people.is_some()) && t.valid_days >= 3 && !t.business;
             let t = &mut self.flats[i];
             t.suspect = (t.suspect << 1) | u16::from(suspect);
             let recent = (t.suspect & ((1u16 << (cfg.persistence_days + 3)) - 1)).count_ones();
@@ -579,6 +648,35 @@ impl GroupRental {
             },
         }
     }
+}
+
+/// An exponential mean's step; a NaN value leaves it, a NaN mean takes
+/// the first value.
+fn ema(s: &mut f32, v: f32, alpha: f32) {
+    if v.is_finite() {
+        *s = if s.is_finite() {
+            *s + alpha * (v - *s)
+        } else {
+            v
+        };
+    }
+}
+
+/// The peers' way (`peer_min_people`): the people the flat's month of
+/// water speaks for when it holds, else `None`.
+fn peer_way(cfg: &GroupRentalConfig, t: &FlatTrack, medians: [f64; 2]) -> Option<f64> {
+    let (e, w) = (f64::from(t.peer[0]), f64::from(t.peer[1]));
+    let (med_e, med_w) = (medians[0].max(0.1), medians[1].max(10.0));
+    if !(e.is_finite() && w.is_finite() && medians[0].is_finite() && medians[1].is_finite()) {
+        return None;
+    }
+    let people = w * f64::from(t.occupants) / med_w;
+    let (we, ee) = (w / med_w, e / med_e);
+    let holds = w >= cfg.peer_min_water_l
+        && people >= cfg.peer_min_people
+        && ((we >= cfg.peer_water_ratio && ee >= cfg.peer_electricity_ratio)
+            || we >= cfg.peer_water_alone_ratio);
+    holds.then_some(people)
 }
 
 /// Whether a factor measures people (showers, cooking, someone up at night)

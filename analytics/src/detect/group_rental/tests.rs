@@ -379,3 +379,39 @@ fn each_day_is_judged_by_the_register_of_that_day() {
         f[0].summary
     );
 }
+
+/// The peers' way alone (the factor way switched off by an unreachable
+/// score): a flat whose month of water speaks for eight people at the
+/// building's median, four times its peers per registered occupant, is
+/// alerted once half a window of days has settled; a flat of five sharing
+/// adults is not; with `peer_min_people = 0` nothing is.
+#[test]
+fn the_peers_way_alerts_on_water_for_many_people_without_norms_or_z_scores() {
+    let peers_only = GroupRentalConfig {
+        min_score: 1e9,
+        ..GroupRentalConfig::default()
+    };
+    let crowd = |u: usize, _d: i64| if u == 5 { 4.0 } else { 1.0 };
+    let f = run_with(&peers_only, 40, &register(&[]), crowd, |_, _| false);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0].entity, "s01/b01/0501");
+    let people = f[0].evidence.values["factor_water_people_vs_building"];
+    assert!((7.0..9.5).contains(&people), "{people}");
+    // Not before half a window (14 days) of full days, plus persistence.
+    let first_day = (f[0].ts.0 - DAY0) / (24 * HOUR);
+    assert!(first_day >= 14 + 6, "alerted on day {first_day}");
+
+    let sharers = |u: usize, _d: i64| if u == 5 { 2.4 } else { 1.0 };
+    let f = run_with(&peers_only, 40, &register(&[]), sharers, |_, _| false);
+    assert!(
+        f.is_empty(),
+        "five people by water are not a group rental: {f:?}"
+    );
+
+    let off = GroupRentalConfig {
+        peer_min_people: 0.0,
+        ..peers_only
+    };
+    let f = run_with(&off, 40, &register(&[]), crowd, |_, _| false);
+    assert!(f.is_empty(), "{f:?}");
+}
