@@ -29,6 +29,7 @@ use super::local_time::LocalTime;
 use super::Finding;
 use crate::register::dates::{first_day_of, month_of};
 use crate::register::{flat_key, Register};
+use crate::stats::median;
 use crate::toml_file::FieldError;
 use gridwatch_telemetry::{DeviceKind, Reading, Severity, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -297,8 +298,8 @@ impl UtilityGroupRental {
             self.stats.skipped_months += 1;
             return Vec::new();
         }
-        let med_e = median(per_person.iter().map(|x| x.1).collect()).max(0.1);
-        let med_w = median(per_person.iter().map(|x| x.2).collect()).max(10.0);
+        let med_e = median(&per_person.iter().map(|x| x.1).collect::<Vec<_>>()).max(0.1);
+        let med_w = median(&per_person.iter().map(|x| x.2).collect::<Vec<_>>()).max(10.0);
         let mut out = Vec::new();
         for &(i, e, w, occ, business) in &per_person {
             self.stats.flat_months += 1;
@@ -356,19 +357,6 @@ impl UtilityGroupRental {
         }
         self.stats.findings += out.len() as u64;
         out
-    }
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n == 0 {
-        return f64::NAN;
-    }
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
     }
 }
 

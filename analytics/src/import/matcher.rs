@@ -10,7 +10,7 @@
 //! parsed entry is kept.
 
 use super::MatchBy;
-use crate::register::{dates, FlatEntry, MeterEntry, RegisterError, RegisterFile, TagEntry};
+use crate::register::{FlatEntry, MeterEntry, RegisterError, RegisterFile, TagEntry};
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
@@ -255,12 +255,7 @@ impl Build {
     }
 
     fn check(&mut self, f: &FlatEntry) -> Result<(), String> {
-        let day = match &f.since {
-            None => None,
-            Some(d) => Some(dates::parse_date(d).ok_or_else(|| {
-                format!("flat {}: since {d:?} is not a date (YYYY-MM-DD)", f.flat)
-            })?),
-        };
+        let day = f.since_day()?;
         let half = |salt: u8| {
             let mut h = std::collections::hash_map::DefaultHasher::new();
             (salt, f.flat.as_str(), day).hash(&mut h);
@@ -268,13 +263,7 @@ impl Build {
         };
         let key = (u128::from(half(0)) << 64) | u128::from(half(1));
         if !self.seen.insert(key) {
-            return Err(format!(
-                "flat {} has two entries {}",
-                f.flat,
-                f.since
-                    .as_deref()
-                    .map_or("without a date".to_owned(), |d| format!("since {d}"))
-            ));
+            return Err(f.duplicate_error());
         }
         Ok(())
     }

@@ -93,6 +93,31 @@ pub struct FlatEntry {
 }
 
 impl FlatEntry {
+    /// The local day `since` names (`None`: in force from the beginning),
+    /// or why it is not a date. The register file and the import's streamed
+    /// check refuse the same entries with the same words.
+    pub(crate) fn since_day(&self) -> Result<Option<i32>, String> {
+        self.since
+            .as_deref()
+            .map(|d| {
+                dates::parse_date(d).ok_or_else(|| {
+                    format!("flat {}: since {d:?} is not a date (YYYY-MM-DD)", self.flat)
+                })
+            })
+            .transpose()
+    }
+
+    /// Why a second entry of this flat for the same date is refused.
+    pub(crate) fn duplicate_error(&self) -> String {
+        format!(
+            "flat {} has two entries {}",
+            self.flat,
+            self.since
+                .as_deref()
+                .map_or("without a date".to_owned(), |d| format!("since {d}"))
+        )
+    }
+
     /// An entry in force from the beginning, with nothing but the facts the
     /// detectors read.
     pub fn new(flat: &str, occupants: u8) -> Self {
@@ -188,20 +213,9 @@ impl RegisterFile {
     pub fn check(&self) -> Result<(), String> {
         let mut seen = std::collections::HashSet::new();
         for f in &self.flats {
-            let day = match &f.since {
-                None => None,
-                Some(d) => Some(dates::parse_date(d).ok_or_else(|| {
-                    format!("flat {}: since {d:?} is not a date (YYYY-MM-DD)", f.flat)
-                })?),
-            };
+            let day = f.since_day()?;
             if !seen.insert((f.flat.as_str(), day)) {
-                return Err(format!(
-                    "flat {} has two entries {}",
-                    f.flat,
-                    f.since
-                        .as_deref()
-                        .map_or("without a date".to_owned(), |d| format!("since {d}"))
-                ));
+                return Err(f.duplicate_error());
             }
         }
         Ok(())

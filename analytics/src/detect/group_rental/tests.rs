@@ -40,14 +40,14 @@ fn register(business: &[usize]) -> Register {
 
 /// `days` days of hourly readings for 10 flats of 2 registered occupants;
 /// `scale(unit, day)` multiplies a flat's use (1 = an ordinary couple), and
-/// `skip(unit, day)` drops the flat's readings that day.
+/// `absent(unit, day)` drops the flat's readings that day.
 fn run(
     days: i64,
     reg: &Register,
     scale: impl Fn(usize, i64) -> f64,
-    skip: impl Fn(usize, i64) -> bool,
+    absent: impl Fn(usize, i64) -> bool,
 ) -> Vec<Finding> {
-    run_with(&GroupRentalConfig::default(), days, reg, scale, skip)
+    run_with(&GroupRentalConfig::default(), days, reg, scale, absent)
 }
 
 fn run_with(
@@ -55,9 +55,9 @@ fn run_with(
     days: i64,
     reg: &Register,
     scale: impl Fn(usize, i64) -> f64,
-    skip: impl Fn(usize, i64) -> bool,
+    absent: impl Fn(usize, i64) -> bool,
 ) -> Vec<Finding> {
-    run_split(cfg, days, reg, |u, d| [scale(u, d); 2], skip)
+    run_split(cfg, days, reg, |u, d| [scale(u, d); 2], absent)
 }
 
 /// Like [`run_with`], with separate scales for electricity by day
@@ -67,7 +67,7 @@ fn run_split(
     days: i64,
     reg: &Register,
     scale: impl Fn(usize, i64) -> [f64; 2],
-    skip: impl Fn(usize, i64) -> bool,
+    absent: impl Fn(usize, i64) -> bool,
 ) -> Vec<Finding> {
     let mut d = GroupRental::new(cfg, LocalTime::new(480));
     let mut out = Vec::new();
@@ -75,7 +75,7 @@ fn run_split(
         for h in 0..24 {
             let ts = DAY0 + day * 24 * HOUR + h * HOUR;
             for u in 0..10 {
-                if skip(u, day) {
+                if absent(u, day) {
                     continue;
                 }
                 // Slight differences between ordinary flats, so MAD is not 0.
@@ -238,6 +238,33 @@ fn bad_config_values_are_named() {
         c.validate().unwrap_err().path.to_string(),
         "persistence_days"
     );
+    // The peers' way: a ratio of 1 would call every flat at the median out,
+    // and a negative floor is a typo.
+    for (c, key) in [
+        (
+            GroupRentalConfig {
+                peer_water_ratio: 1.0,
+                ..GroupRentalConfig::default()
+            },
+            "peer_water_ratio",
+        ),
+        (
+            GroupRentalConfig {
+                peer_min_people: -1.0,
+                ..GroupRentalConfig::default()
+            },
+            "peer_min_people",
+        ),
+        (
+            GroupRentalConfig {
+                peer_window_days: 0,
+                ..GroupRentalConfig::default()
+            },
+            "peer_window_days",
+        ),
+    ] {
+        assert_eq!(c.validate().unwrap_err().path.to_string(), key);
+    }
     assert!(GroupRentalConfig::default().validate().is_ok());
 }
 
