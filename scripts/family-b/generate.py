@@ -374,16 +374,26 @@ def main(argv):
                         sighting(out, gw, reader_seq, t0 + (d * 1440 + srng.randint(18 * 60, 22 * 60)) * MIN_MS,
                                  "lift_lobby", tag)
             cases = list(plan["cases"])
+            case_traits = {"indoor_charging": {}}
             if sessions:
                 note = f"{ch['kind']} x{ch['packs']}, seen at {ch['seen_at']}, {len(sessions)} sessions"
                 cases.append(("indoor_charging", sessions[0], note))
+                # What was planted, for the evaluation's misses by trait:
+                # the charger's type, packs at once, where its tag is read,
+                # the local hour of the first session, people registered.
+                case_traits["indoor_charging"] = {
+                    "charger": ch["kind"], "packs": str(ch["packs"]), "seen_at": ch["seen_at"],
+                    "start_hour": str((sessions[0] % 1440) // 60),
+                    "registered": str(plan["registered"])}
             if "bike_indoors" in plan:
                 cases.append(("bike_indoors", plan["bike_indoors"] * 1440, "taken up, charged elsewhere"))
             if "leak" in plan:
                 cases.append(("leak", plan["leak"][0] * 1440, f"{plan['leak'][1]:.1f} L/h"))
             for kind, minute, note in cases:
-                truth["cases"].append({"kind": kind, "entity": key,
-                                       "start_ms": t0 + minute * MIN_MS, "note": note})
+                case = {"kind": kind, "entity": key, "start_ms": t0 + minute * MIN_MS, "note": note}
+                if case_traits.get(kind):
+                    case["traits"] = case_traits[kind]
+                truth["cases"].append(case)
             traits = list(plan["traits"]) + [c[0] for c in cases]
             if traits:
                 truth["traits"][key] = traits

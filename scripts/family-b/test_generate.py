@@ -75,6 +75,20 @@ class TinyDistrict(unittest.TestCase):
         for tag in register["tags"]:
             self.assertIn(tag["flat"], flats)
 
+    def test_charging_cases_carry_what_was_planted(self):
+        # The evaluation counts misses by these traits (charger type, start
+        # hour, ...); without them every miss fell under "none".
+        truth = json.loads(self.read(self.a, "truth.json"))
+        charging = [c for c in truth["cases"] if c["kind"] == "indoor_charging"]
+        self.assertTrue(charging, "40 flats should hold at least one charging case")
+        for case in charging:
+            t = case["traits"]
+            self.assertIn(t["charger"], ("lead_acid", "lithium", "fast"))
+            self.assertIn(t["packs"], ("1", "2"))
+            self.assertIn(t["seen_at"], ("gate", "lift_lobby"))
+            self.assertIn(int(t["start_hour"]), range(24))
+            self.assertGreaterEqual(int(t["registered"]), 1)
+
     def test_case_free_plants_nothing_but_keeps_confounders(self):
         truth = json.loads(self.read(self.free, "truth.json"))
         self.assertEqual(truth["cases"], [])

@@ -63,6 +63,32 @@ pub enum Charger {
     },
 }
 
+impl Charger {
+    /// The truth file's `charger` trait: the chemistry, so that an
+    /// evaluation's misses group by charger type rather than one group per
+    /// drawn wattage.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Charger::Lithium { .. } => "lithium",
+            Charger::LeadAcid { .. } => "lead_acid",
+        }
+    }
+
+    /// The truth file's `charger_w` trait: the charger's power class as
+    /// sold (small lead-acid chargers, ordinary lithium ones, fast
+    /// chargers), from its rating alone.
+    pub fn power_class(&self) -> &'static str {
+        let (Charger::Lithium { watts } | Charger::LeadAcid { watts }) = *self;
+        if watts < 150.0 {
+            "under_150"
+        } else if watts < 300.0 {
+            "150_to_300"
+        } else {
+            "300_and_over"
+        }
+    }
+}
+
 /// A load switched on for a while, minutes since the run started.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LoadEvent {

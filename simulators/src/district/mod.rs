@@ -309,7 +309,8 @@ pub fn generate(scenario: &Scenario, seed: u64, out_dir: &Path) -> anyhow::Resul
                             end_ms: None,
                             note: format!("{charger:?}"),
                             traits: [
-                                ("charger".to_owned(), format!("{charger:?}")),
+                                ("charger".to_owned(), charger.kind_name().to_owned()),
+                                ("charger_w".to_owned(), charger.power_class().to_owned()),
                                 (
                                     "start_hour".to_owned(),
                                     ((s.start - day_start).div_euclid(60)).to_string(),

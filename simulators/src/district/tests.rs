@@ -129,6 +129,30 @@ fn every_case_names_a_registered_flat_inside_the_run() {
             "{c:?}"
         );
     }
+    // Charging cases group by charger type and power class, not one group
+    // per drawn wattage, so that misses can be counted by charger.
+    for c in truth
+        .cases
+        .iter()
+        .filter(|c| c.kind == kind::INDOOR_CHARGING)
+    {
+        let t = |k: &str| c.traits.get(k).map(String::as_str);
+        assert!(
+            matches!(t("charger"), Some("lithium" | "lead_acid")),
+            "{c:?}"
+        );
+        assert!(
+            matches!(
+                t("charger_w"),
+                Some("under_150" | "150_to_300" | "300_and_over")
+            ),
+            "{c:?}"
+        );
+        assert!(
+            t("start_hour").is_some_and(|h| h.parse::<u8>().is_ok()),
+            "{c:?}"
+        );
+    }
     // Group rentals are registered for 1–3 people.
     for c in truth.cases.iter().filter(|c| c.kind == kind::GROUP_RENTAL) {
         let f = register.flats.iter().find(|f| f.flat == c.entity).unwrap();
