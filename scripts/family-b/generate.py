@@ -389,6 +389,11 @@ def main(argv):
                 cases.append(("bike_indoors", plan["bike_indoors"] * 1440, "taken up, charged elsewhere"))
             if "leak" in plan:
                 cases.append(("leak", plan["leak"][0] * 1440, f"{plan['leak'][1]:.1f} L/h"))
+                # Whole litres per hour, as family A writes it: recall by leak size.
+                case_traits["leak"] = {"leak_l_per_h": str(math.floor(plan["leak"][1]))}
+            if "group_rental" in plan["traits"] or any(c[0] == "group_rental" for c in cases):
+                case_traits["group_rental"] = {"living": str(plan["living"]),
+                                               "registered": str(plan["registered"])}
             for kind, minute, note in cases:
                 case = {"kind": kind, "entity": key, "start_ms": t0 + minute * MIN_MS, "note": note}
                 if case_traits.get(kind):

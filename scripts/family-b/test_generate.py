@@ -89,6 +89,20 @@ class TinyDistrict(unittest.TestCase):
             self.assertIn(int(t["start_hour"]), range(24))
             self.assertGreaterEqual(int(t["registered"]), 1)
 
+    def test_leaks_and_group_rentals_carry_their_size(self):
+        truth = json.loads(self.read(self.a, "truth.json"))
+        kinds = {c["kind"] for c in truth["cases"]}
+        self.assertTrue({"leak", "group_rental"} <= kinds, kinds)
+        for case in truth["cases"]:
+            if case["kind"] == "leak":
+                # The note rounds to 0.1 L/h; the trait is the whole litres.
+                lph = float(case["note"].split()[0])
+                self.assertIn(int(case["traits"]["leak_l_per_h"]),
+                              (int((lph - 0.05) // 1), int(lph // 1)))
+            if case["kind"] == "group_rental":
+                self.assertGreater(int(case["traits"]["living"]),
+                                   int(case["traits"]["registered"]))
+
     def test_case_free_plants_nothing_but_keeps_confounders(self):
         truth = json.loads(self.read(self.free, "truth.json"))
         self.assertEqual(truth["cases"], [])
