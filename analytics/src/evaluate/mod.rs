@@ -205,6 +205,16 @@ pub struct RuleScore {
     /// cannot see (charger type, start hour, household size, …).
     #[serde(default)]
     pub misses_by_trait: BTreeMap<String, u32>,
+    /// Every scored case by its own traits, as `misses_by_trait` counts the
+    /// missed ones: with both, recall per trait (leaks of 2 L/h and more,
+    /// lead-acid chargers, …) instead of a bare count of misses.
+    #[serde(default)]
+    pub cases_by_trait: BTreeMap<String, u32>,
+    /// Missed cases of a flat rule by the traits of their flat (what else
+    /// ran there: air-conditioning, a register-only meter, …), as false
+    /// positives are counted.
+    #[serde(default)]
+    pub misses_by_flat_trait: BTreeMap<String, u32>,
 }
 
 /// The whole evaluation.
@@ -238,6 +248,8 @@ struct Counts {
     ttd_h: Vec<f64>,
     fp_by_trait: BTreeMap<String, u32>,
     misses_by_trait: BTreeMap<String, u32>,
+    cases_by_trait: BTreeMap<String, u32>,
+    misses_by_flat_trait: BTreeMap<String, u32>,
 }
 
 /// The nearest-rank quantile `q` of `xs` (sorted here), `None` when empty.
@@ -281,6 +293,8 @@ fn score(truth: &GroundTruth, rule: &str, kind: &str, unit: &str, c: Counts) -> 
         max_ttd_h: c.ttd_h.iter().copied().reduce(f64::max),
         false_positives_by_trait: c.fp_by_trait,
         misses_by_trait: c.misses_by_trait,
+        cases_by_trait: c.cases_by_trait,
+        misses_by_flat_trait: c.misses_by_flat_trait,
     }
 }
 
@@ -348,6 +362,7 @@ fn score_episodes(
         match f {
             Some(f) => {
                 n.cases += 1;
+                count_case_traits(c, &mut n.cases_by_trait);
                 n.detected += 1;
                 n.ttd_h.push((f - c.start_ms) as f64 / 3_600_000.0);
             }
@@ -356,6 +371,7 @@ fn score_episodes(
             }
             None => {
                 n.cases += 1;
+                count_case_traits(c, &mut n.cases_by_trait);
                 count_case_traits(c, &mut n.misses_by_trait);
             }
         }
@@ -417,8 +433,10 @@ pub fn evaluate(truth: &GroundTruth, alerts: &[Alert]) -> Evaluation {
             }
             n.detected = n.tp;
             for (entity, c) in &cases {
+                count_case_traits(c, &mut n.cases_by_trait);
                 if !found.contains(entity) {
                     count_case_traits(c, &mut n.misses_by_trait);
+                    count_traits(truth, entity, &mut n.misses_by_flat_trait);
                 }
             }
             score(truth, rule, &k, unit::FLAT, n)

@@ -15,6 +15,18 @@ pub fn hours(h: Option<f64>) -> String {
     h.map_or("—".to_owned(), |h| format!("{h:.2}"))
 }
 
+/// `trait missed of cases`, for misses beside every case's traits.
+pub(crate) fn of_cases(misses: &BTreeMap<String, u32>, cases: &BTreeMap<String, u32>) -> String {
+    misses
+        .iter()
+        .map(|(t, n)| match cases.get(t) {
+            Some(all) => format!("{t} {n} of {all}"),
+            None => format!("{t} {n}"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn traits(by: &BTreeMap<String, u32>) -> String {
     by.iter()
         .map(|(t, n)| format!("{t} {n}"))
@@ -73,7 +85,14 @@ impl Evaluation {
                 out += &format!(
                     "{prefix}misses of {} by case trait: {}\n",
                     r.rule,
-                    traits(&r.misses_by_trait)
+                    of_cases(&r.misses_by_trait, &r.cases_by_trait)
+                );
+            }
+            if !r.misses_by_flat_trait.is_empty() {
+                out += &format!(
+                    "{prefix}misses of {} by flat trait: {}\n",
+                    r.rule,
+                    traits(&r.misses_by_flat_trait)
                 );
             }
             if r.below_sweep > 0 {

@@ -79,6 +79,12 @@ pub struct RuleSummary {
     pub max_ttd_h: Option<f64>,
     /// Misses by case trait, summed over seeds.
     pub misses_by_trait: BTreeMap<String, u32>,
+    /// Every case by case trait, summed over seeds (recall per trait).
+    #[serde(default)]
+    pub cases_by_trait: BTreeMap<String, u32>,
+    /// Misses of a flat rule by the traits of their flat, summed over seeds.
+    #[serde(default)]
+    pub misses_by_flat_trait: BTreeMap<String, u32>,
     /// False positives by flat trait, summed over seeds.
     pub false_positives_by_trait: BTreeMap<String, u32>,
 }
@@ -138,9 +144,13 @@ pub fn summarize(evals: &[Evaluation]) -> Result<Summary, String> {
             let (recall, recall_undefined, recall_per_seed) = defined(|s| s.recall);
             let (fa, _, fa_per_seed) = defined(|s| s.false_alerts_per_100_flats_month);
             let mut misses_by_trait = BTreeMap::new();
+            let mut cases_by_trait = BTreeMap::new();
+            let mut misses_by_flat_trait = BTreeMap::new();
             let mut false_positives_by_trait = BTreeMap::new();
             for s in &scores {
                 add(&mut misses_by_trait, &s.misses_by_trait);
+                add(&mut cases_by_trait, &s.cases_by_trait);
+                add(&mut misses_by_flat_trait, &s.misses_by_flat_trait);
                 add(&mut false_positives_by_trait, &s.false_positives_by_trait);
             }
             RuleSummary {
@@ -163,6 +173,8 @@ pub fn summarize(evals: &[Evaluation]) -> Result<Summary, String> {
                 p90_ttd_h: Spread::of(scores.iter().filter_map(|s| s.p90_ttd_h)),
                 max_ttd_h: scores.iter().filter_map(|s| s.max_ttd_h).reduce(f64::max),
                 misses_by_trait,
+                cases_by_trait,
+                misses_by_flat_trait,
                 false_positives_by_trait,
             }
         })
@@ -228,7 +240,14 @@ impl Summary {
                 lines += &format!(
                     "- misses of `{}` by case trait: {}\n",
                     r.rule,
-                    list(&r.misses_by_trait)
+                    super::report::of_cases(&r.misses_by_trait, &r.cases_by_trait)
+                );
+            }
+            if !r.misses_by_flat_trait.is_empty() {
+                lines += &format!(
+                    "- misses of `{}` by flat trait: {}\n",
+                    r.rule,
+                    list(&r.misses_by_flat_trait)
                 );
             }
             if !r.false_positives_by_trait.is_empty() {
@@ -284,6 +303,29 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("seed 3"), "{md}");
+    }
+
+    /// Misses and cases by trait add up over seeds, and the Markdown gives
+    /// recall per trait as misses of cases.
+    #[test]
+    fn misses_by_trait_add_up_with_their_cases() {
+        let with = |seed, missed: u32, all: u32| {
+            let mut e = eval(seed, 1.0, None);
+            e.rules[0].misses_by_trait = BTreeMap::from([("size=big".to_owned(), missed)]);
+            e.rules[0].cases_by_trait = BTreeMap::from([("size=big".to_owned(), all)]);
+            e.rules[0].misses_by_flat_trait = BTreeMap::from([("heating_ac".to_owned(), missed)]);
+            e
+        };
+        let s = summarize(&[with(1, 1, 4), with(2, 2, 3)]).unwrap();
+        let md = s.markdown();
+        assert!(
+            md.contains("- misses of `group_rental` by case trait: size=big 3 of 7"),
+            "{md}"
+        );
+        assert!(
+            md.contains("- misses of `group_rental` by flat trait: heating_ac 3"),
+            "{md}"
+        );
     }
 
     /// A seed where the rule raised nothing has no precision: it must not

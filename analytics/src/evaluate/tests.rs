@@ -290,6 +290,10 @@ fn misses_by_case_trait_and_time_to_detect_quantiles() {
     cases.push(with("m3", &[]));
     let truth = GroundTruth {
         cases,
+        traits: BTreeMap::from([
+            ("m1".to_owned(), vec!["heating_ac".to_owned()]),
+            ("f0".to_owned(), vec!["heating_ac".to_owned()]),
+        ]),
         ..GroundTruth::default()
     };
     let alerts: Vec<Alert> = (0..10)
@@ -310,12 +314,25 @@ fn misses_by_case_trait_and_time_to_detect_quantiles() {
             ("none".to_owned(), 1),
         ])
     );
+    // Every case by trait beside the misses: recall per trait.
+    assert_eq!(s.cases_by_trait["charger=lithium"], 10);
+    assert_eq!(s.cases_by_trait["charger=lead_acid"], 2);
+    assert_eq!(s.cases_by_trait["none"], 1);
+    assert!(!s.misses_by_trait.contains_key("charger=lithium"));
+    // Misses by what else ran in the flat: only the missed flats count.
+    assert_eq!(
+        s.misses_by_flat_trait,
+        BTreeMap::from([("heating_ac".to_owned(), 1), ("none".to_owned(), 2)])
+    );
     assert_eq!(s.median_ttd_h, Some(5.5));
     assert_eq!(s.p90_ttd_h, Some(9.0));
     assert_eq!(s.max_ttd_h, Some(10.0));
     assert!(e
         .table()
-        .contains("misses of indoor_charging_signature by case trait: charger=lead_acid 2"));
+        .contains("misses of indoor_charging_signature by case trait: charger=lead_acid 2 of 2, none 1 of 1, start_hour=19 1 of 1"));
+    assert!(e
+        .table()
+        .contains("misses of indoor_charging_signature by flat trait: heating_ac 1, none 2"));
 }
 
 /// A gap that ends before the next 10-minute sweep cannot be seen by a
