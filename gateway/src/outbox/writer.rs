@@ -14,6 +14,8 @@ use super::{Entry, Outbox, OutboxError, OutboxStats, ReadCursor};
 use crate::outbox::queue::PollsInFlight;
 use crate::outbox::Record;
 use gridwatch_telemetry::Clock;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -121,8 +123,8 @@ impl OutboxHandle {
 
 /// Appends records from `records` until every sender is gone: each batch
 /// taken from the queue is written at once and made readable (uplinks are
-/// woken then), and the group commit syncs every `fsync_interval`; commits
-/// once more at the end. While writes fail (a full disk) the batch is held
+/// woken then), and the group commit syncs every `fsync_interval`, while
+/// batches go on being written; commits once more at the end. While writes fail (a full disk) the batch is held
 /// in memory and retried at every tick. `on_stats` hears the outbox's
 /// counters after every batch and commit (the daemon feeds the gateway's
 /// status with them). `polls` is the pollers' count of polls in flight
@@ -141,6 +143,10 @@ pub async fn run(
     let mut episode = Episode::default();
     let mut batch = Vec::with_capacity(BATCH);
     let mut bytes = Vec::new();
+    // The group commit in progress: its fsync runs on a blocking thread
+    // while this task goes on writing batches, so a slow fsync (an SD
+    // card, a busy disk) never holds back delivery.
+    let mut commit: Option<Committing> = None;
     loop {
         tokio::select! {
             n = records.recv_many(&mut batch, BATCH) => {
@@ -170,9 +176,13 @@ pub async fn run(
                 handle.readable.send_replace(readable);
                 on_stats(&stats);
             }
-            _ = tick.tick(), if dirty || episode.failing => {
+            _ = tick.tick(), if commit.is_none() && (dirty || episode.failing) => {
                 dirty = false;
-                let r = handle.commit().await;
+                let h = handle.clone();
+                commit = Some(Box::pin(async move { h.commit().await }));
+            }
+            r = async { commit.as_mut().expect("guarded by is_some").await }, if commit.is_some() => {
+                commit = None;
                 let stats = handle.stats();
                 if episode.failing {
                     episode.after(&r, &stats);
@@ -183,11 +193,17 @@ pub async fn run(
             }
         }
     }
+    if let Some(c) = commit {
+        let _ = c.await;
+    }
     if let Err(e) = handle.commit().await {
         error!("the outbox could not sync its last records to disk: {e}");
     }
     on_stats(&handle.stats());
 }
+
+/// A group commit under way ([`OutboxHandle::commit`]).
+type Committing = Pin<Box<dyn Future<Output = Result<(), OutboxError>> + Send>>;
 
 /// Adds to `batch` the records that arrive within [`GATHER`] (or until it
 /// holds [`BATCH`]), stopping early once no poll is in flight and the
