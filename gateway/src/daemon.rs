@@ -201,12 +201,19 @@ pub async fn run_with(
         let mut links = TcpLinks::default();
         // Modbus TCP pollers with one interval start on one shared beat.
         // Settling after beats blocks the runtime's thread for a
-        // millisecond: only when no serial line needs it meanwhile.
+        // millisecond: only when no serial line needs it meanwhile, and
+        // only on a one-thread runtime (the daemon's own, `run`). On a
+        // multi-thread runtime shared with others (`gridwatch-sim
+        // district-live` runs a gateway per building on one) it would
+        // take a worker thread from them.
         let all_tcp = config
             .devices
             .iter()
             .all(|d| matches!(d.transport, Transport::ModbusTcp { .. }));
-        let mut metronomes = Metronomes::new(shutdown.clone()).with_settle(all_tcp);
+        let own_thread = tokio::runtime::Handle::current().runtime_flavor()
+            == tokio::runtime::RuntimeFlavor::CurrentThread;
+        let mut metronomes =
+            Metronomes::new(shutdown.clone()).with_settle(all_tcp && own_thread);
         for device in &config.devices {
             let first_seq = outbox
                 .lock()

@@ -24,9 +24,10 @@
 //! returns them all. It settles only after a beat whose polls all ended
 //! within [`SETTLE_WHEN_DONE_WITHIN`] (slow devices would not be gathered,
 //! so there is nothing to gain), and the daemon turns it on only when every
-//! device is on Modbus TCP: the thread is blocked for that time, which a
-//! serial line's silences could not bear. It adds at most [`SETTLE`] to
-//! the delivery delay.
+//! device is on Modbus TCP and the runtime is its own one-thread runtime:
+//! the thread is blocked for that time, which a serial line's silences
+//! could not bear, nor other programs' tasks on a shared runtime. It adds
+//! at most [`SETTLE`] to the delivery delay.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
