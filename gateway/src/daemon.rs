@@ -185,6 +185,7 @@ pub async fn run_with(
             writer::run(
                 outbox.clone(),
                 records,
+                sender.polls_in_flight(),
                 config.outbox.fsync_interval(),
                 clock.clone(),
                 {
@@ -199,7 +200,20 @@ pub async fn run_with(
         // Devices at one host:port share one connection.
         let mut links = TcpLinks::default();
         // Modbus TCP pollers with one interval start on one shared beat.
-        let mut metronomes = Metronomes::new(shutdown.clone());
+        // Settling after beats blocks the runtime's thread for a
+        // millisecond: only when no serial line needs it meanwhile, and
+        // only on a one-thread runtime (the daemon's own, `run`). On a
+        // multi-thread runtime shared with others (`gridwatch-sim
+        // district-live` runs a gateway per building on one) it would
+        // take a worker thread from them.
+        let all_tcp = config
+            .devices
+            .iter()
+            .all(|d| matches!(d.transport, Transport::ModbusTcp { .. }));
+        let own_thread = tokio::runtime::Handle::current().runtime_flavor()
+            == tokio::runtime::RuntimeFlavor::CurrentThread;
+        let mut metronomes =
+            Metronomes::new(shutdown.clone()).with_settle(all_tcp && own_thread);
         for device in &config.devices {
             let first_seq = outbox
                 .lock()
@@ -552,7 +566,7 @@ struct PollerStart {
     shutdown: CancellationToken,
     span: tracing::Span,
     /// Beats of the shared metronome for the poll interval, if it uses one.
-    beats: Option<tokio::sync::watch::Receiver<u64>>,
+    beats: Option<crate::devices::metronome::Beats>,
 }
 
 impl PollerStart {

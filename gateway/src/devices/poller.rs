@@ -13,6 +13,7 @@
 //! shutdown signal does.
 
 use super::availability::{Availability, State};
+use super::metronome::Beats;
 use super::report::{ExceptionFilter, ReportPolicy};
 use super::{Device, DeviceStamp, PollOutcome};
 use crate::net::{words, Backoff};
@@ -21,7 +22,6 @@ use crate::status::Health;
 use gridwatch_telemetry::{Clock, EventKind, Timestamp};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
@@ -51,7 +51,7 @@ pub struct Poller<D: Device> {
     /// The longest `values` JSON so far: the next buffer is made that big.
     values_json_len: usize,
     /// Beats of a shared [`super::metronome`], instead of a timer of its own.
-    beats: Option<watch::Receiver<u64>>,
+    beats: Option<Beats>,
 }
 
 impl<D: Device> Poller<D> {
@@ -89,7 +89,7 @@ impl<D: Device> Poller<D> {
     /// Starts polls on the beats of a shared metronome
     /// ([`super::metronome::Metronomes::beats`] for the poll interval)
     /// instead of a timer of its own: same grid, fewer wake-ups.
-    pub fn with_beats(mut self, beats: Option<watch::Receiver<u64>>) -> Self {
+    pub fn with_beats(mut self, beats: Option<Beats>) -> Self {
         self.beats = beats;
         self
     }
@@ -110,7 +110,7 @@ impl<D: Device> Poller<D> {
                         // Beats missed during a slow poll count as one, which
                         // starts the next poll at once; then the grid again,
                         // as the interval's `MissedTickBehavior::Skip` does.
-                        if beats.changed().await.is_err() {
+                        if !beats.next().await {
                             // The metronome stopped: the gateway is stopping.
                             std::future::pending::<()>().await;
                         }
@@ -123,6 +123,7 @@ impl<D: Device> Poller<D> {
                 _ = shutdown.cancelled() => break,
             }
             let started = tokio::time::Instant::now();
+            self.sender.poll_started();
             let outcome = tokio::select! {
                 outcome = self.device.poll() => outcome,
                 _ = shutdown.cancelled() => break,
@@ -164,6 +165,10 @@ impl<D: Device> Poller<D> {
                     self.answered(now, measurements, &errors, &shutdown).await
                 }
             };
+            self.sender.poll_finished();
+            if let (None, Some(beats)) = (retry_in, &self.beats) {
+                beats.polled();
+            }
             if !delivered {
                 break;
             }

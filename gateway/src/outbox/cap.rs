@@ -29,6 +29,11 @@ impl Outbox {
                 }
                 continue;
             }
+            // Best effort: over the cap the oldest goes even if the mark
+            // cannot be saved (a failing disk); its seqs may then be
+            // announced as a gap after a crash, within what was dropped.
+            let end = self.segments.front().map_or(0, |s| s.next_id);
+            let _ = self.mark_covers(end);
             let Some(seg) = self.segments.pop_front() else {
                 break;
             };

@@ -167,6 +167,12 @@ pub struct Outbox {
     active: File,
     /// Ids below this are synced.
     durable: u64,
+    /// The commit mark as last saved: records from here on are read for
+    /// their seqs on open, so no segment past it may be deleted before a
+    /// newer mark is saved ([`Self::save_mark`]).
+    marked: u64,
+    /// Commits since the mark was last saved ([`commit::MARK_EVERY`]).
+    unmarked_commits: u32,
     cursors: BTreeMap<String, u64>,
     saved_cursors: BTreeMap<String, u64>,
     seqs: seqs::SeqBook,
@@ -207,6 +213,8 @@ impl Outbox {
             segments,
             active,
             durable,
+            marked: 0,
+            unmarked_commits: 0,
             saved_cursors: BTreeMap::new(),
             cursors,
             seqs,
@@ -469,10 +477,16 @@ impl Outbox {
             .unwrap_or_else(|| self.written_end())
     }
 
-    /// Deletes closed segments every uplink is past.
+    /// Deletes closed segments every uplink is past (saving the commit mark
+    /// first where it is behind them).
     fn free_acknowledged(&mut self) {
         let done = self.min_cursor();
         while self.segments.len() > 1 && self.segments.front().is_some_and(|s| s.next_id <= done) {
+            let end = self.segments.front().map_or(0, |s| s.next_id);
+            if !self.mark_covers(end) {
+                // Kept until a mark past it is saved (the next commit).
+                break;
+            }
             if let Some(seg) = self.segments.pop_front() {
                 if let Err(e) = fs::remove_file(&seg.path) {
                     warn!(

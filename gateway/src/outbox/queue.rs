@@ -11,6 +11,8 @@
 
 use gridwatch_telemetry::codec::{self, CodecError};
 use gridwatch_telemetry::{DeviceId, Event, Reading};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
 use tokio_util::sync::CancellationToken;
@@ -198,6 +200,21 @@ impl<'a> StoredRecord<'a> {
 pub struct RecordSender {
     tx: mpsc::Sender<Record>,
     waiting_logged: bool,
+    polls: PollsInFlight,
+}
+
+/// How many polls have started and not yet queued all their records,
+/// counted by the pollers that share one queue. The outbox writer stops
+/// gathering a batch as soon as none is left ([`super::writer::GATHER`]):
+/// then nothing more is coming soon, and waiting longer only delays.
+#[derive(Debug, Clone, Default)]
+pub struct PollsInFlight(Arc<AtomicUsize>);
+
+impl PollsInFlight {
+    /// Whether no poll is between its start and its last record queued.
+    pub fn none(&self) -> bool {
+        self.0.load(Ordering::Relaxed) == 0
+    }
 }
 
 /// The queue from pollers to an uplink.
@@ -207,12 +224,33 @@ pub fn queue() -> (RecordSender, mpsc::Receiver<Record>) {
         RecordSender {
             tx,
             waiting_logged: false,
+            polls: PollsInFlight::default(),
         },
         rx,
     )
 }
 
 impl RecordSender {
+    /// The count of polls in flight of every sender cloned from this one.
+    pub fn polls_in_flight(&self) -> PollsInFlight {
+        self.polls.clone()
+    }
+
+    /// A poll starts: its records are on their way.
+    pub fn poll_started(&self) {
+        self.polls.0.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A poll that [`Self::poll_started`] has queued all its records (or
+    /// has none).
+    pub fn poll_finished(&self) {
+        // Never below zero, whatever a caller does.
+        let _ = self
+            .polls
+            .0
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+    }
+
     /// Queues `record`, waiting for room if needed. Returns false if the
     /// outbox writer is gone or `shutdown` fired while waiting (the record is lost
     /// then, as the gateway is stopping).
@@ -236,5 +274,27 @@ impl RecordSender {
             sent = self.tx.send(record) => sent.is_ok(),
             _ = shutdown.cancelled() => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn polls_in_flight_are_counted_across_senders_and_never_below_zero() {
+        let (a, _rx) = queue();
+        let b = a.clone();
+        let polls = a.polls_in_flight();
+        assert!(polls.none());
+        a.poll_started();
+        b.poll_started();
+        a.poll_finished();
+        assert!(!polls.none(), "b's poll is still in flight");
+        b.poll_finished();
+        assert!(polls.none());
+        b.poll_finished();
+        a.poll_started();
+        assert!(!polls.none(), "an extra finish did not go below zero");
     }
 }

@@ -139,6 +139,7 @@ impl Outbox {
         };
 
         let mut outbox = Self::assemble(options, segments, active, cursors, seqs);
+        outbox.marked = committed.unwrap_or(0);
         outbox.free_acknowledged();
         outbox.refresh_stats();
         Ok((outbox, recovery))

@@ -85,8 +85,12 @@ impl SeqBook {
     /// to its restart point and returns the ranges skipped by it.
     pub fn recover(&mut self, found: &BTreeMap<String, u64>) -> Vec<SeqGap> {
         for (device, &next) in found {
-            let u = self.used.entry(device.clone()).or_insert(next);
-            *u = (*u).max(next);
+            let u = self.used.entry(device.clone()).or_insert(0);
+            if next > *u {
+                // Records past the commit mark: saved with the next mark.
+                *u = next;
+                self.dirty = true;
+            }
         }
         let mut gaps = Vec::new();
         for (device, &used) in &self.used {

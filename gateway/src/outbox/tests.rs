@@ -327,6 +327,61 @@ fn records_written_after_the_last_commit_are_kept_and_their_seqs_never_reused() 
 }
 
 #[test]
+fn a_delivered_segment_goes_only_after_a_mark_past_it_so_its_seqs_are_never_announced() {
+    use gridwatch_telemetry::{DeviceKind, Reading, Timestamp};
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = options(dir.path());
+    // A few segments, so fewer rolls (each a commit) than MARK_EVERY.
+    opts.segment_bytes = 16 << 10;
+    let write = |o: &mut Outbox, device: &str, seqs: std::ops::Range<u64>| {
+        for seq in seqs {
+            let r = Reading::new(
+                Timestamp(1_000),
+                "gw",
+                device,
+                DeviceKind::ElectricityMeter,
+                seq,
+            );
+            let bytes = Record::Reading(r).to_payload().unwrap();
+            o.append(&bytes, Some((device, seq)), 1_000).unwrap();
+            o.flush().unwrap();
+        }
+    };
+    {
+        let (mut o, _) = Outbox::open(opts.clone(), &["mqtt"]).unwrap();
+        // pile-1's records fill the first segments, then only pile-2 writes.
+        write(&mut o, "pile-1", 0..100);
+        write(&mut o, "pile-2", 0..100);
+        // Fewer commits than MARK_EVERY: no mark is due by count.
+        o.commit().unwrap();
+        assert_eq!(
+            state::load(&dir.path().join(state::COMMITTED))
+                .unwrap()
+                .len(),
+            0
+        );
+        o.acknowledge("mqtt", 200);
+        o.commit().unwrap();
+        assert!(
+            !segment_files(dir.path())
+                .iter()
+                .any(|p| p.ends_with("00000000000000000000.seg")),
+            "delivered segments are freed"
+        );
+        // Killed: no close.
+    }
+    let (o, rec) = Outbox::open(opts, &["mqtt"]).unwrap();
+    for device in ["pile-1", "pile-2"] {
+        let gap = rec.seq_gaps.iter().find(|g| g.device == device).unwrap();
+        assert_eq!(
+            gap.from, 100,
+            "{device}: no seq it used is announced as unused"
+        );
+        assert!(o.next_seq(device).unwrap() > 100);
+    }
+}
+
+#[test]
 fn a_full_disk_frees_delivered_segments_holds_records_and_recovers() {
     let dir = tempfile::tempdir().unwrap();
     let (mut o, _) = Outbox::open(options(dir.path()), &["mqtt"]).unwrap();

@@ -11,8 +11,11 @@
 //! each episode is logged when it starts and ends; polling goes on.
 
 use super::{Entry, Outbox, OutboxError, OutboxStats, ReadCursor};
+use crate::outbox::queue::PollsInFlight;
 use crate::outbox::Record;
 use gridwatch_telemetry::Clock;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -24,10 +27,11 @@ const BATCH: usize = 256;
 /// join it. Pollers due at the same moment answer within a millisecond or
 /// two of each other; gathered, their readings take one write to the
 /// segment, and the uplink sends them in one burst (one write to the
-/// broker's socket, one read of its PUBACKs) instead of one each. It adds
-/// at most this much to the delivery delay, and a kill -9 loses at most
-/// what arrived in it (the queue's records are lost with the process
-/// anyway).
+/// broker's socket, one read of its PUBACKs) instead of one each. The wait
+/// ends early once no poll is in flight ([`super::queue::PollsInFlight`]):
+/// the round is complete. It adds at most this much to the delivery delay,
+/// and a kill -9 loses at most what arrived in it (the queue's records are
+/// lost with the process anyway).
 pub const GATHER: Duration = Duration::from_millis(2);
 
 /// The outbox shared by its writer and the uplinks.
@@ -119,14 +123,16 @@ impl OutboxHandle {
 
 /// Appends records from `records` until every sender is gone: each batch
 /// taken from the queue is written at once and made readable (uplinks are
-/// woken then), and the group commit syncs every `fsync_interval`; commits
-/// once more at the end. While writes fail (a full disk) the batch is held
+/// woken then), and the group commit syncs every `fsync_interval`, while
+/// batches go on being written; commits once more at the end. While writes fail (a full disk) the batch is held
 /// in memory and retried at every tick. `on_stats` hears the outbox's
 /// counters after every batch and commit (the daemon feeds the gateway's
-/// status with them).
+/// status with them). `polls` is the pollers' count of polls in flight
+/// ([`super::queue::RecordSender::polls_in_flight`]).
 pub async fn run(
     handle: Arc<OutboxHandle>,
     mut records: mpsc::Receiver<Record>,
+    polls: PollsInFlight,
     fsync_interval: Duration,
     clock: Arc<dyn Clock>,
     on_stats: impl Fn(&OutboxStats) + Send,
@@ -137,13 +143,17 @@ pub async fn run(
     let mut episode = Episode::default();
     let mut batch = Vec::with_capacity(BATCH);
     let mut bytes = Vec::new();
+    // The group commit in progress: its fsync runs on a blocking thread
+    // while this task goes on writing batches, so a slow fsync (an SD
+    // card, a busy disk) never holds back delivery.
+    let mut commit: Option<Committing> = None;
     loop {
         tokio::select! {
             n = records.recv_many(&mut batch, BATCH) => {
                 if n == 0 {
                     break;
                 }
-                gather(&mut records, &mut batch).await;
+                gather(&mut records, &mut batch, &polls).await;
                 let now = clock.now().millis();
                 let (stats, readable) = {
                     let mut o = handle.lock();
@@ -166,9 +176,13 @@ pub async fn run(
                 handle.readable.send_replace(readable);
                 on_stats(&stats);
             }
-            _ = tick.tick(), if dirty || episode.failing => {
+            _ = tick.tick(), if commit.is_none() && (dirty || episode.failing) => {
                 dirty = false;
-                let r = handle.commit().await;
+                let h = handle.clone();
+                commit = Some(Box::pin(async move { h.commit().await }));
+            }
+            r = async { commit.as_mut().expect("guarded by is_some").await }, if commit.is_some() => {
+                commit = None;
                 let stats = handle.stats();
                 if episode.failing {
                     episode.after(&r, &stats);
@@ -179,19 +193,40 @@ pub async fn run(
             }
         }
     }
+    if let Some(c) = commit {
+        let _ = c.await;
+    }
     if let Err(e) = handle.commit().await {
         error!("the outbox could not sync its last records to disk: {e}");
     }
     on_stats(&handle.stats());
 }
 
+/// A group commit under way ([`OutboxHandle::commit`]).
+type Committing = Pin<Box<dyn Future<Output = Result<(), OutboxError>> + Send>>;
+
 /// Adds to `batch` the records that arrive within [`GATHER`] (or until it
-/// holds [`BATCH`]). A closed queue ends it early; the caller's next
-/// receive sees that.
-async fn gather(records: &mut mpsc::Receiver<Record>, batch: &mut Vec<Record>) {
+/// holds [`BATCH`]), stopping early once no poll is in flight and the
+/// queue is empty. A closed queue ends it early; the caller's next receive
+/// sees that.
+async fn gather(
+    records: &mut mpsc::Receiver<Record>,
+    batch: &mut Vec<Record>,
+    polls: &PollsInFlight,
+) {
     let until = tokio::time::Instant::now() + GATHER;
     while batch.len() < BATCH {
         let room = BATCH - batch.len();
+        if polls.none() {
+            // What the finished polls queued is all there is for now.
+            while batch.len() < BATCH {
+                match records.try_recv() {
+                    Ok(record) => batch.push(record),
+                    Err(_) => break,
+                }
+            }
+            break;
+        }
         match tokio::time::timeout_at(until, records.recv_many(batch, room)).await {
             Ok(0) | Err(_) => break,
             Ok(_) => {}

@@ -26,7 +26,11 @@ impl Network {
             max_incoming_size,
             max_outgoing_size,
         };
-        let framed = Framed::new(socket, codec);
+        let mut framed = Framed::new(socket, codec);
+        // Gridwatch: a burst of requests (the event loop writes every one
+        // already queued, see eventloop.rs) goes out in one write up to
+        // 64 KiB, not one per 8 KiB (tokio-util's default boundary).
+        framed.set_backpressure_boundary(64 * 1024);
 
         Network {
             framed,
