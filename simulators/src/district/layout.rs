@@ -2,6 +2,7 @@
 //! flat and what is planted there (group rentals, businesses, indoor
 //! charging, leaks), and the register file the housing office would hold.
 
+use super::scenario::MAX_LEAK_LPH;
 use super::*;
 
 /// Id of the `n`th site (from 1), as its gateways report it.
@@ -117,10 +118,15 @@ pub(super) fn layout(s: &Scenario, seed: u64) -> Vec<Flat> {
                         (a, a + rng.int(4, 10) as u32)
                     });
                     let leak = (s.days > 12 && rng.chance(s.leak_rate)).then(|| {
-                        (
-                            rng.int(0, i64::from(s.days) - 10) as u32,
-                            rng.range(3.0, 25.0),
-                        )
+                        let day = rng.int(0, i64::from(s.days) - 10) as u32;
+                        // One draw either way, so the rest of the district
+                        // does not move with the choice.
+                        let lph = if s.leak_log_uniform {
+                            rng.range(s.leak_min_lph.ln(), MAX_LEAK_LPH.ln()).exp()
+                        } else {
+                            rng.range(s.leak_min_lph, MAX_LEAK_LPH)
+                        };
+                        (day, lph)
                     });
                     let profile = Profile {
                         registered,

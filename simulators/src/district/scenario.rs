@@ -3,6 +3,9 @@
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
+/// Largest leak planted, L/h: a running cistern.
+pub const MAX_LEAK_LPH: f64 = 25.0;
+
 /// Everything that shapes a synthetic district. Every field has a default;
 /// `config/scenarios/default.toml` documents them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -66,6 +69,14 @@ pub struct Scenario {
     pub vacation_rate: f64,
     /// Share of flats that develop a continuous water leak.
     pub leak_rate: f64,
+    /// Smallest leak planted, L/h (the largest is 25). The first model
+    /// planted 3–25 L/h; a district that tests a leak rule must also plant
+    /// leaks below what it can see, which count as misses.
+    pub leak_min_lph: f64,
+    /// Draw leak sizes evenly on a log scale (as many of 0.5–1 L/h as of
+    /// 10–20 L/h, like a dripping tap against a running cistern) instead of
+    /// evenly in litres.
+    pub leak_log_uniform: bool,
     /// Chance per meter and day of a gap of 1–12 h in its data.
     pub meter_gap_prob: f64,
     /// Chance per building and day of a 1–6 h outage of all its meters.
@@ -187,6 +198,8 @@ impl Default for Scenario {
             confounder_rate: 0.0,
             vacation_rate: 0.05,
             leak_rate: 0.02,
+            leak_min_lph: 3.0,
+            leak_log_uniform: false,
             meter_gap_prob: 0.01,
             building_outage_prob: 0.002,
             stuck_meter_rate: 0.01,
@@ -329,6 +342,12 @@ impl Scenario {
                 ));
             }
         }
+        if !(self.leak_min_lph > 0.0 && self.leak_min_lph < MAX_LEAK_LPH) {
+            return Err(format!(
+                "leak_min_lph is {}; it must be above 0 and below {MAX_LEAK_LPH} L/h",
+                self.leak_min_lph
+            ));
+        }
         if !(0.0..=1000.0).contains(&self.meter_clock_drift_ppm) {
             return Err(format!(
                 "meter_clock_drift_ppm is {}; it must be 0 to 1000",
@@ -434,6 +453,13 @@ mod tests {
             ..Scenario::default()
         };
         assert!(bad.check().unwrap_err().contains("leak_rate"));
+        for lph in [0.0, 25.0, f64::NAN] {
+            let bad = Scenario {
+                leak_min_lph: lph,
+                ..Scenario::default()
+            };
+            assert!(bad.check().unwrap_err().contains("leak_min_lph"), "{lph}");
+        }
         let bad = Scenario {
             stuck_meter_rate: -0.1,
             ..Scenario::default()
