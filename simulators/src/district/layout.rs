@@ -2,7 +2,7 @@
 //! flat and what is planted there (group rentals, businesses, indoor
 //! charging, leaks), and the register file the housing office would hold.
 
-use super::scenario::MAX_LEAK_LPH;
+use super::scenario::{MAX_LEAK_LPH, MAX_THREE_IN_ONE_W};
 use super::*;
 
 /// Id of the `n`th site (from 1), as its gateways report it.
@@ -90,7 +90,7 @@ pub(super) fn layout(s: &Scenario, seed: u64) -> Vec<Flat> {
                             .then(|| {
                                 (
                                     t3.int(0, i64::from(s.days / 2)) as u32,
-                                    t3.range(1500.0, 3500.0),
+                                    t3.range(s.three_in_one_min_w, MAX_THREE_IN_ONE_W),
                                 )
                             });
                     let tag = rng

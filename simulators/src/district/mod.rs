@@ -219,7 +219,12 @@ pub fn generate(scenario: &Scenario, seed: u64, out_dir: &Path) -> anyhow::Resul
                 start_ms: t0 + i64::from(d) * 86_400_000,
                 end_ms: None,
                 note: format!("{:.1} kW weekdays 09-18", watts / 1000.0),
-                traits: Default::default(),
+                // Half-kilowatts of machines, so that misses group by size.
+                traits: [(
+                    "machines_kw".to_owned(),
+                    format!("{:.1}", (watts / 500.0).floor() / 2.0),
+                )]
+                .into(),
             });
         }
         if let Some((d, lph)) = f.profile.leak {

@@ -5,6 +5,8 @@ use std::path::Path;
 
 /// Largest leak planted, L/h: a running cistern.
 pub const MAX_LEAK_LPH: f64 = 25.0;
+/// Largest three-in-one workshop planted, W of machines.
+pub const MAX_THREE_IN_ONE_W: f64 = 3500.0;
 
 /// Everything that shapes a synthetic district. Every field has a default;
 /// `config/scenarios/default.toml` documents them.
@@ -42,6 +44,10 @@ pub struct Scenario {
     /// Share of flats that become three-in-one premises (unregistered weekday
     /// daytime machines in a lived-in flat) during the run.
     pub three_in_one_rate: f64,
+    /// Smallest three-in-one workshop, W of machines (the largest is
+    /// 3,500): the first model planted 1.5–3.5 kW; a few sewing machines or
+    /// a packing bench draw well under that.
+    pub three_in_one_min_w: f64,
     /// Share of flats with an e-bike (and a registered tag).
     pub ebike_owner_rate: f64,
     /// Share of flats that charge an e-bike battery indoors.
@@ -187,6 +193,7 @@ impl Default for Scenario {
             under_registered_rate: 0.10,
             business_rate: 0.01,
             three_in_one_rate: 0.01,
+            three_in_one_min_w: 1500.0,
             ebike_owner_rate: 0.35,
             indoor_charging_rate: 0.05,
             charge_night_prob: 0.6,
@@ -342,6 +349,12 @@ impl Scenario {
                 ));
             }
         }
+        if !(self.three_in_one_min_w > 0.0 && self.three_in_one_min_w < MAX_THREE_IN_ONE_W) {
+            return Err(format!(
+                "three_in_one_min_w is {}; it must be above 0 and below {MAX_THREE_IN_ONE_W} W",
+                self.three_in_one_min_w
+            ));
+        }
         if !(self.leak_min_lph > 0.0 && self.leak_min_lph < MAX_LEAK_LPH) {
             return Err(format!(
                 "leak_min_lph is {}; it must be above 0 and below {MAX_LEAK_LPH} L/h",
@@ -460,6 +473,11 @@ mod tests {
             };
             assert!(bad.check().unwrap_err().contains("leak_min_lph"), "{lph}");
         }
+        let bad = Scenario {
+            three_in_one_min_w: 4000.0,
+            ..Scenario::default()
+        };
+        assert!(bad.check().unwrap_err().contains("three_in_one_min_w"));
         let bad = Scenario {
             stuck_meter_rate: -0.1,
             ..Scenario::default()

@@ -153,6 +153,14 @@ fn every_case_names_a_registered_flat_inside_the_run() {
             "{c:?}"
         );
     }
+    // Workshops carry their size in half-kilowatts.
+    for c in truth.cases.iter().filter(|c| c.kind == kind::THREE_IN_ONE) {
+        let kw: f64 = c.traits["machines_kw"].parse().unwrap();
+        assert!(
+            (1.5..3.5).contains(&kw) && (kw * 2.0).fract() == 0.0,
+            "{c:?}"
+        );
+    }
     // Group rentals are registered for 1–3 people.
     for c in truth.cases.iter().filter(|c| c.kind == kind::GROUP_RENTAL) {
         let f = register.flats.iter().find(|f| f.flat == c.entity).unwrap();

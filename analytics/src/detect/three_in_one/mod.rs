@@ -76,7 +76,7 @@ impl Default for ThreeInOneConfig {
             window_days: 14,
             min_weekdays: 5,
             min_weekend_days: 2,
-            min_daytime_kw: 1.0,
+            min_daytime_kw: 0.5,
             daytime_vs_evening_ratio: 2.0,
             weekday_vs_weekend_ratio: 1.8,
             min_evening_kw: 0.1,
