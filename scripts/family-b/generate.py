@@ -374,7 +374,7 @@ def main(argv):
                         sighting(out, gw, reader_seq, t0 + (d * 1440 + srng.randint(18 * 60, 22 * 60)) * MIN_MS,
                                  "lift_lobby", tag)
             cases = list(plan["cases"])
-            case_traits = {"indoor_charging": {}}
+            case_traits = {}
             if sessions:
                 note = f"{ch['kind']} x{ch['packs']}, seen at {ch['seen_at']}, {len(sessions)} sessions"
                 cases.append(("indoor_charging", sessions[0], note))
@@ -391,7 +391,7 @@ def main(argv):
                 cases.append(("leak", plan["leak"][0] * 1440, f"{plan['leak'][1]:.1f} L/h"))
                 # Whole litres per hour, as family A writes it: recall by leak size.
                 case_traits["leak"] = {"leak_l_per_h": str(math.floor(plan["leak"][1]))}
-            if "group_rental" in plan["traits"] or any(c[0] == "group_rental" for c in cases):
+            if any(c[0] == "group_rental" for c in cases):
                 case_traits["group_rental"] = {"living": str(plan["living"]),
                                                "registered": str(plan["registered"])}
             for kind, minute, note in cases:

@@ -27,7 +27,8 @@ pub(crate) fn of_cases(misses: &BTreeMap<String, u32>, cases: &BTreeMap<String, 
         .join(", ")
 }
 
-fn traits(by: &BTreeMap<String, u32>) -> String {
+/// `trait count, …`, in the traits' order.
+pub(crate) fn traits(by: &BTreeMap<String, u32>) -> String {
     by.iter()
         .map(|(t, n)| format!("{t} {n}"))
         .collect::<Vec<_>>()

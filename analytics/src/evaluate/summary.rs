@@ -230,12 +230,6 @@ impl Summary {
         }
         let mut lines = String::new();
         for r in &self.rules {
-            let list = |by: &BTreeMap<String, u32>| {
-                by.iter()
-                    .map(|(t, n)| format!("{t} {n}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
             if !r.misses_by_trait.is_empty() {
                 lines += &format!(
                     "- misses of `{}` by case trait: {}\n",
@@ -247,14 +241,14 @@ impl Summary {
                 lines += &format!(
                     "- misses of `{}` by flat trait: {}\n",
                     r.rule,
-                    list(&r.misses_by_flat_trait)
+                    super::report::traits(&r.misses_by_flat_trait)
                 );
             }
             if !r.false_positives_by_trait.is_empty() {
                 lines += &format!(
                     "- false positives of `{}` by flat trait: {}\n",
                     r.rule,
-                    list(&r.false_positives_by_trait)
+                    super::report::traits(&r.false_positives_by_trait)
                 );
             }
         }
