@@ -8,18 +8,11 @@
 //! file systems extend a file with zeros before the data lands) and a flipped
 //! bit are all caught and never served as data.
 
-use crc::{Crc, Table, CRC_32_ISCSI};
-
 /// Bytes before the payload.
 pub const HEADER_LEN: usize = 24;
 /// Largest payload accepted: a reading is a few hundred bytes, so a larger
 /// length field can only be damage.
 pub const MAX_PAYLOAD: usize = 1 << 20;
-
-/// Slice-by-16 tables (16 KiB): every record is summed when written and
-/// again when an uplink reads it, and this takes a third of the
-/// instructions per byte of the one-table default.
-const CASTAGNOLI: Crc<u32, Table<16>> = Crc::<u32, Table<16>>::new(&CRC_32_ISCSI);
 
 /// One record as read back.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,11 +45,13 @@ pub enum Decoded<'a> {
     Corrupt(&'static str),
 }
 
+/// CRC-32C with the processor's own instruction where it has one (SSE 4.2
+/// on x86-64, the CRC extension on the Raspberry Pi's ARMv8), a table
+/// where not: every record is summed when written, and with slice-by-16
+/// tables the sum was 9 % of the gateway's user-space instructions at 50 ms
+/// polls (callgrind); the instruction does 8 bytes at a time.
 fn checksum(len: &[u8], rest: &[u8]) -> u32 {
-    let mut d = CASTAGNOLI.digest();
-    d.update(len);
-    d.update(rest);
-    d.finalize()
+    crc32c::crc32c_append(crc32c::crc32c(len), rest)
 }
 
 /// Appends the record `id` to `out`.
@@ -108,6 +103,19 @@ pub fn decode(buf: &[u8]) -> Decoded<'_> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_checksum_is_crc_32c_as_frames_on_disk_have_it() {
+        let crc = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
+        let data: Vec<u8> = (0..3000u32).map(|i| (i * 31 % 251) as u8).collect();
+        for (a, b) in [(0, 0), (4, 0), (4, 1), (4, 100), (4, 2996), (3, 7)] {
+            let (len, rest) = (&data[..a], &data[a..a + b]);
+            let mut d = crc.digest();
+            d.update(len);
+            d.update(rest);
+            assert_eq!(super::checksum(len, rest), d.finalize(), "{a} {b}");
+        }
+    }
+
     use super::*;
     use proptest::prelude::*;
 

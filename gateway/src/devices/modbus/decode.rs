@@ -43,6 +43,15 @@ impl RegisterImage {
             .collect()
     }
 
+    /// The one run of words in the image, if it holds exactly one (a
+    /// meter read with one request): its table, first address and words.
+    pub fn sole_run(&self) -> Option<(Function, u16, &[u16])> {
+        match self.runs.as_slice() {
+            [(f, first, words)] => Some((*f, *first, words)),
+            _ => None,
+        }
+    }
+
     /// `len` words from `start` when one response holds them all.
     pub fn slice(&self, function: Function, start: u16, len: u16) -> Option<&[u16]> {
         let (s, l) = (usize::from(start), usize::from(len));
