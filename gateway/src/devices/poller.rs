@@ -255,7 +255,8 @@ impl<D: Device> Poller<D> {
             let record = match flat {
                 None => Record::Reading(reading),
                 Some(flat) => {
-                    let mut values_json = Vec::with_capacity(self.values_json_len);
+                    let mut values_json =
+                        Vec::with_capacity(self.values_json_len + super::modbus::flat::JSON_SLACK);
                     if let Err(e) = flat.write_json(&mut values_json) {
                         error!(
                             "a reading of {} could not be encoded and is not kept: {e}",

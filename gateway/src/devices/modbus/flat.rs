@@ -24,8 +24,10 @@ const EXACT_INT: f64 = 9_007_199_254_740_992.0; // 2^53
 /// value (profiled with perf at 50 ms polls). Longer keys take the slow
 /// way.
 const KEY_PAD: usize = 32;
-/// Bytes reserved per integer written (`-` and 19 digits, and more).
-const INT_PAD: usize = 24;
+/// Room a buffer needs past the JSON it will hold, for the padding of the
+/// last copy: a buffer made with the length of the previous poll's JSON
+/// plus this is never grown while it is written.
+pub const JSON_SLACK: usize = KEY_PAD;
 
 /// The numeric registers of one block in name order, each with its JSON
 /// key (`"name":`), made once per profile.
@@ -207,7 +209,6 @@ impl FlatValues {
     /// as the telemetry codec writes a reading's `values`. A value that is
     /// not finite is refused, as the codec refuses it.
     pub fn write_json(&self, out: &mut Vec<u8>) -> Result<(), CodecError> {
-        out.reserve(2 + self.keys.sorted.len() * (KEY_PAD + INT_PAD + 1));
         if let (Values::Plain(words), Some(plain), Some(padded)) =
             (&self.values, &self.keys.plain, &self.keys.padded)
         {
