@@ -7,7 +7,9 @@
 //! are sorted and JSON-escaped once per profile ([`BlockKeys`]), a poll
 //! fills a `Vec<f64>` in register order ([`FlatValues`]), and the writer
 //! prints the pairs in name order, exactly as serde prints the map (whole
-//! numbers as integers): the bytes published are the same either way.
+//! numbers as integers): the bytes published are the same either way. A
+//! block of plain 16-bit integers (a generic meter's) goes further: its
+//! words are kept and printed as they are ([`Plain`]).
 
 use super::decode::{decode_each, DecodeError, RegisterImage};
 use crate::profile::{ByteOrder, Function, Register, ValueType};
@@ -93,6 +95,19 @@ impl Plain {
             last,
             words,
         })
+    }
+
+    /// The block's words, when the image holds exactly one response and it
+    /// covers every register (else the decoded way decides, as before).
+    fn words_in<'a>(&self, image: &'a RegisterImage, block_start: u16) -> Option<&'a [u16]> {
+        let (function, at, words) = image.sole_run()?;
+        let first = usize::from(block_start.checked_add(self.first)?);
+        let last = usize::from(block_start.checked_add(self.last)?);
+        let at = usize::from(at);
+        if function != self.function || first < at || last >= at + words.len() {
+            return None;
+        }
+        words.get(first - at..=last - at)
     }
 }
 
@@ -250,21 +265,6 @@ impl FlatValues {
         }
         out.push(b'}');
         Ok(())
-    }
-}
-
-impl Plain {
-    /// The block's words, when the image holds exactly one response and it
-    /// covers every register (else the decoded way decides, as before).
-    fn words_in<'a>(&self, image: &'a RegisterImage, block_start: u16) -> Option<&'a [u16]> {
-        let (function, at, words) = image.sole_run()?;
-        let first = usize::from(block_start.checked_add(self.first)?);
-        let last = usize::from(block_start.checked_add(self.last)?);
-        let at = usize::from(at);
-        if function != self.function || first < at || last >= at + words.len() {
-            return None;
-        }
-        words.get(first - at..=last - at)
     }
 }
 
