@@ -182,6 +182,9 @@ fn describe_event(e: &TraceEvent) -> String {
                 Some(Verdict::TaperLong { taper_min }) => {
                     format!("not counted: tail {taper_min:.0} min over max_taper_min")
                 }
+                Some(Verdict::TaperStepped { holds }) => format!(
+                    "not counted: the tail came down in steps, holding {holds} levels (a staircase, not a taper)"
+                ),
                 Some(Verdict::NotAtNight { quiet_min }) => format!(
                     "not counted: drew only {quiet_min:.0} min in the quiet hours"
                 ),

@@ -15,6 +15,7 @@
 //!
 //! Each rule raises at most one alert per flat per `cooldown_days`.
 
+mod session;
 pub mod signature;
 pub mod trace;
 

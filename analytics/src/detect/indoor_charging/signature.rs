@@ -48,190 +48,28 @@
 //! often as down). A
 //! dormitory whose people come and go all night is not flat; that was the
 //! second large group of false positives.
+//!
+//! An air-conditioner's sleep mode comes down a staircase: the fan level
+//! the moving minimum keeps steps down every hour or two and holds each
+//! step. A charger's tail falls smoothly, or holds one lower stage (a
+//! two-step lead-acid charger). So a taper that held more than one level
+//! for a while is refused ([`Verdict::TaperStepped`]), counted over the
+//! whole session so that a household waking on top of the staircase does
+//! not start the count afresh.
 
+use super::session::Candidate;
+pub use super::session::Session;
 use super::trace::{EndCause, NoTrace, SessionShape, TraceEvent, TraceSink, Verdict};
 use super::IndoorChargingConfig;
 use gridwatch_telemetry::Timestamp;
 
 /// Readings kept for the smoothing and the level before a step, at most.
 const MAX_BASELINE_SAMPLES: usize = 64;
-/// Readings a taper must span: a load switched off mid-interval leaves one
-/// reading between on and off, a taper leaves several (a lithium charger's
-/// sharp constant-voltage tail of 10–20 minutes two to four at 5 minutes).
-const MIN_TAPER_SAMPLES: u16 = 2;
-/// Settled plateau readings a session outside the quiet hours needs before
-/// its flatness means anything.
-const MIN_DAY_PLATEAU_READINGS: u16 = 6;
 /// How long a dip below the plateau may last before it has been confirmed.
 const MAX_EARLY_DIP_MS: i64 = 30 * 60_000;
 /// During this long after the step, the level may still grow (the first
 /// interval holds only part of the charger's power).
 const LEVEL_SETTLE_MS: i64 = 15 * 60_000;
-
-/// A charging session seen in the load.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Session {
-    /// The step.
-    pub start: Timestamp,
-    /// The reading that ended it.
-    pub end: Timestamp,
-    /// Height of the step above the level before it, W.
-    pub step_w: f32,
-    /// Time on the plateau, minutes.
-    pub plateau_min: f32,
-    /// Time tapering, minutes.
-    pub taper_min: f32,
-    /// Mean change between consecutive smoothed readings on the plateau
-    /// during the quiet hours, W: a charger's constant current is flat
-    /// while the household sleeps; people up at night are not.
-    pub roughness_w: f32,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
-struct Candidate {
-    start: i64,
-    pre_w: f32,
-    step_w: f32,
-    plateau_ms: i64,
-    taper_ms: i64,
-    dip_ms: i64,
-    quiet_ms: i64,
-    taper_samples: u16,
-    /// Time back on the plateau since the taper began.
-    resumed_ms: i64,
-    /// Excess of the previous taper reading.
-    last_taper_w: f32,
-    /// Sum and count of rises between quiet-hour plateau readings.
-    rough_sum_w: f32,
-    rough_n: u16,
-    /// Sum and count of rises between all settled plateau readings.
-    rise_sum_w: f32,
-    rise_n: u16,
-    prev_w: f32,
-}
-
-impl Candidate {
-    fn new(start: i64, pre_w: f32, step_w: f32) -> Self {
-        Self {
-            start,
-            pre_w,
-            step_w,
-            plateau_ms: 0,
-            taper_ms: 0,
-            dip_ms: 0,
-            quiet_ms: 0,
-            taper_samples: 0,
-            resumed_ms: 0,
-            last_taper_w: f32::INFINITY,
-            rough_sum_w: 0.0,
-            rough_n: 0,
-            rise_sum_w: 0.0,
-            rise_n: 0,
-            prev_w: f32::NAN,
-        }
-    }
-
-    fn restart_taper(&mut self) {
-        self.taper_ms = 0;
-        self.taper_samples = 0;
-        self.resumed_ms = 0;
-        self.last_taper_w = f32::INFINITY;
-    }
-
-    /// Mean rise between plateau readings, W: over the quiet hours when
-    /// the session drew through them (the household asleep), else over
-    /// the whole settled plateau.
-    fn roughness_w(&self, cfg: &IndoorChargingConfig) -> f32 {
-        let (sum, n) = if self.reached_quiet(cfg) {
-            (self.rough_sum_w, self.rough_n)
-        } else {
-            (self.rise_sum_w, self.rise_n)
-        };
-        // Only rises count (twice their mean, the mean change of a series
-        // that goes up as often as down), so that a slow decline, a
-        // lead-acid absorption stage falling 4–17 % per reading, does not
-        // read as rough.
-        if n > 0 {
-            2.0 * sum / f32::from(n)
-        } else {
-            0.0
-        }
-    }
-
-    fn reached_quiet(&self, cfg: &IndoorChargingConfig) -> bool {
-        self.quiet_ms >= i64::from(cfg.min_quiet_min) * 60_000
-    }
-
-    fn session(&self, end: Timestamp, cfg: &IndoorChargingConfig) -> Session {
-        Session {
-            start: Timestamp(self.start),
-            end,
-            step_w: self.step_w,
-            plateau_min: self.plateau_ms as f32 / 60_000.0,
-            taper_min: self.taper_ms as f32 / 60_000.0,
-            roughness_w: self.roughness_w(cfg),
-        }
-    }
-
-    fn shape(&self) -> SessionShape {
-        SessionShape {
-            start: Timestamp(self.start),
-            step_w: self.step_w,
-            plateau_min: self.plateau_ms as f32 / 60_000.0,
-            taper_min: self.taper_ms as f32 / 60_000.0,
-            quiet_min: self.quiet_ms as f32 / 60_000.0,
-        }
-    }
-
-    /// Whether the ended session is a charger's, else the first condition
-    /// that failed.
-    fn verdict(&self, cfg: &IndoorChargingConfig, s: &Session) -> Verdict {
-        const MIN: i64 = 60_000;
-        if self.plateau_ms < i64::from(cfg.min_plateau_min) * MIN {
-            return Verdict::PlateauShort {
-                plateau_min: s.plateau_min,
-            };
-        }
-        if self.plateau_ms > i64::from(cfg.max_plateau_min) * MIN {
-            return Verdict::PlateauLong {
-                plateau_min: s.plateau_min,
-            };
-        }
-        if self.taper_ms < i64::from(cfg.min_taper_min) * MIN
-            || self.taper_samples < MIN_TAPER_SAMPLES
-        {
-            return Verdict::TaperShort {
-                taper_min: s.taper_min,
-                readings: self.taper_samples,
-            };
-        }
-        if self.taper_ms > i64::from(cfg.max_taper_min) * MIN {
-            return Verdict::TaperLong {
-                taper_min: s.taper_min,
-            };
-        }
-        let quiet = self.reached_quiet(cfg);
-        if !quiet && !cfg.count_day_sessions {
-            return Verdict::NotAtNight {
-                quiet_min: self.quiet_ms as f32 / 60_000.0,
-            };
-        }
-        // Outside the quiet hours the household is about: the plateau must
-        // be flat over enough readings to tell a constant current.
-        let limit_w = if quiet {
-            self.step_w * cfg.max_roughness_ratio as f32
-        } else {
-            self.step_w * cfg.max_day_roughness_ratio as f32
-        };
-        if s.roughness_w > limit_w || (!quiet && self.rise_n < MIN_DAY_PLATEAU_READINGS) {
-            return Verdict::Rough {
-                roughness_w: s.roughness_w,
-                limit_w,
-            };
-        }
-        Verdict::Counted
-    }
-}
 
 fn ended(cause: EndCause, session: Option<SessionShape>, verdict: Option<Verdict>) -> TraceEvent {
     TraceEvent::Ended {
@@ -457,6 +295,7 @@ impl SignatureTrack {
                     trace.event(ts, TraceEvent::TaperRestarted { excess_w: excess });
                 }
                 c.taper_ms += dt;
+                c.track_hold(excess, dt);
                 c.taper_samples = c.taper_samples.saturating_add(1);
                 c.resumed_ms = 0;
                 c.last_taper_w = excess;

@@ -261,3 +261,55 @@ fn a_step_down_that_holds_for_hours_is_not_a_taper() {
     let s = run(|m| 70.0 + load(m), 700);
     assert!(s.is_empty(), "{s:?}");
 }
+
+/// An air-conditioner's sleep mode as its fan level shows under the
+/// compressor's cycling: on at 300 W, then down 20 % of that every 90
+/// minutes, and off in the morning.
+fn sleep_mode(m: i64) -> f64 {
+    if !(60..540).contains(&m) {
+        return 0.0;
+    }
+    let stage = ((m - 60) / 90) as f64;
+    300.0 * (1.0 - 0.2 * stage).max(0.35)
+}
+
+#[test]
+fn a_staircase_down_through_the_night_is_not_a_taper() {
+    // Long enough a taper that only the staircase can refuse it.
+    let cfg = IndoorChargingConfig {
+        max_taper_min: 600,
+        ..IndoorChargingConfig::default()
+    };
+    let mut t = SignatureTrack::default();
+    let mut trace = Vec::new();
+    for i in 0..=800 / 5 {
+        let m = i * 5;
+        let ts = Timestamp(m * MIN);
+        let s = t.observe_traced(&cfg, ts, 60.0 + sleep_mode(m), true, true, &mut trace);
+        assert!(s.is_none(), "{s:?}");
+    }
+    let refused = trace.iter().any(|(_, e)| {
+        matches!(
+            e,
+            TraceEvent::Ended {
+                verdict: Some(Verdict::TaperStepped { holds }),
+                ..
+            } if *holds >= 2
+        )
+    });
+    assert!(refused, "{trace:?}");
+}
+
+#[test]
+fn a_two_step_lead_acid_charger_holding_one_lower_stage_is_a_session() {
+    // 130 W bulk for 4 h, a second stage at 55 % for 2 h, then off with a
+    // 20-minute fall: one held level in the taper is a charger's.
+    let charger = |m: i64| match m {
+        60..=299 => 130.0,
+        300..=419 => 0.55 * 130.0,
+        420..=439 => 0.55 * 130.0 * (440 - m) as f64 / 20.0,
+        _ => 0.0,
+    };
+    let s = run(|m| 60.0 + charger(m), 700);
+    assert_eq!(s.len(), 1, "{s:?}");
+}

@@ -72,6 +72,12 @@ pub enum Verdict {
         /// Minutes tapering.
         taper_min: f32,
     },
+    /// The taper came down a staircase, holding more than one lower level
+    /// for long: an air-conditioner's sleep mode, not a charger.
+    TaperStepped {
+        /// Levels held.
+        holds: u8,
+    },
     /// It never drew through the quiet hours and sessions outside them
     /// are not counted (`count_day_sessions` off).
     NotAtNight {
