@@ -31,6 +31,38 @@ struct Newest {
     ts: i64,
 }
 
+/// The entities of one gateway and their newest deliveries.
+type Gateway = HashMap<String, Newest>;
+
+/// The saved form of [`EntityQuota::seen`]: one map keyed by (site,
+/// gateway), the shape checkpoints have always had.
+mod by_gateway {
+    use super::Gateway;
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::collections::HashMap;
+
+    pub fn serialize<S: Serializer>(
+        seen: &HashMap<String, HashMap<String, Gateway>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_map(
+            seen.iter()
+                .flat_map(|(site, gws)| gws.iter().map(move |(gw, m)| ((site, gw), m))),
+        )
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<HashMap<String, HashMap<String, Gateway>>, D::Error> {
+        let flat = HashMap::<(String, String), Gateway>::deserialize(d)?;
+        let mut seen: HashMap<String, HashMap<String, Gateway>> = HashMap::new();
+        for ((site, gw), m) in flat {
+            seen.entry(site).or_default().insert(gw, m);
+        }
+        Ok(seen)
+    }
+}
+
 /// What [`EntityQuota::admit`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Admitted {
@@ -44,7 +76,11 @@ pub enum Admitted {
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct EntityQuota {
     max_per_gateway: usize,
-    seen: HashMap<(String, String), HashMap<String, Newest>>,
+    /// Site, then gateway, then entity: looked up by `&str` at each level,
+    /// so a known entity costs no allocation (this runs for every reading).
+    /// Saved as one map keyed by (site, gateway), as before the split.
+    #[serde(with = "by_gateway")]
+    seen: HashMap<String, HashMap<String, Gateway>>,
     refused: u64,
     /// Deliveries dropped as repeats.
     #[serde(default)]
@@ -78,8 +114,14 @@ impl EntityQuota {
         seq: u64,
         ts: i64,
     ) -> Result<Admitted, bool> {
-        let key = (site.to_owned(), gateway.to_owned());
-        let map = self.seen.entry(key.clone()).or_default();
+        let sites = match self.seen.get_mut(site) {
+            Some(g) => g,
+            None => self.seen.entry(site.to_owned()).or_default(),
+        };
+        let map = match sites.get_mut(gateway) {
+            Some(m) => m,
+            None => sites.entry(gateway.to_owned()).or_default(),
+        };
         if let Some(n) = map.get_mut(entity) {
             if is_repeat(Some(n.seq), n.ts, seq, ts) {
                 self.repeats += 1;
@@ -93,7 +135,7 @@ impl EntityQuota {
             return Ok(Admitted::Fresh);
         }
         self.refused += 1;
-        Err(self.over.insert(key))
+        Err(self.over.insert((site.to_owned(), gateway.to_owned())))
     }
 
     /// Readings and events dropped as repeats of one already delivered.
@@ -155,5 +197,40 @@ mod repeat_tests {
         assert_eq!(q.admit("s", "gw", "x", 0, 1_000), Ok(Admitted::Fresh));
         assert_eq!(q.admit("s", "gw", "x", 0, 2_000), Ok(Admitted::Fresh));
         assert_eq!(q.admit("s", "gw", "x", 0, 2_000), Ok(Admitted::Repeat));
+    }
+
+    #[test]
+    fn a_checkpoint_keeps_the_shape_it_had_before_the_map_was_split_by_site() {
+        // The shape saved before: one map keyed by (site, gateway).
+        #[derive(serde::Serialize, serde::Deserialize)]
+        struct Before {
+            max_per_gateway: usize,
+            seen: HashMap<(String, String), HashMap<String, Newest>>,
+            refused: u64,
+            repeats: u64,
+            over: HashSet<(String, String)>,
+        }
+        let mut q = EntityQuota::new(8);
+        q.admit("s1", "gw-1", "s1/gw-1/em-1", 5, 1_000).unwrap();
+        q.admit("s1", "gw-2", "s1/gw-2/em-1", 7, 1_000).unwrap();
+        q.admit("s2", "gw-1", "s2/gw-1/wm-1", 9, 1_000).unwrap();
+        let bytes = rmp_serde::to_vec_named(&q).unwrap();
+        let before: Before = rmp_serde::from_slice(&bytes).unwrap();
+        assert_eq!(before.seen.len(), 3);
+        assert_eq!(
+            before.seen[&("s1".to_owned(), "gw-2".to_owned())]["s1/gw-2/em-1"].seq,
+            7
+        );
+        // And a checkpoint written in that shape restores the deliveries.
+        let old = rmp_serde::to_vec_named(&before).unwrap();
+        let mut back: EntityQuota = rmp_serde::from_slice(&old).unwrap();
+        assert_eq!(
+            back.admit("s2", "gw-1", "s2/gw-1/wm-1", 9, 1_000),
+            Ok(Admitted::Repeat)
+        );
+        assert_eq!(
+            back.admit("s2", "gw-1", "s2/gw-1/wm-1", 10, 2_000),
+            Ok(Admitted::Fresh)
+        );
     }
 }
