@@ -32,17 +32,17 @@ struct Newest {
 }
 
 /// The entities of one gateway and their newest deliveries.
-type Gateway = HashMap<String, Newest>;
+type Entities = HashMap<String, Newest>;
 
 /// The saved form of [`EntityQuota::seen`]: one map keyed by (site,
 /// gateway), the shape checkpoints have always had.
 mod by_gateway {
-    use super::Gateway;
+    use super::Entities;
     use serde::{Deserialize, Deserializer, Serializer};
     use std::collections::HashMap;
 
     pub fn serialize<S: Serializer>(
-        seen: &HashMap<String, HashMap<String, Gateway>>,
+        seen: &HashMap<String, HashMap<String, Entities>>,
         s: S,
     ) -> Result<S::Ok, S::Error> {
         s.collect_map(
@@ -53,9 +53,9 @@ mod by_gateway {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(
         d: D,
-    ) -> Result<HashMap<String, HashMap<String, Gateway>>, D::Error> {
-        let flat = HashMap::<(String, String), Gateway>::deserialize(d)?;
-        let mut seen: HashMap<String, HashMap<String, Gateway>> = HashMap::new();
+    ) -> Result<HashMap<String, HashMap<String, Entities>>, D::Error> {
+        let flat = HashMap::<(String, String), Entities>::deserialize(d)?;
+        let mut seen: HashMap<String, HashMap<String, Entities>> = HashMap::new();
         for ((site, gw), m) in flat {
             seen.entry(site).or_default().insert(gw, m);
         }
@@ -80,7 +80,7 @@ pub struct EntityQuota {
     /// so a known entity costs no allocation (this runs for every reading).
     /// Saved as one map keyed by (site, gateway), as before the split.
     #[serde(with = "by_gateway")]
-    seen: HashMap<String, HashMap<String, Gateway>>,
+    seen: HashMap<String, HashMap<String, Entities>>,
     refused: u64,
     /// Deliveries dropped as repeats.
     #[serde(default)]
