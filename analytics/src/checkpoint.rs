@@ -28,7 +28,7 @@ use tracing::{info, warn};
 const MAGIC: &[u8; 8] = b"GWCKPT1\n";
 
 /// Format version; bumped when [`PipelineState`] changes shape.
-pub const FORMAT: u32 = 3;
+pub const FORMAT: u32 = 4;
 
 /// The `[checkpoint]` section.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -63,9 +63,23 @@ pub struct FlatMemory {
     pub flats: usize,
     /// Bytes of that state (keys and indexes included).
     pub bytes: usize,
+    /// The same bytes by detector, in the order of [`FlatMemory::DETECTORS`]:
+    /// where a per-flat budget goes, so that the next saving is found by
+    /// reading, not by guessing.
+    pub by_detector: [usize; 6],
 }
 
 impl FlatMemory {
+    /// The detectors of [`FlatMemory::by_detector`], by name.
+    pub const DETECTORS: [&'static str; 6] = [
+        "indoor_charging",
+        "group_rental",
+        "meter_health",
+        "night_water",
+        "three_in_one",
+        "group_rental_utility",
+    ];
+
     /// Bytes per monitored flat.
     pub fn per_flat(&self) -> f64 {
         self.bytes as f64 / self.flats.max(1) as f64
@@ -277,6 +291,7 @@ impl Pipeline {
         FlatMemory {
             flats: n1.max(n2).max(n5).max(n6),
             bytes: b1 + b2 + b3 + b4 + b5 + b6,
+            by_detector: [b1, b2, b3, b4, b5, b6],
         }
     }
 

@@ -150,6 +150,13 @@ impl Replay {
             self.memory.bytes,
             self.memory.per_flat()
         );
+        let flats = self.memory.flats.max(1) as f64;
+        let parts: Vec<String> = FlatMemory::DETECTORS
+            .iter()
+            .zip(self.memory.by_detector)
+            .map(|(name, b)| format!("{name} {:.0}", b as f64 / flats))
+            .collect();
+        out += &format!("  bytes per flat by detector: {}\n", parts.join(", "));
         if self.malformed > 0 {
             out += &format!(
                 "{} malformed lines skipped (--strict stops at the first):\n",

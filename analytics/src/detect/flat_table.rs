@@ -1,4 +1,5 @@
-//! Per-flat state for detectors that keep one small record per flat.
+//! Per-flat state for detectors that keep one small record per flat (or
+//! per meter: the meter detectors key the same table by `site/gateway/device`).
 //!
 //! A city has about a million flats, so how a detector finds a flat's
 //! record and what the lookup costs in memory matter as much as the record
@@ -8,31 +9,54 @@
 //! one way, so the figures in docs/BENCHMARKS.md count the same things for
 //! every detector.
 
-use std::collections::HashMap;
+use rustc_hash::FxBuildHasher;
+use std::hash::BuildHasher;
 use std::ops::{Index, IndexMut};
 
 /// Records by flat, in the order the flats were first seen.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+///
+/// Each key is held once, in the list of keys by number; the index is a
+/// hash table of numbers alone (4 bytes a slot), hashing the key a number
+/// points at. A map from key to number beside the list held every key
+/// twice, and its slots were as wide as a key: together about a third of a
+/// small detector's bytes per flat.
+#[derive(Debug, Clone)]
 pub struct FlatTable<T> {
-    index: HashMap<String, u32>,
-    keys: Vec<String>,
+    keys: Vec<Box<str>>,
+    index: hashbrown::HashTable<u32>,
     rows: Vec<T>,
 }
 
 impl<T> Default for FlatTable<T> {
     fn default() -> Self {
         Self {
-            index: HashMap::new(),
             keys: Vec::new(),
+            index: hashbrown::HashTable::new(),
             rows: Vec::new(),
         }
+    }
+}
+
+fn hash(key: &str) -> u64 {
+    FxBuildHasher.hash_one(key)
+}
+
+/// Room for one more in `v`, grown by an eighth rather than doubled: a
+/// district's flats arrive in its first hour and then stay, so doubling
+/// would leave up to half the room unused for good.
+fn grow<X>(v: &mut Vec<X>) {
+    if v.len() == v.capacity() {
+        v.reserve_exact(v.len() / 8 + 4);
     }
 }
 
 impl<T> FlatTable<T> {
     /// The record number of `flat`, if it has one.
     pub fn find(&self, flat: &str) -> Option<u32> {
-        self.index.get(flat).copied()
+        let keys = &self.keys;
+        self.index
+            .find(hash(flat), |&i| &*keys[i as usize] == flat)
+            .copied()
     }
 
     /// Adds the record of a flat that has none yet and returns its number.
@@ -43,10 +67,39 @@ impl<T> FlatTable<T> {
             return i;
         }
         let i = u32::try_from(self.rows.len()).expect("fewer than 2^32 flats");
-        self.index.insert(flat.clone(), i);
-        self.keys.push(flat);
+        let keys = &self.keys;
+        self.index
+            .insert_unique(hash(&flat), i, |&j| hash(&keys[j as usize]));
+        grow(&mut self.keys);
+        self.keys.push(flat.into_boxed_str());
+        grow(&mut self.rows);
         self.rows.push(row);
         i
+    }
+
+    /// The record of `key`, if it has one.
+    pub fn get(&self, key: &str) -> Option<&T> {
+        self.find(key).map(|i| &self.rows[i as usize])
+    }
+
+    /// The record of `key` to change, if it has one.
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut T> {
+        self.find(key).map(|i| &mut self.rows[i as usize])
+    }
+
+    /// The record of `key`, made by `make` if it has none (the key is
+    /// copied only then).
+    pub fn get_or_insert_with(&mut self, key: &str, make: impl FnOnce() -> T) -> &mut T {
+        let i = match self.find(key) {
+            Some(i) => i,
+            None => self.insert(key.to_owned(), make()),
+        };
+        &mut self.rows[i as usize]
+    }
+
+    /// Every key with its record, by number.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &T)> {
+        self.keys.iter().map(|k| &**k).zip(&self.rows)
     }
 
     /// The flat of a record number.
@@ -73,9 +126,57 @@ impl<T> FlatTable<T> {
     /// What a record owns on the heap is its detector's to add, since only
     /// it knows.
     pub fn bytes(&self) -> usize {
-        let keys: usize = self.keys.iter().map(|k| 2 * k.capacity() + 24).sum();
-        let index = self.index.capacity() * (std::mem::size_of::<(String, u32)>() + 1);
-        keys + index + self.rows.capacity() * std::mem::size_of::<T>()
+        let keys = self.keys.capacity() * std::mem::size_of::<Box<str>>();
+        let text: usize = self.keys.iter().map(|k| k.len()).sum();
+        // A hash table with room for n has the next power of two above
+        // 8n/7 slots, each a number and a control byte.
+        let slots = if self.index.capacity() == 0 {
+            0
+        } else {
+            (self.index.capacity() * 8 / 7).next_power_of_two() * (4 + 1)
+        };
+        keys + text + slots + self.rows.capacity() * std::mem::size_of::<T>()
+    }
+}
+
+/// A checkpoint holds the keys in number order and the records; the index
+/// is rebuilt on reading. One written before the index held the keys once
+/// (with an `index` map beside them) reads the same way.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Saved<K, R> {
+    keys: K,
+    rows: R,
+}
+
+impl<T: serde::Serialize> serde::Serialize for FlatTable<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let keys: Vec<&str> = self.keys.iter().map(|k| &**k).collect();
+        Saved {
+            keys,
+            rows: &self.rows,
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for FlatTable<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let saved = Saved::<Vec<String>, Vec<T>>::deserialize(d)?;
+        if saved.keys.len() != saved.rows.len() {
+            return Err(serde::de::Error::custom(format!(
+                "a flat table with {} keys and {} records",
+                saved.keys.len(),
+                saved.rows.len()
+            )));
+        }
+        let mut t = FlatTable::default();
+        for (k, row) in saved.keys.into_iter().zip(saved.rows) {
+            let n = t.len();
+            if t.insert(k, row) as usize != n {
+                return Err(serde::de::Error::custom("a flat table lists a flat twice"));
+            }
+        }
+        Ok(t)
     }
 }
 
@@ -113,5 +214,51 @@ mod tests {
         assert_eq!(t.rows(), &[11, 2]);
         // Keys and index are counted, not only the records.
         assert!(t.bytes() > 2 * std::mem::size_of::<u64>() + 2 * 8);
+    }
+
+    #[test]
+    fn a_checkpointed_table_reads_back_and_so_does_one_of_the_old_shape() {
+        let mut t: FlatTable<u64> = FlatTable::default();
+        t.insert("s/b/0102".into(), 7);
+        t.insert("s/b/0101".into(), 9);
+        let bytes = rmp_serde::to_vec_named(&t).unwrap();
+        let back: FlatTable<u64> = rmp_serde::from_slice(&bytes).unwrap();
+        assert_eq!(back.find("s/b/0101"), Some(1));
+        assert_eq!((back.key(0), back[0], back[1]), ("s/b/0102", 7, 9));
+        // Before 7 Dec 2026 a table was saved with its index map beside the
+        // keys; the index is rebuilt from the keys.
+        #[derive(serde::Serialize)]
+        struct Old {
+            index: std::collections::HashMap<String, u32>,
+            keys: Vec<String>,
+            rows: Vec<u64>,
+        }
+        let old = Old {
+            index: [("s/b/0201".to_owned(), 0)].into_iter().collect(),
+            keys: vec!["s/b/0201".into()],
+            rows: vec![42],
+        };
+        let back: FlatTable<u64> =
+            rmp_serde::from_slice(&rmp_serde::to_vec_named(&old).unwrap()).unwrap();
+        assert_eq!((back.find("s/b/0201"), back[0]), (Some(0), 42));
+        // Damage is an error, not a table that finds the wrong record.
+        let bad = Old {
+            index: Default::default(),
+            keys: vec!["a".into(), "a".into()],
+            rows: vec![1, 2],
+        };
+        let err = rmp_serde::from_slice::<FlatTable<u64>>(&rmp_serde::to_vec_named(&bad).unwrap());
+        assert!(err.unwrap_err().to_string().contains("twice"));
+        let short = Old {
+            index: Default::default(),
+            keys: vec!["a".into()],
+            rows: vec![],
+        };
+        let err =
+            rmp_serde::from_slice::<FlatTable<u64>>(&rmp_serde::to_vec_named(&short).unwrap());
+        assert!(err
+            .unwrap_err()
+            .to_string()
+            .contains("1 keys and 0 records"));
     }
 }

@@ -37,6 +37,7 @@
 //!   again under a new `meter_serial` is a replaced meter, whose readings
 //!   start a new baseline.
 
+use super::flat_table::FlatTable;
 use super::Finding;
 use crate::toml_file::{positive, FieldError};
 use gridwatch_telemetry::register::{inferred_modulus, register_use};
@@ -187,8 +188,11 @@ type GatewaySilence = (usize, Vec<String>, Vec<String>);
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct MeterTrack {
-    site: String,
-    gateway: String,
+    /// Bytes of the site and of the gateway at the start of the meter's
+    /// key (`site/gateway/device`): the key already holds both, and a city
+    /// has millions of meters, so they are not kept twice.
+    site_len: u32,
+    gateway_len: u32,
     last_ts: i64,
     /// Sequence number of the newest reading; a reading with the same time
     /// and seq is a duplicate delivery (QoS 1, a replayed outbox) and is
@@ -212,14 +216,28 @@ struct MeterTrack {
     alerted_stuck: Option<i64>,
     alerted_reversed: Option<i64>,
     /// The serial of the meter behind the device id, when readings carry it.
-    serial: Option<String>,
+    serial: Option<Box<str>>,
+}
+
+impl MeterTrack {
+    /// The site and the gateway of the meter keyed `key`.
+    /// (Empty rather than a panic, should a key ever not be one this
+    /// track was made for.)
+    fn site_gateway<'k>(&self, key: &'k str) -> (&'k str, &'k str) {
+        let (site, gateway) = (self.site_len as usize, self.gateway_len as usize);
+        let from = site + 1;
+        (
+            key.get(..site).unwrap_or_default(),
+            key.get(from..from + gateway).unwrap_or_default(),
+        )
+    }
 }
 
 /// The detector.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct MeterHealth {
     config: MeterHealthConfig,
-    meters: HashMap<String, MeterTrack>,
+    meters: FlatTable<MeterTrack>,
     now: i64,
     next_sweep: i64,
 }
@@ -229,7 +247,7 @@ impl MeterHealth {
     pub fn new(config: &MeterHealthConfig) -> Self {
         Self {
             config: config.clone(),
-            meters: HashMap::new(),
+            meters: FlatTable::default(),
             now: i64::MIN,
             next_sweep: i64::MIN,
         }
@@ -237,7 +255,13 @@ impl MeterHealth {
 
     /// Meters with state, and the bytes that state takes (keys included).
     pub fn memory(&self) -> (usize, usize) {
-        super::map_memory(&self.meters, |t| t.site.capacity() + t.gateway.capacity())
+        let serials: usize = self
+            .meters
+            .rows()
+            .iter()
+            .map(|t| t.serial.as_ref().map_or(0, |s| s.len()))
+            .sum();
+        (self.meters.len(), self.meters.bytes() + serials)
     }
 
     /// Feeds one reading; meters are tracked, and every reading moves event
@@ -261,12 +285,11 @@ impl MeterHealth {
         let total = r.value(total_key).filter(|v| v.is_finite());
         let interval = r.value(interval_key).filter(|v| v.is_finite());
         let ts = r.ts.0;
-        let t = self
-            .meters
-            .entry(entity.clone())
-            .or_insert_with(|| MeterTrack {
-                site: r.site.to_string(),
-                gateway: r.gateway.to_string(),
+        if self.meters.find(entity.as_str()).is_none() {
+            let len = |s: &str| u32::try_from(s.len()).unwrap_or(u32::MAX);
+            let track = MeterTrack {
+                site_len: len(r.site.as_str()),
+                gateway_len: len(r.gateway.as_str()),
                 last_ts: ts,
                 last_seq: None,
                 silent: false,
@@ -280,7 +303,12 @@ impl MeterHealth {
                 alerted_stuck: None,
                 alerted_reversed: None,
                 serial: None,
-            });
+            };
+            self.meters.insert(entity.clone(), track);
+        }
+        let Some(t) = self.meters.get_mut(entity.as_str()) else {
+            return out;
+        };
         // Out of order, or delivered before (the pipeline counts those).
         if ts < t.last_ts || is_repeat(t.last_seq, t.last_ts, r.seq, ts) {
             return out;
@@ -300,11 +328,13 @@ impl MeterHealth {
         let mut reversed = None;
         let mut moved = false;
         let replaced = match (&t.serial, &r.meter_serial) {
-            (Some(before), Some(now)) => before != now,
+            (Some(before), Some(now)) => **before != **now,
             _ => false,
         };
-        if r.meter_serial.is_some() {
-            t.serial.clone_from(&r.meter_serial);
+        if let Some(now) = &r.meter_serial {
+            if t.serial.as_deref() != Some(now.as_str()) {
+                t.serial = Some(now.as_str().into());
+            }
         }
         if replaced {
             tracing::info!(meter = %entity, "{entity} now reports meter serial {}: a replaced meter; its register starts a new baseline", r.meter_serial.as_deref().unwrap_or_default());
@@ -394,11 +424,9 @@ impl MeterHealth {
         // (electricity every few minutes, water and gas hourly), so the
         // building share counts every meter silent for half the limit.
         let half = limit / 2;
-        let mut per_gateway: HashMap<(String, String), GatewaySilence> = HashMap::new();
-        for (k, t) in &self.meters {
-            let e = per_gateway
-                .entry((t.site.clone(), t.gateway.clone()))
-                .or_default();
+        let mut per_gateway: HashMap<(&str, &str), GatewaySilence> = HashMap::new();
+        for (k, t) in self.meters.iter() {
+            let e = per_gateway.entry(t.site_gateway(k)).or_default();
             e.0 += 1;
             // More than the limit: the sweep runs on the first reading of
             // an instant, before the rest of that instant's readings, so a
@@ -406,16 +434,17 @@ impl MeterHealth {
             // building's hourly meters, silent for exactly the limit after an
             // outage, would each alert in the instant they report again).
             if !t.silent && now - t.last_ts > limit {
-                e.1.push(k.clone());
+                e.1.push(k.to_string());
             }
             if now - t.last_ts >= half {
-                e.2.push(k.clone());
+                e.2.push(k.to_string());
             }
         }
         let mut out = Vec::new();
         let mut gateways: Vec<_> = per_gateway
             .into_iter()
             .filter(|(_, v)| !v.1.is_empty())
+            .map(|((site, gateway), v)| ((site.to_owned(), gateway.to_owned()), v))
             .collect();
         gateways.sort();
         for ((site, gateway), (count, mut silent, quiet)) in gateways {
@@ -425,13 +454,13 @@ impl MeterHealth {
             // Under a building alert every quiet meter is held back.
             let held = if building { &quiet } else { &silent };
             for k in held {
-                if let Some(t) = self.meters.get_mut(k) {
+                if let Some(t) = self.meters.get_mut(k.as_str()) {
                     t.silent = true;
                 }
             }
             let since = silent
                 .iter()
-                .filter_map(|k| self.meters.get(k).map(|t| t.last_ts))
+                .filter_map(|k| self.meters.get(k.as_str()).map(|t| t.last_ts))
                 .min()
                 .unwrap_or(now);
             let minutes = (now - since) as f64 / 60_000.0;
@@ -451,7 +480,7 @@ impl MeterHealth {
                 continue;
             }
             for k in silent {
-                let Some(t) = self.meters.get(&k) else {
+                let Some(t) = self.meters.get(k.as_str()) else {
                     continue;
                 };
                 let m = (now - t.last_ts) as f64 / 60_000.0;
@@ -459,7 +488,7 @@ impl MeterHealth {
                     id: format!("{RULE_NO_DATA}:{k}:{}", t.last_ts),
                     rule: RULE_NO_DATA,
                     entity: k.clone(),
-                    site: t.site.clone(),
+                    site: t.site_gateway(&k).0.to_owned(),
                     severity: Severity::Minor,
                     ts: Timestamp(now),
                     title: format!("No data from meter {k} for {m:.0} min"),

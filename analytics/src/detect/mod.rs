@@ -162,17 +162,3 @@ pub(crate) fn evidence_of(
         series: None,
     }
 }
-
-/// Entries of a per-entity state map and the bytes they take: the entry
-/// itself, its key, and what `heap(value)` says the value owns. How every
-/// detector reports its memory per monitored flat.
-pub(crate) fn map_memory<V>(
-    map: &std::collections::HashMap<String, V>,
-    heap: impl Fn(&V) -> usize,
-) -> (usize, usize) {
-    let bytes = map
-        .iter()
-        .map(|(k, v)| k.capacity() + heap(v) + std::mem::size_of::<(String, V)>())
-        .sum();
-    (map.len(), bytes)
-}

@@ -16,13 +16,13 @@
 //!
 //! The state is a dozen numbers per meter, never the readings themselves.
 
+use super::flat_table::FlatTable;
 use super::local_time::{in_hours, LocalTime};
 use super::Finding;
 use crate::register::flat_key;
 use crate::toml_file::{positive, FieldError};
 use gridwatch_telemetry::{DeviceKind, Reading, Severity, Timestamp};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 
 /// Rule: water flowing all night, night after night.
 pub const RULE_LEAK: &str = "night_water_leak";
@@ -107,8 +107,6 @@ impl NightWaterConfig {
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct Track {
-    entity: String,
-    site: String,
     last_ts: i64,
     /// The night being measured: the local day its window ends on.
     night: Option<i64>,
@@ -125,7 +123,9 @@ struct Track {
 pub struct NightWater {
     config: NightWaterConfig,
     local: LocalTime,
-    meters: HashMap<String, Track>,
+    /// By meter (`site/gateway/device`). A track holds no names: an alert
+    /// takes the flat and the site from the reading that closes the night.
+    meters: FlatTable<Track>,
 }
 
 impl NightWater {
@@ -134,13 +134,13 @@ impl NightWater {
         Self {
             config: config.clone(),
             local,
-            meters: HashMap::new(),
+            meters: FlatTable::default(),
         }
     }
 
     /// Meters with state, and the bytes that state takes (keys included).
     pub fn memory(&self) -> (usize, usize) {
-        super::map_memory(&self.meters, |t| t.entity.capacity() + t.site.capacity())
+        (self.meters.len(), self.meters.bytes())
     }
 
     /// Feeds one reading; only water meters with `flow_l` are looked at.
@@ -152,18 +152,23 @@ impl NightWater {
             return Vec::new();
         };
         let ts = r.ts.0;
-        let t = self.meters.entry(r.entity()).or_insert_with(|| Track {
-            entity: flat_key(r).unwrap_or_else(|| r.entity()),
-            site: r.site.to_string(),
-            last_ts: ts,
-            night: None,
-            night_min_lph: f64::INFINITY,
-            night_covered_ms: 0,
-            streak: 0,
-            streak_min_lph: f64::INFINITY,
-            streak_start: ts,
-            alerted: false,
-        });
+        let meter = r.entity();
+        if self.meters.find(meter.as_str()).is_none() {
+            let track = Track {
+                last_ts: ts,
+                night: None,
+                night_min_lph: f64::INFINITY,
+                night_covered_ms: 0,
+                streak: 0,
+                streak_min_lph: f64::INFINITY,
+                streak_start: ts,
+                alerted: false,
+            };
+            self.meters.insert(meter.clone(), track);
+        }
+        let Some(t) = self.meters.get_mut(meter.as_str()) else {
+            return Vec::new();
+        };
         if ts <= t.last_ts {
             return Vec::new();
         }
@@ -182,7 +187,7 @@ impl NightWater {
         });
         let mut out = Vec::new();
         if t.night.is_some() && t.night != night {
-            out.extend(close_night(t, cfg, ts));
+            out.extend(close_night(t, cfg, r));
         }
         if let Some(n) = night {
             t.night = Some(n);
@@ -197,7 +202,8 @@ impl NightWater {
 }
 
 /// Judges the night just measured; returns the alert when it completes a run.
-fn close_night(t: &mut Track, cfg: &NightWaterConfig, now: i64) -> Option<Finding> {
+fn close_night(t: &mut Track, cfg: &NightWaterConfig, r: &Reading) -> Option<Finding> {
+    let now = r.ts.0;
     let covered = t.night_covered_ms as f64 >= cfg.min_coverage * cfg.window_ms() as f64;
     let min = t.night_min_lph;
     t.night = None;
@@ -221,13 +227,13 @@ fn close_night(t: &mut Track, cfg: &NightWaterConfig, now: i64) -> Option<Findin
         return None;
     }
     t.alerted = true;
-    let e = &t.entity;
+    let e = &flat_key(r).unwrap_or_else(|| r.entity());
     let lph = t.streak_min_lph;
     Some(Finding {
         id: format!("{RULE_LEAK}:{e}:{}", t.streak_start),
         rule: RULE_LEAK,
         entity: e.clone(),
-        site: t.site.clone(),
+        site: r.site.to_string(),
         severity: Severity::Minor,
         ts: Timestamp(now),
         title: format!("Water running all night at {e}: {lph:.1} L/h or more"),

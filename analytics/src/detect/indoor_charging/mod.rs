@@ -15,10 +15,12 @@
 //!
 //! Each rule raises at most one alert per flat per `cooldown_days`.
 
+mod recent;
 mod session;
 pub mod signature;
 pub mod trace;
 
+use super::flat_table::FlatTable;
 use super::local_time::{in_hours, LocalTime};
 use super::Finding;
 use crate::register::{flat_key, Register};
@@ -26,7 +28,7 @@ use crate::toml_file::{positive, FieldError};
 use gridwatch_telemetry::{DeviceKind, Event, EventKind, Evidence, Reading, Severity, Timestamp};
 use serde::{Deserialize, Serialize};
 use signature::{Session, SignatureTrack};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use trace::{NoTrace, TraceEvent, TraceSink};
 
 /// Rule name: a tag seen indoors.
@@ -267,7 +269,7 @@ pub struct IndoorChargingStats {
 pub struct IndoorCharging {
     config: IndoorChargingConfig,
     local: LocalTime,
-    flats: HashMap<String, FlatTrack>,
+    flats: FlatTable<FlatTrack>,
     stats: IndoorChargingStats,
 }
 
@@ -277,7 +279,7 @@ impl IndoorCharging {
         Self {
             config: config.clone(),
             local,
-            flats: HashMap::new(),
+            flats: FlatTable::default(),
             stats: IndoorChargingStats::default(),
         }
     }
@@ -289,17 +291,12 @@ impl IndoorCharging {
 
     /// Flats with state, and the bytes that state takes (keys included).
     pub fn memory(&self) -> (usize, usize) {
-        let bytes = self
-            .flats
-            .iter()
-            .map(|(k, v)| {
-                k.capacity()
-                    + std::mem::size_of::<(String, FlatTrack)>()
-                    + v.signature.heap_bytes()
-                    + v.sessions.capacity() * std::mem::size_of::<Session>()
+        let heap: usize = (self.flats.rows().iter())
+            .map(|v| {
+                v.signature.heap_bytes() + v.sessions.capacity() * std::mem::size_of::<Session>()
             })
             .sum();
-        (self.flats.len(), bytes)
+        (self.flats.len(), self.flats.bytes() + heap)
     }
 
     /// Feeds an electricity reading; other readings are ignored.
@@ -321,7 +318,7 @@ impl IndoorCharging {
         let hour = self.local.hour(r.ts);
         let night = in_hours(hour, cfg.start_hour_from, cfg.start_hour_to);
         let quiet = in_hours(hour, cfg.quiet_hour_from, cfg.quiet_hour_to);
-        let track = self.flats.entry(flat.clone()).or_default();
+        let track = self.flats.get_or_insert_with(&flat, FlatTrack::default);
         let Some(session) = track
             .signature
             .observe_traced(cfg, r.ts, p, night, quiet, trace)
@@ -356,7 +353,11 @@ impl IndoorCharging {
                 out.push(f);
             }
         }
-        let track = self.flats.get(&flat).map(|t| t.sessions.len()).unwrap_or(0);
+        let track = self
+            .flats
+            .get(flat.as_str())
+            .map(|t| t.sessions.len())
+            .unwrap_or(0);
         if track >= keep {
             if let Some(f) = self.signature_finding(&flat, &site, session) {
                 out.push(f);
@@ -386,7 +387,7 @@ impl IndoorCharging {
             None => format!("{}/{}/{}", e.site, e.gateway, e.device),
         };
         let site = e.site.to_string();
-        let track = self.flats.entry(entity.clone()).or_default();
+        let track = self.flats.get_or_insert_with(&entity, FlatTrack::default);
         track.last_sighting = Some(e.ts.0);
         let mut out = Vec::new();
         // A battery carried down in the morning after a night's session.

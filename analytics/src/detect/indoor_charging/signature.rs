@@ -57,6 +57,7 @@
 //! whole session so that a household waking on top of the staircase does
 //! not start the count afresh.
 
+use super::recent::Recent;
 use super::session::Candidate;
 pub use super::session::Session;
 use super::trace::{EndCause, NoTrace, SessionShape, TraceEvent, TraceSink, Verdict};
@@ -83,12 +84,12 @@ fn ended(cause: EndCause, session: Option<SessionShape>, verdict: Option<Verdict
 /// candidate session and the one it re-anchored from.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SignatureTrack {
-    recent: Vec<(i64, f32)>,
+    recent: Recent,
     last_ts: Option<i64>,
-    candidate: Option<Candidate>,
+    candidate: Option<Box<Candidate>>,
     /// The candidate a later step re-anchored from, and when: restored
     /// if the upper load goes away without being a charger itself.
-    under: Option<(Candidate, i64)>,
+    under: Option<(Box<Candidate>, i64)>,
     /// The flat's night floor, W (NaN until a night has been seen).
     floor_w: f32,
     /// Lowest reading of the current quiet period (infinite outside one).
@@ -99,7 +100,7 @@ pub struct SignatureTrack {
 impl Default for SignatureTrack {
     fn default() -> Self {
         Self {
-            recent: Vec::new(),
+            recent: Recent::default(),
             last_ts: None,
             candidate: None,
             under: None,
@@ -173,7 +174,7 @@ impl SignatureTrack {
             .recent
             .iter()
             .filter(|(t, _)| ts.0 - t <= smooth_ms)
-            .map(|(_, w)| *w)
+            .map(|(_, w)| w)
             .fold(raw, f32::min);
         if let Some(c) = self.candidate.take() {
             return self.follow(cfg, c, ts, p, dt, quiet, trace);
@@ -184,13 +185,13 @@ impl SignatureTrack {
                 .recent
                 .iter()
                 .filter(|(t, _)| ts.0 - t <= window && ts.0 - t > smooth_ms)
-                .map(|(_, w)| *w)
+                .map(|(_, w)| w)
                 .fold(f32::INFINITY, f32::min);
             let step = p - pre;
             if pre.is_finite() && step >= cfg.min_step_w as f32 && step <= cfg.max_step_w as f32 {
                 // The smoothed series rises `smooth_min` after the load did.
                 let start = ts.0 - smooth_ms;
-                self.candidate = Some(Candidate::new(start, pre, step));
+                self.candidate = Some(Box::new(Candidate::new(start, pre, step)));
                 trace.event(
                     Timestamp(start),
                     TraceEvent::Started {
@@ -208,7 +209,7 @@ impl SignatureTrack {
     fn follow<T: TraceSink>(
         &mut self,
         cfg: &IndoorChargingConfig,
-        mut c: Candidate,
+        mut c: Box<Candidate>,
         ts: Timestamp,
         p: f32,
         dt: i64,
@@ -238,7 +239,7 @@ impl SignatureTrack {
         if !settled && over_pre > cfg.max_step_w as f32 {
             // The first smoothed reading held only part of a bigger load.
             let cause = EndCause::TooBig { rise_w: over_pre };
-            return self.end(cfg, c, ts, p, cause, false, trace);
+            return self.end(cfg, *c, ts, p, cause, false, trace);
         }
         let keep = if !settled && over_pre > c.step_w && over_pre <= cfg.max_step_w as f32 {
             c.step_w = over_pre;
@@ -255,7 +256,7 @@ impl SignatureTrack {
             let rise = over_pre - c.step_w;
             let pre = c.pre_w + c.step_w;
             self.under = Some((c, ts.0));
-            c = Candidate::new(ts.0 - smooth_ms, pre, rise);
+            c = Box::new(Candidate::new(ts.0 - smooth_ms, pre, rise));
             trace.event(
                 ts,
                 TraceEvent::Reanchored {
@@ -304,7 +305,7 @@ impl SignatureTrack {
             }
             if c.dip_ms > MAX_EARLY_DIP_MS {
                 let dip_min = c.dip_ms as f32 / 60_000.0;
-                self.end(cfg, c, ts, p, EndCause::EarlyDip { dip_min }, false, trace);
+                self.end(cfg, *c, ts, p, EndCause::EarlyDip { dip_min }, false, trace);
                 false
             } else {
                 true
@@ -312,7 +313,7 @@ impl SignatureTrack {
         } else {
             return self.end(
                 cfg,
-                c,
+                *c,
                 ts,
                 p,
                 EndCause::BelowEnd { excess_w: excess },
@@ -371,16 +372,17 @@ impl SignatureTrack {
 
     fn remember(&mut self, cfg: &IndoorChargingConfig, ts: i64, p: f32) {
         let window = i64::from(cfg.baseline_min + cfg.smooth_min) * 60_000;
-        self.recent.retain(|(t, _)| ts - t < window);
+        self.recent.retain(|t| ts - t < window);
         if self.recent.len() >= MAX_BASELINE_SAMPLES {
-            self.recent.remove(0);
+            self.recent.drop_oldest();
         }
-        self.recent.push((ts, p));
+        self.recent.push(ts, p);
     }
 
     /// Bytes of state, for the memory report.
     pub fn heap_bytes(&self) -> usize {
-        self.recent.capacity() * std::mem::size_of::<(i64, f32)>()
+        let candidates = usize::from(self.candidate.is_some()) + usize::from(self.under.is_some());
+        self.recent.heap_bytes() + candidates * std::mem::size_of::<Candidate>()
     }
 }
 

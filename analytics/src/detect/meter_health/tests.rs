@@ -63,6 +63,55 @@ fn a_whole_building_silent_is_one_alert_not_one_per_meter() {
 }
 
 #[test]
+fn silence_alerts_name_the_site_and_gateway_their_meter_key_holds() {
+    // A track keeps no copy of its site and gateway, only where they end
+    // in its key: sites and gateways of different lengths must still be
+    // told apart and named whole.
+    let mut d = MeterHealth::new(&MeterHealthConfig::default());
+    let mut found = Vec::new();
+    for i in 0..=120 {
+        let t = i * 5;
+        let mut batch = Vec::new();
+        for (site, gateway, n) in [("s01", "gw-a", 1), ("s01", "gw-a", 2), ("north-7", "g", 1)] {
+            // Gateway gw-a goes dark at minute 100; north-7's meter 1 at 50
+            // while another meter on its gateway keeps reporting.
+            let dark = if site == "s01" { t >= 100 } else { t >= 50 };
+            if !dark {
+                let mut r = em(gateway, n, t, t as f64 / 600.0, 100.0);
+                r.site = site.into();
+                batch.push(r);
+            }
+        }
+        let mut r = em("g", 2, t, t as f64 / 600.0, 100.0);
+        r.site = "north-7".into();
+        batch.push(r);
+        for r in batch {
+            found.extend(
+                d.observe(&r)
+                    .into_iter()
+                    .map(|f| (f.rule, f.site, f.entity)),
+            );
+        }
+    }
+    found.sort();
+    assert_eq!(
+        found,
+        vec![
+            (
+                RULE_BUILDING_NO_DATA,
+                "s01".to_owned(),
+                "s01/gw-a".to_owned()
+            ),
+            (
+                RULE_NO_DATA,
+                "north-7".to_owned(),
+                "north-7/g/em-1".to_owned()
+            ),
+        ]
+    );
+}
+
+#[test]
 fn a_meter_back_from_silence_can_fall_silent_again() {
     let found = run(1200, |n, t| n != 1 || t < 100 || (400..500).contains(&t));
     let minutes: Vec<i64> = found.iter().map(|f| f.2).collect();
