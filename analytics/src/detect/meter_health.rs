@@ -37,7 +37,7 @@
 //!   again under a new `meter_serial` is a replaced meter, whose readings
 //!   start a new baseline.
 
-use super::flat_table::FlatTable;
+use super::entity_table::EntityTable;
 use super::Finding;
 use crate::toml_file::{positive, FieldError};
 use gridwatch_telemetry::register::{inferred_modulus, register_use};
@@ -237,7 +237,7 @@ impl MeterTrack {
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct MeterHealth {
     config: MeterHealthConfig,
-    meters: FlatTable<MeterTrack>,
+    meters: EntityTable<MeterTrack>,
     now: i64,
     next_sweep: i64,
 }
@@ -247,7 +247,7 @@ impl MeterHealth {
     pub fn new(config: &MeterHealthConfig) -> Self {
         Self {
             config: config.clone(),
-            meters: FlatTable::default(),
+            meters: EntityTable::default(),
             now: i64::MIN,
             next_sweep: i64::MIN,
         }

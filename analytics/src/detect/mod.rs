@@ -8,8 +8,8 @@
 //! plain unit test. Routing to a grid cell happens afterwards
 //! ([`crate::alerts`]).
 
+pub mod entity_table;
 pub mod episode;
-pub mod flat_table;
 pub mod group_rental;
 pub mod indoor_charging;
 pub mod local_time;

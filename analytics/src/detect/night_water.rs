@@ -16,7 +16,7 @@
 //!
 //! The state is a dozen numbers per meter, never the readings themselves.
 
-use super::flat_table::FlatTable;
+use super::entity_table::EntityTable;
 use super::local_time::{in_hours, LocalTime};
 use super::Finding;
 use crate::register::flat_key;
@@ -125,7 +125,7 @@ pub struct NightWater {
     local: LocalTime,
     /// By meter (`site/gateway/device`). A track holds no names: an alert
     /// takes the flat and the site from the reading that closes the night.
-    meters: FlatTable<Track>,
+    meters: EntityTable<Track>,
 }
 
 impl NightWater {
@@ -134,7 +134,7 @@ impl NightWater {
         Self {
             config: config.clone(),
             local,
-            meters: FlatTable::default(),
+            meters: EntityTable::default(),
         }
     }
 

@@ -24,7 +24,7 @@
 //! not judged. The coarsest data it needs: daily electricity registers and
 //! monthly water registers; it never judges a month it has less of.
 
-use super::flat_table::FlatTable;
+use super::entity_table::EntityTable;
 use super::local_time::LocalTime;
 use super::Finding;
 use crate::register::dates::{first_day_of, month_of};
@@ -156,7 +156,7 @@ pub struct UtilityGroupRentalStats {
 pub struct UtilityGroupRental {
     config: UtilityGroupRentalConfig,
     local: LocalTime,
-    flats: FlatTable<FlatUse>,
+    flats: EntityTable<FlatUse>,
     /// Per building, the months waiting to be judged.
     buildings: HashMap<String, BTreeMap<i32, Vec<FlatMonth>>>,
     stats: UtilityGroupRentalStats,
@@ -168,7 +168,7 @@ impl UtilityGroupRental {
         Self {
             config: config.clone(),
             local,
-            flats: FlatTable::default(),
+            flats: EntityTable::default(),
             buildings: HashMap::new(),
             stats: UtilityGroupRentalStats::default(),
         }

@@ -38,7 +38,7 @@ pub mod day;
 #[cfg(test)]
 mod tests;
 
-use super::flat_table::FlatTable;
+use super::entity_table::EntityTable;
 use super::local_time::{in_hours, LocalTime};
 use super::Finding;
 use crate::register::{flat_key, Register};
@@ -100,7 +100,7 @@ pub struct GroupRentalStats {
 pub struct GroupRental {
     config: GroupRentalConfig,
     local: LocalTime,
-    flats: FlatTable<FlatTrack>,
+    flats: EntityTable<FlatTrack>,
     buildings: HashMap<String, BuildingTrack>,
     stats: GroupRentalStats,
 }
@@ -111,7 +111,7 @@ impl GroupRental {
         Self {
             config: config.clone(),
             local,
-            flats: FlatTable::default(),
+            flats: EntityTable::default(),
             buildings: HashMap::new(),
             stats: GroupRentalStats::default(),
         }

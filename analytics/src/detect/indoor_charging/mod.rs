@@ -20,7 +20,7 @@ mod session;
 pub mod signature;
 pub mod trace;
 
-use super::flat_table::FlatTable;
+use super::entity_table::EntityTable;
 use super::local_time::{in_hours, LocalTime};
 use super::Finding;
 use crate::register::{flat_key, Register};
@@ -269,7 +269,7 @@ pub struct IndoorChargingStats {
 pub struct IndoorCharging {
     config: IndoorChargingConfig,
     local: LocalTime,
-    flats: FlatTable<FlatTrack>,
+    flats: EntityTable<FlatTrack>,
     stats: IndoorChargingStats,
 }
 
@@ -279,7 +279,7 @@ impl IndoorCharging {
         Self {
             config: config.clone(),
             local,
-            flats: FlatTable::default(),
+            flats: EntityTable::default(),
             stats: IndoorChargingStats::default(),
         }
     }

@@ -25,7 +25,7 @@
 #[cfg(test)]
 mod tests;
 
-use super::flat_table::FlatTable;
+use super::entity_table::EntityTable;
 use super::{evidence_of, local_time::LocalTime, Finding};
 use crate::register::{flat_key, Register};
 use crate::toml_file::{positive, FieldError};
@@ -185,7 +185,7 @@ pub struct ThreeInOneStats {
 pub struct ThreeInOne {
     config: ThreeInOneConfig,
     local: LocalTime,
-    flats: FlatTable<FlatTrack>,
+    flats: EntityTable<FlatTrack>,
     stats: ThreeInOneStats,
 }
 
@@ -200,7 +200,7 @@ impl ThreeInOne {
         Self {
             config: config.clone(),
             local,
-            flats: FlatTable::default(),
+            flats: EntityTable::default(),
             stats: ThreeInOneStats::default(),
         }
     }

@@ -1,19 +1,20 @@
-//! Per-flat state for detectors that keep one small record per flat (or
-//! per meter: the meter detectors key the same table by `site/gateway/device`).
+//! Per-entity state for detectors that keep one small record per flat or
+//! per meter.
 //!
-//! A city has about a million flats, so how a detector finds a flat's
-//! record and what the lookup costs in memory matter as much as the record
-//! itself. Every such detector keys by the flat (`site/building/unit`),
-//! addresses records by a dense `u32` (which building lists and windows
-//! can hold in 4 bytes), and reports its bytes per flat; this table is that
-//! one way, so the figures in docs/BENCHMARKS.md count the same things for
-//! every detector.
+//! A city has about a million flats and three meters to each, so how a
+//! detector finds a record and what the lookup costs in memory matter as
+//! much as the record itself. The flat detectors key by the flat
+//! (`site/building/unit`), the meter detectors by the meter
+//! (`site/gateway/device`); all address records by a dense `u32` (which
+//! building lists and windows can hold in 4 bytes) and report their bytes
+//! per flat through this table, so the figures in docs/BENCHMARKS.md count
+//! the same things for every detector.
 
 use rustc_hash::FxBuildHasher;
 use std::hash::BuildHasher;
 use std::ops::{Index, IndexMut};
 
-/// Records by flat, in the order the flats were first seen.
+/// Records by flat (or meter), in the order they were first seen.
 ///
 /// Each key is held once, in the list of keys by number; the index is a
 /// hash table of numbers alone (4 bytes a slot), hashing the key a number
@@ -21,13 +22,13 @@ use std::ops::{Index, IndexMut};
 /// twice, and its slots were as wide as a key: together about a third of a
 /// small detector's bytes per flat.
 #[derive(Debug, Clone)]
-pub struct FlatTable<T> {
+pub struct EntityTable<T> {
     keys: Vec<Box<str>>,
     index: hashbrown::HashTable<u32>,
     rows: Vec<T>,
 }
 
-impl<T> Default for FlatTable<T> {
+impl<T> Default for EntityTable<T> {
     fn default() -> Self {
         Self {
             keys: Vec::new(),
@@ -50,7 +51,7 @@ fn grow<X>(v: &mut Vec<X>) {
     }
 }
 
-impl<T> FlatTable<T> {
+impl<T> EntityTable<T> {
     /// The record number of `flat`, if it has one.
     pub fn find(&self, flat: &str) -> Option<u32> {
         let keys = &self.keys;
@@ -148,7 +149,7 @@ struct Saved<K, R> {
     rows: R,
 }
 
-impl<T: serde::Serialize> serde::Serialize for FlatTable<T> {
+impl<T: serde::Serialize> serde::Serialize for EntityTable<T> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let keys: Vec<&str> = self.keys.iter().map(|k| &**k).collect();
         Saved {
@@ -159,7 +160,7 @@ impl<T: serde::Serialize> serde::Serialize for FlatTable<T> {
     }
 }
 
-impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for FlatTable<T> {
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for EntityTable<T> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let saved = Saved::<Vec<String>, Vec<T>>::deserialize(d)?;
         if saved.keys.len() != saved.rows.len() {
@@ -169,7 +170,7 @@ impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for FlatTable<T> {
                 saved.rows.len()
             )));
         }
-        let mut t = FlatTable::default();
+        let mut t = EntityTable::default();
         for (k, row) in saved.keys.into_iter().zip(saved.rows) {
             let n = t.len();
             if t.insert(k, row) as usize != n {
@@ -180,14 +181,14 @@ impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for FlatTable<T> {
     }
 }
 
-impl<T> Index<u32> for FlatTable<T> {
+impl<T> Index<u32> for EntityTable<T> {
     type Output = T;
     fn index(&self, i: u32) -> &T {
         &self.rows[i as usize]
     }
 }
 
-impl<T> IndexMut<u32> for FlatTable<T> {
+impl<T> IndexMut<u32> for EntityTable<T> {
     fn index_mut(&mut self, i: u32) -> &mut T {
         &mut self.rows[i as usize]
     }
@@ -199,7 +200,7 @@ mod tests {
 
     #[test]
     fn flats_keep_their_number_and_record() {
-        let mut t: FlatTable<u64> = FlatTable::default();
+        let mut t: EntityTable<u64> = EntityTable::default();
         assert!(t.is_empty());
         let a = t.insert("s/b/0101".into(), 1);
         let b = t.insert("s/b/0102".into(), 2);
@@ -218,11 +219,11 @@ mod tests {
 
     #[test]
     fn a_checkpointed_table_reads_back_and_so_does_one_of_the_old_shape() {
-        let mut t: FlatTable<u64> = FlatTable::default();
+        let mut t: EntityTable<u64> = EntityTable::default();
         t.insert("s/b/0102".into(), 7);
         t.insert("s/b/0101".into(), 9);
         let bytes = rmp_serde::to_vec_named(&t).unwrap();
-        let back: FlatTable<u64> = rmp_serde::from_slice(&bytes).unwrap();
+        let back: EntityTable<u64> = rmp_serde::from_slice(&bytes).unwrap();
         assert_eq!(back.find("s/b/0101"), Some(1));
         assert_eq!((back.key(0), back[0], back[1]), ("s/b/0102", 7, 9));
         // Before 7 Dec 2026 a table was saved with its index map beside the
@@ -238,7 +239,7 @@ mod tests {
             keys: vec!["s/b/0201".into()],
             rows: vec![42],
         };
-        let back: FlatTable<u64> =
+        let back: EntityTable<u64> =
             rmp_serde::from_slice(&rmp_serde::to_vec_named(&old).unwrap()).unwrap();
         assert_eq!((back.find("s/b/0201"), back[0]), (Some(0), 42));
         // Damage is an error, not a table that finds the wrong record.
@@ -247,7 +248,8 @@ mod tests {
             keys: vec!["a".into(), "a".into()],
             rows: vec![1, 2],
         };
-        let err = rmp_serde::from_slice::<FlatTable<u64>>(&rmp_serde::to_vec_named(&bad).unwrap());
+        let err =
+            rmp_serde::from_slice::<EntityTable<u64>>(&rmp_serde::to_vec_named(&bad).unwrap());
         assert!(err.unwrap_err().to_string().contains("twice"));
         let short = Old {
             index: Default::default(),
@@ -255,7 +257,7 @@ mod tests {
             rows: vec![],
         };
         let err =
-            rmp_serde::from_slice::<FlatTable<u64>>(&rmp_serde::to_vec_named(&short).unwrap());
+            rmp_serde::from_slice::<EntityTable<u64>>(&rmp_serde::to_vec_named(&short).unwrap());
         assert!(err
             .unwrap_err()
             .to_string()
