@@ -197,8 +197,17 @@ fn describe_event(e: &TraceEvent) -> String {
             };
             format!("ended: {why}{shape}; {verdict}")
         }
-        TraceEvent::InWindow { sessions } => {
-            format!("{sessions} counted session(s) in the window")
+        TraceEvent::InWindow {
+            sessions,
+            needed,
+            bike_known,
+        } => {
+            let whose = if *bike_known {
+                "the flat's e-bike is known"
+            } else {
+                "no e-bike of the flat known"
+            };
+            format!("{sessions} counted session(s) in the window, {needed} needed ({whose})")
         }
         TraceEvent::Alert { rule } => format!("ALERT {rule}"),
     }

@@ -8,6 +8,13 @@
 //! - `indoor_charging_signature` (major): the flat's load showed the charger
 //!   signature ([`signature`]) `min_sessions` times within
 //!   `session_window_days`. One session can be a coincidence; a habit is not.
+//!   A flat with no known e-bike (no tag registered to it seen anywhere in
+//!   `bike_known_days`, the gate included) needs `min_sessions_no_bike`:
+//!   most loads that pass for a charger are in households that own no
+//!   e-bike, and a tag seen at the gate is a fact about the household, not
+//!   a guess from its load. A flat whose rider has no tag, or whose tag the
+//!   register gives to another flat, is still found if it charges nearly
+//!   every night.
 //! - `indoor_charging_fused` (critical): one signature session and a
 //!   sighting of the flat's tag from `fusion_window_h` before the session
 //!   started until it ended. Each source alone has blind spots (batteries go
@@ -98,8 +105,16 @@ pub struct IndoorChargingConfig {
     pub min_quiet_min: u32,
     /// A longer silence between readings abandons a session.
     pub max_gap_min: u32,
-    /// Sessions needed for the signature rule…
+    /// Sessions needed for the signature rule in a flat whose e-bike is
+    /// known (a tag registered to it seen anywhere, the gate included, in
+    /// the last `bike_known_days`)…
     pub min_sessions: u32,
+    /// …and in a flat with no known e-bike: most households that show a
+    /// charger-like load own no e-bike (heating, blankets, water heaters),
+    /// so without one the load must recur more often to be a habit.
+    pub min_sessions_no_bike: u32,
+    /// Days a sighting of the flat's tag keeps its e-bike known.
+    pub bike_known_days: u32,
     /// …within this many days.
     pub session_window_days: u32,
     /// A sighting this long before a session started, or during it, fuses.
@@ -135,6 +150,8 @@ impl Default for IndoorChargingConfig {
             min_quiet_min: 30,
             max_gap_min: 20,
             min_sessions: 3,
+            min_sessions_no_bike: 5,
+            bike_known_days: 30,
             session_window_days: 7,
             fusion_window_h: 3,
             cooldown_days: 7,
@@ -231,6 +248,8 @@ impl IndoorChargingConfig {
             ("max_session_h", self.max_session_h),
             ("max_gap_min", self.max_gap_min),
             ("min_sessions", self.min_sessions),
+            ("min_sessions_no_bike", self.min_sessions_no_bike),
+            ("bike_known_days", self.bike_known_days),
             ("session_window_days", self.session_window_days),
         ] {
             if v == 0 {
@@ -251,6 +270,9 @@ struct FlatTrack {
     last_session: Option<Session>,
     last_sighting: Option<i64>,
     alerted: [Option<i64>; 3],
+    /// Newest sighting, anywhere, of a tag registered to the flat.
+    #[serde(default)]
+    bike_seen: Option<i64>,
 }
 
 /// Counters.
@@ -332,14 +354,26 @@ impl IndoorCharging {
             .sessions
             .retain(|s| session.start.0 - s.start.0 <= window_ms);
         track.sessions.push(session);
-        let keep = cfg.min_sessions.max(1) as usize;
-        if track.sessions.len() > keep {
+        let bike_known = track.bike_seen.is_some_and(|seen| {
+            seen <= session.end.0
+                && session.end.0 - seen <= i64::from(cfg.bike_known_days) * 86_400_000
+        });
+        let most = cfg.min_sessions.max(cfg.min_sessions_no_bike).max(1) as usize;
+        if track.sessions.len() > most {
             track.sessions.remove(0);
         }
+        let keep = if bike_known {
+            cfg.min_sessions
+        } else {
+            cfg.min_sessions_no_bike
+        }
+        .max(1) as usize;
         trace.event(
             r.ts,
             TraceEvent::InWindow {
                 sessions: track.sessions.len() as u32,
+                needed: keep as u32,
+                bike_known,
             },
         );
         let mut out = Vec::new();
@@ -378,7 +412,15 @@ impl IndoorCharging {
         else {
             return Vec::new();
         };
-        if !self.config.enabled || !self.config.indoor_locations.iter().any(|l| l == location) {
+        if !self.config.enabled {
+            return Vec::new();
+        }
+        if let Some(owner) = register.tag_owner(identity) {
+            // Wherever it is seen, the tag says the flat has an e-bike.
+            let track = self.flats.get_or_insert_with(owner, FlatTrack::default);
+            track.bike_seen = track.bike_seen.max(Some(e.ts.0));
+        }
+        if !self.config.indoor_locations.iter().any(|l| l == location) {
             return Vec::new();
         }
         self.stats.sightings += 1;
@@ -482,13 +524,24 @@ impl IndoorCharging {
         if !self.may_alert(flat, 1, s.end.0) {
             return None;
         }
-        let seen: Vec<Session> = self
+        let (seen, bike_seen) = self
             .flats
             .get(flat)
-            .map(|t| t.sessions.clone())
+            .map(|t| (t.sessions.clone(), t.bike_seen))
             .unwrap_or_default();
         let n = seen.len();
         let mut extra = vec![("sessions_in_window".to_owned(), n as f64)];
+        // Whether the flat's e-bike was known, and when its tag was last seen.
+        let bike = match bike_seen {
+            Some(at) if at <= s.end.0 => {
+                extra.push(("bike_seen_ms".to_owned(), at as f64));
+                format!(
+                    " A tag registered to the flat was last seen at {}.",
+                    Timestamp(at)
+                )
+            }
+            _ => " No tag registered to the flat has been seen.".to_owned(),
+        };
         for (i, x) in seen.iter().enumerate() {
             extra.extend([
                 (format!("session_{i}_start_ms"), x.start.0 as f64),
@@ -510,7 +563,7 @@ impl IndoorCharging {
             title: format!("E-bike charger signature in {flat}: {n} night sessions"),
             summary: format!(
                 "{flat}'s load stepped up by {:.0} W at {}, held for {:.0} min, tapered for {:.0} \
-                 min and ended at {} — the shape of an e-bike charger — {n} times within {} days. \
+                 min and ended at {} — the shape of an e-bike charger — {n} times within {} days.{bike} \
                  Check for a battery charging indoors.",
                 s.step_w,
                 s.start,

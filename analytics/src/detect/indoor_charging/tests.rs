@@ -73,9 +73,20 @@ fn detector() -> IndoorCharging {
     IndoorCharging::new(&IndoorChargingConfig::default(), LocalTime::new(480))
 }
 
+/// The flat's tag seen at the compound gate at `ts`: its e-bike is known.
+fn at_gate(d: &mut IndoorCharging, ts: i64) -> Vec<Finding> {
+    let mut gate = sighting(ts, "tag-1");
+    if let EventKind::Sighting { location, .. } = &mut gate.kind {
+        *location = "gate".into();
+    }
+    d.observe_event(&gate, &register())
+}
+
 #[test]
 fn two_sessions_raise_nothing_three_in_a_week_raise_the_signature_rule() {
     let mut d = detector();
+    // A gate sighting raises nothing itself; it makes the flat's e-bike known.
+    assert!(at_gate(&mut d, DAY0 - 3 * 86_400_000).is_empty());
     let mut f = run_days(&mut d, 0..4, &[0, 2]);
     assert!(f.is_empty(), "{f:?}");
     f.extend(run_days(&mut d, 4..6, &[4]));
@@ -85,11 +96,40 @@ fn two_sessions_raise_nothing_three_in_a_week_raise_the_signature_rule() {
     assert_eq!(f[0].severity, Severity::Major);
     assert!((f[0].evidence.values["step_w"] - 200.0).abs() < 1.0);
     assert_eq!(f[0].evidence.values["start_local_hour"], 22.0);
+    assert_eq!(
+        f[0].evidence.values["bike_seen_ms"],
+        (DAY0 - 3 * 86_400_000) as f64
+    );
+}
+
+#[test]
+fn a_flat_with_no_known_e_bike_needs_five_sessions_in_the_week() {
+    // No tag of the flat ever seen: three sessions are not enough, five are.
+    let mut d = detector();
+    let f = run_days(&mut d, 0..6, &[0, 2, 4]);
+    assert!(f.is_empty(), "{f:?}");
+    let f = run_days(&mut d, 6..9, &[6, 7]);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0].rule, RULE_SIGNATURE);
+    assert!(!f[0].evidence.values.contains_key("bike_seen_ms"));
+    assert!(f[0].summary.contains("No tag registered to the flat"));
+    // A tag seen longer ago than `bike_known_days` no longer counts.
+    let mut d = detector();
+    let days = i64::from(IndoorChargingConfig::default().bike_known_days);
+    at_gate(&mut d, DAY0 - (days + 1) * 86_400_000);
+    let f = run_days(&mut d, 0..6, &[0, 2, 4]);
+    assert!(f.is_empty(), "{f:?}");
+    // Nor does one seen after the session (the bike was not known then).
+    let mut d = detector();
+    at_gate(&mut d, DAY0 + 6 * 86_400_000);
+    let f = run_days(&mut d, 0..6, &[0, 2, 4]);
+    assert!(f.is_empty(), "{f:?}");
 }
 
 #[test]
 fn sessions_further_apart_than_the_window_do_not_add_up() {
     let mut d = detector();
+    at_gate(&mut d, DAY0);
     let mut f = run_days(&mut d, 0..9, &[0, 2]);
     f.extend(run_days(&mut d, 9..11, &[9]));
     assert!(f.is_empty(), "{f:?}");

@@ -138,10 +138,15 @@ pub enum TraceEvent {
         verdict: Option<Verdict>,
     },
     /// A counted session entered the flat's window (the signature rule
-    /// needs `min_sessions` of them).
+    /// needs `min_sessions` of them, or `min_sessions_no_bike` where no
+    /// e-bike of the flat is known).
     InWindow {
         /// Sessions now in the window.
         sessions: u32,
+        /// Sessions the rule needs for this flat.
+        needed: u32,
+        /// Whether a tag of the flat was seen within `bike_known_days`.
+        bike_known: bool,
     },
     /// An alert was raised.
     Alert {
