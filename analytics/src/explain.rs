@@ -167,9 +167,12 @@ fn describe_event(e: &TraceEvent) -> String {
             let verdict = match verdict {
                 None => "not judged".to_owned(),
                 Some(Verdict::Counted) => "COUNTED as a charger session".to_owned(),
-                Some(Verdict::PlateauShort { plateau_min }) => {
-                    format!("not counted: plateau {plateau_min:.0} min under min_plateau_min")
-                }
+                Some(Verdict::FusionOnly { plateau_min }) => format!(
+                    "a charger's shape with a short plateau ({plateau_min:.0} min, under min_plateau_min): counts only with the flat's tag beside it"
+                ),
+                Some(Verdict::PlateauShort { plateau_min }) => format!(
+                    "not counted: plateau {plateau_min:.0} min under fused_min_plateau_min"
+                ),
                 Some(Verdict::PlateauLong { plateau_min }) => {
                     format!("not counted: plateau {plateau_min:.0} min over max_plateau_min")
                 }
@@ -209,6 +212,13 @@ fn describe_event(e: &TraceEvent) -> String {
             };
             format!("{sessions} counted session(s) in the window, {needed} needed ({whose})")
         }
+        TraceEvent::AfterArrival {
+            arrived_min_before,
+            sessions,
+            needed,
+        } => format!(
+            "the session began {arrived_min_before:.0} min after the flat's tag was read outside; {sessions} such session(s) in the window, {needed} needed"
+        ),
         TraceEvent::Alert { rule } => format!("ALERT {rule}"),
     }
 }

@@ -27,6 +27,12 @@ pub struct IndoorChargingConfig {
     pub end_ratio: f64,
     /// Shortest plateau, minutes.
     pub min_plateau_min: u32,
+    /// Shortest plateau of a session that counts only with the flat's tag
+    /// beside it (`indoor_charging_fused`), minutes: a fast charger
+    /// (300–450 W) or a top-up holds its constant current for 30–60 min,
+    /// too short to tell from a household's own loads by shape alone, but
+    /// not when the flat's e-bike was seen indoors or just came home.
+    pub fused_min_plateau_min: u32,
     /// Longest plateau, minutes: a charger's constant-current phase lasts
     /// 1–5 h (docs/detection.md); a load that holds longer is something else.
     pub max_plateau_min: u32,
@@ -78,6 +84,16 @@ pub struct IndoorChargingConfig {
     pub session_window_days: u32,
     /// A sighting this long before a session started, or during it, fuses.
     pub fusion_window_h: u32,
+    /// A sighting of the flat's tag outside (the gate, the entrance: any
+    /// location not in `indoor_locations`) at most this long before a
+    /// session started is the rider coming home and plugging in; 0 turns
+    /// this way to `indoor_charging_fused` off. Riders who carry the
+    /// battery up are read only at the gate.
+    pub arrival_window_min: u32,
+    /// Sessions that followed an arrival, within `session_window_days`,
+    /// for `indoor_charging_fused`: one could be a household switching
+    /// things on as the rider walks in; a habit is not.
+    pub min_arrival_sessions: u32,
     /// At most one alert per rule and flat in this many days.
     pub cooldown_days: u32,
 }
@@ -94,6 +110,7 @@ impl Default for IndoorChargingConfig {
             plateau_ratio: 0.75,
             end_ratio: 0.25,
             min_plateau_min: 60,
+            fused_min_plateau_min: 30,
             max_plateau_min: 360,
             min_taper_min: 10,
             max_taper_min: 200,
@@ -113,6 +130,8 @@ impl Default for IndoorChargingConfig {
             bike_known_days: 30,
             session_window_days: 7,
             fusion_window_h: 3,
+            arrival_window_min: 30,
+            min_arrival_sessions: 2,
             cooldown_days: 7,
         }
     }
@@ -141,6 +160,15 @@ impl IndoorChargingConfig {
                 format!(
                     "is {} with end_ratio {}; it needs 0 < end_ratio < plateau_ratio < 1",
                     self.plateau_ratio, self.end_ratio
+                ),
+            ));
+        }
+        if self.fused_min_plateau_min == 0 || self.fused_min_plateau_min > self.min_plateau_min {
+            return Err(FieldError::new(
+                "fused_min_plateau_min",
+                format!(
+                    "is {}; it must be 1 to min_plateau_min ({})",
+                    self.fused_min_plateau_min, self.min_plateau_min
                 ),
             ));
         }
@@ -210,6 +238,7 @@ impl IndoorChargingConfig {
             ("min_sessions_no_bike", self.min_sessions_no_bike),
             ("bike_known_days", self.bike_known_days),
             ("session_window_days", self.session_window_days),
+            ("min_arrival_sessions", self.min_arrival_sessions),
         ] {
             if v == 0 {
                 return Err(FieldError::new(key, "is 0; it must be at least 1"));

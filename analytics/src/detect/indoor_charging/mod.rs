@@ -58,6 +58,52 @@ struct FlatTrack {
     /// Newest sighting, anywhere, of a tag registered to the flat.
     #[serde(default)]
     bike_seen: Option<i64>,
+    /// The newest sightings of the flat's tag outside (the rider coming
+    /// home), newest first, 0 where none: held inline, since every flat
+    /// with a tag has some and a session ends within hours of its arrival.
+    #[serde(default)]
+    arrivals: [i64; MAX_ARRIVALS],
+    /// Sessions that followed an arrival, as (start, arrival), oldest
+    /// first, within `session_window_days` and at most
+    /// `min_arrival_sessions` (held exactly: most flats have none).
+    #[serde(default)]
+    arrived: Vec<[i64; 2]>,
+}
+
+/// Most arrivals a flat keeps: a session ends within `max_session_h` of
+/// its arrival, and a rider passes the gate a few times a day.
+const MAX_ARRIVALS: usize = 3;
+
+impl FlatTrack {
+    /// Records a sighting of the flat's tag outside at `ts`, forgetting
+    /// those no session could still follow.
+    fn arrive(&mut self, cfg: &IndoorChargingConfig, ts: i64) {
+        if cfg.arrival_window_min == 0 {
+            return;
+        }
+        // Newest first; a sighting older than all kept (out of order)
+        // takes the last place only if it is newer than what is there.
+        let at = self.arrivals.iter().position(|a| *a < ts);
+        if let Some(at) = at {
+            self.arrivals.copy_within(at..MAX_ARRIVALS - 1, at + 1);
+            self.arrivals[at] = ts;
+        }
+    }
+
+    /// The newest arrival from `arrival_window_min` before the session's
+    /// start until `smooth_min` after it (the start is known only to within
+    /// the smoothing: the smoothed load rises once every reading in it is up).
+    fn arrival_before(&self, cfg: &IndoorChargingConfig, s: Session) -> Option<i64> {
+        if cfg.arrival_window_min == 0 {
+            return None;
+        }
+        let from = s.start.0 - i64::from(cfg.arrival_window_min) * 60_000;
+        let to = s.start.0 + i64::from(cfg.smooth_min) * 60_000;
+        self.arrivals
+            .iter()
+            .copied()
+            .find(|a| *a != 0 && *a >= from && *a <= to)
+    }
 }
 
 /// Counters.
@@ -100,7 +146,9 @@ impl IndoorCharging {
     pub fn memory(&self) -> (usize, usize) {
         let heap: usize = (self.flats.rows().iter())
             .map(|v| {
-                v.signature.heap_bytes() + v.sessions.capacity() * std::mem::size_of::<Session>()
+                v.signature.heap_bytes()
+                    + v.sessions.capacity() * std::mem::size_of::<Session>()
+                    + v.arrived.capacity() * std::mem::size_of::<[i64; 2]>()
             })
             .sum();
         (self.flats.len(), self.flats.bytes() + heap)
@@ -135,6 +183,56 @@ impl IndoorCharging {
         self.stats.sessions += 1;
         track.last_session = Some(session);
         let window_ms = i64::from(cfg.session_window_days) * 86_400_000;
+        let mut out = Vec::new();
+        let site = r.site.to_string();
+        let sighted = track.last_sighting.filter(|s| {
+            *s >= session.start.0 - i64::from(cfg.fusion_window_h) * 3_600_000
+                && *s <= session.end.0
+        });
+        let arrived = track.arrival_before(cfg, session);
+        if let Some(at) = arrived {
+            let most = cfg.min_arrival_sessions as usize;
+            track
+                .arrived
+                .retain(|[start, _]| session.start.0 - start <= window_ms);
+            if track.arrived.len() >= most {
+                track.arrived.remove(0);
+            }
+            track
+                .arrived
+                .reserve_exact(most.saturating_sub(track.arrived.len()));
+            track.arrived.push([session.start.0, at]);
+            trace.event(
+                r.ts,
+                TraceEvent::AfterArrival {
+                    arrived_min_before: (session.start.0 - at) as f32 / 60_000.0,
+                    sessions: track.arrived.len() as u32,
+                    needed: cfg.min_arrival_sessions,
+                },
+            );
+        }
+        let arrivals_met = track.arrived.len() >= cfg.min_arrival_sessions as usize;
+        if let Some(seen) = sighted {
+            if let Some(f) = self.fused(&flat, &site, session, seen) {
+                out.push(f);
+            }
+        } else if arrived.is_some() && arrivals_met {
+            if let Some(f) = self.fused_arrival(&flat, &site, session) {
+                out.push(f);
+            }
+        }
+        if session.short {
+            // Too short for the signature alone: only a sighting counts it.
+            for f in &out {
+                trace.event(r.ts, TraceEvent::Alert { rule: f.rule });
+            }
+            self.stats.findings += out.len() as u64;
+            return out;
+        }
+        let cfg = &self.config;
+        let Some(track) = self.flats.get_mut(flat.as_str()) else {
+            return out;
+        };
         track
             .sessions
             .retain(|s| session.start.0 - s.start.0 <= window_ms);
@@ -161,17 +259,6 @@ impl IndoorCharging {
                 bike_known,
             },
         );
-        let mut out = Vec::new();
-        let site = r.site.to_string();
-        let sighted = track.last_sighting.filter(|s| {
-            *s >= session.start.0 - i64::from(cfg.fusion_window_h) * 3_600_000
-                && *s <= session.end.0
-        });
-        if let Some(seen) = sighted {
-            if let Some(f) = self.fused(&flat, &site, session, seen) {
-                out.push(f);
-            }
-        }
         let track = self
             .flats
             .get(flat.as_str())
@@ -204,6 +291,9 @@ impl IndoorCharging {
             // Wherever it is seen, the tag says the flat has an e-bike.
             let track = self.flats.get_or_insert_with(owner, FlatTrack::default);
             track.bike_seen = track.bike_seen.max(Some(e.ts.0));
+            if !self.config.indoor_locations.iter().any(|l| l == location) {
+                track.arrive(&self.config, e.ts.0);
+            }
         }
         if !self.config.indoor_locations.iter().any(|l| l == location) {
             return Vec::new();
@@ -355,6 +445,55 @@ impl IndoorCharging {
                 s.plateau_min,
                 s.taper_min,
                 s.end,
+                self.config.session_window_days
+            ),
+            evidence,
+        })
+    }
+
+    /// `indoor_charging_fused` by arrivals: the flat's tag read outside
+    /// (the gate) just before each of `min_arrival_sessions` sessions in the
+    /// window. A rider who carries the battery up is read only there.
+    fn fused_arrival(&mut self, flat: &str, site: &str, s: Session) -> Option<Finding> {
+        if !self.may_alert(flat, 2, s.end.0) {
+            return None;
+        }
+        let arrived = self
+            .flats
+            .get(flat)
+            .map(|t| t.arrived.clone())
+            .unwrap_or_default();
+        let n = arrived.len();
+        let mut extra = vec![("arrival_sessions".to_owned(), n as f64)];
+        for (i, [start, at]) in arrived.iter().enumerate() {
+            extra.extend([
+                (format!("session_{i}_arrived_ms"), *at as f64),
+                (format!("session_{i}_start_ms"), *start as f64),
+            ]);
+        }
+        let arrived_at = arrived.last().map_or(s.start.0, |[_, at]| *at);
+        extra.push(("arrived_at_ms".to_owned(), arrived_at as f64));
+        let extra: Vec<(&str, f64)> = extra.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        let evidence = self.session_evidence(s, &extra);
+        Some(Finding {
+            id: format!("{RULE_FUSED}:{flat}:{}", s.start.0),
+            rule: RULE_FUSED,
+            entity: flat.to_owned(),
+            site: site.to_owned(),
+            severity: Severity::Critical,
+            ts: s.end,
+            title: format!("Indoor e-bike charging in {flat}: the e-bike came home, a charger followed"),
+            summary: format!(
+                "The tag registered to {flat} was read outside (the gate) at {}, and {:.0} min later \
+                 the flat's load showed an e-bike charger ({:.0} W step at {}, {:.0} min plateau, \
+                 {:.0} min taper); {n} times within {} days a charger's load followed the e-bike \
+                 coming home. The battery is likely carried up and charged indoors: go soon.",
+                Timestamp(arrived_at),
+                (s.start.0 - arrived_at).max(0) as f64 / 60_000.0,
+                s.step_w,
+                s.start,
+                s.plateau_min,
+                s.taper_min,
                 self.config.session_window_days
             ),
             evidence,

@@ -42,6 +42,11 @@ pub struct Session {
     /// during the quiet hours, W: a charger's constant current is flat
     /// while the household sleeps; people up at night are not.
     pub roughness_w: f32,
+    /// Its plateau was shorter than `min_plateau_min` (but at least
+    /// `fused_min_plateau_min`): it counts only with the flat's tag beside
+    /// it, for `indoor_charging_fused`, never for the signature alone.
+    #[serde(default)]
+    pub short: bool,
 }
 
 /// A session being followed: its step, its time on the plateau, in the
@@ -167,6 +172,7 @@ impl Candidate {
             plateau_min: self.plateau_ms as f32 / 60_000.0,
             taper_min: self.taper_ms as f32 / 60_000.0,
             roughness_w: self.roughness_w(cfg),
+            short: self.plateau_ms < i64::from(cfg.min_plateau_min) * 60_000,
         }
     }
 
@@ -184,7 +190,7 @@ impl Candidate {
     /// that failed.
     pub(super) fn verdict(&self, cfg: &IndoorChargingConfig, s: &Session) -> Verdict {
         const MIN: i64 = 60_000;
-        if self.plateau_ms < i64::from(cfg.min_plateau_min) * MIN {
+        if self.plateau_ms < i64::from(cfg.fused_min_plateau_min) * MIN {
             return Verdict::PlateauShort {
                 plateau_min: s.plateau_min,
             };
@@ -227,6 +233,11 @@ impl Candidate {
             return Verdict::Rough {
                 roughness_w: s.roughness_w,
                 limit_w,
+            };
+        }
+        if s.short {
+            return Verdict::FusionOnly {
+                plateau_min: s.plateau_min,
             };
         }
         Verdict::Counted

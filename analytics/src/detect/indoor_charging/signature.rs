@@ -288,7 +288,15 @@ impl SignatureTrack {
             true
         } else if excess >= c.step_w * cfg.end_ratio as f32 {
             c.prev_w = f32::NAN;
-            if c.plateau_ms >= i64::from(cfg.min_plateau_min) * 60_000 {
+            // Under the plateau before the plateau is long enough for the
+            // signature: a dip, unless the load stays down (a fast
+            // charger's taper, which only fusion takes, is short).
+            if c.plateau_ms < i64::from(cfg.min_plateau_min) * 60_000 {
+                c.dip_ms += dt;
+            }
+            // The taper may begin after the shortest plateau any rule
+            // takes (a fast charger's, with a sighting beside it).
+            if c.plateau_ms >= i64::from(cfg.fused_min_plateau_min) * 60_000 {
                 if c.taper_samples == 0 {
                     trace.event(ts, TraceEvent::TaperBegan { excess_w: excess });
                 } else if excess > c.last_taper_w + c.step_w * cfg.taper_rise_ratio as f32 {
@@ -296,12 +304,14 @@ impl SignatureTrack {
                     trace.event(ts, TraceEvent::TaperRestarted { excess_w: excess });
                 }
                 c.taper_ms += dt;
-                c.track_hold(excess, dt);
+                // A staircase is judged on the signature's plateau only: a
+                // dip held early on is the household, not the tail.
+                if c.plateau_ms >= i64::from(cfg.min_plateau_min) * 60_000 {
+                    c.track_hold(excess, dt);
+                }
                 c.taper_samples = c.taper_samples.saturating_add(1);
                 c.resumed_ms = 0;
                 c.last_taper_w = excess;
-            } else {
-                c.dip_ms += dt;
             }
             if c.dip_ms > MAX_EARLY_DIP_MS {
                 let dip_min = c.dip_ms as f32 / 60_000.0;
@@ -350,7 +360,7 @@ impl SignatureTrack {
         let s = c.session(ts, cfg);
         let verdict = judge.then(|| c.verdict(cfg, &s));
         trace.event(ts, ended(cause, Some(c.shape()), verdict));
-        if verdict == Some(Verdict::Counted) {
+        if matches!(verdict, Some(Verdict::Counted | Verdict::FusionOnly { .. })) {
             self.under = None;
             return Some(s);
         }

@@ -53,20 +53,37 @@ fn register() -> Register {
 /// `charge`, a 200 W session from 22:00 local (plateau 3 h, taper 1 h, so
 /// it runs past midnight into the next day).
 fn run_days(d: &mut IndoorCharging, days: std::ops::Range<i64>, charge: &[i64]) -> Vec<Finding> {
+    run_charger(d, days, charge, |x| match x {
+        0..180 => 200.0,
+        x @ 180..240 => 200.0 * (240 - x) as f64 / 60.0,
+        _ => 0.0,
+    })
+}
+
+/// As [`run_days`], with the charger's draw `x` minutes after 22:00 given.
+fn run_charger(
+    d: &mut IndoorCharging,
+    days: std::ops::Range<i64>,
+    charge: &[i64],
+    draw: impl Fn(i64) -> f64,
+) -> Vec<Finding> {
     let mut out = Vec::new();
     for i in days.start * 288..days.end * 288 {
         let m = i * 5;
-        let charger: f64 = charge
-            .iter()
-            .map(|c| match m - (c * 1440 + 22 * 60) {
-                0..180 => 200.0,
-                x @ 180..240 => 200.0 * (240 - x) as f64 / 60.0,
-                _ => 0.0,
-            })
-            .sum();
+        let charger: f64 = charge.iter().map(|c| draw(m - (c * 1440 + 22 * 60))).sum();
         out.extend(d.observe(&reading(DAY0 + m * MIN, 90.0 + charger)));
     }
     out
+}
+
+/// A fast charger: 400 W for an hour, then a 20-minute tail (the plateau
+/// as followed is 45 min: under `min_plateau_min`).
+fn fast(x: i64) -> f64 {
+    match x {
+        0..60 => 400.0,
+        x @ 60..80 => 400.0 * (80 - x) as f64 / 20.0,
+        _ => 0.0,
+    }
 }
 
 fn detector() -> IndoorCharging {
@@ -182,5 +199,87 @@ fn bad_config_values_are_named() {
         ..IndoorChargingConfig::default()
     };
     assert_eq!(c.validate().unwrap_err().path.to_string(), "max_step_w");
+    let c = IndoorChargingConfig {
+        fused_min_plateau_min: 90,
+        ..IndoorChargingConfig::default()
+    };
+    assert_eq!(
+        c.validate().unwrap_err().path.to_string(),
+        "fused_min_plateau_min"
+    );
     assert!(IndoorChargingConfig::default().validate().is_ok());
+}
+
+#[test]
+fn an_e_bike_read_at_the_gate_just_before_two_sessions_fuses() {
+    let mut d = detector();
+    // The rider comes through the gate at 21:50 and plugs in at 22:00.
+    assert!(at_gate(&mut d, DAY0 + (21 * 60 + 50) * MIN).is_empty());
+    let f = run_days(&mut d, 0..2, &[0]);
+    assert!(
+        f.is_empty(),
+        "one session after an arrival is not a habit: {f:?}"
+    );
+    at_gate(&mut d, DAY0 + 2 * 86_400_000 + (21 * 60 + 45) * MIN);
+    let f = run_days(&mut d, 2..4, &[2]);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0].rule, RULE_FUSED);
+    assert_eq!(f[0].severity, Severity::Critical);
+    assert_eq!(f[0].evidence.values["arrival_sessions"], 2.0);
+    assert_eq!(
+        f[0].evidence.values["arrived_at_ms"],
+        (DAY0 + 2 * 86_400_000 + (21 * 60 + 45) * MIN) as f64
+    );
+    assert!(f[0].summary.contains("read outside"), "{}", f[0].summary);
+}
+
+#[test]
+fn gate_reads_hours_before_a_session_or_after_its_start_do_not_fuse() {
+    let mut d = detector();
+    for day in [0, 2, 4] {
+        // Home at 18:00, a charger-like load from 22:00: not an arrival.
+        at_gate(&mut d, DAY0 + day * 86_400_000 + 18 * 60 * MIN);
+        // Out again after the load began.
+        at_gate(&mut d, DAY0 + day * 86_400_000 + (22 * 60 + 40) * MIN);
+    }
+    let f = run_days(&mut d, 0..6, &[0, 2, 4]);
+    // The signature rule fires (a known bike, three sessions), not fusion.
+    assert!(f.iter().all(|f| f.rule != RULE_FUSED), "{f:?}");
+    assert_eq!(f.iter().filter(|f| f.rule == RULE_SIGNATURE).count(), 1);
+    // Off by configuration: the same arrivals fuse nothing.
+    let cfg = IndoorChargingConfig {
+        arrival_window_min: 0,
+        ..IndoorChargingConfig::default()
+    };
+    let mut d = IndoorCharging::new(&cfg, LocalTime::new(480));
+    for day in [0, 2] {
+        at_gate(&mut d, DAY0 + day * 86_400_000 + (21 * 60 + 50) * MIN);
+    }
+    let f = run_days(&mut d, 0..4, &[0, 2]);
+    assert!(f.is_empty(), "{f:?}");
+}
+
+#[test]
+fn a_fast_charger_counts_only_with_the_flat_s_tag_beside_it() {
+    // Five nights of a one-hour fast charge: too short for the signature.
+    let mut d = detector();
+    at_gate(&mut d, DAY0 - 86_400_000);
+    let f = run_charger(&mut d, 0..6, &[0, 1, 2, 3, 4], fast);
+    assert!(f.is_empty(), "{f:?}");
+    // The same charge with the tag seen in the lift lobby before it fuses.
+    let mut d = detector();
+    let mut f = d.observe_event(&sighting(DAY0 + (21 * 60 + 40) * MIN, "tag-1"), &register());
+    f.extend(run_charger(&mut d, 0..2, &[0], fast));
+    let fused: Vec<_> = f.iter().filter(|f| f.rule == RULE_FUSED).collect();
+    assert_eq!(fused.len(), 1, "{f:?}");
+    assert!(fused[0].evidence.values["plateau_min"] < 60.0);
+    // Shorter than `fused_min_plateau_min` is nothing, even with the tag.
+    let cfg = IndoorChargingConfig {
+        fused_min_plateau_min: 60,
+        ..IndoorChargingConfig::default()
+    };
+    let mut d = IndoorCharging::new(&cfg, LocalTime::new(480));
+    let mut f = d.observe_event(&sighting(DAY0 + (21 * 60 + 40) * MIN, "tag-1"), &register());
+    f.extend(run_charger(&mut d, 0..2, &[0], fast));
+    assert!(f.iter().all(|f| f.rule != RULE_FUSED), "{f:?}");
 }

@@ -47,7 +47,14 @@ pub enum EndCause {
 pub enum Verdict {
     /// It had the charger's shape and counts.
     Counted,
-    /// Plateau shorter than `min_plateau_min`.
+    /// It had the charger's shape but a plateau shorter than
+    /// `min_plateau_min` (a fast charger, a top-up): it counts only with
+    /// the flat's tag beside it (`indoor_charging_fused`).
+    FusionOnly {
+        /// Minutes on the plateau.
+        plateau_min: f32,
+    },
+    /// Plateau shorter than `fused_min_plateau_min`.
     PlateauShort {
         /// Minutes on the plateau.
         plateau_min: f32,
@@ -147,6 +154,17 @@ pub enum TraceEvent {
         needed: u32,
         /// Whether a tag of the flat was seen within `bike_known_days`.
         bike_known: bool,
+    },
+    /// A session (counted or short) started just after the flat's tag was
+    /// read outside: the rider came home and plugged in
+    /// (`indoor_charging_fused` needs `min_arrival_sessions` of them).
+    AfterArrival {
+        /// Minutes from the sighting to the session's start.
+        arrived_min_before: f32,
+        /// Such sessions now in the window.
+        sessions: u32,
+        /// Such sessions the rule needs.
+        needed: u32,
     },
     /// An alert was raised.
     Alert {
