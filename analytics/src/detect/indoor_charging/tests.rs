@@ -283,3 +283,43 @@ fn a_fast_charger_counts_only_with_the_flat_s_tag_beside_it() {
     f.extend(run_charger(&mut d, 0..2, &[0], fast));
     assert!(f.iter().all(|f| f.rule != RULE_FUSED), "{f:?}");
 }
+
+#[test]
+fn explain_is_told_which_sessions_followed_an_arrival() {
+    let mut d = detector();
+    let mut trace: Vec<(Timestamp, TraceEvent)> = Vec::new();
+    for day in [0, 2] {
+        at_gate(&mut d, DAY0 + day * 86_400_000 + (21 * 60 + 50) * MIN);
+    }
+    for i in 0..4 * 288 {
+        let m = i * 5;
+        let charger: f64 = [0, 2]
+            .iter()
+            .map(|c| match m - (c * 1440 + 22 * 60) {
+                0..180 => 200.0,
+                x @ 180..240 => 200.0 * (240 - x) as f64 / 60.0,
+                _ => 0.0,
+            })
+            .sum();
+        d.observe_traced(&reading(DAY0 + m * MIN, 90.0 + charger), &mut trace);
+    }
+    let arrivals: Vec<_> = trace
+        .iter()
+        .filter_map(|(_, e)| match e {
+            TraceEvent::AfterArrival {
+                arrived_min_before,
+                sessions,
+                needed,
+            } => Some((*arrived_min_before, *sessions, *needed)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(arrivals.len(), 2, "{trace:?}");
+    assert_eq!((arrivals[1].1, arrivals[1].2), (2, 2));
+    // The sighting was 10 min before the step; the start is known to
+    // within one reading.
+    assert!((arrivals[0].0 - 10.0).abs() <= 5.0, "{arrivals:?}");
+    assert!(trace
+        .iter()
+        .any(|(_, e)| matches!(e, TraceEvent::Alert { rule } if *rule == RULE_FUSED)));
+}
