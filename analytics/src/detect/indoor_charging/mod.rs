@@ -109,7 +109,8 @@ impl FlatTrack {
 /// Counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct IndoorChargingStats {
-    /// Signature sessions seen.
+    /// Sessions with a charger's shape seen, the short ones only fusion
+    /// takes included.
     pub sessions: u64,
     /// Indoor sightings seen.
     pub sightings: u64,
@@ -363,7 +364,7 @@ impl IndoorCharging {
         }
     }
 
-    fn session_evidence(&self, s: Session, extra: &[(&str, f64)]) -> Evidence {
+    fn session_evidence(&self, s: Session, extra: Vec<(String, f64)>) -> Evidence {
         let c = &self.config;
         let mut values = BTreeMap::from([
             ("step_w".to_owned(), f64::from(s.step_w)),
@@ -379,7 +380,7 @@ impl IndoorCharging {
                 f64::from(self.local.hour(s.start)),
             ),
         ]);
-        values.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), *v)));
+        values.extend(extra);
         Evidence {
             values,
             thresholds: BTreeMap::from([
@@ -426,8 +427,7 @@ impl IndoorCharging {
                 (format!("session_{i}_taper_min"), f64::from(x.taper_min)),
             ]);
         }
-        let extra: Vec<(&str, f64)> = extra.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-        let evidence = self.session_evidence(s, &extra);
+        let evidence = self.session_evidence(s, extra);
         Some(Finding {
             id: format!("{RULE_SIGNATURE}:{flat}:{}", s.start.0),
             rule: RULE_SIGNATURE,
@@ -473,8 +473,7 @@ impl IndoorCharging {
         }
         let arrived_at = arrived.last().map_or(s.start.0, |[_, at]| *at);
         extra.push(("arrived_at_ms".to_owned(), arrived_at as f64));
-        let extra: Vec<(&str, f64)> = extra.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-        let evidence = self.session_evidence(s, &extra);
+        let evidence = self.session_evidence(s, extra);
         Some(Finding {
             id: format!("{RULE_FUSED}:{flat}:{}", s.start.0),
             rule: RULE_FUSED,
@@ -505,7 +504,7 @@ impl IndoorCharging {
         if !self.may_alert(flat, 2, ts) {
             return None;
         }
-        let evidence = self.session_evidence(s, &[("sighted_at_ms", seen as f64)]);
+        let evidence = self.session_evidence(s, vec![("sighted_at_ms".to_owned(), seen as f64)]);
         Some(Finding {
             id: format!("{RULE_FUSED}:{flat}:{}", s.start.0),
             rule: RULE_FUSED,

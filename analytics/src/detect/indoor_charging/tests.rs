@@ -53,11 +53,16 @@ fn register() -> Register {
 /// `charge`, a 200 W session from 22:00 local (plateau 3 h, taper 1 h, so
 /// it runs past midnight into the next day).
 fn run_days(d: &mut IndoorCharging, days: std::ops::Range<i64>, charge: &[i64]) -> Vec<Finding> {
-    run_charger(d, days, charge, |x| match x {
+    run_charger(d, days, charge, slow)
+}
+
+/// The usual charger: 200 W for 3 h, then a one-hour taper.
+fn slow(x: i64) -> f64 {
+    match x {
         0..180 => 200.0,
         x @ 180..240 => 200.0 * (240 - x) as f64 / 60.0,
         _ => 0.0,
-    })
+    }
 }
 
 /// As [`run_days`], with the charger's draw `x` minutes after 22:00 given.
@@ -67,11 +72,22 @@ fn run_charger(
     charge: &[i64],
     draw: impl Fn(i64) -> f64,
 ) -> Vec<Finding> {
+    run_traced(d, days, charge, draw, &mut NoTrace)
+}
+
+/// As [`run_charger`], telling `trace` what the detector decided.
+fn run_traced<T: TraceSink>(
+    d: &mut IndoorCharging,
+    days: std::ops::Range<i64>,
+    charge: &[i64],
+    draw: impl Fn(i64) -> f64,
+    trace: &mut T,
+) -> Vec<Finding> {
     let mut out = Vec::new();
     for i in days.start * 288..days.end * 288 {
         let m = i * 5;
         let charger: f64 = charge.iter().map(|c| draw(m - (c * 1440 + 22 * 60))).sum();
-        out.extend(d.observe(&reading(DAY0 + m * MIN, 90.0 + charger)));
+        out.extend(d.observe_traced(&reading(DAY0 + m * MIN, 90.0 + charger), trace));
     }
     out
 }
@@ -291,18 +307,7 @@ fn explain_is_told_which_sessions_followed_an_arrival() {
     for day in [0, 2] {
         at_gate(&mut d, DAY0 + day * 86_400_000 + (21 * 60 + 50) * MIN);
     }
-    for i in 0..4 * 288 {
-        let m = i * 5;
-        let charger: f64 = [0, 2]
-            .iter()
-            .map(|c| match m - (c * 1440 + 22 * 60) {
-                0..180 => 200.0,
-                x @ 180..240 => 200.0 * (240 - x) as f64 / 60.0,
-                _ => 0.0,
-            })
-            .sum();
-        d.observe_traced(&reading(DAY0 + m * MIN, 90.0 + charger), &mut trace);
-    }
+    run_traced(&mut d, 0..4, &[0, 2], slow, &mut trace);
     let arrivals: Vec<_> = trace
         .iter()
         .filter_map(|(_, e)| match e {
