@@ -359,10 +359,17 @@ def main(argv):
             ch = plan.get("charger")
             if ch or "ebike_charges_elsewhere" in plan["traits"] or "bike_indoors" in plan:
                 register["tags"].append({"identity": tag, "flat": key})
+            # The battery goes in before each session is plugged in: a case
+            # read indoors begins when it was first read going up, not at
+            # the charge that followed (the evaluator counts an alert before
+            # a case's start as false).
+            carried_up = None
             for s in sessions:
                 if srng.random() < 0.7:  # about 30 % of reads missed
-                    sighting(out, gw, reader_seq, t0 + (s - srng.randint(2, 12)) * MIN_MS,
-                             ch["seen_at"], tag)
+                    at = s - srng.randint(2, 12)
+                    sighting(out, gw, reader_seq, t0 + at * MIN_MS, ch["seen_at"], tag)
+                    if carried_up is None and ch["seen_at"] != "gate":
+                        carried_up = at
             if "ebike_charges_elsewhere" in plan["traits"] or ch:
                 for d in range(args.days):
                     if srng.random() < 0.5 and srng.random() < 0.7:
@@ -377,7 +384,8 @@ def main(argv):
             case_traits = {}
             if sessions:
                 note = f"{ch['kind']} x{ch['packs']}, seen at {ch['seen_at']}, {len(sessions)} sessions"
-                cases.append(("indoor_charging", sessions[0], note))
+                first = sessions[0] if carried_up is None else min(sessions[0], carried_up)
+                cases.append(("indoor_charging", first, note))
                 # What was planted, for the evaluation's misses by trait:
                 # the charger's type, packs at once, where its tag is read,
                 # the local hour of the first session, people registered.

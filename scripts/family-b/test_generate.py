@@ -89,6 +89,24 @@ class TinyDistrict(unittest.TestCase):
             self.assertIn(int(t["start_hour"]), range(24))
             self.assertGreaterEqual(int(t["registered"]), 1)
 
+    def test_a_charger_read_indoors_begins_when_its_battery_first_went_up(self):
+        # A lift sighting 2-12 min before the first charge is the hazard
+        # itself; were the case to begin at the charge, the evaluator would
+        # count that alert as too early.
+        truth = json.loads(self.read(self.a, "truth.json"))
+        tags = {t["identity"]: t["flat"]
+                for t in json.loads(self.read(self.a, "register.json"))["tags"]}
+        first_up = {}
+        for line in self.read(self.a, "recording.jsonl").splitlines():
+            ev = json.loads(line).get("event")
+            if ev and ev["type"] == "sighting" and ev["location"] == "lift_lobby":
+                first_up.setdefault(tags[ev["identity"]], ev["ts"])
+        read_up = [c for c in truth["cases"] if c["kind"] == "indoor_charging"
+                   and c["traits"]["seen_at"] == "lift_lobby" and c["entity"] in first_up]
+        self.assertTrue(read_up, "40 flats should hold a charger read in the lift lobby")
+        for case in read_up:
+            self.assertLessEqual(case["start_ms"], first_up[case["entity"]], case)
+
     def test_leaks_and_group_rentals_carry_their_size(self):
         truth = json.loads(self.read(self.a, "truth.json"))
         kinds = {c["kind"] for c in truth["cases"]}
