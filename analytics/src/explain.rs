@@ -202,6 +202,7 @@ fn describe_event(e: &TraceEvent) -> String {
         }
         TraceEvent::InWindow {
             sessions,
+            alike,
             needed,
             bike_known,
         } => {
@@ -210,7 +211,10 @@ fn describe_event(e: &TraceEvent) -> String {
             } else {
                 "no e-bike of the flat known"
             };
-            format!("{sessions} counted session(s) in the window, {needed} needed ({whose})")
+            format!(
+                "{sessions} counted session(s) in the window, {alike} with this one's step \
+                 (one charger), {needed} needed ({whose})"
+            )
         }
         TraceEvent::AfterArrival {
             arrived_min_before,

@@ -70,6 +70,17 @@ struct FlatTrack {
     arrived: Vec<[i64; 2]>,
 }
 
+/// Whether two sessions could be one charger: their steps within
+/// `same_charger_ratio` of each other (0: any two).
+fn same_charger(cfg: &IndoorChargingConfig, a: &Session, b: &Session) -> bool {
+    let (lo, hi) = if a.step_w <= b.step_w {
+        (a.step_w, b.step_w)
+    } else {
+        (b.step_w, a.step_w)
+    };
+    cfg.same_charger_ratio == 0.0 || f64::from(hi) <= f64::from(lo) * cfg.same_charger_ratio
+}
+
 /// Most arrivals a flat keeps: a session ends within `max_session_h` of
 /// its arrival, and a rider passes the gate a few times a day.
 const MAX_ARRIVALS: usize = 3;
@@ -252,20 +263,21 @@ impl IndoorCharging {
             cfg.min_sessions_no_bike
         }
         .max(1) as usize;
+        let alike = track
+            .sessions
+            .iter()
+            .filter(|s| same_charger(cfg, s, &session))
+            .count();
         trace.event(
             r.ts,
             TraceEvent::InWindow {
                 sessions: track.sessions.len() as u32,
+                alike: alike as u32,
                 needed: keep as u32,
                 bike_known,
             },
         );
-        let track = self
-            .flats
-            .get(flat.as_str())
-            .map(|t| t.sessions.len())
-            .unwrap_or(0);
-        if track >= keep {
+        if alike >= keep {
             if let Some(f) = self.signature_finding(&flat, &site, session) {
                 out.push(f);
             }
@@ -400,11 +412,13 @@ impl IndoorCharging {
         if !self.may_alert(flat, 1, s.end.0) {
             return None;
         }
-        let (seen, bike_seen) = self
+        let (mut seen, bike_seen) = self
             .flats
             .get(flat)
             .map(|t| (t.sessions.clone(), t.bike_seen))
             .unwrap_or_default();
+        // The sessions that made the case: those of the same charger.
+        seen.retain(|x| same_charger(&self.config, x, &s));
         let n = seen.len();
         let mut extra = vec![("sessions_in_window".to_owned(), n as f64)];
         // Whether the flat's e-bike was known, and when its tag was last seen.

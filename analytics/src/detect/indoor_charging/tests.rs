@@ -223,7 +223,70 @@ fn bad_config_values_are_named() {
         c.validate().unwrap_err().path.to_string(),
         "fused_min_plateau_min"
     );
+    for bad in [0.5, f64::NAN, f64::INFINITY] {
+        let c = IndoorChargingConfig {
+            same_charger_ratio: bad,
+            ..IndoorChargingConfig::default()
+        };
+        assert_eq!(
+            c.validate().unwrap_err().path.to_string(),
+            "same_charger_ratio",
+            "{bad}"
+        );
+    }
     assert!(IndoorChargingConfig::default().validate().is_ok());
+}
+
+/// A load of twice the usual charger's power, in the same shape.
+fn double(x: i64) -> f64 {
+    2.0 * slow(x)
+}
+
+#[test]
+fn sessions_count_together_only_when_their_steps_are_one_charger_s() {
+    for ratio in [1.5, 0.0] {
+        let mut d = IndoorCharging::new(
+            &IndoorChargingConfig {
+                same_charger_ratio: ratio,
+                ..IndoorChargingConfig::default()
+            },
+            LocalTime::new(480),
+        );
+        at_gate(&mut d, DAY0 - 86_400_000);
+        let mut trace = Vec::new();
+        let mut f = run_traced(&mut d, 0..2, &[0], slow, &mut trace);
+        f.extend(run_traced(&mut d, 2..4, &[2], double, &mut trace));
+        let third = run_traced(&mut d, 4..6, &[4], slow, &mut trace);
+        if ratio == 0.0 {
+            // Every session counts: three in the week.
+            assert_eq!(third.len(), 1, "{third:?}");
+            continue;
+        }
+        // 200 W, 400 W, 200 W: the 400 W load is something else.
+        assert!(f.is_empty() && third.is_empty(), "{f:?} {third:?}");
+        let fourth = run_traced(&mut d, 6..8, &[6], slow, &mut trace);
+        assert_eq!(fourth.len(), 1, "{fourth:?}");
+        let v = &fourth[0].evidence.values;
+        // The evidence lists the three sessions of the one charger.
+        assert_eq!(v["sessions_in_window"], 3.0);
+        assert!(!v.contains_key("session_3_step_w"));
+        for i in 0..3 {
+            assert!(
+                (v[&format!("session_{i}_step_w")] - 200.0).abs() < 5.0,
+                "{v:?}"
+            );
+        }
+        let in_window: Vec<_> = trace
+            .iter()
+            .filter_map(|(_, e)| match e {
+                TraceEvent::InWindow {
+                    sessions, alike, ..
+                } => Some((*sessions, *alike)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(in_window, [(1, 1), (2, 1), (3, 2), (4, 3)]);
+    }
 }
 
 #[test]

@@ -150,6 +150,9 @@ pub enum TraceEvent {
     InWindow {
         /// Sessions now in the window.
         sessions: u32,
+        /// Of those, the ones whose step is within `same_charger_ratio`
+        /// of this session's (this one included): the ones that count.
+        alike: u32,
         /// Sessions the rule needs for this flat.
         needed: u32,
         /// Whether a tag of the flat was seen within `bike_known_days`.
