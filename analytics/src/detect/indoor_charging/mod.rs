@@ -14,7 +14,9 @@
 //!   e-bike, and a tag seen at the gate is a fact about the household, not
 //!   a guess from its load. A flat whose rider has no tag, or whose tag the
 //!   register gives to another flat, is still found if it charges nearly
-//!   every night.
+//!   every night. With `same_charger_ratio` set, only sessions of one
+//!   step (one charger) count together; off by default, since a busy
+//!   household moves the measured step as much as a charger does.
 //! - `indoor_charging_fused` (critical): one signature session and a
 //!   sighting of the flat's tag from `fusion_window_h` before the session
 //!   started until it ended. Each source alone has blind spots (batteries go
