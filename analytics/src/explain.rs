@@ -170,18 +170,18 @@ fn describe_event(e: &TraceEvent) -> String {
                 Some(Verdict::FusionOnly { plateau_min }) => format!(
                     "a charger's shape with a short plateau ({plateau_min:.0} min, under min_plateau_min): counts only with the flat's tag beside it"
                 ),
+                Some(Verdict::FusionOnlySharp {
+                    taper_min,
+                    readings,
+                }) => format!(
+                    "a charger's shape ending sharply (tail {taper_min:.0} min over {readings} readings: a lithium charger's short tail, or a load switched off): counts only with the flat's tag read indoors just before it"
+                ),
                 Some(Verdict::PlateauShort { plateau_min }) => format!(
                     "not counted: plateau {plateau_min:.0} min under fused_min_plateau_min"
                 ),
                 Some(Verdict::PlateauLong { plateau_min }) => {
                     format!("not counted: plateau {plateau_min:.0} min over max_plateau_min")
                 }
-                Some(Verdict::TaperShort {
-                    taper_min,
-                    readings,
-                }) => format!(
-                    "not counted: tail {taper_min:.0} min over {readings} readings, too short (switched off, not tapering)"
-                ),
                 Some(Verdict::TaperLong { taper_min }) => {
                     format!("not counted: tail {taper_min:.0} min over max_taper_min")
                 }
@@ -218,10 +218,12 @@ fn describe_event(e: &TraceEvent) -> String {
         }
         TraceEvent::AfterArrival {
             arrived_min_before,
+            indoors,
             sessions,
             needed,
         } => format!(
-            "the session began {arrived_min_before:.0} min after the flat's tag was read outside; {sessions} such session(s) in the window, {needed} needed"
+            "the session began {arrived_min_before:.0} min after the flat's tag was read {}; {sessions} such session(s) in the window, {needed} needed",
+            if *indoors { "indoors" } else { "outside" }
         ),
         TraceEvent::Alert { rule } => format!("ALERT {rule}"),
     }

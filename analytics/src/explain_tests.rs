@@ -100,7 +100,10 @@ fn each_planted_session_ends_with_the_condition_that_decided_it() {
     assert!(
         matches!(
             verdict_at(2 * day + 22 * 60),
-            Some(Verdict::TaperShort { .. })
+            Some(Verdict::FusionOnlySharp {
+                readings: 0..=1,
+                ..
+            })
         ),
         "{ends:?}"
     );
@@ -118,7 +121,10 @@ fn each_planted_session_ends_with_the_condition_that_decided_it() {
         "{text}"
     );
     assert!(text.contains("COUNTED"), "{text}");
-    assert!(text.contains("too short (switched off"), "{text}");
+    assert!(
+        text.contains("ending sharply (tail 0 min over 0 readings"),
+        "{text}"
+    );
     assert!(text.contains("over max_plateau_min"), "{text}");
 }
 

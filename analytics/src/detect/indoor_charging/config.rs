@@ -100,7 +100,8 @@ pub struct IndoorChargingConfig {
     /// location not in `indoor_locations`) at most this long before a
     /// session started is the rider coming home and plugging in; 0 turns
     /// this way to `indoor_charging_fused` off. Riders who carry the
-    /// battery up are read only at the gate.
+    /// battery up are read only at the gate. A session that ended sharply
+    /// fuses only with a sighting indoors within this window before it.
     pub arrival_window_min: u32,
     /// Sessions that followed an arrival, within `session_window_days`,
     /// for `indoor_charging_fused`: one could be a household switching

@@ -21,6 +21,9 @@
 //!   sighting of the flat's tag from `fusion_window_h` before the session
 //!   started until it ended. Each source alone has blind spots (batteries go
 //!   up in bags; loads can look alike); together they are the strongest case.
+//!   Also two sessions that each followed the rider through the gate, and
+//!   one that ended sharply (a lithium charger's short tail) with the tag
+//!   read indoors just before it began.
 //!
 //! Each rule raises at most one alert per flat per `cooldown_days`.
 
@@ -107,16 +110,21 @@ impl FlatTrack {
     /// start until `smooth_min` after it (the start is known only to within
     /// the smoothing: the smoothed load rises once every reading in it is up).
     fn arrival_before(&self, cfg: &IndoorChargingConfig, s: Session) -> Option<i64> {
-        if cfg.arrival_window_min == 0 {
-            return None;
-        }
-        let from = s.start.0 - i64::from(cfg.arrival_window_min) * 60_000;
-        let to = s.start.0 + i64::from(cfg.smooth_min) * 60_000;
         self.arrivals
             .iter()
             .copied()
-            .find(|a| *a != 0 && *a >= from && *a <= to)
+            .find(|a| *a != 0 && just_before(cfg, s, *a))
     }
+}
+
+/// Whether a sighting at `at` came just before `s` began: at most
+/// `arrival_window_min` before its start, or up to `smooth_min` after it
+/// (the start is known only to within the smoothing). Never when
+/// `arrival_window_min` is 0.
+fn just_before(cfg: &IndoorChargingConfig, s: Session, at: i64) -> bool {
+    let from = s.start.0 - i64::from(cfg.arrival_window_min) * 60_000;
+    let to = s.start.0 + i64::from(cfg.smooth_min) * 60_000;
+    cfg.arrival_window_min > 0 && at >= from && at <= to
 }
 
 /// Counters.
@@ -200,10 +208,21 @@ impl IndoorCharging {
         let mut out = Vec::new();
         let site = r.site.to_string();
         let sighted = track.last_sighting.filter(|s| {
-            *s >= session.start.0 - i64::from(cfg.fusion_window_h) * 3_600_000
+            !session.sharp
+                && *s >= session.start.0 - i64::from(cfg.fusion_window_h) * 3_600_000
                 && *s <= session.end.0
         });
-        let arrived = track.arrival_before(cfg, session);
+        // A session that ended sharply is as weak as a household's own
+        // load switched off: only the battery carried up just before it
+        // (read indoors) makes it an arrival, and it takes two, as at the
+        // gate (a bike kept in the lobby is read most evenings).
+        let arrived = if session.sharp {
+            track
+                .last_sighting
+                .filter(|s| just_before(cfg, session, *s))
+        } else {
+            track.arrival_before(cfg, session)
+        };
         if let Some(at) = arrived {
             let most = cfg.min_arrival_sessions as usize;
             track
@@ -220,6 +239,7 @@ impl IndoorCharging {
                 r.ts,
                 TraceEvent::AfterArrival {
                     arrived_min_before: (session.start.0 - at) as f32 / 60_000.0,
+                    indoors: session.sharp,
                     sessions: track.arrived.len() as u32,
                     needed: cfg.min_arrival_sessions,
                 },
@@ -231,7 +251,7 @@ impl IndoorCharging {
                 out.push(f);
             }
         } else if arrived.is_some() && arrivals_met {
-            if let Some(f) = self.fused_arrival(&flat, &site, session) {
+            if let Some(f) = self.fused_arrival(&flat, &site, session, session.sharp) {
                 out.push(f);
             }
         }
@@ -323,7 +343,7 @@ impl IndoorCharging {
         track.last_sighting = Some(e.ts.0);
         let mut out = Vec::new();
         // A battery carried down in the morning after a night's session.
-        if let Some(s) = track.last_session {
+        if let Some(s) = track.last_session.filter(|s| !s.sharp) {
             if e.ts.0 >= s.end.0
                 && e.ts.0 - s.end.0 <= i64::from(self.config.fusion_window_h) * 3_600_000
             {
@@ -470,7 +490,13 @@ impl IndoorCharging {
     /// `indoor_charging_fused` by arrivals: the flat's tag read outside
     /// (the gate) just before each of `min_arrival_sessions` sessions in the
     /// window. A rider who carries the battery up is read only there.
-    fn fused_arrival(&mut self, flat: &str, site: &str, s: Session) -> Option<Finding> {
+    fn fused_arrival(
+        &mut self,
+        flat: &str,
+        site: &str,
+        s: Session,
+        indoors: bool,
+    ) -> Option<Finding> {
         if !self.may_alert(flat, 2, s.end.0) {
             return None;
         }
@@ -497,12 +523,19 @@ impl IndoorCharging {
             site: site.to_owned(),
             severity: Severity::Critical,
             ts: s.end,
-            title: format!("Indoor e-bike charging in {flat}: the e-bike came home, a charger followed"),
+            title: format!(
+                "Indoor e-bike charging in {flat}: the e-bike came home, a charger followed"
+            ),
             summary: format!(
-                "The tag registered to {flat} was read outside (the gate) at {}, and {:.0} min later \
+                "The tag registered to {flat} was read {} at {}, and {:.0} min later \
                  the flat's load showed an e-bike charger ({:.0} W step at {}, {:.0} min plateau, \
                  {:.0} min taper); {n} times within {} days a charger's load followed the e-bike \
                  coming home. The battery is likely carried up and charged indoors: go soon.",
+                if indoors {
+                    "indoors"
+                } else {
+                    "outside (the gate)"
+                },
                 Timestamp(arrived_at),
                 (s.start.0 - arrived_at).max(0) as f64 / 60_000.0,
                 s.step_w,

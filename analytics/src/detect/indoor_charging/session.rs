@@ -43,10 +43,16 @@ pub struct Session {
     /// while the household sleeps; people up at night are not.
     pub roughness_w: f32,
     /// Its plateau was shorter than `min_plateau_min` (but at least
-    /// `fused_min_plateau_min`): it counts only with the flat's tag beside
-    /// it, for `indoor_charging_fused`, never for the signature alone.
+    /// `fused_min_plateau_min`), or it ended sharply: it counts only with
+    /// the flat's tag beside it, for `indoor_charging_fused`, never for the
+    /// signature alone.
     #[serde(default)]
     pub short: bool,
+    /// It ended sharply (see `short`): only a sighting indoors counts it,
+    /// not an arrival, since a household's own evening loads are switched
+    /// off as sharply and often follow the rider home.
+    #[serde(default)]
+    pub sharp: bool,
 }
 
 /// A session being followed: its step, its time on the plateau, in the
@@ -173,6 +179,7 @@ impl Candidate {
             taper_min: self.taper_ms as f32 / 60_000.0,
             roughness_w: self.roughness_w(cfg),
             short: self.plateau_ms < i64::from(cfg.min_plateau_min) * 60_000,
+            sharp: false,
         }
     }
 
@@ -200,14 +207,10 @@ impl Candidate {
                 plateau_min: s.plateau_min,
             };
         }
-        if self.taper_ms < i64::from(cfg.min_taper_min) * MIN
-            || self.taper_samples < MIN_TAPER_SAMPLES
-        {
-            return Verdict::TaperShort {
-                taper_min: s.taper_min,
-                readings: self.taper_samples,
-            };
-        }
+        // A sharp end is judged on the rest of the shape: with the flat's
+        // tag beside it, a flat plateau that stopped is enough.
+        let sharp = self.taper_ms < i64::from(cfg.min_taper_min) * MIN
+            || self.taper_samples < MIN_TAPER_SAMPLES;
         if self.taper_ms > i64::from(cfg.max_taper_min) * MIN {
             return Verdict::TaperLong {
                 taper_min: s.taper_min,
@@ -233,6 +236,12 @@ impl Candidate {
             return Verdict::Rough {
                 roughness_w: s.roughness_w,
                 limit_w,
+            };
+        }
+        if sharp {
+            return Verdict::FusionOnlySharp {
+                taper_min: s.taper_min,
+                readings: self.taper_samples,
             };
         }
         if s.short {

@@ -357,12 +357,21 @@ impl SignatureTrack {
         judge: bool,
         trace: &mut T,
     ) -> Option<Session> {
-        let s = c.session(ts, cfg);
+        let mut s = c.session(ts, cfg);
         let verdict = judge.then(|| c.verdict(cfg, &s));
         trace.event(ts, ended(cause, Some(c.shape()), verdict));
         if matches!(verdict, Some(Verdict::Counted | Verdict::FusionOnly { .. })) {
             self.under = None;
             return Some(s);
+        }
+        // A sharp end may as well have been a load switched off on top of
+        // the candidate it re-anchored from: that one is followed on, as
+        // for any load that was not a charger, and the session goes to
+        // fusion alone.
+        let sharp = matches!(verdict, Some(Verdict::FusionOnlySharp { .. }));
+        if sharp {
+            s.short = true;
+            s.sharp = true;
         }
         if let Some((mut u, since)) = self.under.take() {
             let reference = if self.floor_w.is_finite() {
@@ -377,7 +386,7 @@ impl SignatureTrack {
                 self.candidate = Some(u);
             }
         }
-        None
+        sharp.then_some(s)
     }
 
     fn remember(&mut self, cfg: &IndoorChargingConfig, ts: i64, p: f32) {

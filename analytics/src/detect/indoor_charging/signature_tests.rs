@@ -36,10 +36,19 @@ fn a_plateau_and_taper_is_a_session() {
     assert!(s[0].plateau_min >= 160.0 && s[0].taper_min >= 15.0, "{s:?}");
 }
 
+/// Whether every session is one the signature alone never counts (a
+/// sharp end or a short plateau: only a sighting makes it a charger).
+fn fusion_only(s: &[Session]) -> bool {
+    s.iter().all(|s| s.short)
+}
+
 #[test]
-fn a_plateau_that_ends_in_one_step_is_not_a_session() {
+fn a_plateau_that_ends_in_one_step_is_not_a_signature_session() {
     let s = run(|m| if (60..300).contains(&m) { 230.0 } else { 80.0 }, 600);
-    assert!(s.is_empty(), "{s:?}");
+    // Switched off, not tapering: a session for fusion alone.
+    assert_eq!(s.len(), 1, "{s:?}");
+    assert!(s[0].sharp && s[0].short, "{s:?}");
+    assert!((s[0].step_w - 150.0).abs() < 1.0, "{s:?}");
 }
 
 #[test]
@@ -242,11 +251,13 @@ fn a_sharp_lithium_tail_of_fifteen_minutes_is_a_session_and_a_switch_off_is_not(
     };
     let s = run(|m| 70.0 + tail(m), 400);
     assert_eq!(s.len(), 1, "{s:?}");
+    assert!(!s[0].short && !s[0].sharp, "{s:?}");
     // The same load switched off between two readings leaves one reading
-    // between on and off, not a tail.
+    // between on and off, not a tail: only fusion may take it.
     let off = |m: i64| if (60..=182).contains(&m) { 250.0 } else { 0.0 };
     let s = run(|m| 70.0 + off(m), 400);
-    assert!(s.is_empty(), "{s:?}");
+    assert_eq!(s.len(), 1, "{s:?}");
+    assert!(s[0].sharp && fusion_only(&s), "{s:?}");
 }
 
 #[test]

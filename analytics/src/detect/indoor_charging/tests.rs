@@ -376,6 +376,7 @@ fn explain_is_told_which_sessions_followed_an_arrival() {
         .filter_map(|(_, e)| match e {
             TraceEvent::AfterArrival {
                 arrived_min_before,
+                indoors: false,
                 sessions,
                 needed,
             } => Some((*arrived_min_before, *sessions, *needed)),
@@ -390,4 +391,88 @@ fn explain_is_told_which_sessions_followed_an_arrival() {
     assert!(trace
         .iter()
         .any(|(_, e)| matches!(e, TraceEvent::Alert { rule } if *rule == RULE_FUSED)));
+}
+
+/// A lithium charger whose constant-voltage tail is too short to follow:
+/// 250 W for 3 h from 22:00, then off between two readings.
+fn sharp(x: i64) -> f64 {
+    if (0..182).contains(&x) {
+        250.0
+    } else {
+        0.0
+    }
+}
+
+#[test]
+fn sharp_ends_fuse_only_with_the_tag_read_indoors_just_before_twice() {
+    let reg = register();
+    // Read in the lift lobby 10 min before plugging in, on two nights.
+    let mut d = detector();
+    let mut trace = Vec::new();
+    let mut f = Vec::new();
+    let mut fused = Vec::new();
+    for day in [0, 2] {
+        let up = DAY0 + (day * 1440 + 21 * 60 + 50) * MIN;
+        f.extend(d.observe_event(&sighting(up, "tag-1"), &reg));
+        fused = run_traced(&mut d, day..day + 2, &[day], sharp, &mut trace);
+        if day == 0 {
+            // One night: a bike kept in the lobby is read most evenings.
+            assert!(fused.is_empty(), "{fused:?}");
+        }
+    }
+    assert_eq!(fused.len(), 1, "{fused:?}");
+    assert_eq!(fused[0].rule, RULE_FUSED);
+    assert!(fused[0].evidence.values["taper_min"] < 10.0, "{fused:?}");
+    assert!(
+        fused[0].summary.contains("was read indoors at"),
+        "{fused:?}"
+    );
+    assert!(trace.iter().any(|(_, e)| matches!(
+        e,
+        TraceEvent::Ended {
+            verdict: Some(trace::Verdict::FusionOnlySharp { .. }),
+            ..
+        }
+    )));
+    assert!(trace.iter().any(|(_, e)| matches!(
+        e,
+        TraceEvent::AfterArrival {
+            indoors: true,
+            sessions: 2,
+            ..
+        }
+    )));
+
+    // Read two hours before (a tapering charger would fuse on one night;
+    // this does not on two), or on the way down the next morning: nothing.
+    let mut d = detector();
+    let mut f = Vec::new();
+    for day in [0, 2] {
+        f.extend(d.observe_event(
+            &sighting(DAY0 + (day * 1440 + 20 * 60) * MIN, "tag-1"),
+            &reg,
+        ));
+        f.extend(run_charger(&mut d, day..day + 2, &[day], sharp));
+        f.extend(d.observe_event(
+            &sighting(DAY0 + (day * 1440 + 26 * 60) * MIN, "tag-1"),
+            &reg,
+        ));
+    }
+    assert!(f.iter().all(|f| f.rule != RULE_FUSED), "{f:?}");
+
+    // Read at the gate just before two such sessions: a household's own
+    // loads are switched off as sharply, so gate arrivals do not count them.
+    let mut d = detector();
+    let mut f = Vec::new();
+    for day in [0, 2] {
+        f.extend(at_gate(&mut d, DAY0 + (day * 1440 + 21 * 60 + 50) * MIN));
+        f.extend(run_charger(&mut d, day..day + 2, &[day], sharp));
+    }
+    assert!(f.is_empty(), "{f:?}");
+
+    // Nor does the signature alone, however often (the e-bike is known).
+    let mut d = detector();
+    at_gate(&mut d, DAY0 - 86_400_000);
+    let f = run_charger(&mut d, 0..7, &[0, 1, 2, 3, 4, 5], sharp);
+    assert!(f.is_empty(), "{f:?}");
 }

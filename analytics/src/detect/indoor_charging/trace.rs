@@ -54,6 +54,17 @@ pub enum Verdict {
         /// Minutes on the plateau.
         plateau_min: f32,
     },
+    /// It had the charger's shape but ended sharply (a tail shorter than
+    /// `min_taper_min` or over too few readings): a lithium charger's short
+    /// constant-voltage tail, or a load switched off. It counts only with
+    /// the flat's tag read indoors just before it began (within
+    /// `arrival_window_min`), for `indoor_charging_fused`.
+    FusionOnlySharp {
+        /// Minutes tapering.
+        taper_min: f32,
+        /// Readings in the taper.
+        readings: u16,
+    },
     /// Plateau shorter than `fused_min_plateau_min`.
     PlateauShort {
         /// Minutes on the plateau.
@@ -63,14 +74,6 @@ pub enum Verdict {
     PlateauLong {
         /// Minutes on the plateau.
         plateau_min: f32,
-    },
-    /// The taper was shorter than `min_taper_min` or had too few readings:
-    /// a load switched off, not a charger tapering.
-    TaperShort {
-        /// Minutes tapering.
-        taper_min: f32,
-        /// Readings in the taper.
-        readings: u16,
     },
     /// Tail longer than `max_taper_min`: a charger's constant-voltage or
     /// absorption stage ends within a few hours; a load that steps down
@@ -164,6 +167,9 @@ pub enum TraceEvent {
     AfterArrival {
         /// Minutes from the sighting to the session's start.
         arrived_min_before: f32,
+        /// Read indoors (a session that ended sharply), not at the gate.
+        #[serde(default)]
+        indoors: bool,
         /// Such sessions now in the window.
         sessions: u32,
         /// Such sessions the rule needs.
