@@ -174,7 +174,7 @@ fn describe_event(e: &TraceEvent) -> String {
                     taper_min,
                     readings,
                 }) => format!(
-                    "a charger's shape ending sharply (tail {taper_min:.0} min over {readings} readings: a lithium charger's short tail, or a load switched off): counts only with the flat's tag read indoors just before it"
+                    "a charger's shape ending sharply (tail {taper_min:.0} min over {readings} readings: a lithium charger's short tail, or a load switched off): counts only after the flat's tag was read indoors just before it, twice in the window"
                 ),
                 Some(Verdict::PlateauShort { plateau_min }) => format!(
                     "not counted: plateau {plateau_min:.0} min under fused_min_plateau_min"

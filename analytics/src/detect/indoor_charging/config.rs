@@ -101,7 +101,7 @@ pub struct IndoorChargingConfig {
     /// session started is the rider coming home and plugging in; 0 turns
     /// this way to `indoor_charging_fused` off. Riders who carry the
     /// battery up are read only at the gate. A session that ended sharply
-    /// fuses only with a sighting indoors within this window before it.
+    /// counts only as an arrival read indoors within this window.
     pub arrival_window_min: u32,
     /// Sessions that followed an arrival, within `session_window_days`,
     /// for `indoor_charging_fused`: one could be a household switching

@@ -21,9 +21,9 @@
 //!   sighting of the flat's tag from `fusion_window_h` before the session
 //!   started until it ended. Each source alone has blind spots (batteries go
 //!   up in bags; loads can look alike); together they are the strongest case.
-//!   Also two sessions that each followed the rider through the gate, and
-//!   one that ended sharply (a lithium charger's short tail) with the tag
-//!   read indoors just before it began.
+//!   Also two sessions in the window that each began just after the rider
+//!   was read at the gate, or, for sessions that ended sharply (a lithium
+//!   charger's short tail), read indoors.
 //!
 //! Each rule raises at most one alert per flat per `cooldown_days`.
 

@@ -56,9 +56,9 @@ pub enum Verdict {
     },
     /// It had the charger's shape but ended sharply (a tail shorter than
     /// `min_taper_min` or over too few readings): a lithium charger's short
-    /// constant-voltage tail, or a load switched off. It counts only with
-    /// the flat's tag read indoors just before it began (within
-    /// `arrival_window_min`), for `indoor_charging_fused`.
+    /// constant-voltage tail, or a load switched off. It counts only for
+    /// `indoor_charging_fused`, as an arrival read indoors (the flat's tag
+    /// within `arrival_window_min` before it began).
     FusionOnlySharp {
         /// Minutes tapering.
         taper_min: f32,
