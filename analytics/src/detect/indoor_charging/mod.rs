@@ -487,9 +487,11 @@ impl IndoorCharging {
         })
     }
 
-    /// `indoor_charging_fused` by arrivals: the flat's tag read outside
-    /// (the gate) just before each of `min_arrival_sessions` sessions in the
-    /// window. A rider who carries the battery up is read only there.
+    /// `indoor_charging_fused` by arrivals: the flat's tag read just before
+    /// each of `min_arrival_sessions` sessions in the window, outside (the
+    /// gate: a rider who carries the battery up is read only there) or,
+    /// for a session that ended sharply, indoors (`indoors`, which the
+    /// summary names).
     fn fused_arrival(
         &mut self,
         flat: &str,

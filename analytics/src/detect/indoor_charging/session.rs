@@ -48,9 +48,10 @@ pub struct Session {
     /// signature alone.
     #[serde(default)]
     pub short: bool,
-    /// It ended sharply (see `short`): only a sighting indoors counts it,
-    /// not an arrival, since a household's own evening loads are switched
-    /// off as sharply and often follow the rider home.
+    /// It ended sharply (see `short`): it counts only as an arrival read
+    /// indoors (the tag just before it, two such sessions in the window),
+    /// never by a gate read or a sighting hours away, since a household's
+    /// own evening loads are switched off as sharply.
     #[serde(default)]
     pub sharp: bool,
 }
@@ -208,7 +209,8 @@ impl Candidate {
             };
         }
         // A sharp end is judged on the rest of the shape: with the flat's
-        // tag beside it, a flat plateau that stopped is enough.
+        // tag read indoors just before it, a flat plateau that stopped is
+        // enough for the fused rule.
         let sharp = self.taper_ms < i64::from(cfg.min_taper_min) * MIN
             || self.taper_samples < MIN_TAPER_SAMPLES;
         if self.taper_ms > i64::from(cfg.max_taper_min) * MIN {
