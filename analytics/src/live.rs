@@ -33,10 +33,9 @@ impl Live {
     /// `directory`; the history is restored from beside the checkpoint.
     pub fn new(config: &AnalyticsConfig, directory: &Directory, register: Register) -> Self {
         let zones = directory.zones(config.detect.utc_offset_min);
-        let nw = &config.detect.night_water;
         let history = History::new(
             zones,
-            (nw.night_start_h, nw.night_end_h),
+            crate::history::NIGHT_HOURS,
             register,
             config.detect.group_rental.default_occupants,
         );

@@ -5,7 +5,10 @@
 //! intervals of no flow between, even in a crowded flat. A dripping tap or a
 //! running cistern never stops. So per water meter, one small state machine
 //! keeps the *minimum* flow rate (L/h) over the quiet hours of each local
-//! night (`night_start_h`–`night_end_h`, 01:00–05:00 by default). A night
+//! night (`night_start_h`–`night_end_h`, 13:00–05:00 by default: the hours
+//! in which everyone in a flat sleeps at some point, a night-shift worker
+//! in the afternoon and everyone else after midnight; a leak flows through
+//! both, and a shift worker's use at night is no longer a leak). A night
 //! whose every reading shows at least `min_flow_lph` is a leak night; a
 //! night with one dry interval resets the count; a night the meter barely
 //! reported (coverage below `min_coverage`) neither counts nor resets: no
@@ -56,7 +59,7 @@ impl Default for NightWaterConfig {
     fn default() -> Self {
         Self {
             enabled: true,
-            night_start_h: 1,
+            night_start_h: 13,
             night_end_h: 5,
             min_flow_lph: 3.0,
             nights: 5,

@@ -125,6 +125,13 @@ pub struct HistoryStats {
     pub late: u64,
 }
 
+/// The hours of a night the history keeps the water of, local: after
+/// midnight, when nearly every household sleeps, so that a leak's chart
+/// shows a steady flow against dry nights. The leak rule's own window is
+/// wider by default (it also covers a night-shift worker's afternoon sleep),
+/// and may wrap past midnight, which these hours do not.
+pub const NIGHT_HOURS: (u8, u8) = (1, 5);
+
 /// The shared history: written by the service, read by the dashboard.
 #[derive(Debug, Clone)]
 pub struct History {
@@ -137,7 +144,7 @@ pub struct History {
 
 impl Default for History {
     fn default() -> Self {
-        Self::new(SiteZones::uniform(480), (1, 5), Register::default(), 2)
+        Self::new(SiteZones::uniform(480), NIGHT_HOURS, Register::default(), 2)
     }
 }
 

@@ -24,14 +24,28 @@ fn wm(hour: i64, flow_l: f64) -> Reading {
 /// the litres of the hour ending at `hour`, `None` for no reading. Returns
 /// (hour of the finding, finding).
 fn run(days: i64, flow: impl Fn(i64, i64) -> Option<f64>) -> Vec<(i64, Finding)> {
-    // A floor of 2 L/h over 3 nights keeps the scenarios short; the
-    // defaults (3 L/h, 5 nights) are the same machine with other numbers.
-    let config = NightWaterConfig {
-        min_flow_lph: 2.0,
-        nights: 3,
-        ..NightWaterConfig::default()
-    };
-    let mut d = NightWater::new(&config, LocalTime::new(0));
+    // A floor of 2 L/h over 3 nights and a window of 01–05 h keep the
+    // scenarios short; the defaults (3 L/h, 5 nights, 13–05 h) are the same
+    // machine with other numbers.
+    run_with(
+        &NightWaterConfig {
+            min_flow_lph: 2.0,
+            nights: 3,
+            night_start_h: 1,
+            night_end_h: 5,
+            ..NightWaterConfig::default()
+        },
+        days,
+        flow,
+    )
+}
+
+fn run_with(
+    config: &NightWaterConfig,
+    days: i64,
+    flow: impl Fn(i64, i64) -> Option<f64>,
+) -> Vec<(i64, Finding)> {
+    let mut d = NightWater::new(config, LocalTime::new(0));
     let mut out = Vec::new();
     for h in 1..=days * 24 {
         if let Some(l) = flow(h / 24, h % 24) {
@@ -149,4 +163,32 @@ fn bad_config_values_are_named() {
     assert!(bad(|c| c.nights = 0).contains("nights"));
     assert!(bad(|c| c.min_coverage = 1.5).contains("min_coverage"));
     assert!(NightWaterConfig::default().validate().is_ok());
+}
+
+#[test]
+fn a_night_shift_worker_s_water_is_not_a_leak_but_a_leak_through_the_afternoon_is() {
+    // Up all night (a flush or a tap every hour, 4 L or more), asleep
+    // from 09:00 to 17:00 with the flat dry: with the default window the
+    // dry afternoon shows it is people.
+    let shift = |_: i64, h: i64| {
+        Some(if (9..17).contains(&h) {
+            0.0
+        } else {
+            4.0 + (h % 3) as f64
+        })
+    };
+    let found = run_with(&NightWaterConfig::default(), 12, shift);
+    assert!(found.is_empty(), "{found:?}");
+    // Over 01–05 h alone it would have looked like a leak.
+    let night_only = NightWaterConfig {
+        night_start_h: 1,
+        night_end_h: 5,
+        ..NightWaterConfig::default()
+    };
+    assert_eq!(run_with(&night_only, 12, shift).len(), 1);
+    // The same flat with a 3 L/h leak under it is never dry: found.
+    let leaking = |d: i64, h: i64| shift(d, h).map(|l| l + 3.0);
+    let found = run_with(&NightWaterConfig::default(), 12, leaking);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].1.evidence.values["min_night_flow_lph"], 3.0);
 }
