@@ -241,10 +241,11 @@ fn close_night(t: &mut Track, cfg: &NightWaterConfig, r: &Reading) -> Option<Fin
         ts: Timestamp(now),
         title: format!("Water running all night at {e}: {lph:.1} L/h or more"),
         summary: format!(
-            "Water at {e} has flowed at least {lph:.1} L/h through every interval of the quiet hours \
-             ({:02}:00–{:02}:00) for {} nights in a row. People use water in bursts with dry \
-             intervals between; a flow that never stops is a leak (a running cistern, a dripping \
-             tap, a burst pipe). Check the flat's taps, cistern and pipes.",
+            "Water at {e} has flowed at least {lph:.1} L/h through every interval from {:02}:00 to \
+             {:02}:00 (hours in which everyone in a flat sleeps at some point) for {} nights in a \
+             row. People use water in bursts with dry intervals between; a flow that never stops \
+             is a leak (a running cistern, a dripping tap, a burst pipe). Check the flat's taps, \
+             cistern and pipes.",
             cfg.night_start_h, cfg.night_end_h, t.streak
         ),
         evidence: super::evidence_of(

@@ -130,8 +130,8 @@ fn just_before(cfg: &IndoorChargingConfig, s: Session, at: i64) -> bool {
 /// Counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct IndoorChargingStats {
-    /// Sessions with a charger's shape seen, the short ones only fusion
-    /// takes included.
+    /// Sessions with a charger's shape seen, those only fusion takes (a
+    /// short plateau, a sharp end) included.
     pub sessions: u64,
     /// Indoor sightings seen.
     pub sightings: u64,
@@ -255,8 +255,8 @@ impl IndoorCharging {
                 out.push(f);
             }
         }
-        if session.short {
-            // Too short for the signature alone: only a sighting counts it.
+        if session.fusion_only {
+            // Not for the signature alone: only a sighting counts it.
             for f in &out {
                 trace.event(r.ts, TraceEvent::Alert { rule: f.rule });
             }

@@ -42,13 +42,14 @@ pub struct Session {
     /// during the quiet hours, W: a charger's constant current is flat
     /// while the household sleeps; people up at night are not.
     pub roughness_w: f32,
-    /// Its plateau was shorter than `min_plateau_min` (but at least
-    /// `fused_min_plateau_min`), or it ended sharply: it counts only with
-    /// the flat's tag beside it, for `indoor_charging_fused`, never for the
-    /// signature alone.
-    #[serde(default)]
-    pub short: bool,
-    /// It ended sharply (see `short`): it counts only as an arrival read
+    /// It counts only with the flat's tag beside it, for
+    /// `indoor_charging_fused`, never for the signature alone: its plateau
+    /// was shorter than `min_plateau_min` (but at least
+    /// `fused_min_plateau_min`), or it ended sharply. (Named `short` in
+    /// checkpoints written before sharp ends counted.)
+    #[serde(default, alias = "short")]
+    pub fusion_only: bool,
+    /// It ended sharply (see `fusion_only`): it counts only as an arrival read
     /// indoors (the tag just before it, two such sessions in the window),
     /// never by a gate read or a sighting hours away, since a household's
     /// own evening loads are switched off as sharply.
@@ -179,7 +180,7 @@ impl Candidate {
             plateau_min: self.plateau_ms as f32 / 60_000.0,
             taper_min: self.taper_ms as f32 / 60_000.0,
             roughness_w: self.roughness_w(cfg),
-            short: self.plateau_ms < i64::from(cfg.min_plateau_min) * 60_000,
+            fusion_only: self.plateau_ms < i64::from(cfg.min_plateau_min) * 60_000,
             sharp: false,
         }
     }
@@ -246,7 +247,7 @@ impl Candidate {
                 readings: self.taper_samples,
             };
         }
-        if s.short {
+        if self.plateau_ms < i64::from(cfg.min_plateau_min) * MIN {
             return Verdict::FusionOnly {
                 plateau_min: s.plateau_min,
             };

@@ -370,7 +370,7 @@ impl SignatureTrack {
         // fusion alone.
         let sharp = matches!(verdict, Some(Verdict::FusionOnlySharp { .. }));
         if sharp {
-            s.short = true;
+            s.fusion_only = true;
             s.sharp = true;
         }
         if let Some((mut u, since)) = self.under.take() {

@@ -39,7 +39,18 @@ fn a_plateau_and_taper_is_a_session() {
 /// Whether every session is one the signature alone never counts (a
 /// sharp end or a short plateau: only a sighting makes it a charger).
 fn fusion_only(s: &[Session]) -> bool {
-    s.iter().all(|s| s.short)
+    s.iter().all(|s| s.fusion_only)
+}
+
+#[test]
+fn a_session_saved_before_sharp_ends_counted_reads_back_as_fusion_only() {
+    // Checkpoints written before the field was renamed call it `short`.
+    let old = r#"{"start":0,"end":3600000,"step_w":300.0,"plateau_min":45.0,
+        "taper_min":12.0,"roughness_w":1.0,"short":true}"#;
+    let s: Session = serde_json::from_str(old).expect("an old session");
+    assert!(s.fusion_only && !s.sharp, "{s:?}");
+    let new = serde_json::to_string(&s).expect("serialises");
+    assert!(new.contains("\"fusion_only\":true"), "{new}");
 }
 
 #[test]
@@ -47,7 +58,7 @@ fn a_plateau_that_ends_in_one_step_is_not_a_signature_session() {
     let s = run(|m| if (60..300).contains(&m) { 230.0 } else { 80.0 }, 600);
     // Switched off, not tapering: a session for fusion alone.
     assert_eq!(s.len(), 1, "{s:?}");
-    assert!(s[0].sharp && s[0].short, "{s:?}");
+    assert!(s[0].sharp && s[0].fusion_only, "{s:?}");
     assert!((s[0].step_w - 150.0).abs() < 1.0, "{s:?}");
 }
 
@@ -251,7 +262,7 @@ fn a_sharp_lithium_tail_of_fifteen_minutes_is_a_session_and_a_switch_off_is_not(
     };
     let s = run(|m| 70.0 + tail(m), 400);
     assert_eq!(s.len(), 1, "{s:?}");
-    assert!(!s[0].short && !s[0].sharp, "{s:?}");
+    assert!(!s[0].fusion_only && !s[0].sharp, "{s:?}");
     // The same load switched off between two readings leaves one reading
     // between on and off, not a tail: only fusion may take it.
     let off = |m: i64| if (60..=182).contains(&m) { 250.0 } else { 0.0 };

@@ -161,8 +161,9 @@ pub enum TraceEvent {
         /// Whether a tag of the flat was seen within `bike_known_days`.
         bike_known: bool,
     },
-    /// A session (counted or short) started just after the flat's tag was
-    /// read outside: the rider came home and plugged in
+    /// A session (counted or fusion-only) started just after the flat's tag
+    /// was read outside, or, for one that ended sharply, indoors: the rider
+    /// came home and plugged in
     /// (`indoor_charging_fused` needs `min_arrival_sessions` of them).
     AfterArrival {
         /// Minutes from the sighting to the session's start.
